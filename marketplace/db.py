@@ -68,6 +68,7 @@ def alembic_config(settings: Settings) -> Config:
 
 def init_db(settings: Settings) -> None:
     """Create or upgrade the schema to the newest migration (idempotent)."""
+    get_engine(settings.database_url)  # creates the SQLite file's directory
     command.upgrade(alembic_config(settings), "head")
 
 

@@ -1,0 +1,64 @@
+# ChainMatch: `make run` starts the product, `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+NEO4J_DIR := graph/neo4j_server
+NEO4J_JAR := $(NEO4J_DIR)/target/neo4j-server-1.0.0.jar
+TEST_INSTANCE := $(CURDIR)/instance/test
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup system-deps run test lint neo4j-build neo4j-start neo4j-stop clean bench evaluate
+
+## setup: create .venv and install pinned dependencies (fast when nothing changed)
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## system-deps: Java, Maven and Chromium from Debian when missing (needs root, as on CI)
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## neo4j-build: build our Neo4j launcher (real Neo4j Community 5.26 from Maven Central)
+neo4j-build: $(NEO4J_JAR)
+
+$(NEO4J_JAR): $(NEO4J_DIR)/pom.xml $(shell find $(NEO4J_DIR)/src -name '*.java')
+	cd $(NEO4J_DIR) && mvn -B -q package -DskipTests
+
+## run: set up, load the demo data and serve http://127.0.0.1:5000
+run: setup
+	$(PY) -m marketplace init-db
+	$(PY) -m marketplace demo load
+	$(PY) -m marketplace demo accounts
+	$(PY) -m marketplace serve --host 127.0.0.1 --port 5000
+
+## test: set up, start Neo4j, run every test, stop Neo4j
+test: setup system-deps neo4j-build
+	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m marketplace neo4j start
+	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m pytest; rc=$$?; \
+	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m marketplace neo4j stop; exit $$rc
+
+lint: setup
+	$(PY) -m ruff check .
+
+bench: setup
+	$(PY) bench/match_latency.py
+	$(PY) bench/graph_latency.py
+
+evaluate: setup
+	$(PY) -m marketplace evaluate
+
+clean:
+	rm -rf instance/test $(NEO4J_DIR)/target

@@ -1,0 +1,180 @@
+"""The embedded default backend: the chain graph in process as a networkx MultiDiGraph."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from graph.protocol import (
+    Direction,
+    Edge,
+    ExpansionPolicy,
+    Label,
+    Node,
+    PathStep,
+    Reached,
+    Rel,
+    Step,
+    path_sort_key,
+    rank_reached,
+)
+
+Best = tuple[float, tuple[PathStep, ...]]
+
+
+def _better(candidate: Best, current: Best | None) -> bool:
+    if current is None:
+        return True
+    if candidate[0] != current[0]:
+        return candidate[0] > current[0]
+    return path_sort_key(tuple(p.key for p in candidate[1])) < path_sort_key(tuple(p.key for p in current[1]))
+
+
+class NetworkxGraph:
+    backend = "networkx"
+
+    def __init__(self) -> None:
+        self.g = nx.MultiDiGraph()
+
+    # --- writes ---------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Nothing to create: networkx has no schema."""
+
+    def upsert_nodes(self, nodes: list[Node]) -> int:
+        for n in nodes:
+            props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
+            self.g.add_node(n.key, label=n.label, name=n.name, **props)
+        return len(nodes)
+
+    def upsert_edges(self, edges: list[Edge]) -> int:
+        for e in edges:
+            for key in (e.src, e.dst):
+                if key not in self.g:
+                    raise KeyError(f"edge {e.rel.value} refers to unknown node {key!r}")
+            self.g.add_edge(e.src, e.dst, key=e.rel.value, weight=float(e.weight))
+        return len(edges)
+
+    def replace_firm_edges(self, firm_key: str, edges: list[Edge]) -> None:
+        """Drop the firm's outgoing profile edges (products, industries, patents) and add ``edges``."""
+        profile = {r.value for r in (Rel.PRODUCES, Rel.IN_INDUSTRY, Rel.HOLDS_PATENT)}
+        if firm_key in self.g:
+            old = [(u, v, k) for u, v, k in self.g.out_edges(firm_key, keys=True) if k in profile]
+            self.g.remove_edges_from(old)
+        self.upsert_edges(edges)
+
+    def clear(self) -> None:
+        self.g.clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # --- reads ----------------------------------------------------------------------------
+    def _node(self, key: str) -> Node:
+        data = self.g.nodes[key]
+        props = {k: v for k, v in data.items() if k not in ("label", "name")}
+        return Node(key, data["label"], data["name"], props)
+
+    def get_node(self, key: str) -> Node | None:
+        return self._node(key) if key in self.g else None
+
+    def find_nodes(self, label: Label, name: str) -> list[Node]:
+        return sorted(
+            (self._node(k) for k, d in self.g.nodes(data=True) if d["label"] == label and d["name"] == name),
+            key=lambda n: n.key,
+        )
+
+    def _walk(self, key: str, direction: Direction):  # noqa: ANN202 - yields (neighbour, rel, edge data)
+        if direction in (Direction.OUT, Direction.BOTH):
+            for _, v, k, d in self.g.out_edges(key, keys=True, data=True):
+                yield v, k, Direction.OUT, d
+        if direction in (Direction.IN, Direction.BOTH):
+            for u, _, k, d in self.g.in_edges(key, keys=True, data=True):
+                yield u, k, Direction.IN, d
+
+    def neighbours(self, key: str, rel: Rel | None = None, direction: Direction = Direction.BOTH) -> list[Node]:
+        if key not in self.g:
+            return []
+        keys = {n for n, k, _, _ in self._walk(key, direction) if rel is None or k == rel.value}
+        return [self._node(k) for k in sorted(keys)]
+
+    def expand(self, seeds: dict[str, float], policy: ExpansionPolicy, limit: int = 100) -> list[Reached]:
+        factors = policy.step_factors()
+        frontier: dict[str, Best] = {}
+        for key, w in seeds.items():
+            if key in self.g:
+                seed = (float(w), (PathStep(key, self.g.nodes[key]["name"], self.g.nodes[key]["label"]),))
+                if _better(seed, frontier.get(key)):
+                    frontier[key] = seed
+        reached: dict[str, Best] = dict(frontier)
+        for _ in range(policy.hops):
+            nxt: dict[str, Best] = {}
+            for key, (score, path) in frontier.items():
+                for other, rel, direction, _ in self._walk(key, Direction.BOTH):
+                    code = Step(Rel(rel), direction).code
+                    factor = factors.get(code)
+                    if factor is None:
+                        continue
+                    data = self.g.nodes[other]
+                    if data["label"] == Label.FIRM:  # chain walks never pass through firms
+                        continue
+                    cand = (score * factor, (*path, PathStep(other, data["name"], data["label"], code)))
+                    if _better(cand, nxt.get(other)):
+                        nxt[other] = cand
+            for key, cand in nxt.items():
+                if _better(cand, reached.get(key)):
+                    reached[key] = cand
+            frontier = nxt
+        return self._attach_firms(reached, policy, limit)
+
+    def _attach_firms(self, reached: dict[str, Best], policy: ExpansionPolicy, limit: int) -> list[Reached]:
+        firm_factor = {r.value: f for r, f in policy.firm_steps.items()}
+        best: dict[str, Best] = {}
+        names: dict[str, str] = {}
+        for key, (score, path) in reached.items():
+            for firm, rel, _, data in self._walk(key, Direction.IN):
+                factor = firm_factor.get(rel)
+                if factor is None or self.g.nodes[firm]["label"] != Label.FIRM:
+                    continue
+                name = self.g.nodes[firm]["name"]
+                cand = (score * factor * data["weight"], (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
+                if _better(cand, best.get(firm)):
+                    best[firm] = cand
+                    names[firm] = name
+        return rank_reached(best, names, limit)
+
+    def subgraph(self, key: str, hops: int = 1, limit: int = 200) -> tuple[list[Node], list[Edge]]:
+        if key not in self.g:
+            return [], []
+        seen = [key]
+        frontier = [key]
+        for _ in range(hops):
+            nxt = []
+            for k in frontier:
+                for other in sorted({n for n, _, _, _ in self._walk(k, Direction.BOTH)}):
+                    if other not in seen and len(seen) < limit:
+                        seen.append(other)
+                        nxt.append(other)
+            frontier = nxt
+        keep = set(seen)
+        edges = sorted(
+            (Edge(u, Rel(k), v, d["weight"]) for u, v, k, d in self.g.subgraph(keep).edges(keys=True, data=True)),
+            key=lambda e: (e.src, e.rel.value, e.dst),
+        )
+        return [self._node(k) for k in seen], edges
+
+    def shortest_path(self, src: str, dst: str, max_hops: int = 6) -> list[Node] | None:
+        if src not in self.g or dst not in self.g:
+            return None
+        try:
+            keys = nx.shortest_path(self.g.to_undirected(as_view=True), src, dst)
+        except nx.NetworkXNoPath:
+            return None
+        if len(keys) - 1 > max_hops:
+            return None
+        return [self._node(k) for k in keys]
+
+    def counts(self) -> dict[str, int]:
+        labels = Counter(d["label"].value for _, d in self.g.nodes(data=True))
+        rels = Counter(k for _, _, k in self.g.edges(keys=True))
+        return {"nodes": self.g.number_of_nodes(), "edges": self.g.number_of_edges(), **labels, **rels}

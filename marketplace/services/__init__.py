@@ -1,0 +1,1 @@
+"""Plain functions that own reads and writes of the domain; the CLI and the web views call them."""

@@ -1,0 +1,187 @@
+"""Demands: validation of what a firm posts, and the demand workflow (draft → open → matched →
+closed, or withdrawn)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.errors import InputError, NotFoundError
+from marketplace.models import Demand, DemandStatus, DemandType, Firm, Visibility
+from marketplace.regions import normalize_region
+
+MAX_TEXT = 5000
+
+
+class DemandInput(BaseModel):
+    """What a firm may post. Unknown fields are rejected so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    owner_firm_id: int = Field(gt=0)
+    type: DemandType
+    title: str = Field(min_length=2, max_length=200)
+    description: str = Field(default="", max_length=MAX_TEXT)
+    wanted_products: list[str] = Field(default_factory=list, max_length=50)
+    wanted_industries: list[str] = Field(default_factory=list, max_length=50)
+    wanted_technologies: list[str] = Field(default_factory=list, max_length=50)
+    region_preference: str | None = Field(default=None, max_length=60)
+    budget_min: float | None = Field(default=None, ge=0)
+    budget_max: float | None = Field(default=None, ge=0)
+    deadline: date | None = None
+    visibility: Visibility = Visibility.PUBLIC
+    details: dict[str, Any] = Field(default_factory=dict)
+    publish: bool = False
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: object) -> object:
+        return DemandType.parse(value, "type") if isinstance(value, str) else value
+
+    @field_validator("visibility", mode="before")
+    @classmethod
+    def _visibility(cls, value: object) -> object:
+        return Visibility.parse(value, "visibility") if isinstance(value, str) else value
+
+    @field_validator("wanted_products", "wanted_industries", "wanted_technologies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.replace("，", ",").replace("、", ",").split(",")
+        if isinstance(value, list):
+            return [v.strip() for v in value if isinstance(v, str) and v.strip()] + [
+                v for v in value if not isinstance(v, str)
+            ]
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _future(cls, value: date | None) -> date | None:
+        if value is not None and value < date.today():
+            raise ValueError(f"deadline {value.isoformat()} is in the past; give a future date (YYYY-MM-DD)")
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> DemandInput:
+        if self.budget_min is not None and self.budget_max is not None and self.budget_min > self.budget_max:
+            raise ValueError("budget_min is larger than budget_max; swap them or leave one out")
+        return self
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """One readable line per bad field, e.g. "type: unknown value 'x'; use one of ..."."""
+    lines = []
+    first_field = None
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "demand"
+        first_field = first_field or loc
+        msg = err["msg"].removeprefix("Value error, ")
+        if isinstance(err.get("ctx", {}).get("error"), InputError):
+            msg = str(err["ctx"]["error"]).split(": ", 1)[-1]
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines), first_field
+
+
+def parse_demand(data: dict[str, Any]) -> DemandInput:
+    try:
+        return DemandInput.model_validate(data)
+    except ValidationError as exc:
+        message, field = validation_message(exc)
+        raise InputError(message, field=field) from None
+
+
+def create_demand(session: Session, data: dict[str, Any] | DemandInput) -> Demand:
+    """Validate and store a demand (as a draft, or open when ``publish`` is set)."""
+    spec = data if isinstance(data, DemandInput) else parse_demand(data)
+    if session.get(Firm, spec.owner_firm_id) is None:
+        raise NotFoundError(f"owner_firm_id: firm {spec.owner_firm_id} does not exist", field="owner_firm_id")
+    values = spec.model_dump(exclude={"publish"})
+    values["region_preference"] = normalize_region(values["region_preference"])
+    demand = Demand(**values, status=DemandStatus.DRAFT)
+    session.add(demand)
+    if spec.publish:
+        demand.transition(DemandStatus.OPEN)
+    session.flush()
+    return demand
+
+
+def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Demand:
+    """Edit a draft or open demand with the same validation as creation."""
+    if demand.status not in (DemandStatus.DRAFT, DemandStatus.OPEN):
+        raise InputError(f"status: a {demand.status.value} demand can no longer be edited", field="status")
+    merged = {**demand_input_dict(demand), **data, "owner_firm_id": demand.owner_firm_id}
+    spec = parse_demand(merged)
+    for key, value in spec.model_dump(exclude={"publish", "owner_firm_id"}).items():
+        setattr(demand, key, value)
+    demand.region_preference = normalize_region(demand.region_preference)
+    session.flush()
+    return demand
+
+
+def demand_input_dict(demand: Demand) -> dict[str, Any]:
+    return {
+        "owner_firm_id": demand.owner_firm_id,
+        "type": demand.type.value,
+        "title": demand.title,
+        "description": demand.description,
+        "wanted_products": list(demand.wanted_products or []),
+        "wanted_industries": list(demand.wanted_industries or []),
+        "wanted_technologies": list(demand.wanted_technologies or []),
+        "region_preference": demand.region_preference,
+        "budget_min": demand.budget_min,
+        "budget_max": demand.budget_max,
+        "deadline": demand.deadline,
+        "visibility": demand.visibility.value,
+        "details": dict(demand.details or {}),
+    }
+
+
+def get_demand(session: Session, demand_id: int) -> Demand:
+    demand = session.get(Demand, demand_id)
+    if demand is None:
+        raise NotFoundError(f"demand {demand_id} does not exist; list demands with `demands list`", field="demand_id")
+    return demand
+
+
+def list_demands(
+    session: Session,
+    *,
+    status: DemandStatus | None = None,
+    type: DemandType | None = None,
+    owner_firm_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Demand]:
+    query = select(Demand).order_by(Demand.id.desc())
+    if status is not None:
+        query = query.where(Demand.status == status)
+    if type is not None:
+        query = query.where(Demand.type == type)
+    if owner_firm_id is not None:
+        query = query.where(Demand.owner_firm_id == owner_firm_id)
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def set_status(session: Session, demand: Demand, status: DemandStatus) -> Demand:
+    demand.transition(status)
+    session.flush()
+    return demand
+
+
+def demand_dict(demand: Demand) -> dict[str, Any]:
+    out = demand_input_dict(demand)
+    out.update(
+        {
+            "demand_id": demand.id,
+            "owner": demand.owner.display_name if demand.owner else None,
+            "status": demand.status.value,
+            "deadline": demand.deadline.isoformat() if demand.deadline else None,
+            "created_at": demand.created_at.isoformat() if demand.created_at else None,
+            "published_at": demand.published_at.isoformat() if demand.published_at else None,
+        }
+    )
+    return out

@@ -1,0 +1,223 @@
+"""Firm look-ups and profile edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.errors import InputError, NotFoundError
+from marketplace.models import (
+    Firm,
+    FirmIndustry,
+    FirmKind,
+    FirmName,
+    FirmPatent,
+    FirmProduct,
+    Industry,
+    NameKind,
+    Patent,
+    Product,
+    Tier,
+)
+from marketplace.regions import normalize_region
+
+
+def get_firm(session: Session, firm_id: int) -> Firm:
+    firm = session.get(
+        Firm,
+        firm_id,
+        options=[
+            selectinload(Firm.names),
+            selectinload(Firm.products).selectinload(FirmProduct.product),
+            selectinload(Firm.industries).selectinload(FirmIndustry.industry),
+            selectinload(Firm.patents).selectinload(FirmPatent.patent),
+        ],
+    )
+    if firm is None:
+        raise NotFoundError(f"firm {firm_id} does not exist; find firms with `firms search TEXT`", field="firm_id")
+    return firm
+
+
+def search_firms(
+    session: Session,
+    text: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    kind: FirmKind | None = None,
+) -> list[Firm]:
+    """Firms whose name, short name, former name or a product contains ``text``."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError("search text is empty; give part of a firm or product name", field="text")
+    pattern = f"%{text}%"
+    by_name = select(FirmName.firm_id).where(FirmName.name.like(pattern))
+    by_product = (
+        select(FirmProduct.firm_id).join(Product, Product.id == FirmProduct.product_id).where(Product.name.like(pattern))
+    )
+    query = select(Firm).where(
+        or_(Firm.name.like(pattern), Firm.short_name.like(pattern), Firm.id.in_(by_name), Firm.id.in_(by_product))
+    )
+    if kind is not None:
+        query = query.where(Firm.kind == kind)
+    # Exact and name matches first, then listed firms, then by id for a stable order.
+    query = query.order_by((Firm.name == text).desc(), Firm.name.like(pattern).desc(), Firm.stock_code.is_(None), Firm.id)
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def list_firms(session: Session, *, limit: int = 20, offset: int = 0, kind: FirmKind | None = None) -> list[Firm]:
+    query = select(Firm).order_by(Firm.stock_code.is_(None), Firm.id)
+    if kind is not None:
+        query = query.where(Firm.kind == kind)
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def firm_summary(firm: Firm) -> dict[str, Any]:
+    return {
+        "firm_id": firm.id,
+        "name": firm.name,
+        "short_name": firm.short_name,
+        "stock_code": firm.stock_code,
+        "kind": firm.kind.value if firm.kind else None,
+        "tier": firm.tier.value if firm.tier else None,
+        "region": firm.region,
+    }
+
+
+def firm_detail(firm: Firm) -> dict[str, Any]:
+    products = sorted(firm.products, key=lambda fp: -(fp.weight or 0))
+    return {
+        **firm_summary(firm),
+        "exchange": firm.exchange,
+        "listed_on": firm.listed_on.isoformat() if firm.listed_on else None,
+        "description": firm.description,
+        "source": firm.source,
+        "fact_sources": firm.fact_sources,
+        "names": [{"name": n.name, "kind": n.kind.value} for n in firm.names],
+        "products": [{"name": fp.product.name, "weight": fp.weight, "source": fp.source} for fp in products],
+        "industries": [
+            {"name": fi.industry.name, "code": fi.industry.code, "source": fi.source} for fi in firm.industries
+        ],
+        "patents": [{"title": fp.patent.title, "source": fp.source} for fp in firm.patents],
+    }
+
+
+def create_firm(
+    session: Session,
+    *,
+    name: str,
+    kind: FirmKind = FirmKind.SME,
+    short_name: str | None = None,
+    region: str | None = None,
+    tier: Tier | None = None,
+    description: str | None = None,
+    source: str = "user",
+) -> Firm:
+    name = (name or "").strip()
+    if not name:
+        raise InputError("name: a firm needs its registered name", field="name")
+    if session.scalar(select(Firm.id).where(Firm.name == name)) is not None:
+        raise InputError(f"name: a firm named {name!r} already exists", field="name")
+    firm = Firm(
+        name=name,
+        short_name=(short_name or "").strip() or None,
+        kind=kind,
+        tier=tier,
+        region=normalize_region(region),
+        description=description,
+        source=source,
+        fact_sources={"name": source, "kind": "user"},
+    )
+    firm.names.append(FirmName(name=name, kind=NameKind.REGISTERED, source=source))
+    session.add(firm)
+    session.flush()
+    return firm
+
+
+def update_profile(
+    session: Session,
+    firm: Firm,
+    *,
+    description: str | None = None,
+    region: str | None = None,
+    tier: Tier | None = None,
+    products: list[str] | None = None,
+    industries: list[str] | None = None,
+    patents: list[str] | None = None,
+    source: str = "user",
+) -> Firm:
+    """Replace the user-maintained parts of a capability profile; imported facts stay."""
+    facts = dict(firm.fact_sources or {})
+    if description is not None:
+        firm.description = description.strip() or None
+        facts["description"] = source
+    if region is not None:
+        firm.region = normalize_region(region)
+        facts["region"] = source
+    if tier is not None:
+        firm.tier = tier
+        facts["tier"] = source
+    firm.fact_sources = facts
+    if products is not None:
+        _replace_links(session, firm, firm.products, FirmProduct, "product", Product, "name", products, source)
+    if industries is not None:
+        _replace_industries(session, firm, industries, source)
+    if patents is not None:
+        _replace_links(session, firm, firm.patents, FirmPatent, "patent", Patent, "title", patents, source)
+    session.flush()
+    return firm
+
+
+def _clean(values: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        v = (v or "").strip()
+        if v:
+            seen.setdefault(v, None)
+    return list(seen)
+
+
+def _replace_links(session, firm, links, link_cls, attr, target_cls, key, values, source) -> None:  # noqa: ANN001
+    wanted = _clean(values)
+    for link in [link for link in links if link.source == source and getattr(getattr(link, attr), key) not in wanted]:
+        links.remove(link)
+    have = {getattr(getattr(link, attr), key) for link in links}
+    for value in wanted:
+        if value in have:
+            continue
+        target = session.scalar(select(target_cls).where(getattr(target_cls, key) == value))
+        if target is None:
+            target = target_cls(**{key: value, "source": source})
+            session.add(target)
+        links.append(link_cls(**{attr: target, "source": source}))
+
+
+def _replace_industries(session: Session, firm: Firm, values: list[str], source: str) -> None:
+    wanted = _clean(values)
+    for link in [fi for fi in firm.industries if fi.source == source and fi.industry.name not in wanted]:
+        firm.industries.remove(link)
+    have = {fi.industry.name for fi in firm.industries}
+    for name in wanted:
+        if name in have:
+            continue
+        industry = session.scalar(select(Industry).where(Industry.name == name).order_by(Industry.code.is_(None)))
+        if industry is None:
+            industry = Industry(key=f"name:{name}", name=name, source=source)
+            session.add(industry)
+        firm.industries.append(FirmIndustry(industry=industry, source=source))
+
+
+def resolve_firm(session: Session, ref: str, field: str = "firm") -> Firm:
+    """A firm by id, or by exactly one of its names."""
+    ref = (ref or "").strip()
+    if ref.isdigit():
+        return get_firm(session, int(ref))
+    ids = set(session.scalars(select(FirmName.firm_id).where(FirmName.name == ref)))
+    ids |= set(session.scalars(select(Firm.id).where(or_(Firm.name == ref, Firm.short_name == ref))))
+    if not ids:
+        raise NotFoundError(f"{field}: no firm named {ref!r}; use `firms search` to find it", field=field)
+    if len(ids) > 1:
+        raise InputError(f"{field}: {ref!r} names several firms ({sorted(ids)}); give the id", field=field)
+    return get_firm(session, ids.pop())

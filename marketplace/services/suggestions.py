@@ -1,0 +1,93 @@
+"""Match suggestions: storing ranked candidates without duplicates, and the SME's answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.errors import NotFoundError
+from marketplace.models import Demand, DemandStatus, MatchSuggestion, SuggestionStatus
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked firm for a demand, as the matching engine returns it."""
+
+    firm_id: int
+    score: float
+    reasons: list[str]
+
+
+def save_suggestions(session: Session, demand: Demand, candidates: Iterable[Candidate]) -> list[MatchSuggestion]:
+    """Upsert suggestions for a demand: a rerun refreshes score and reasons of existing rows
+    (keeping the firm's answer) and adds new firms; the owner is never suggested."""
+    existing = {s.firm_id: s for s in demand.suggestions}
+    saved = []
+    for rank, cand in enumerate((c for c in candidates if c.firm_id != demand.owner_firm_id), start=1):
+        suggestion = existing.get(cand.firm_id)
+        if suggestion is None:
+            suggestion = MatchSuggestion(demand=demand, firm_id=cand.firm_id, status=SuggestionStatus.SUGGESTED)
+            session.add(suggestion)
+        suggestion.score = float(cand.score)
+        suggestion.rank = rank
+        suggestion.reasons = list(cand.reasons)
+        saved.append(suggestion)
+    session.flush()
+    return saved
+
+
+def get_suggestion(session: Session, suggestion_id: int) -> MatchSuggestion:
+    suggestion = session.get(MatchSuggestion, suggestion_id)
+    if suggestion is None:
+        raise NotFoundError(f"suggestion {suggestion_id} does not exist", field="suggestion_id")
+    return suggestion
+
+
+def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionStatus) -> MatchSuggestion:
+    """The suggested firm accepts or declines; an accepted suggestion can be marked contacted.
+    The first acceptance moves an open demand to matched."""
+    suggestion.transition(status)
+    demand = suggestion.demand
+    if status is SuggestionStatus.ACCEPTED and demand.status is DemandStatus.OPEN:
+        demand.transition(DemandStatus.MATCHED)
+    session.flush()
+    return suggestion
+
+
+def suggestions_for_demand(session: Session, demand_id: int) -> list[MatchSuggestion]:
+    query = (
+        select(MatchSuggestion)
+        .where(MatchSuggestion.demand_id == demand_id)
+        .options(selectinload(MatchSuggestion.firm))
+        .order_by(MatchSuggestion.score.desc())
+    )
+    return list(session.scalars(query))
+
+
+def inbox(session: Session, firm_id: int, status: SuggestionStatus | None = None) -> list[MatchSuggestion]:
+    query = (
+        select(MatchSuggestion)
+        .where(MatchSuggestion.firm_id == firm_id)
+        .options(selectinload(MatchSuggestion.demand))
+        .order_by(MatchSuggestion.score.desc())
+    )
+    if status is not None:
+        query = query.where(MatchSuggestion.status == status)
+    return list(session.scalars(query))
+
+
+def suggestion_dict(s: MatchSuggestion) -> dict[str, Any]:
+    return {
+        "suggestion_id": s.id,
+        "demand_id": s.demand_id,
+        "firm_id": s.firm_id,
+        "firm": s.firm.display_name if s.firm else None,
+        "score": round(s.score, 4),
+        "rank": s.rank,
+        "reasons": s.reasons,
+        "status": s.status.value,
+    }
