@@ -1,0 +1,34 @@
+"""Small shared types: a scored hit from one channel, the channel and encoder interfaces."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: int
+    score: float
+    channel: str
+
+
+class Channel(ABC):
+    """A retriever over firm profiles."""
+
+    name: str
+
+    @abstractmethod
+    def search(self, query: str, top_k: int) -> list[Hit]: ...
+
+
+class Encoder(ABC):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray: ...

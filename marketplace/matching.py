@@ -1,0 +1,350 @@
+"""The matching engine: ranks firms for a demand text (and open demands for a firm).
+
+Three channels feed a weighted reciprocal-rank fusion, weighted per demand type:
+
+- lexical: jieba + bigram BM25 over profile fields (products, patents, industries, names/text);
+- dense: sentence-transformers embeddings of profiles in an hnswlib index (cached by content);
+- graph: the demand's text is linked to chain nodes (products, industries) it mentions, then
+  expanded through the chain graph (networkx or Neo4j) along the relations its type follows.
+
+Every result carries reasons: matched products/patents/industries, the chain path, the
+semantic similarity, and the filters it satisfied.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from embeddings.ann import AnnIndex
+from embeddings.base import Encoder, Hit
+from embeddings.cache import EmbeddingCache
+from embeddings.fusion import rrf
+from embeddings.lexical import LexicalChannel, is_noise, matched_terms
+from graph.policies import policy_for
+from graph.protocol import ChainGraph, Reached
+from graph.sync import firm_key, industry_key, key_id, product_key
+from marketplace.config import Settings
+from marketplace.errors import InputError
+from marketplace.models import DemandType, FirmKind, Industry, Product, Tier
+from marketplace.profiles import Profile, load_profiles
+from marketplace.reasons import describe_path
+from marketplace.regions import normalize_region
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 2000
+POOL = 300
+RRF_K = 60
+CHANNELS = ("lexical", "dense", "graph")
+
+# Per demand type: channel weights for the fusion, field weights for BM25.
+TYPE_WEIGHTS: dict[str, dict[str, dict[str, float]]] = {
+    "supply_chain": {
+        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.9},
+        "fields": {"products": 1.0, "industries": 0.4, "patents": 0.3, "text": 0.3},
+    },
+    "rd": {
+        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.6},
+        "fields": {"products": 0.5, "industries": 0.2, "patents": 1.0, "text": 0.3},
+    },
+    "investment": {
+        "channels": {"lexical": 0.8, "dense": 0.4, "graph": 1.0},
+        "fields": {"products": 0.7, "industries": 1.0, "patents": 0.4, "text": 0.4},
+    },
+    "incubation": {
+        "channels": {"lexical": 0.8, "dense": 0.4, "graph": 1.0},
+        "fields": {"products": 0.6, "industries": 1.0, "patents": 0.6, "text": 0.4},
+    },
+    "service": {
+        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.7},
+        "fields": {"products": 1.0, "industries": 0.5, "patents": 0.3, "text": 0.5},
+    },
+}
+_MAX_MENTION = 16
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: FirmKind | None = None
+    min_tier: Tier | None = None
+    region: str | None = None
+    industry: str | None = None
+
+    def accepts(self, p: Profile) -> bool:
+        if self.kind is not None and p.kind != self.kind:
+            return False
+        if self.min_tier is not None and (p.tier is None or p.tier.rank < self.min_tier.rank):
+            return False
+        if self.region and p.region != normalize_region(self.region):
+            return False
+        return not (self.industry and not any(self.industry in name for name in p.industries))
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.kind, self.min_tier, self.region, self.industry))
+
+
+@dataclass
+class MatchResult:
+    firm_id: int
+    name: str
+    short_name: str | None
+    stock_code: str | None
+    score: float
+    reasons: list[str]
+    channels: dict[str, int] = field(default_factory=dict)  # channel -> rank
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "firm_id": self.firm_id,
+            "name": self.name,
+            "short_name": self.short_name,
+            "stock_code": self.stock_code,
+            "score": round(self.score, 6),
+            "reasons": self.reasons,
+            "channels": self.channels,
+        }
+
+
+def parse_type(raw: str) -> DemandType:
+    return DemandType.parse(raw, "type")
+
+
+def clean_query(text: str) -> tuple[str, str | None]:
+    """(text, warning): strips, rejects empty text, truncates over-long text."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError("text is empty; describe what the demand needs", field="text")
+    if len(text) > MAX_QUERY_CHARS:
+        return text[:MAX_QUERY_CHARS], f"text has {len(text)} characters; only the first {MAX_QUERY_CHARS} are used"
+    return text, None
+
+
+class EntityLinker:
+    """Finds product and industry names mentioned in a text (exact substrings, noise excluded)."""
+
+    def __init__(self, session: Session) -> None:
+        self.keys: dict[str, list[str]] = {}
+        for pid, name in session.execute(select(Product.id, Product.name)):
+            if not is_noise(name) and 2 <= len(name) <= _MAX_MENTION:
+                self.keys.setdefault(name, []).append(product_key(pid))
+        for iid, name in session.execute(select(Industry.id, Industry.name)):
+            if 2 <= len(name) <= _MAX_MENTION:
+                self.keys.setdefault(name, []).append(industry_key(iid))
+        self.max_len = max((len(n) for n in self.keys), default=0)
+
+    def mentions(self, text: str) -> list[tuple[str, bool]]:
+        """Names found in the text, each with whether it is maximal (inside no longer mention).
+        Two-character names inside a longer mention are dropped (材料 in 正极材料)."""
+        found: set[tuple[int, int]] = set()
+        for i in range(len(text)):
+            for length in range(2, min(self.max_len, len(text) - i) + 1):
+                if text[i : i + length] in self.keys:
+                    found.add((i, i + length))
+        out: dict[str, bool] = {}
+        for a, b in sorted(found, key=lambda s: (-(s[1] - s[0]), s[0])):
+            inside = any(o != (a, b) and o[0] <= a and b <= o[1] for o in found)
+            if inside and b - a < 3:
+                continue
+            out[text[a:b]] = out.get(text[a:b], False) or not inside
+        return list(out.items())
+
+    def seeds(self, text: str, limit: int = 12) -> dict[str, float]:
+        """Graph seeds: maximal mentions weigh 1.0, mentions inside longer ones 0.6."""
+        out: dict[str, float] = {}
+        for name, maximal in self.mentions(text)[:limit]:
+            for key in self.keys[name]:
+                out[key] = max(out.get(key, 0.0), 1.0 if maximal else 0.6)
+        return out
+
+
+class MatchEngine:
+    """Loads profiles, indexes and the graph once; answers many queries."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        encoder: Encoder | None = None,
+        graph: ChainGraph | None = None,
+        use_dense: bool = True,
+        use_graph: bool = True,
+        progress: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.graph = graph
+        self.use_dense = use_dense
+        self.use_graph = use_graph
+        self.progress = progress
+        self.profiles: dict[int, Profile] = {}
+        self.lexical: LexicalChannel | None = None
+        self.ann: AnnIndex | None = None
+        self.linker: EntityLinker | None = None
+        self.build_info: dict[str, Any] = {}
+
+    # --- building -------------------------------------------------------------------------
+    def build(self, session: Session) -> MatchEngine:
+        self.profiles = load_profiles(session)
+        self._build_lexical()
+        self.linker = EntityLinker(session)
+        if self.use_dense:
+            self._build_dense()
+        if self.use_graph and self.graph is None:
+            from graph import load_graph
+
+            self.graph = load_graph(self.settings, session, progress=self.progress)
+        return self
+
+    def _build_lexical(self) -> None:
+        ids = list(self.profiles)
+        ps = [self.profiles[i] for i in ids]
+        self.lexical = LexicalChannel(
+            ids,
+            {
+                "products": (1.0, [p.product_field() for p in ps]),
+                "industries": (0.5, [" ".join(p.industries) for p in ps]),
+                "patents": (0.5, ["；".join(p.patents) for p in ps]),
+                "text": (0.3, [" ".join([*p.names, p.description]) for p in ps]),
+            },
+        )
+
+    def _build_dense(self) -> None:
+        if self.encoder is None:
+            from embeddings.dense import make_encoder
+
+            self.encoder = make_encoder(
+                self.settings.embedding_model, device=self.settings.embedding_device, query_prefix=self.settings.query_prefix
+            )
+        enc = self.encoder
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", enc.model_id)
+        index_dir = self.settings.index_dir / slug
+        cache = EmbeddingCache(self.settings.index_dir / "embeddings.sqlite", enc.model_id, enc.dim)
+        try:
+            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim) or AnnIndex(enc.dim, capacity=len(self.profiles) + 16)
+            ids = list(self.profiles)
+            texts = [self.profiles[i].text() for i in ids]
+            hashes = [self.profiles[i].content_hash for i in ids]
+
+            def vectors_for(positions: list[int]) -> np.ndarray:
+                vecs, encoded = cache.encode_cached([texts[p] for p in positions], enc.encode, progress=self.progress)
+                self.build_info["encoded"] = self.build_info.get("encoded", 0) + encoded
+                return vecs
+
+            self.build_info["dense_sync"] = self.ann.sync(ids, hashes, vectors_for)
+            if self.build_info["dense_sync"]["changed"] or self.build_info["dense_sync"]["removed"]:
+                self.ann.save(index_dir, enc.model_id)
+        finally:
+            cache.close()
+
+    def refresh(self, session: Session, firm_ids: Iterable[int]) -> None:
+        """Pick up profile edits: lexical is rebuilt, only changed vectors are re-encoded, and the
+        graph gets the firms' edges written through."""
+        from graph.sync import sync_firm
+
+        self.profiles = load_profiles(session)
+        self._build_lexical()
+        self.linker = EntityLinker(session)
+        if self.use_dense:
+            self._build_dense()
+        if self.graph is not None:
+            for fid in firm_ids:
+                sync_firm(session, self.graph, fid)
+
+    # --- querying -------------------------------------------------------------------------
+    def channel_hits(self, text: str, demand_type: str, pool: int = POOL) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
+        weights = TYPE_WEIGHTS[demand_type]
+        lists: dict[str, list[Hit]] = {}
+        lists["lexical"] = self.lexical.search(text, pool, weights["fields"]) if self.lexical else []
+        if self.use_dense and self.ann is not None and self.encoder is not None:
+            qvec = self.encoder.encode([text], is_query=True)[0]
+            lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
+        paths: dict[int, Reached] = {}
+        if self.use_graph and self.graph is not None and self.linker is not None:
+            seeds = self.linker.seeds(text)
+            reached = self.graph.expand(seeds, policy_for(demand_type), limit=pool) if seeds else []
+            lists["graph"] = []
+            for r in reached:
+                fid = key_id(r.firm_key)
+                if fid in self.profiles:
+                    paths[fid] = r
+                    lists["graph"].append(Hit(fid, r.score, "graph"))
+        return lists, paths
+
+    def match(
+        self,
+        text: str,
+        demand_type: str | DemandType,
+        *,
+        top_k: int = 20,
+        filters: Filters | None = None,
+        exclude: Iterable[int] = (),
+        channels: Iterable[str] | None = None,
+        region_preference: str | None = None,
+    ) -> list[MatchResult]:
+        dtype = demand_type.value if isinstance(demand_type, DemandType) else parse_type(demand_type).value
+        text, _ = clean_query(text)
+        filters = filters or Filters()
+        pool = POOL * 6 if filters.active else POOL
+        lists, paths = self.channel_hits(text, dtype, pool)
+        weights = dict(TYPE_WEIGHTS[dtype]["channels"])
+        if channels is not None:
+            weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
+        fused = rrf(lists, weights, RRF_K)
+        best_possible = sum(w for c, w in weights.items() if lists.get(c)) / (RRF_K + 1) or 1.0
+        ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
+        dense_scores = {h.doc_id: h.score for h in lists.get("dense", [])}
+        excluded = set(exclude)
+        preferred = normalize_region(region_preference)
+        results = []
+        for fid, score in fused:
+            profile = self.profiles.get(fid)
+            if profile is None or fid in excluded or not filters.accepts(profile):
+                continue
+            score = score / best_possible
+            if preferred and profile.region == preferred:
+                score *= 1.05
+            channel_ranks = {c: r[fid] for c, r in ranks.items() if fid in r and weights.get(c, 0) > 0}
+            reasons = self._reasons(text, profile, channel_ranks, paths.get(fid), dense_scores.get(fid), preferred)
+            results.append(
+                MatchResult(fid, profile.name, profile.short_name, profile.stock_code, score, reasons, channel_ranks)
+            )
+        results.sort(key=lambda r: (-r.score, r.firm_id))
+        return results[:top_k]
+
+    def _reasons(
+        self, text: str, p: Profile, ranks: dict[str, int], path: Reached | None, similarity: float | None, region: str | None
+    ) -> list[str]:
+        reasons = []
+        if "lexical" in ranks:
+            products = matched_terms(text, p.product_names)
+            if products:
+                reasons.append("匹配产品：" + "、".join(products))
+            patents = matched_terms(text, p.patents, limit=2)
+            if patents:
+                reasons.append("相关专利：" + "；".join(f"《{t}》" for t in patents))
+            industries = matched_terms(text, p.industries, limit=2)
+            if industries:
+                reasons.append("所属行业：" + "、".join(industries))
+        if path is not None and "graph" in ranks:
+            reasons.append("产业链：" + describe_path(path.path))
+        if similarity is not None and "dense" in ranks:
+            reasons.append(f"语义相似度 {similarity:.2f}")
+        if p.tier is not None:
+            reasons.append(f"企业资质：{p.tier.label_zh}")
+        if region and p.region == region:
+            reasons.append(f"地区：{p.region}（符合地区偏好）")
+        if not reasons:
+            reasons.append("文本相关（BM25）" if "lexical" in ranks else "综合排序")
+        return reasons
+
+    def firm_graph_key(self, firm_id: int) -> str:
+        return firm_key(firm_id)

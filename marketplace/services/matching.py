@@ -1,0 +1,74 @@
+"""Matching stored demands and firms: runs the engine and keeps MatchSuggestions up to date."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from marketplace.matching import Filters, MatchEngine, MatchResult
+from marketplace.models import Demand, DemandStatus
+from marketplace.services.demands import list_demands
+from marketplace.services.suggestions import Candidate, save_suggestions
+
+INBOX_POOL = 300
+
+
+def match_demand(
+    session: Session,
+    engine: MatchEngine,
+    demand: Demand,
+    *,
+    top_k: int = 20,
+    filters: Filters | None = None,
+    channels: list[str] | None = None,
+    save: bool = True,
+) -> list[MatchResult]:
+    """Rank firms for a stored demand (never its owner) and upsert them as suggestions."""
+    results = engine.match(
+        demand.match_text(),
+        demand.type,
+        top_k=top_k,
+        filters=filters,
+        exclude=[demand.owner_firm_id],
+        channels=channels,
+        region_preference=demand.region_preference,
+    )
+    if save:
+        save_suggestions(session, demand, [Candidate(r.firm_id, r.score, r.reasons) for r in results])
+    return results
+
+
+def suggest_demands(session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False) -> list[dict[str, Any]]:
+    """Open demands ranked for one firm: each demand is matched as usual and the firm's fused
+    score in that demand's ranking decides the order (so both directions agree)."""
+    rows = []
+    for demand in list_demands(session, status=DemandStatus.OPEN, limit=10_000):
+        if demand.owner_firm_id == firm_id:
+            continue
+        results = engine.match(
+            demand.match_text(), demand.type, top_k=INBOX_POOL, exclude=[demand.owner_firm_id],
+            region_preference=demand.region_preference,
+        )
+        hit = next((r for r in results if r.firm_id == firm_id), None)
+        if hit is None:
+            continue
+        rows.append((demand, hit))
+    rows.sort(key=lambda dr: (-dr[1].score, dr[0].id))
+    rows = rows[:top_k]
+    if save:
+        for demand, hit in rows:
+            existing = {s.firm_id for s in demand.suggestions}
+            if firm_id not in existing:
+                save_suggestions(session, demand, [*(Candidate(s.firm_id, s.score, s.reasons) for s in demand.suggestions), Candidate(firm_id, hit.score, hit.reasons)])
+    return [
+        {
+            "demand_id": d.id,
+            "title": d.title,
+            "type": d.type.value,
+            "owner": d.owner.display_name if d.owner else None,
+            "score": round(h.score, 6),
+            "reasons": h.reasons,
+        }
+        for d, h in rows
+    ]
