@@ -1,0 +1,118 @@
+"""The CLI end to end against a temporary database: output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import FIXTURES
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_help_lists_the_commands(runner):
+    out = runner.invoke(["--help"]).output
+    for command in ("import", "stats", "firms", "demands", "match", "suggest", "graph", "neo4j"):
+        assert command in out
+
+
+def test_import_then_stats_json_has_the_counts(runner):
+    report = _json(runner.invoke(["import", "chainkg", str(FIXTURES / "chainkg"), "--json"]))
+    assert report["added"]["firms"] == 34
+    _json(runner.invoke(["import", "ickg", str(FIXTURES / "ickg25"), "--json"]))
+    stats = _json(runner.invoke(["stats", "--json"]))
+    for key in ("firms", "products", "industries", "patents", "demands", "suggestions"):
+        assert isinstance(stats[key], int)
+    assert stats["firms"] > 34 and stats["patents"] > 0 and stats["demands"] == 0
+
+
+def test_import_of_corrupt_file_exits_2_with_file_and_line(runner, fixture_data):
+    path = fixture_data / "chainkg" / "products.jsonl"
+    path.write_text(path.read_text(encoding="utf-8") + "not json\n", encoding="utf-8")
+    result = runner.invoke(["import", "chainkg", str(fixture_data / "chainkg")])
+    assert result.exit_code == 2
+    assert "products.jsonl:" in result.output and "invalid JSON" in result.output
+    assert _json(runner.invoke(["stats", "--json"]))["firms"] == 0
+
+
+def test_import_skip_bad_lists_skipped_rows(runner, fixture_data):
+    path = fixture_data / "chainkg" / "products.jsonl"
+    path.write_text(path.read_text(encoding="utf-8") + "not json\n", encoding="utf-8")
+    report = _json(runner.invoke(["import", "chainkg", str(fixture_data / "chainkg"), "--skip-bad", "--json"]))
+    assert len(report["skipped"]) == 1 and "products.jsonl" in report["skipped"][0]
+
+
+def test_firms_search_and_show(loaded, runner):
+    rows = _json(runner.invoke(["firms", "search", "星源", "--json"]))
+    assert rows[0]["stock_code"] == "300568"
+    detail = _json(runner.invoke(["firms", "show", str(rows[0]["firm_id"]), "--json"]))
+    assert detail["name"] == "深圳市星源材质科技股份有限公司"
+    assert any(p["name"] for p in detail["products"]) and detail["fact_sources"]["kind"] == "chainkg:listed-company"
+    human = runner.invoke(["firms", "show", str(rows[0]["firm_id"])]).output
+    assert "星源材质" in human and "产品" in human
+
+
+def test_firms_show_unknown_id_exits_2(runner):
+    result = runner.invoke(["firms", "show", "99999"])
+    assert result.exit_code == 2 and "firm 99999 does not exist" in result.output
+
+
+def _owner(runner) -> int:
+    return _json(runner.invoke(["firms", "search", "星源", "--json"]))[0]["firm_id"]
+
+
+def test_demand_create_from_flags_list_show_close(loaded, runner):
+    owner = _owner(runner)
+    created = _json(runner.invoke([
+        "demands", "create", "--owner", str(owner), "--type", "supply_chain", "--title", "采购隔膜基膜",
+        "--products", "隔膜,基膜", "--budget-min", "10", "--budget-max", "50", "--publish", "--json",
+    ]))
+    assert created["status"] == "open" and created["wanted_products"] == ["隔膜", "基膜"]
+    listed = _json(runner.invoke(["demands", "list", "--status", "open", "--json"]))
+    assert [d["demand_id"] for d in listed] == [created["demand_id"]]
+    shown = _json(runner.invoke(["demands", "show", str(created["demand_id"]), "--json"]))
+    assert shown["title"] == "采购隔膜基膜"
+    closed = _json(runner.invoke(["demands", "close", str(created["demand_id"]), "--json"]))
+    assert closed["status"] == "closed"
+    again = runner.invoke(["demands", "close", str(created["demand_id"])])
+    assert again.exit_code == 2 and "closed to closed" in again.output
+
+
+def test_demand_create_from_yaml_file(loaded, runner, tmp_path):
+    spec = tmp_path / "demand.yaml"
+    spec.write_text(
+        f"owner_firm_id: {_owner(runner)}\ntype: 技术研发\ntitle: 固态电解质联合研发\n"
+        "wanted_technologies: [固态电解质]\ndetails: {{ip_terms: 共享}}\n".replace("{{", "{").replace("}}", "}"),
+        encoding="utf-8",
+    )
+    created = _json(runner.invoke(["demands", "create", "--file", str(spec), "--json"]))
+    assert created["type"] == "rd" and created["status"] == "draft" and created["details"] == {"ip_terms": "共享"}
+
+
+def test_demand_validation_names_the_bad_field(loaded, runner, tmp_path):
+    owner = str(_owner(runner))
+    bad_type = runner.invoke(["demands", "create", "--owner", owner, "--type", "buy", "--title", "采购"])
+    assert bad_type.exit_code == 2 and "type: unknown value 'buy'" in bad_type.output
+    no_title = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd"])
+    assert no_title.exit_code == 2 and "title" in no_title.output
+    budget = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--budget-min", "9", "--budget-max", "1"])
+    assert budget.exit_code == 2 and "budget_min is larger than budget_max" in budget.output
+    past = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--deadline", "2001-01-01"])
+    assert past.exit_code == 2 and "deadline" in past.output
+    no_owner = runner.invoke(["demands", "create", "--owner", "424242", "--type", "rd", "--title", "研发"])
+    assert no_owner.exit_code == 2 and "owner_firm_id" in no_owner.output
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"owner_firm_id": 1, "type": "rd", "title": "x", "colour": "red"}', encoding="utf-8")
+    extra = runner.invoke(["demands", "create", "--file", str(junk)])
+    assert extra.exit_code == 2 and "colour" in extra.output
+    assert _json(runner.invoke(["stats", "--json"]))["demands"] == 0
+
+
+def test_unknown_command_is_usage_error(runner):
+    from click.testing import CliRunner
+
+    from marketplace.cli import cli
+
+    assert CliRunner().invoke(cli, ["frobnicate"]).exit_code == 2
