@@ -15,12 +15,21 @@ from embeddings.base import Hit
 
 class AnnIndex:
     def __init__(
-        self, dim: int, *, capacity: int = 1024, ef: int = 128, m: int = 16, ef_construction: int = 200, init: bool = True
+        self,
+        dim: int,
+        *,
+        capacity: int = 1024,
+        ef: int = 128,
+        m: int = 16,
+        ef_construction: int = 200,
+        init: bool = True,
     ) -> None:
         self.dim = dim
         self.index = hnswlib.Index(space="ip", dim=dim)
         if init:
-            self.index.init_index(max_elements=max(capacity, 16), ef_construction=ef_construction, M=m, allow_replace_deleted=True)
+            self.index.init_index(
+                max_elements=max(capacity, 16), ef_construction=ef_construction, M=m, allow_replace_deleted=True
+            )
             self.index.set_ef(ef)
         self.ef = ef
         self.hashes: dict[int, str] = {}

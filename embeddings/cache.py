@@ -19,7 +19,9 @@ class EmbeddingCache:
     def __init__(self, path: Path, model_id: str, dim: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vec BLOB, PRIMARY KEY (model, hash))")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vec BLOB, PRIMARY KEY (model, hash))"
+        )
         self.model_id = model_id
         self.dim = dim
 
@@ -52,7 +54,9 @@ class EmbeddingCache:
         found = self.get_many(list(dict.fromkeys(hashes)))
         missing = list(dict.fromkeys(h for h in hashes if h not in found))
         text_of = dict(zip(hashes, texts, strict=True))
-        with tqdm(total=len(missing), desc="encode profiles", unit=" profiles", disable=not progress or not missing) as bar:
+        with tqdm(
+            total=len(missing), desc="encode profiles", unit=" profiles", disable=not progress or not missing
+        ) as bar:
             for start in range(0, len(missing), batch):
                 chunk = missing[start : start + batch]
                 vecs = encode([text_of[h] for h in chunk])

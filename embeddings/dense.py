@@ -37,7 +37,9 @@ def default_query_prefix(name: str) -> str:
 
 
 class SentenceTransformerEncoder(Encoder):
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", query_prefix: str | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, device: str = "cpu", query_prefix: str | None = None, batch_size: int = 64
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -51,7 +53,11 @@ class SentenceTransformerEncoder(Encoder):
                 "MARKETPLACE_EMBEDDING_MODEL to a local model directory (nothing is downloaded)"
             ) from exc
         self.model_id = f"st:{model}"
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else self.model.get_sentence_embedding_dimension())
+        self.dim = int(
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
         self.query_prefix = default_query_prefix(model) if query_prefix is None else query_prefix
         self.batch_size = batch_size
 

@@ -133,7 +133,9 @@ class Neo4jGraph:
         while True:
             with self.driver.session(database=self.database) as session:
                 deleted = session.execute_write(
-                    lambda tx: tx.run("MATCH (n:Node) WITH n LIMIT 20000 DETACH DELETE n RETURN count(n) AS c").single()["c"]
+                    lambda tx: tx.run(
+                        "MATCH (n:Node) WITH n LIMIT 20000 DETACH DELETE n RETURN count(n) AS c"
+                    ).single()["c"]
                 )
             if not deleted:
                 return
@@ -201,11 +203,16 @@ class Neo4jGraph:
         names: dict[str, str] = {}
         for r in rows:
             path = tuple(
-                PathStep(k, n, Label(lbl), via) for k, n, lbl, via in zip(r["keys"], r["names"], r["labels"], r["vias"], strict=True)
+                PathStep(k, n, Label(lbl), via)
+                for k, n, lbl, via in zip(r["keys"], r["names"], r["labels"], r["vias"], strict=True)
             )
             cand = (float(r["score"]), path)
             cur = best.get(r["firm"])
-            if cur is None or cand[0] > cur[0] or (cand[0] == cur[0] and "|".join(r["keys"]) < "|".join(p.key for p in cur[1])):
+            if (
+                cur is None
+                or cand[0] > cur[0]
+                or (cand[0] == cur[0] and "|".join(r["keys"]) < "|".join(p.key for p in cur[1]))
+            ):
                 best[r["firm"]] = cand
                 names[r["firm"]] = r["firm_name"]
         return rank_reached(best, names, limit)
@@ -218,8 +225,7 @@ class Neo4jGraph:
         frontier = [key]
         for _ in range(max(0, hops)):
             rows = self._read(
-                "UNWIND $keys AS k MATCH (a:Node {key: k})--(b:Node) "
-                "RETURN a.key AS a, collect(DISTINCT b.key) AS bs",
+                "UNWIND $keys AS k MATCH (a:Node {key: k})--(b:Node) RETURN a.key AS a, collect(DISTINCT b.key) AS bs",
                 keys=frontier,
             )
             by_src = {r["a"]: sorted(r["bs"]) for r in rows}
@@ -238,7 +244,10 @@ class Neo4jGraph:
             keys=seen,
         )
         edges = sorted(
-            (Edge(r["src"], Rel(r["rel"]), r["dst"], float(r["weight"] if r["weight"] is not None else 1.0)) for r in edge_rows),
+            (
+                Edge(r["src"], Rel(r["rel"]), r["dst"], float(r["weight"] if r["weight"] is not None else 1.0))
+                for r in edge_rows
+            ),
             key=lambda e: (e.src, e.rel.value, e.dst),
         )
         return [by_key[k] for k in seen if k in by_key], edges

@@ -147,9 +147,9 @@ def path_sort_key(keys: tuple[str, ...]) -> str:
     return "|".join(keys)
 
 
-def rank_reached(best: dict[str, tuple[float, tuple[PathStep, ...]]], names: dict[str, str], limit: int) -> list[Reached]:
+def rank_reached(
+    best: dict[str, tuple[float, tuple[PathStep, ...]]], names: dict[str, str], limit: int
+) -> list[Reached]:
     """Order firms by score, then by path key, then by firm key: the same in every backend."""
-    items = sorted(
-        best.items(), key=lambda kv: (-kv[1][0], path_sort_key(tuple(p.key for p in kv[1][1])), kv[0])
-    )
+    items = sorted(best.items(), key=lambda kv: (-kv[1][0], path_sort_key(tuple(p.key for p in kv[1][1])), kv[0]))
     return [Reached(k, names.get(k, k), score, path) for k, (score, path) in items[:limit]]

@@ -79,10 +79,23 @@ def _java_command(settings: Settings) -> list[str]:
     java = os.environ.get("JAVA_HOME")
     java_bin = str(Path(java) / "bin" / "java") if java else "java"
     return [
-        java_bin, "-Xms512m", "-Xmx2g", "-XX:+UseG1GC",
-        "-cp", f"{classes}{os.pathsep}{lib}/*", MAIN_CLASS,
-        "--data", str(settings.neo4j_home), "--host", host, "--port", str(port),
-        "--password", settings.neo4j_password, "--pagecache", "512",
+        java_bin,
+        "-Xms512m",
+        "-Xmx2g",
+        "-XX:+UseG1GC",
+        "-cp",
+        f"{classes}{os.pathsep}{lib}/*",
+        MAIN_CLASS,
+        "--data",
+        str(settings.neo4j_home),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--password",
+        settings.neo4j_password,
+        "--pagecache",
+        "512",
     ]
 
 
@@ -95,19 +108,25 @@ def start(settings: Settings, timeout: float = 180.0) -> ServerStatus:
     settings.neo4j_home.mkdir(parents=True, exist_ok=True)
     log_path = settings.neo4j_home / "server.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     _pid_file(settings).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise ServiceUnavailableError(f"Neo4j exited with code {proc.returncode}; see {log_path}:\n" + "\n".join(tail))
+            raise ServiceUnavailableError(
+                f"Neo4j exited with code {proc.returncode}; see {log_path}:\n" + "\n".join(tail)
+            )
         current = status(settings)
         if current.running:
             current.message = "started"
             return current
         time.sleep(1.0)
-    raise ServiceUnavailableError(f"Neo4j did not answer on {settings.neo4j_uri} within {timeout:.0f} s; see {log_path}")
+    raise ServiceUnavailableError(
+        f"Neo4j did not answer on {settings.neo4j_uri} within {timeout:.0f} s; see {log_path}"
+    )
 
 
 def stop(settings: Settings, timeout: float = 60.0) -> ServerStatus:

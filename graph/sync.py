@@ -86,9 +86,13 @@ def firm_edges(session: Session, firm_ids: list[int] | None = None) -> Iterator[
     def scoped(query, column):  # noqa: ANN001, ANN202
         return query.where(column.in_(firm_ids)) if firm_ids is not None else query
 
-    for fid, pid, w in session.execute(scoped(select(FirmProduct.firm_id, FirmProduct.product_id, FirmProduct.weight), FirmProduct.firm_id)):
+    for fid, pid, w in session.execute(
+        scoped(select(FirmProduct.firm_id, FirmProduct.product_id, FirmProduct.weight), FirmProduct.firm_id)
+    ):
         yield Edge(firm_key(fid), Rel.PRODUCES, product_key(pid), produces_weight(w))
-    for fid, iid in session.execute(scoped(select(FirmIndustry.firm_id, FirmIndustry.industry_id), FirmIndustry.firm_id)):
+    for fid, iid in session.execute(
+        scoped(select(FirmIndustry.firm_id, FirmIndustry.industry_id), FirmIndustry.firm_id)
+    ):
         yield Edge(firm_key(fid), Rel.IN_INDUSTRY, industry_key(iid))
     for fid, pid in session.execute(scoped(select(FirmPatent.firm_id, FirmPatent.patent_id), FirmPatent.firm_id)):
         yield Edge(firm_key(fid), Rel.HOLDS_PATENT, patent_key(pid))
@@ -96,7 +100,9 @@ def firm_edges(session: Session, firm_ids: list[int] | None = None) -> Iterator[
 
 def iter_edges(session: Session) -> Iterator[Edge]:
     yield from firm_edges(session)
-    for pid, rel, oid in session.execute(select(ProductRelation.product_id, ProductRelation.relation, ProductRelation.other_id)):
+    for pid, rel, oid in session.execute(
+        select(ProductRelation.product_id, ProductRelation.relation, ProductRelation.other_id)
+    ):
         if rel is ProductRelationKind.UPSTREAM_MATERIAL:
             yield Edge(product_key(oid), Rel.UPSTREAM_OF, product_key(pid))
         elif rel is ProductRelationKind.DOWNSTREAM_PRODUCT:
@@ -129,7 +135,10 @@ def sync_all(session: Session, graph: ChainGraph, *, progress: bool = True) -> d
     graph.ensure_schema()
     written = {"nodes": 0, "edges": 0}
     with tqdm(desc=f"sync {graph.backend}", unit=" items", disable=not progress) as bar:
-        for kind, source, write in (("nodes", iter_nodes, graph.upsert_nodes), ("edges", iter_edges, graph.upsert_edges)):
+        for kind, source, write in (
+            ("nodes", iter_nodes, graph.upsert_nodes),
+            ("edges", iter_edges, graph.upsert_edges),
+        ):
             for chunk in _chunks(source(session)):
                 written[kind] += write(chunk)
                 bar.update(len(chunk))
@@ -144,7 +153,12 @@ def sync_firm(session: Session, graph: ChainGraph, firm_id: int) -> None:
     edges = list(firm_edges(session, [firm_id]))
     targets = {e.dst for e in edges}
     nodes = [n for n in iter_nodes_for(session, targets)]
-    props = {"kind": firm.kind.value, "tier": firm.tier.value if firm.tier else None, "region": firm.region, "full_name": firm.name}
+    props = {
+        "kind": firm.kind.value,
+        "tier": firm.tier.value if firm.tier else None,
+        "region": firm.region,
+        "full_name": firm.name,
+    }
     graph.upsert_nodes([Node(firm_key(firm.id), Label.FIRM, firm.short_name or firm.name, props), *nodes])
     graph.replace_firm_edges(firm_key(firm.id), edges)
 
@@ -158,7 +172,9 @@ def iter_nodes_for(session: Session, keys: set[str]) -> Iterator[Node]:
             ids[kind].append(int(raw))
     for pid, name in session.execute(select(Product.id, Product.name).where(Product.id.in_(ids["product"]))):
         yield Node(product_key(pid), Label.PRODUCT, name)
-    for iid, name, code in session.execute(select(Industry.id, Industry.name, Industry.code).where(Industry.id.in_(ids["industry"]))):
+    for iid, name, code in session.execute(
+        select(Industry.id, Industry.name, Industry.code).where(Industry.id.in_(ids["industry"]))
+    ):
         yield Node(industry_key(iid), Label.INDUSTRY, name, {"code": code})
     for pid, title in session.execute(select(Patent.id, Patent.title).where(Patent.id.in_(ids["patent"]))):
         yield Node(patent_key(pid), Label.PATENT, title)

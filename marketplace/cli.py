@@ -97,7 +97,9 @@ def import_group() -> None:
     """Import real industry-chain data sets (transactional and idempotent)."""
 
 
-def _run_import(app: AppContext, fn: Callable[..., Any], directory: Path, skip_bad: bool, as_json: bool, **kw: Any) -> None:
+def _run_import(
+    app: AppContext, fn: Callable[..., Any], directory: Path, skip_bad: bool, as_json: bool, **kw: Any
+) -> None:
     start = time.perf_counter()
     with app.session() as session:
         report = fn(session, directory, skip_bad=skip_bad, progress=not as_json and sys.stderr.isatty(), **kw)
@@ -173,7 +175,9 @@ def _print_firms(rows: list[dict[str, Any]]) -> None:
         click.echo("没有找到企业 / no firms found")
     for r in rows:
         code = f" [{r['stock_code']}]" if r["stock_code"] else ""
-        click.echo(f"{r['firm_id']:>7}  {r['short_name'] or r['name']}{code}  {r['name']}  {r['kind']}  {r['region'] or ''}")
+        click.echo(
+            f"{r['firm_id']:>7}  {r['short_name'] or r['name']}{code}  {r['name']}  {r['kind']}  {r['region'] or ''}"
+        )
 
 
 @firms_group.command("search")
@@ -187,7 +191,9 @@ def firms_search_command(app: AppContext, text: str, limit: int, kind: str | Non
     from marketplace.services.firms import firm_summary, search_firms
 
     with app.session() as session:
-        rows = [firm_summary(f) for f in search_firms(session, text, limit=limit, kind=FirmKind(kind) if kind else None)]
+        rows = [
+            firm_summary(f) for f in search_firms(session, text, limit=limit, kind=FirmKind(kind) if kind else None)
+        ]
     emit(rows, as_json, _print_firms)
 
 
@@ -246,7 +252,9 @@ def _print_demand(d: dict[str, Any]) -> None:
 
 
 @demands_group.command("create")
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or YAML file with the demand fields.")
+@click.option(
+    "--file", "file", type=click.Path(dir_okay=False, path_type=Path), help="JSON or YAML file with the demand fields."
+)
 @click.option("--owner", "owner_firm_id", type=int, help="Owner firm id.")
 @click.option("--type", "type_", help="rd | supply_chain | investment | incubation | service (or the Chinese label).")
 @click.option("--title")
@@ -267,7 +275,12 @@ def demands_create_command(app: AppContext, file: Path | None, as_json: bool, **
     from marketplace.services.demands import create_demand, demand_dict
 
     data: dict[str, Any] = _load_file(file) if file else {}
-    renames = {"type_": "type", "products": "wanted_products", "industries": "wanted_industries", "technologies": "wanted_technologies"}
+    renames = {
+        "type_": "type",
+        "products": "wanted_products",
+        "industries": "wanted_industries",
+        "technologies": "wanted_technologies",
+    }
     for key, value in flags.items():
         if value is not None and value is not False:
             data[renames.get(key, key)] = value
@@ -283,7 +296,9 @@ def demands_create_command(app: AppContext, file: Path | None, as_json: bool, **
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @_json_opt
 @pass_app
-def demands_list_command(app: AppContext, status: str | None, type_: str | None, owner: int | None, limit: int, as_json: bool) -> None:
+def demands_list_command(
+    app: AppContext, status: str | None, type_: str | None, owner: int | None, limit: int, as_json: bool
+) -> None:
     """List demands, newest first."""
     from marketplace.services.demands import demand_dict, list_demands
 
@@ -362,7 +377,9 @@ def demo_load_command(app: AppContext, data_dir: Path | None, as_json: bool) -> 
 
     with app.session() as session:
         summary = load_demo(session, data_dir or app.settings.data_dir, progress=not as_json)
-    emit(summary, as_json, lambda s: click.echo(f"演示数据已就绪 / demo data ready: {json.dumps(s, ensure_ascii=False)}"))
+    emit(
+        summary, as_json, lambda s: click.echo(f"演示数据已就绪 / demo data ready: {json.dumps(s, ensure_ascii=False)}")
+    )
 
 
 def main() -> None:

@@ -20,8 +20,22 @@ from marketplace.services.demands import create_demand
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 SLICE_KEYWORDS = (
-    "锂电", "电池", "正极", "负极", "电解液", "隔膜", "磷酸铁锂", "三元", "储能",
-    "光伏", "硅片", "半导体", "芯片", "集成电路", "晶圆", "新能源汽车",
+    "锂电",
+    "电池",
+    "正极",
+    "负极",
+    "电解液",
+    "隔膜",
+    "磷酸铁锂",
+    "三元",
+    "储能",
+    "光伏",
+    "硅片",
+    "半导体",
+    "芯片",
+    "集成电路",
+    "晶圆",
+    "新能源汽车",
 )
 
 
@@ -54,7 +68,9 @@ def load_demo_demands(session: Session) -> int:
         owner = session.scalar(select(Firm).where(Firm.stock_code == str(spec.pop("owner_stock_code"))))
         if owner is None:
             continue
-        exists = session.scalar(select(Demand.id).where(Demand.owner_firm_id == owner.id, Demand.title == spec["title"]))
+        exists = session.scalar(
+            select(Demand.id).where(Demand.owner_firm_id == owner.id, Demand.title == spec["title"])
+        )
         if exists is None:
             create_demand(session, {**spec, "owner_firm_id": owner.id})
             added += 1
@@ -86,7 +102,8 @@ def make_slice(src: Path, dst: Path, keywords: tuple[str, ...] = SLICE_KEYWORDS)
     company_product = [r for r in company_product if r["company"] in codes]
     products = {r["product"] for r in company_product}
     relations = [
-        r for r in _read_jsonl(ck_src / "product_relations.jsonl")
+        r
+        for r in _read_jsonl(ck_src / "product_relations.jsonl")
         if r["product"] in products or r["other"] in products or hit(r["product"]) or hit(r["other"])
     ]
     products |= {r["product"] for r in relations} | {r["other"] for r in relations}
@@ -127,9 +144,7 @@ def _slice_ickg(src: Path, dst: Path, hit) -> dict[str, int]:  # noqa: ANN001
         keep = [q for q in quads if q[0] in seeds or q[2] in seeds or q[0] in firms]
         kept_lines[split] = ["\t".join(q) for q in keep]
         used |= {q[0] for q in keep} | {q[2] for q in keep}
-    (dst / "entity2id.txt").write_text(
-        "".join(f"{names[e]}\t{e}\n" for e in sorted(used, key=int)), encoding="utf-8"
-    )
+    (dst / "entity2id.txt").write_text("".join(f"{names[e]}\t{e}\n" for e in sorted(used, key=int)), encoding="utf-8")
     for split, lines in kept_lines.items():
         (dst / split).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     for name in ("relation2id.txt", "time2id.txt"):

@@ -222,14 +222,18 @@ class MatchEngine:
             from embeddings.dense import make_encoder
 
             self.encoder = make_encoder(
-                self.settings.embedding_model, device=self.settings.embedding_device, query_prefix=self.settings.query_prefix
+                self.settings.embedding_model,
+                device=self.settings.embedding_device,
+                query_prefix=self.settings.query_prefix,
             )
         enc = self.encoder
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", enc.model_id)
         index_dir = self.settings.index_dir / slug
         cache = EmbeddingCache(self.settings.index_dir / "embeddings.sqlite", enc.model_id, enc.dim)
         try:
-            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim) or AnnIndex(enc.dim, capacity=len(self.profiles) + 16)
+            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim) or AnnIndex(
+                enc.dim, capacity=len(self.profiles) + 16
+            )
             ids = list(self.profiles)
             texts = [self.profiles[i].text() for i in ids]
             hashes = [self.profiles[i].content_hash for i in ids]
@@ -260,7 +264,9 @@ class MatchEngine:
                 sync_firm(session, self.graph, fid)
 
     # --- querying -------------------------------------------------------------------------
-    def channel_hits(self, text: str, demand_type: str, pool: int = POOL) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
+    def channel_hits(
+        self, text: str, demand_type: str, pool: int = POOL
+    ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
         weights = TYPE_WEIGHTS[demand_type]
         lists: dict[str, list[Hit]] = {}
         lists["lexical"] = self.lexical.search(text, pool, weights["fields"]) if self.lexical else []
@@ -321,7 +327,13 @@ class MatchEngine:
         return results[:top_k]
 
     def _reasons(
-        self, text: str, p: Profile, ranks: dict[str, int], path: Reached | None, similarity: float | None, region: str | None
+        self,
+        text: str,
+        p: Profile,
+        ranks: dict[str, int],
+        path: Reached | None,
+        similarity: float | None,
+        region: str | None,
     ) -> list[str]:
         reasons = []
         if "lexical" in ranks:

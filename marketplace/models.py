@@ -8,7 +8,7 @@ caller (CLI, web, importers) goes through the same rules.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from marketplace.errors import InputError, TransitionError
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -386,9 +386,7 @@ class Demand(TimestampMixin, Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     owner: Mapped[Firm] = relationship()
-    suggestions: Mapped[list[MatchSuggestion]] = relationship(
-        back_populates="demand", cascade="all, delete-orphan"
-    )
+    suggestions: Mapped[list[MatchSuggestion]] = relationship(back_populates="demand", cascade="all, delete-orphan")
 
     def transition(self, new: DemandStatus) -> None:
         current = self.status or DemandStatus.DRAFT

@@ -83,7 +83,19 @@ def load_profiles(session: Session, firm_ids: list[int] | None = None) -> dict[i
 
     profiles: dict[int, Profile] = {}
     firm_rows = session.execute(
-        scoped(select(Firm.id, Firm.name, Firm.short_name, Firm.stock_code, Firm.kind, Firm.tier, Firm.region, Firm.description), Firm.id)
+        scoped(
+            select(
+                Firm.id,
+                Firm.name,
+                Firm.short_name,
+                Firm.stock_code,
+                Firm.kind,
+                Firm.tier,
+                Firm.region,
+                Firm.description,
+            ),
+            Firm.id,
+        )
     )
     for fid, name, short, code, kind, tier, region, desc in firm_rows:
         profiles[fid] = Profile(fid, name, short, code, kind, tier, region, desc or "")
@@ -93,7 +105,12 @@ def load_profiles(session: Session, firm_ids: list[int] | None = None) -> dict[i
     for fid, prof in profiles.items():
         prof.names = list(dict.fromkeys([prof.name, *(n for n in names.get(fid, []))]))
     product_rows = session.execute(
-        scoped(select(FirmProduct.firm_id, Product.name, FirmProduct.weight).join(Product, Product.id == FirmProduct.product_id), FirmProduct.firm_id)
+        scoped(
+            select(FirmProduct.firm_id, Product.name, FirmProduct.weight).join(
+                Product, Product.id == FirmProduct.product_id
+            ),
+            FirmProduct.firm_id,
+        )
     )
     for fid, pname, weight in product_rows:
         if fid in profiles and not is_noise(pname) and (weight is None or weight >= 0):
@@ -101,18 +118,23 @@ def load_profiles(session: Session, firm_ids: list[int] | None = None) -> dict[i
     for prof in profiles.values():
         prof.products.sort(key=lambda p: -(p[1] or 0.0))
     industry_rows = session.execute(
-        scoped(select(FirmIndustry.firm_id, Industry.id, Industry.name).join(Industry, Industry.id == FirmIndustry.industry_id), FirmIndustry.firm_id)
+        scoped(
+            select(FirmIndustry.firm_id, Industry.id, Industry.name).join(
+                Industry, Industry.id == FirmIndustry.industry_id
+            ),
+            FirmIndustry.firm_id,
+        )
     )
     for fid, iid, iname in industry_rows:
         if fid in profiles:
             profiles[fid].industries.append(iname)
             profiles[fid].industry_ids.add(iid)
     patent_rows = session.execute(
-        scoped(select(FirmPatent.firm_id, Patent.title).join(Patent, Patent.id == FirmPatent.patent_id), FirmPatent.firm_id)
+        scoped(
+            select(FirmPatent.firm_id, Patent.title).join(Patent, Patent.id == FirmPatent.patent_id), FirmPatent.firm_id
+        )
     )
     for fid, title in patent_rows:
         if fid in profiles:
             profiles[fid].patents.append(title)
-    return {
-        fid: p for fid, p in profiles.items() if p.products or p.industries or p.patents or p.description
-    }
+    return {fid: p for fid, p in profiles.items() if p.products or p.industries or p.patents or p.description}

@@ -65,10 +65,28 @@ def _owner(runner) -> int:
 
 def test_demand_create_from_flags_list_show_close(loaded, runner):
     owner = _owner(runner)
-    created = _json(runner.invoke([
-        "demands", "create", "--owner", str(owner), "--type", "supply_chain", "--title", "采购隔膜基膜",
-        "--products", "隔膜,基膜", "--budget-min", "10", "--budget-max", "50", "--publish", "--json",
-    ]))
+    created = _json(
+        runner.invoke(
+            [
+                "demands",
+                "create",
+                "--owner",
+                str(owner),
+                "--type",
+                "supply_chain",
+                "--title",
+                "采购隔膜基膜",
+                "--products",
+                "隔膜,基膜",
+                "--budget-min",
+                "10",
+                "--budget-max",
+                "50",
+                "--publish",
+                "--json",
+            ]
+        )
+    )
     assert created["status"] == "open" and created["wanted_products"] == ["隔膜", "基膜"]
     listed = _json(runner.invoke(["demands", "list", "--status", "open", "--json"]))
     assert [d["demand_id"] for d in listed] == [created["demand_id"]]
@@ -97,9 +115,26 @@ def test_demand_validation_names_the_bad_field(loaded, runner, tmp_path):
     assert bad_type.exit_code == 2 and "type: unknown value 'buy'" in bad_type.output
     no_title = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd"])
     assert no_title.exit_code == 2 and "title" in no_title.output
-    budget = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--budget-min", "9", "--budget-max", "1"])
+    budget = runner.invoke(
+        [
+            "demands",
+            "create",
+            "--owner",
+            owner,
+            "--type",
+            "rd",
+            "--title",
+            "研发",
+            "--budget-min",
+            "9",
+            "--budget-max",
+            "1",
+        ]
+    )
     assert budget.exit_code == 2 and "budget_min is larger than budget_max" in budget.output
-    past = runner.invoke(["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--deadline", "2001-01-01"])
+    past = runner.invoke(
+        ["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--deadline", "2001-01-01"]
+    )
     assert past.exit_code == 2 and "deadline" in past.output
     no_owner = runner.invoke(["demands", "create", "--owner", "424242", "--type", "rd", "--title", "研发"])
     assert no_owner.exit_code == 2 and "owner_firm_id" in no_owner.output

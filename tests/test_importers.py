@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from marketplace.db import session_scope
 from marketplace.errors import DataFileError
 from marketplace.importers.chainkg import import_chainkg
-from marketplace.importers.ickg import looks_like_company, type_entities, Quad
-from marketplace.importers.ickg import import_ickg
+from marketplace.importers.ickg import Quad, import_ickg, looks_like_company, type_entities
 from marketplace.models import Firm, FirmKind, FirmName, FirmPatent, FirmProduct, Industry, Patent, Product
 from marketplace.services.stats import counts
 

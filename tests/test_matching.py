@@ -153,7 +153,10 @@ def test_fused_engine_finds_firms_both_channels_agree_on(engine):
 
 
 def test_filters_by_kind_tier_region_and_industry(engine):
-    assert all(engine.profiles[r.firm_id].kind is FirmKind.LARGE for r in engine.match("隔膜", "supply_chain", filters=Filters(kind=FirmKind.LARGE)))
+    assert all(
+        engine.profiles[r.firm_id].kind is FirmKind.LARGE
+        for r in engine.match("隔膜", "supply_chain", filters=Filters(kind=FirmKind.LARGE))
+    )
     guangdong = engine.match("隔膜", "supply_chain", filters=Filters(region="广东省"))
     assert guangdong and all(engine.profiles[r.firm_id].region == "广东" for r in guangdong)
     assert engine.match("隔膜", "supply_chain", filters=Filters(min_tier=Tier.LITTLE_GIANT)) == []
@@ -181,8 +184,16 @@ def test_unknown_type_is_rejected(engine):
 def test_stored_demand_gets_suggestions_without_duplicates_and_never_its_owner(loaded, engine):
     with session_scope(loaded) as s:
         owner = firm_id(engine, "300568")
-        demand = create_demand(s, {"owner_firm_id": owner, "type": "supply_chain", "title": "采购锂电池隔膜",
-                                   "wanted_products": ["隔膜"], "publish": True})
+        demand = create_demand(
+            s,
+            {
+                "owner_firm_id": owner,
+                "type": "supply_chain",
+                "title": "采购锂电池隔膜",
+                "wanted_products": ["隔膜"],
+                "publish": True,
+            },
+        )
         match_demand(s, engine, demand, top_k=10)
         first = {(x.firm_id, x.score) for x in demand.suggestions}
         match_demand(s, engine, demand, top_k=10)
@@ -206,7 +217,10 @@ def test_sme_inbox_ranks_open_demands_it_can_answer(loaded, engine):
 
 def test_match_queries_batch_output_contract(loaded, runner, tmp_path):
     q = tmp_path / "q.jsonl"
-    q.write_text('{"id": "a", "text": "锂电池隔膜", "type": "supply_chain"}\n{"id": 2, "text": "光伏玻璃", "type": "rd"}\n', encoding="utf-8")
+    q.write_text(
+        '{"id": "a", "text": "锂电池隔膜", "type": "supply_chain"}\n{"id": 2, "text": "光伏玻璃", "type": "rd"}\n',
+        encoding="utf-8",
+    )
     result = runner.invoke(["match", "--queries", str(q), "--top", "3", "--json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
@@ -239,14 +253,30 @@ def test_match_malformed_json_line_names_the_line(runner, tmp_path):
 
 
 def test_match_text_human_output_shows_reasons(loaded, runner):
-    result = runner.invoke(["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical,graph"])
+    result = runner.invoke(
+        ["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical,graph"]
+    )
     assert result.exit_code == 0 and "匹配产品" in result.output
 
 
 def test_match_demand_and_suggest_commands(loaded, runner):
     owner = json.loads(runner.invoke(["firms", "search", "福莱特", "--json"]).output)[0]["firm_id"]
-    created = json.loads(runner.invoke(["demands", "create", "--owner", str(owner), "--type", "supply_chain",
-                                        "--title", "采购锂电池隔膜", "--publish", "--json"]).output)
+    created = json.loads(
+        runner.invoke(
+            [
+                "demands",
+                "create",
+                "--owner",
+                str(owner),
+                "--type",
+                "supply_chain",
+                "--title",
+                "采购锂电池隔膜",
+                "--publish",
+                "--json",
+            ]
+        ).output
+    )
     matched = runner.invoke(["match", "--demand", str(created["demand_id"]), "--top", "5", "--json"])
     rows = json.loads(matched.output)
     assert rows and owner not in [r["firm_id"] for r in rows]

@@ -78,10 +78,21 @@ def graph_sync(app: AppContext, backend: str | None, as_json: bool) -> None:
     try:
         with app.session() as session:
             written = sync_all(session, graph, progress=not as_json)
-        result = {"backend": graph.backend, **written, "seconds": round(time.perf_counter() - start, 2), "counts": graph.counts()}
+        result = {
+            "backend": graph.backend,
+            **written,
+            "seconds": round(time.perf_counter() - start, 2),
+            "counts": graph.counts(),
+        }
     finally:
         graph.close()
-    emit(result, as_json, lambda r: click.echo(f"同步完成 / synced {r['nodes']} nodes, {r['edges']} edges to {r['backend']} in {r['seconds']} s"))
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"同步完成 / synced {r['nodes']} nodes, {r['edges']} edges to {r['backend']} in {r['seconds']} s"
+        ),
+    )
 
 
 def _open(app: AppContext, backend: str | None):  # noqa: ANN202
@@ -108,12 +119,16 @@ def graph_stats(app: AppContext, backend: str | None, as_json: bool) -> None:
 @graph_group.command("expand")
 @click.option("--product", required=True, help="Product name to start from.")
 @click.option("--hops", default=2, show_default=True, type=click.IntRange(0, 3))
-@click.option("--direction", type=click.Choice(["upstream", "downstream", "both"]), default="upstream", show_default=True)
+@click.option(
+    "--direction", type=click.Choice(["upstream", "downstream", "both"]), default="upstream", show_default=True
+)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @_backend_opt
 @_json_opt
 @pass_app
-def graph_expand(app: AppContext, product: str, hops: int, direction: str, limit: int, backend: str | None, as_json: bool) -> None:
+def graph_expand(
+    app: AppContext, product: str, hops: int, direction: str, limit: int, backend: str | None, as_json: bool
+) -> None:
     """Firms reached from a product along the chain, with score and path."""
     from graph.policies import chain_policy
     from marketplace.reasons import describe_path
@@ -127,10 +142,23 @@ def graph_expand(app: AppContext, product: str, hops: int, direction: str, limit
     finally:
         graph.close()
     rows = [
-        {"firm_key": r.firm_key, "name": r.name, "score": round(r.score, 6), "path": [p.name for p in r.path], "reason": describe_path(r.path)}
+        {
+            "firm_key": r.firm_key,
+            "name": r.name,
+            "score": round(r.score, 6),
+            "path": [p.name for p in r.path],
+            "reason": describe_path(r.path),
+        }
         for r in reached
     ]
-    emit(rows, as_json, lambda rs: [click.echo(f"{r['score']:.4f}  {r['name']}  — {r['reason']}") for r in rs] or click.echo("没有结果 / nothing reached"))
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            [click.echo(f"{r['score']:.4f}  {r['name']}  — {r['reason']}") for r in rs]
+            or click.echo("没有结果 / nothing reached")
+        ),
+    )
 
 
 @graph_group.command("path")
@@ -152,11 +180,17 @@ def graph_path(app: AppContext, src: str, dst: str, max_hops: int, backend: str 
         nodes = graph.shortest_path(firm_key(a.id), firm_key(b.id), max_hops)
     finally:
         graph.close()
-    data = {"from": a.name, "to": b.name, "path": [{"key": n.key, "label": n.label.value, "name": n.name} for n in nodes or []]}
-    emit(data, as_json, lambda d: click.echo(" → ".join(f"{p['name']}({p['label']})" for p in d["path"]) or f"没有路径 / no path within {max_hops} hops"))
+    data = {
+        "from": a.name,
+        "to": b.name,
+        "path": [{"key": n.key, "label": n.label.value, "name": n.name} for n in nodes or []],
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: click.echo(
+            " → ".join(f"{p['name']}({p['label']})" for p in d["path"]) or f"没有路径 / no path within {max_hops} hops"
+        ),
+    )
     if not nodes:
         raise SystemExit(1)
-
-
-
-

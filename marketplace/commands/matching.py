@@ -46,7 +46,9 @@ def read_queries(path: Path) -> list[dict[str, Any]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})", field="queries") from None
+                raise InputError(
+                    f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})", field="queries"
+                ) from None
             if not isinstance(obj, dict):
                 raise InputError(f"{path}:{lineno}: expected a JSON object with id, text, type", field="queries")
             if "id" not in obj:
@@ -129,7 +131,9 @@ def match_command(
         _match_demand(app, demand_id, top_k, filters, chosen, as_json)
         return
     if not type_:
-        raise InputError("--type is required with --text (" + ", ".join(t.value for t in DemandType) + ")", field="type")
+        raise InputError(
+            "--type is required with --text (" + ", ".join(t.value for t in DemandType) + ")", field="type"
+        )
     dtype = parse_type(type_)
     cleaned, warning = clean_query(text or "")
     if warning:
@@ -147,7 +151,9 @@ def _channels(raw: str | None) -> list[str] | None:
     chosen = [c.strip() for c in raw.split(",") if c.strip()]
     bad = [c for c in chosen if c not in CHANNELS]
     if bad or not chosen:
-        raise InputError(f"--channels: unknown channel(s) {bad}; use a subset of {', '.join(CHANNELS)}", field="channels")
+        raise InputError(
+            f"--channels: unknown channel(s) {bad}; use a subset of {', '.join(CHANNELS)}", field="channels"
+        )
     return chosen
 
 
@@ -168,7 +174,9 @@ def _contract(r: Any) -> dict[str, Any]:
     }
 
 
-def _match_demand(app: AppContext, demand_id: int, top_k: int, filters: Any, chosen: list[str] | None, as_json: bool) -> None:
+def _match_demand(
+    app: AppContext, demand_id: int, top_k: int, filters: Any, chosen: list[str] | None, as_json: bool
+) -> None:
     from marketplace.services.demands import get_demand
     from marketplace.services.matching import match_demand
 

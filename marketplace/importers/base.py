@@ -231,9 +231,7 @@ class FirmDirectory:
         for firm_id, name in session.execute(select(Firm.id, Firm.name)).tuples():
             self.by_name[name] = firm_id
         self.by_code: dict[str, int] = {
-            code: fid
-            for fid, code in session.execute(select(Firm.id, Firm.stock_code)).tuples()
-            if code
+            code: fid for fid, code in session.execute(select(Firm.id, Firm.stock_code)).tuples() if code
         }
 
     def find(self, names: Iterable[str], stock_code: str | None = None) -> int | None:

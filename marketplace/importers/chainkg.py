@@ -76,7 +76,9 @@ def import_chainkg(session: Session, directory: Path, *, skip_bad: bool = False,
     return report
 
 
-def _industries(session: Session, paths: dict[str, Path], errors: RowErrors, report: ImportReport, progress: bool) -> dict[str, int]:
+def _industries(
+    session: Session, paths: dict[str, Path], errors: RowErrors, report: ImportReport, progress: bool
+) -> dict[str, int]:
     cache = KeyCache(session, Industry.__table__, "key")
     rows = []
     for lineno, row in iter_jsonl(paths["industries.jsonl"], errors, {"code": str, "name": str}, progress):
@@ -84,12 +86,20 @@ def _industries(session: Session, paths: dict[str, Path], errors: RowErrors, rep
         if not (len(code) == 6 and code.isdigit()):
             errors.bad(paths["industries.jsonl"], lineno, f"industry code {code!r} is not 6 digits")
             continue
-        rows.append({"key": f"sw:{code}", "code": code, "name": row["name"].strip(), "level": shenwan_level(code), "source": SOURCE})
+        rows.append(
+            {
+                "key": f"sw:{code}",
+                "code": code,
+                "name": row["name"].strip(),
+                "level": shenwan_level(code),
+                "source": SOURCE,
+            }
+        )
     report.added["industries"] += cache.ensure(rows)
     by_code = {k.removeprefix("sw:"): v for k, v in cache.ids.items() if k.startswith("sw:")}
 
     hierarchy = paths["industry_hierarchy.jsonl"]
-    for lineno, row in iter_jsonl(hierarchy, errors, {"industry": str, "parent": str}, progress):
+    for _lineno, row in iter_jsonl(hierarchy, errors, {"industry": str, "parent": str}, progress):
         child, parent = by_code.get(row["industry"]), by_code.get(row["parent"])
         if child is None or parent is None:
             report.notes["industry_hierarchy: unknown industry code (skipped)"] += 1
@@ -185,13 +195,21 @@ def _apply_listing(firm: Firm, full: str, short: str, code: str, row: dict) -> N
 
 def _products(session: Session, path: Path, errors: RowErrors, report: ImportReport, progress: bool) -> KeyCache:
     cache = KeyCache(session, Product.__table__, "name")
-    rows = [{"name": row["name"].strip(), "source": SOURCE} for _, row in iter_jsonl(path, errors, {"name": str}, progress)]
+    rows = [
+        {"name": row["name"].strip(), "source": SOURCE} for _, row in iter_jsonl(path, errors, {"name": str}, progress)
+    ]
     report.added["products"] += cache.ensure(rows)
     return cache
 
 
 def _company_products(
-    session: Session, path: Path, firms: dict[str, int], products: KeyCache, errors: RowErrors, report: ImportReport, progress: bool
+    session: Session,
+    path: Path,
+    firms: dict[str, int],
+    products: KeyCache,
+    errors: RowErrors,
+    report: ImportReport,
+    progress: bool,
 ) -> None:
     links = LinkSet(session, FirmProduct.__table__, ("firm_id", "product_id"))
     rows = []
@@ -215,10 +233,16 @@ def _company_products(
 
 
 def _company_industries(
-    session: Session, path: Path, firms: dict[str, int], industries: dict[str, int], errors: RowErrors, report: ImportReport, progress: bool
+    session: Session,
+    path: Path,
+    firms: dict[str, int],
+    industries: dict[str, int],
+    errors: RowErrors,
+    report: ImportReport,
+    progress: bool,
 ) -> None:
     links = LinkSet(session, FirmIndustry.__table__, ("firm_id", "industry_id"))
-    for lineno, row in iter_jsonl(path, errors, {"company": str, "industry": str}, progress):
+    for _lineno, row in iter_jsonl(path, errors, {"company": str, "industry": str}, progress):
         firm_id, industry_id = firms.get(row["company"]), industries.get(row["industry"])
         if industry_id is None or firm_id is None:
             what = "industry" if industry_id is None else "company"
@@ -229,7 +253,9 @@ def _company_industries(
     report.added["firm_industries"] += links.added
 
 
-def _product_relations(session: Session, path: Path, products: KeyCache, errors: RowErrors, report: ImportReport, progress: bool) -> None:
+def _product_relations(
+    session: Session, path: Path, products: KeyCache, errors: RowErrors, report: ImportReport, progress: bool
+) -> None:
     kinds = {k.value: k for k in ProductRelationKind}
     rows = []
     for lineno, row in iter_jsonl(path, errors, {"product": str, "relation": str, "other": str}, progress):
@@ -242,6 +268,8 @@ def _product_relations(session: Session, path: Path, products: KeyCache, errors:
     report.added["products"] += products.ensure(names)
     links = LinkSet(session, ProductRelation.__table__, ("product_id", "relation", "other_id"))
     for a, kind, b in rows:
-        links.add({"product_id": products.get(a), "relation": kind.value, "other_id": products.get(b), "source": SOURCE})
+        links.add(
+            {"product_id": products.get(a), "relation": kind.value, "other_id": products.get(b), "source": SOURCE}
+        )
     links.flush()
     report.added["product_relations"] += links.added

@@ -112,8 +112,7 @@ def type_entities(names: dict[int, str], quads: list[Quad]) -> dict[int, str]:
         votes[q.head][_vote_for(names[q.head], heads)] += 1
         votes[q.tail][_vote_for(names[q.tail], tails)] += 1
     return {
-        eid: max(TYPE_PRIORITY, key=lambda t: (counts[t], -TYPE_PRIORITY.index(t)))
-        for eid, counts in votes.items()
+        eid: max(TYPE_PRIORITY, key=lambda t: (counts[t], -TYPE_PRIORITY.index(t))) for eid, counts in votes.items()
     }
 
 
@@ -193,7 +192,12 @@ def _comma_rows(path: Path, errors: RowErrors, progress: bool):
 
 
 def _read_quads(
-    path: Path, names: dict[int, str], relations: dict[int, str], times: dict[int, date], errors: RowErrors, progress: bool
+    path: Path,
+    names: dict[int, str],
+    relations: dict[int, str],
+    times: dict[int, date],
+    errors: RowErrors,
+    progress: bool,
 ) -> list[Quad]:
     out = []
     for lineno, parts in iter_tsv(path, errors, 4, progress):
@@ -303,28 +307,66 @@ class _Writer:
         base = {"source": SOURCE}
         if q.relation in ("涉足行业", "归属于行业") and tt == INDUSTRY:
             if ht == COMPANY:
-                return "firm_industries", {**base, "firm_id": self.firm_ids[q.head], "industry_id": self.industries[q.tail]}
+                return "firm_industries", {
+                    **base,
+                    "firm_id": self.firm_ids[q.head],
+                    "industry_id": self.industries[q.tail],
+                }
             if ht == PRODUCT:
-                return "product_industries", {**base, "product_id": self._product(q.head), "industry_id": self.industries[q.tail]}
+                return "product_industries", {
+                    **base,
+                    "product_id": self._product(q.head),
+                    "industry_id": self.industries[q.tail],
+                }
         if q.relation == "持有专利" and (ht, tt) == (COMPANY, PATENT):
-            return "firm_patents", {**base, "firm_id": self.firm_ids[q.head], "patent_id": self.patents.get(self.names[q.tail]), "observed_on": q.when}
+            return "firm_patents", {
+                **base,
+                "firm_id": self.firm_ids[q.head],
+                "patent_id": self.patents.get(self.names[q.tail]),
+                "observed_on": q.when,
+            }
         if q.relation == "基于专利生产" and (ht, tt) == (COMPANY, PRODUCT):
-            return "firm_products", {**base, "firm_id": self.firm_ids[q.head], "product_id": self._product(q.tail), "weight": None}
+            return "firm_products", {
+                **base,
+                "firm_id": self.firm_ids[q.head],
+                "product_id": self._product(q.tail),
+                "weight": None,
+            }
         if q.relation in FIRM_RELATIONS and (ht, tt) == (COMPANY, COMPANY) and q.head != q.tail:
             kind = FIRM_RELATIONS[q.relation]
-            return "firm_relations", {**base, "firm_id": self.firm_ids[q.head], "relation": kind.value, "other_id": self.firm_ids[q.tail], "observed_on": q.when}
+            return "firm_relations", {
+                **base,
+                "firm_id": self.firm_ids[q.head],
+                "relation": kind.value,
+                "other_id": self.firm_ids[q.tail],
+                "observed_on": q.when,
+            }
         if q.relation == "上游于" and q.head != q.tail:
             # "A 上游于 B": A is upstream of B, i.e. B takes A as material / B's industry buys from A's.
             if (ht, tt) == (PRODUCT, PRODUCT):
-                return "product_relations", {**base, "product_id": self._product(q.tail), "relation": ProductRelationKind.UPSTREAM_MATERIAL.value, "other_id": self._product(q.head)}
+                return "product_relations", {
+                    **base,
+                    "product_id": self._product(q.tail),
+                    "relation": ProductRelationKind.UPSTREAM_MATERIAL.value,
+                    "other_id": self._product(q.head),
+                }
             if (ht, tt) == (INDUSTRY, INDUSTRY):
-                return "industry_upstream", {**base, "industry_id": self.industries[q.tail], "upstream_id": self.industries[q.head], "support": 1}
+                return "industry_upstream", {
+                    **base,
+                    "industry_id": self.industries[q.tail],
+                    "upstream_id": self.industries[q.head],
+                    "support": 1,
+                }
         if q.relation == "包含" and ht == INDUSTRY and q.head != q.tail:
             if tt == INDUSTRY:
                 parents.setdefault(self.industries[q.tail], self.industries[q.head])
                 return HIERARCHY, {}
             if tt == PRODUCT:
-                return "product_industries", {**base, "product_id": self._product(q.tail), "industry_id": self.industries[q.head]}
+                return "product_industries", {
+                    **base,
+                    "product_id": self._product(q.tail),
+                    "industry_id": self.industries[q.head],
+                }
         return None
 
     def _product(self, eid: int) -> int:
@@ -348,5 +390,7 @@ def _new_firm(name: str) -> Firm:
     if region:
         facts["region"] = "inferred:registered-name"
     firm = Firm(name=name, kind=kind, region=region, source=SOURCE, fact_sources=facts)
-    firm.names.append(FirmName(name=name, kind=NameKind.REGISTERED if looks_like_company(name) else NameKind.ALIAS, source=SOURCE))
+    firm.names.append(
+        FirmName(name=name, kind=NameKind.REGISTERED if looks_like_company(name) else NameKind.ALIAS, source=SOURCE)
+    )
     return firm

@@ -55,7 +55,9 @@ def search_firms(
     pattern = f"%{text}%"
     by_name = select(FirmName.firm_id).where(FirmName.name.like(pattern))
     by_product = (
-        select(FirmProduct.firm_id).join(Product, Product.id == FirmProduct.product_id).where(Product.name.like(pattern))
+        select(FirmProduct.firm_id)
+        .join(Product, Product.id == FirmProduct.product_id)
+        .where(Product.name.like(pattern))
     )
     query = select(Firm).where(
         or_(Firm.name.like(pattern), Firm.short_name.like(pattern), Firm.id.in_(by_name), Firm.id.in_(by_product))
@@ -63,7 +65,9 @@ def search_firms(
     if kind is not None:
         query = query.where(Firm.kind == kind)
     # Exact and name matches first, then listed firms, then by id for a stable order.
-    query = query.order_by((Firm.name == text).desc(), Firm.name.like(pattern).desc(), Firm.stock_code.is_(None), Firm.id)
+    query = query.order_by(
+        (Firm.name == text).desc(), Firm.name.like(pattern).desc(), Firm.stock_code.is_(None), Firm.id
+    )
     return list(session.scalars(query.offset(offset).limit(limit)))
 
 

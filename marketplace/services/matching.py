@@ -39,7 +39,9 @@ def match_demand(
     return results
 
 
-def suggest_demands(session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False) -> list[dict[str, Any]]:
+def suggest_demands(
+    session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False
+) -> list[dict[str, Any]]:
     """Open demands ranked for one firm: each demand is matched as usual and the firm's fused
     score in that demand's ranking decides the order (so both directions agree)."""
     rows = []
@@ -47,7 +49,10 @@ def suggest_demands(session: Session, engine: MatchEngine, firm_id: int, *, top_
         if demand.owner_firm_id == firm_id:
             continue
         results = engine.match(
-            demand.match_text(), demand.type, top_k=INBOX_POOL, exclude=[demand.owner_firm_id],
+            demand.match_text(),
+            demand.type,
+            top_k=INBOX_POOL,
+            exclude=[demand.owner_firm_id],
             region_preference=demand.region_preference,
         )
         hit = next((r for r in results if r.firm_id == firm_id), None)
@@ -60,7 +65,14 @@ def suggest_demands(session: Session, engine: MatchEngine, firm_id: int, *, top_
         for demand, hit in rows:
             existing = {s.firm_id for s in demand.suggestions}
             if firm_id not in existing:
-                save_suggestions(session, demand, [*(Candidate(s.firm_id, s.score, s.reasons) for s in demand.suggestions), Candidate(firm_id, hit.score, hit.reasons)])
+                save_suggestions(
+                    session,
+                    demand,
+                    [
+                        *(Candidate(s.firm_id, s.score, s.reasons) for s in demand.suggestions),
+                        Candidate(firm_id, hit.score, hit.reasons),
+                    ],
+                )
     return [
         {
             "demand_id": d.id,

@@ -16,7 +16,7 @@ from marketplace.db import session_scope
 from marketplace.errors import ServiceUnavailableError
 from tests.conftest import neo4j_required
 
-HOSTILE = ["O'Brien \"quoted\"", "{braces}", "`backticks`", "'}) DETACH DELETE n //", "$param \\ 反斜杠"]
+HOSTILE = ['O\'Brien "quoted"', "{braces}", "`backticks`", "'}) DETACH DELETE n //", "$param \\ 反斜杠"]
 
 
 def _neo4j(settings):
@@ -41,29 +41,33 @@ def graph(request, settings):
 def chain(g) -> None:
     """firm:1 makes cells; lithium iron phosphate is upstream of cells; firm:2 makes LFP;
     lithium carbonate is upstream of LFP; firm:3 makes it; firm:4 holds a patent."""
-    g.upsert_nodes([
-        Node("firm:1", Label.FIRM, "电池厂", {"kind": "large"}),
-        Node("firm:2", Label.FIRM, "正极厂", {"kind": "sme"}),
-        Node("firm:3", Label.FIRM, "锂盐厂", {"kind": "sme"}),
-        Node("firm:4", Label.FIRM, "研究所", {"kind": "sme"}),
-        Node("product:1", Label.PRODUCT, "锂电池"),
-        Node("product:2", Label.PRODUCT, "磷酸铁锂"),
-        Node("product:3", Label.PRODUCT, "碳酸锂"),
-        Node("product:4", Label.PRODUCT, "动力锂电池"),
-        Node("industry:1", Label.INDUSTRY, "电池", {"code": "270302"}),
-        Node("patent:1", Label.PATENT, "一种磷酸铁锂的制备方法"),
-    ])
-    g.upsert_edges([
-        Edge("firm:1", Rel.PRODUCES, "product:1", 1.0),
-        Edge("firm:2", Rel.PRODUCES, "product:2", 0.9),
-        Edge("firm:3", Rel.PRODUCES, "product:3", 0.6),
-        Edge("product:2", Rel.UPSTREAM_OF, "product:1"),
-        Edge("product:3", Rel.UPSTREAM_OF, "product:2"),
-        Edge("product:4", Rel.SUBCLASS_OF, "product:1"),
-        Edge("product:1", Rel.IN_INDUSTRY, "industry:1"),
-        Edge("firm:4", Rel.HOLDS_PATENT, "patent:1"),
-        Edge("firm:2", Rel.SUPPLIES, "firm:1"),
-    ])
+    g.upsert_nodes(
+        [
+            Node("firm:1", Label.FIRM, "电池厂", {"kind": "large"}),
+            Node("firm:2", Label.FIRM, "正极厂", {"kind": "sme"}),
+            Node("firm:3", Label.FIRM, "锂盐厂", {"kind": "sme"}),
+            Node("firm:4", Label.FIRM, "研究所", {"kind": "sme"}),
+            Node("product:1", Label.PRODUCT, "锂电池"),
+            Node("product:2", Label.PRODUCT, "磷酸铁锂"),
+            Node("product:3", Label.PRODUCT, "碳酸锂"),
+            Node("product:4", Label.PRODUCT, "动力锂电池"),
+            Node("industry:1", Label.INDUSTRY, "电池", {"code": "270302"}),
+            Node("patent:1", Label.PATENT, "一种磷酸铁锂的制备方法"),
+        ]
+    )
+    g.upsert_edges(
+        [
+            Edge("firm:1", Rel.PRODUCES, "product:1", 1.0),
+            Edge("firm:2", Rel.PRODUCES, "product:2", 0.9),
+            Edge("firm:3", Rel.PRODUCES, "product:3", 0.6),
+            Edge("product:2", Rel.UPSTREAM_OF, "product:1"),
+            Edge("product:3", Rel.UPSTREAM_OF, "product:2"),
+            Edge("product:4", Rel.SUBCLASS_OF, "product:1"),
+            Edge("product:1", Rel.IN_INDUSTRY, "industry:1"),
+            Edge("firm:4", Rel.HOLDS_PATENT, "patent:1"),
+            Edge("firm:2", Rel.SUPPLIES, "firm:1"),
+        ]
+    )
 
 
 def test_upsert_is_idempotent_and_counted(graph):
@@ -87,7 +91,10 @@ def test_neighbours_by_relation_and_direction(graph):
     assert [n.key for n in graph.neighbours("product:1", Rel.UPSTREAM_OF, Direction.IN)] == ["product:2"]
     assert [n.key for n in graph.neighbours("product:2", Rel.UPSTREAM_OF, Direction.OUT)] == ["product:1"]
     assert [n.key for n in graph.neighbours("product:1", None, Direction.BOTH)] == [
-        "firm:1", "industry:1", "product:2", "product:4",
+        "firm:1",
+        "industry:1",
+        "product:2",
+        "product:4",
     ]
 
 
