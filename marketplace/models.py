@@ -145,6 +145,28 @@ class SuggestionStatus(LabelledEnum):
     CONTACTED = ("contacted", "已对接")
 
 
+class OwnerAction(LabelledEnum):
+    """What the demand owner did with a suggested firm."""
+
+    NONE = ("none", "未处理")
+    SHORTLISTED = ("shortlisted", "已入围")
+    INVITED = ("invited", "已邀请洽谈")
+    REJECTED = ("rejected", "已婉拒")
+
+
+class Role(LabelledEnum):
+    LARGE = ("large", "大型企业用户")
+    SME = ("sme", "中小企业用户")
+    ORGANIZER = ("organizer", "组织方")
+    ADMIN = ("admin", "管理员")
+
+
+class OrganizationKind(LabelledEnum):
+    GOVERNMENT = ("government", "政府部门")
+    ASSOCIATION = ("association", "行业协会")
+    PARK = ("park", "园区运营方")
+
+
 DEMAND_TRANSITIONS: dict[DemandStatus, set[DemandStatus]] = {
     DemandStatus.DRAFT: {DemandStatus.OPEN, DemandStatus.WITHDRAWN},
     DemandStatus.OPEN: {DemandStatus.MATCHED, DemandStatus.CLOSED, DemandStatus.WITHDRAWN},
@@ -420,6 +442,9 @@ class MatchSuggestion(TimestampMixin, Base):
     status: Mapped[SuggestionStatus] = mapped_column(
         _enum(SuggestionStatus, "suggestion_status"), default=SuggestionStatus.SUGGESTED
     )
+    owner_action: Mapped[OwnerAction] = mapped_column(
+        _enum(OwnerAction, "owner_action"), default=OwnerAction.NONE, server_default=OwnerAction.NONE.value
+    )
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -434,6 +459,46 @@ class MatchSuggestion(TimestampMixin, Base):
             self.decided_at = utcnow()
         if new is SuggestionStatus.CONTACTED:
             self.contacted_at = utcnow()
+
+
+# --- People --------------------------------------------------------------------------------
+
+
+class Organization(TimestampMixin, Base):
+    """An organizer: government body, industry association or park operator."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[OrganizationKind] = mapped_column(_enum(OrganizationKind, "organization_kind"))
+    region: Mapped[str | None] = mapped_column(String(60))
+
+
+class User(TimestampMixin, Base):
+    """A person who signs in. Firm users belong to a firm, organizers to an organization."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(role IN ('large', 'sme') AND firm_id IS NOT NULL) OR "
+            "(role = 'organizer' AND organization_id IS NOT NULL) OR role = 'admin'",
+            name="user_belongs_somewhere",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    firm_id: Mapped[int | None] = mapped_column(ForeignKey("firms.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    firm: Mapped[Firm | None] = relationship()
+    organization: Mapped[Organization | None] = relationship()
 
 
 @event.listens_for(Session, "before_flush")

@@ -76,9 +76,28 @@ def load_fixtures(settings: Settings) -> None:
         load_demo_demands(s)
 
 
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    """The fixture data imported once; tests that need it get a fresh copy of the file."""
+    tmp = tmp_path_factory.mktemp("template")
+    s = make_settings(tmp)
+    init_db(s)
+    load_fixtures(s)
+    return tmp / "test.db"
+
+
 @pytest.fixture
-def loaded(settings: Settings) -> Settings:
-    load_fixtures(settings)
+def loaded(settings: Settings, template_db: Path) -> Settings:
+    import sqlite3
+
+    from marketplace.db import get_engine
+
+    get_engine(settings.database_url).dispose()
+    src, dst = sqlite3.connect(template_db), sqlite3.connect(settings.instance_dir / "test.db")
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
     return settings
 
 

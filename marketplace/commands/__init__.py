@@ -4,4 +4,5 @@ package registers them on :data:`marketplace.cli.cli`."""
 from marketplace.commands import (
     graph,  # noqa: F401
     matching,  # noqa: F401
+    web,  # noqa: F401
 )

@@ -94,6 +94,8 @@ def firm_detail(firm: Firm) -> dict[str, Any]:
     products = sorted(firm.products, key=lambda fp: -(fp.weight or 0))
     return {
         **firm_summary(firm),
+        "kind_label": firm.kind.label_zh if firm.kind else None,
+        "tier_label": firm.tier.label_zh if firm.tier else None,
         "exchange": firm.exchange,
         "listed_on": firm.listed_on.isoformat() if firm.listed_on else None,
         "description": firm.description,
@@ -152,7 +154,8 @@ def update_profile(
     patents: list[str] | None = None,
     source: str = "user",
 ) -> Firm:
-    """Replace the user-maintained parts of a capability profile; imported facts stay."""
+    """Replace parts of a capability profile with what the firm says. A list that is given is the
+    whole list: entries not in it are removed, new ones are recorded with ``source``."""
     facts = dict(firm.fact_sources or {})
     if description is not None:
         firm.description = description.strip() or None
@@ -185,7 +188,7 @@ def _clean(values: list[str]) -> list[str]:
 
 def _replace_links(session, firm, links, link_cls, attr, target_cls, key, values, source) -> None:  # noqa: ANN001
     wanted = _clean(values)
-    for link in [link for link in links if link.source == source and getattr(getattr(link, attr), key) not in wanted]:
+    for link in [link for link in links if getattr(getattr(link, attr), key) not in wanted]:
         links.remove(link)
     have = {getattr(getattr(link, attr), key) for link in links}
     for value in wanted:
@@ -200,7 +203,7 @@ def _replace_links(session, firm, links, link_cls, attr, target_cls, key, values
 
 def _replace_industries(session: Session, firm: Firm, values: list[str], source: str) -> None:
     wanted = _clean(values)
-    for link in [fi for fi in firm.industries if fi.source == source and fi.industry.name not in wanted]:
+    for link in [fi for fi in firm.industries if fi.industry.name not in wanted]:
         firm.industries.remove(link)
     have = {fi.industry.name for fi in firm.industries}
     for name in wanted:

@@ -35,3 +35,58 @@ def counts(session: Session) -> dict[str, int]:
         "demands": _count(session, Demand),
         "suggestions": _count(session, MatchSuggestion),
     }
+
+
+def demand_breakdown(session: Session) -> dict[str, dict[str, int]]:
+    """Demands by type and by status."""
+    from marketplace.models import DemandStatus, DemandType
+
+    by_type = dict(session.execute(select(Demand.type, func.count()).group_by(Demand.type)).tuples().all())
+    by_status = dict(session.execute(select(Demand.status, func.count()).group_by(Demand.status)).tuples().all())
+    return {
+        "by_type": {t.value: by_type.get(t, 0) for t in DemandType},
+        "by_status": {s.value: by_status.get(s, 0) for s in DemandStatus},
+    }
+
+
+def suggestion_funnel(session: Session) -> dict[str, int]:
+    """How many suggestions reached each step: suggested (all) -> accepted -> contacted."""
+    from marketplace.models import SuggestionStatus
+
+    by_status = dict(
+        session.execute(select(MatchSuggestion.status, func.count()).group_by(MatchSuggestion.status)).tuples().all()
+    )
+    contacted = by_status.get(SuggestionStatus.CONTACTED, 0)
+    accepted = by_status.get(SuggestionStatus.ACCEPTED, 0) + contacted
+    return {
+        "suggested": sum(by_status.values()),
+        "accepted": accepted,
+        "contacted": contacted,
+        "declined": by_status.get(SuggestionStatus.DECLINED, 0),
+    }
+
+
+def unmet_industries(session: Session, limit: int = 10) -> list[tuple[str, int]]:
+    """Industries named by open demands that no firm has accepted yet, most demanded first."""
+    from collections import Counter
+
+    from marketplace.models import DemandStatus, FirmIndustry, SuggestionStatus
+
+    accepted = select(MatchSuggestion.demand_id).where(
+        MatchSuggestion.status.in_([SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED])
+    )
+    open_demands = session.scalars(
+        select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.id.not_in(accepted))
+    ).all()
+    tally: Counter[str] = Counter()
+    for demand in open_demands:
+        names = set(demand.wanted_industries or [])
+        if not names:
+            rows = session.execute(
+                select(Industry.name)
+                .join(FirmIndustry, FirmIndustry.industry_id == Industry.id)
+                .where(FirmIndustry.firm_id == demand.owner_firm_id)
+            )
+            names = {name for (name,) in rows}
+        tally.update(names)
+    return tally.most_common(limit)

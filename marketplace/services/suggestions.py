@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from marketplace.errors import NotFoundError
-from marketplace.models import Demand, DemandStatus, MatchSuggestion, SuggestionStatus
+from marketplace.errors import NotFoundError, TransitionError
+from marketplace.models import Demand, DemandStatus, MatchSuggestion, OwnerAction, SuggestionStatus
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,29 @@ def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionSta
     return suggestion
 
 
+def owner_act(session: Session, suggestion: MatchSuggestion, action: OwnerAction) -> MatchSuggestion:
+    """The demand owner shortlists, invites to talk, or declines a suggested firm. Inviting a firm
+    that has accepted marks the pair contacted."""
+    if suggestion.owner_action is OwnerAction.REJECTED and action is not OwnerAction.REJECTED:
+        raise TransitionError(
+            "owner_action: a declined firm cannot be shortlisted or invited again", field="owner_action"
+        )
+    suggestion.owner_action = action
+    if action is OwnerAction.INVITED and suggestion.status is SuggestionStatus.ACCEPTED:
+        suggestion.transition(SuggestionStatus.CONTACTED)
+    session.flush()
+    return suggestion
+
+
+def respond_and_follow_up(session: Session, suggestion: MatchSuggestion, status: SuggestionStatus) -> MatchSuggestion:
+    """The firm answers; if the owner already invited it and it accepts, the pair is contacted."""
+    respond(session, suggestion, status)
+    if status is SuggestionStatus.ACCEPTED and suggestion.owner_action is OwnerAction.INVITED:
+        suggestion.transition(SuggestionStatus.CONTACTED)
+        session.flush()
+    return suggestion
+
+
 def suggestions_for_demand(session: Session, demand_id: int) -> list[MatchSuggestion]:
     query = (
         select(MatchSuggestion)
@@ -90,4 +113,5 @@ def suggestion_dict(s: MatchSuggestion) -> dict[str, Any]:
         "rank": s.rank,
         "reasons": s.reasons,
         "status": s.status.value,
+        "owner_action": s.owner_action.value if s.owner_action else "none",
     }

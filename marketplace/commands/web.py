@@ -1,0 +1,69 @@
+"""`serve`, `index build` and `demo accounts` commands."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from marketplace.cli import AppContext, _json_opt, cli, demo_group, emit, pass_app
+
+DEMO_PASSWORD = "chainmatch-demo"
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@pass_app
+def serve_command(app: AppContext, host: str, port: int, threads: int) -> None:
+    """Serve the web app with waitress (production WSGI server); loads the matching engine first."""
+    from waitress import serve
+
+    from web import create_app
+    from web.engine import get_engine
+
+    flask_app = create_app(app.settings)
+    started = time.perf_counter()
+    click.echo("正在加载匹配引擎 / loading the matching engine ...")
+    with flask_app.app_context():
+        engine = get_engine()
+    click.echo(f"匹配引擎就绪 / engine ready: {len(engine.profiles)} profiles in {time.perf_counter() - started:.1f} s")
+    click.echo(f"请打开 / open http://{host}:{port}/")
+    serve(flask_app, host=host, port=port, threads=threads)
+
+
+@cli.group("index")
+def index_group() -> None:
+    """The matching indexes (embeddings are cached by content in MARKETPLACE_INSTANCE_DIR/index)."""
+
+
+@index_group.command("build")
+@_json_opt
+@pass_app
+def index_build(app: AppContext, as_json: bool) -> None:
+    """Build or update the profile embeddings and vector index (only changed profiles are encoded)."""
+    from marketplace.commands.matching import build_engine
+
+    started = time.perf_counter()
+    engine = build_engine(app, progress=not as_json, use_graph=False)
+    data = {"profiles": len(engine.profiles), **engine.build_info, "seconds": round(time.perf_counter() - started, 1)}
+    emit(data, as_json, lambda d: click.echo(f"索引就绪 / index ready: {d}"))
+
+
+@demo_group.command("accounts")
+@_json_opt
+@pass_app
+def demo_accounts(app: AppContext, as_json: bool) -> None:
+    """Create the demo accounts (idempotent) and print how to sign in."""
+    from marketplace.demo import ensure_demo_accounts
+
+    with app.session() as session:
+        rows = ensure_demo_accounts(session, DEMO_PASSWORD)
+
+    def human(items: list[dict]) -> None:
+        click.echo(f"演示账号 / demo accounts (密码 / password: {DEMO_PASSWORD})")
+        for r in items:
+            click.echo(f"  {r['role']:<10} {r['email']:<24} {r['belongs_to']}")
+
+    emit(rows, as_json, human)

@@ -1,0 +1,264 @@
+"""Every page and form through the Flask test client, with authorization denials."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.models import Demand, MatchSuggestion, OwnerAction, SuggestionStatus
+
+
+def test_home_lists_open_demands_and_firms_in_chinese(client, people):
+    html = client.get("/").get_data(as_text=True)
+    assert "产业链供需对接平台" in html and "采购锂电池隔膜" in html and "草稿需求" not in html
+    assert "福莱特" in html
+
+
+def test_english_switch_translates_the_layout(client):
+    client.get("/lang/en")
+    html = client.get("/").get_data(as_text=True)
+    assert "Supply–demand matching" in html and 'lang="en"' in html
+    client.get("/lang/zh")
+    assert "产业链供需对接平台" in client.get("/").get_data(as_text=True)
+
+
+def test_healthz_reports_database_and_counts(client):
+    data = client.get("/healthz").get_json()
+    assert data["status"] == "ok" and data["database"] == "ok" and data["counts"]["firms"] > 0
+
+
+def test_static_assets_are_served_locally(client):
+    assert client.get("/static/vendor/echarts.min.js").status_code == 200
+    html = client.get("/").get_data(as_text=True)
+    assert "cdn" not in html.lower() and "http://" not in html.replace("http://localhost", "")
+
+
+def test_register_sme_and_see_profile(client):
+    response = client.post(
+        "/auth/register",
+        data={
+            "name": "张三",
+            "email": "zhang@new.cn",
+            "password": "longenough1",
+            "role": "sme",
+            "firm_name": "新注册科技有限公司",
+        },
+    )
+    assert response.status_code == 302
+    assert "新注册科技有限公司" in client.get("/profile").get_data(as_text=True)
+
+
+def test_register_with_bad_fields_shows_field_errors_and_saves_nothing(client, loaded):
+    response = client.post(
+        "/auth/register", data={"name": "", "email": "not-an-email", "password": "short", "role": "sme"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "has-error" in html
+    dup = client.post(
+        "/auth/register",
+        data={"name": "x", "email": "sme@t.cn", "password": "longenough1", "role": "sme", "firm_name": "某某"},
+    )
+    assert dup.status_code == 400 and "already registered" in dup.get_data(as_text=True)
+    with session_scope(loaded) as s:
+        from marketplace.models import Firm
+
+        assert s.scalar(select(Firm).where(Firm.name == "某某")) is None
+
+
+def test_wrong_password_is_refused(client):
+    response = client.post("/auth/login", data={"email": "sme@t.cn", "password": "wrong-password"})
+    assert response.status_code == 400 and "邮箱或密码不正确" in response.get_data(as_text=True)
+
+
+def test_session_cookie_is_httponly_and_samesite(client):
+    response = client.post("/auth/login", data={"email": "sme@t.cn", "password": "correct-horse-1"})
+    cookie = response.headers.get("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize("path", ["/profile", "/inbox/", "/demands/new", "/demands/mine", "/organizer/", "/auth/token"])
+def test_pages_that_need_sign_in_redirect_to_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_sme_edits_its_profile(login, loaded, people):
+    client = login("sme")
+    response = client.post(
+        "/profile",
+        data={
+            "description": "专注隔膜",
+            "region": "上海市",
+            "tier": "specialized",
+            "products": "锂电池隔膜\n陶瓷涂覆隔膜",
+            "industries": "电池化学品",
+            "patents": "一种隔膜",
+        },
+    )
+    assert response.status_code == 302
+    html = client.get("/profile").get_data(as_text=True)
+    assert "陶瓷涂覆隔膜" in html
+    shown = client.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
+    assert "专精特新" in shown and "陶瓷涂覆隔膜" in shown and "上海" in shown
+
+
+def test_large_firm_user_cannot_open_organizer_dashboard(login):
+    assert login("large").get("/organizer/").status_code == 403
+
+
+def test_sme_cannot_post_demands(login):
+    client = login("sme")
+    assert client.get("/demands/new").status_code == 403
+    assert client.post("/demands/new", data={"type": "rd", "title": "x"}).status_code == 403
+
+
+def test_organizer_has_no_profile_or_inbox(login):
+    client = login("organizer")
+    assert client.get("/profile").status_code == 403
+    assert client.get("/inbox/").status_code == 403
+
+
+def test_large_firm_posts_supply_chain_demand_and_sees_candidates(login, people):
+    client = login("large")
+    assert "quality_standard" in client.get("/demands/new?type=supply_chain").get_data(as_text=True)
+    response = client.post(
+        "/demands/new",
+        data={
+            "type": "supply_chain",
+            "title": "采购光伏玻璃",
+            "description": "组件用光伏玻璃",
+            "wanted_products": "光伏玻璃",
+            "visibility": "public",
+            "quantity": "100 万平米",
+            "quality_standard": "GB/T",
+            "publish": "1",
+        },
+    )
+    assert response.status_code == 302
+    demand_url = response.headers["Location"]
+    demand_id = int(demand_url.rstrip("/").split("/")[-1])
+    assert client.post(f"/demands/{demand_id}/match").status_code == 302
+    html = client.get(demand_url).get_data(as_text=True)
+    assert "候选企业" in html and "匹配产品" in html and "chain-graph" in html
+    assert "100 万平米" in html
+    graph = client.get(f"/demands/{demand_id}/graph.json").get_json()
+    assert graph["nodes"][0]["id"] == "demand" and len(graph["links"]) >= 1
+
+
+def test_demand_form_errors_name_the_field(login):
+    client = login("large")
+    response = client.post(
+        "/demands/new", data={"type": "rd", "title": "x", "budget_min": "10", "budget_max": "1", "visibility": "public"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "has-error" in html
+
+
+def test_owner_filters_and_acts_on_candidates(login, loaded, people):
+    client = login("large")
+    client.post(f"/demands/{people['demand']}/match")
+    with session_scope(loaded) as s:
+        suggestion = s.scalars(select(MatchSuggestion).where(MatchSuggestion.demand_id == people["demand"])).first()
+        sid = suggestion.id
+    assert client.post(f"/demands/{people['demand']}/suggestions/{sid}/shortlist").status_code == 302
+    assert client.post(f"/demands/{people['demand']}/suggestions/{sid}/invite").status_code == 302
+    with session_scope(loaded) as s:
+        assert s.get(MatchSuggestion, sid).owner_action is OwnerAction.INVITED
+    filtered = client.get(f"/demands/{people['demand']}?tier=single_champion").get_data(as_text=True)
+    assert 'id="candidates"' not in filtered
+    assert client.post(f"/demands/{people['demand']}/suggestions/{sid}/bogus").status_code == 400
+
+
+def test_other_firms_cannot_manage_a_demand(login, people):
+    client = login("sme2")
+    d = people["demand"]
+    assert client.get(f"/demands/{d}/edit").status_code == 403
+    assert client.post(f"/demands/{d}/match").status_code == 403
+    assert client.post(f"/demands/{d}/status/close").status_code == 403
+    assert client.get(f"/demands/{d}/graph.json").status_code == 403
+    assert client.get(f"/demands/{people['draft']}").status_code == 403
+    assert "候选企业" not in client.get(f"/demands/{d}").get_data(as_text=True)
+
+
+def test_owner_publishes_closes_and_edits(login, loaded, people):
+    client = login("large")
+    assert client.post(f"/demands/{people['draft']}/status/publish").status_code == 302
+    edit = client.post(
+        f"/demands/{people['draft']}/edit",
+        data={"type": "rd", "title": "新标题研发", "visibility": "public", "ip_terms": "共享"},
+    )
+    assert edit.status_code == 302
+    assert client.post(f"/demands/{people['draft']}/status/close").status_code == 302
+    with session_scope(loaded) as s:
+        d = s.get(Demand, people["draft"])
+        assert d.status.value == "closed" and d.title == "新标题研发" and d.details == {"ip_terms": "共享"}
+    client.post(f"/demands/{people['draft']}/status/publish")
+    assert "cannot go from closed to open" in client.get(f"/demands/{people['draft']}").get_data(as_text=True)
+
+
+def test_sme_inbox_refresh_accept_and_decline(login, loaded, people):
+    client = login("sme")
+    assert client.post("/inbox/refresh").status_code == 302
+    html = client.get("/inbox/").get_data(as_text=True)
+    assert "采购锂电池隔膜" in html and "匹配产品" in html
+    with session_scope(loaded) as s:
+        sid = s.scalar(select(MatchSuggestion.id).where(MatchSuggestion.firm_id == people["sme_firm"]))
+    assert client.post(f"/inbox/{sid}/accept").status_code == 302
+    with session_scope(loaded) as s:
+        assert s.get(MatchSuggestion, sid).status is SuggestionStatus.ACCEPTED
+        assert s.get(Demand, people["demand"]).status.value == "matched"
+
+
+def test_sme_cannot_answer_another_firms_suggestion(login, loaded, people):
+    login("sme").post("/inbox/refresh")
+    with session_scope(loaded) as s:
+        sid = s.scalar(select(MatchSuggestion.id).where(MatchSuggestion.firm_id == people["sme_firm"]))
+    assert login("sme2").post(f"/inbox/{sid}/accept").status_code == 403
+
+
+def test_organizer_dashboard_and_csv(login, people):
+    client = login("organizer")
+    html = client.get("/organizer/").get_data(as_text=True)
+    assert "组织方看板" in html and "dashboard-data" in html and "echarts.min.js" in html
+    csv = client.get("/organizer/export.csv")
+    assert csv.mimetype == "text/csv"
+    body = csv.get_data(as_text=True)
+    assert body.splitlines()[0].lstrip("\ufeff").startswith("demand_id,title,type,status") and "采购锂电池隔膜" in body
+
+
+def test_firm_directory_search_and_pages(client, people):
+    assert "福莱特" in client.get("/firms/?q=光伏玻璃").get_data(as_text=True)
+    assert client.get("/firms/?kind=sme").status_code == 200
+    assert client.get("/firms/999999").status_code == 404
+    assert "采购锂电池隔膜" in client.get("/demands/?q=隔膜&type=supply_chain").get_data(as_text=True)
+
+
+def test_user_text_is_escaped(login, loaded, people):
+    client = login("large")
+    client.post(
+        "/demands/new",
+        data={
+            "type": "service",
+            "title": "<script>alert(1)</script>",
+            "description": "<b>x</b>",
+            "visibility": "public",
+            "publish": "1",
+        },
+    )
+    html = client.get("/demands/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    sme = login("sme")
+    sme.post("/profile", data={"description": "<img src=x onerror=alert(1)>", "products": "<script>x</script>"})
+    page = sme.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
+    assert "<img src=x" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/nope")
+    assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+
+
+def test_token_page_issues_a_token(login):
+    html = login("sme").post("/auth/token").get_data(as_text=True)
+    assert 'id="api-token"' in html

@@ -1,0 +1,373 @@
+"""JSON API under /api/v1 (APIFlask): demands, firms, suggestions and matching, with bearer-token
+authentication, pagination and consistent JSON errors. The OpenAPI document is generated from
+this code at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint, HTTPTokenAuth, Schema, abort
+from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+from sqlalchemy import func, select
+
+from marketplace.errors import InputError, NotFoundError
+from marketplace.matching import Filters
+from marketplace.models import (
+    Demand,
+    DemandStatus,
+    DemandType,
+    Firm,
+    FirmKind,
+    Role,
+    SuggestionStatus,
+    Tier,
+    Visibility,
+)
+from marketplace.services.accounts import user_for_token
+from marketplace.services.demands import create_demand, demand_dict
+from marketplace.services.firms import firm_detail, firm_summary, get_firm, search_firms
+from marketplace.services.matching import match_demand
+from marketplace.services.suggestions import (
+    get_suggestion,
+    inbox,
+    respond_and_follow_up,
+    suggestion_dict,
+    suggestions_for_demand,
+)
+from web.db import get_db
+from web.engine import get_engine
+from web.extensions import csrf
+
+bp = APIBlueprint("api", __name__, url_prefix="/api/v1", tag="ChainMatch")
+csrf.exempt(bp)
+auth = HTTPTokenAuth(scheme="Bearer", description="Create a token on /auth/token")
+
+
+@auth.verify_token
+def verify_token(token: str):  # noqa: ANN201
+    user = user_for_token(get_db(), token)
+    return user
+
+
+@auth.error_processor
+def auth_error(error):  # noqa: ANN001, ANN201
+    return (
+        {
+            "status": error.status_code,
+            "message": error.message,
+            "detail": {"auth": "send Authorization: Bearer <token>"},
+        },
+        error.status_code,
+        error.headers,
+    )
+
+
+def _fail(exc: InputError) -> None:
+    status = 404 if isinstance(exc, NotFoundError) else 400
+    abort(status, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+class PageQuery(Schema):
+    page = Integer(load_default=1, validate=Range(min=1))
+    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
+
+
+class DemandQuery(PageQuery):
+    type = String(validate=OneOf([t.value for t in DemandType]))
+
+
+class FirmQuery(PageQuery):
+    q = String(load_default="")
+    kind = String(validate=OneOf([k.value for k in FirmKind]))
+
+
+class DemandIn(Schema):
+    type = String(required=True, validate=OneOf([t.value for t in DemandType]))
+    title = String(required=True, validate=Length(min=2, max=200))
+    description = String(load_default="", validate=Length(max=5000))
+    wanted_products = List(String(), load_default=list)
+    wanted_industries = List(String(), load_default=list)
+    wanted_technologies = List(String(), load_default=list)
+    region_preference = String(allow_none=True)
+    budget_min = Float(allow_none=True, validate=Range(min=0))
+    budget_max = Float(allow_none=True, validate=Range(min=0))
+    deadline = Date(allow_none=True)
+    visibility = String(load_default="public", validate=OneOf([v.value for v in Visibility]))
+    details = Dict(load_default=dict)
+    publish = Boolean(load_default=False)
+
+
+class DemandOut(Schema):
+    demand_id = Integer()
+    owner_firm_id = Integer()
+    owner = String(allow_none=True)
+    type = String()
+    title = String()
+    description = String()
+    status = String()
+    wanted_products = List(String())
+    wanted_industries = List(String())
+    wanted_technologies = List(String())
+    region_preference = String(allow_none=True)
+    budget_min = Float(allow_none=True)
+    budget_max = Float(allow_none=True)
+    deadline = String(allow_none=True)
+    visibility = String()
+    details = Dict()
+    created_at = String(allow_none=True)
+    published_at = String(allow_none=True)
+
+
+class PageMeta(Schema):
+    page = Integer()
+    per_page = Integer()
+    total = Integer()
+
+
+class DemandPage(Schema):
+    items = List(Nested(DemandOut))
+    meta = Nested(PageMeta)
+
+
+class FirmOut(Schema):
+    firm_id = Integer()
+    name = String()
+    short_name = String(allow_none=True)
+    stock_code = String(allow_none=True)
+    kind = String(allow_none=True)
+    tier = String(allow_none=True)
+    region = String(allow_none=True)
+
+
+class FirmPage(Schema):
+    items = List(Nested(FirmOut))
+    meta = Nested(PageMeta)
+
+
+class FirmDetailOut(FirmOut):
+    description = String(allow_none=True)
+    products = List(Dict())
+    industries = List(Dict())
+    patents = List(Dict())
+    names = List(Dict())
+    source = String()
+
+
+class SuggestionOut(Schema):
+    suggestion_id = Integer()
+    demand_id = Integer()
+    firm_id = Integer()
+    firm = String(allow_none=True)
+    score = Float()
+    rank = Integer(allow_none=True)
+    reasons = List(String())
+    status = String()
+    owner_action = String()
+
+
+class SuggestionList(Schema):
+    items = List(Nested(SuggestionOut))
+
+
+class RespondIn(Schema):
+    status = String(required=True, validate=OneOf(["accepted", "declined"]))
+
+
+class MatchIn(Schema):
+    text = String(required=True, validate=Length(min=1, max=20000))
+    type = String(required=True, validate=OneOf([t.value for t in DemandType]))
+    top_k = Integer(load_default=10, validate=Range(min=1, max=100))
+    kind = String(validate=OneOf([k.value for k in FirmKind]))
+    min_tier = String(validate=OneOf([t.value for t in Tier]))
+    region = String()
+    industry = String()
+
+
+class MatchResultOut(Schema):
+    firm_id = Integer()
+    name = String()
+    short_name = String(allow_none=True)
+    stock_code = String(allow_none=True)
+    score = Float()
+    reasons = List(String())
+
+
+class MatchOut(Schema):
+    results = List(Nested(MatchResultOut))
+    warning = String(allow_none=True)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _page(query, page: int, per_page: int) -> tuple[list, dict[str, int]]:  # noqa: ANN001
+    db = get_db()
+    total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(db.scalars(query.offset((page - 1) * per_page).limit(per_page)))
+    return rows, {"page": page, "per_page": per_page, "total": total}
+
+
+def _owned(demand_id: int) -> Demand:
+    demand = get_db().get(Demand, demand_id)
+    if demand is None:
+        abort(404, message=f"demand {demand_id} does not exist")
+    user = auth.current_user
+    if user.role is not Role.ADMIN and user.firm_id != demand.owner_firm_id:
+        abort(403, message="only the demand owner's users may do this")
+    return demand
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+@bp.get("/demands")
+@bp.auth_required(auth)
+@bp.input(DemandQuery, location="query", arg_name="q")
+@bp.output(DemandPage)
+def list_demands(q: dict[str, Any]):  # noqa: ANN201
+    """Open public demands, newest first."""
+    query = select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC)
+    if q.get("type"):
+        query = query.where(Demand.type == DemandType(q["type"]))
+    rows, meta = _page(query.order_by(Demand.id.desc()), q["page"], q["per_page"])
+    return {"items": [demand_dict(d) for d in rows], "meta": meta}
+
+
+@bp.post("/demands")
+@bp.auth_required(auth)
+@bp.input(DemandIn, arg_name="data")
+@bp.output(DemandOut, status_code=201)
+def post_demand(data: dict[str, Any]):  # noqa: ANN201
+    """Post a demand for the caller's firm (large-firm users)."""
+    user = auth.current_user
+    if user.role not in (Role.LARGE, Role.ADMIN) or user.firm_id is None:
+        abort(403, message="only large-firm users can post demands")
+    db = get_db()
+    try:
+        demand = create_demand(db, {**data, "owner_firm_id": user.firm_id})
+        db.commit()
+    except InputError as exc:
+        db.rollback()
+        _fail(exc)
+    return demand_dict(demand)
+
+
+@bp.get("/demands/<int:demand_id>")
+@bp.auth_required(auth)
+@bp.output(DemandOut)
+def get_demand(demand_id: int):  # noqa: ANN201
+    demand = get_db().get(Demand, demand_id)
+    user = auth.current_user
+    if demand is None:
+        abort(404, message=f"demand {demand_id} does not exist")
+    visible = demand.status is not DemandStatus.DRAFT and demand.visibility is Visibility.PUBLIC
+    if not visible and user.role is not Role.ADMIN and user.firm_id != demand.owner_firm_id:
+        abort(403, message="this demand is not visible to you")
+    return demand_dict(demand)
+
+
+@bp.get("/demands/<int:demand_id>/suggestions")
+@bp.auth_required(auth)
+@bp.output(SuggestionList)
+def demand_suggestions(demand_id: int):  # noqa: ANN201
+    demand = _owned(demand_id)
+    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(get_db(), demand.id)]}
+
+
+@bp.post("/demands/<int:demand_id>/match")
+@bp.auth_required(auth)
+@bp.output(SuggestionList)
+def match_stored_demand(demand_id: int):  # noqa: ANN201
+    """Rank firms for the demand and store them as suggestions."""
+    demand = _owned(demand_id)
+    if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
+        abort(409, message=f"a {demand.status.value} demand is not matched; publish it first")
+    db = get_db()
+    match_demand(db, get_engine(), demand, top_k=20)
+    db.commit()
+    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(db, demand.id)]}
+
+
+@bp.get("/firms")
+@bp.auth_required(auth)
+@bp.input(FirmQuery, location="query", arg_name="q")
+@bp.output(FirmPage)
+def list_firms(q: dict[str, Any]):  # noqa: ANN201
+    kind = FirmKind(q["kind"]) if q.get("kind") else None
+    if q["q"].strip():
+        rows = search_firms(get_db(), q["q"], limit=q["per_page"], offset=(q["page"] - 1) * q["per_page"], kind=kind)
+        meta = {"page": q["page"], "per_page": q["per_page"], "total": -1}
+    else:
+        query = select(Firm).order_by(Firm.id)
+        if kind is not None:
+            query = query.where(Firm.kind == kind)
+        rows, meta = _page(query, q["page"], q["per_page"])
+    return {"items": [firm_summary(f) for f in rows], "meta": meta}
+
+
+@bp.get("/firms/<int:firm_id>")
+@bp.auth_required(auth)
+@bp.output(FirmDetailOut)
+def get_firm_detail(firm_id: int):  # noqa: ANN201
+    try:
+        return firm_detail(get_firm(get_db(), firm_id))
+    except InputError as exc:
+        _fail(exc)
+
+
+@bp.get("/suggestions")
+@bp.auth_required(auth)
+@bp.output(SuggestionList)
+def my_suggestions():  # noqa: ANN201
+    """The caller's firm's inbox."""
+    user = auth.current_user
+    if user.firm_id is None:
+        abort(403, message="only firm users have an inbox")
+    return {"items": [suggestion_dict(s) for s in inbox(get_db(), user.firm_id)]}
+
+
+@bp.post("/suggestions/<int:suggestion_id>/respond")
+@bp.auth_required(auth)
+@bp.input(RespondIn, arg_name="data")
+@bp.output(SuggestionOut)
+def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
+    db = get_db()
+    try:
+        suggestion = get_suggestion(db, suggestion_id)
+    except InputError as exc:
+        _fail(exc)
+    if suggestion.firm_id != auth.current_user.firm_id:
+        abort(403, message="this suggestion is for another firm")
+    try:
+        respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"]))
+        db.commit()
+    except InputError as exc:
+        db.rollback()
+        _fail(exc)
+    return suggestion_dict(suggestion)
+
+
+@bp.post("/match")
+@bp.auth_required(auth)
+@bp.input(MatchIn, arg_name="data")
+@bp.output(MatchOut)
+def match_text(data: dict[str, Any]):  # noqa: ANN201
+    """Rank firms for a free text (nothing is stored)."""
+    from marketplace.matching import clean_query
+
+    text, warning = clean_query(data["text"]) if data["text"].strip() else ("", None)
+    if not text:
+        abort(400, message="text is empty", detail={"text": "describe what the demand needs"})
+    filters = Filters(
+        kind=FirmKind(data["kind"]) if data.get("kind") else None,
+        min_tier=Tier(data["min_tier"]) if data.get("min_tier") else None,
+        region=data.get("region"),
+        industry=data.get("industry"),
+    )
+    exclude = [auth.current_user.firm_id] if auth.current_user.firm_id else []
+    results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
+    return {"results": [r.as_dict() for r in results], "warning": warning}

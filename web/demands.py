@@ -1,0 +1,247 @@
+"""Demands: browse and search, post with a type-specific form, review ranked candidates with
+reasons and the chain graph, and act on them (shortlist, invite to talk, decline)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+
+from graph.protocol import Label
+from marketplace.errors import InputError
+from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, OwnerAction, Role, Tier, Visibility
+from marketplace.regions import normalize_region
+from marketplace.services.demands import create_demand, set_status, update_demand
+from marketplace.services.matching import match_demand
+from marketplace.services.suggestions import get_suggestion, owner_act, suggestions_for_demand
+from web.db import get_db
+from web.engine import get_engine
+from web.extensions import require_role
+from web.forms import DETAIL_FIELDS, ActionForm, DemandForm, apply_error
+
+bp = Blueprint("demands", __name__, url_prefix="/demands")
+PER_PAGE = 20
+STATUS_ACTIONS = {"publish": DemandStatus.OPEN, "close": DemandStatus.CLOSED, "withdraw": DemandStatus.WITHDRAWN}
+OWNER_ACTIONS = {"shortlist": OwnerAction.SHORTLISTED, "invite": OwnerAction.INVITED, "decline": OwnerAction.REJECTED}
+
+
+def is_owner(demand: Demand) -> bool:
+    return current_user.is_authenticated and (
+        current_user.role is Role.ADMIN
+        or (current_user.firm_id is not None and current_user.firm_id == demand.owner_firm_id)
+    )
+
+
+def can_view(demand: Demand) -> bool:
+    if is_owner(demand):
+        return True
+    if demand.status is DemandStatus.DRAFT or demand.visibility is Visibility.PRIVATE:
+        return False
+    if demand.visibility is Visibility.INVITED:
+        if not current_user.is_authenticated or current_user.firm_id is None:
+            return False
+        return any(s.firm_id == current_user.firm_id for s in demand.suggestions)
+    return True
+
+
+def owned_demand(demand_id: int) -> Demand:
+    demand = get_db().get(Demand, demand_id)
+    if demand is None:
+        abort(404)
+    if not is_owner(demand):
+        abort(403)
+    return demand
+
+
+@bp.get("/")
+def browse():  # noqa: ANN201
+    db = get_db()
+    q = (request.args.get("q") or "").strip()
+    dtype = request.args.get("type") or ""
+    page = max(1, request.args.get("page", 1, type=int))
+    query = select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC)
+    if dtype in {t.value for t in DemandType}:
+        query = query.where(Demand.type == DemandType(dtype))
+    if q:
+        query = query.where(or_(Demand.title.contains(q), Demand.description.contains(q)))
+    rows = list(db.scalars(query.order_by(Demand.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
+    return render_template(
+        "demands/browse.html",
+        demands=rows[:PER_PAGE],
+        has_next=len(rows) > PER_PAGE,
+        page=page,
+        q=q,
+        dtype=dtype,
+        types=list(DemandType),
+    )
+
+
+@bp.get("/mine")
+@login_required
+def mine():  # noqa: ANN201
+    if current_user.firm_id is None:
+        abort(403)
+    rows = list(
+        get_db().scalars(select(Demand).where(Demand.owner_firm_id == current_user.firm_id).order_by(Demand.id.desc()))
+    )
+    return render_template("demands/mine.html", demands=rows)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():  # noqa: ANN201
+    require_role(Role.LARGE)
+    if current_user.firm_id is None:
+        abort(403)
+    form = DemandForm()
+    if request.method == "GET" and request.args.get("type") in DETAIL_FIELDS:
+        form.type.data = request.args["type"]
+    if form.validate_on_submit():
+        db = get_db()
+        try:
+            data = form.to_data(current_user.firm_id)
+            data["publish"] = request.form.get("publish") == "1"
+            demand = create_demand(db, data)
+            db.commit()
+        except InputError as exc:
+            db.rollback()
+            apply_error(form, exc)
+        else:
+            flash(_("需求已发布") if demand.status is DemandStatus.OPEN else _("草稿已保存"), "success")
+            return redirect(url_for("demands.detail", demand_id=demand.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=None), status
+
+
+@bp.route("/<int:demand_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(demand_id: int):  # noqa: ANN201
+    demand = owned_demand(demand_id)
+    form = DemandForm()
+    if request.method == "GET":
+        form.fill(demand)
+    elif form.validate_on_submit():
+        db = get_db()
+        try:
+            update_demand(db, demand, form.to_data(demand.owner_firm_id))
+            db.commit()
+        except InputError as exc:
+            db.rollback()
+            apply_error(form, exc)
+        else:
+            flash(_("需求已更新"), "success")
+            return redirect(url_for("demands.detail", demand_id=demand.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=demand), status
+
+
+@bp.get("/<int:demand_id>")
+def detail(demand_id: int):  # noqa: ANN201
+    db = get_db()
+    demand = db.get(Demand, demand_id)
+    if demand is None:
+        abort(404)
+    if not can_view(demand):
+        abort(403)
+    owner = is_owner(demand)
+    suggestions = suggestions_for_demand(db, demand.id) if owner else []
+    filters = {k: request.args.get(k, "") for k in ("tier", "region", "kind")}
+    suggestions = [s for s in suggestions if _passes(s.firm, filters)]
+    return render_template(
+        "demands/detail.html",
+        demand=demand,
+        owner=owner,
+        suggestions=suggestions,
+        filters=filters,
+        tiers=list(Tier),
+        kinds=list(FirmKind),
+        action_form=ActionForm(),
+        detail_labels={f.name: f.label.text for f in DemandForm(meta={"csrf": False})},
+    )
+
+
+def _passes(firm, filters: dict[str, str]) -> bool:  # noqa: ANN001
+    if filters["kind"] and firm.kind.value != filters["kind"]:
+        return False
+    if filters["tier"] and (firm.tier is None or firm.tier.rank < Tier(filters["tier"]).rank):
+        return False
+    return not (filters["region"] and firm.region != normalize_region(filters["region"]))
+
+
+@bp.post("/<int:demand_id>/status/<action>")
+@login_required
+def change_status(demand_id: int, action: str):  # noqa: ANN201
+    demand = owned_demand(demand_id)
+    if action not in STATUS_ACTIONS or not ActionForm().validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        set_status(db, demand, STATUS_ACTIONS[action])
+        db.commit()
+        flash(_("状态已更新：%(status)s", status=demand.status.label_zh), "success")
+    except InputError as exc:
+        db.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("demands.detail", demand_id=demand_id))
+
+
+@bp.post("/<int:demand_id>/match")
+@login_required
+def run_match(demand_id: int):  # noqa: ANN201
+    demand = owned_demand(demand_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
+        flash(_("请先发布需求再匹配"), "error")
+        return redirect(url_for("demands.detail", demand_id=demand_id))
+    db = get_db()
+    results = match_demand(db, get_engine(), demand, top_k=20)
+    db.commit()
+    flash(_("已生成 %(n)d 家候选企业", n=len(results)), "success")
+    return redirect(url_for("demands.detail", demand_id=demand_id))
+
+
+@bp.post("/<int:demand_id>/suggestions/<int:suggestion_id>/<action>")
+@login_required
+def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
+    demand = owned_demand(demand_id)
+    if action not in OWNER_ACTIONS or not ActionForm().validate_on_submit():
+        abort(400)
+    db = get_db()
+    suggestion = get_suggestion(db, suggestion_id)
+    if suggestion.demand_id != demand.id:
+        abort(404)
+    try:
+        owner_act(db, suggestion, OWNER_ACTIONS[action])
+        db.commit()
+    except InputError as exc:
+        db.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("demands.detail", demand_id=demand_id) + f"#s{suggestion_id}")
+
+
+@bp.get("/<int:demand_id>/graph.json")
+@login_required
+def chain_graph(demand_id: int):  # noqa: ANN201
+    """Nodes and links of the chain paths that reached the current candidates (for ECharts)."""
+    demand = owned_demand(demand_id)
+    db = get_db()
+    engine = get_engine()
+    wanted = {s.firm_id for s in suggestions_for_demand(db, demand.id)[:20]}
+    _, paths = engine.channel_hits(demand.match_text(), demand.type.value)
+    nodes: dict[str, dict] = {"demand": {"id": "demand", "name": demand.title[:20], "category": 0}}
+    links: list[dict] = []
+    categories = {Label.PRODUCT: 1, Label.INDUSTRY: 2, Label.PATENT: 3, Label.FIRM: 4}
+    for fid, reached in paths.items():
+        if fid not in wanted:
+            continue
+        previous = "demand"
+        for step in reached.path:
+            nodes.setdefault(
+                step.key, {"id": step.key, "name": step.name[:24], "category": categories.get(step.label, 1)}
+            )
+            links.append({"source": previous, "target": step.key, "label": step.via or "提及"})
+            previous = step.key
+    unique = {(link["source"], link["target"]): link for link in links}
+    return jsonify({"nodes": list(nodes.values()), "links": list(unique.values())})

@@ -1,0 +1,93 @@
+"""Firm directory, public firm pages and the signed-in firm's own capability profile."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.errors import InputError
+from marketplace.models import Firm, FirmKind, Role, Tier
+from marketplace.services.firms import firm_detail, get_firm, list_firms, search_firms, update_profile
+from web.db import get_db
+from web.engine import refresh_firm
+from web.extensions import require_role
+from web.forms import ProfileForm, apply_error
+
+bp = Blueprint("firms", __name__)
+PER_PAGE = 30
+
+
+def _lines(text: str | None) -> list[str]:
+    return [part.strip() for line in (text or "").splitlines() for part in line.split("、") if part.strip()]
+
+
+@bp.get("/firms/")
+def directory():  # noqa: ANN201
+    db = get_db()
+    q = (request.args.get("q") or "").strip()
+    kind = request.args.get("kind") or ""
+    page = max(1, request.args.get("page", 1, type=int))
+    kind_filter = FirmKind(kind) if kind in {k.value for k in FirmKind} else None
+    offset = (page - 1) * PER_PAGE
+    if q:
+        rows = search_firms(db, q, limit=PER_PAGE + 1, offset=offset, kind=kind_filter)
+    else:
+        rows = list_firms(db, limit=PER_PAGE + 1, offset=offset, kind=kind_filter)
+    return render_template(
+        "firms/directory.html",
+        firms=rows[:PER_PAGE],
+        has_next=len(rows) > PER_PAGE,
+        page=page,
+        q=q,
+        kind=kind,
+        kinds=list(FirmKind),
+    )
+
+
+@bp.get("/firms/<int:firm_id>")
+def show(firm_id: int):  # noqa: ANN201
+    db = get_db()
+    if db.get(Firm, firm_id) is None:
+        abort(404)
+    return render_template("firms/show.html", firm=firm_detail(get_firm(db, firm_id)))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():  # noqa: ANN201
+    require_role(Role.SME, Role.LARGE)
+    if current_user.firm_id is None:
+        abort(403)
+    db = get_db()
+    firm = get_firm(db, current_user.firm_id)
+    form = ProfileForm()
+    if request.method == "GET":
+        form.description.data = firm.description
+        form.region.data = firm.region
+        form.tier.data = firm.tier.value if firm.tier else ""
+        form.products.data = "\n".join(fp.product.name for fp in firm.products)
+        form.industries.data = "\n".join(fi.industry.name for fi in firm.industries)
+        form.patents.data = "\n".join(fp.patent.title for fp in firm.patents)
+    elif form.validate_on_submit():
+        try:
+            update_profile(
+                db,
+                firm,
+                description=form.description.data or "",
+                region=form.region.data or "",
+                tier=Tier(form.tier.data) if form.tier.data else None,
+                products=_lines(form.products.data),
+                industries=_lines(form.industries.data),
+                patents=_lines(form.patents.data),
+            )
+            db.commit()
+        except InputError as exc:
+            db.rollback()
+            apply_error(form, exc)
+        else:
+            refresh_firm(firm.id)
+            flash(_("企业档案已保存"), "success")
+            return redirect(url_for("firms.profile"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("firms/profile.html", form=form, firm=firm), status

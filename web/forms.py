@@ -1,0 +1,121 @@
+"""Web forms (Flask-WTF: every form carries a CSRF token). Labels are Chinese-first via Babel."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, DecimalField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+
+from marketplace.models import DemandType, Role, Tier, Visibility
+
+DETAIL_FIELDS: dict[str, list[str]] = {
+    "rd": ["technical_problem", "ip_terms"],
+    "supply_chain": ["quantity", "quality_standard", "delivery"],
+    "investment": ["stage", "amount"],
+    "incubation": ["stage", "support_needed"],
+    "service": ["service_scope"],
+}
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("密码"), validators=[DataRequired()])
+
+
+class RegisterForm(FlaskForm):
+    name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
+    email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
+    role = SelectField(
+        _l("身份"),
+        choices=[(r.value, r.label_zh) for r in Role if r is not Role.ADMIN],
+        validators=[DataRequired()],
+    )
+    firm_name = StringField(_l("企业注册名称（企业用户）"), validators=[Optional(), Length(max=255)])
+    organization_name = StringField(_l("组织名称（组织方）"), validators=[Optional(), Length(max=255)])
+
+
+class ProfileForm(FlaskForm):
+    description = TextAreaField(_l("企业简介与能力"), validators=[Optional(), Length(max=5000)])
+    region = StringField(_l("所在地区（省/市）"), validators=[Optional(), Length(max=60)])
+    tier = SelectField(
+        _l("企业梯度"), choices=[("", "—")] + [(t.value, t.label_zh) for t in Tier], validators=[Optional()]
+    )
+    products = TextAreaField(_l("产品（每行一个）"), validators=[Optional(), Length(max=5000)])
+    industries = TextAreaField(_l("行业（每行一个）"), validators=[Optional(), Length(max=2000)])
+    patents = TextAreaField(_l("专利名称（每行一个）"), validators=[Optional(), Length(max=10000)])
+
+
+class DemandForm(FlaskForm):
+    type = SelectField(_l("需求类型"), choices=[(t.value, t.label_zh) for t in DemandType], validators=[DataRequired()])
+    title = StringField(_l("标题"), validators=[DataRequired(), Length(min=2, max=200)])
+    description = TextAreaField(_l("需求描述"), validators=[Optional(), Length(max=5000)])
+    wanted_products = StringField(_l("所需产品/材料（逗号分隔）"), validators=[Optional(), Length(max=1000)])
+    wanted_technologies = StringField(_l("所需技术/专利方向（逗号分隔）"), validators=[Optional(), Length(max=1000)])
+    wanted_industries = StringField(_l("相关行业（逗号分隔）"), validators=[Optional(), Length(max=1000)])
+    region_preference = StringField(_l("地区偏好"), validators=[Optional(), Length(max=60)])
+    budget_min = DecimalField(_l("预算下限（万元）"), validators=[Optional(), NumberRange(min=0)])
+    budget_max = DecimalField(_l("预算上限（万元）"), validators=[Optional(), NumberRange(min=0)])
+    deadline = DateField(_l("截止日期"), validators=[Optional()])
+    visibility = SelectField(_l("可见范围"), choices=[(v.value, v.label_zh) for v in Visibility])
+    technical_problem = TextAreaField(_l("技术难题"), validators=[Optional(), Length(max=2000)])
+    ip_terms = StringField(_l("知识产权约定"), validators=[Optional(), Length(max=500)])
+    quantity = StringField(_l("采购数量"), validators=[Optional(), Length(max=200)])
+    quality_standard = StringField(_l("质量标准"), validators=[Optional(), Length(max=200)])
+    delivery = StringField(_l("交付要求"), validators=[Optional(), Length(max=200)])
+    stage = StringField(_l("阶段"), validators=[Optional(), Length(max=200)])
+    amount = StringField(_l("金额"), validators=[Optional(), Length(max=200)])
+    support_needed = StringField(_l("所需孵化支持"), validators=[Optional(), Length(max=500)])
+    service_scope = StringField(_l("服务范围"), validators=[Optional(), Length(max=500)])
+
+    def to_data(self, owner_firm_id: int) -> dict:
+        dtype = self.type.data
+        details = {f: getattr(self, f).data for f in DETAIL_FIELDS.get(dtype, []) if getattr(self, f).data}
+        return {
+            "owner_firm_id": owner_firm_id,
+            "type": dtype,
+            "title": self.title.data,
+            "description": self.description.data or "",
+            "wanted_products": self.wanted_products.data or "",
+            "wanted_technologies": self.wanted_technologies.data or "",
+            "wanted_industries": self.wanted_industries.data or "",
+            "region_preference": self.region_preference.data or None,
+            "budget_min": float(self.budget_min.data) if self.budget_min.data is not None else None,
+            "budget_max": float(self.budget_max.data) if self.budget_max.data is not None else None,
+            "deadline": self.deadline.data,
+            "visibility": self.visibility.data,
+            "details": details,
+        }
+
+    def fill(self, demand) -> None:  # noqa: ANN001
+        self.type.data = demand.type.value
+        self.title.data = demand.title
+        self.description.data = demand.description
+        self.wanted_products.data = ", ".join(demand.wanted_products or [])
+        self.wanted_technologies.data = ", ".join(demand.wanted_technologies or [])
+        self.wanted_industries.data = ", ".join(demand.wanted_industries or [])
+        self.region_preference.data = demand.region_preference
+        self.budget_min.data = demand.budget_min
+        self.budget_max.data = demand.budget_max
+        self.deadline.data = demand.deadline
+        self.visibility.data = demand.visibility.value
+        for key, value in (demand.details or {}).items():
+            if hasattr(self, key):
+                getattr(self, key).data = value
+
+
+class ActionForm(FlaskForm):
+    """An empty form: a CSRF token for POST buttons."""
+
+
+def apply_error(form: FlaskForm, exc: Exception) -> None:
+    """Attach each "field: message" part of a service InputError to that form field; anything
+    that names no field of the form becomes a form-level error."""
+    for part in str(exc).split("; "):
+        name, sep, message = part.partition(": ")
+        field = getattr(form, name.split(".")[0], None) if sep else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(part)

@@ -1,0 +1,54 @@
+"""Home page, health check and language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from sqlalchemy import text
+
+from marketplace.models import DemandStatus, FirmKind
+from marketplace.services.demands import list_demands
+from marketplace.services.firms import list_firms
+from marketplace.services.stats import counts
+from web import LANGUAGES
+from web.db import get_db
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    db = get_db()
+    return render_template(
+        "index.html",
+        demands=list_demands(db, status=DemandStatus.OPEN, limit=12),
+        firms=list_firms(db, limit=12, kind=FirmKind.LARGE),
+        smes=list_firms(db, limit=12, kind=FirmKind.SME),
+        stats=counts(db),
+    )
+
+
+@bp.get("/healthz")
+def healthz():  # noqa: ANN201
+    db = get_db()
+    db.execute(text("SELECT 1"))
+    settings = current_app.extensions["settings"]
+    engine = current_app.extensions.get("engine")
+    return jsonify(
+        {
+            "status": "ok",
+            "database": "ok",
+            "graph_backend": engine.graph.backend
+            if engine is not None and engine.graph is not None
+            else settings.graph_backend,
+            "engine_loaded": engine is not None,
+            "counts": counts(db),
+        }
+    )
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):  # noqa: ANN201
+    if code in LANGUAGES:
+        session["lang"] = code
+    target = request.referrer or url_for("main.index")
+    return redirect(target if target.startswith(request.host_url) else url_for("main.index"))
