@@ -4,7 +4,7 @@
   function bar(id, title, obj) {
     var chart = echarts.init(document.getElementById(id));
     chart.setOption({
-      title: { text: title, textStyle: { fontSize: 14 } }, tooltip: {},
+      animation: false, title: { text: title, textStyle: { fontSize: 14 } }, tooltip: {},
       xAxis: { type: "category", data: Object.keys(obj), axisLabel: { interval: 0, rotate: 20 } },
       yAxis: { type: "value", minInterval: 1 },
       series: [{ type: "bar", data: Object.values(obj), itemStyle: { color: "#c8102e" } }]
@@ -14,7 +14,7 @@
   bar("chart-status", data.labels.status, data.by_status);
   var funnel = echarts.init(document.getElementById("chart-funnel"));
   funnel.setOption({
-    title: { text: data.labels.funnel, textStyle: { fontSize: 14 } }, tooltip: {},
+    animation: false, title: { text: data.labels.funnel, textStyle: { fontSize: 14 } }, tooltip: {},
     series: [{ type: "funnel", top: 40, sort: "descending", label: { formatter: "{b}: {c}" }, data: [
       { name: data.labels.suggested, value: data.funnel.suggested },
       { name: data.labels.accepted, value: data.funnel.accepted },

@@ -1,0 +1,112 @@
+"""The JSON API: token auth, pagination, validation errors, OpenAPI generated from the code."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def h(people, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {people['tokens'][who]}"}
+
+
+def test_openapi_document_lists_the_endpoints(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["info"]["title"] == "ChainMatch API"
+    for path in (
+        "/api/v1/demands",
+        "/api/v1/firms",
+        "/api/v1/suggestions",
+        "/api/v1/match",
+        "/api/v1/demands/{demand_id}/match",
+    ):
+        assert path in spec["paths"], path
+    assert "BearerAuth" in str(spec["components"]["securitySchemes"]) or spec["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/demands", "/api/v1/firms", "/api/v1/suggestions"])
+def test_requests_without_a_valid_token_get_401_json(client, path):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401 and response.is_json and response.get_json()["status"] == 401
+
+
+def test_demands_are_paginated(client, people):
+    page = client.get("/api/v1/demands?per_page=1&page=1", headers=h(people, "sme")).get_json()
+    assert page["meta"] == {"page": 1, "per_page": 1, "total": 1}
+    assert page["items"][0]["title"] == "采购锂电池隔膜"
+    bad = client.get("/api/v1/demands?per_page=1000", headers=h(people, "sme"))
+    assert bad.status_code == 422 and "per_page" in str(bad.get_json()["detail"])
+
+
+def test_large_firm_posts_a_demand_and_bad_fields_get_422(client, people):
+    ok = client.post(
+        "/api/v1/demands",
+        json={"type": "rd", "title": "API 研发需求", "wanted_technologies": ["隔膜涂覆"], "publish": True},
+        headers=h(people, "large"),
+    )
+    assert ok.status_code == 201 and ok.get_json()["status"] == "open"
+    bad = client.post("/api/v1/demands", json={"type": "shopping", "title": ""}, headers=h(people, "large"))
+    detail = bad.get_json()["detail"]
+    assert bad.status_code == 422 and "type" in str(detail) and "title" in str(detail)
+    budget = client.post(
+        "/api/v1/demands",
+        json={"type": "rd", "title": "预算颠倒", "budget_min": 9, "budget_max": 1},
+        headers=h(people, "large"),
+    )
+    assert budget.status_code == 400 and "budget_min" in budget.get_json()["message"]
+    assert (
+        client.post("/api/v1/demands", json={"type": "rd", "title": "SME"}, headers=h(people, "sme")).status_code == 403
+    )
+
+
+def test_owner_matches_and_reads_suggestions_others_cannot(client, people):
+    d = people["demand"]
+    matched = client.post(f"/api/v1/demands/{d}/match", headers=h(people, "large"))
+    items = matched.get_json()["items"]
+    assert matched.status_code == 200 and items and all(i["reasons"] for i in items)
+    assert people["large_firm"] not in [i["firm_id"] for i in items]
+    assert client.get(f"/api/v1/demands/{d}/suggestions", headers=h(people, "sme")).status_code == 403
+    assert client.post(f"/api/v1/demands/{d}/match", headers=h(people, "sme2")).status_code == 403
+    assert client.get("/api/v1/demands/99999", headers=h(people, "sme")).status_code == 404
+    assert client.get(f"/api/v1/demands/{people['draft']}", headers=h(people, "sme")).status_code == 403
+
+
+def test_sme_reads_inbox_and_responds(client, people):
+    client.post(f"/api/v1/demands/{people['demand']}/match", headers=h(people, "large"))
+    inbox = client.get("/api/v1/suggestions", headers=h(people, "sme")).get_json()["items"]
+    assert inbox, "the separator SME should be suggested for the separator demand"
+    sid = inbox[0]["suggestion_id"]
+    assert (
+        client.post(
+            f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=h(people, "sme2")
+        ).status_code
+        == 403
+    )
+    ok = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=h(people, "sme"))
+    assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
+    again = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "declined"}, headers=h(people, "sme"))
+    assert again.status_code == 400 and "accepted to declined" in again.get_json()["message"]
+    assert (
+        client.post(
+            f"/api/v1/suggestions/{sid}/respond", json={"status": "maybe"}, headers=h(people, "sme")
+        ).status_code
+        == 422
+    )
+
+
+def test_firms_search_and_detail(client, people):
+    found = client.get("/api/v1/firms?q=光伏玻璃", headers=h(people, "sme")).get_json()["items"]
+    assert any(f["stock_code"] == "601865" for f in found)
+    detail = client.get(f"/api/v1/firms/{people['large_firm']}", headers=h(people, "sme")).get_json()
+    assert detail["name"] == "福莱特玻璃集团股份有限公司" and detail["products"]
+    assert client.get("/api/v1/firms/999999", headers=h(people, "sme")).status_code == 404
+
+
+def test_match_endpoint_ranks_firms_with_reasons(client, people):
+    response = client.post(
+        "/api/v1/match", json={"text": "光伏玻璃", "type": "supply_chain", "top_k": 3}, headers=h(people, "sme")
+    )
+    results = response.get_json()["results"]
+    assert response.status_code == 200 and len(results) == 3 and results[0]["reasons"]
+    empty = client.post("/api/v1/match", json={"text": "   ", "type": "rd"}, headers=h(people, "sme"))
+    assert empty.status_code == 400 and empty.get_json()["detail"]["text"]
