@@ -1,0 +1,63 @@
+"""Benchmark: 2-hop expansion latency (p50/p95) on each graph backend over the full data.
+
+Usage: python bench/graph_latency.py [--samples 300] [--backends networkx,neo4j]
+Needs the database imported (`python -m marketplace demo load`) and, for Neo4j, a running server
+with the data synced (`python -m marketplace neo4j start && python -m marketplace graph sync --backend neo4j`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+from _common import machine, percentiles, timed
+
+from graph import make_graph
+from graph.policies import policy_for
+from graph.protocol import Label
+from graph.sync import sync_all
+from marketplace.config import Settings
+from marketplace.db import session_scope
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--backends", default="networkx,neo4j")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    nx_graph = make_graph(settings, "networkx")
+    with session_scope(settings) as s:
+        started = time.perf_counter()
+        sync_all(s, nx_graph, progress=False)
+        build = time.perf_counter() - started
+    products = sorted(
+        k for k, d in nx_graph.g.nodes(data=True) if d["label"] == Label.PRODUCT and nx_graph.g.degree(k) > 0
+    )
+    sample = random.Random(args.seed).sample(products, min(args.samples, len(products)))
+    policy = policy_for("supply_chain")
+    out = {
+        "machine": machine(),
+        "nodes": nx_graph.g.number_of_nodes(),
+        "edges": nx_graph.g.number_of_edges(),
+        "networkx_build_s": round(build, 1),
+        "seeds": len(sample),
+        "hops": policy.hops,
+        "results": {},
+    }
+    for backend in args.backends.split(","):
+        graph = nx_graph if backend == "networkx" else make_graph(settings, backend)
+        for key in sample[:20]:  # warm-up
+            graph.expand({key: 1.0}, policy, limit=100)
+        times = [timed(lambda k=key: graph.expand({k: 1.0}, policy, limit=100)) for key in sample]
+        out["results"][backend] = percentiles(times)
+        if backend != "networkx":
+            graph.close()
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

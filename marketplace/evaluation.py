@@ -1,0 +1,269 @@
+"""Matching-quality evaluation on tasks built from the visible data (nothing withheld is used).
+
+- patent → holder: ICKG valid.txt 持有专利 quads; the engine is built from ChainKG plus ICKG
+  train.txt only, so the query patent is never in any profile. Query: the patent title (rd).
+- product → producer: company→product edges hidden from ChainKG (a seeded sample); the query is
+  the product name (supply_chain) and the answer the company whose edge was hidden.
+- upstream supplier: for a product with upstream materials, the query says "we make P and need
+  its raw materials" without naming them; any firm making one of P's upstream materials counts.
+
+Each task is run with BM25 only, dense only, graph only and the fused engine; metrics are
+R@1, R@10, R@50 and MRR (over the top 50).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from tqdm import tqdm
+
+from embeddings.lexical import is_noise
+from marketplace.config import Settings
+from marketplace.db import init_db, session_scope
+from marketplace.importers.chainkg import FILES as CHAINKG_FILES
+from marketplace.importers.chainkg import import_chainkg
+from marketplace.importers.ickg import import_ickg
+from marketplace.matching import MatchEngine
+from marketplace.models import Firm, FirmName
+
+CONFIGS: dict[str, list[str]] = {
+    "bm25": ["lexical"],
+    "dense": ["dense"],
+    "graph": ["graph"],
+    "fused": ["lexical", "dense", "graph"],
+}
+K = 50
+
+
+@dataclass
+class Query:
+    qid: str
+    text: str
+    type: str
+    gold: set[int]
+
+
+@dataclass
+class TaskResult:
+    task: str
+    config: str
+    n: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
+    n = len(gold) or 1
+    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "MRR": 0.0}
+    for ids, g in zip(ranked, gold, strict=True):
+        rank = next((i for i, fid in enumerate(ids[:K], start=1) if fid in g), None)
+        if rank is None:
+            continue
+        out["MRR"] += 1.0 / rank
+        for k in (1, 10, 50):
+            if rank <= k:
+                out[f"R@{k}"] += 1.0
+    return {k: round(v / n, 4) for k, v in out.items()}
+
+
+def _eval_settings(base: Settings, name: str) -> Settings:
+    home = Path(base.instance_dir) / "eval" / name
+    return Settings(
+        instance_dir=home,
+        data_dir=base.data_dir,
+        embedding_model=base.embedding_model,
+        embedding_device=base.embedding_device,
+        query_prefix=base.query_prefix,
+    )
+
+
+def _fresh_db(settings: Settings) -> None:
+    db = Path(settings.instance_dir) / "marketplace.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    init_db(settings)
+
+
+def hide_product_edges(src: Path, dst: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    """Copy ChainKG to ``dst`` without ``n`` sampled company→product edges; return the hidden ones.
+    Only edges of companies that keep at least three other products, and no noise products."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in CHAINKG_FILES:
+        if name != "company_product.jsonl":
+            shutil.copyfile(src / name, dst / name)
+    rows = [json.loads(line) for line in (src / "company_product.jsonl").open(encoding="utf-8") if line.strip()]
+    per_company: dict[str, int] = {}
+    for r in rows:
+        per_company[r["company"]] = per_company.get(r["company"], 0) + 1
+    candidates = [
+        i
+        for i, r in enumerate(rows)
+        if per_company[r["company"]] >= 4 and not is_noise(r["product"]) and len(r["product"]) >= 3
+    ]
+    rng = random.Random(seed)
+    hidden_idx: set[int] = set()
+    used: dict[str, int] = {}
+    for i in rng.sample(candidates, len(candidates)):
+        company = rows[i]["company"]
+        if used.get(company, 0) >= 1:
+            continue  # at most one hidden edge per company
+        used[company] = 1
+        hidden_idx.add(i)
+        if len(hidden_idx) >= n:
+            break
+    with (dst / "company_product.jsonl").open("w", encoding="utf-8") as fh:
+        for i, r in enumerate(rows):
+            if i not in hidden_idx:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return [rows[i] for i in sorted(hidden_idx)]
+
+
+def build_base(
+    settings: Settings, data_dir: Path, hidden: int, seed: int, progress: bool
+) -> tuple[Settings, list[dict]]:
+    """One database: ChainKG minus hidden edges, plus ICKG train.txt only."""
+    s = _eval_settings(settings, "base")
+    _fresh_db(s)
+    work = Path(s.instance_dir) / "chainkg"
+    hidden_rows = hide_product_edges(data_dir / "chainkg", work, hidden, seed)
+    with session_scope(s) as session:
+        import_chainkg(session, work, progress=progress)
+        import_ickg(session, data_dir / "ickg25", progress=progress, splits=("train.txt",))
+    return s, hidden_rows
+
+
+def patent_queries(settings: Settings, data_dir: Path, limit: int, seed: int) -> tuple[list[Query], int]:
+    ickg = data_dir / "ickg25"
+    names = {}
+    for line in (ickg / "entity2id.txt").open(encoding="utf-8"):
+        name, eid = line.rstrip("\n").rsplit("\t", 1)
+        names[int(eid)] = name
+    rel = {
+        line.rsplit("\t", 1)[0]: int(line.rsplit("\t", 1)[1])
+        for line in (ickg / "relation2id.txt").read_text(encoding="utf-8").splitlines()
+    }
+    holds = rel["持有专利"]
+    pairs = []
+    for line in (ickg / "valid.txt").open(encoding="utf-8"):
+        h, r, t, _ = (int(x) for x in line.split("\t"))
+        if r == holds:
+            pairs.append((names[h], names[t]))
+    with session_scope(settings) as session:
+        by_name = dict(session.execute(select(FirmName.name, FirmName.firm_id)).tuples().all())
+        by_name.update(dict(session.execute(select(Firm.name, Firm.id)).tuples().all()))
+    queries, missing = [], 0
+    for i, (holder, title) in enumerate(pairs):
+        fid = by_name.get(holder)
+        if fid is None:
+            missing += 1
+            continue
+        queries.append(Query(f"patent-{i}", title, "rd", {fid}))
+    rng = random.Random(seed)
+    return (rng.sample(queries, min(limit, len(queries))) if limit else queries), missing
+
+
+def product_queries(settings: Settings, hidden: list[dict]) -> list[Query]:
+    with session_scope(settings) as session:
+        by_code = dict(
+            session.execute(select(Firm.stock_code, Firm.id).where(Firm.stock_code.is_not(None))).tuples().all()
+        )
+    return [
+        Query(f"product-{i}", r["product"], "supply_chain", {by_code[r["company"]]})
+        for i, r in enumerate(hidden)
+        if r["company"] in by_code
+    ]
+
+
+def upstream_queries(settings: Settings, data_dir: Path, limit: int, seed: int) -> list[Query]:
+    """Products whose upstream materials some firm makes; gold = the makers of those materials."""
+    from marketplace.models import FirmProduct, Product
+
+    with session_scope(settings) as session:
+        makers: dict[str, set[int]] = {}
+        for name, fid in session.execute(
+            select(Product.name, FirmProduct.firm_id).join(FirmProduct, FirmProduct.product_id == Product.id)
+        ):
+            makers.setdefault(name, set()).add(fid)
+    materials: dict[str, set[str]] = {}
+    for line in (data_dir / "chainkg" / "product_relations.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        if r["relation"] == "upstream_material" and r["other"] in makers and not is_noise(r["product"]):
+            materials.setdefault(r["product"], set()).add(r["other"])
+    queries = []
+    for i, (product, mats) in enumerate(sorted(materials.items())):
+        gold = set().union(*(makers[m] for m in mats)) - makers.get(product, set())
+        if gold and len(product) >= 2:
+            queries.append(
+                Query(f"upstream-{i}", f"我们生产{product}，需要寻找上游原材料和零部件供应商", "supply_chain", gold)
+            )
+    rng = random.Random(seed)
+    return rng.sample(queries, min(limit, len(queries)))
+
+
+def run_task(
+    engine: MatchEngine, name: str, queries: list[Query], configs: dict[str, list[str]], progress: bool
+) -> list[TaskResult]:
+    out = []
+    for config, channels in configs.items():
+        started = time.perf_counter()
+        ranked = []
+        for q in tqdm(queries, desc=f"{name}/{config}", disable=not progress, leave=False):
+            ranked.append([r.firm_id for r in engine.match(q.text, q.type, top_k=K, channels=channels)])
+        result = TaskResult(name, config, len(queries), metrics(ranked, [q.gold for q in queries]))
+        result.seconds = round(time.perf_counter() - started, 1)
+        out.append(result)
+    return out
+
+
+def evaluate(
+    settings: Settings,
+    *,
+    data_dir: Path | None = None,
+    limit: int = 1000,
+    hidden: int = 500,
+    seed: int = 13,
+    progress: bool = True,
+    encoder_factory: Callable[[], Any] | None = None,
+    configs: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    data_dir = Path(data_dir or settings.data_dir)
+    started = time.perf_counter()
+    base, hidden_rows = build_base(settings, data_dir, hidden, seed, progress)
+    encoder = encoder_factory() if encoder_factory else None
+    with session_scope(base) as session:
+        engine = MatchEngine(base, encoder=encoder, progress=progress).build(session)
+    build_seconds = round(time.perf_counter() - started, 1)
+    patents, missing = patent_queries(base, data_dir, limit, seed)
+    tasks = {
+        "patent→holder": patents,
+        "product→producer": product_queries(base, hidden_rows),
+        "upstream supplier": upstream_queries(base, data_dir, min(limit, 500), seed),
+    }
+    results = []
+    for name, queries in tasks.items():
+        results += run_task(engine, name, queries, configs or CONFIGS, progress)
+    return {
+        "model": engine.encoder.model_id if engine.encoder else None,
+        "profiles": len(engine.profiles),
+        "build_seconds": build_seconds,
+        "patent_queries_without_known_holder": missing,
+        "results": [r.__dict__ for r in results],
+    }
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    lines = ["| task | channels | queries | R@1 | R@10 | R@50 | MRR | seconds |", "|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        m = r["metrics"]
+        lines.append(
+            f"| {r['task']} | {r['config']} | {r['n']} | {m['R@1']:.3f} | {m['R@10']:.3f} | {m['R@50']:.3f} | {m['MRR']:.3f} | {r['seconds']} |"
+        )
+    return "\n".join(lines)
