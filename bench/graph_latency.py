@@ -52,7 +52,7 @@ def main() -> None:
         graph = nx_graph if backend == "networkx" else make_graph(settings, backend)
         for key in sample[:20]:  # warm-up
             graph.expand({key: 1.0}, policy, limit=100)
-        times = [timed(lambda k=key: graph.expand({k: 1.0}, policy, limit=100)) for key in sample]
+        times = [timed(lambda k=key, g=graph: g.expand({k: 1.0}, policy, limit=100)) for key in sample]
         out["results"][backend] = percentiles(times)
         if backend != "networkx":
             graph.close()

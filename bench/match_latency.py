@@ -71,7 +71,6 @@ def synthetic(args: argparse.Namespace) -> dict:
     from embeddings.dense import make_encoder
     from embeddings.lexical import LexicalChannel, is_noise
     from graph.networkx_backend import NetworkxGraph
-    from graph.policies import policy_for
     from graph.protocol import Edge, Label, Node, Rel
     from graph.sync import iter_edges, iter_nodes
     from marketplace.matching import EntityLinker, MatchEngine
@@ -133,12 +132,11 @@ def synthetic(args: argparse.Namespace) -> dict:
     engine = MatchEngine(settings, encoder=encoder, graph=graph)
     engine.profiles = {int(i): Profile(int(i), f"synthetic {i}", None, None, FirmKind.SME, None, None) for i in ids}
     engine.lexical, engine.ann, engine.linker = lexical, ann, linker
-    del matrix, products_text
+    del products_text
     queries = [(vocab[rng.randrange(len(vocab))][1], "supply_chain") for _ in range(args.queries)]
     for text, dtype in queries[:20]:
         engine.match(text, dtype, top_k=20)
     times = [timed(lambda t=text, d=dtype: engine.match(t, d, top_k=20)) for text, dtype in queries]
-    _ = policy_for
     return {
         "machine": machine(),
         "profiles": n,

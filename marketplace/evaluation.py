@@ -262,8 +262,6 @@ def evaluate(
 def markdown_table(report: dict[str, Any]) -> str:
     lines = ["| task | channels | queries | R@1 | R@10 | R@50 | MRR | seconds |", "|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        m = r["metrics"]
-        lines.append(
-            f"| {r['task']} | {r['config']} | {r['n']} | {m['R@1']:.3f} | {m['R@10']:.3f} | {m['R@50']:.3f} | {m['MRR']:.3f} | {r['seconds']} |"
-        )
+        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in ("R@1", "R@10", "R@50", "MRR"))]
+        lines.append("| " + " | ".join(str(c) for c in [*cells, r["seconds"]]) + " |")
     return "\n".join(lines)
