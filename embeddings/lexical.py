@@ -94,6 +94,11 @@ STOPWORDS = frozenset(
         "供应商",
         "供应",
         "采购",
+        "上游",
+        "下游",
+        "原材料",
+        "零部件",
+        "寻找",
         "合作",
         "项目",
         "技术",
@@ -103,6 +108,9 @@ STOPWORDS = frozenset(
 )
 
 
+_STOP_SPLIT = re.compile("|".join(sorted((re.escape(w) for w in STOPWORDS if len(w) > 1), key=len, reverse=True)))
+
+
 def is_noise(name: str) -> bool:
     """True for accounting lines that are not products (其他业务, 合计, 调整项目 ...)."""
     text = (name or "").strip()
@@ -110,11 +118,13 @@ def is_noise(name: str) -> bool:
 
 
 def tokenize(text: str) -> list[str]:
-    """jieba search-mode words, CJK character bigrams and lower-cased Latin words, no stopwords."""
+    """jieba search-mode words, CJK character bigrams and lower-cased Latin words. Stopwords are
+    dropped as words and cut out before bigrams are taken (原材料 gives no 材料 bigram)."""
     tokens: list[str] = []
     for run in _CJK_RUN.findall(text or ""):
-        tokens += [w for w in jieba.lcut_for_search(run) if len(w) > 1 and w not in STOPWORDS]
-        tokens += [run[i : i + 2] for i in range(len(run) - 1) if run[i : i + 2] not in STOPWORDS]
+        for part in _STOP_SPLIT.split(run):
+            tokens += [w for w in jieba.lcut_for_search(part) if len(w) > 1 and w not in STOPWORDS]
+            tokens += [part[i : i + 2] for i in range(len(part) - 1)]
     tokens += [m.lower() for m in _LATIN.findall(text or "")]
     return tokens
 

@@ -31,6 +31,7 @@ class Settings:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     query_prefix: str = ""
     embedding_device: str = "cpu"
+    dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
     secret_key: str = "dev-only-change-me"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -68,5 +69,6 @@ class Settings:
             embedding_model=e.get("MARKETPLACE_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             query_prefix=e.get("MARKETPLACE_EMBEDDING_QUERY_PREFIX", ""),
             embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
+            dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
             secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
         )

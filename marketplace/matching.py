@@ -29,11 +29,11 @@ from embeddings.cache import EmbeddingCache
 from embeddings.fusion import rrf
 from embeddings.lexical import LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
-from graph.protocol import ChainGraph, Reached
-from graph.sync import firm_key, industry_key, key_id, product_key
+from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
+from graph.sync import firm_key, industry_key, key_id, patent_key, product_key
 from marketplace.config import Settings
 from marketplace.errors import InputError
-from marketplace.models import DemandType, FirmKind, Industry, Product, Tier
+from marketplace.models import DemandType, FirmKind, Industry, Patent, Product, Tier
 from marketplace.profiles import Profile, load_profiles
 from marketplace.reasons import describe_path
 from marketplace.regions import normalize_region
@@ -42,33 +42,23 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 POOL = 300
-RRF_K = 60
+RRF_K = 30
 CHANNELS = ("lexical", "dense", "graph")
 
-# Per demand type: channel weights for the fusion, field weights for BM25.
-TYPE_WEIGHTS: dict[str, dict[str, dict[str, float]]] = {
-    "supply_chain": {
-        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.9},
-        "fields": {"products": 1.0, "industries": 0.4, "patents": 0.3, "text": 0.3},
-    },
-    "rd": {
-        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.6},
-        "fields": {"products": 0.5, "industries": 0.2, "patents": 1.0, "text": 0.3},
-    },
-    "investment": {
-        "channels": {"lexical": 0.8, "dense": 0.4, "graph": 1.0},
-        "fields": {"products": 0.7, "industries": 1.0, "patents": 0.4, "text": 0.4},
-    },
-    "incubation": {
-        "channels": {"lexical": 0.8, "dense": 0.4, "graph": 1.0},
-        "fields": {"products": 0.6, "industries": 1.0, "patents": 0.6, "text": 0.4},
-    },
-    "service": {
-        "channels": {"lexical": 1.0, "dense": 0.4, "graph": 0.7},
-        "fields": {"products": 1.0, "industries": 0.5, "patents": 0.3, "text": 0.5},
-    },
+# Per demand type: channel weights of the reciprocal-rank fusion, tuned on the evaluation tasks
+# (docs/benchmarks.md). The dense weight is low because the shipped default model reads English
+# only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
+CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
+    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0},
+    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.3},
+    "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
+    "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
+    "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7},
 }
 _MAX_MENTION = 16
+FUZZY_SEEDS = 10
+FUZZY_WEIGHT = 0.8
+OWN_UPSTREAM_WEIGHT = 0.8
 
 
 @dataclass(frozen=True)
@@ -118,6 +108,19 @@ def parse_type(raw: str) -> DemandType:
     return DemandType.parse(raw, "type")
 
 
+_OWN_PRODUCTS = re.compile(
+    r"(?:我们|我司|本公司|我公司|我方|公司)(?:主要|主营|专业)?(?:生产|制造|从事|是|做)([^，,。；;！!？?\n]*)"
+)
+
+
+def split_own_products(text: str) -> tuple[str, str]:
+    """(what the demand owner says it makes, the rest): in "我们生产动力电池，需要正极材料供应商"
+    the owner's own product is 动力电池 — its makers are competitors, its upstream are suppliers."""
+    own = " ".join(m.group(1) for m in _OWN_PRODUCTS.finditer(text))
+    rest = _OWN_PRODUCTS.sub(" ", text).strip(" ，,。；;")
+    return own.strip(), rest
+
+
 def clean_query(text: str) -> tuple[str, str | None]:
     """(text, warning): strips, rejects empty text, truncates over-long text."""
     text = (text or "").strip()
@@ -129,17 +132,38 @@ def clean_query(text: str) -> tuple[str, str | None]:
 
 
 class EntityLinker:
-    """Finds product and industry names mentioned in a text (exact substrings, noise excluded)."""
+    """Links a text to chain nodes: product and industry names it mentions (exact substrings,
+    noise excluded), and the products, industries and patents whose names are most similar to it
+    (BM25 over node names), so a patent title finds the patents closest to it."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, fuzzy: bool = True) -> None:
         self.keys: dict[str, list[str]] = {}
+        names: list[tuple[str, str]] = []
         for pid, name in session.execute(select(Product.id, Product.name)):
-            if not is_noise(name) and 2 <= len(name) <= _MAX_MENTION:
-                self.keys.setdefault(name, []).append(product_key(pid))
+            if not is_noise(name):
+                names.append((product_key(pid), name))
+                if 2 <= len(name) <= _MAX_MENTION:
+                    self.keys.setdefault(name, []).append(product_key(pid))
         for iid, name in session.execute(select(Industry.id, Industry.name)):
+            names.append((industry_key(iid), name))
             if 2 <= len(name) <= _MAX_MENTION:
                 self.keys.setdefault(name, []).append(industry_key(iid))
+        names += [(patent_key(pid), title) for pid, title in session.execute(select(Patent.id, Patent.title))]
         self.max_len = max((len(n) for n in self.keys), default=0)
+        self.node_keys = [k for k, _ in names]
+        self.node_index = (
+            LexicalChannel(range(len(names)), {"name": (1.0, [n for _, n in names])}) if fuzzy and names else None
+        )
+
+    def similar(self, text: str, limit: int = FUZZY_SEEDS) -> dict[str, float]:
+        """The nodes whose names are most similar to the text, weighted by relative BM25 score."""
+        if self.node_index is None:
+            return {}
+        hits = self.node_index.search(text, limit)
+        if not hits:
+            return {}
+        top = hits[0].score
+        return {self.node_keys[h.doc_id]: FUZZY_WEIGHT * h.score / top for h in hits}
 
     def mentions(self, text: str) -> list[tuple[str, bool]]:
         """Names found in the text, each with whether it is maximal (inside no longer mention).
@@ -158,8 +182,9 @@ class EntityLinker:
         return list(out.items())
 
     def seeds(self, text: str, limit: int = 12) -> dict[str, float]:
-        """Graph seeds: maximal mentions weigh 1.0, mentions inside longer ones 0.6."""
-        out: dict[str, float] = {}
+        """Graph seeds: maximal mentions weigh 1.0, mentions inside longer ones 0.6, similar
+        nodes up to FUZZY_WEIGHT."""
+        out = self.similar(text)
         for name, maximal in self.mentions(text)[:limit]:
             for key in self.keys[name]:
                 out[key] = max(out.get(key, 0.0), 1.0 if maximal else 0.6)
@@ -207,15 +232,7 @@ class MatchEngine:
     def _build_lexical(self) -> None:
         ids = list(self.profiles)
         ps = [self.profiles[i] for i in ids]
-        self.lexical = LexicalChannel(
-            ids,
-            {
-                "products": (1.0, [p.product_field() for p in ps]),
-                "industries": (0.5, [" ".join(p.industries) for p in ps]),
-                "patents": (0.5, ["；".join(p.patents) for p in ps]),
-                "text": (0.3, [" ".join([*p.names, p.description]) for p in ps]),
-            },
-        )
+        self.lexical = LexicalChannel(ids, {"profile": (1.0, [p.lexical_text() for p in ps])})
 
     def _build_dense(self) -> None:
         if self.encoder is None:
@@ -267,23 +284,64 @@ class MatchEngine:
     def channel_hits(
         self, text: str, demand_type: str, pool: int = POOL
     ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
-        weights = TYPE_WEIGHTS[demand_type]
+        own, need = split_own_products(text) if demand_type == "supply_chain" else ("", text)
+        upstream = self._own_upstream(own) if own and self.graph is not None and self.linker is not None else {}
+        # the lexical query names the materials of the owner's own products instead of the products
+        materials = " ".join(self.graph.get_node(k).name for k in list(upstream)[:20]) if upstream else ""
         lists: dict[str, list[Hit]] = {}
-        lists["lexical"] = self.lexical.search(text, pool, weights["fields"]) if self.lexical else []
+        lexical_query = f"{need} {materials}".strip() or text
+        lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical else []
         if self.use_dense and self.ann is not None and self.encoder is not None:
             qvec = self.encoder.encode([text], is_query=True)[0]
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
         paths: dict[int, Reached] = {}
         if self.use_graph and self.graph is not None and self.linker is not None:
-            seeds = self.linker.seeds(text)
-            reached = self.graph.expand(seeds, policy_for(demand_type), limit=pool) if seeds else []
             lists["graph"] = []
-            for r in reached:
+            for r in self._expand(need, upstream, demand_type, pool):
                 fid = key_id(r.firm_key)
                 if fid in self.profiles:
                     paths[fid] = r
                     lists["graph"].append(Hit(fid, r.score, "graph"))
         return lists, paths
+
+    def _own_upstream(self, own: str) -> dict[str, tuple[float, PathStep]]:
+        """Upstream materials of the products the owner says it makes: material key -> (weight,
+        the owner's product it came from)."""
+        out: dict[str, tuple[float, PathStep]] = {}
+        for name, maximal in self.linker.mentions(own):
+            for key in self.linker.keys[name]:
+                node = self.graph.get_node(key)
+                if node is None:
+                    continue
+                origin = PathStep(node.key, node.name, node.label)
+                kinds = [key, *(n.key for n in self.graph.neighbours(key, Rel.SUBCLASS_OF, Direction.IN))]
+                materials = {m.key: m for k in kinds for m in self.graph.neighbours(k, Rel.UPSTREAM_OF, Direction.IN)}
+                for material in materials.values():
+                    weight = OWN_UPSTREAM_WEIGHT * (1.0 if maximal else 0.6)
+                    if material.key not in out or out[material.key][0] < weight:
+                        out[material.key] = (weight, origin)
+        return out
+
+    def _expand(
+        self, need: str, upstream: dict[str, tuple[float, PathStep]], demand_type: str, pool: int
+    ) -> list[Reached]:
+        """Graph hits from what the demand needs, and from the upstream materials of the owner's
+        own products (their direct makers are the owner's competitors, not its suppliers)."""
+        policy = policy_for(demand_type)
+        seeds = self.linker.seeds(need) if need else {}
+        best: dict[str, Reached] = {}
+        if seeds:
+            best = {r.firm_key: r for r in self.graph.expand(seeds, policy, limit=pool)}
+        if upstream:
+            one_less = ExpansionPolicy(policy.chain_steps, policy.firm_steps, max(0, policy.hops - 1))
+            reached = self.graph.expand({k: w for k, (w, _) in upstream.items()}, one_less, limit=pool)
+            for r in reached:
+                origin = upstream[r.path[0].key][1]
+                first = PathStep(r.path[0].key, r.path[0].name, r.path[0].label, "UPSTREAM_OF<")
+                r = Reached(r.firm_key, r.name, r.score, (origin, first, *r.path[1:]))
+                if r.firm_key not in best or r.score > best[r.firm_key].score:
+                    best[r.firm_key] = r
+        return sorted(best.values(), key=lambda r: (-r.score, r.firm_key))[:pool]
 
     def match(
         self,
@@ -301,7 +359,9 @@ class MatchEngine:
         filters = filters or Filters()
         pool = POOL * 6 if filters.active else POOL
         lists, paths = self.channel_hits(text, dtype, pool)
-        weights = dict(TYPE_WEIGHTS[dtype]["channels"])
+        weights = dict(CHANNEL_WEIGHTS[dtype])
+        if self.settings.dense_weight is not None:
+            weights["dense"] = self.settings.dense_weight
         if channels is not None:
             weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
         fused = rrf(lists, weights, RRF_K)
