@@ -6,6 +6,8 @@ STAMP := $(VENV)/.requirements-installed
 NEO4J_DIR := graph/neo4j_server
 NEO4J_JAR := $(NEO4J_DIR)/target/neo4j-server-1.0.0.jar
 TEST_INSTANCE := $(CURDIR)/instance/test
+# the test server gets its own port, so tests never touch a development Neo4j on 7687
+TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt://127.0.0.1:7688 MARKETPLACE_REQUIRE_NEO4J=1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -47,9 +49,9 @@ run: setup
 
 ## test: set up, start Neo4j, run every test, stop Neo4j
 test: setup system-deps neo4j-build
-	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m marketplace neo4j start
-	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m pytest; rc=$$?; \
-	MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) $(PY) -m marketplace neo4j stop; exit $$rc
+	$(TEST_ENV) $(PY) -m marketplace neo4j start
+	$(TEST_ENV) $(PY) -m pytest; rc=$$?; \
+	$(TEST_ENV) $(PY) -m marketplace neo4j stop; exit $$rc
 
 lint: setup
 	$(PY) -m ruff check .

@@ -30,7 +30,9 @@ def parity(a, b, seeds: list[str], policy) -> dict:  # noqa: ANN001
         ra, rb = a.expand({key: 1.0}, policy, limit=100), b.expand({key: 1.0}, policy, limit=100)
         firms += len(ra)
         keys_equal = [r.firm_key for r in ra] == [r.firm_key for r in rb]
-        scores_equal = all(abs(x.score - y.score) <= 1e-9 * max(1.0, abs(x.score)) for x, y in zip(ra, rb, strict=False))
+        scores_equal = all(
+            abs(x.score - y.score) <= 1e-9 * max(1.0, abs(x.score)) for x, y in zip(ra, rb, strict=False)
+        )
         paths_equal = [[p.key for p in r.path] for r in ra] == [[p.key for p in r.path] for r in rb]
         same += keys_equal and scores_equal and paths_equal
     return {"seeds": len(seeds), "identical": same, "firms_compared": firms}

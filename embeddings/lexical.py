@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bm25s
 import jieba
@@ -186,12 +187,13 @@ def top_hits(doc_ids: np.ndarray, scores: np.ndarray, top_k: int, channel: str) 
     return [Hit(int(doc_ids[i]), float(scores[i]), channel) for i in order]
 
 
-def words(text: str) -> set[str]:
+@lru_cache(maxsize=200_000)
+def words(text: str) -> frozenset[str]:
     """jieba words (no bigrams, no stopwords): what a person would call a matching term."""
     out = set()
     for run in _CJK_RUN.findall(text or ""):
         out |= {w for w in jieba.lcut(run) if len(w) > 1 and w not in STOPWORDS}
-    return out | {m.lower() for m in _LATIN.findall(text or "")}
+    return frozenset(out | {m.lower() for m in _LATIN.findall(text or "")})
 
 
 def matched_terms(query: str, texts: Iterable[str], limit: int = 3) -> list[str]:

@@ -15,7 +15,6 @@ from graph.protocol import (
     PathStep,
     Reached,
     Rel,
-    Step,
     path_sort_key,
     rank_reached,
 )
@@ -36,18 +35,40 @@ class NetworkxGraph:
 
     def __init__(self) -> None:
         self.g = nx.MultiDiGraph()
+        # (node, relationship, direction) -> [(neighbour, edge weight)], filled on first use and
+        # dropped on every write: expansion then touches only the edges its policy follows.
+        self._adjacency: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
+
+    def _typed(self, key: str, rel: str, direction: Direction) -> list[tuple[str, float]]:
+        cache_key = (key, rel, direction)
+        found = self._adjacency.get(cache_key)
+        if found is None:
+            if not self._adjacency:
+                self._index_all()
+            found = self._adjacency.get(cache_key, [])
+        return found
+
+    def _index_all(self) -> None:
+        index: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
+        for u, v, k, d in self.g.edges(keys=True, data=True):
+            index.setdefault((u, k, Direction.OUT), []).append((v, d["weight"]))
+            index.setdefault((v, k, Direction.IN), []).append((u, d["weight"]))
+        index[("", "", Direction.BOTH)] = []  # marks the index as built even for an empty graph
+        self._adjacency = index
 
     # --- writes ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
         """Nothing to create: networkx has no schema."""
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
+        self._adjacency = {}
         for n in nodes:
             props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
             self.g.add_node(n.key, label=n.label, name=n.name, **props)
         return len(nodes)
 
     def upsert_edges(self, edges: list[Edge]) -> int:
+        self._adjacency = {}
         for e in edges:
             for key in (e.src, e.dst):
                 if key not in self.g:
@@ -61,10 +82,12 @@ class NetworkxGraph:
         if firm_key in self.g:
             old = [(u, v, k) for u, v, k in self.g.out_edges(firm_key, keys=True) if k in profile]
             self.g.remove_edges_from(old)
+            self._adjacency = {}
         self.upsert_edges(edges)
 
     def clear(self) -> None:
         self.g.clear()
+        self._adjacency = {}
 
     def close(self) -> None:
         """Nothing to release."""
@@ -99,7 +122,7 @@ class NetworkxGraph:
         return [self._node(k) for k in sorted(keys)]
 
     def expand(self, seeds: dict[str, float], policy: ExpansionPolicy, limit: int = 100) -> list[Reached]:
-        factors = policy.step_factors()
+        policy.step_factors()
         frontier: dict[str, Best] = {}
         for key, w in seeds.items():
             if key in self.g:
@@ -107,20 +130,18 @@ class NetworkxGraph:
                 if _better(seed, frontier.get(key)):
                     frontier[key] = seed
         reached: dict[str, Best] = dict(frontier)
+        steps = [(step.rel.value, step.direction, step.code, f) for step, f in policy.chain_steps.items()]
         for _ in range(policy.hops):
             nxt: dict[str, Best] = {}
             for key, (score, path) in frontier.items():
-                for other, rel, direction, _ in self._walk(key, Direction.BOTH):
-                    code = Step(Rel(rel), direction).code
-                    factor = factors.get(code)
-                    if factor is None:
-                        continue
-                    data = self.g.nodes[other]
-                    if data["label"] == Label.FIRM:  # chain walks never pass through firms
-                        continue
-                    cand = (score * factor, (*path, PathStep(other, data["name"], data["label"], code)))
-                    if _better(cand, nxt.get(other)):
-                        nxt[other] = cand
+                for rel, direction, code, factor in steps:
+                    for other, _w in self._typed(key, rel, direction):
+                        data = self.g.nodes[other]
+                        if data["label"] == Label.FIRM:  # chain walks never pass through firms
+                            continue
+                        cand = (score * factor, (*path, PathStep(other, data["name"], data["label"], code)))
+                        if _better(cand, nxt.get(other)):
+                            nxt[other] = cand
             for key, cand in nxt.items():
                 if _better(cand, reached.get(key)):
                     reached[key] = cand
@@ -132,15 +153,15 @@ class NetworkxGraph:
         best: dict[str, Best] = {}
         names: dict[str, str] = {}
         for key, (score, path) in reached.items():
-            for firm, rel, _, data in self._walk(key, Direction.IN):
-                factor = firm_factor.get(rel)
-                if factor is None or self.g.nodes[firm]["label"] != Label.FIRM:
-                    continue
-                name = self.g.nodes[firm]["name"]
-                cand = (score * factor * data["weight"], (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
-                if _better(cand, best.get(firm)):
-                    best[firm] = cand
-                    names[firm] = name
+            for rel, factor in firm_factor.items():
+                for firm, weight in self._typed(key, rel, Direction.IN):
+                    if self.g.nodes[firm]["label"] != Label.FIRM:
+                        continue
+                    name = self.g.nodes[firm]["name"]
+                    cand = (score * factor * weight, (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
+                    if _better(cand, best.get(firm)):
+                        best[firm] = cand
+                        names[firm] = name
         return rank_reached(best, names, limit)
 
     def subgraph(self, key: str, hops: int = 1, limit: int = 200) -> tuple[list[Node], list[Edge]]:

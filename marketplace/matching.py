@@ -282,20 +282,21 @@ class MatchEngine:
 
     # --- querying -------------------------------------------------------------------------
     def channel_hits(
-        self, text: str, demand_type: str, pool: int = POOL
+        self, text: str, demand_type: str, pool: int = POOL, channels: Iterable[str] = CHANNELS
     ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
+        wanted = set(channels)
         own, need = split_own_products(text) if demand_type == "supply_chain" else ("", text)
         upstream = self._own_upstream(own) if own and self.graph is not None and self.linker is not None else {}
         # the lexical query names the materials of the owner's own products instead of the products
         materials = " ".join(self.graph.get_node(k).name for k in list(upstream)[:20]) if upstream else ""
         lists: dict[str, list[Hit]] = {}
         lexical_query = f"{need} {materials}".strip() or text
-        lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical else []
-        if self.use_dense and self.ann is not None and self.encoder is not None:
+        lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical and "lexical" in wanted else []
+        if "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None:
             qvec = self.encoder.encode([text], is_query=True)[0]
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
         paths: dict[int, Reached] = {}
-        if self.use_graph and self.graph is not None and self.linker is not None:
+        if "graph" in wanted and self.use_graph and self.graph is not None and self.linker is not None:
             lists["graph"] = []
             for r in self._expand(need, upstream, demand_type, pool):
                 fid = key_id(r.firm_key)
@@ -358,12 +359,12 @@ class MatchEngine:
         text, _ = clean_query(text)
         filters = filters or Filters()
         pool = POOL * 6 if filters.active else POOL
-        lists, paths = self.channel_hits(text, dtype, pool)
         weights = dict(CHANNEL_WEIGHTS[dtype])
         if self.settings.dense_weight is not None:
             weights["dense"] = self.settings.dense_weight
         if channels is not None:
             weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
+        lists, paths = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
         fused = rrf(lists, weights, RRF_K)
         best_possible = sum(w for c, w in weights.items() if lists.get(c)) / (RRF_K + 1) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
@@ -379,12 +380,17 @@ class MatchEngine:
             if preferred and profile.region == preferred:
                 score *= 1.05
             channel_ranks = {c: r[fid] for c, r in ranks.items() if fid in r and weights.get(c, 0) > 0}
-            reasons = self._reasons(text, profile, channel_ranks, paths.get(fid), dense_scores.get(fid), preferred)
             results.append(
-                MatchResult(fid, profile.name, profile.short_name, profile.stock_code, score, reasons, channel_ranks)
+                MatchResult(fid, profile.name, profile.short_name, profile.stock_code, score, [], channel_ranks)
             )
         results.sort(key=lambda r: (-r.score, r.firm_id))
-        return results[:top_k]
+        results = results[:top_k]
+        for r in results:  # reasons only for what is returned
+            profile = self.profiles[r.firm_id]
+            r.reasons = self._reasons(
+                text, profile, r.channels, paths.get(r.firm_id), dense_scores.get(r.firm_id), preferred
+            )
+        return results
 
     def _reasons(
         self,
