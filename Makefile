@@ -44,6 +44,7 @@ $(NEO4J_JAR): $(NEO4J_DIR)/pom.xml $(shell find $(NEO4J_DIR)/src -name '*.java')
 run: setup
 	$(PY) -m marketplace init-db
 	$(PY) -m marketplace demo load
+	$(PY) -m marketplace index build
 	$(PY) -m marketplace demo accounts
 	$(PY) -m marketplace serve --host 127.0.0.1 --port 5000
 

@@ -290,3 +290,23 @@ def test_engine_without_dense_or_graph_still_matches(loaded_session_settings):
     with session_scope(loaded_session_settings) as s:
         lexical_only = MatchEngine(loaded_session_settings, use_dense=False, use_graph=False).build(s)
     assert lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys() == {"lexical"}
+
+
+def test_owner_products_are_told_apart_from_what_is_needed():
+    from marketplace.matching import split_own_products
+
+    assert split_own_products("我们生产动力电池，需要采购正极材料") == ("动力电池", "需要采购正极材料")
+    assert split_own_products("采购光伏玻璃") == ("", "采购光伏玻璃")
+
+
+def test_supply_chain_demand_does_not_suggest_makers_of_the_owners_own_product(engine):
+    results = engine.match("我们生产锂电池，需要可靠的原材料供应商", "supply_chain", top_k=20, channels=["graph"])
+    for r in results:
+        path = next(x for x in r.reasons if x.startswith("产业链："))
+        assert not path.endswith("生产 锂电池")
+
+
+def test_fuzzy_linking_finds_similar_patent_nodes(engine):
+    seeds = engine.linker.similar("一种锂电池隔膜的涂覆方法")
+    assert seeds and max(seeds.values()) == pytest.approx(0.8)
+    assert any(k.startswith(("patent:", "product:")) for k in seeds)
