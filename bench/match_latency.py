@@ -16,8 +16,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
+import sys
 import time
 
 import numpy as np
@@ -136,7 +139,13 @@ def synthetic(args: argparse.Namespace) -> dict:
     queries = [(vocab[rng.randrange(len(vocab))][1], "supply_chain") for _ in range(args.queries)]
     for text, dtype in queries[:20]:
         engine.match(text, dtype, top_k=20)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     times = [timed(lambda t=text, d=dtype: engine.match(t, d, top_k=20)) for text, dtype in queries]
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     return {
         "machine": machine(),
         "profiles": n,
@@ -173,6 +182,7 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=500_000)
     parser.add_argument("--vocab", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the timed queries to stderr")
     args = parser.parse_args()
     result = {"real": real, "synthetic": synthetic, "throughput": throughput}[args.mode](args)
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -56,37 +56,42 @@ class LabelledEnum(str, enum.Enum):
     """An enum whose members carry a Chinese label for user-facing text."""
 
     label_zh: str
+    label_en: str
 
-    def __new__(cls, value: str, label_zh: str) -> LabelledEnum:
+    def __new__(cls, value: str, label_zh: str, label_en: str) -> LabelledEnum:
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.label_zh = label_zh
+        obj.label_en = label_en
         return obj
+
+    def label(self, locale: str = "zh") -> str:
+        return self.label_en if locale.startswith("en") else self.label_zh
 
     @classmethod
     def parse(cls, raw: str, field: str) -> LabelledEnum:
         """Accept the code or the Chinese label; raise InputError naming the field otherwise."""
         text = (raw or "").strip()
         for member in cls:
-            if text in (member.value, member.label_zh):
+            if text in (member.value, member.label_zh, member.label_en):
                 return member
         allowed = ", ".join(f"{m.value} ({m.label_zh})" for m in cls)
         raise InputError(f"{field}: unknown value {raw!r}; use one of {allowed}", field=field)
 
 
 class FirmKind(LabelledEnum):
-    LARGE = ("large", "大型企业")
-    SME = ("sme", "中小企业")
-    UNKNOWN = ("unknown", "未知")
+    LARGE = ("large", "大型企业", "Large enterprise")
+    SME = ("sme", "中小企业", "SME")
+    UNKNOWN = ("unknown", "未知", "Unknown")
 
 
 class Tier(LabelledEnum):
     """Chinese SME quality tiers, lowest to highest."""
 
-    INNOVATIVE = ("innovative", "创新型中小企业")
-    SPECIALIZED = ("specialized", "专精特新")
-    LITTLE_GIANT = ("little_giant", '专精特新"小巨人"')
-    SINGLE_CHAMPION = ("single_champion", "制造业单项冠军")
+    INNOVATIVE = ("innovative", "创新型中小企业", "Innovative SME")
+    SPECIALIZED = ("specialized", "专精特新", "Specialized & innovative")
+    LITTLE_GIANT = ("little_giant", '专精特新"小巨人"', '"Little giant"')
+    SINGLE_CHAMPION = ("single_champion", "制造业单项冠军", "Single champion")
 
     @property
     def rank(self) -> int:
@@ -94,77 +99,77 @@ class Tier(LabelledEnum):
 
 
 class NameKind(LabelledEnum):
-    REGISTERED = ("registered", "注册全称")
-    SHORT = ("short", "简称")
-    FORMER = ("former", "曾用名")
-    ALIAS = ("alias", "别名")
+    REGISTERED = ("registered", "注册全称", "Registered name")
+    SHORT = ("short", "简称", "Short name")
+    FORMER = ("former", "曾用名", "Former name")
+    ALIAS = ("alias", "别名", "Alias")
 
 
 class ProductRelationKind(LabelledEnum):
-    UPSTREAM_MATERIAL = ("upstream_material", "上游原材料")
-    DOWNSTREAM_PRODUCT = ("downstream_product", "下游产品")
-    SUBCLASS = ("subclass", "子类")
+    UPSTREAM_MATERIAL = ("upstream_material", "上游原材料", "Upstream material")
+    DOWNSTREAM_PRODUCT = ("downstream_product", "下游产品", "Downstream product")
+    SUBCLASS = ("subclass", "子类", "Subclass")
 
 
 class FirmRelationKind(LabelledEnum):
-    SUPPLIES = ("supplies", "供给")
-    COOPERATES = ("cooperates", "合作")
-    INVESTS = ("invests", "投资")
-    COMPETES = ("competes", "竞争")
-    CONTROLS = ("controls", "母公司/控股")
-    JOINT_VENTURE = ("joint_venture", "合资")
-    ACQUIRES = ("acquires", "并购")
+    SUPPLIES = ("supplies", "供给", "Supplies")
+    COOPERATES = ("cooperates", "合作", "Cooperates")
+    INVESTS = ("invests", "投资", "Invests")
+    COMPETES = ("competes", "竞争", "Competes")
+    CONTROLS = ("controls", "母公司/控股", "Controls")
+    JOINT_VENTURE = ("joint_venture", "合资", "Joint venture")
+    ACQUIRES = ("acquires", "并购", "Acquires")
 
 
 class DemandType(LabelledEnum):
-    RD = ("rd", "技术研发")
-    SUPPLY_CHAIN = ("supply_chain", "供应链/采购")
-    INVESTMENT = ("investment", "投资")
-    INCUBATION = ("incubation", "孵化")
-    SERVICE = ("service", "服务")
+    RD = ("rd", "技术研发", "R&D")
+    SUPPLY_CHAIN = ("supply_chain", "供应链/采购", "Supply chain")
+    INVESTMENT = ("investment", "投资", "Investment")
+    INCUBATION = ("incubation", "孵化", "Incubation")
+    SERVICE = ("service", "服务", "Services")
 
 
 class DemandStatus(LabelledEnum):
-    DRAFT = ("draft", "草稿")
-    OPEN = ("open", "征集中")
-    MATCHED = ("matched", "已匹配")
-    CLOSED = ("closed", "已关闭")
-    WITHDRAWN = ("withdrawn", "已撤回")
+    DRAFT = ("draft", "草稿", "Draft")
+    OPEN = ("open", "征集中", "Open")
+    MATCHED = ("matched", "已匹配", "Matched")
+    CLOSED = ("closed", "已关闭", "Closed")
+    WITHDRAWN = ("withdrawn", "已撤回", "Withdrawn")
 
 
 class Visibility(LabelledEnum):
-    PUBLIC = ("public", "公开")
-    INVITED = ("invited", "仅受邀企业")
-    PRIVATE = ("private", "仅本企业")
+    PUBLIC = ("public", "公开", "Public")
+    INVITED = ("invited", "仅受邀企业", "Invited firms only")
+    PRIVATE = ("private", "仅本企业", "Own firm only")
 
 
 class SuggestionStatus(LabelledEnum):
-    SUGGESTED = ("suggested", "已推荐")
-    ACCEPTED = ("accepted", "已接受")
-    DECLINED = ("declined", "已拒绝")
-    CONTACTED = ("contacted", "已对接")
+    SUGGESTED = ("suggested", "已推荐", "Suggested")
+    ACCEPTED = ("accepted", "已接受", "Accepted")
+    DECLINED = ("declined", "已拒绝", "Declined")
+    CONTACTED = ("contacted", "已对接", "Contacted")
 
 
 class OwnerAction(LabelledEnum):
     """What the demand owner did with a suggested firm."""
 
-    NONE = ("none", "未处理")
-    SHORTLISTED = ("shortlisted", "已入围")
-    INVITED = ("invited", "已邀请洽谈")
-    REJECTED = ("rejected", "已婉拒")
+    NONE = ("none", "未处理", "No action")
+    SHORTLISTED = ("shortlisted", "已入围", "Shortlisted")
+    INVITED = ("invited", "已邀请洽谈", "Invited to talk")
+    REJECTED = ("rejected", "已婉拒", "Declined")
 
 
 class Role(LabelledEnum):
-    LARGE = ("large", "大型企业用户")
-    SME = ("sme", "中小企业用户")
-    ORGANIZER = ("organizer", "组织方")
-    ADMIN = ("admin", "管理员")
+    LARGE = ("large", "大型企业用户", "Large-firm user")
+    SME = ("sme", "中小企业用户", "SME user")
+    ORGANIZER = ("organizer", "组织方", "Organizer")
+    ADMIN = ("admin", "管理员", "Administrator")
 
 
 class OrganizationKind(LabelledEnum):
-    GOVERNMENT = ("government", "政府部门")
-    ASSOCIATION = ("association", "行业协会")
-    PARK = ("park", "园区运营方")
+    GOVERNMENT = ("government", "政府部门", "Government body")
+    ASSOCIATION = ("association", "行业协会", "Industry association")
+    PARK = ("park", "园区运营方", "Park operator")
 
 
 DEMAND_TRANSITIONS: dict[DemandStatus, set[DemandStatus]] = {

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["lbl"] = label
 
     from web import api, auth, demands, firms, main, organizer, suggestions
 
@@ -66,6 +67,13 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     app.cli.add_command(cli, "marketplace")
     return app
+
+
+def label(member: Any) -> str:
+    """A domain enum's label in the current language (Chinese unless English was chosen)."""
+    from flask_babel import get_locale
+
+    return member.label(str(get_locale() or "zh"))
 
 
 def select_locale() -> str:

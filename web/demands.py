@@ -15,6 +15,7 @@ from marketplace.regions import normalize_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import get_suggestion, owner_act, suggestions_for_demand
+from web import label
 from web.db import get_db
 from web.engine import get_engine
 from web.extensions import require_role
@@ -179,7 +180,7 @@ def change_status(demand_id: int, action: str):  # noqa: ANN201
     try:
         set_status(db, demand, STATUS_ACTIONS[action])
         db.commit()
-        flash(_("状态已更新：%(status)s", status=demand.status.label_zh), "success")
+        flash(_("状态已更新：%(status)s", status=label(demand.status)), "success")
     except InputError as exc:
         db.rollback()
         flash(str(exc), "error")

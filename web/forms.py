@@ -18,25 +18,41 @@ DETAIL_FIELDS: dict[str, list[str]] = {
 }
 
 
+class LocalizedChoices:
+    """Sets the labels of enum choices in the request's language when a form is created."""
+
+    enum_fields: dict[str, type] = {}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        from web import label
+
+        for name, enum_cls in self.enum_fields.items():
+            field = getattr(self, name)
+            field.choices = [(value, label(enum_cls(value)) if value else text) for value, text in field.choices]
+
+
 class LoginForm(FlaskForm):
     email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("密码"), validators=[DataRequired()])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(LocalizedChoices, FlaskForm):
+    enum_fields = {"role": Role}
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
     email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
     role = SelectField(
         _l("身份"),
-        choices=[(r.value, r.label_zh) for r in Role if r is not Role.ADMIN],
+        choices=[(r.value, r.label_zh) for r in Role if r is not Role.ADMIN],  # relabelled per request
         validators=[DataRequired()],
     )
     firm_name = StringField(_l("企业注册名称（企业用户）"), validators=[Optional(), Length(max=255)])
     organization_name = StringField(_l("组织名称（组织方）"), validators=[Optional(), Length(max=255)])
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(LocalizedChoices, FlaskForm):
+    enum_fields = {"tier": Tier}
     description = TextAreaField(_l("企业简介与能力"), validators=[Optional(), Length(max=5000)])
     region = StringField(_l("所在地区（省/市）"), validators=[Optional(), Length(max=60)])
     tier = SelectField(
@@ -47,7 +63,8 @@ class ProfileForm(FlaskForm):
     patents = TextAreaField(_l("专利名称（每行一个）"), validators=[Optional(), Length(max=10000)])
 
 
-class DemandForm(FlaskForm):
+class DemandForm(LocalizedChoices, FlaskForm):
+    enum_fields = {"type": DemandType, "visibility": Visibility}
     type = SelectField(_l("需求类型"), choices=[(t.value, t.label_zh) for t in DemandType], validators=[DataRequired()])
     title = StringField(_l("标题"), validators=[DataRequired(), Length(min=2, max=200)])
     description = TextAreaField(_l("需求描述"), validators=[Optional(), Length(max=5000)])

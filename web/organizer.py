@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from marketplace.models import Demand, DemandStatus, DemandType, MatchSuggestion, Role, SuggestionStatus
 from marketplace.services.stats import counts, demand_breakdown, suggestion_funnel, unmet_industries
+from web import label
 from web.db import get_db
 from web.extensions import require_role
 
@@ -26,8 +27,8 @@ def dashboard():  # noqa: ANN201
     return render_template(
         "organizer/dashboard.html",
         stats=counts(db),
-        by_type={DemandType(k).label_zh: v for k, v in breakdown["by_type"].items()},
-        by_status={DemandStatus(k).label_zh: v for k, v in breakdown["by_status"].items()},
+        by_type={label(DemandType(k)): v for k, v in breakdown["by_type"].items()},
+        by_status={label(DemandStatus(k)): v for k, v in breakdown["by_status"].items()},
         funnel=suggestion_funnel(db),
         unmet=unmet_industries(db),
     )

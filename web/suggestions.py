@@ -10,6 +10,7 @@ from marketplace.errors import InputError
 from marketplace.models import DemandStatus, SuggestionStatus
 from marketplace.services.matching import suggest_demands
 from marketplace.services.suggestions import get_suggestion, inbox, respond_and_follow_up
+from web import label
 from web.db import get_db
 from web.engine import get_engine
 from web.forms import ActionForm
@@ -57,7 +58,7 @@ def answer(suggestion_id: int, answer: str):  # noqa: ANN201
     try:
         respond_and_follow_up(db, suggestion, ANSWERS[answer])
         db.commit()
-        flash(_("已回复：%(status)s", status=suggestion.status.label_zh), "success")
+        flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
     except InputError as exc:
         db.rollback()
         flash(str(exc), "error")

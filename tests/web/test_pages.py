@@ -19,6 +19,7 @@ def test_english_switch_translates_the_layout(client):
     client.get("/lang/en")
     html = client.get("/").get_data(as_text=True)
     assert "Supply–demand matching" in html and 'lang="en"' in html
+    assert "Supply chain" in html and "供应链/采购" not in html  # domain labels follow the language
     client.get("/lang/zh")
     assert "产业链供需对接平台" in client.get("/").get_data(as_text=True)
 
