@@ -8,6 +8,7 @@ import threading
 
 from flask import current_app
 
+from marketplace.db import session_scope
 from marketplace.matching import MatchEngine
 from web.db import get_db
 
@@ -29,7 +30,20 @@ def get_engine() -> MatchEngine:
 
 
 def refresh_firm(firm_id: int) -> None:
+    """Re-index after a profile edit, in the background so the request returns at once."""
     engine = current_app.extensions.get("engine")
-    if engine is not None:
-        with _lock:
-            engine.refresh(get_db(), [firm_id])
+    if engine is None:
+        return
+    settings = current_app.extensions["settings"]
+    logger = current_app.logger
+
+    def work() -> None:
+        try:
+            with _lock, session_scope(settings) as session:
+                engine.refresh(session, [firm_id])
+        except Exception:  # noqa: BLE001 - a failed refresh must not take the app down; it is logged
+            logger.exception("refreshing the matching engine after editing firm %s failed", firm_id)
+
+    thread = threading.Thread(target=work, name=f"refresh-firm-{firm_id}", daemon=True)
+    thread.start()
+    current_app.extensions.setdefault("refresh_threads", []).append(thread)

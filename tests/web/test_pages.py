@@ -263,3 +263,17 @@ def test_unknown_page_is_a_friendly_404(client):
 def test_token_page_issues_a_token(login):
     html = login("sme").post("/auth/token").get_data(as_text=True)
     assert 'id="api-token"' in html
+
+
+def test_profile_edit_reaches_the_matching_engine(app, login, people):
+    from web.engine import get_engine
+
+    client = login("sme")
+    with app.app_context():
+        get_engine()
+    client.post("/profile", data={"products": "锂电池隔膜\n固态电解质膜片", "description": "x"})
+    for thread in app.extensions.get("refresh_threads", []):
+        thread.join(timeout=60)
+    with app.app_context():
+        profile = get_engine().profiles[people["sme_firm"]]
+    assert "固态电解质膜片" in profile.product_names
