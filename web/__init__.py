@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     from web import db, extensions
 
