@@ -32,7 +32,7 @@ from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
 from graph.sync import firm_key, industry_key, key_id, patent_key, product_key
 from marketplace.config import Settings
-from marketplace.errors import InputError
+from marketplace.errors import InputError, MarketplaceError
 from marketplace.models import DemandType, FirmKind, Industry, Patent, Product, Tier
 from marketplace.profiles import Profile, load_profiles
 from marketplace.reasons import describe_path
@@ -219,6 +219,11 @@ class MatchEngine:
     # --- building -------------------------------------------------------------------------
     def build(self, session: Session) -> MatchEngine:
         self.profiles = load_profiles(session)
+        if not self.profiles:
+            raise MarketplaceError(
+                "no firm profiles to match against; import data first "
+                "(`python -m marketplace demo load`, or `import chainkg DIR` / `import ickg DIR`)"
+            )
         self._build_lexical()
         self.linker = EntityLinker(session)
         if self.use_dense:

@@ -310,3 +310,8 @@ def test_fuzzy_linking_finds_similar_patent_nodes(engine):
     seeds = engine.linker.similar("一种锂电池隔膜的涂覆方法")
     assert seeds and max(seeds.values()) == pytest.approx(0.8)
     assert any(k.startswith(("patent:", "product:")) for k in seeds)
+
+
+def test_matching_an_empty_database_says_to_import_first(runner):
+    result = runner.invoke(["match", "--text", "隔膜", "--type", "rd"])
+    assert result.exit_code == 1 and "import data first" in result.output

@@ -87,11 +87,20 @@ def select_locale() -> str:
 def _register_errors(app: Flask) -> None:
     from flask import jsonify, render_template
 
+    from marketplace.errors import InputError, MarketplaceError
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
         if request.path.startswith("/api/"):
             return jsonify({"status": exc.code, "message": exc.name, "detail": {"error": exc.description}}), exc.code
         return render_template("errors/error.html", code=exc.code, name=exc.name, description=exc.description), exc.code
+
+    @app.errorhandler(MarketplaceError)
+    def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
+        code = 400 if isinstance(exc, InputError) else 503
+        if request.path.startswith("/api/"):
+            return jsonify({"status": code, "message": str(exc), "detail": {}}), code
+        return render_template("errors/error.html", code=code, name=str(exc), description=""), code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # noqa: ANN202

@@ -277,3 +277,24 @@ def test_profile_edit_reaches_the_matching_engine(app, login, people):
     with app.app_context():
         profile = get_engine().profiles[people["sme_firm"]]
     assert "固态电解质膜片" in profile.product_names
+
+
+def test_matching_without_data_explains_instead_of_crashing(tmp_path):
+    from marketplace.config import Settings
+    from marketplace.db import session_scope
+    from marketplace.models import Role
+    from marketplace.services.accounts import create_user
+    from marketplace.services.demands import create_demand
+    from marketplace.services.firms import create_firm
+    from web import create_app
+
+    settings = Settings(instance_dir=tmp_path)
+    app = create_app(settings, {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False})
+    with session_scope(settings) as s:
+        firm = create_firm(s, name="唯一企业有限公司")
+        create_user(s, email="a@b.cn", password="longenough1", name="a", role=Role.LARGE, firm_id=firm.id)
+        demand = create_demand(s, {"owner_firm_id": firm.id, "type": "rd", "title": "研发需求", "publish": True})
+    client = app.test_client()
+    client.post("/auth/login", data={"email": "a@b.cn", "password": "longenough1"})
+    response = client.post(f"/demands/{demand.id}/match")
+    assert response.status_code == 503 and "import data first" in response.get_data(as_text=True)
