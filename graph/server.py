@@ -107,7 +107,7 @@ def start(settings: Settings, timeout: float = 180.0) -> ServerStatus:
     command = _java_command(settings)
     settings.neo4j_home.mkdir(parents=True, exist_ok=True)
     log_path = settings.neo4j_home / "server.log"
-    with log_path.open("ab") as log:
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -119,8 +119,9 @@ def start(settings: Settings, timeout: float = 180.0) -> ServerStatus:
             raise ServiceUnavailableError(
                 f"Neo4j exited with code {proc.returncode}; see {log_path}:\n" + "\n".join(tail)
             )
-        current = status(settings)
-        if current.running:
+        ready = "READY" in log_path.read_text(errors="replace")  # printed after the password is set
+        current = status(settings) if ready else None
+        if current is not None and current.running and proc.poll() is None:
             current.message = "started"
             return current
         time.sleep(1.0)

@@ -57,9 +57,12 @@ public final class Launcher {
                         "ALTER USER neo4j SET PASSWORD $pw CHANGE NOT REQUIRED",
                         Map.of("pw", password));
             } catch (RuntimeException e) {
-                System.err.println("ERROR could not set the neo4j password: " + e.getMessage());
-                service.shutdown();
-                System.exit(1);
+                // On a restart the stored password is usually the one asked for already.
+                if (!String.valueOf(e.getMessage()).contains("cannot be the same")) {
+                    System.err.println("ERROR could not set the neo4j password: " + e.getMessage());
+                    service.shutdown();
+                    System.exit(1);
+                }
             }
         }
 
