@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         title="ChainMatch API",
         version="1.0",
         spec_path="/api/v1/openapi.json",
-        docs_path="/api/v1/docs",
+        docs_path=None,  # the Swagger UI page loads its assets from a CDN; pages here must work offline
         json_errors=False,
     )
     app.config.update(

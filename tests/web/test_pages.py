@@ -298,3 +298,16 @@ def test_matching_without_data_explains_instead_of_crashing(tmp_path):
     client.post("/auth/login", data={"email": "a@b.cn", "password": "longenough1"})
     response = client.post(f"/demands/{demand.id}/match")
     assert response.status_code == 503 and "import data first" in response.get_data(as_text=True)
+
+
+def test_my_demands_lists_drafts_of_my_firm_only(login, people):
+    html = login("large").get("/demands/mine").get_data(as_text=True)
+    assert "草稿需求" in html and "采购锂电池隔膜" in html
+    other = login("sme").get("/demands/mine").get_data(as_text=True)
+    assert "草稿需求" not in other
+    assert login("organizer").get("/demands/mine").status_code == 403
+
+
+def test_no_page_pulls_assets_from_a_cdn(client):
+    assert client.get("/api/v1/docs").status_code == 404  # Swagger UI would load from a CDN
+    assert client.get("/api/v1/openapi.json").is_json
