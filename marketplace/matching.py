@@ -30,7 +30,7 @@ from embeddings.fusion import rrf
 from embeddings.lexical import LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
-from graph.sync import firm_key, industry_key, key_id, patent_key, product_key
+from graph.sync import industry_key, key_id, patent_key, product_key
 from marketplace.config import Settings
 from marketplace.errors import InputError, MarketplaceError
 from marketplace.models import DemandType, FirmKind, Industry, Patent, Product, Tier
@@ -428,6 +428,3 @@ class MatchEngine:
         if not reasons:
             reasons.append("文本相关（BM25）" if "lexical" in ranks else "综合排序")
         return reasons
-
-    def firm_graph_key(self, firm_id: int) -> str:
-        return firm_key(firm_id)
