@@ -11,7 +11,7 @@ TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-deps run test lint neo4j-build neo4j-start neo4j-stop clean bench evaluate
+.PHONY: setup system-deps run test screenshots lint neo4j-build neo4j-start neo4j-stop clean bench evaluate
 
 ## setup: create .venv and install pinned dependencies (fast when nothing changed)
 setup: $(STAMP)
@@ -53,6 +53,10 @@ test: setup system-deps neo4j-build
 	$(TEST_ENV) $(PY) -m marketplace neo4j start
 	$(TEST_ENV) $(PY) -m pytest; rc=$$?; \
 	$(TEST_ENV) $(PY) -m marketplace neo4j stop; exit $$rc
+
+## screenshots: refresh docs/screenshots from the browser tests
+screenshots: setup system-deps
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser -q
 
 lint: setup
 	$(PY) -m ruff check .
