@@ -315,3 +315,19 @@ def test_fuzzy_linking_finds_similar_patent_nodes(engine):
 def test_matching_an_empty_database_says_to_import_first(runner):
     result = runner.invoke(["match", "--text", "隔膜", "--type", "rd"])
     assert result.exit_code == 1 and "import data first" in result.output
+
+
+def test_saving_an_inbox_suggestion_keeps_the_firms_rank_and_the_others(loaded, engine):
+    with session_scope(loaded) as s:
+        owner = firm_id(engine, "601865")
+        demand = create_demand(
+            s, {"owner_firm_id": owner, "type": "supply_chain", "title": "采购锂电池隔膜", "publish": True}
+        )
+        match_demand(s, engine, demand, top_k=3)
+        before = {x.firm_id: (x.rank, x.score) for x in demand.suggestions}
+        results = engine.match(demand.match_text(), demand.type, top_k=300, exclude=[owner])
+        newcomer = next(r for r in results if r.firm_id not in before)
+        suggest_demands(s, engine, newcomer.firm_id, save=True)
+        after = {x.firm_id: (x.rank, x.score) for x in demand.suggestions}
+    assert {k: after[k] for k in before} == before
+    assert after[newcomer.firm_id][0] == [r.firm_id for r in results].index(newcomer.firm_id) + 1

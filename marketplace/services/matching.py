@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from marketplace.matching import Filters, MatchEngine, MatchResult
 from marketplace.models import Demand, DemandStatus
 from marketplace.services.demands import list_demands
-from marketplace.services.suggestions import Candidate, save_suggestions
+from marketplace.services.suggestions import Candidate, save_suggestions, upsert_suggestion
 
 INBOX_POOL = 300
 
@@ -55,24 +55,16 @@ def suggest_demands(
             exclude=[demand.owner_firm_id],
             region_preference=demand.region_preference,
         )
-        hit = next((r for r in results if r.firm_id == firm_id), None)
+        rank, hit = next(((i, r) for i, r in enumerate(results, start=1) if r.firm_id == firm_id), (0, None))
         if hit is None:
             continue
-        rows.append((demand, hit))
-    rows.sort(key=lambda dr: (-dr[1].score, dr[0].id))
+        rows.append((demand, hit, rank))
+    rows.sort(key=lambda row: (-row[1].score, row[0].id))
     rows = rows[:top_k]
     if save:
-        for demand, hit in rows:
-            existing = {s.firm_id for s in demand.suggestions}
-            if firm_id not in existing:
-                save_suggestions(
-                    session,
-                    demand,
-                    [
-                        *(Candidate(s.firm_id, s.score, s.reasons) for s in demand.suggestions),
-                        Candidate(firm_id, hit.score, hit.reasons),
-                    ],
-                )
+        for demand, hit, rank in rows:
+            upsert_suggestion(session, demand, Candidate(firm_id, hit.score, hit.reasons), rank)
+        session.flush()
     return [
         {
             "demand_id": d.id,
@@ -82,5 +74,5 @@ def suggest_demands(
             "score": round(h.score, 6),
             "reasons": h.reasons,
         }
-        for d, h in rows
+        for d, h, _ in rows
     ]

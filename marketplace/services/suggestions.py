@@ -25,19 +25,22 @@ class Candidate:
 def save_suggestions(session: Session, demand: Demand, candidates: Iterable[Candidate]) -> list[MatchSuggestion]:
     """Upsert suggestions for a demand: a rerun refreshes score and reasons of existing rows
     (keeping the firm's answer) and adds new firms; the owner is never suggested."""
-    existing = {s.firm_id: s for s in demand.suggestions}
-    saved = []
-    for rank, cand in enumerate((c for c in candidates if c.firm_id != demand.owner_firm_id), start=1):
-        suggestion = existing.get(cand.firm_id)
-        if suggestion is None:
-            suggestion = MatchSuggestion(demand=demand, firm_id=cand.firm_id, status=SuggestionStatus.SUGGESTED)
-            session.add(suggestion)
-        suggestion.score = float(cand.score)
-        suggestion.rank = rank
-        suggestion.reasons = list(cand.reasons)
-        saved.append(suggestion)
+    ranked = enumerate((c for c in candidates if c.firm_id != demand.owner_firm_id), start=1)
+    saved = [upsert_suggestion(session, demand, cand, rank) for rank, cand in ranked]
     session.flush()
     return saved
+
+
+def upsert_suggestion(session: Session, demand: Demand, cand: Candidate, rank: int) -> MatchSuggestion:
+    """Add or refresh one firm's suggestion for a demand (its answer so far is kept)."""
+    suggestion = next((s for s in demand.suggestions if s.firm_id == cand.firm_id), None)
+    if suggestion is None:
+        suggestion = MatchSuggestion(demand=demand, firm_id=cand.firm_id, status=SuggestionStatus.SUGGESTED)
+        session.add(suggestion)
+    suggestion.score = float(cand.score)
+    suggestion.rank = rank
+    suggestion.reasons = list(cand.reasons)
+    return suggestion
 
 
 def get_suggestion(session: Session, suggestion_id: int) -> MatchSuggestion:
