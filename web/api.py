@@ -35,7 +35,7 @@ from marketplace.services.suggestions import (
     suggestion_dict,
     suggestions_for_demand,
 )
-from web.db import get_db
+from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import csrf
 
@@ -246,13 +246,9 @@ def post_demand(data: dict[str, Any]):  # noqa: ANN201
     user = auth.current_user
     if user.role not in (Role.LARGE, Role.ADMIN) or user.firm_id is None:
         abort(403, message="only large-firm users can post demands")
-    db = get_db()
-    try:
-        demand = create_demand(db, {**data, "owner_firm_id": user.firm_id})
-        db.commit()
-    except InputError as exc:
-        db.rollback()
-        _fail(exc)
+    demand, error = commit(lambda: create_demand(get_db(), {**data, "owner_firm_id": user.firm_id}))
+    if error:
+        _fail(error)
     return demand_dict(demand)
 
 
@@ -342,12 +338,9 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
         _fail(exc)
     if suggestion.firm_id != auth.current_user.firm_id:
         abort(403, message="this suggestion is for another firm")
-    try:
-        respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"]))
-        db.commit()
-    except InputError as exc:
-        db.rollback()
-        _fail(exc)
+    _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
+    if error:
+        _fail(error)
     return suggestion_dict(suggestion)
 
 

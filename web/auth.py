@@ -6,10 +6,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from marketplace.errors import InputError
 from marketplace.models import Role, User
 from marketplace.services.accounts import authenticate, create_user, issue_api_token
-from web.db import get_db
+from web.db import commit, get_db
 from web.extensions import LoginUser
 from web.forms import ActionForm, LoginForm, RegisterForm, apply_error
 
@@ -38,10 +37,9 @@ def login():  # noqa: ANN201
 def register():  # noqa: ANN201
     form = RegisterForm()
     if form.validate_on_submit():
-        db = get_db()
-        try:
-            user = create_user(
-                db,
+        user, error = commit(
+            lambda: create_user(
+                get_db(),
                 email=form.email.data,
                 password=form.password.data,
                 name=form.name.data,
@@ -49,10 +47,9 @@ def register():  # noqa: ANN201
                 firm_name=form.firm_name.data,
                 organization_name=form.organization_name.data,
             )
-            db.commit()
-        except InputError as exc:
-            db.rollback()
-            apply_error(form, exc)
+        )
+        if error:
+            apply_error(form, error)
         else:
             login_user(LoginUser(user))
             flash(_("注册成功"), "success")

@@ -9,14 +9,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
 from graph.protocol import Label
-from marketplace.errors import InputError
 from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, OwnerAction, Role, Tier, Visibility
 from marketplace.regions import normalize_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import get_suggestion, owner_act, suggestions_for_demand
 from web import label
-from web.db import get_db
+from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import require_role
 from web.forms import DETAIL_FIELDS, ActionForm, DemandForm, apply_error
@@ -99,15 +98,10 @@ def new():  # noqa: ANN201
     if request.method == "GET" and request.args.get("type") in DETAIL_FIELDS:
         form.type.data = request.args["type"]
     if form.validate_on_submit():
-        db = get_db()
-        try:
-            data = form.to_data(current_user.firm_id)
-            data["publish"] = request.form.get("publish") == "1"
-            demand = create_demand(db, data)
-            db.commit()
-        except InputError as exc:
-            db.rollback()
-            apply_error(form, exc)
+        data = {**form.to_data(current_user.firm_id), "publish": request.form.get("publish") == "1"}
+        demand, error = commit(lambda: create_demand(get_db(), data))
+        if error:
+            apply_error(form, error)
         else:
             flash(_("需求已发布") if demand.status is DemandStatus.OPEN else _("草稿已保存"), "success")
             return redirect(url_for("demands.detail", demand_id=demand.id))
@@ -123,13 +117,9 @@ def edit(demand_id: int):  # noqa: ANN201
     if request.method == "GET":
         form.fill(demand)
     elif form.validate_on_submit():
-        db = get_db()
-        try:
-            update_demand(db, demand, form.to_data(demand.owner_firm_id))
-            db.commit()
-        except InputError as exc:
-            db.rollback()
-            apply_error(form, exc)
+        _result, error = commit(lambda: update_demand(get_db(), demand, form.to_data(demand.owner_firm_id)))
+        if error:
+            apply_error(form, error)
         else:
             flash(_("需求已更新"), "success")
             return redirect(url_for("demands.detail", demand_id=demand.id))
@@ -176,14 +166,11 @@ def change_status(demand_id: int, action: str):  # noqa: ANN201
     demand = owned_demand(demand_id)
     if action not in STATUS_ACTIONS or not ActionForm().validate_on_submit():
         abort(400)
-    db = get_db()
-    try:
-        set_status(db, demand, STATUS_ACTIONS[action])
-        db.commit()
+    _result, error = commit(lambda: set_status(get_db(), demand, STATUS_ACTIONS[action]))
+    if error:
+        flash(str(error), "error")
+    else:
         flash(_("状态已更新：%(status)s", status=label(demand.status)), "success")
-    except InputError as exc:
-        db.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("demands.detail", demand_id=demand_id))
 
 
@@ -213,12 +200,9 @@ def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
     suggestion = get_suggestion(db, suggestion_id)
     if suggestion.demand_id != demand.id:
         abort(404)
-    try:
-        owner_act(db, suggestion, OWNER_ACTIONS[action])
-        db.commit()
-    except InputError as exc:
-        db.rollback()
-        flash(str(exc), "error")
+    _result, error = commit(lambda: owner_act(db, suggestion, OWNER_ACTIONS[action]))
+    if error:
+        flash(str(error), "error")
     return redirect(url_for("demands.detail", demand_id=demand_id) + f"#s{suggestion_id}")
 
 

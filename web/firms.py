@@ -6,10 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.errors import InputError
 from marketplace.models import Firm, FirmKind, Role, Tier
 from marketplace.services.firms import firm_detail, get_firm, list_firms, search_firms, update_profile
-from web.db import get_db
+from web.db import commit, get_db
 from web.engine import refresh_firm
 from web.extensions import require_role
 from web.forms import ProfileForm, apply_error
@@ -70,8 +69,8 @@ def profile():  # noqa: ANN201
         form.industries.data = "\n".join(fi.industry.name for fi in firm.industries)
         form.patents.data = "\n".join(fp.patent.title for fp in firm.patents)
     elif form.validate_on_submit():
-        try:
-            update_profile(
+        _result, error = commit(
+            lambda: update_profile(
                 db,
                 firm,
                 description=form.description.data or "",
@@ -81,10 +80,9 @@ def profile():  # noqa: ANN201
                 industries=_lines(form.industries.data),
                 patents=_lines(form.patents.data),
             )
-            db.commit()
-        except InputError as exc:
-            db.rollback()
-            apply_error(form, exc)
+        )
+        if error:
+            apply_error(form, error)
         else:
             refresh_firm(firm.id)
             flash(_("企业档案已保存"), "success")

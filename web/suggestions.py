@@ -6,12 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.errors import InputError
 from marketplace.models import DemandStatus, SuggestionStatus
 from marketplace.services.matching import suggest_demands
 from marketplace.services.suggestions import get_suggestion, inbox, respond_and_follow_up
 from web import label
-from web.db import get_db
+from web.db import commit, get_db
 from web.engine import get_engine
 from web.forms import ActionForm
 
@@ -55,11 +54,9 @@ def answer(suggestion_id: int, answer: str):  # noqa: ANN201
     suggestion = get_suggestion(db, suggestion_id)
     if suggestion.firm_id != firm_id:
         abort(403)
-    try:
-        respond_and_follow_up(db, suggestion, ANSWERS[answer])
-        db.commit()
+    _result, error = commit(lambda: respond_and_follow_up(db, suggestion, ANSWERS[answer]))
+    if error:
+        flash(str(error), "error")
+    else:
         flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
-    except InputError as exc:
-        db.rollback()
-        flash(str(exc), "error")
     return redirect(url_for("suggestions.show"))
