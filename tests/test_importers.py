@@ -140,3 +140,10 @@ def test_ickg_bad_quad_names_file_and_line(settings, fixture_data):
     assert err.value.path.endswith("valid.txt") and "expected 4 tab-separated fields" in str(err.value)
     with session_scope(settings) as s:
         assert s.scalar(select(func.count()).select_from(Product)) == 0
+
+
+def test_unknown_ickg_relation_is_refused(settings, fixture_data):
+    with (fixture_data / "ickg25" / "relation2id.txt").open("a", encoding="utf-8") as fh:
+        fh.write("借贷\t13\n")
+    with pytest.raises(DataFileError, match=r"relation2id.txt.*unknown relation\(s\) \['借贷'\]"), session_scope(settings) as s:
+        import_ickg(s, fixture_data / "ickg25", progress=False)

@@ -111,7 +111,3 @@ def _register_errors(app: Flask) -> None:
             return render_template("errors/error.html", code=500, name="Internal Server Error", description=""), 500
         except Exception:  # noqa: BLE001 - the error page itself failed: answer in plain text
             return "服务器出错 / Internal Server Error", 500
-
-    @app.before_request
-    def remember_path() -> None:
-        g.path = request.path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from marketplace.errors import DataFileError
 from marketplace.importers.base import (
     FirmDirectory,
     ImportReport,
@@ -140,7 +141,9 @@ def import_ickg(
     relations = _read_ids(require_file(directory, "relation2id.txt"), errors, progress, "relation")
     unknown = sorted(set(relations.values()) - set(ROLES))
     if unknown:
-        raise errors_for_relations(directory, unknown)
+        raise DataFileError(
+            str(directory / "relation2id.txt"), 0, f"unknown relation(s) {unknown}; expected {sorted(ROLES)}"
+        )
     times = _read_times(require_file(directory, "time2id.txt"), errors, progress)
     quads: list[Quad] = []
     for split in splits:
@@ -152,14 +155,6 @@ def import_ickg(
     _Writer(session, report, names, types).write(quads)
     session.flush()
     return report
-
-
-def errors_for_relations(directory: Path, unknown: list[str]) -> Exception:
-    from marketplace.errors import DataFileError
-
-    return DataFileError(
-        str(directory / "relation2id.txt"), 0, f"unknown relation(s) {unknown}; expected {sorted(ROLES)}"
-    )
 
 
 def _read_ids(path: Path, errors: RowErrors, progress: bool, what: str) -> dict[int, str]:
