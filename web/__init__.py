@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from apiflask import APIFlask
-from flask import Flask, g, request, session
+from flask import Flask, request, session
 from werkzeug.exceptions import HTTPException
 
 from marketplace.config import Settings
