@@ -145,5 +145,8 @@ def test_ickg_bad_quad_names_file_and_line(settings, fixture_data):
 def test_unknown_ickg_relation_is_refused(settings, fixture_data):
     with (fixture_data / "ickg25" / "relation2id.txt").open("a", encoding="utf-8") as fh:
         fh.write("借贷\t13\n")
-    with pytest.raises(DataFileError, match=r"relation2id.txt.*unknown relation\(s\) \['借贷'\]"), session_scope(settings) as s:
+    with (
+        pytest.raises(DataFileError, match=r"relation2id.txt.*unknown relation\(s\) \['借贷'\]"),
+        session_scope(settings) as s,
+    ):
         import_ickg(s, fixture_data / "ickg25", progress=False)
