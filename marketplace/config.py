@@ -7,6 +7,7 @@ benchmarks share one configuration path.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Settings:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     query_prefix: str = ""
     embedding_device: str = "cpu"
+    query_runtime: str = "onnx"  # how single queries are encoded: onnx (exported once, cached) or torch
     dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
     secret_key: str = "dev-only-change-me"
     extra: dict[str, str] = field(default_factory=dict)
@@ -44,6 +46,10 @@ class Settings:
     def index_dir(self) -> Path:
         """Where embedding caches and vector indexes are persisted."""
         return Path(self.instance_dir) / "index"
+
+    def onnx_dir(self, model_id: str) -> Path:
+        """Where the ONNX export of a model's transformer (for query encoding) is cached."""
+        return self.index_dir / "onnx" / re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
 
     @property
     def neo4j_home(self) -> Path:
@@ -69,6 +75,7 @@ class Settings:
             embedding_model=e.get("MARKETPLACE_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             query_prefix=e.get("MARKETPLACE_EMBEDDING_QUERY_PREFIX", ""),
             embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
+            query_runtime=e.get("MARKETPLACE_QUERY_RUNTIME", "onnx"),
             dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
             secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
         )

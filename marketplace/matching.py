@@ -13,6 +13,7 @@ semantic similarity, and the filters it satisfied.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from collections.abc import Iterable
@@ -241,13 +242,9 @@ class MatchEngine:
 
     def _build_dense(self) -> None:
         if self.encoder is None:
-            from embeddings.dense import make_encoder
+            from embeddings.dense import encoder_from_settings
 
-            self.encoder = make_encoder(
-                self.settings.embedding_model,
-                device=self.settings.embedding_device,
-                query_prefix=self.settings.query_prefix,
-            )
+            self.encoder = encoder_from_settings(self.settings)
         enc = self.encoder
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", enc.model_id)
         index_dir = self.settings.index_dir / slug
@@ -376,7 +373,7 @@ class MatchEngine:
         dense_scores = {h.doc_id: h.score for h in lists.get("dense", [])}
         excluded = set(exclude)
         preferred = normalize_region(region_preference)
-        results = []
+        ranked = []
         for fid, score in fused:
             profile = self.profiles.get(fid)
             if profile is None or fid in excluded or not filters.accepts(profile):
@@ -384,12 +381,14 @@ class MatchEngine:
             score = score / best_possible
             if preferred and profile.region == preferred:
                 score *= 1.05
+            ranked.append((-score, fid))
+        results = []
+        for neg_score, fid in heapq.nsmallest(top_k, ranked):  # best first, ties by firm id
+            profile = self.profiles[fid]
             channel_ranks = {c: r[fid] for c, r in ranks.items() if fid in r and weights.get(c, 0) > 0}
             results.append(
-                MatchResult(fid, profile.name, profile.short_name, profile.stock_code, score, [], channel_ranks)
+                MatchResult(fid, profile.name, profile.short_name, profile.stock_code, -neg_score, [], channel_ranks)
             )
-        results.sort(key=lambda r: (-r.score, r.firm_id))
-        results = results[:top_k]
         for r in results:  # reasons only for what is returned
             profile = self.profiles[r.firm_id]
             r.reasons = self._reasons(

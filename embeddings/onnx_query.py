@@ -1,0 +1,98 @@
+"""Query encoding with ONNX Runtime for a sentence-transformers model.
+
+A demand is encoded one text at a time, where PyTorch's per-call overhead dominates (about 8 ms
+for MiniLM on two cores). The model's transformer is exported once to ONNX (float32, no
+quantisation: int8 changed query vectors too much, see docs/benchmarks.md) and cached on disk;
+the model's own pooling and normalisation modules run on its output, so any pooling (mean, CLS)
+works as configured. Profiles are still encoded in batches by PyTorch: the vectors agree to
+float precision (tests/test_onnx_query.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class OnnxQueryEncoder:
+    """Runs ``model[0]`` (a sentence-transformers Transformer module) in ONNX Runtime and the rest
+    of the model's modules (pooling, normalisation) in PyTorch."""
+
+    def __init__(self, model: Any, cache_dir: Path, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.model = model
+        self.tokenizer = model.tokenizer
+        self.max_length = int(getattr(model[0], "max_seq_length", None) or 512)
+        self.input_names = [n for n in self.tokenizer.model_input_names if n in _EXPORTABLE_INPUTS]
+        self.path = Path(cache_dir) / "model.onnx"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        if self.path.exists():
+            try:
+                self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+                return
+            except Exception as exc:  # noqa: BLE001 - an unreadable cached export is made again
+                log.warning("cached ONNX model %s is unusable (%s); exporting it again", self.path, exc)
+        export(model, self.path, self.input_names)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        feed = {name: features[name].astype(np.int64) for name in self.input_names}
+        (hidden,) = self.session.run(["last_hidden_state"], feed)
+        state = {
+            "token_embeddings": torch.from_numpy(hidden),
+            "attention_mask": torch.from_numpy(feed["attention_mask"]),
+        }
+        with torch.inference_mode():
+            for module in list(self.model)[1:]:
+                state = module(state)
+        return state["sentence_embedding"].numpy().astype(np.float32)
+
+
+_EXPORTABLE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export(model: Any, path: Path, input_names: list[str]) -> None:
+    """Export the transformer of ``model`` to ``path`` (written to a temporary file, then renamed,
+    so a crash never leaves a half-written model behind)."""
+    import torch
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, auto_model: torch.nn.Module) -> None:
+            super().__init__()
+            self.auto_model = auto_model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.auto_model(**dict(zip(input_names, inputs, strict=True))).last_hidden_state
+
+    sample = model.tokenizer(["示例 sample"], return_tensors="pt")
+    args = tuple(sample[name] for name in input_names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*input_names, "last_hidden_state"]}
+    log.info("exporting %s to ONNX at %s", type(model[0].auto_model).__name__, path)
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHidden(model[0].auto_model).eval(),
+            args,
+            str(tmp),
+            input_names=input_names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.replace(path)
