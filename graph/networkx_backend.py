@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 
 import networkx as nx
@@ -38,6 +39,7 @@ class NetworkxGraph:
         # (node, relationship, direction) -> [(neighbour, edge weight)], filled on first use and
         # dropped on every write: expansion then touches only the edges its policy follows.
         self._adjacency: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
+        self._firm_weight: float | None = None
 
     def _typed(self, key: str, rel: str, direction: Direction) -> list[tuple[str, float]]:
         cache_key = (key, rel, direction)
@@ -61,14 +63,14 @@ class NetworkxGraph:
         """Nothing to create: networkx has no schema."""
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
-        self._adjacency = {}
+        self._adjacency, self._firm_weight = {}, None
         for n in nodes:
             props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
             self.g.add_node(n.key, label=n.label, name=n.name, **props)
         return len(nodes)
 
     def upsert_edges(self, edges: list[Edge]) -> int:
-        self._adjacency = {}
+        self._adjacency, self._firm_weight = {}, None
         for e in edges:
             for key in (e.src, e.dst):
                 if key not in self.g:
@@ -82,12 +84,12 @@ class NetworkxGraph:
         if firm_key in self.g:
             old = [(u, v, k) for u, v, k in self.g.out_edges(firm_key, keys=True) if k in profile]
             self.g.remove_edges_from(old)
-            self._adjacency = {}
+            self._adjacency, self._firm_weight = {}, None
         self.upsert_edges(edges)
 
     def clear(self) -> None:
         self.g.clear()
-        self._adjacency = {}
+        self._adjacency, self._firm_weight = {}, None
 
     def close(self) -> None:
         """Nothing to release."""
@@ -135,12 +137,16 @@ class NetworkxGraph:
             nxt: dict[str, Best] = {}
             for key, (score, path) in frontier.items():
                 for rel, direction, code, factor in steps:
+                    cand_score = score * factor
                     for other, _w in self._typed(key, rel, direction):
+                        current = nxt.get(other)
+                        if current is not None and cand_score < current[0]:
+                            continue  # cheaper than building a path that cannot win
                         data = self.g.nodes[other]
                         if data["label"] == Label.FIRM:  # chain walks never pass through firms
                             continue
-                        cand = (score * factor, (*path, PathStep(other, data["name"], data["label"], code)))
-                        if _better(cand, nxt.get(other)):
+                        cand = (cand_score, (*path, PathStep(other, data["name"], data["label"], code)))
+                        if _better(cand, current):
                             nxt[other] = cand
             for key, cand in nxt.items():
                 if _better(cand, reached.get(key)):
@@ -149,20 +155,45 @@ class NetworkxGraph:
         return self._attach_firms(reached, policy, limit)
 
     def _attach_firms(self, reached: dict[str, Best], policy: ExpansionPolicy, limit: int) -> list[Reached]:
+        """The best path to each firm from the reached chain nodes, top ``limit`` firms.
+
+        Nodes are visited best first; once ``limit`` firms score above anything the remaining
+        nodes could still give (node score x largest factor x largest firm-edge weight), the rest
+        is skipped. The cut is strict, so the top ``limit`` (ties included) is what a full scan
+        returns, as in the Neo4j backend."""
         firm_factor = {r.value: f for r, f in policy.firm_steps.items()}
+        max_factor = max(firm_factor.values(), default=0.0) * self._max_firm_weight()
         best: dict[str, Best] = {}
         names: dict[str, str] = {}
-        for key, (score, path) in reached.items():
+        threshold, level = 0.0, None
+        for key, (score, path) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
+            if score != level and len(best) >= limit:  # re-check only when the score level drops
+                level = score
+                threshold = heapq.nlargest(limit, (b[0] for b in best.values()))[-1]
+                if score * max_factor < threshold:
+                    break
             for rel, factor in firm_factor.items():
                 for firm, weight in self._typed(key, rel, Direction.IN):
+                    cand_score = score * factor * weight
+                    current = best.get(firm)
+                    if current is not None and cand_score < current[0]:
+                        continue
                     if self.g.nodes[firm]["label"] != Label.FIRM:
                         continue
                     name = self.g.nodes[firm]["name"]
-                    cand = (score * factor * weight, (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
-                    if _better(cand, best.get(firm)):
+                    cand = (cand_score, (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
+                    if _better(cand, current):
                         best[firm] = cand
                         names[firm] = name
         return rank_reached(best, names, limit)
+
+    def _max_firm_weight(self) -> float:
+        """The largest weight on any edge leaving a firm (1.0 if none): the pruning bound."""
+        if self._firm_weight is None:
+            nodes = self.g.nodes
+            weights = (d["weight"] for u, _, d in self.g.edges(data=True) if nodes[u]["label"] == Label.FIRM)
+            self._firm_weight = max(weights, default=1.0)
+        return self._firm_weight
 
     def subgraph(self, key: str, hops: int = 1, limit: int = 200) -> tuple[list[Node], list[Edge]]:
         if key not in self.g:
