@@ -39,6 +39,14 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def current_rss_mb() -> float:
+    """Resident memory now (peak_rss_mb is the high-water mark)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def machine() -> str:
     cpu = "unknown"
     try:

@@ -24,7 +24,7 @@ import sys
 import time
 
 import numpy as np
-from _common import machine, peak_rss_mb, percentiles, timed
+from _common import current_rss_mb, machine, peak_rss_mb, percentiles, timed
 
 from marketplace.config import Settings
 from marketplace.db import session_scope
@@ -71,7 +71,7 @@ def synthetic(args: argparse.Namespace) -> dict:
     from sqlalchemy import select
 
     from embeddings.ann import AnnIndex
-    from embeddings.dense import make_encoder
+    from embeddings.dense import encoder_from_settings
     from embeddings.lexical import LexicalChannel, is_noise
     from graph.networkx_backend import NetworkxGraph
     from graph.protocol import Edge, Label, Node, Rel
@@ -94,9 +94,10 @@ def synthetic(args: argparse.Namespace) -> dict:
             [e for e in iter_edges(s) if not e.src.startswith("firm:") and not e.dst.startswith("firm:")]
         )
         linker = EntityLinker(s)
+    rss = {"real graph and linker": current_rss_mb()}
     vocab = rng.sample(vocab, min(args.vocab, len(vocab)))
     t0 = time.perf_counter()
-    encoder = make_encoder(settings.embedding_model)
+    encoder = encoder_from_settings(settings)
     vecs = encoder.encode([n for _, n in vocab])
     vocab_encode_s = time.perf_counter() - t0
     n = args.profiles
@@ -116,12 +117,14 @@ def synthetic(args: argparse.Namespace) -> dict:
         },
     )
     lexical_s = time.perf_counter() - t0
+    rss["bm25"] = current_rss_mb()
     t0 = time.perf_counter()
     matrix = np.vstack([vecs[p].mean(axis=0) for p in picks]).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ann = AnnIndex(encoder.dim, capacity=n + 16, m=12, ef_construction=100)
     ann.sync(list(map(int, ids)), [str(i) for i in ids], lambda pos: matrix[pos])
     ann_s = time.perf_counter() - t0
+    rss["hnsw"] = current_rss_mb()
     t0 = time.perf_counter()
     graph.upsert_nodes([Node(f"firm:{i}", Label.FIRM, f"synthetic {i}") for i in ids])
     graph.upsert_edges(
@@ -132,6 +135,7 @@ def synthetic(args: argparse.Namespace) -> dict:
         ]
     )
     graph_s = time.perf_counter() - t0
+    rss["graph"] = current_rss_mb()
     engine = MatchEngine(settings, encoder=encoder, graph=graph)
     engine.profiles = {int(i): Profile(int(i), f"synthetic {i}", None, None, FirmKind.SME, None, None) for i in ids}
     engine.lexical, engine.ann, engine.linker = lexical, ann, linker
@@ -153,6 +157,7 @@ def synthetic(args: argparse.Namespace) -> dict:
         "vocab_encode_s": round(vocab_encode_s, 1),
         "build_s": {"bm25": round(lexical_s, 1), "hnsw": round(ann_s, 1), "graph": round(graph_s, 1)},
         "top20_with_expansion": percentiles(times),
+        "rss_after_mb": rss,
         "peak_rss_mb": peak_rss_mb(),
     }
 
