@@ -58,11 +58,27 @@ class AnnIndex:
         return {"changed": len(changed), "removed": len(removed), "total": len(self.hashes)}
 
     def search(self, vector: np.ndarray, top_k: int, channel: str = "dense") -> list[Hit]:
+        """The top_k nearest items. hnswlib cannot always return k items when many vectors are
+        identical (an English model maps many Chinese-only profiles to the same vector): the
+        search is retried with a wider beam, then with fewer results, instead of failing."""
         if not self.hashes:
             return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         k = min(top_k, len(self.hashes))
-        self.index.set_ef(max(self.ef, k))
-        labels, distances = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
+        ef = max(self.ef, k)
+        while k > 0:
+            self.index.set_ef(ef)
+            try:
+                labels, distances = self.index.knn_query(query, k=k)
+                break
+            except RuntimeError:
+                if ef < 4 * k and ef < len(self.hashes):
+                    ef = min(4 * ef, len(self.hashes))
+                else:
+                    k //= 2
+        else:
+            return []
+        self.index.set_ef(self.ef)
         hits = [Hit(int(label), float(1.0 - d), channel) for label, d in zip(labels[0], distances[0], strict=True)]
         return sorted(hits, key=lambda h: (-h.score, h.doc_id))
 

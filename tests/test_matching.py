@@ -74,6 +74,21 @@ def test_ann_index_syncs_incrementally_and_persists(tmp_path):
     assert AnnIndex.load(tmp_path, "other-model", 8) is None
 
 
+def test_ann_search_over_many_identical_vectors_returns_hits_instead_of_failing():
+    # hnswlib alone raises "Cannot return the results in a contiguous 2D array" here
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(20, 32)).astype(np.float32)
+    vecs = distinct[rng.integers(0, 20, 5000)]
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ann = AnnIndex(32, capacity=5000, m=12, ef_construction=100)
+    ann.sync(list(range(1, 5001)), [str(i) for i in range(5000)], lambda pos: vecs[pos])
+    for _ in range(30):
+        hits = ann.search(rng.normal(size=32).astype(np.float32), 300)
+        assert 0 < len(hits) <= 300
+        assert len({h.doc_id for h in hits}) == len(hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
 def test_embedding_cache_encodes_each_text_once(tmp_path):
     calls = []
 
