@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,3 +33,9 @@ class Encoder(ABC):
 
     @abstractmethod
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray: ...
+
+    def start_query(self, text: str) -> Callable[[], np.ndarray]:
+        """Begin encoding one query; the returned function gives its vector. Encoders that can
+        run in the background (ONNX Runtime) let the caller do other work in between."""
+        vector = self.encode([text], is_query=True)[0]
+        return lambda: vector

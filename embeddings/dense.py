@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,12 @@ class SentenceTransformerEncoder(Encoder):
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def start_query(self, text: str) -> Callable[[], np.ndarray]:
+        if self._onnx is None:
+            return super().start_query(text)
+        finish = self._onnx.start([self.query_prefix + text if self.query_prefix else text])
+        return lambda: finish()[0]
 
 
 class UniversalSentenceEncoder(Encoder):

@@ -197,12 +197,19 @@ def words(text: str) -> frozenset[str]:
 
 
 def matched_terms(query: str, texts: Iterable[str], limit: int = 3) -> list[str]:
-    """Texts named in the query, then texts sharing at least half of their words with it."""
+    """Texts named in the query, then texts sharing at least half of their words with it. Texts
+    sharing no character bigram and no Latin word with the query cannot share a word: they are
+    skipped before word segmentation (most of a firm's facts, when explaining one result)."""
     q = words(query)
+    lowered = query.lower()
+    grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)}
+    latin = {w for w in q if _LATIN.fullmatch(w)}
     scored = []
     for text in texts:
         if text and text in query:
             scored.append((0.0, -len(text), text))
+            continue
+        if not _may_share(text, grams, latin):
             continue
         w = words(text)
         if w:
@@ -210,3 +217,10 @@ def matched_terms(query: str, texts: Iterable[str], limit: int = 3) -> list[str]
             if share > 0.5:
                 scored.append((1.0 - share, len(text), text))
     return list(dict.fromkeys(t for _, _, t in sorted(scored)))[:limit]
+
+
+def _may_share(text: str, grams: set[str], latin: set[str]) -> bool:
+    lowered = (text or "").lower()
+    if any(lowered[i : i + 2] in grams for i in range(len(lowered) - 1)):
+        return True
+    return bool(latin) and any(m.lower() in latin for m in _LATIN.findall(lowered))

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ class OnnxQueryEncoder:
         self.max_length = int(getattr(model[0], "max_seq_length", None) or 512)
         self.input_names = [n for n in self.tokenizer.model_input_names if n in _EXPORTABLE_INPUTS]
         self.path = Path(cache_dir) / "model.onnx"
+        self._tokenizer_lock = threading.Lock()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
@@ -45,16 +50,30 @@ class OnnxQueryEncoder:
         export(model, self.path, self.input_names)
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
+    @cached_property
+    def _worker(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-query")
+
     def encode(self, texts: list[str]) -> np.ndarray:
+        return self.start(texts)()
+
+    def start(self, texts: list[str]) -> Callable[[], np.ndarray]:
+        """Tokenise now, run the model on a worker thread (ONNX Runtime releases the GIL while it
+        computes), and return a function that waits for it and pools. The caller's own Python work
+        overlaps the model. A lock serialises the tokenizer (a fast tokenizer must not be called
+        from two threads at once) and one worker serialises runs, so concurrent requests are safe."""
+        with self._tokenizer_lock:
+            features = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
+        feed = {name: features[name].astype(np.int64) for name in self.input_names}
+        pending = self._worker.submit(self.session.run, ["last_hidden_state"], feed)
+        return lambda: self._pool(pending.result()[0], feed["attention_mask"])
+
+    def _pool(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         import torch
 
-        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        feed = {name: features[name].astype(np.int64) for name in self.input_names}
-        (hidden,) = self.session.run(["last_hidden_state"], feed)
-        state = {
-            "token_embeddings": torch.from_numpy(hidden),
-            "attention_mask": torch.from_numpy(feed["attention_mask"]),
-        }
+        state = {"token_embeddings": torch.from_numpy(hidden), "attention_mask": torch.from_numpy(attention_mask)}
         with torch.inference_mode():
             for module in list(self.model)[1:]:
                 state = module(state)

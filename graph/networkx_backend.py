@@ -17,18 +17,33 @@ from graph.protocol import (
     Reached,
     Rel,
     path_sort_key,
-    rank_reached,
 )
 
-Best = tuple[float, tuple[PathStep, ...]]
 
+class _Walk:
+    """Expansion layers: per hop, node -> (score, parent in the previous hop, step code). Path
+    keys (for tie-breaking, as every backend orders them) and paths are made on demand."""
 
-def _better(candidate: Best, current: Best | None) -> bool:
-    if current is None:
-        return True
-    if candidate[0] != current[0]:
-        return candidate[0] > current[0]
-    return path_sort_key(tuple(p.key for p in candidate[1])) < path_sort_key(tuple(p.key for p in current[1]))
+    def __init__(self, names: dict[str, str], labels: dict[str, Label]) -> None:
+        self.layers: list[dict[str, tuple[float, str | None, str | None]]] = []
+        self.names, self.labels = names, labels
+        self._keys: dict[tuple[int, str], str] = {}
+
+    def key(self, depth: int, node: str) -> str:
+        found = self._keys.get((depth, node))
+        if found is None:
+            parent = self.layers[depth][node][1]
+            found = node if depth == 0 else path_sort_key((self.key(depth - 1, parent), node))
+            self._keys[(depth, node)] = found
+        return found
+
+    def path(self, depth: int, node: str) -> tuple[PathStep, ...]:
+        steps = []
+        for d in range(depth, -1, -1):
+            _, parent, code = self.layers[d][node]
+            steps.append(PathStep(node, self.names[node], self.labels[node], code))
+            node = parent
+        return tuple(reversed(steps))
 
 
 class NetworkxGraph:
@@ -40,6 +55,8 @@ class NetworkxGraph:
         # dropped on every write: expansion then touches only the edges its policy follows.
         self._adjacency: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
         self._firm_weight: float | None = None
+        self._labels: dict[str, Label] = {}
+        self._names: dict[str, str] = {}
 
     def _typed(self, key: str, rel: str, direction: Direction) -> list[tuple[str, float]]:
         cache_key = (key, rel, direction)
@@ -51,6 +68,8 @@ class NetworkxGraph:
         return found
 
     def _index_all(self) -> None:
+        self._labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
+        self._names = {k: d["name"] for k, d in self.g.nodes(data=True)}
         index: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
         for u, v, k, d in self.g.edges(keys=True, data=True):
             index.setdefault((u, k, Direction.OUT), []).append((v, d["weight"]))
@@ -124,68 +143,95 @@ class NetworkxGraph:
         return [self._node(k) for k in sorted(keys)]
 
     def expand(self, seeds: dict[str, float], policy: ExpansionPolicy, limit: int = 100) -> list[Reached]:
+        """Best path (highest product of factors; ties: smallest path key) to every chain node
+        within ``policy.hops``, then to the firms attached to them. Nodes keep back-pointers
+        (score, parent, step) per hop; path keys and paths are only built where needed."""
         policy.step_factors()
-        frontier: dict[str, Best] = {}
+        self._typed("", "", Direction.BOTH)  # builds the adjacency, label and name indexes
+        walk = _Walk(self._names, self._labels)
+        first: dict[str, tuple[float, str | None, str | None]] = {}
         for key, w in seeds.items():
-            if key in self.g:
-                seed = (float(w), (PathStep(key, self.g.nodes[key]["name"], self.g.nodes[key]["label"]),))
-                if _better(seed, frontier.get(key)):
-                    frontier[key] = seed
-        reached: dict[str, Best] = dict(frontier)
+            if key in self._labels and (key not in first or float(w) > first[key][0]):
+                first[key] = (float(w), None, None)
+        walk.layers.append(first)
         steps = [(step.rel.value, step.direction, step.code, f) for step, f in policy.chain_steps.items()]
-        for _ in range(policy.hops):
-            nxt: dict[str, Best] = {}
-            for key, (score, path) in frontier.items():
+        labels, adjacency = self._labels, self._adjacency
+        for depth in range(1, policy.hops + 1):
+            nxt: dict[str, tuple[float, str | None, str | None]] = {}
+            for key, (score, _, _) in walk.layers[depth - 1].items():
                 for rel, direction, code, factor in steps:
                     cand_score = score * factor
-                    for other, _w in self._typed(key, rel, direction):
+                    for other, _w in adjacency.get((key, rel, direction), ()):
                         current = nxt.get(other)
-                        if current is not None and cand_score < current[0]:
-                            continue  # cheaper than building a path that cannot win
-                        data = self.g.nodes[other]
-                        if data["label"] == Label.FIRM:  # chain walks never pass through firms
+                        if current is None:
+                            if labels[other] is Label.FIRM:  # chain walks never pass through firms
+                                continue
+                        elif cand_score < current[0] or (
+                            cand_score == current[0]
+                            and walk.key(depth - 1, key) + "|" + other >= walk.key(depth - 1, current[1]) + "|" + other
+                        ):
                             continue
-                        cand = (cand_score, (*path, PathStep(other, data["name"], data["label"], code)))
-                        if _better(cand, current):
-                            nxt[other] = cand
-            for key, cand in nxt.items():
-                if _better(cand, reached.get(key)):
-                    reached[key] = cand
-            frontier = nxt
-        return self._attach_firms(reached, policy, limit)
+                        nxt[other] = (cand_score, key, code)
+            walk.layers.append(nxt)
+        reached: dict[str, tuple[float, int]] = {}  # node -> (score, depth of its best path)
+        for depth, layer in enumerate(walk.layers):
+            for node, (score, _, _) in layer.items():
+                current = reached.get(node)
+                if (
+                    current is None
+                    or score > current[0]
+                    or (score == current[0] and walk.key(depth, node) < walk.key(current[1], node))
+                ):
+                    reached[node] = (score, depth)
+        return self._attach_firms(walk, reached, policy, limit)
 
-    def _attach_firms(self, reached: dict[str, Best], policy: ExpansionPolicy, limit: int) -> list[Reached]:
+    def _attach_firms(
+        self, walk: _Walk, reached: dict[str, tuple[float, int]], policy: ExpansionPolicy, limit: int
+    ) -> list[Reached]:
         """The best path to each firm from the reached chain nodes, top ``limit`` firms.
 
         Nodes are visited best first; once ``limit`` firms score above anything the remaining
         nodes could still give (node score x largest factor x largest firm-edge weight), the rest
         is skipped. The cut is strict, so the top ``limit`` (ties included) is what a full scan
-        returns, as in the Neo4j backend."""
+        returns, as in the Neo4j backend. A firm keeps only (score, node, relationship) while
+        scanning; paths are built for the firms returned."""
         firm_factor = {r.value: f for r, f in policy.firm_steps.items()}
         max_factor = max(firm_factor.values(), default=0.0) * self._max_firm_weight()
-        best: dict[str, Best] = {}
-        names: dict[str, str] = {}
-        threshold, level = 0.0, None
-        for key, (score, path) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
+
+        def full_key(node: str, firm: str) -> str:
+            return walk.key(reached[node][1], node) + "|" + firm
+
+        best: dict[str, tuple[float, str, str]] = {}  # firm -> (score, node, relationship)
+        level = None
+        labels, adjacency = self._labels, self._adjacency
+        for key, (score, _depth) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
             if score != level and len(best) >= limit:  # re-check only when the score level drops
                 level = score
-                threshold = heapq.nlargest(limit, (b[0] for b in best.values()))[-1]
-                if score * max_factor < threshold:
+                if score * max_factor < heapq.nlargest(limit, (b[0] for b in best.values()))[-1]:
                     break
             for rel, factor in firm_factor.items():
-                for firm, weight in self._typed(key, rel, Direction.IN):
+                for firm, weight in adjacency.get((key, rel, Direction.IN), ()):
                     cand_score = score * factor * weight
                     current = best.get(firm)
-                    if current is not None and cand_score < current[0]:
+                    if current is None:
+                        if labels[firm] is not Label.FIRM:
+                            continue
+                    elif cand_score < current[0] or (
+                        cand_score == current[0] and full_key(key, firm) >= full_key(current[1], firm)
+                    ):
                         continue
-                    if self.g.nodes[firm]["label"] != Label.FIRM:
-                        continue
-                    name = self.g.nodes[firm]["name"]
-                    cand = (cand_score, (*path, PathStep(firm, name, Label.FIRM, f"{rel}<")))
-                    if _better(cand, current):
-                        best[firm] = cand
-                        names[firm] = name
-        return rank_reached(best, names, limit)
+                    best[firm] = (cand_score, key, rel)
+        if len(best) > limit:  # keep the top limit scores, ties at the boundary included
+            cut = heapq.nlargest(limit, (b[0] for b in best.values()))[-1]
+            best = {f: b for f, b in best.items() if b[0] >= cut}
+        order = sorted(best, key=lambda f: (-best[f][0], full_key(best[f][1], f), f))[:limit]
+        out = []
+        for firm in order:
+            score, node, rel = best[firm]
+            name = self._names[firm]
+            path = (*walk.path(reached[node][1], node), PathStep(firm, name, Label.FIRM, f"{rel}<"))
+            out.append(Reached(firm, name, score, path))
+        return out
 
     def _max_firm_weight(self) -> float:
         """The largest weight on any edge leaving a firm (1.0 if none): the pruning bound."""

@@ -1,7 +1,10 @@
 """Which chain relations expansion follows, by demand type, with their factors (decay included).
 
 supply_chain looks for suppliers: from what the demand names to its upstream materials and
-narrower kinds. rd favours firms holding patents. investment and incubation favour industry
+narrower kinds. rd favours firms holding the closest patents or active in the closest named
+industries (ICKG industries are fine-grained, e.g. 生猪养殖, and a patent title often names one;
+measured: patent→holder R@10 of the graph channel 0.22 -> 0.36 when industries weigh as much as
+patents). investment and incubation favour industry
 membership. service follows product kinds and industries.
 """
 
@@ -24,7 +27,7 @@ POLICIES: dict[str, ExpansionPolicy] = {
     ),
     "rd": ExpansionPolicy(
         chain_steps={NARROWER: 0.6, UP: 0.4},
-        firm_steps={Rel.HOLDS_PATENT: 1.0, Rel.PRODUCES: 0.7, Rel.IN_INDUSTRY: 0.25},
+        firm_steps={Rel.HOLDS_PATENT: 1.0, Rel.PRODUCES: 0.7, Rel.IN_INDUSTRY: 1.0},
     ),
     "investment": ExpansionPolicy(
         chain_steps={SUB_INDUSTRY: 0.7, TO_INDUSTRY: 0.6, NARROWER: 0.6},

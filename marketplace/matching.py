@@ -51,7 +51,7 @@ CHANNELS = ("lexical", "dense", "graph")
 # only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
     "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0},
-    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.3},
+    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8},
     "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
     "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
     "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7},
@@ -287,6 +287,8 @@ class MatchEngine:
         self, text: str, demand_type: str, pool: int = POOL, channels: Iterable[str] = CHANNELS
     ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
         wanted = set(channels)
+        dense = "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None
+        query_vector = self.encoder.start_query(text) if dense else None  # runs while BM25 and the graph do
         own, need = split_own_products(text) if demand_type == "supply_chain" else ("", text)
         upstream = self._own_upstream(own) if own and self.graph is not None and self.linker is not None else {}
         # the lexical query names the materials of the owner's own products instead of the products
@@ -294,9 +296,6 @@ class MatchEngine:
         lists: dict[str, list[Hit]] = {}
         lexical_query = f"{need} {materials}".strip() or text
         lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical and "lexical" in wanted else []
-        if "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None:
-            qvec = self.encoder.encode([text], is_query=True)[0]
-            lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
         paths: dict[int, Reached] = {}
         if "graph" in wanted and self.use_graph and self.graph is not None and self.linker is not None:
             lists["graph"] = []
@@ -305,6 +304,9 @@ class MatchEngine:
                 if fid in self.profiles:
                     paths[fid] = r
                     lists["graph"].append(Hit(fid, r.score, "graph"))
+        if query_vector is not None:
+            qvec = query_vector()
+            lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
         return lists, paths
 
     def _own_upstream(self, own: str) -> dict[str, tuple[float, PathStep]]:
