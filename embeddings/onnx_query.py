@@ -67,7 +67,16 @@ class OnnxQueryEncoder:
                 texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
             )
         feed = {name: features[name].astype(np.int64) for name in self.input_names}
-        pending = self._worker.submit(self.session.run, ["last_hidden_state"], feed)
+        started = threading.Event()
+
+        def run() -> list[np.ndarray]:
+            started.set()
+            return self.session.run(["last_hidden_state"], feed)
+
+        pending = self._worker.submit(run)
+        # Let the worker take the GIL and enter ONNX Runtime (which releases it) now; otherwise it
+        # would wait for the interpreter's switch interval (5 ms) while this thread runs Python.
+        started.wait(0.05)
         return lambda: self._pool(pending.result()[0], feed["attention_mask"])
 
     def _pool(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
