@@ -28,7 +28,7 @@ from embeddings.ann import AnnIndex
 from embeddings.base import Encoder, Hit
 from embeddings.cache import EmbeddingCache
 from embeddings.fusion import rrf
-from embeddings.lexical import LexicalChannel, is_noise, matched_terms
+from embeddings.lexical import STOPWORDS, LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
 from graph.sync import industry_key, key_id, patent_key, product_key
@@ -60,6 +60,9 @@ _MAX_MENTION = 16
 FUZZY_SEEDS = 10
 FUZZY_WEIGHT = 0.8
 OWN_UPSTREAM_WEIGHT = 0.8
+# When a supply-chain demand says what its owner makes, the chain graph (the upstream materials of
+# that product) is the most specific evidence there is: its fusion weight is multiplied by this.
+OWN_PRODUCTS_GRAPH_BOOST = 3.0
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,11 @@ def clean_query(text: str) -> tuple[str, str | None]:
 
 
 class EntityLinker:
-    """Links a text to chain nodes: product and industry names it mentions (exact substrings,
-    noise excluded), and the products, industries and patents whose names are most similar to it
-    (BM25 over node names), so a patent title finds the patents closest to it."""
+    """Links a text to chain nodes: product and industry names it mentions (exact substrings;
+    noise and the lexical channel's stopwords excluded — ChainKG has products named 系统 or 方法,
+    with hundreds of narrower kinds, that every patent title would otherwise seed), and the
+    products, industries and patents whose names are most similar to it (BM25 over node names),
+    so a patent title finds the patents closest to it."""
 
     def __init__(self, session: Session, *, fuzzy: bool = True) -> None:
         self.keys: dict[str, list[str]] = {}
@@ -143,11 +148,11 @@ class EntityLinker:
         for pid, name in session.execute(select(Product.id, Product.name)):
             if not is_noise(name):
                 names.append((product_key(pid), name))
-                if 2 <= len(name) <= _MAX_MENTION:
+                if 2 <= len(name) <= _MAX_MENTION and name not in STOPWORDS:
                     self.keys.setdefault(name, []).append(product_key(pid))
         for iid, name in session.execute(select(Industry.id, Industry.name)):
             names.append((industry_key(iid), name))
-            if 2 <= len(name) <= _MAX_MENTION:
+            if 2 <= len(name) <= _MAX_MENTION and name not in STOPWORDS:
                 self.keys.setdefault(name, []).append(industry_key(iid))
         names += [(patent_key(pid), title) for pid, title in session.execute(select(Patent.id, Patent.title))]
         self.max_len = max((len(n) for n in self.keys), default=0)
@@ -369,6 +374,8 @@ class MatchEngine:
         if channels is not None:
             weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
         lists, paths = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
+        if dtype == "supply_chain" and split_own_products(text)[0] and weights.get("graph", 0) > 0:
+            weights["graph"] *= OWN_PRODUCTS_GRAPH_BOOST  # "we make X, need suppliers": the chain knows best
         fused = rrf(lists, weights, RRF_K)
         best_possible = sum(w for c, w in weights.items() if lists.get(c)) / (RRF_K + 1) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}

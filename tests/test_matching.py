@@ -327,6 +327,22 @@ def test_fuzzy_linking_finds_similar_patent_nodes(engine):
     assert any(k.startswith(("patent:", "product:")) for k in seeds)
 
 
+def test_stopword_product_names_are_not_linked_as_mentions(loaded):
+    from sqlalchemy import select
+
+    from marketplace.matching import EntityLinker
+    from marketplace.models import Product
+
+    with session_scope(loaded) as s:
+        known = set(s.scalars(select(Product.name)))
+        s.add_all([Product(name=n, source="test") for n in ("系统", "原材料", "控制系统") if n not in known])
+        s.flush()
+        linker = EntityLinker(s)
+    mentioned = dict(linker.mentions("一种控制系统及方法，需要原材料"))
+    assert "控制系统" in mentioned
+    assert "系统" not in mentioned and "原材料" not in mentioned and "方法" not in mentioned
+
+
 def test_matching_an_empty_database_says_to_import_first(runner):
     result = runner.invoke(["match", "--text", "隔膜", "--type", "rd"])
     assert result.exit_code == 1 and "import data first" in result.output
