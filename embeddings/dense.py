@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,13 @@ def default_query_prefix(name: str) -> str:
     return BGE_ZH_QUERY_PREFIX if "bge" in lowered and "zh" in lowered else ""
 
 
-QUERY_RUNTIMES = ("onnx", "torch")
+RUNTIMES = ("onnx", "torch")
 
 
 class SentenceTransformerEncoder(Encoder):
-    """A sentence-transformers model. Profiles are encoded in batches with PyTorch; single queries
-    go through ONNX Runtime when ``query_runtime="onnx"`` and ``onnx_dir`` (where the exported model
-    is cached) is given, falling back to PyTorch if the model cannot be exported."""
+    """A sentence-transformers model. With ``runtime="onnx"`` (and ``onnx_dir``, where the export
+    is cached) texts are encoded by ONNX Runtime and PyTorch is only imported once, to export the
+    model; models ONNX cannot run exactly fall back to PyTorch with a warning."""
 
     def __init__(
         self,
@@ -56,48 +57,55 @@ class SentenceTransformerEncoder(Encoder):
         device: str = "cpu",
         query_prefix: str | None = None,
         batch_size: int = 64,
-        query_runtime: str = "torch",
+        runtime: str = "torch",
         onnx_dir: Path | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        path = resolve_model(model)
-        try:
-            self.model = SentenceTransformer(path, device=device)
-        except Exception as exc:  # noqa: BLE001 - any load failure gets the same clear message
-            raise MarketplaceError(
-                f"cannot load embedding model {model!r} ({exc.__class__.__name__}: {exc}); set "
-                "MARKETPLACE_EMBEDDING_MODEL to a local model directory (nothing is downloaded)"
-            ) from exc
+        if runtime not in RUNTIMES:
+            raise MarketplaceError(f"unknown encoder runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+        self.name, self.device, self.path = model, device, resolve_model(model)
         self.model_id = f"st:{model}"
-        self.dim = int(
-            self.model.get_embedding_dimension()
-            if hasattr(self.model, "get_embedding_dimension")
-            else self.model.get_sentence_embedding_dimension()
-        )
         self.query_prefix = default_query_prefix(model) if query_prefix is None else query_prefix
         self.batch_size = batch_size
-        self.query_runtime = "torch"
+        self.runtime = "torch"
         self._onnx = None
-        if query_runtime not in QUERY_RUNTIMES:
-            raise MarketplaceError(f"unknown query runtime {query_runtime!r}; use one of {', '.join(QUERY_RUNTIMES)}")
-        if query_runtime == "onnx" and onnx_dir is not None and device == "cpu":
-            from embeddings.onnx_query import OnnxQueryEncoder
+        if runtime == "onnx" and onnx_dir is not None and device == "cpu" and Path(self.path).is_dir():
+            from embeddings.onnx_encoder import OnnxSentenceEncoder
 
             try:
-                self._onnx = OnnxQueryEncoder(self.model, onnx_dir)
-                self.query_runtime = "onnx"
-            except Exception as exc:  # noqa: BLE001 - any export/load failure: keep PyTorch
-                log.warning("ONNX query encoding unavailable for %s, using PyTorch: %s", model, exc)
+                self._onnx = OnnxSentenceEncoder(Path(self.path), onnx_dir)
+                self.runtime = "onnx"
+            except Exception as exc:  # noqa: BLE001 - unsupported layout or failed export: keep PyTorch
+                log.warning("ONNX Runtime cannot run %s (%s); encoding with PyTorch", model, exc)
+        if self._onnx is not None:
+            self.dim = self._onnx.dim
+        else:
+            st = self._torch_model
+            self.dim = int(
+                st.get_embedding_dimension()
+                if hasattr(st, "get_embedding_dimension")
+                else st.get_sentence_embedding_dimension()
+            )
+
+    @cached_property
+    def _torch_model(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(self.path, device=self.device)
+        except Exception as exc:  # noqa: BLE001 - any load failure gets the same clear message
+            raise MarketplaceError(
+                f"cannot load embedding model {self.name!r} ({exc.__class__.__name__}: {exc}); set "
+                "MARKETPLACE_EMBEDDING_MODEL to a local model directory (nothing is downloaded)"
+            ) from exc
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
         if is_query and self.query_prefix:
             texts = [self.query_prefix + t for t in texts]
-        if is_query and self._onnx is not None:
+        if self._onnx is not None:
             return self._onnx.encode(texts)
-        vectors = self.model.encode(
+        vectors = self._torch_model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)
@@ -130,23 +138,23 @@ def make_encoder(
     *,
     device: str = "cpu",
     query_prefix: str = "",
-    query_runtime: str = "torch",
+    runtime: str = "torch",
     onnx_dir: Path | None = None,
 ) -> Encoder:
     if model == USE_MODEL:
         return UniversalSentenceEncoder()
     return SentenceTransformerEncoder(
-        model, device=device, query_prefix=query_prefix or None, query_runtime=query_runtime, onnx_dir=onnx_dir
+        model, device=device, query_prefix=query_prefix or None, runtime=runtime, onnx_dir=onnx_dir
     )
 
 
 def encoder_from_settings(settings: Any) -> Encoder:
     """The encoder a :class:`marketplace.config.Settings` asks for (model, device, query prefix,
-    query runtime; the ONNX export is cached under the instance's index directory)."""
+    runtime; the ONNX export is cached under the instance's index directory)."""
     return make_encoder(
         settings.embedding_model,
         device=settings.embedding_device,
         query_prefix=settings.query_prefix,
-        query_runtime=settings.query_runtime,
+        runtime=settings.encoder_runtime,
         onnx_dir=settings.onnx_dir(settings.embedding_model),
     )

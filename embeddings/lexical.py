@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -120,14 +121,15 @@ def is_noise(name: str) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """jieba search-mode words, CJK character bigrams and lower-cased Latin words. Stopwords are
-    dropped as words and cut out before bigrams are taken (原材料 gives no 材料 bigram)."""
+    dropped as words and cut out before bigrams are taken (原材料 gives no 材料 bigram).
+    Tokens are interned: a corpus of 500,000 profiles then holds each distinct token once."""
     tokens: list[str] = []
     for run in _CJK_RUN.findall(text or ""):
         for part in _STOP_SPLIT.split(run):
             tokens += [w for w in jieba.lcut_for_search(part) if len(w) > 1 and w not in STOPWORDS]
             tokens += [part[i : i + 2] for i in range(len(part) - 1)]
     tokens += [m.lower() for m in _LATIN.findall(text or "")]
-    return tokens
+    return [sys.intern(t) for t in tokens]
 
 
 @dataclass
@@ -198,11 +200,12 @@ def words(text: str) -> frozenset[str]:
 
 def matched_terms(query: str, texts: Iterable[str], limit: int = 3) -> list[str]:
     """Texts named in the query, then texts sharing at least half of their words with it. Texts
-    sharing no character bigram and no Latin word with the query cannot share a word: they are
-    skipped before word segmentation (most of a firm's facts, when explaining one result)."""
+    sharing no character bigram (other than a stopword such as 系统) and no Latin word with the
+    query cannot share a word: they are skipped before word segmentation (most of a firm's facts,
+    when explaining one result)."""
     q = words(query)
     lowered = query.lower()
-    grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)}
+    grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)} - STOPWORDS  # 系统, 方法 ... alone share no word
     latin = {w for w in q if _LATIN.fullmatch(w)}
     scored = []
     for text in texts:

@@ -51,45 +51,38 @@ class NetworkxGraph:
 
     def __init__(self) -> None:
         self.g = nx.MultiDiGraph()
-        # (node, relationship, direction) -> [(neighbour, edge weight)], filled on first use and
-        # dropped on every write: expansion then touches only the edges its policy follows.
-        self._adjacency: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
+        # (relationship, direction) -> node -> (neighbour, weight, neighbour, weight, ...): built on
+        # first use, dropped on every write. Expansion touches only the edges its policy follows;
+        # flat tuples keep it small (about 16 bytes an edge and direction at 500,000 firms).
+        self._adjacency: dict[tuple[str, Direction], dict[str, tuple]] | None = None
         self._firm_weight: float | None = None
         self._labels: dict[str, Label] = {}
         self._names: dict[str, str] = {}
 
-    def _typed(self, key: str, rel: str, direction: Direction) -> list[tuple[str, float]]:
-        cache_key = (key, rel, direction)
-        found = self._adjacency.get(cache_key)
-        if found is None:
-            if not self._adjacency:
-                self._index_all()
-            found = self._adjacency.get(cache_key, [])
-        return found
-
-    def _index_all(self) -> None:
-        self._labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
-        self._names = {k: d["name"] for k, d in self.g.nodes(data=True)}
-        index: dict[tuple[str, str, Direction], list[tuple[str, float]]] = {}
-        for u, v, k, d in self.g.edges(keys=True, data=True):
-            index.setdefault((u, k, Direction.OUT), []).append((v, d["weight"]))
-            index.setdefault((v, k, Direction.IN), []).append((u, d["weight"]))
-        index[("", "", Direction.BOTH)] = []  # marks the index as built even for an empty graph
-        self._adjacency = index
+    def _index(self) -> dict[tuple[str, Direction], dict[str, tuple]]:
+        if self._adjacency is None:
+            self._labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
+            self._names = {k: d["name"] for k, d in self.g.nodes(data=True)}
+            lists: dict[tuple[str, Direction], dict[str, list]] = {}
+            for u, v, k, d in self.g.edges(keys=True, data=True):
+                lists.setdefault((k, Direction.OUT), {}).setdefault(u, []).extend((v, d["weight"]))
+                lists.setdefault((k, Direction.IN), {}).setdefault(v, []).extend((u, d["weight"]))
+            self._adjacency = {rd: {n: tuple(flat) for n, flat in by_node.items()} for rd, by_node in lists.items()}
+        return self._adjacency
 
     # --- writes ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
         """Nothing to create: networkx has no schema."""
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
-        self._adjacency, self._firm_weight = {}, None
+        self._adjacency, self._firm_weight = None, None
         for n in nodes:
             props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
             self.g.add_node(n.key, label=n.label, name=n.name, **props)
         return len(nodes)
 
     def upsert_edges(self, edges: list[Edge]) -> int:
-        self._adjacency, self._firm_weight = {}, None
+        self._adjacency, self._firm_weight = None, None
         for e in edges:
             for key in (e.src, e.dst):
                 if key not in self.g:
@@ -103,12 +96,12 @@ class NetworkxGraph:
         if firm_key in self.g:
             old = [(u, v, k) for u, v, k in self.g.out_edges(firm_key, keys=True) if k in profile]
             self.g.remove_edges_from(old)
-            self._adjacency, self._firm_weight = {}, None
+            self._adjacency, self._firm_weight = None, None
         self.upsert_edges(edges)
 
     def clear(self) -> None:
         self.g.clear()
-        self._adjacency, self._firm_weight = {}, None
+        self._adjacency, self._firm_weight = None, None
 
     def close(self) -> None:
         """Nothing to release."""
@@ -147,7 +140,7 @@ class NetworkxGraph:
         within ``policy.hops``, then to the firms attached to them. Nodes keep back-pointers
         (score, parent, step) per hop; path keys and paths are only built where needed."""
         policy.step_factors()
-        self._typed("", "", Direction.BOTH)  # builds the adjacency, label and name indexes
+        adjacency = self._index()
         walk = _Walk(self._names, self._labels)
         first: dict[str, tuple[float, str | None, str | None]] = {}
         for key, w in seeds.items():
@@ -155,13 +148,14 @@ class NetworkxGraph:
                 first[key] = (float(w), None, None)
         walk.layers.append(first)
         steps = [(step.rel.value, step.direction, step.code, f) for step, f in policy.chain_steps.items()]
-        labels, adjacency = self._labels, self._adjacency
+        labels = self._labels
         for depth in range(1, policy.hops + 1):
             nxt: dict[str, tuple[float, str | None, str | None]] = {}
             for key, (score, _, _) in walk.layers[depth - 1].items():
                 for rel, direction, code, factor in steps:
                     cand_score = score * factor
-                    for other, _w in adjacency.get((key, rel, direction), ()):
+                    flat = adjacency.get((rel, direction), {}).get(key, ())
+                    for other in flat[::2]:
                         current = nxt.get(other)
                         if current is None:
                             if labels[other] is Label.FIRM:  # chain walks never pass through firms
@@ -203,14 +197,15 @@ class NetworkxGraph:
 
         best: dict[str, tuple[float, str, str]] = {}  # firm -> (score, node, relationship)
         level = None
-        labels, adjacency = self._labels, self._adjacency
+        labels, adjacency = self._labels, self._index()
         for key, (score, _depth) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
             if score != level and len(best) >= limit:  # re-check only when the score level drops
                 level = score
                 if score * max_factor < heapq.nlargest(limit, (b[0] for b in best.values()))[-1]:
                     break
             for rel, factor in firm_factor.items():
-                for firm, weight in adjacency.get((key, rel, Direction.IN), ()):
+                flat = adjacency.get((rel, Direction.IN), {}).get(key, ())
+                for firm, weight in zip(flat[::2], flat[1::2], strict=True):
                     cand_score = score * factor * weight
                     current = best.get(firm)
                     if current is None:

@@ -32,7 +32,7 @@ class Settings:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     query_prefix: str = ""
     embedding_device: str = "cpu"
-    query_runtime: str = "onnx"  # how single queries are encoded: onnx (exported once, cached) or torch
+    encoder_runtime: str = "onnx"  # onnx (the model exported once, cached; no PyTorch at run time) or torch
     dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
     secret_key: str = "dev-only-change-me"
     extra: dict[str, str] = field(default_factory=dict)
@@ -48,7 +48,7 @@ class Settings:
         return Path(self.instance_dir) / "index"
 
     def onnx_dir(self, model_id: str) -> Path:
-        """Where the ONNX export of a model's transformer (for query encoding) is cached."""
+        """Where the ONNX export of a model's transformer is cached."""
         return self.index_dir / "onnx" / re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
 
     @property
@@ -75,7 +75,7 @@ class Settings:
             embedding_model=e.get("MARKETPLACE_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             query_prefix=e.get("MARKETPLACE_EMBEDDING_QUERY_PREFIX", ""),
             embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
-            query_runtime=e.get("MARKETPLACE_QUERY_RUNTIME", "onnx"),
+            encoder_runtime=e.get("MARKETPLACE_ENCODER_RUNTIME", "onnx"),
             dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
             secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
         )

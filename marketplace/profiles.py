@@ -28,7 +28,7 @@ MAX_PATENTS_IN_TEXT = 30
 MAX_PRODUCTS_IN_TEXT = 40
 
 
-@dataclass
+@dataclass(slots=True)
 class Profile:
     firm_id: int
     name: str

