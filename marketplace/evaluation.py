@@ -210,8 +210,9 @@ def upstream_queries(settings: Settings, data_dir: Path, limit: int, seed: int) 
 
 def run_task(
     engine: MatchEngine, name: str, queries: list[Query], configs: dict[str, list[str]], progress: bool
-) -> list[TaskResult]:
-    out = []
+) -> tuple[list[TaskResult], dict[str, list[list[int]]]]:
+    """Metrics per channel configuration, and the ranked firm ids of each."""
+    out, rankings = [], {}
     for config, channels in configs.items():
         started = time.perf_counter()
         ranked = []
@@ -220,6 +221,40 @@ def run_task(
         result = TaskResult(name, config, len(queries), metrics(ranked, [q.gold for q in queries]))
         result.seconds = round(time.perf_counter() - started, 1)
         out.append(result)
+        rankings[config] = ranked
+    return out, rankings
+
+
+def holder_breakdown(
+    engine: MatchEngine, queries: list[Query], rankings: dict[str, list[list[int]]]
+) -> list[dict[str, Any]]:
+    """patent→holder split by what the holder's profile holds: other patents, or only industries
+    (and products). For the second group, how many firms share the holder's rarest industry bounds
+    what any text ranking can do: with a perfect industry pick and no other evidence, a group of
+    n firms puts the holder in the top 10 with probability min(1, 10/n)."""
+    firms_per_industry: dict[str, int] = {}
+    for p in engine.profiles.values():
+        for name in set(p.industries):
+            firms_per_industry[name] = firms_per_industry.get(name, 0) + 1
+    groups: dict[str, list[int]] = {"holder has other patents": [], "holder known by industries only": []}
+    bound = []
+    for i, q in enumerate(queries):
+        p = engine.profiles.get(next(iter(q.gold)))
+        if p is None:
+            continue
+        if p.patents:
+            groups["holder has other patents"].append(i)
+        elif p.industries and not p.products:
+            groups["holder known by industries only"].append(i)
+            bound.append(min(1.0, 10 / min(firms_per_industry[n] for n in p.industries)))
+    out = []
+    for group, idx in groups.items():
+        row: dict[str, Any] = {"group": group, "queries": len(idx)}
+        for config, ranked in rankings.items():
+            row[config] = metrics([ranked[i] for i in idx], [queries[i].gold for i in idx])["R@10"]
+        if group.endswith("industries only") and bound:
+            row["R@10 bound (perfect industry pick)"] = round(sum(bound) / len(bound), 3)
+        out.append(row)
     return out
 
 
@@ -247,15 +282,19 @@ def evaluate(
         "product→producer": product_queries(base, hidden_rows),
         "upstream supplier": upstream_queries(base, data_dir, min(limit, 500), seed),
     }
-    results = []
+    results, breakdown = [], []
     for name, queries in tasks.items():
-        results += run_task(engine, name, queries, configs or CONFIGS, progress)
+        task_results, rankings = run_task(engine, name, queries, configs or CONFIGS, progress)
+        results += task_results
+        if name == "patent→holder":
+            breakdown = holder_breakdown(engine, queries, rankings)
     return {
         "model": engine.encoder.model_id if engine.encoder else None,
         "profiles": len(engine.profiles),
         "build_seconds": build_seconds,
         "patent_queries_without_known_holder": missing,
         "results": [r.__dict__ for r in results],
+        "patent_holder_breakdown": breakdown,
     }
 
 
@@ -264,4 +303,13 @@ def markdown_table(report: dict[str, Any]) -> str:
     for r in report["results"]:
         cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in ("R@1", "R@10", "R@50", "MRR"))]
         lines.append("| " + " | ".join(str(c) for c in [*cells, r["seconds"]]) + " |")
+    rows = report.get("patent_holder_breakdown") or []
+    if rows:
+        keys = [k for k in rows[0] if k not in ("group", "queries")]
+        lines += ["", "| patent→holder R@10 by holder | queries | " + " | ".join(keys) + " | bound |"]
+        lines.append("|---|---|" + "---|" * (len(keys) + 1))
+        for row in rows:
+            bound = row.get("R@10 bound (perfect industry pick)", "")
+            cells = [row["group"], row["queries"], *(row.get(k, "") for k in keys), bound]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
