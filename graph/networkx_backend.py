@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Callable
 
 import networkx as nx
 
@@ -24,9 +25,9 @@ class _Walk:
     """Expansion layers: per hop, node -> (score, parent in the previous hop, step code). Path
     keys (for tie-breaking, as every backend orders them) and paths are made on demand."""
 
-    def __init__(self, names: dict[str, str], labels: dict[str, Label]) -> None:
+    def __init__(self, name: Callable[[str], str], labels: dict[str, Label]) -> None:
         self.layers: list[dict[str, tuple[float, str | None, str | None]]] = []
-        self.names, self.labels = names, labels
+        self.name, self.labels = name, labels
         self._keys: dict[tuple[int, str], str] = {}
 
     def key(self, depth: int, node: str) -> str:
@@ -41,7 +42,7 @@ class _Walk:
         steps = []
         for d in range(depth, -1, -1):
             _, parent, code = self.layers[d][node]
-            steps.append(PathStep(node, self.names[node], self.labels[node], code))
+            steps.append(PathStep(node, self.name(node), self.labels[node], code))
             node = parent
         return tuple(reversed(steps))
 
@@ -57,12 +58,10 @@ class NetworkxGraph:
         self._adjacency: dict[tuple[str, Direction], dict[str, tuple]] | None = None
         self._firm_weight: float | None = None
         self._labels: dict[str, Label] = {}
-        self._names: dict[str, str] = {}
 
     def _index(self) -> dict[tuple[str, Direction], dict[str, tuple]]:
         if self._adjacency is None:
             self._labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
-            self._names = {k: d["name"] for k, d in self.g.nodes(data=True)}
             lists: dict[tuple[str, Direction], dict[str, list]] = {}
             for u, v, k, d in self.g.edges(keys=True, data=True):
                 lists.setdefault((k, Direction.OUT), {}).setdefault(u, []).extend((v, d["weight"]))
@@ -107,6 +106,9 @@ class NetworkxGraph:
         """Nothing to release."""
 
     # --- reads ----------------------------------------------------------------------------
+    def _name(self, key: str) -> str:
+        return self.g.nodes[key]["name"]
+
     def _node(self, key: str) -> Node:
         data = self.g.nodes[key]
         props = {k: v for k, v in data.items() if k not in ("label", "name")}
@@ -141,7 +143,7 @@ class NetworkxGraph:
         (score, parent, step) per hop; path keys and paths are only built where needed."""
         policy.step_factors()
         adjacency = self._index()
-        walk = _Walk(self._names, self._labels)
+        walk = _Walk(self._name, self._labels)
         first: dict[str, tuple[float, str | None, str | None]] = {}
         for key, w in seeds.items():
             if key in self._labels and (key not in first or float(w) > first[key][0]):
@@ -223,7 +225,7 @@ class NetworkxGraph:
         out = []
         for firm in order:
             score, node, rel = best[firm]
-            name = self._names[firm]
+            name = self._name(firm)
             path = (*walk.path(reached[node][1], node), PathStep(firm, name, Label.FIRM, f"{rel}<"))
             out.append(Reached(firm, name, score, path))
         return out

@@ -41,7 +41,6 @@ class Profile:
     names: list[str] = field(default_factory=list)
     products: list[tuple[str, float | None]] = field(default_factory=list)  # best share first
     industries: list[str] = field(default_factory=list)
-    industry_ids: set[int] = field(default_factory=set)
     patents: list[str] = field(default_factory=list)
 
     @property
@@ -129,16 +128,13 @@ def load_profiles(session: Session, firm_ids: list[int] | None = None) -> dict[i
         prof.products.sort(key=lambda p: -(p[1] or 0.0))
     industry_rows = session.execute(
         scoped(
-            select(FirmIndustry.firm_id, Industry.id, Industry.name).join(
-                Industry, Industry.id == FirmIndustry.industry_id
-            ),
+            select(FirmIndustry.firm_id, Industry.name).join(Industry, Industry.id == FirmIndustry.industry_id),
             FirmIndustry.firm_id,
         )
     )
-    for fid, iid, iname in industry_rows:
+    for fid, iname in industry_rows:
         if fid in profiles:
             profiles[fid].industries.append(iname)
-            profiles[fid].industry_ids.add(iid)
     patent_rows = session.execute(
         scoped(
             select(FirmPatent.firm_id, Patent.title).join(Patent, Patent.id == FirmPatent.patent_id), FirmPatent.firm_id
