@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 
 import networkx as nx
 
@@ -19,6 +20,65 @@ from graph.protocol import (
     Rel,
     path_sort_key,
 )
+
+
+class _OneOrMore(MutableMapping):
+    """A mapping that holds its first entry in two slots and only grows a dict for a second one.
+    networkx keeps one dict per edge for its keys (here the relationship type) and one for its data
+    (here the weight); both almost always hold one entry. As the graph's dict factories this takes
+    an edge from about 550 to about 170 bytes (measured at two million edges: 1.1 GB -> 0.34 GB,
+    with interned node keys)."""
+
+    __slots__ = ("_key", "_value", "_more")
+    _EMPTY = object()
+
+    def __init__(self) -> None:
+        self._key, self._value, self._more = self._EMPTY, None, None
+
+    def __getitem__(self, key: object) -> object:
+        if self._more is not None:
+            return self._more[key]
+        if self._key is not self._EMPTY and self._key == key:
+            return self._value
+        raise KeyError(key)
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if self._more is not None:
+            self._more[key] = value
+        elif self._key is self._EMPTY or self._key == key:
+            self._key, self._value = key, value
+        else:
+            self._more = {self._key: self._value, key: value}
+            self._key, self._value = self._EMPTY, None
+
+    def __delitem__(self, key: object) -> None:
+        if self._more is not None:
+            del self._more[key]
+        elif self._key is not self._EMPTY and self._key == key:
+            self._key, self._value = self._EMPTY, None
+        else:
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[object]:
+        if self._more is not None:
+            yield from list(self._more)
+        elif self._key is not self._EMPTY:
+            yield self._key
+
+    def __len__(self) -> int:
+        if self._more is not None:
+            return len(self._more)
+        return 0 if self._key is self._EMPTY else 1
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class _ChainMultiDiGraph(nx.MultiDiGraph):
+    """networkx's MultiDiGraph with compact per-edge key and data mappings."""
+
+    edge_key_dict_factory = _OneOrMore
+    edge_attr_dict_factory = _OneOrMore
 
 
 class _Walk:
@@ -51,7 +111,7 @@ class NetworkxGraph:
     backend = "networkx"
 
     def __init__(self) -> None:
-        self.g = nx.MultiDiGraph()
+        self.g = _ChainMultiDiGraph()
         # (relationship, direction) -> node -> (neighbour, weight, neighbour, weight, ...): built on
         # first use, dropped on every write. Expansion touches only the edges its policy follows;
         # flat tuples keep it small (about 16 bytes an edge and direction at 500,000 firms).
@@ -77,7 +137,7 @@ class NetworkxGraph:
         self._adjacency, self._firm_weight = None, None
         for n in nodes:
             props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
-            self.g.add_node(n.key, label=n.label, name=n.name, **props)
+            self.g.add_node(sys.intern(n.key), label=n.label, name=n.name, **props)
         return len(nodes)
 
     def upsert_edges(self, edges: list[Edge]) -> int:
@@ -86,7 +146,8 @@ class NetworkxGraph:
             for key in (e.src, e.dst):
                 if key not in self.g:
                     raise KeyError(f"edge {e.rel.value} refers to unknown node {key!r}")
-            self.g.add_edge(e.src, e.dst, key=e.rel.value, weight=float(e.weight))
+            # interned: every edge refers to the node's own key string, not a copy of it
+            self.g.add_edge(sys.intern(e.src), sys.intern(e.dst), key=e.rel.value, weight=float(e.weight))
         return len(edges)
 
     def replace_firm_edges(self, firm_key: str, edges: list[Edge]) -> None:
