@@ -42,7 +42,7 @@ from marketplace.regions import normalize_region
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
-POOL = 300
+POOL = 200
 RRF_K = 30
 CHANNELS = ("lexical", "dense", "graph")
 
