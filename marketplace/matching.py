@@ -1,6 +1,6 @@
 """The matching engine: ranks firms for a demand text (and open demands for a firm).
 
-Three channels feed a weighted reciprocal-rank fusion, weighted per demand type:
+Three channels feed a weighted fusion of max-normalised scores (CombSUM), weighted per demand type:
 
 - lexical: jieba + bigram BM25 over profile fields (products, patents, industries, names/text);
 - dense: sentence-transformers embeddings of profiles in an hnswlib index (cached by content);
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from embeddings.ann import AnnIndex
 from embeddings.base import Encoder, Hit
 from embeddings.cache import EmbeddingCache
-from embeddings.fusion import rrf
+from embeddings.fusion import combsum
 from embeddings.lexical import STOPWORDS, LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 POOL = 200
-RRF_K = 30
 CHANNELS = ("lexical", "dense", "graph")
 
 # Per demand type: channel weights of the reciprocal-rank fusion, tuned on the evaluation tasks
@@ -62,7 +61,7 @@ FUZZY_WEIGHT = 0.8
 OWN_UPSTREAM_WEIGHT = 0.8
 # When a supply-chain demand says what its owner makes, the chain graph (the upstream materials of
 # that product) is the most specific evidence there is: its fusion weight is multiplied by this.
-OWN_PRODUCTS_GRAPH_BOOST = 3.0
+OWN_PRODUCTS_GRAPH_BOOST = 5.0
 
 
 @dataclass(frozen=True)
@@ -376,8 +375,8 @@ class MatchEngine:
         lists, paths = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
         if dtype == "supply_chain" and split_own_products(text)[0] and weights.get("graph", 0) > 0:
             weights["graph"] *= OWN_PRODUCTS_GRAPH_BOOST  # "we make X, need suppliers": the chain knows best
-        fused = rrf(lists, weights, RRF_K)
-        best_possible = sum(w for c, w in weights.items() if lists.get(c)) / (RRF_K + 1) or 1.0
+        fused = combsum(lists, weights)
+        best_possible = sum(w for c, w in weights.items() if lists.get(c)) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
         dense_scores = {h.doc_id: h.score for h in lists.get("dense", [])}
         excluded = set(exclude)

@@ -10,7 +10,7 @@ import pytest
 from embeddings.ann import AnnIndex
 from embeddings.base import Hit
 from embeddings.cache import EmbeddingCache
-from embeddings.fusion import rrf
+from embeddings.fusion import combsum
 from embeddings.lexical import LexicalChannel, is_noise, matched_terms, tokenize
 from marketplace.db import session_scope
 from marketplace.errors import InputError
@@ -50,8 +50,16 @@ def test_lexical_channel_weights_fields_separately():
 
 def test_fusion_ranks_doc_found_by_both_channels_first():
     lists = {"a": [Hit(1, 9, "a"), Hit(2, 8, "a")], "b": [Hit(3, 9, "b"), Hit(2, 8, "b")]}
-    assert rrf(lists)[0][0] == 2
-    assert rrf(lists, {"a": 1.0, "b": 0.0})[0][0] == 1
+    assert combsum(lists)[0][0] == 2
+    assert combsum(lists, {"a": 1.0, "b": 0.0})[0][0] == 1
+
+
+def test_fusion_keeps_how_far_ahead_a_channel_top_hit_is():
+    # channel b is sure of doc 5 (score 10 vs 1); channel a barely prefers doc 4 over doc 5
+    lists = {"a": [Hit(4, 1.0, "a"), Hit(5, 0.95, "a")], "b": [Hit(5, 10.0, "b"), Hit(4, 1.0, "b")]}
+    fused = dict(combsum(lists))
+    assert fused[5] == pytest.approx(0.95 + 1.0) and fused[4] == pytest.approx(1.0 + 0.1)
+    assert combsum({"a": [Hit(1, 0.0, "a")]}) == []  # no positive score, no contribution
 
 
 def test_matched_terms_prefers_names_in_the_query():
