@@ -45,7 +45,7 @@ MAX_QUERY_CHARS = 2000
 POOL = 200
 CHANNELS = ("lexical", "dense", "graph")
 
-# Per demand type: channel weights of the reciprocal-rank fusion, tuned on the evaluation tasks
+# Per demand type: channel weights of the score fusion (embeddings/fusion.py), tuned on the evaluation tasks
 # (docs/benchmarks.md). The dense weight is low because the shipped default model reads English
 # only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
