@@ -69,6 +69,8 @@ class OnnxSentenceEncoder:
         self.pooling, self.dim, self.max_length = read_layout(model_dir)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_length)
+        pad = _pad_token(model_dir)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad) or 0, pad_token=pad)
         self._tokenizer_lock = threading.Lock()
         self.path = Path(cache_dir) / "model.onnx"
         try:
@@ -124,7 +126,6 @@ class OnnxSentenceEncoder:
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         with self._tokenizer_lock:
-            self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
             encodings = self.tokenizer.encode_batch(texts)
         columns = {
             "input_ids": [e.ids for e in encodings],
@@ -145,6 +146,16 @@ class OnnxSentenceEncoder:
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _pad_token(model_dir: Path) -> str:
+    """The model's padding token ([PAD] for BERT-style vocabularies, <pad> for XLM-R ones)."""
+    try:
+        config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "[PAD]"
+    pad = config.get("pad_token")
+    return (pad.get("content") if isinstance(pad, dict) else pad) or "[PAD]"
 
 
 def _session(path: Path, threads: int) -> Any:
