@@ -221,7 +221,7 @@ class NetworkxGraph:
                     for other in flat[::2]:
                         current = nxt.get(other)
                         if current is None:
-                            if labels[other] is Label.FIRM:  # chain walks never pass through firms
+                            if labels.get(other) is Label.FIRM:  # chain walks never pass through firms
                                 continue
                         elif cand_score < current[0] or (
                             cand_score == current[0]
@@ -260,7 +260,8 @@ class NetworkxGraph:
 
         best: dict[str, tuple[float, str, str]] = {}  # firm -> (score, node, relationship)
         level = None
-        labels, adjacency = self._labels, self._index()
+        adjacency = self._index()
+        labels = self._labels  # read after the index: a concurrent rebuild only adds nodes
         for key, (score, _depth) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
             if score != level and len(best) >= limit:  # re-check only when the score level drops
                 level = score
@@ -272,7 +273,7 @@ class NetworkxGraph:
                     cand_score = score * factor * weight
                     current = best.get(firm)
                     if current is None:
-                        if labels[firm] is not Label.FIRM:
+                        if labels.get(firm) is not Label.FIRM:
                             continue
                     elif cand_score < current[0] or (
                         cand_score == current[0] and full_key(key, firm) >= full_key(current[1], firm)
