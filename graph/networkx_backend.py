@@ -115,17 +115,23 @@ class NetworkxGraph:
         # (relationship, direction) -> node -> (neighbour, weight, neighbour, weight, ...): built on
         # first use, dropped on every write. Expansion touches only the edges its policy follows;
         # flat tuples keep it small (about 16 bytes an edge and direction at 500,000 firms).
+        # Built with it, from the same pass over the edges: node labels, and the largest weight on
+        # any edge leaving a firm (1.0 if none), the bound that firm attachment prunes with.
         self._adjacency: dict[tuple[str, Direction], dict[str, tuple]] | None = None
-        self._firm_weight: float | None = None
         self._labels: dict[str, Label] = {}
+        self._firm_weight = 1.0
 
     def _index(self) -> dict[tuple[str, Direction], dict[str, tuple]]:
         if self._adjacency is None:
-            self._labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
+            labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
             lists: dict[tuple[str, Direction], dict[str, list]] = {}
+            firm_weight = None
             for u, v, k, d in self.g.edges(keys=True, data=True):
                 lists.setdefault((k, Direction.OUT), {}).setdefault(u, []).extend((v, d["weight"]))
                 lists.setdefault((k, Direction.IN), {}).setdefault(v, []).extend((u, d["weight"]))
+                if labels[u] == Label.FIRM and (firm_weight is None or d["weight"] > firm_weight):
+                    firm_weight = d["weight"]
+            self._labels, self._firm_weight = labels, 1.0 if firm_weight is None else firm_weight
             self._adjacency = {rd: {n: tuple(flat) for n, flat in by_node.items()} for rd, by_node in lists.items()}
         return self._adjacency
 
@@ -134,14 +140,14 @@ class NetworkxGraph:
         """Nothing to create: networkx has no schema."""
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
-        self._adjacency, self._firm_weight = None, None
+        self._adjacency = None
         for n in nodes:
             props = {k: v for k, v in n.props.items() if v is not None}  # as Neo4j stores them
             self.g.add_node(sys.intern(n.key), label=n.label, name=n.name, **props)
         return len(nodes)
 
     def upsert_edges(self, edges: list[Edge]) -> int:
-        self._adjacency, self._firm_weight = None, None
+        self._adjacency = None
         for e in edges:
             for key in (e.src, e.dst):
                 if key not in self.g:
@@ -156,12 +162,12 @@ class NetworkxGraph:
         if firm_key in self.g:
             old = [(u, v, k) for u, v, k in self.g.out_edges(firm_key, keys=True) if k in profile]
             self.g.remove_edges_from(old)
-            self._adjacency, self._firm_weight = None, None
+            self._adjacency = None
         self.upsert_edges(edges)
 
     def clear(self) -> None:
         self.g.clear()
-        self._adjacency, self._firm_weight = None, None
+        self._adjacency = None
 
     def close(self) -> None:
         """Nothing to release."""
@@ -253,15 +259,15 @@ class NetworkxGraph:
         returns, as in the Neo4j backend. A firm keeps only (score, node, relationship) while
         scanning; paths are built for the firms returned."""
         firm_factor = {r.value: f for r, f in policy.firm_steps.items()}
-        max_factor = max(firm_factor.values(), default=0.0) * self._max_firm_weight()
+        adjacency = self._index()
+        labels = self._labels  # read after the index: a concurrent rebuild only adds nodes
+        max_factor = max(firm_factor.values(), default=0.0) * self._firm_weight
 
         def full_key(node: str, firm: str) -> str:
             return walk.key(reached[node][1], node) + "|" + firm
 
         best: dict[str, tuple[float, str, str]] = {}  # firm -> (score, node, relationship)
         level = None
-        adjacency = self._index()
-        labels = self._labels  # read after the index: a concurrent rebuild only adds nodes
         for key, (score, _depth) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
             if score != level and len(best) >= limit:  # re-check only when the score level drops
                 level = score
@@ -291,14 +297,6 @@ class NetworkxGraph:
             path = (*walk.path(reached[node][1], node), PathStep(firm, name, Label.FIRM, f"{rel}<"))
             out.append(Reached(firm, name, score, path))
         return out
-
-    def _max_firm_weight(self) -> float:
-        """The largest weight on any edge leaving a firm (1.0 if none): the pruning bound."""
-        if self._firm_weight is None:
-            nodes = self.g.nodes
-            weights = (d["weight"] for u, _, d in self.g.edges(data=True) if nodes[u]["label"] == Label.FIRM)
-            self._firm_weight = max(weights, default=1.0)
-        return self._firm_weight
 
     def subgraph(self, key: str, hops: int = 1, limit: int = 200) -> tuple[list[Node], list[Edge]]:
         if key not in self.g:
