@@ -95,16 +95,19 @@ class MatchResult:
     reasons: list[str]
     channels: dict[str, int] = field(default_factory=dict)  # channel -> rank
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, *, channels: bool = True) -> dict[str, Any]:
+        """The result as JSON; without ``channels`` it is exactly the batch CLI contract."""
+        out = {
             "firm_id": self.firm_id,
             "name": self.name,
             "short_name": self.short_name,
             "stock_code": self.stock_code,
             "score": round(self.score, 6),
             "reasons": self.reasons,
-            "channels": self.channels,
         }
+        if channels:
+            out["channels"] = self.channels
+        return out
 
 
 def parse_type(raw: str) -> DemandType:

@@ -125,7 +125,9 @@ def match_command(
         engine = build_engine(app, **_engine_kw(chosen))
         for q in batch:
             results = engine.match(q["text"], q["type"], top_k=top_k, filters=filters, channels=chosen)
-            click.echo(json.dumps({"id": q["id"], "results": [_contract(r) for r in results]}, ensure_ascii=False))
+            click.echo(
+                json.dumps({"id": q["id"], "results": [r.as_dict(channels=False) for r in results]}, ensure_ascii=False)
+            )
         return
     if demand_id is not None:
         _match_demand(app, demand_id, top_k, filters, chosen, as_json)
@@ -161,17 +163,6 @@ def _engine_kw(chosen: list[str] | None) -> dict[str, bool]:
     if chosen is None:
         return {}
     return {"use_dense": "dense" in chosen, "use_graph": "graph" in chosen}
-
-
-def _contract(r: Any) -> dict[str, Any]:
-    return {
-        "firm_id": r.firm_id,
-        "name": r.name,
-        "short_name": r.short_name,
-        "stock_code": r.stock_code,
-        "score": round(r.score, 6),
-        "reasons": r.reasons,
-    }
 
 
 def _match_demand(
