@@ -98,10 +98,10 @@ class OnnxSentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        session = self._batch_session if len(texts) > batch_size else self.session
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             feed = self._feed([texts[i] for i in chunk])
-            session = self._batch_session if len(texts) > batch_size else self.session
             (hidden,) = session.run(["last_hidden_state"], feed)
             out[chunk] = self._finish(hidden, feed["attention_mask"])
         return out
