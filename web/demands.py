@@ -214,7 +214,7 @@ def chain_graph(demand_id: int):  # noqa: ANN201
     db = get_db()
     engine = get_engine()
     wanted = {s.firm_id for s in suggestions_for_demand(db, demand.id)[:20]}
-    _, paths = engine.channel_hits(demand.match_text(), demand.type.value)
+    _, paths = engine.channel_hits(demand.match_text(), demand.type.value, channels=["graph"])  # paths only
     nodes: dict[str, dict] = {"demand": {"id": "demand", "name": demand.title[:20], "category": 0}}
     links: list[dict] = []
     categories = {Label.PRODUCT: 1, Label.INDUSTRY: 2, Label.PATENT: 3, Label.FIRM: 4}
