@@ -1,7 +1,8 @@
-"""CLI commands of the matching engine, the chain graph and the Neo4j server; importing this
-package registers them on :data:`marketplace.cli.cli`."""
+"""CLI commands by area (matching engine, chain graph and Neo4j server, events, ...); importing
+this package registers them on :data:`marketplace.cli.cli`."""
 
 from marketplace.commands import (
+    events,  # noqa: F401
     graph,  # noqa: F401
     matching,  # noqa: F401
     web,  # noqa: F401

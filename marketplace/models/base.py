@@ -1,0 +1,79 @@
+"""Shared base of the domain model: the declarative Base, labelled enums, timestamps and the
+status-transition check every workflow uses. Each area keeps its tables in its own module."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from marketplace.errors import InputError, TransitionError
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, list[dict[str, Any]]: JSON}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
+    """Store enums by value as short strings with a CHECK constraint (portable across databases)."""
+    return SAEnum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class LabelledEnum(str, enum.Enum):
+    """An enum whose members carry a Chinese label for user-facing text."""
+
+    label_zh: str
+    label_en: str
+
+    def __new__(cls, value: str, label_zh: str, label_en: str) -> LabelledEnum:
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label_zh = label_zh
+        obj.label_en = label_en
+        return obj
+
+    def label(self, locale: str = "zh") -> str:
+        return self.label_en if locale.startswith("en") else self.label_zh
+
+    @classmethod
+    def parse(cls, raw: str, field: str) -> LabelledEnum:
+        """Accept the code or the Chinese label; raise InputError naming the field otherwise."""
+        text = (raw or "").strip()
+        for member in cls:
+            if text in (member.value, member.label_zh, member.label_en):
+                return member
+        allowed = ", ".join(f"{m.value} ({m.label_zh})" for m in cls)
+        raise InputError(f"{field}: unknown value {raw!r}; use one of {allowed}", field=field)
+
+
+def _check_transition(kind: str, current: enum.Enum, new: enum.Enum, allowed: set) -> None:
+    if new not in allowed:
+        options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+        raise TransitionError(
+            f"{kind} cannot go from {current.value} to {new.value}; allowed next: {options}",
+            field="status",
+        )
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
