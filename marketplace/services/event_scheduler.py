@@ -48,6 +48,12 @@ DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
 #: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
 MAX_MODEL_VARS = 400_000
+#: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
+PRESOLVE_MAX_VARS = 20_000
+#: a CP-SAT stage is skipped when less time than this is left
+MIN_STAGE_S = 0.1
+#: print CP-SAT's search log (debugging)
+LOG_SEARCH = False
 _WEIGHT_SCALE = 1_000_000  # the largest weight becomes this integer in the CP-SAT objective
 
 Id = Hashable
@@ -478,14 +484,21 @@ def _candidates(prep: _Prep, hint: dict[int, int], budget: int) -> list[int]:
 
 
 class _Model:
-    """The CP-SAT model of the candidates, written straight into the proto (fast for 10^5 vars)."""
+    """The CP-SAT model of the candidates.
 
-    def __init__(self, prep: _Prep, ks: list[int], gaps: bool) -> None:
+    Variables and constraints are written as protobuf text and parsed in one call before each
+    solve: adding 10^5 variables one by one through the Python API costs seconds, parsing their
+    text a fraction of that.
+    """
+
+    def __init__(self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False) -> None:
+        """x[k, s] for every meeting k of ``ks`` and slot s it could take; at most one slot each
+        (exactly one with ``exact``: the selection is fixed, only the slots are chosen)."""
         from ortools.sat.python import cp_model
 
         self.cp_model = cp_model
         self.model = cp_model.CpModel()
-        proto = self.model.proto
+        self._text: list[str] = []
         self.prep = prep
         self.ks = ks
         self.var: dict[tuple[int, int], int] = {}
@@ -506,9 +519,10 @@ class _Model:
                 self.by_p[prep.a[k]].append(v)
                 self.by_p[prep.b[k]].append(v)
             self.by_k[k] = row
-            if len(row) > 1:
-                ct = proto.constraints.add()
-                ct.at_most_one.literals.extend(row)
+            if len(row) > 1 or exact:
+                kind = "exactly_one" if exact else "at_most_one"
+                lits = " literals: ".join(map(str, row))
+                self._text.append(f"constraints {{ {kind} {{ literals: {lits} }} }}")
         for (p, s), vs in by_ps.items():
             room = prep.left[p].get(s, 0)
             if len(vs) > room:
@@ -523,18 +537,22 @@ class _Model:
             self._gap_vars()
 
     def _new(self, lo: int, hi: int) -> int:
-        v = self.model.proto.variables.add()
-        v.domain.extend([lo, hi])
+        self._text.append(f"variables {{ domain: {lo} domain: {hi} }}")
         self.nvars += 1
         return self.nvars - 1
 
     def _linear(self, vs: list[int], cs: list[int], lo: int, hi: int, enforce: int | None = None) -> None:
-        ct = self.model.proto.constraints.add()
-        if enforce is not None:
-            ct.enforcement_literal.append(enforce)
-        ct.linear.vars.extend(vs)
-        ct.linear.coeffs.extend(cs)
-        ct.linear.domain.extend([lo, hi])
+        head = f"constraints {{ enforcement_literal: {enforce} " if enforce is not None else "constraints { "
+        self._text.append(
+            f"{head}linear {{ vars: {' vars: '.join(map(str, vs))} coeffs: {' coeffs: '.join(map(str, cs))} "
+            f"domain: {lo} domain: {hi} }} }}"
+        )
+
+    def flush(self) -> None:
+        """Parse the variables and constraints written since the last flush into the model."""
+        if self._text:
+            self.model.proto.merge_text_format("\n".join(self._text))
+            self._text = []
 
     def _gap_vars(self) -> None:
         """idle_p = last_p - first_p + any_p - sum_s busy_{p,s}: the empty slots inside p's day."""
@@ -622,10 +640,14 @@ class _Model:
         hint.values.extend(values)
 
     def solve(self, seconds: float, workers: int) -> tuple[str, list[int] | None, float, float]:
+        self.flush()
         solver = self.cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.05, seconds)
         solver.parameters.num_workers = workers
-        solver.parameters.log_search_progress = False
+        solver.parameters.log_search_progress = LOG_SEARCH
+        if self.nvars > PRESOLVE_MAX_VARS:
+            # presolve of a large model can take the whole time limit; search from the hint instead
+            solver.parameters.cp_model_presolve = False
         status = solver.solve(self.model)
         name = solver.status_name(status)
         if status in (self.cp_model.OPTIMAL, self.cp_model.FEASIBLE):
@@ -677,17 +699,20 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     inst = prep.inst
     pid = [p.id for p in inst.participants]
     load: dict[tuple[int, int], int] = defaultdict(int)
-    holders: dict[tuple[int, int], list[int]] = defaultdict(list)
-    per_slot: dict[int, list[int]] = defaultdict(list)
+    low_p: dict[tuple[int, int], float] = {}  # lightest meeting holding participant p in slot s
+    per_slot = [0] * prep.S
+    low_s = [math.inf] * prep.S
     every = dict(placed)
     for k, lk in enumerate(prep.locked):
         if lk is not None:
             every[k] = lk.slot
     for k, s in every.items():
+        w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
             load[p, s] += 1
-            holders[p, s].append(k)
-        per_slot[s].append(k)
+            low_p[p, s] = min(low_p.get((p, s), math.inf), w)
+        per_slot[s] += 1
+        low_s[s] = min(low_s[s], w)
     out: dict[int, tuple[str, str]] = {}
     for k in range(len(prep.a)):
         if k in every:
@@ -711,20 +736,20 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                     f"{pid[pb]!r} in {sorted(prep.avail[pb])}",
                 )
             continue
-        full_p: dict[object, list[int]] = defaultdict(list)
+        full_p: dict[int, list[int]] = defaultdict(list)
         full_t: list[int] = []
-        blockers: list[int] = []
+        low = math.inf
         free = []
         for s in prep.slots[k]:
             blocked = False
             for p in (pa, pb):
                 if load[p, s] >= prep.cap[p]:
-                    full_p[pid[p]].append(s)
-                    blockers += holders[p, s]
+                    full_p[p].append(s)
+                    low = min(low, low_p.get((p, s), math.inf))
                     blocked = True
-            if len(per_slot[s]) >= prep.T:
+            if per_slot[s] >= prep.T:
                 full_t.append(s)
-                blockers += per_slot[s]
+                low = min(low, low_s[s])
                 blocked = True
             if not blocked:
                 free.append(s)
@@ -735,20 +760,18 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                 why = "the time limit ended the search" if timed_out else "it was left for the model's other goals"
                 out[k] = ("time_limit" if timed_out else "limits", f"slot {free[0]} was free but {why}")
             continue
-        parts = [f"{who!r} is at its capacity {prep.cap[prep.pidx[who]]} in slot(s) {ss}" for who, ss in full_p.items()]
+        parts = [f"{pid[p]!r} is at its capacity {prep.cap[p]} in slot(s) {ss}" for p, ss in full_p.items()]
         if full_t:
             parts.append(f"all {prep.T} tables are taken in slot(s) {full_t}")
         code = "limits" if full_p and full_t else ("participant_full" if full_p else "tables_full")
-        weights = [prep.w[j] for j in blockers if j != k]
         tail = ""
-        if weights:
-            low = min(weights)
+        if low < math.inf:
             if low >= prep.w[k]:
                 tail = f"; the meetings holding those places weigh {low:g} or more (this one {prep.w[k]:g})"
             else:
                 tail = (
-                    f"; some meetings holding those places weigh less ({low:g}) but moving them would cost "
-                    "more (fairness floors, locked meetings or their own limits)"
+                    f"; a meeting holding one of those places weighs less ({low:g}, this one {prep.w[k]:g}) but "
+                    "moving it would cost more (fairness floors, locked meetings or the other limits)"
                 )
         out[k] = (code, "; ".join(parts) + tail)
     return out
@@ -767,9 +790,11 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     from ortools.sat.python import cp_model  # noqa: F401  (imported before the clock starts: ~1 s once)
 
     start = time.perf_counter()
-    deadline = start + inst.time_limit_s
     workers = workers or _workers()
     prep = _Prep(inst)
+    # leave time for the table numbering and the reasons after the last stage
+    reserve = min(0.2 * inst.time_limit_s, 3e-6 * sum(len(s) for s in prep.slots))
+    deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
     order = sorted(range(n), key=lambda k: -prep.w[k])
@@ -819,7 +844,7 @@ def _staged(
 
     Returns the placement and whether every stage was proven optimal.
     """
-    model = _Model(prep, ks, gaps=True)
+    model = _Model(prep, ks, gaps=False)
     xs = list(model.var.items())
     max_w = max((prep.w[k] for k in ks), default=0.0)
     scale = _WEIGHT_SCALE / max_w if max_w > 0 else 0.0
@@ -848,9 +873,15 @@ def _staged(
 
     def run(label: str, share: float) -> list[int] | None:
         nonlocal all_optimal
-        budget = max(0.05, (deadline - time.perf_counter()) * share)
+        left = deadline - time.perf_counter()
+        if left < MIN_STAGE_S:
+            all_optimal = False
+            stats.stages.append({"stage": label, "status": "SKIPPED (time limit)"})
+            return None
+        budget = max(MIN_STAGE_S, left * share)
         t0 = time.perf_counter()
         name, sol, obj, bound = model.solve(budget, workers)
+        stats.model_vars = max(stats.model_vars, model.nvars)
         stats.stages.append(
             {
                 "stage": label,
@@ -867,7 +898,7 @@ def _staged(
         best_short = sum(values[v] for v in short)
         if best_short > 0:
             model.set_objective(short)
-            sol = run("floors", 0.3)
+            sol = run("floors", 0.25)
             if sol is not None and sum(sol[v] for v in short) <= best_short:
                 values = sol
                 best_short = sum(values[v] for v in short)
@@ -875,13 +906,21 @@ def _staged(
         model._linear(list(short), [1] * len(short), 0, best_short)
     # total weight
     model.set_objective({v: -c for v, c in wint.items()})
-    sol = run("weight", 0.6)
+    sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-        model.set_hint(values)
-    best_w = sum(wint[v] * values[v] for v in wint)
-    model._linear(list(wint), list(wint.values()), best_w, sum(wint.values()))
-    # moves away from the previous schedule, then idle slots: one move outweighs every idle slot
+    chosen = {k: s for (k, s), v in xs if values[v]}
+    # moves away from the previous schedule, then idle slots, on a second model that keeps the
+    # chosen meetings (weight and floors stay as they are) and only re-slots them
+    if not chosen:
+        return chosen, all_optimal
+    if deadline - time.perf_counter() < MIN_STAGE_S:
+        stats.stages.append({"stage": "stability+gaps", "status": "SKIPPED (time limit)"})
+        return chosen, False
+    model = _Model(prep, list(chosen), gaps=True, exact=True)
+    xs = list(model.var.items())
+    values = model.hint(chosen, {})
+    model.set_hint(values)
     idle_cap = prep.S * (len(model.idle) + 1)
     terms: dict[int, int] = dict.fromkeys(model.idle, 1)
     for k, s in prep.prev_slot.items():
