@@ -50,6 +50,8 @@ DEFAULT_TIME_LIMIT_S = 10.0
 MAX_MODEL_VARS = 400_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
+#: up to this many variables the stability/gap stage may still swap meetings of equal weight
+EXACT_MAX_VARS = 20_000
 #: a CP-SAT stage is skipped when less time than this is left
 MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
@@ -806,6 +808,8 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     ks = _candidates(prep, greedy, max_vars)
     stats.model_meetings = len(ks)
     movable = sum(1 for k in range(n) if prep.slots[k])
+    if not movable:
+        status = "optimal"  # nothing to decide
     if ks:
         placed, all_optimal = _staged(prep, ks, placed, deadline, workers, stats)
         timed_out = not all_optimal
@@ -910,16 +914,23 @@ def _staged(
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
     chosen = {k: s for (k, s), v in xs if values[v]}
-    # moves away from the previous schedule, then idle slots, on a second model that keeps the
-    # chosen meetings (weight and floors stay as they are) and only re-slots them
+    # moves away from the previous schedule, then idle slots. A large model is replaced by one of
+    # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
         return chosen, all_optimal
     if deadline - time.perf_counter() < MIN_STAGE_S:
         stats.stages.append({"stage": "stability+gaps", "status": "SKIPPED (time limit)"})
         return chosen, False
-    model = _Model(prep, list(chosen), gaps=True, exact=True)
-    xs = list(model.var.items())
-    values = model.hint(chosen, {})
+    if model.nvars <= EXACT_MAX_VARS:
+        # small: the same model, its weight held at the optimum, so equal-weight swaps are allowed
+        best_w = sum(wint[v] * values[v] for v in wint)
+        model._linear(list(wint), list(wint.values()), best_w, sum(wint.values()))
+        model._gap_vars()
+        values = model.hint(chosen, {v: values[v] for v in short})
+    else:
+        model = _Model(prep, list(chosen), gaps=True, exact=True)
+        xs = list(model.var.items())
+        values = model.hint(chosen, {})
     model.set_hint(values)
     idle_cap = prep.S * (len(model.idle) + 1)
     terms: dict[int, int] = dict.fromkeys(model.idle, 1)
