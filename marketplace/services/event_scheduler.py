@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -47,11 +48,14 @@ SIDES = ("large", "sme")
 DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
 #: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
-MAX_MODEL_VARS = 400_000
+MAX_MODEL_VARS = 40_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
 #: up to this many variables the stability/gap stage may still swap meetings of equal weight
 EXACT_MAX_VARS = 20_000
+#: meetings freed in one round of the large-instance gap search, and its time limit
+LNS_MEETINGS = 40
+LNS_ROUND_S = 0.2
 #: a CP-SAT stage is skipped when less time than this is left
 MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
@@ -385,6 +389,11 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
     left = [dict(d) for d in prep.left]
     tables = list(prep.table_left)
     count = list(prep.locked_count)
+    busy: list[set[int]] = [set() for _ in prep.cap]
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            busy[prep.a[k]].add(lk.slot)
+            busy[prep.b[k]].add(lk.slot)
     placed: dict[int, int] = {}
     order = list(order)
 
@@ -397,23 +406,23 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
         for p in (prep.a[k], prep.b[k]):
             left[p][s] -= 1
             count[p] += 1
+            busy[p].add(s)
+
+    def more_idle(p: int, s: int) -> int:
+        """How many idle slots p's day gains (or loses, < 0) with a meeting in slot s."""
+        b = busy[p]
+        if not b or s in b:
+            return 0
+        lo, hi = min(b), max(b)
+        return (max(hi, s) - min(lo, s) + 1 - len(b) - 1) - (hi - lo + 1 - len(b))
 
     def best_slot(k: int) -> int | None:
-        """A free slot for meeting k, next to the participants' other meetings where possible."""
+        """A free slot for meeting k that adds the fewest idle slots to the two participants' days."""
         options = [s for s in prep.slots[k] if fits(k, s)]
         if not options:
             return None
         pa, pb = prep.a[k], prep.b[k]
-
-        def touches(s: int) -> int:
-            near = 0
-            for p in (pa, pb):
-                for t in (s - 1, s + 1):
-                    if t in left[p] and left[p][t] < prep.cap[p]:
-                        near += 1
-            return near
-
-        return max(options, key=lambda s: (touches(s), tables[s], -s))
+        return min(options, key=lambda s: (more_idle(pa, s) + more_idle(pb, s), -tables[s], s))
 
     for k, s in (start or {}).items():
         if fits(k, s):
@@ -493,9 +502,12 @@ class _Model:
     text a fraction of that.
     """
 
-    def __init__(self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False) -> None:
+    def __init__(
+        self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False, fixed: dict[int, int] | None = None
+    ) -> None:
         """x[k, s] for every meeting k of ``ks`` and slot s it could take; at most one slot each
-        (exactly one with ``exact``: the selection is fixed, only the slots are chosen)."""
+        (exactly one with ``exact``: the selection is fixed, only the slots are chosen). ``fixed``
+        meetings ({meeting: slot}, outside ``ks``) stay where they are and use up room."""
         from ortools.sat.python import cp_model
 
         self.cp_model = cp_model
@@ -503,6 +515,13 @@ class _Model:
         self._text: list[str] = []
         self.prep = prep
         self.ks = ks
+        self.fixed = fixed or {}
+        fixed_load: dict[tuple[int, int], int] = defaultdict(int)
+        fixed_slot: dict[int, int] = defaultdict(int)
+        for k, s in self.fixed.items():
+            fixed_load[prep.a[k], s] += 1
+            fixed_load[prep.b[k], s] += 1
+            fixed_slot[s] += 1
         self.var: dict[tuple[int, int], int] = {}
         self.nvars = 0
         by_ps: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -526,12 +545,13 @@ class _Model:
                 lits = " literals: ".join(map(str, row))
                 self._text.append(f"constraints {{ {kind} {{ literals: {lits} }} }}")
         for (p, s), vs in by_ps.items():
-            room = prep.left[p].get(s, 0)
+            room = prep.left[p].get(s, 0) - fixed_load[p, s]
             if len(vs) > room:
                 self._linear(vs, [1] * len(vs), 0, room)
         for s, vs in by_s.items():
-            if len(vs) > prep.table_left[s]:
-                self._linear(vs, [1] * len(vs), 0, prep.table_left[s])
+            room = prep.table_left[s] - fixed_slot[s]
+            if len(vs) > room:
+                self._linear(vs, [1] * len(vs), 0, room)
         self.by_ps = by_ps
         self.idle: list[int] = []
         self.gap_layout: list[tuple[int, int, int, int, list[tuple[int, int]], int]] = []
@@ -565,10 +585,13 @@ class _Model:
             if lk is not None:
                 fixed_busy[prep.a[k]].add(lk.slot)
                 fixed_busy[prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            fixed_busy[prep.a[k]].add(s)
+            fixed_busy[prep.b[k]].add(s)
         ps_slots: dict[int, set[int]] = defaultdict(set)
         for p, s in self.by_ps:
             ps_slots[p].add(s)
-        for p in set(ps_slots) | set(fixed_busy):
+        for p in ps_slots:  # participants with only fixed meetings have a constant idle count
             slots = sorted(ps_slots[p] | fixed_busy[p])
             if len(slots) < 2 or (len(slots) == 2 and slots[1] == slots[0] + 1):
                 continue  # no idle slot can arise
@@ -613,6 +636,9 @@ class _Model:
             if lk is not None:
                 busy[self.prep.a[k]].add(lk.slot)
                 busy[self.prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            busy[self.prep.a[k]].add(s)
+            busy[self.prep.b[k]].add(s)
         for p, first, last, anyb, bvars, idle in self.gap_layout:
             on = [s for s, _ in bvars if s in busy[p]]
             for s, b in bvars:
@@ -928,9 +954,8 @@ def _staged(
         model._gap_vars()
         values = model.hint(chosen, {v: values[v] for v in short})
     else:
-        model = _Model(prep, list(chosen), gaps=True, exact=True)
-        xs = list(model.var.items())
-        values = model.hint(chosen, {})
+        placed, _rounds = _lns(prep, chosen, deadline, workers, stats)
+        return placed, False
     model.set_hint(values)
     idle_cap = prep.S * (len(model.idle) + 1)
     terms: dict[int, int] = dict.fromkeys(model.idle, 1)
@@ -945,6 +970,86 @@ def _staged(
         if sol is not None and sum(c * sol[v] for v, c in terms.items()) <= before:
             values = sol
     return {k: s for (k, s), v in xs if values[v]}, all_optimal
+
+
+def _lns(
+    prep: _Prep, chosen: dict[int, int], deadline: float, workers: int, stats: Stats
+) -> tuple[dict[int, int], int]:
+    """Large-neighbourhood search for the stability/gap stage of a large instance.
+
+    Each round frees the chosen meetings among a small group of participants (one with idle slots,
+    its partners and theirs, up to LNS_MEETINGS meetings), keeps every other meeting where it is,
+    and lets CP-SAT re-slot the freed ones to the fewest moves, then the fewest idle slots, in the
+    group. A round is kept only if it is no worse, so weight and floors never change.
+    Returns the placement and the number of improving rounds.
+    """
+    rnd = random.Random(0)
+    current = dict(chosen)
+    of_p: dict[int, list[int]] = defaultdict(list)
+    for k in current:
+        of_p[prep.a[k]].append(k)
+        of_p[prep.b[k]].append(k)
+    locked_busy: dict[int, set[int]] = defaultdict(set)
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            locked_busy[prep.a[k]].add(lk.slot)
+            locked_busy[prep.b[k]].add(lk.slot)
+    rounds = improved = 0
+    t0 = time.perf_counter()
+    moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+
+    def idle_of(p: int) -> int:
+        b = {current[k] for k in of_p[p]} | locked_busy[p]
+        return max(b) - min(b) + 1 - len(b) if b else 0
+
+    while deadline - time.perf_counter() > MIN_STAGE_S:
+        seeds = [p for p in of_p if idle_of(p) > 0] + [prep.a[k] for k in moved_prev]
+        if not seeds:
+            break
+        group = {rnd.choice(seeds)}
+        frontier = list(group)
+        ks: set[int] = set()
+        while frontier and len(ks) < LNS_MEETINGS:
+            p = frontier.pop(0)
+            for k in of_p[p]:
+                for q in (prep.a[k], prep.b[k]):
+                    if q not in group:
+                        group.add(q)
+                        frontier.append(q)
+            ks = {k for q in group for k in of_p[q] if prep.a[k] in group and prep.b[k] in group}
+        if not ks:
+            continue
+        fixed = {k: s for k, s in current.items() if k not in ks}
+        model = _Model(prep, sorted(ks), gaps=True, exact=True, fixed=fixed)
+        idle_cap = prep.S * (len(model.idle) + 1)
+        terms: dict[int, int] = dict.fromkeys(model.idle, 1)
+        for k in ks:
+            v = model.var.get((k, prep.prev_slot.get(k, -1)))
+            if v is not None:
+                terms[v] = terms.get(v, 0) - idle_cap
+        if not terms:
+            continue
+        values = model.hint(current, {})
+        model.set_hint(values)
+        model.set_objective(terms)
+        before = sum(c * values[v] for v, c in terms.items())
+        budget = min(LNS_ROUND_S, deadline - time.perf_counter())
+        _name, sol, _obj, _bound = model.solve(budget, workers)
+        rounds += 1
+        if sol is not None and sum(c * sol[v] for v, c in terms.items()) < before:
+            improved += 1
+            for (k, s), v in model.var.items():
+                if sol[v]:
+                    current[k] = s
+            moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+    stats.stages.append(
+        {
+            "stage": "stability+gaps (LNS)" if prep.prev_slot else "gaps (LNS)",
+            "status": f"{improved} of {rounds} rounds improved",
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    return current, improved
 
 
 def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
