@@ -48,7 +48,7 @@ SIDES = ("large", "sme")
 DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
 #: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
-MAX_MODEL_VARS = 40_000
+MAX_MODEL_VARS = 12_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
 #: up to this many variables the stability/gap stage may still swap meetings of equal weight
@@ -471,28 +471,38 @@ def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
 
 
 def _candidates(prep: _Prep, hint: dict[int, int], budget: int) -> list[int]:
-    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables;
-    otherwise previous and hinted meetings first, then the meetings of participants below their
-    floor, then the rest by weight descending, until the budget is spent."""
+    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables.
+
+    Otherwise the frontier where the hint can improve: previous meetings the hint dropped, the
+    meetings of participants the hint leaves below their floor, then, alternately, the heaviest
+    meetings left out and the lightest meetings taken, until the budget is spent. The hint's
+    other meetings stay fixed in their slots (see :func:`solve`).
+    """
     movable = [k for k in range(len(prep.a)) if prep.slots[k]]
     if sum(len(prep.slots[k]) for k in movable) <= budget:
         return movable
+    count = list(prep.locked_count)
+    for k in hint:
+        count[prep.a[k]] += 1
+        count[prep.b[k]] += 1
+    short = {p for p in range(len(count)) if count[p] < prep.floor[p]}
+    dropped = [k for k in prep.prev_slot if k not in hint and prep.slots[k]]
+    floor_ks = [k for k in movable if k not in hint and (prep.a[k] in short or prep.b[k] in short)]
+    out_heavy = sorted((k for k in movable if k not in hint), key=lambda k: -prep.w[k])
+    in_light = sorted(hint, key=lambda k: prep.w[k])
+    frontier = [k for pair in zip(out_heavy, in_light, strict=False) for k in pair]
+    frontier += out_heavy[len(in_light) :] + in_light[len(out_heavy) :]
     chosen: list[int] = []
     seen: set[int] = set()
     used = 0
-    floor_ks = [k for k in movable if prep.floor[prep.a[k]] or prep.floor[prep.b[k]]]
-    by_weight = sorted(movable, key=lambda k: -prep.w[k])
-    for group in (list(prep.prev_slot), list(hint), floor_ks, by_weight):
-        for k in group:
-            if k in seen or not prep.slots[k]:
-                continue
-            if used + len(prep.slots[k]) > budget:
-                if group is by_weight:
-                    return chosen
-                continue
-            seen.add(k)
-            chosen.append(k)
-            used += len(prep.slots[k])
+    for k in dropped + floor_ks + frontier:
+        if k in seen:
+            continue
+        if used + len(prep.slots[k]) > budget:
+            break
+        seen.add(k)
+        chosen.append(k)
+        used += len(prep.slots[k])
     return chosen
 
 
@@ -823,7 +833,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 3e-6 * sum(len(s) for s in prep.slots))
+    reserve = min(0.2 * inst.time_limit_s, 6e-6 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
@@ -844,7 +854,9 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
         stats.stages.append({"stage": "cp-sat", "status": "SKIPPED (time limit)"})
         timed_out = True
     elif ks:
-        placed, all_optimal = _staged(prep, ks, placed, deadline, workers, stats)
+        in_model = set(ks)
+        fixed = {k: s for k, s in greedy.items() if k not in in_model}
+        placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
         if len(ks) < movable:  # meetings outside the model may still fit: refill greedily
             placed = _greedy(prep, order, start=placed)
@@ -875,13 +887,20 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
 
 
 def _staged(
-    prep: _Prep, ks: list[int], placed: dict[int, int], deadline: float, workers: int, stats: Stats
+    prep: _Prep,
+    ks: list[int],
+    fixed: dict[int, int],
+    placed: dict[int, int],
+    deadline: float,
+    workers: int,
+    stats: Stats,
 ) -> tuple[dict[int, int], bool]:
-    """The lexicographic CP-SAT stages, each fixing the previous optimum as a constraint.
+    """The lexicographic CP-SAT stages over the meetings ``ks`` (``fixed`` ones stay put), each
+    keeping the previous optimum as a constraint; ``placed`` is the hint.
 
-    Returns the placement and whether every stage was proven optimal.
+    Returns the whole placement (fixed included) and whether every stage was proven optimal.
     """
-    model = _Model(prep, ks, gaps=False)
+    model = _Model(prep, ks, gaps=False, fixed=fixed)
     xs = list(model.var.items())
     max_w = max((prep.w[k] for k in ks), default=0.0)
     scale = _WEIGHT_SCALE / max_w if max_w > 0 else 0.0
@@ -895,8 +914,12 @@ def _staged(
     for k in placed:
         count[prep.a[k]] += 1
         count[prep.b[k]] += 1
+    have = list(prep.locked_count)
+    for k in fixed:
+        have[prep.a[k]] += 1
+        have[prep.b[k]] += 1
     for p in range(len(prep.cap)):
-        need = prep.floor[p] - prep.locked_count[p]
+        need = prep.floor[p] - have[p]
         if need <= 0:
             continue
         vs = model.by_p.get(p, [])
@@ -946,7 +969,7 @@ def _staged(
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = {k: s for (k, s), v in xs if values[v]}
+    chosen = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -954,7 +977,7 @@ def _staged(
     if deadline - time.perf_counter() < MIN_STAGE_S:
         stats.stages.append({"stage": "stability+gaps", "status": "SKIPPED (time limit)"})
         return chosen, False
-    if model.nvars <= EXACT_MAX_VARS:
+    if model.nvars <= EXACT_MAX_VARS and not fixed:
         # small: the same model, its weight held at the optimum, so equal-weight swaps are allowed
         best_w = sum(wint[v] * values[v] for v in wint)
         model._linear(list(wint), list(wint.values()), best_w, sum(wint.values()))
@@ -976,7 +999,7 @@ def _staged(
         sol = run("stability+gaps" if prep.prev_slot else "gaps", 1.0)
         if sol is not None and sum(c * sol[v] for v, c in terms.items()) <= before:
             values = sol
-    return {k: s for (k, s), v in xs if values[v]}, all_optimal
+    return {**fixed, **{k: s for (k, s), v in xs if values[v]}}, all_optimal
 
 
 def _lns(
