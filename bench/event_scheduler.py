@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -323,6 +324,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     parts = args.only.split(",")
+    load_before = os.getloadavg()
     sections: dict[str, list[dict[str, Any]]] = {}
     for part in parts:
         if part == "quality":
@@ -338,9 +340,13 @@ def main() -> None:
         for row in sections[part]:
             print(json.dumps(row), file=sys.stderr)
     if args.json:
-        print(json.dumps({"machine": machine(), "sections": sections, "peak_rss_mb": peak_rss_mb()}, indent=1))
+        out = {"machine": machine(), "load": [load_before[0], os.getloadavg()[0]], "sections": sections}
+        print(json.dumps({**out, "peak_rss_mb": peak_rss_mb()}, indent=1))
         return
     print(f"machine: {machine()}")
+    print(
+        f"load average (1 min) before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores"
+    )
     for part, rows in sections.items():
         print(f"\n### {part}\n")
         print(table(rows))

@@ -738,10 +738,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     """Why each unscheduled meeting is out: whose availability or which limit, per common slot."""
     inst = prep.inst
     pid = [p.id for p in inst.participants]
-    load: dict[tuple[int, int], int] = defaultdict(int)
-    low_p: dict[tuple[int, int], float] = {}  # lightest meeting holding participant p in slot s
-    per_slot = [0] * prep.S
-    low_s = [math.inf] * prep.S
+    S = prep.S
+    load = [[0] * S for _ in prep.cap]
+    low_p = [[math.inf] * S for _ in prep.cap]  # lightest meeting holding participant p in slot s
+    per_slot = [0] * S
+    low_s = [math.inf] * S
     every = dict(placed)
     for k, lk in enumerate(prep.locked):
         if lk is not None:
@@ -749,10 +750,12 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     for k, s in every.items():
         w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
-            load[p, s] += 1
-            low_p[p, s] = min(low_p.get((p, s), math.inf), w)
+            load[p][s] += 1
+            if w < low_p[p][s]:
+                low_p[p][s] = w
         per_slot[s] += 1
-        low_s[s] = min(low_s[s], w)
+        if w < low_s[s]:
+            low_s[s] = w
     out: dict[int, tuple[str, str]] = {}
     for k in range(len(prep.a)):
         if k in every:
@@ -780,13 +783,17 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
         full_t: list[int] = []
         low = math.inf
         free = []
+        load_a, load_b, cap_a, cap_b = load[pa], load[pb], prep.cap[pa], prep.cap[pb]
         for s in prep.slots[k]:
             blocked = False
-            for p in (pa, pb):
-                if load[p, s] >= prep.cap[p]:
-                    full_p[p].append(s)
-                    low = min(low, low_p.get((p, s), math.inf))
-                    blocked = True
+            if load_a[s] >= cap_a:
+                full_p[pa].append(s)
+                low = min(low, low_p[pa][s])
+                blocked = True
+            if load_b[s] >= cap_b:
+                full_p[pb].append(s)
+                low = min(low, low_p[pb][s])
+                blocked = True
             if per_slot[s] >= prep.T:
                 full_t.append(s)
                 low = min(low, low_s[s])
@@ -833,7 +840,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 6e-6 * sum(len(s) for s in prep.slots))
+    reserve = min(0.2 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
@@ -977,7 +984,7 @@ def _staged(
     if deadline - time.perf_counter() < MIN_STAGE_S:
         stats.stages.append({"stage": "stability+gaps", "status": "SKIPPED (time limit)"})
         return chosen, False
-    if model.nvars <= EXACT_MAX_VARS and not fixed:
+    if model.nvars <= EXACT_MAX_VARS:
         # small: the same model, its weight held at the optimum, so equal-weight swaps are allowed
         best_w = sum(wint[v] * values[v] for v in wint)
         model._linear(list(wint), list(wint.values()), best_w, sum(wint.values()))
@@ -999,7 +1006,11 @@ def _staged(
         sol = run("stability+gaps" if prep.prev_slot else "gaps", 1.0)
         if sol is not None and sum(c * sol[v] for v, c in terms.items()) <= before:
             values = sol
-    return {**fixed, **{k: s for (k, s), v in xs if values[v]}}, all_optimal
+    result = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
+    if fixed and deadline - time.perf_counter() > MIN_STAGE_S:
+        # the frontier model was re-slotted exactly; the fixed meetings get the neighbourhood search
+        result, _rounds = _lns(prep, result, deadline, workers, stats)
+    return result, all_optimal and not fixed
 
 
 def _lns(
