@@ -718,3 +718,24 @@ def test_time_too_short_for_the_model_returns_the_greedy_schedule(monkeypatch):
     check_schedule(data, out)
     assert out["stats"]["status"] == "greedy"
     assert out["stats"]["stages"] == [{"stage": "cp-sat", "status": "SKIPPED (time limit)"}]
+
+
+@pytest.mark.parametrize("greedy_only", [False, True])
+def test_heavier_late_request_takes_the_seat_of_the_lightest(monkeypatch, greedy_only):
+    from marketplace.services import event_scheduler as es
+
+    if greedy_only:
+        monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)
+    data = {
+        "slots": 1,
+        "tables": 2,
+        "participants": [person(x) for x in "ABCDEF"],
+        "meetings": [meet("m1", "A", "B", 1), meet("m2", "C", "D", 2), meet("late", "E", "F", 5)],
+        "previous": [{"id": "m1", "slot": 0, "table": 0}, {"id": "m2", "slot": 0, "table": 1}],
+        "time_limit_s": 2,
+    }
+    out = solved(data)
+    assert out["stats"]["status"] == ("greedy" if greedy_only else "optimal")
+    assert sorted(s["id"] for s in out["scheduled"]) == ["late", "m2"]
+    assert {"id": "m2", "slot": 0, "table": 1} in out["scheduled"]
+    assert out["stats"]["moved"] == 1 and reason_of(out, "m1")["code"] == "tables_full"

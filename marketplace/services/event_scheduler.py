@@ -33,12 +33,13 @@ The JSON contract (``solve_json``, and ``python -m marketplace events solve``) i
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -450,7 +451,71 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
             s = best_slot(k)
             if s is not None:
                 put(k, s)
+    if start:
+        _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
     return placed
+
+
+def _swap_in(
+    prep: _Prep,
+    placed: dict[int, int],
+    order: list[int],
+    left: list[dict[int, int]],
+    tables: list[int],
+    count: list[int],
+    busy: list[set[int]],
+    put: Callable[[int, int], None],
+    best_slot: Callable[[int], int | None],
+) -> None:
+    """After a greedy that kept a previous schedule first: let a heavier waiting meeting take the
+    table of the lightest meeting in a slot where both its participants are free (that one is then
+    placed elsewhere if it fits, else it waits). Never below a floor; locked meetings are not in
+    ``placed`` and never move."""
+    heaps: list[list[tuple[float, int]]] = [[] for _ in range(prep.S)]
+    for j, s in placed.items():
+        heapq.heappush(heaps[s], (prep.w[j], j))
+
+    def lightest(s: int) -> tuple[float, int] | None:
+        h = heaps[s]
+        while h and placed.get(h[0][1]) != s:
+            heapq.heappop(h)
+        return h[0] if h else None
+
+    def remove(j: int) -> None:
+        s = placed.pop(j)
+        tables[s] += 1
+        for p in (prep.a[j], prep.b[j]):
+            left[p][s] += 1
+            count[p] -= 1
+            if left[p][s] == prep.cap[p]:  # no other meeting of p in s (locked ones lower the cap)
+                busy[p].discard(s)
+
+    floor_of = prep.floor
+    for k in order:
+        if k in placed:
+            continue
+        pa, pb = prep.a[k], prep.b[k]
+        for s in prep.slots[k]:
+            if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
+                continue
+            top = lightest(s) if tables[s] <= 0 else None
+            if tables[s] <= 0:
+                if top is None or top[0] >= prep.w[k]:
+                    continue
+                j = top[1]
+                if count[prep.a[j]] <= floor_of[prep.a[j]] or count[prep.b[j]] <= floor_of[prep.b[j]]:
+                    continue
+                remove(j)
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+                again = best_slot(j)
+                if again is not None:
+                    put(j, again)
+                    heapq.heappush(heaps[again], (prep.w[j], j))
+            else:
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+            break
 
 
 def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
