@@ -141,6 +141,12 @@ def weight_of(inst: Instance, slot_of: dict[Any, int]) -> float:
     return sum(m.weight for m in inst.meetings if m.id in slot_of)
 
 
+def phases(res: Any) -> str:
+    """Seconds in prep+greedy / CP-SAT stages / tables+reasons."""
+    ph = res.stats.phases
+    return f"{ph.get('prep_greedy', 0)}/{ph.get('cp_sat', 0)}/{ph.get('tables_reasons', 0)}"
+
+
 def pct(x: float, bound: float) -> float:
     return round(100 * x / bound, 3) if bound == bound and bound > 0 else float("nan")
 
@@ -164,6 +170,7 @@ def quality(skew: float, args: argparse.Namespace) -> dict[str, Any]:
         "greedy_s": round(greedy_s, 3),
         "solver_pct": pct(res.objective, bound),
         "solver_s": res.seconds,
+        "phases_s": phases(res),
         "status": res.stats.status,
         "idle_per_participant_greedy": round(idle_slots(inst, greedy) / people, 3),
         "idle_per_participant_solver": round(idle_slots(inst, slot_of) / people, 3),
@@ -262,6 +269,7 @@ def stability(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "weight_after": res.objective,
                     "scheduled": len(res.scheduled),
                     "seconds": res.seconds,
+                    "phases_s": phases(res),
                     "stages": res.stats.stages,
                 }
             )
@@ -287,6 +295,7 @@ def big(args: argparse.Namespace) -> dict[str, Any]:
         "greedy_s": round(greedy_s, 2),
         "solver_weight": res.objective,
         "solver_s": res.seconds,
+        "phases_s": phases(res),
         "scheduled": len(res.scheduled),
         "model_meetings": res.stats.model_meetings,
         "model_vars": res.stats.model_vars,

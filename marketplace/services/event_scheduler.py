@@ -157,6 +157,7 @@ class Stats:
     model_meetings: int = 0
     model_vars: int = 0
     stages: list[dict[str, Any]] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: prep_greedy, cp_sat, tables_reasons
 
 
 @dataclass
@@ -184,6 +185,7 @@ class Result:
                 "model_meetings": self.stats.model_meetings,
                 "model_vars": self.stats.model_vars,
                 "stages": self.stats.stages,
+                "phases": self.stats.phases,
             },
         }
 
@@ -382,7 +384,9 @@ class _Prep:
                 self.prev_slot[k] = place.slot
 
 
-def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None) -> dict[int, int]:
+def _greedy(
+    prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None, swap: bool = True
+) -> dict[int, int]:
     """Place meetings in ``order``, each in its first slot (after ``start``'s) with room for it.
 
     Serves participants below their floor first: a first pass schedules, for each participant short
@@ -451,7 +455,7 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
             s = best_slot(k)
             if s is not None:
                 put(k, s)
-    if start:
+    if start and swap:
         _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
     return placed
 
@@ -912,6 +916,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     order = sorted(range(n), key=lambda k: -prep.w[k])
     greedy = _greedy(prep, order, start={k: s for k, s in prep.prev_slot.items() if s in prep.slots[k]})
     placed = dict(greedy)
+    stats.phases["prep_greedy"] = round(time.perf_counter() - start, 3)
     status = "greedy"
     timed_out = False
 
@@ -930,10 +935,12 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
         fixed = {k: s for k, s in greedy.items() if k not in in_model}
         placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
-        if len(ks) < movable:  # meetings outside the model may still fit: refill greedily
-            placed = _greedy(prep, order, start=placed)
+        if len(ks) < movable and time.perf_counter() < deadline:
+            placed = _greedy(prep, order, start=placed, swap=False)  # refill seats the model freed
         status = "optimal" if all_optimal and len(ks) == movable else "feasible"
 
+    stats.phases["cp_sat"] = round(time.perf_counter() - start - stats.phases["prep_greedy"], 3)
+    post = time.perf_counter()
     tables, changes = _assign_tables(prep, placed)
     reasons = _reasons(prep, placed, timed_out)
     scheduled = []
@@ -954,6 +961,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     stats.kept = sum(1 for k, s in prep.prev_slot.items() if placed.get(k) == s)
     stats.moved = len(prep.prev_slot) - stats.kept
     stats.table_changes = changes
+    stats.phases["tables_reasons"] = round(time.perf_counter() - post, 3)
     seconds = round(time.perf_counter() - start, 3)
     return Result(scheduled, unscheduled, round(weight, 6), seconds, stats)
 
