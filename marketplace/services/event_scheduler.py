@@ -24,7 +24,8 @@ availability or limit that kept it out. The formulation is written out in docs/e
 The JSON contract (``solve_json``, and ``python -m marketplace events solve``) is the issue's::
 
     {"slots": 16, "tables": 100,
-     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings"}],
+     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings",
+                       "max_meetings"?}],
      "meetings": [{"id", "a", "b", "weight", "locked": {"slot", "table"}?}],
      "previous": [{"id", "slot", "table"}]?, "time_limit_s": 2}
     -> {"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
@@ -88,6 +89,7 @@ class Participant:
     capacity: int
     available: frozenset[int]
     min_meetings: int = 0
+    max_meetings: int | None = None  # a quota over the whole event (e.g. per large firm); None: no cap
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ REASON_CODES = {
     "no_capacity": "a participant has no representative (capacity 0) or the event has no tables",
     "no_common_slot": "the two participants share no available slot",
     "participant_full": "in every common slot one of the two is already at its capacity",
+    "participant_max": "one of the two already has its max_meetings for the event",
     "tables_full": "in every common slot all tables are taken",
     "limits": "in every common slot a capacity or the tables are used up (a mix of both)",
     "time_limit": "a free place existed, but the time limit ended the search before it was used",
@@ -254,7 +257,10 @@ def _parse_participant(raw: Any, name: str, slots: int) -> Participant:
     else:
         available = frozenset(range(slots))
     floor = _int(obj.get("min_meetings", 0), f"{name}.min_meetings", 0)
-    return Participant(pid, side, capacity, available, floor)
+    cap_total = obj.get("max_meetings")
+    if cap_total is not None:
+        cap_total = _int(cap_total, f"{name}.max_meetings", 0)
+    return Participant(pid, side, capacity, available, floor, cap_total)
 
 
 def parse_instance(data: Any) -> Instance:
@@ -262,7 +268,7 @@ def parse_instance(data: Any) -> Instance:
 
     Raises :class:`InputError` whose ``field`` (and message) names the offending path, e.g.
     ``meetings[3].b`` for an unknown participant. Optional fields: ``capacity`` (default 1),
-    ``available`` (default every slot), ``min_meetings`` (0), ``weight`` (1), ``locked``,
+    ``available`` (default every slot), ``min_meetings`` (0), ``max_meetings`` (none), ``weight`` (1), ``locked``,
     ``previous`` (empty), ``time_limit_s`` (10).
     """
     top = _obj(data, "input", ("slots", "tables", "participants", "meetings"))
@@ -285,6 +291,7 @@ def parse_instance(data: Any) -> Instance:
     seen: set[Id] = set()
     locked_at: dict[tuple[int, int], str] = {}
     locked_load: dict[tuple[Id, int], int] = defaultdict(int)
+    locked_total: dict[Id, int] = defaultdict(int)
     for i, raw in enumerate(_list(top["meetings"], "meetings")):
         name = f"meetings[{i}]"
         obj = _obj(raw, name, ("id", "a", "b"))
@@ -313,6 +320,13 @@ def parse_instance(data: Any) -> Instance:
                 )
             locked_at[where] = name
             for pid in ends:
+                locked_total[pid] += 1
+                quota = by_id[pid].max_meetings
+                if quota is not None and locked_total[pid] > quota:
+                    raise InputError(
+                        f"{name}.locked: participant {pid!r} has more locked meetings than its max_meetings {quota}",
+                        field=f"{name}.locked",
+                    )
                 locked_load[pid, locked.slot] += 1
                 if locked_load[pid, locked.slot] > by_id[pid].capacity:
                     raise InputError(
@@ -349,6 +363,7 @@ class _Prep:
         self.cap = [p.capacity for p in inst.participants]
         self.avail = [p.available for p in inst.participants]
         self.floor = [p.min_meetings for p in inst.participants]
+        self.most = [p.max_meetings for p in inst.participants]
         self.a = [self.pidx[m.a] for m in inst.meetings]
         self.b = [self.pidx[m.b] for m in inst.meetings]
         self.w = [m.weight for m in inst.meetings]
@@ -404,8 +419,13 @@ def _greedy(
     placed: dict[int, int] = {}
     order = list(order)
 
+    most = prep.most
+
     def fits(k: int, s: int) -> bool:
-        return tables[s] > 0 and left[prep.a[k]].get(s, 0) > 0 and left[prep.b[k]].get(s, 0) > 0
+        pa, pb = prep.a[k], prep.b[k]
+        if (most[pa] is not None and count[pa] >= most[pa]) or (most[pb] is not None and count[pb] >= most[pb]):
+            return False
+        return tables[s] > 0 and left[pa].get(s, 0) > 0 and left[pb].get(s, 0) > 0
 
     def put(k: int, s: int) -> None:
         placed[k] = s
@@ -499,6 +519,8 @@ def _swap_in(
         if k in placed:
             continue
         pa, pb = prep.a[k], prep.b[k]
+        if any(prep.most[p] is not None and count[p] >= prep.most[p] for p in (pa, pb)):
+            continue
         for s in prep.slots[k]:
             if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
                 continue
@@ -599,10 +621,13 @@ class _Model:
         self.fixed = fixed or {}
         fixed_load: dict[tuple[int, int], int] = defaultdict(int)
         fixed_slot: dict[int, int] = defaultdict(int)
+        fixed_count: dict[int, int] = defaultdict(int)
         for k, s in self.fixed.items():
             fixed_load[prep.a[k], s] += 1
             fixed_load[prep.b[k], s] += 1
             fixed_slot[s] += 1
+            fixed_count[prep.a[k]] += 1
+            fixed_count[prep.b[k]] += 1
         self.var: dict[tuple[int, int], int] = {}
         self.nvars = 0
         by_ps: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -633,6 +658,11 @@ class _Model:
             room = prep.table_left[s] - fixed_slot[s]
             if len(vs) > room:
                 self._linear(vs, [1] * len(vs), 0, room)
+        for p, vs in self.by_p.items():
+            if prep.most[p] is not None:
+                room = prep.most[p] - prep.locked_count[p] - fixed_count[p]
+                if len(vs) > room:
+                    self._linear(vs, [1] * len(vs), 0, max(0, room))
         self.by_ps = by_ps
         self.idle: list[int] = []
         self.gap_layout: list[tuple[int, int, int, int, list[tuple[int, int]], int]] = []
@@ -816,9 +846,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     for k, lk in enumerate(prep.locked):
         if lk is not None:
             every[k] = lk.slot
+    total = [0] * len(prep.cap)
     for k, s in every.items():
         w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
+            total[p] += 1
             load[p][s] += 1
             if w < low_p[p][s]:
                 low_p[p][s] = w
@@ -847,6 +879,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                     f"no common available slot: {pid[pa]!r} is available in {sorted(prep.avail[pa])}, "
                     f"{pid[pb]!r} in {sorted(prep.avail[pb])}",
                 )
+            continue
+        at_most = [p for p in (pa, pb) if prep.most[p] is not None and total[p] >= prep.most[p]]
+        if at_most:
+            p = at_most[0]
+            out[k] = ("participant_max", f"{pid[p]!r} already has its maximum of {prep.most[p]} meetings")
             continue
         full_p: dict[int, list[int]] = defaultdict(list)
         full_t: list[int] = []
@@ -1177,16 +1214,20 @@ def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
 def solve_json(data: dict[str, Any]) -> dict[str, Any]:
     """Solve a scheduling problem given as the issue's JSON contract; return the contract's answer.
 
-    Input: ``{"slots": int >= 1, "tables": int >= 0, "participants": [{"id": str|int, "side": "large"|"sme",
-    "capacity": int >= 0 (default 1), "available": [slot, ...] (default all), "min_meetings": int >= 0
-    (default 0)}], "meetings": [{"id": str|int, "a": participant id, "b": participant id, "weight": number
-    >= 0 (default 1), "locked": {"slot", "table"} (optional)}], "previous": [{"id", "slot", "table"}]
-    (optional; ids not in meetings are ignored), "time_limit_s": number > 0 (default 10)}``.
-    Slots and tables are numbered from 0.
+    Input: ``{"slots": int >= 1, "tables": int >= 0,
+    "participants": [{"id": str|int, "side": "large"|"sme", "capacity": int >= 0 (default 1),
+    "available": [slot, ...] (default all), "min_meetings": int >= 0 (default 0),
+    "max_meetings": int >= 0 or null (default null: no cap over the event)}],
+    "meetings": [{"id": str|int, "a": participant id, "b": participant id,
+    "weight": number >= 0 (default 1), "locked": {"slot", "table"} (optional)}],
+    "previous": [{"id", "slot", "table"}] (optional; ids not in meetings are ignored),
+    "time_limit_s": number > 0 (default 10)}``. Slots and tables are numbered from 0.
 
     Output: ``{"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
     "objective": total weight scheduled, "seconds": wall time, "stats": {status, weight,
-    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages}}``.
-    ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with ``field``) on bad input.
+    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages,
+    phases}}``. ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with
+    ``field``) on bad input. This signature and contract are stable: the event service
+    (marketplace/services/events_scheduling.py) builds ``data`` from the database and calls it.
     """
     return solve(parse_instance(data)).as_dict()
