@@ -1,7 +1,7 @@
 """events: chain-matching events (events, invitations, registrations, requests, meetings, outcomes, surveys)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0009
 Create Date: 2026-11-26 02:25:50.720941
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0004'
-down_revision: str | None = '0002'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
