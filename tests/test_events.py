@@ -67,9 +67,7 @@ def test_event_with_a_malformed_session_is_rejected_naming_the_field(session):
 
 def test_invited_firm_registers_approved_and_invitation_is_marked(world):
     s, w = world
-    inv_status = s.scalar(
-        select(ev.EventInvitation.status).where(ev.EventInvitation.firm_id == w["smes"][0].id)
-    )
+    inv_status = s.scalar(select(ev.EventInvitation.status).where(ev.EventInvitation.firm_id == w["smes"][0].id))
     assert inv_status is InvitationStatus.REGISTERED
     assert w["regs"][w["smes"][0].id].status is RegistrationStatus.APPROVED
 
@@ -180,8 +178,11 @@ def test_auto_accept_event_accepts_requests_at_once(loaded):
         assert s.scalar(select(Meeting.id).where(Meeting.request_id == req.id)) is not None
 
 
-def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_bulk(world, engine):
+def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_bulk(world, loaded):
+    from marketplace.matching import MatchEngine
+
     s, w = world
+    engine = MatchEngine(loaded, use_dense=False).build(s)  # lexical + chain graph over this database
     proposals = ev.propose_meetings(s, engine, w["event"], per_demand=3)
     assert proposals, "the separator SME should be proposed for the separator demand"
     registered = {r.firm_id for r in ev.approved_registrations(s, w["event"], ev.Side.SME)}
@@ -200,7 +201,9 @@ def test_pair_that_met_at_an_earlier_event_is_marked(world):
     s, w = world
     sme, large = w["smes"][0], w["large"]
     earlier = ev.create_event(
-        s, w["org"].id, event_data(title="上一届对接会", start_date=(w["event"].start_date - timedelta(days=90)).isoformat())
+        s,
+        w["org"].id,
+        event_data(title="上一届对接会", start_date=(w["event"].start_date - timedelta(days=90)).isoformat()),
     )
     ev.set_event_status(s, earlier, ev.EventStatus.OPEN)
     ev.invite_firms(s, earlier, [sme.id, large.id])

@@ -92,7 +92,9 @@ def event_access(session: Session, viewer: Viewer | None, event: Event) -> Acces
     if reg is not None and reg.status is RegistrationStatus.APPROVED:
         return Access.PARTICIPANT
     invited = session.scalar(
-        select(EventInvitation.id).where(EventInvitation.event_id == event.id, EventInvitation.firm_id == viewer.firm_id)
+        select(EventInvitation.id).where(
+            EventInvitation.event_id == event.id, EventInvitation.firm_id == viewer.firm_id
+        )
     )
     if reg is not None or invited is not None:
         return Access.INVITED
@@ -261,7 +263,9 @@ def update_event(session: Session, event: Event, data: dict[str, Any]) -> Event:
         select(func.max(Meeting.slot)).where(Meeting.event_id == event.id, Meeting.status != MeetingStatus.CANCELLED)
     )
     if used is not None and used >= event.slot_count:
-        raise InputError(f"sessions: meetings are scheduled up to slot {used}; keep at least {used + 1} slots", "sessions")
+        raise InputError(
+            f"sessions: meetings are scheduled up to slot {used}; keep at least {used + 1} slots", "sessions"
+        )
     session.flush()
     return event
 
@@ -300,7 +304,9 @@ def add_event_demands(session: Session, event: Event, demand_ids: Iterable[int])
         if demand is None:
             raise NotFoundError(f"demand_ids: demand {demand_id} does not exist", field="demand_ids")
         if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
-            raise InputError(f"demand_ids: demand {demand_id} is {demand.status.value}; only open demands", "demand_ids")
+            raise InputError(
+                f"demand_ids: demand {demand_id} is {demand.status.value}; only open demands", "demand_ids"
+            )
         if demand_id not in have:
             link = EventDemand(event=event, demand_id=demand_id)
             session.add(link)
@@ -360,13 +366,13 @@ def firm_user_ids(session: Session, firm_ids: Iterable[int]) -> list[int]:
 
 def organizer_user_ids(session: Session, event: Event) -> list[int]:
     return list(
-        session.scalars(
-            select(User.id).where(User.organization_id == event.organization_id, User.is_active.is_(True))
-        )
+        session.scalars(select(User.id).where(User.organization_id == event.organization_id, User.is_active.is_(True)))
     )
 
 
-def notify_firms(session: Session, event: Event, firm_ids: Iterable[int], kind: str, zh: str, en: str, link: str) -> int:
+def notify_firms(
+    session: Session, event: Event, firm_ids: Iterable[int], kind: str, zh: str, en: str, link: str
+) -> int:
     """In-app notification and e-mail to every user of the firms (through the platform sender)."""
     from marketplace.services.notifications import notify
 
@@ -573,7 +579,9 @@ def browse_participants(
         firm = reg.firm
         products = [fp.product.name for fp in firm.products][:12]
         demands = demands_by_owner.get(firm.id, [])
-        text = " ".join([firm.name, firm.short_name or "", firm.description or "", *products, *(d.title for d in demands)])
+        text = " ".join(
+            [firm.name, firm.short_name or "", firm.description or "", *products, *(d.title for d in demands)]
+        )
         if needle and needle not in text:
             continue
         if region and firm.region != region:
@@ -614,7 +622,13 @@ def _pair_request(session: Session, event: Event, a: int, b: int) -> MeetingRequ
 
 
 def request_meeting(
-    session: Session, event: Event, from_firm_id: int, to_firm_id: int, *, message: str = "", demand_id: int | None = None
+    session: Session,
+    event: Event,
+    from_firm_id: int,
+    to_firm_id: int,
+    *,
+    message: str = "",
+    demand_id: int | None = None,
 ) -> MeetingRequest:
     """A participant asks one of the other side for a meeting. Auto-accept events accept at once;
     otherwise the request expires after the event's expiry hours."""
@@ -688,13 +702,19 @@ def answer_request(session: Session, req: MeetingRequest, *, accept: bool, notif
         _meeting_for(session, event, req)
     session.flush()
     if notify:
-        zh, en = ("洽谈申请已被接受", "Meeting request accepted") if accept else ("洽谈申请被婉拒", "Meeting request declined")
+        zh, en = (
+            ("洽谈申请已被接受", "Meeting request accepted")
+            if accept
+            else ("洽谈申请被婉拒", "Meeting request declined")
+        )
         notify_firms(session, event, [req.from_firm_id], "event_request", zh, en, f"/events/{event.id}/requests")
     return req
 
 
 def _meeting_for(session: Session, event: Event, req: MeetingRequest) -> Meeting:
-    regs = {r.firm_id: r for r in approved_registrations(session, event) if r.firm_id in (req.from_firm_id, req.to_firm_id)}
+    regs = {
+        r.firm_id: r for r in approved_registrations(session, event) if r.firm_id in (req.from_firm_id, req.to_firm_id)
+    }
     a, b = regs.get(req.from_firm_id), regs.get(req.to_firm_id)
     if a is None or b is None:
         raise TransitionError("status: both firms must be approved participants", field="status")
@@ -909,7 +929,9 @@ def check_in(session: Session, event: Event, token: str) -> EventRegistration:
     """The organizer's device opened a participant's check-in URL (from the agenda's QR code):
     the firm is present, and its scheduled meetings are locked in place."""
     reg = session.scalar(
-        select(EventRegistration).where(EventRegistration.event_id == event.id, EventRegistration.checkin_token == token)
+        select(EventRegistration).where(
+            EventRegistration.event_id == event.id, EventRegistration.checkin_token == token
+        )
     )
     if reg is None or reg.status is not RegistrationStatus.APPROVED:
         raise NotFoundError("token: no approved participant has this check-in code", field="token")

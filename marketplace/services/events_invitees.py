@@ -56,7 +56,9 @@ def chain_segments(session: Session, event: Event) -> dict[str, dict[int, str]]:
                 core.setdefault(pid, pname)
     ids = list(core)
     rel = ProductRelation
-    parts = _related(session, select(rel.other_id).where(rel.product_id.in_(ids), rel.relation == ProductRelationKind.SUBCLASS))
+    parts = _related(
+        session, select(rel.other_id).where(rel.product_id.in_(ids), rel.relation == ProductRelationKind.SUBCLASS)
+    )
     base = ids + list(parts)
     upstream = _related(
         session,
@@ -112,7 +114,9 @@ class Candidate:
         }
 
 
-def chain_demands(session: Session, event: Event, segments: dict[str, dict[int, str]]) -> list[tuple[Demand, list[str]]]:
+def chain_demands(
+    session: Session, event: Event, segments: dict[str, dict[int, str]]
+) -> list[tuple[Demand, list[str]]]:
     """Open demands that name a product or industry of the chain, with the terms they name;
     demands on the event's board come first."""
     terms = {n for seg in segments.values() for n in seg.values()} | set(event.focus_products or [])
@@ -130,7 +134,9 @@ def chain_demands(session: Session, event: Event, segments: dict[str, dict[int, 
     return out
 
 
-def invite_suggestions(session: Session, engine: Any, event: Event, *, limit: int = 30, per_demand: int = 15) -> dict[str, Any]:
+def invite_suggestions(
+    session: Session, engine: Any, event: Event, *, limit: int = 30, per_demand: int = 15
+) -> dict[str, Any]:
     """Ranked invitees on both sides with reasons, the chain segments and their gaps."""
     segments = chain_segments(session, event)
     product_segment = {pid: key for key, products in segments.items() for pid in products}
@@ -171,7 +177,10 @@ def invite_suggestions(session: Session, engine: Any, event: Event, *, limit: in
     if engine is not None:
         for demand, _hits in demands[:20]:
             results = engine.match(
-                demand.match_text(), demand.type, top_k=per_demand * 3, exclude=[demand.owner_firm_id],
+                demand.match_text(),
+                demand.type,
+                top_k=per_demand * 3,
+                exclude=[demand.owner_firm_id],
                 region_preference=demand.region_preference,
             )
             taken = 0
@@ -213,7 +222,9 @@ def invite_suggestions(session: Session, engine: Any, event: Event, *, limit: in
         "large": [c.as_dict(status.get(c.firm_id)) for c in ranked_large],
         "sme": [c.as_dict(status.get(c.firm_id)) for c in ranked_sme],
         "segments": seg_rows,
-        "demands": [{"demand_id": d.id, "title": d.title, "owner": d.owner.display_name, "terms": h} for d, h in demands],
+        "demands": [
+            {"demand_id": d.id, "title": d.title, "owner": d.owner.display_name, "terms": h} for d, h in demands
+        ],
     }
 
 

@@ -39,7 +39,9 @@ def is_locked(meeting: Meeting) -> bool:
     )
 
 
-def build_solver_input(session: Session, event: Event, *, time_limit_s: float = 2.0) -> tuple[dict[str, Any], dict[int, str]]:
+def build_solver_input(
+    session: Session, event: Event, *, time_limit_s: float = 2.0
+) -> tuple[dict[str, Any], dict[int, str]]:
     """The solver contract's input for this event, and the meetings kept out of it with their
     reason (a large firm's maximum number of meetings)."""
     slots = event.slot_count
@@ -161,9 +163,7 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
 def send_agendas(session: Session, event: Event) -> int:
     """Send every participant its agenda: scheduled meetings are locked from now on."""
     meetings = list(
-        session.scalars(
-            select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED)
-        )
+        session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED))
     )
     if not meetings:
         raise InputError("status: nothing is scheduled yet; run the scheduler first", field="status")

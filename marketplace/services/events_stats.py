@@ -71,9 +71,7 @@ def event_stats(session: Session, event: Event) -> dict[str, Any]:
         "accepted": {f for m in meetings for f in (m.large_firm_id, m.sme_firm_id)},
         "scheduled": {f for m in meetings if m.status in PLACED for f in (m.large_firm_id, m.sme_firm_id)},
         "held": {f for m in meetings if m.status is MeetingStatus.HELD for f in (m.large_firm_id, m.sme_firm_id)},
-        "outcome": {
-            o.firm_id for m in meetings for o in m.outcomes if o.outcome.is_intent
-        },
+        "outcome": {o.firm_id for m in meetings for o in m.outcomes if o.outcome.is_intent},
     }
     by_segment: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FUNNEL, 0))
     for stage, firms in stages.items():
@@ -127,7 +125,18 @@ def safe_cell(value: Any) -> Any:
 
 def meeting_rows(session: Session, event: Event) -> list[list[Any]]:
     times = event.slot_times()
-    header = ["洽谈编号", "状态", "时间", "桌号", "大企业", "中小企业", "对接需求", "成果", "金额（万元）", "未排入原因"]
+    header = [
+        "洽谈编号",
+        "状态",
+        "时间",
+        "桌号",
+        "大企业",
+        "中小企业",
+        "对接需求",
+        "成果",
+        "金额（万元）",
+        "未排入原因",
+    ]
     rows: list[list[Any]] = [header]
     for m in session.scalars(select(Meeting).where(Meeting.event_id == event.id).order_by(Meeting.slot, Meeting.id)):
         outcomes = "；".join(f"{o.outcome.label_zh}" for o in m.outcomes)
