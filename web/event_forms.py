@@ -49,7 +49,12 @@ class EventForm(LocalizedChoices, FlaskForm):
     max_representatives = IntegerField(_l("大企业最多代表人数（并行洽谈）"), default=3, validators=[NumberRange(min=1)])
 
     def to_data(self) -> dict[str, Any]:
-        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+        """Filled fields only: an empty optional field takes the service's default."""
+        return {
+            name: field.data
+            for name, field in self._fields.items()
+            if name != "csrf_token" and field.data is not None and field.data != ""
+        }
 
     def fill(self, event: Event) -> None:
         for name, field in self._fields.items():
