@@ -18,6 +18,15 @@ from marketplace.errors import InputError
 from marketplace.models import Event, EventStatus, Meeting, MeetingStatus, Side, utcnow
 from marketplace.services.events import approved_registrations, notify_firms
 
+REASONS_ZH = {
+    "no_capacity": "参会代表或洽谈桌不足",
+    "no_common_slot": "双方没有共同的可参会时段",
+    "participant_full": "共同时段内一方的洽谈已排满",
+    "tables_full": "共同时段内洽谈桌已满",
+    "limits": "共同时段内代表人数或洽谈桌已用完",
+    "time_limit": "求解时间用完，尚有空位未用",
+    "zero_weight": "该洽谈权重为 0",
+}
 ACTIVE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
 
@@ -112,7 +121,8 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
         for m in session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE)))
     }
     placed = {int(s["id"][1:]): (int(s["slot"]), int(s["table"])) for s in result["scheduled"]}
-    reasons = {int(u["id"][1:]): str(u["reason"]) for u in result["unscheduled"]}
+    names = {pid(f.id): f.display_name for m in by_id.values() for f in (m.large_firm, m.sme_firm)}
+    reasons = {int(u["id"][1:]): explain(u, names) for u in result["unscheduled"]}
     reasons.update(kept_out)
     changed_firms: set[int] = set()
     moved = 0
@@ -158,6 +168,15 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
         "solver_seconds": result.get("seconds"),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def explain(unscheduled: dict[str, Any], names: dict[str, str]) -> str:
+    """The solver's reason in Chinese and English, with firm names instead of solver ids."""
+    text = str(unscheduled.get("reason", ""))
+    for key, name in names.items():
+        text = text.replace(repr(key), name)
+    zh = REASONS_ZH.get(str(unscheduled.get("code")), "未排入")
+    return f"{zh} / {text}" if text else zh
 
 
 def send_agendas(session: Session, event: Event) -> int:
