@@ -20,9 +20,12 @@ from marketplace.models import (
     Event,
     EventInvitation,
     EventRegistration,
+    EventStatus,
     Firm,
     FirmKind,
     FirmProduct,
+    FirmRelation,
+    FirmRelationKind,
     Product,
     ProductRelation,
     ProductRelationKind,
@@ -174,6 +177,8 @@ def invite_suggestions(
                 c = cand(sme, firm_id, "sme")
                 c.add(0.2, f"生产{SEGMENTS[seg][0]}：{pname}")
                 c.segment = c.segment or segment_label(seg)
+    _related_smes(session, large, lambda fid: cand(sme, fid, "sme"))
+    _named_smes(session, event, lambda fid: cand(sme, fid, "sme"))
     if engine is not None:
         for demand, _hits in demands[:20]:
             results = engine.match(
@@ -228,6 +233,52 @@ def invite_suggestions(
     }
 
 
+RELATION_REASONS = {
+    FirmRelationKind.SUPPLIES: ("供应", 0.4),
+    FirmRelationKind.COOPERATES: ("合作", 0.25),
+    FirmRelationKind.JOINT_VENTURE: ("合资", 0.2),
+}
+
+
+def _related_smes(session: Session, large: dict[int, Candidate], add: Any) -> None:
+    """SMEs that supply the chain's large firms, or cooperate with them (ICKG firm relations)."""
+    if not large:
+        return
+    buyers = list(large)
+    rel = FirmRelation
+    rows = session.execute(
+        select(rel.firm_id, rel.other_id, rel.relation).where(
+            rel.relation.in_(list(RELATION_REASONS)), or_(rel.firm_id.in_(buyers), rel.other_id.in_(buyers))
+        )
+    ).all()
+    kinds = {
+        f: k
+        for f, k in session.execute(
+            select(Firm.id, Firm.kind).where(Firm.id.in_({r[0] for r in rows} | {r[1] for r in rows} or {0}))
+        )
+    }
+    for firm_id, other_id, relation in rows:
+        partner, buyer = (firm_id, other_id) if other_id in large else (other_id, firm_id)
+        if relation is FirmRelationKind.SUPPLIES and partner != firm_id:
+            continue  # the large firm supplies it: a customer, not a supplier
+        if partner == buyer or kinds.get(partner) is not FirmKind.SME:
+            continue
+        verb, score = RELATION_REASONS[relation]
+        add(partner).add(score, f"与{large[buyer].name}有{verb}关系（产业链企业关系）")
+
+
+def _named_smes(session: Session, event: Event, add: Any, limit: int = 200) -> None:
+    """SMEs whose registered name names the chain (锂电, 隔膜, 正极 ...): a weak signal for the many
+    SMEs that have no product list yet."""
+    terms = {t for t in event.focus_products or [] if len(t) >= 2}
+    if not terms:
+        return
+    query = select(Firm.id, Firm.name).where(Firm.kind == FirmKind.SME, or_(*(Firm.name.contains(t) for t in terms)))
+    for firm_id, name in session.execute(query.order_by(Firm.id).limit(limit)):
+        hit = next(t for t in sorted(terms, key=len, reverse=True) if t in name)
+        add(firm_id).add(0.15, f"企业名称涉及产业链：{hit}")
+
+
 def _statuses(session: Session, event: Event) -> dict[int, str]:
     out = {
         firm_id: status.value
@@ -256,3 +307,96 @@ def invite_from_suggestions(
             inv.segment = rows[inv.firm_id]["segment"]
     session.flush()
     return sent
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+DEMO_EVENT_TITLE = "锂电池与新能源汽车产业链供需对接会（演示）"
+DEMO_ORGANIZATION = "示例市中小企业服务中心（演示）"
+
+
+def load_demo_event(session: Session) -> int:
+    """`make run`'s demo event on the lithium-battery / new-energy-vehicle chain: the demo
+    demands on its board, invited and registered firms on both sides (the demo SME among them),
+    accepted meeting requests and a schedule from the CP-SAT solver. Idempotent: 0 when it exists."""
+    from datetime import date, timedelta
+
+    from marketplace.demo import DEMO_SME
+    from marketplace.models import Organization, OrganizationKind
+    from marketplace.services import events as ev
+    from marketplace.services.events_scheduling import schedule_event
+    from marketplace.services.firms import create_firm, update_profile
+
+    if session.scalar(select(Event.id).where(Event.title == DEMO_EVENT_TITLE)) is not None:
+        return 0
+    org = session.scalar(select(Organization).where(Organization.name == DEMO_ORGANIZATION))
+    if org is None:
+        org = Organization(name=DEMO_ORGANIZATION, kind=OrganizationKind.GOVERNMENT)
+        session.add(org)
+        session.flush()
+    event = ev.create_event(
+        session,
+        org.id,
+        {
+            "title": DEMO_EVENT_TITLE,
+            "description": "大企业发榜、中小企业揭榜：围绕动力电池材料、隔膜、电解液与整车配套开展一对一洽谈。",
+            "format": "hybrid",
+            "location": "示例市会展中心 3 号馆",
+            "focus_products": ["锂电池", "锂电", "动力电池", "正极材料", "隔膜", "电解液", "新能源汽车"],
+            "focus_industries": ["电池化学品"],
+            "start_date": date.today() + timedelta(days=14),
+            "sessions": ["09:00-12:00", "13:30-17:00"],
+            "tables": 12,
+            "sme_min_meetings": 1,
+            "large_max_meetings": 12,
+        },
+    )
+    ev.set_event_status(session, event, EventStatus.OPEN)
+    suggestions = invite_suggestions(session, None, event, limit=40)
+    board = [d["demand_id"] for d in suggestions["demands"][:4]]
+    if not board:
+        return 0
+    ev.add_event_demands(session, event, board)
+    demo_sme = session.scalar(select(Firm).where(Firm.name == DEMO_SME["name"]))
+    if demo_sme is None:
+        demo_sme = create_firm(
+            session,
+            name=DEMO_SME["name"],
+            kind=FirmKind.SME,
+            short_name="示例新材料",
+            region="上海",
+            description=DEMO_SME["description"],
+            source="demo",
+        )
+        update_profile(
+            session,
+            demo_sme,
+            products=DEMO_SME["products"],
+            industries=DEMO_SME["industries"],
+            patents=DEMO_SME["patents"],
+            source="demo",
+        )
+    owners = list(dict.fromkeys(session.get(Demand, d).owner_firm_id for d in board))
+    smes = [demo_sme.id] + [r["firm_id"] for r in suggestions["sme"] if r["firm_id"] != demo_sme.id][:13]
+    invite_from_suggestions(session, None, event, owners + smes, suggestions)
+    for firm_id in owners:
+        ev.register_firm(session, event, firm_id, representatives=2)
+    for firm_id in smes:
+        ev.register_firm(session, event, firm_id)
+    demands = [session.get(Demand, d) for d in board]
+    for i, sme_id in enumerate(smes):
+        products = {fp.product.name for fp in session.get(Firm, sme_id).products}
+        ranked = sorted(demands, key=lambda d: -sum(p in d.match_text() for p in products))
+        for j, demand in enumerate(ranked[:2]):
+            req = ev.request_meeting(
+                session,
+                event,
+                sme_id,
+                demand.owner_firm_id,
+                message="希望就贵司发布的需求介绍我们的产品与产能。",
+                demand_id=demand.id,
+            )
+            if (i + j) % 5 != 4:  # most are accepted, a few still wait for an answer
+                ev.answer_request(session, req, accept=True, notify=False)
+    schedule_event(session, event, time_limit_s=2.0)
+    return event.id
