@@ -779,3 +779,15 @@ def test_max_meetings_counts_locked_meetings_and_rejects_too_many():
     with pytest.raises(InputError) as err:
         parse_instance(data)
     assert err.value.field == "meetings[1].locked"
+
+
+def test_cli_time_limit_overrides_the_input_and_help_describes_the_contract(tmp_path):
+    data = fair_instance()
+    data["time_limit_s"] = 600
+    result = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "1"], input=json.dumps(data))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["seconds"] < 60
+    bad = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "0"], input=json.dumps(data))
+    assert bad.exit_code == 2 and "time_limit_s" in bad.stderr and bad.stdout == ""
+    usage = invoke(["events", "solve", "--help"])
+    assert usage.exit_code == 0 and "--input" in usage.stdout and "'-' reads stdin" in usage.stdout
