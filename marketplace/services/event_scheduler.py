@@ -7,6 +7,7 @@ carry a weight. :func:`solve` gives each meeting at most one slot and one table 
 * a participant has at most ``capacity`` meetings in a slot (its representatives), and only in a slot
   it is available in;
 * no slot holds more meetings than there are tables;
+* a participant with ``max_meetings`` has at most that many meetings in the event;
 * locked meetings (already sent out, or checked in) keep their slot and table;
 
 and optimises, in this order (lexicographically, one CP-SAT stage each):
