@@ -342,11 +342,15 @@ def parse_instance(data: Any) -> Instance:
         name = f"previous[{i}]"
         obj = _obj(raw, name, ("id", "slot", "table"))
         mid = _ident(obj["id"], f"{name}.id")
-        place = _placement(obj, name, slots, tables)
+        # numbers that the event no longer has (fewer slots or tables since) are not errors: the
+        # slot then gives no preference, the table is numbered afresh
+        slot = _int(obj["slot"], f"{name}.slot", 0)
+        table = _int(obj["table"], f"{name}.table", 0)
         if mid in previous:
             raise InputError(f"{name}.id: meeting {mid!r} appears twice", field=f"{name}.id")
-        previous[mid] = place
-    previous = {mid: p for mid, p in previous.items() if mid in seen}  # the issue: others are ignored
+        previous[mid] = Placement(slot, table if table < tables else -1)
+    # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
+    previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
     return Instance(slots, tables, tuple(participants), tuple(meetings), previous, time_limit)
 
 
@@ -813,7 +817,7 @@ def _assign_tables(prep: _Prep, placed: dict[int, int]) -> tuple[dict[int, int],
     rest = []
     for k, s in sorted(placed.items(), key=lambda ks: (ks[1], ks[0])):
         prev = inst.previous.get(inst.meetings[k].id)
-        if prev is not None and prev.slot == s and prev.table not in taken[s]:
+        if prev is not None and prev.slot == s and prev.table >= 0 and prev.table not in taken[s]:
             table[k] = prev.table
             taken[s].add(prev.table)
         else:
