@@ -1091,7 +1091,7 @@ def _staged(
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, stats)
+    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, placed, stats)
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -1142,19 +1142,26 @@ def _moves_and_idle(prep: _Prep, placement: dict[int, int]) -> tuple[int, int]:
     return moves, _idle_slots(busy)
 
 
-def _tidier(chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], stats: Stats) -> dict[int, int]:
-    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones (previous slots
-    first), if every one fits and that is no worse in moves, then idle slots: a cheap, better start
-    for the last stage than a weight-stage solution whose slots are arbitrary."""
+def _tidier(
+    chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
+) -> dict[int, int]:
+    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones, starting from
+    their previous slots and then their slots in the ``hint`` (or from previous slots only): the
+    first of these that places every meeting with fewer moves, then idle slots, than ``chosen`` is
+    a cheap, better start for the last stage than a weight-stage solution whose slots are arbitrary."""
     free = sorted((k for k in chosen if k not in fixed), key=lambda k: -prep.w[k])
-    start = {**fixed, **{k: prep.prev_slot[k] for k in free if k in prep.prev_slot}}
-    again = _greedy(prep, free, start=start, swap=False)
-    if any(k not in again for k in chosen):
-        return chosen
-    if _moves_and_idle(prep, again) < _moves_and_idle(prep, chosen):
+    prev = {k: prep.prev_slot[k] for k in free if k in prep.prev_slot}
+    best, best_key = chosen, _moves_and_idle(prep, chosen)
+    for start in ({**fixed, **{k: hint[k] for k in free if k in hint}, **prev}, {**fixed, **prev}):
+        again = _greedy(prep, free, start=start, swap=False)
+        if any(k not in again for k in chosen):
+            continue
+        key = _moves_and_idle(prep, again)
+        if key < best_key:
+            best, best_key = again, key
+    if best is not chosen:
         stats.stages.append({"stage": "re-place (greedy)", "status": "kept: fewer moves or idle slots"})
-        return again
-    return chosen
+    return best
 
 
 def _lns(
