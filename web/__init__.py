@@ -15,6 +15,7 @@ from typing import Any
 from apiflask import APIFlask
 from flask import Flask, request, session
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from marketplace.config import DEV_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings
 
@@ -39,6 +40,14 @@ RATE_LIMIT_DEFAULTS = {
     "INBOX_REFRESH_INTERVAL": 30.0,  # seconds between two inbox refreshes of one firm
     "HEAVY_WORK_SLOTS": 2,  # matching jobs (inbox refresh, demand match) run at once per process
 }
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` URL parts up to the largest 64-bit integer the databases store."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002, ANN001, ANN002, ANN003
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class InsecureConfigError(RuntimeError):
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         INFO={"description": "ChainMatch 产业链供需对接平台 API. Authenticate with `Authorization: Bearer <token>`."},
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
+    app.url_map.converters["int"] = BoundedIntConverter  # ids beyond a 64-bit integer are 404, not 500
     app.config.update(RATE_LIMIT_DEFAULTS)
     if test_config:
         app.config.update(test_config)
@@ -97,6 +107,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.register_blueprint(module.bp)
     _register_errors(app)
     app.after_request(_security_headers)
+    app.spec_processor(_document_error_responses)
 
     from marketplace.cli import cli
 
@@ -115,6 +126,37 @@ def _check_secret_key(app: Flask) -> None:
             'value (python -c "import secrets; print(secrets.token_hex(32))"), or start the app with '
             "`python -m marketplace serve`, which keeps a random key in the instance directory."
         )
+
+
+ERROR_RESPONSES = {
+    "400": "Bad request: a parameter or field is wrong (the message names it)",
+    "403": "Forbidden: the caller may not do this",
+    "404": "Not found, or not visible to the caller",
+    "409": "Conflict: changed meanwhile, already done, or a duplicate",
+    "429": "Too many requests: rate limit reached",
+    "503": "Busy: matching capacity is in use; retry shortly",
+}
+
+
+def _document_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every API operation documents the error answers it can give (same JSON error body)."""
+    for path, operations in spec.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in ERROR_RESPONSES.items():
+                if method == "get" and code == "409":
+                    continue
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+                    },
+                )
+    return spec
 
 
 def _security_headers(response):  # noqa: ANN001, ANN202 - Flask after_request hook
