@@ -40,6 +40,12 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
+    smtp_host: str = ""  # empty: e-mail stays in the outbox table
+    smtp_port: int = 25
+    smtp_from: str = "noreply@chainmatch.local"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +91,12 @@ class Settings:
             secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
+            smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
+            smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
+            smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
+            smtp_user=e.get("MARKETPLACE_SMTP_USER", ""),
+            smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),
+            smtp_starttls=e.get("MARKETPLACE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
         )
 
     @property

@@ -101,9 +101,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
 
-    from web import account, admin, api, api_tokens, auth, demands, firms, main, organizer, suggestions
+    from web import account, admin, api, api_tokens, auth, demands, firms, main, notifications, organizer, suggestions
 
-    for module in (main, auth, account, admin, demands, firms, suggestions, organizer, api, api_tokens):
+    for module in (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, api, api_tokens):
         app.register_blueprint(module.bp)
     _register_errors(app)
     app.after_request(_security_headers)

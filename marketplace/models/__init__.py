@@ -40,6 +40,7 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.notifications import Notification, OutboxEmail
 from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
@@ -66,8 +67,10 @@ __all__ = [
     "LabelledEnum",
     "MatchSuggestion",
     "NameKind",
+    "Notification",
     "Organization",
     "OrganizationKind",
+    "OutboxEmail",
     "OwnerAction",
     "Patent",
     "Product",

@@ -166,6 +166,8 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "suggestions.show": lambda w: [Case("GET", "/inbox/", member)],
     "suggestions.refresh": lambda w: [Case("POST", "/inbox/refresh", member)],
     "suggestions.answer": answer_cases("/inbox", api=False),
+    "notifications.show": lambda w: [Case("GET", "/notifications/", signed_in)],
+    "notifications.read": lambda w: [Case("POST", "/notifications/read", signed_in)],
     "organizer.dashboard": lambda w: [Case("GET", "/organizer/", only("organizer", "organizer2", "admin"))],
     "organizer.invite": lambda w: [Case("POST", "/organizer/invite", only("organizer", "organizer2"))],
     "organizer.export_csv": lambda w: [Case("GET", "/organizer/export.csv", only("organizer", "organizer2", "admin"))],
