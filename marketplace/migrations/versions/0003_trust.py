@@ -81,6 +81,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('api_token_hash', sa.String(length=64), nullable=True))
+        batch_op.drop_constraint('user_membership', type_='check')
         batch_op.drop_column('membership')
         batch_op.drop_column('is_firm_admin')
     with op.batch_alter_table('users', schema=None) as batch_op:
