@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -227,6 +227,14 @@ class EventInput(BaseModel):
                 raise ValueError(f"{raw!r} ends before it starts")
             out.append(f"{start:%H:%M}-{end:%H:%M}")
         return out
+
+    @field_validator("registration_opens", "registration_closes")
+    @classmethod
+    def _naive_utc(cls, value: datetime | None) -> datetime | None:
+        """Stored as naive UTC like every timestamp of the platform."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
 
     @model_validator(mode="after")
     def _window(self) -> EventInput:
