@@ -1086,8 +1086,14 @@ def _staged(
                 best_short = sum(values[v] for v in short)
                 model.set_hint(values)
         model._linear(list(short), [1] * len(short), 0, best_short)
-    # total weight
-    model.set_objective({v: -c for v, c in wint.items()})
+    # total weight; ties broken towards the hint's slots (each kept slot counts 1, one unit of
+    # weight counts more than all of them), so the slots stay gap-aware and previous ones stay put
+    unit = len(ks) + 1
+    terms = {v: -c * unit for v, c in wint.items()}
+    for (k, s), v in xs:
+        if placed.get(k) == s:
+            terms[v] -= 1
+    model.set_objective(terms)
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
