@@ -101,9 +101,24 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
 
-    from web import account, admin, api, api_tokens, auth, demands, firms, main, notifications, organizer, suggestions
+    from web import (
+        account,
+        admin,
+        api,
+        api_events,
+        api_tokens,
+        auth,
+        demands,
+        events,
+        firms,
+        main,
+        notifications,
+        organizer,
+        suggestions,
+    )
 
-    for module in (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, api, api_tokens):
+    blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)
+    for module in (*blueprints, api, api_tokens, api_events):
         app.register_blueprint(module.bp)
     _register_errors(app)
     app.after_request(_security_headers)

@@ -1,7 +1,7 @@
 """trust: demand invitations, named expiring API tokens, organizer invitations, firm membership
 
 Revision ID: 0003
-Revises: 0009
+Revises: 0004
 Create Date: 2026-11-26
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0003'
-down_revision: str | None = '0009'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
