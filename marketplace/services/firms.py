@@ -52,22 +52,27 @@ def search_firms(
     text = (text or "").strip()
     if not text:
         raise InputError("search text is empty; give part of a firm or product name", field="text")
-    pattern = f"%{text}%"
-    by_name = select(FirmName.firm_id).where(FirmName.name.like(pattern))
+    # icontains: case-insensitive on every database (SQLite's LIKE is, PostgreSQL's is not), and
+    # % or _ typed by the user match themselves
+    by_name = select(FirmName.firm_id).where(FirmName.name.icontains(text, autoescape=True))
     by_product = (
         select(FirmProduct.firm_id)
         .join(Product, Product.id == FirmProduct.product_id)
-        .where(Product.name.like(pattern))
+        .where(Product.name.icontains(text, autoescape=True))
     )
+    name_matches = Firm.name.icontains(text, autoescape=True)
     query = select(Firm).where(
-        or_(Firm.name.like(pattern), Firm.short_name.like(pattern), Firm.id.in_(by_name), Firm.id.in_(by_product))
+        or_(
+            name_matches,
+            Firm.short_name.icontains(text, autoescape=True),
+            Firm.id.in_(by_name),
+            Firm.id.in_(by_product),
+        )
     )
     if kind is not None:
         query = query.where(Firm.kind == kind)
     # Exact and name matches first, then listed firms, then by id for a stable order.
-    query = query.order_by(
-        (Firm.name == text).desc(), Firm.name.like(pattern).desc(), Firm.stock_code.is_(None), Firm.id
-    )
+    query = query.order_by((Firm.name == text).desc(), name_matches.desc(), Firm.stock_code.is_(None), Firm.id)
     return list(session.scalars(query.offset(offset).limit(limit)))
 
 
