@@ -21,6 +21,7 @@ from marketplace.models import (
     Product,
     Tier,
 )
+from marketplace.models.base import utcnow
 from marketplace.regions import normalize_region
 
 
@@ -178,6 +179,7 @@ def update_profile(
         _replace_industries(session, firm, industries, source)
     if patents is not None:
         _replace_links(session, firm, firm.patents, FirmPatent, "patent", Patent, "title", patents, source)
+    firm.updated_at = utcnow()  # marks the profile as changed for every server process's engine
     session.flush()
     return firm
 
