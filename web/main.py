@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import text
 
@@ -10,6 +12,7 @@ from marketplace.services.demands import list_demands
 from marketplace.services.firms import list_firms
 from marketplace.services.stats import counts
 from web import LANGUAGES
+from web.cache import cached
 from web.db import get_db
 
 bp = Blueprint("main", __name__)
@@ -21,10 +24,18 @@ def index():  # noqa: ANN201
     return render_template(
         "index.html",
         demands=list_demands(db, status=DemandStatus.OPEN, limit=12),
-        firms=list_firms(db, limit=12, kind=FirmKind.LARGE),
-        smes=list_firms(db, limit=12, kind=FirmKind.SME),
-        stats=counts(db),
+        firms=cached("home:large", lambda: _firm_cards(db, FirmKind.LARGE)),
+        smes=cached("home:sme", lambda: _firm_cards(db, FirmKind.SME)),
+        stats=cached("home:counts", lambda: counts(db)),
     )
+
+
+def _firm_cards(db, kind: FirmKind) -> list[SimpleNamespace]:  # noqa: ANN001
+    """What the home page shows of a firm, as plain values (they outlive the request's session)."""
+    return [
+        SimpleNamespace(id=f.id, name=f.name, display_name=f.display_name, stock_code=f.stock_code, region=f.region)
+        for f in list_firms(db, limit=12, kind=kind)
+    ]
 
 
 @bp.get("/healthz")
