@@ -2,7 +2,7 @@
 
 Needs an instance built as `make run` builds it (init-db, demo load on the full data, index
 build), chosen with MARKETPLACE_INSTANCE_DIR and MARKETPLACE_DATABASE_URL (SQLite or PostgreSQL).
-The run is bounded: it creates its accounts (idempotent, e-mails ``load-*@load.test``) and one
+The run is bounded: it creates its accounts (idempotent, e-mails ``load-*@loadtest.chainmatch.cn``) and one
 published demand per large-firm account, starts ``python -m marketplace serve`` on a free
 loopback port, primes suggestions through the API, lets Locust's users (bench/locustfile.py)
 browse, search, open demands, run matches and answer suggestions for ``--duration`` seconds,
@@ -73,7 +73,7 @@ def prepare_owners(settings: Settings, n_large: int, words: list[str]) -> list[d
             )
         )
         for i, firm in enumerate(firms):
-            user = _user(s, f"load-large-{i}@load.test", f"压测大企业{i}", Role.LARGE, firm.id)
+            user = _user(s, f"load-large-{i}@loadtest.chainmatch.cn", f"压测大企业{i}", Role.LARGE, firm.id)
             demand = s.scalar(
                 select(Demand).where(Demand.owner_firm_id == firm.id, Demand.title.startswith(TITLE_PREFIX))
             )
@@ -101,7 +101,7 @@ def prepare_smes(settings: Settings, firm_ids: list[int], n_sme: int) -> list[di
         for i, firm_id in enumerate(firm_ids[:n_sme]):
             firm = s.get(Firm, firm_id)
             role = Role.SME if firm.kind is FirmKind.SME else Role.LARGE
-            user = _user(s, f"load-firm-{firm_id}@load.test", f"压测企业{i}", role, firm_id)
+            user = _user(s, f"load-firm-{firm_id}@loadtest.chainmatch.cn", f"压测企业{i}", role, firm_id)
             accounts.append({"email": user.email})
     return accounts
 

@@ -1,7 +1,8 @@
 """Short-lived per-process cache for page parts that every visitor sees alike and that are costly
-to compute on the full data (the home page's counts and firm lists: COUNT(*) over tables of
-~100,000 rows on each view). Entries live PAGE_CACHE_SECONDS (default 30; 0 turns the cache off,
-and it is off under TESTING unless the test sets PAGE_CACHE_SECONDS)."""
+to compute on the full data: the home page's counts and firm lists (COUNT(*) over tables of
+~100,000 rows) and the ids a firm-directory search finds (a substring scan of every product
+name). Entries live PAGE_CACHE_SECONDS (default 30; 0 turns the cache off, and it is off under
+TESTING unless the test sets PAGE_CACHE_SECONDS)."""
 
 from __future__ import annotations
 

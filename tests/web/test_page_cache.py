@@ -44,3 +44,12 @@ def test_without_the_cache_the_home_page_counts_every_view(loaded, people):
     with session_scope(loaded) as s:
         assert s.scalar(select(Firm).where(Firm.name == "缓存测试新企业有限公司")) is not None
     assert _firm_count(client.get("/").get_data(as_text=True)) == before + 1
+
+
+def test_cached_firm_search_still_shows_each_firm_as_it_is_now(loaded, people):
+    client = create_app(loaded, {**BASE, "PAGE_CACHE_SECONDS": 300}).test_client()
+    assert "测试隔膜科技" in client.get("/firms/?q=隔膜科技").get_data(as_text=True)
+    with session_scope(loaded) as s:
+        s.get(Firm, people["sme_firm"]).short_name = "改名后的隔膜公司"
+    html = client.get("/firms/?q=隔膜科技").get_data(as_text=True)
+    assert "改名后的隔膜公司" in html  # same hit from the cache, read fresh from the database
