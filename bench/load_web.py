@@ -128,8 +128,10 @@ def prime_suggestions(base: str, owners: list[dict]) -> list[int]:
     return sorted(seen, key=lambda f: (-seen[f], f))
 
 
-def start_server(port: int, threads: int, log: Path) -> subprocess.Popen:
+def start_server(port: int, threads: int, log: Path, rate_limits: bool) -> subprocess.Popen:
     env = {**os.environ, "MARKETPLACE_SECRET_KEY": os.environ.get("MARKETPLACE_SECRET_KEY") or secrets.token_hex(32)}
+    if not rate_limits:  # limits count per client address; every simulated user comes from 127.0.0.1
+        env["MARKETPLACE_RATE_LIMITS"] = "0"
     cmd = [sys.executable, "-m", "marketplace", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--threads", str(threads)]
     with log.open("wb") as out:
@@ -227,6 +229,11 @@ def main() -> None:
     parser.add_argument("--sme", type=int, default=120, help="accounts for suggested firms")
     parser.add_argument("--wait-min", type=float, default=2.0, help="think time between tasks, seconds")
     parser.add_argument("--wait-max", type=float, default=8.0)
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="keep the per-address rate limits on (all simulated users share 127.0.0.1, so they answer 429)",
+    )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = parser.parse_args()
     if not 1 <= args.users <= 1000 or not 1 <= args.duration <= 900:
@@ -244,7 +251,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_log = work / "server.log"
-    server = start_server(port, args.threads, server_log)
+    server = start_server(port, args.threads, server_log, args.rate_limits)
     try:
         ready_s = wait_ready(base, server, server_log)
         suggested = prime_suggestions(base, owners)
@@ -273,6 +280,7 @@ def main() -> None:
         "duration_s": args.duration,
         "wall_s": round(wall, 1),
         "threads": args.threads,
+        "rate_limits": args.rate_limits,
         "think_time_s": [args.wait_min, args.wait_max],
         "server_ready_s": round(ready_s, 1),
         "server_cpu_s": round(server_cpu, 1),
