@@ -7,5 +7,6 @@ from marketplace.commands import (
     matching,  # noqa: F401
     notifications,  # noqa: F401
     postgres,  # noqa: F401
+    trust,  # noqa: F401
     web,  # noqa: F401
 )
