@@ -35,6 +35,15 @@ class Settings:
     encoder_runtime: str = "onnx"  # onnx (the model exported once, cached; no PyTorch at run time) or torch
     dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
     secret_key: str = "dev-only-change-me"
+    # Contracts (云签约): public URL printed on PDFs, HTTP TSA (empty = in-process platform TSA),
+    # the key protecting the platform CA keys (empty = derived from secret_key), the CJK font,
+    # where derived font files are cached, and the signing provider ("local" or "module:Class").
+    public_base_url: str = "http://127.0.0.1:5000"
+    contracts_tsa_url: str = ""
+    contracts_ca_key: str = ""
+    contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+    contracts_font_cache: Path = DEFAULT_INSTANCE / "fonts"
+    contracts_provider: str = "local"
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,6 +64,11 @@ class Settings:
     def neo4j_home(self) -> Path:
         """Data directory of the Neo4j server that ``marketplace neo4j start`` runs."""
         return Path(self.instance_dir) / "neo4j"
+
+    @property
+    def contracts_dir(self) -> Path:
+        """The platform CA (keys encrypted under :attr:`contracts_ca_key`) lives here."""
+        return Path(self.instance_dir) / "contracts"
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -78,4 +92,10 @@ class Settings:
             encoder_runtime=e.get("MARKETPLACE_ENCODER_RUNTIME", "onnx"),
             dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
             secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
+            public_base_url=e.get("MARKETPLACE_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+            contracts_tsa_url=e.get("MARKETPLACE_CONTRACTS_TSA_URL", ""),
+            contracts_ca_key=e.get("MARKETPLACE_CONTRACTS_CA_KEY", ""),
+            contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
+            contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
+            contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
         )

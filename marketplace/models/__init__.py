@@ -17,6 +17,19 @@ from marketplace.models.chain import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.models.contracts import (
+    CONTRACT_TRANSITIONS,
+    Contract,
+    ContractApproval,
+    ContractAuditEntry,
+    ContractComment,
+    ContractRound,
+    ContractSignature,
+    ContractSource,
+    ContractStatus,
+    Party,
+    SigningCredential,
+)
 from marketplace.models.demands import (
     DEMAND_TRANSITIONS,
     SUGGESTION_TRANSITIONS,
@@ -42,6 +55,17 @@ from marketplace.models.firms import (
 )
 
 __all__ = [
+    "CONTRACT_TRANSITIONS",
+    "Contract",
+    "ContractApproval",
+    "ContractAuditEntry",
+    "ContractComment",
+    "ContractRound",
+    "ContractSignature",
+    "ContractSource",
+    "ContractStatus",
+    "Party",
+    "SigningCredential",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",
