@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from asn1crypto import keys, tsp
+from asn1crypto import core, keys, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.timestamps import TimeStamper
@@ -56,14 +56,20 @@ def timestamper_for(ca: PlatformCA, tsa_url: str = "") -> TimeStamper:
     return PlatformTimeStamper(ca)
 
 
+class _Rejection(core.Sequence):
+    """A TimeStampResp without token (asn1crypto's TimeStampResp insists on one when dumping)."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]
+
+
 def answer_query(ca: PlatformCA, der: bytes) -> bytes:
     """Answer one DER ``TimeStampReq`` with a DER ``TimeStampResp`` (rejects malformed ones)."""
     try:
-        req = tsp.TimeStampReq.load(der)
+        req = tsp.TimeStampReq.load(der, strict=True)
         req.native  # noqa: B018 - forces a full parse so garbage is rejected here
+        return PlatformTimeStamper(ca).request_tsa_response(req).dump()
     except Exception:  # noqa: BLE001 - asn1crypto raises many types on garbage
         status = tsp.PKIStatusInfo(
             {"status": tsp.PKIStatus("rejection"), "fail_info": tsp.PKIFailureInfo({"bad_data_format"})}
         )
-        return tsp.TimeStampResp({"status": status}).dump()
-    return PlatformTimeStamper(ca).request_tsa_response(req).dump()
+        return _Rejection({"status": status}).dump()
