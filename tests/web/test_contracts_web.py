@@ -10,7 +10,7 @@ from asn1crypto import algos, core, tsp
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.models import Contract
+from marketplace.models import Contract, Role
 
 SIGN_PW = "my-signing-pw-1"
 
