@@ -44,6 +44,12 @@ class Settings:
     contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
     contracts_font_cache: Path = DEFAULT_INSTANCE / "fonts"
     contracts_provider: str = "local"
+    smtp_host: str = ""  # empty: e-mail stays in the outbox table
+    smtp_port: int = 25
+    smtp_from: str = "noreply@chainmatch.local"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,4 +104,10 @@ class Settings:
             contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
             contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
             contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
+            smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
+            smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
+            smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
+            smtp_user=e.get("MARKETPLACE_SMTP_USER", ""),
+            smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),
+            smtp_starttls=e.get("MARKETPLACE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
         )

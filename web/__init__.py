@@ -58,9 +58,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
 
-    from web import api, api_contracts, auth, contracts, demands, firms, main, organizer, suggestions
+    from web import api, api_contracts, auth, contracts, demands, firms, main, notifications, organizer, suggestions
 
-    for module in (main, auth, demands, firms, suggestions, organizer, api, contracts, api_contracts):
+    for module in (main, auth, demands, firms, suggestions, organizer, notifications, api, contracts, api_contracts):
         app.register_blueprint(module.bp)
     app.register_blueprint(contracts.tsa_bp)
     _register_errors(app)

@@ -53,6 +53,7 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.notifications import Notification, OutboxEmail
 
 __all__ = [
     "CONTRACT_TRANSITIONS",
@@ -85,8 +86,10 @@ __all__ = [
     "LabelledEnum",
     "MatchSuggestion",
     "NameKind",
+    "Notification",
     "Organization",
     "OrganizationKind",
+    "OutboxEmail",
     "OwnerAction",
     "Patent",
     "Product",
