@@ -218,17 +218,17 @@ def _keywords(reader: PdfFileReader) -> dict[str, str]:
     return out
 
 
-def _check_signature(emb, vc: ValidationContext) -> SignatureCheck:  # noqa: ANN001
+def _check_signature(emb, vc: ValidationContext, *, skip_diff: bool) -> SignatureCheck:  # noqa: ANN001
     name = emb.field_name
     if emb.sig_object_type == "/DocTimeStamp":
-        st = validate_pdf_timestamp(emb, validation_context=vc)
+        st = validate_pdf_timestamp(emb, validation_context=vc, skip_diff=skip_diff)
         check = SignatureCheck(
             name, "doc-timestamp", False, st.intact, st.valid, st.trusted, st.revoked, timestamp=st.timestamp
         )
         check.coverage = st.coverage.name if st.coverage else None
         check.modification = st.modification_level.name if st.modification_level else None
     else:
-        st = validate_pdf_signature(emb, vc, vc)
+        st = validate_pdf_signature(emb, vc, vc, skip_diff=skip_diff)
         subject = st.signing_cert.subject.native
         check = SignatureCheck(
             name,
@@ -249,7 +249,7 @@ def _check_signature(emb, vc: ValidationContext) -> SignatureCheck:  # noqa: ANN
         check.certified = emb.docmdp_level is not None
         if not check.timestamp_ok:
             check.problems.append("no valid RFC 3161 timestamp from a trusted TSA")
-        if not st.docmdp_ok:
+        if st.docmdp_ok is False:
             check.problems.append("changes after this signature break its certification (DocMDP)")
     if not check.intact:
         check.problems.append("the signed bytes were changed (digest mismatch)")
@@ -280,9 +280,11 @@ def verify_pdf(
     vc = validation_context(roots, others, crls, for_signing=False)
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # failures are reported, not logged as tracebacks
     checks = []
-    for emb in sigs:
+    # The difference analysis of the first signature reviews every later revision under the
+    # certification's rules; the later signatures' analyses would re-review a subset of them.
+    for index, emb in enumerate(sigs):
         try:
-            checks.append(_check_signature(emb, vc))
+            checks.append(_check_signature(emb, vc, skip_diff=index > 0))
         except Exception as exc:  # noqa: BLE001 - pyHanko raises on badly damaged signatures
             checks.append(
                 SignatureCheck(
