@@ -254,3 +254,9 @@ def test_user_key_is_stored_encrypted(session, settings, deal):
     assert b"ENCRYPTED PRIVATE KEY" in cred.encrypted_key
     ca_key = (settings.contracts_dir / "ca" / "root.key.pem").read_bytes()
     assert b"ENCRYPTED PRIVATE KEY" in ca_key
+
+
+def test_re_enrolling_keeps_earlier_signatures_valid(session, settings, deal):
+    contract = to_signed(session, settings, deal)
+    svc.enroll(session, settings, deal.user(session, "buyer"), "a-new-signing-pw")
+    assert svc.verify_document(session, settings, contract.signed_pdf).ok

@@ -66,32 +66,35 @@ def test_audit_verify_of_unknown_contract_is_bad_input(runner):
     assert runner.invoke(["contracts", "audit", "verify", "999"]).exit_code == 2
 
 
-def test_pyhanko_cli_validates_an_exported_contract(settings, runner, tmp_path):
+def test_pyhanko_cli_validates_an_exported_contract_offline_with_only_the_root(settings, runner, tmp_path):
+    """pyHanko's own AdES (B-LTA) validation: trust only the exported root; chain, CRLs and
+    timestamps come from the PDF itself."""
     contract_id = _signed(settings)
     files = json.loads(
         runner.invoke(["contracts", "export", str(contract_id), "--out", str(tmp_path), "--json"]).output
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pyhanko",
-            "sign",
-            "validate",
-            "--pretty-print",
-            "--trust",
-            files["root"],
-            "--other-certs",
-            files["issuing"],
-            "--no-revocation-check",
-            files["contract"],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyhanko",
+        "sign",
+        "adesverify",
+        "--executive-summary",
+        "--trust",
+        files["root"],
+        "--trust-replace",
+        files["contract"],
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "judged VALID" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 2 and all(line.endswith(":VALID") for line in lines)
+    other = runner.invoke(["contracts", "export", str(contract_id), "--out", str(tmp_path / "x"), "--json"])
+    assert other.exit_code == 0
+    foreign = tmp_path / "foreign.pem"
+    foreign.write_bytes(svc.pki.pem(svc.pki.create_ca("http://x/crl").root.cert))
+    cmd[cmd.index(files["root"])] = str(foreign)
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=180).returncode != 0
 
 
 SIGNER = """
@@ -153,3 +156,14 @@ def test_kill_9_during_signing_leaves_unsigned_or_signed_never_half(settings):
                 outcomes.append("signed")
                 break
     assert outcomes[0] == "unsigned"  # killed 50 ms into signing: nothing stored
+
+
+def test_revoke_key_command_puts_the_certificate_on_the_crl(settings, runner):
+    contract_id = _signed(settings)
+    result = runner.invoke(["contracts", "revoke-key", "sme@t.cn", "--json"])
+    assert result.exit_code == 0, result.output
+    serial = json.loads(result.output)["serial"]
+    with session_scope(settings) as s:
+        assert int(serial, 16) in {r.serial_number for r in svc.current_crl(s, settings)}
+        assert not svc.verify_document(s, settings, s.get(Contract, contract_id).signed_pdf).ok
+    assert runner.invoke(["contracts", "revoke-key", "nobody@t.cn"]).exit_code == 2

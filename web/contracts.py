@@ -432,6 +432,12 @@ def crl():  # noqa: ANN201
     return Response(data, mimetype="application/pkix-crl")
 
 
+@bp.get("/pki/crl/root")
+def root_crl():  # noqa: ANN201
+    data = svc.current_crls(get_db(), _settings())[1].public_bytes(serialization.Encoding.DER)
+    return Response(data, mimetype="application/pkix-crl")
+
+
 @tsa_bp.post("/tsa")
 def tsa():  # noqa: ANN201
     """RFC 3161 over HTTP: POST a DER TimeStampReq as application/timestamp-query."""

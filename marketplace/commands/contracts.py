@@ -144,3 +144,27 @@ def stats_command(app: AppContext, since, until, as_json: bool) -> None:  # noqa
     with app.session() as session:
         data = signed_stats(session, since=since, until=until)
     emit(data, as_json, lambda d: click.echo(f"签约数 / signed: {d['count']}  金额 / amount: {d['amount']:.2f} 元"))
+
+
+@contracts_group.command("revoke-key")
+@click.argument("email")
+@click.option("--reason", default="key compromise", show_default=True)
+@_json_opt
+@pass_app
+def revoke_key_command(app: AppContext, email: str, reason: str, as_json: bool) -> None:
+    """Revoke a user's signing certificate for cause: its serial goes on the CRL at once."""
+    from sqlalchemy import select
+
+    from marketplace.models import User
+    from marketplace.services.contracts import active_credential, revoke
+
+    with app.session() as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFoundError(f"EMAIL: no user {email}", field="EMAIL")
+        cred = active_credential(session, user.id)
+        if cred is None:
+            raise InputError(f"EMAIL: {email} has no active signing certificate", field="EMAIL")
+        revoke(session, cred, reason)
+        data = {"email": user.email, "serial": cred.serial, "reason": reason}
+    emit(data, as_json, lambda d: click.echo(f"已吊销 / revoked {d['serial']} of {d['email']} ({d['reason']})"))

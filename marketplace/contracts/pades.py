@@ -43,6 +43,9 @@ from marketplace.contracts.render import SIGNATURE_BOXES, stamp_font
 from marketplace.contracts.tsa import to_asn1_cert, to_asn1_key
 from marketplace.errors import MarketplaceError
 
+# Expected and harmless here: revocation data is supplied, never fetched; bitmap tables are dropped.
+logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 STAMP_TEXT = "%(firm)s\n签署人：%(signer)s\n意愿认证：%(intent)s\n时间：%(ts)s"
 FIELD_NAMES = {"buyer": "BuyerSignature", "supplier": "SupplierSignature"}
 

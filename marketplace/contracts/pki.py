@@ -41,6 +41,11 @@ class PlatformCA:
     tsa: Credential
     crl_url: str
 
+    @property
+    def root_crl_url(self) -> str:
+        """Where the root's CRL (covering the issuing CA) is published."""
+        return f"{self.crl_url.rstrip('/')}/root"
+
     def chain_pem(self) -> bytes:
         return b"".join(c.cert.public_bytes(serialization.Encoding.PEM) for c in (self.issuing, self.root))
 
@@ -103,6 +108,10 @@ def _aki(issuer: Credential) -> x509.AuthorityKeyIdentifier:
     return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
 
 
+def _crl_dp(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)])
+
+
 def create_ca(crl_url: str, root_name: str = "ChainMatch Root CA") -> PlatformCA:
     """A fresh root, issuing CA and TSA (RSA; the TSA signs RFC 3161 tokens with RSA)."""
     root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
@@ -120,6 +129,7 @@ def create_ca(crl_url: str, root_name: str = "ChainMatch Root CA") -> PlatformCA
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_ca_usage(), critical=True)
         .add_extension(_aki(root), critical=False)
+        .add_extension(_crl_dp(f"{crl_url.rstrip('/')}/root"), critical=False)
         .sign(root_key, hashes.SHA256())
     )
     issuing = Credential(issuing_cert, issuing_key)
@@ -130,6 +140,7 @@ def create_ca(crl_url: str, root_name: str = "ChainMatch Root CA") -> PlatformCA
         .add_extension(_signing_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
         .add_extension(_aki(issuing), critical=False)
+        .add_extension(_crl_dp(crl_url), critical=False)
         .sign(issuing_key, hashes.SHA256())
     )
     return PlatformCA(root, issuing, Credential(tsa_cert, tsa_key), crl_url)
@@ -201,12 +212,7 @@ def issue_user_cert(
         .add_extension(_signing_usage(), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
         .add_extension(_aki(ca.issuing), critical=False)
-        .add_extension(
-            x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]
-            ),
-            critical=False,
-        )
+        .add_extension(_crl_dp(ca.crl_url), critical=False)
         .sign(ca.issuing.key, hashes.SHA256())
     )
 
@@ -226,15 +232,19 @@ def decrypt_user_key(blob: bytes, password: str) -> PrivateKey:
     return key  # type: ignore[return-value]
 
 
-def make_crl(ca: PlatformCA, revoked: list[tuple[int, datetime]], *, days: int = 7) -> x509.CertificateRevocationList:
-    """The issuing CA's CRL listing ``(serial, revoked_at)`` pairs."""
+def make_crl(
+    ca: PlatformCA, revoked: list[tuple[int, datetime]], *, days: int = 7, issuer: Credential | None = None
+) -> x509.CertificateRevocationList:
+    """The issuing CA's CRL listing ``(serial, revoked_at)`` pairs (``issuer=ca.root``: the root's
+    CRL, which covers the issuing CA)."""
+    issuer = issuer or ca.issuing
     now = _now()
     builder = (
         x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.issuing.cert.subject)
+        .issuer_name(issuer.cert.subject)
         .last_update(now - timedelta(minutes=1))
         .next_update(now + timedelta(days=days))
-        .add_extension(_aki(ca.issuing), critical=False)
+        .add_extension(_aki(issuer), critical=False)
         .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
     )
     for serial, when in revoked:
@@ -242,7 +252,7 @@ def make_crl(ca: PlatformCA, revoked: list[tuple[int, datetime]], *, days: int =
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
-    return builder.sign(ca.issuing.key, hashes.SHA256())
+    return builder.sign(issuer.key, hashes.SHA256())
 
 
 def pem(cert: x509.Certificate) -> bytes:

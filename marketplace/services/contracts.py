@@ -59,6 +59,9 @@ from marketplace.models import (
 )
 
 GENESIS = "0" * 64
+# A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
+# stays valid. Revocation for cause (lost, compromised) lists it.
+SUPERSEDED = "superseded"
 ACTIONS = ("view", "negotiate", "approve", "sign", "designate", "download")
 
 
@@ -93,9 +96,18 @@ def platform_ca(settings: Settings) -> pki.PlatformCA:
 
 def current_crl(session: Session, settings: Settings) -> x509.CertificateRevocationList:
     rows = session.execute(
-        select(SigningCredential.serial, SigningCredential.revoked_at).where(SigningCredential.revoked_at.is_not(None))
+        select(SigningCredential.serial, SigningCredential.revoked_at).where(
+            SigningCredential.revoked_at.is_not(None), SigningCredential.revocation_reason != SUPERSEDED
+        )
     ).all()
     return pki.make_crl(platform_ca(settings), [(int(serial, 16), at) for serial, at in rows])
+
+
+def current_crls(session: Session, settings: Settings) -> list[x509.CertificateRevocationList]:
+    """The issuing CA's CRL (user certificates) and the root's CRL (the issuing CA): both are
+    checked at signing, embedded in the PDF (B-LTA) and used when verifying."""
+    ca = platform_ca(settings)
+    return [current_crl(session, settings), pki.make_crl(ca, [], issuer=ca.root)]
 
 
 def signing_provider(settings: Settings) -> pades.SigningProvider:
@@ -721,7 +733,7 @@ def enroll(
         select(SigningCredential).where(SigningCredential.user_id == user.id, SigningCredential.revoked_at.is_(None))
     ):
         old.revoked_at = utcnow()
-        old.revocation_reason = "superseded"
+        old.revocation_reason = SUPERSEDED
     secret = pyotp.random_base32() if totp else None
     cred = SigningCredential(
         user_id=user.id,
@@ -749,7 +761,7 @@ def revoke(session: Session, credential: SigningCredential, reason: str = "unspe
 def _validation(session: Session, settings: Settings):  # noqa: ANN202 - pyhanko ValidationContext
     ca = platform_ca(settings)
     return pades.validation_context(
-        [ca.root.cert], [ca.issuing.cert], [current_crl(session, settings)], for_signing=True
+        [ca.root.cert], [ca.issuing.cert], current_crls(session, settings), for_signing=True
     )
 
 
@@ -812,7 +824,7 @@ def sign(
         intent=intent.split()[0],
     )
     signed = provider.sign(base, request)
-    report = pades.verify_pdf(signed, [ca.root.cert], [ca.issuing.cert], [current_crl(session, settings)])
+    report = pades.verify_pdf(signed, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
     if not report.ok:
         raise pades.SigningFailed("the new signature did not verify, nothing was stored: " + "; ".join(report.problems))
     own = [s for s in report.signatures if s.kind == "signature"][-1]
@@ -944,7 +956,7 @@ def verify_document(session: Session, settings: Settings, data: bytes) -> pades.
     the file is the stored signed PDF, its original revision is the frozen unsigned PDF, and the
     printed content hash is the agreed round's."""
     ca = platform_ca(settings)
-    report = pades.verify_pdf(data, [ca.root.cert], [ca.issuing.cert], [current_crl(session, settings)])
+    report = pades.verify_pdf(data, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
     contract = session.scalar(select(Contract).where(Contract.token == report.token)) if report.token else None
     if contract is None:
         report.problems.append("the PDF does not name a contract of this platform")
@@ -1042,6 +1054,10 @@ def export_contract(session: Session, settings: Settings, contract: Contract, ou
         "root": ("chainmatch-root-ca.pem", pki.pem(ca.root.cert)),
         "issuing": ("chainmatch-issuing-ca.pem", pki.pem(ca.issuing.cert)),
         "crl": ("chainmatch.crl.pem", current_crl(session, settings).public_bytes(serialization.Encoding.PEM)),
+        "root_crl": (
+            "chainmatch-root.crl.pem",
+            current_crls(session, settings)[1].public_bytes(serialization.Encoding.PEM),
+        ),
     }
     written = {}
     for kind, (name, data) in files.items():
