@@ -149,6 +149,11 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - counted and reported
             errors += 1
             print(f"signing {i} failed: {exc}", file=sys.stderr)
+        if (i + 1) % 100 == 0:  # partial numbers survive an interrupted run
+            elapsed = time.perf_counter() - seq_started
+            print(
+                json.dumps({"done": i + 1, "errors": errors, "seconds": round(elapsed, 1)}), file=sys.stderr, flush=True
+            )
     seq_s = time.perf_counter() - seq_started
     result = {
         "machine": machine(),

@@ -276,6 +276,19 @@ def approve(contract_id: int):  # noqa: ANN201
     return _done(error, _("审批已通过") if approved else _("已退回协商"), contract.id)
 
 
+@bp.post("/<int:contract_id>/supplement")
+@login_required
+def supplement(contract_id: int):  # noqa: ANN201
+    """A 补充协议 to a signed contract: a new contract with its own rounds and signatures."""
+    _csrf()
+    contract, user = _load(contract_id, "negotiate")
+    new, error = commit(lambda: svc.start_supplement(get_db(), user, contract))
+    if error:
+        return _done(error, "", contract.id)
+    flash(_("补充协议草稿已创建"), "success")
+    return redirect(url_for("contracts.detail", contract_id=new.id))
+
+
 @bp.route("/<int:contract_id>/sign", methods=["GET", "POST"])
 @login_required
 def sign(contract_id: int):  # noqa: ANN201

@@ -219,3 +219,13 @@ def test_contract_from_an_accepted_suggestion(client, login, people, loaded):
         c = s.scalar(select(Contract).where(Contract.suggestion_id == sid))
         assert c.rounds[0].fields["product"] == "锂电池隔膜"
         assert c.buyer_firm_id == people["large_firm"] and c.supplier_firm_id == people["sme_firm"]
+
+
+def test_signed_contract_page_starts_a_supplement(client, login, people):
+    cid = _to_signing(client, login, people)
+    for who in ("large", "sme"):
+        assert login(who).post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
+    r = login("sme").post(f"/contracts/{cid}/supplement")
+    assert r.status_code == 302 and not r.headers["Location"].endswith(f"/contracts/{cid}")
+    assert "补充协议" in login("sme").get(r.headers["Location"]).get_data(as_text=True)
+    assert login("sme2").post(f"/contracts/{cid}/supplement").status_code == 404
