@@ -65,6 +65,7 @@ lint: setup
 bench: setup
 	$(PY) bench/match_latency.py
 	$(PY) bench/graph_latency.py
+	$(PY) bench/contracts_signing.py
 
 evaluate: setup
 	$(PY) -m marketplace evaluate

@@ -260,3 +260,46 @@ def test_re_enrolling_keeps_earlier_signatures_valid(session, settings, deal):
     contract = to_signed(session, settings, deal)
     svc.enroll(session, settings, deal.user(session, "buyer"), "a-new-signing-pw")
     assert svc.verify_document(session, settings, contract.signed_pdf).ok
+
+
+def _fonts(pdf: bytes) -> list[tuple[str, str, bool]]:
+    """(subtype, base font, embedded) of every font reachable from the catalog."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    seen: set[int] = set()
+    found = []
+
+    def walk(obj, depth: int = 0) -> None:  # noqa: ANN001
+        if depth > 14:
+            return
+        if isinstance(obj, generic.IndirectObject):
+            if obj.idnum in seen:
+                return
+            seen.add(obj.idnum)
+            obj = obj.get_object()
+        if isinstance(obj, generic.DictionaryObject):
+            if obj.get("/Type") == "/Font" and obj.get("/Subtype") in ("/Type0", "/TrueType", "/Type1"):
+                font = obj["/DescendantFonts"][0].get_object() if "/DescendantFonts" in obj else obj
+                desc = font.get("/FontDescriptor")
+                embedded = desc is not None and "/FontFile2" in desc.get_object()
+                found.append((str(obj["/Subtype"]), str(obj["/BaseFont"]), embedded))
+            for key, value in obj.items():
+                if key != "/Parent":
+                    walk(value, depth + 1)
+        elif isinstance(obj, generic.ArrayObject):
+            for value in obj:
+                walk(value, depth + 1)
+
+    walk(reader.root)
+    return found
+
+
+def test_chinese_text_and_both_stamps_use_embedded_truetype_subsets(session, settings, deal):
+    contract = to_signed(session, settings, deal)
+    cjk = [f for f in _fonts(contract.signed_pdf) if "WenQuanYi" in f[1]]
+    assert cjk and all(embedded for _t, _name, embedded in cjk)
+    assert all("+" in name for _t, name, _e in cjk)  # subsets, not the 10 MB face
+    assert sum(1 for t, _n, _e in cjk if t == "/Type0") == 2  # one stamp font per signature
+    assert len(contract.signed_pdf) < 1_000_000
