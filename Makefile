@@ -65,6 +65,8 @@ lint: setup
 bench: setup
 	$(PY) bench/match_latency.py
 	$(PY) bench/graph_latency.py
+	$(PY) bench/event_scheduler.py
+	$(PY) bench/event_scheduler.py --only big
 	$(PY) bench/contracts_signing.py
 
 evaluate: setup

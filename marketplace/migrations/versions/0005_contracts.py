@@ -1,7 +1,7 @@
 """contracts: rounds, comments, approvals, signatures, signing credentials, audit chain
 
 Revision ID: 0005
-Revises: 0009
+Revises: 0003
 Create Date: 2026-11-26 02:31:36.922623
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = "0005"
-down_revision: str | None = "0009"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
