@@ -55,8 +55,8 @@ def _settings():  # noqa: ANN202
 
 def _me() -> User:
     user = get_db().get(User, current_user.id)
-    if user is None or user.firm_id is None:
-        abort(403)
+    if user is None or svc.acting_firm(user) is None:
+        abort(403)  # contracts are for active members of a firm
     return user
 
 
@@ -337,7 +337,7 @@ def download(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "download")
     data = contract.signed_pdf or contract.unsigned_pdf
     if data is None:
-        abort(404, _("定稿并通过审批后才生成 PDF"))
+        raise svc.ConflictError("status: the PDF exists once both firms have approved the agreed round")
     db = get_db()
     svc.record_access(db, user, contract, "download", what="contract", sha256=svc.hashlib.sha256(data).hexdigest())
     db.commit()

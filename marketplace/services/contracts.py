@@ -57,6 +57,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.permissions import viewer_of
 
 GENESIS = "0" * 64
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
@@ -128,6 +129,13 @@ def signing_provider(settings: Settings) -> pades.SigningProvider:
 # --- permissions ---------------------------------------------------------------------------
 
 
+def acting_firm(user: User | None) -> int | None:
+    """The firm a user acts for: only active, approved members act for a firm (as for demands)."""
+    if user is None or not user.is_active:
+        return None
+    return viewer_of(user).firm_id
+
+
 def authorize(user: User | None, contract: Contract, action: str) -> Party:
     """The one permission rule for contracts. Returns the user's party or raises.
 
@@ -137,7 +145,8 @@ def authorize(user: User | None, contract: Contract, action: str) -> Party:
     Nobody else sees a contract, not even organizers or admins (they see statistics only)."""
     if action not in ACTIONS:
         raise ValueError(action)
-    party = contract.party_of_firm(user.firm_id) if user is not None and user.is_active else None
+    firm_id = acting_firm(user)
+    party = contract.party_of_firm(firm_id) if firm_id is not None else None
     if party is None:
         raise ContractAccessDenied("only the two parties' users can see this contract", hide=True)
     if action == "approve":
@@ -161,11 +170,10 @@ def can(user: User | None, contract: Contract, action: str) -> bool:
 
 def visible_contracts(session: Session, user: User, status: ContractStatus | None = None) -> list[Contract]:
     """The contracts the user may see (the same rule as :func:`authorize` for ``view``)."""
-    if user.firm_id is None or not user.is_active:
+    firm_id = acting_firm(user)
+    if firm_id is None:
         return []
-    query = select(Contract).where(
-        or_(Contract.buyer_firm_id == user.firm_id, Contract.supplier_firm_id == user.firm_id)
-    )
+    query = select(Contract).where(or_(Contract.buyer_firm_id == firm_id, Contract.supplier_firm_id == firm_id))
     if status is not None:
         query = query.where(Contract.status == status)
     return list(session.scalars(query.order_by(Contract.updated_at.desc(), Contract.id.desc())))
@@ -410,7 +418,7 @@ def start_contract(
         raise InputError("supplier_firm_id: a contract needs two different firms", field="supplier_firm_id")
     buyer = _firm(session, buyer_firm_id, "buyer_firm_id")
     supplier = _firm(session, supplier_firm_id, "supplier_firm_id")
-    if actor.firm_id not in (buyer.id, supplier.id):
+    if acting_firm(actor) not in (buyer.id, supplier.id):
         raise ContractAccessDenied("you can only start contracts for your own firm")
     demand = None
     if demand_id is not None:
@@ -465,9 +473,11 @@ def start_from_suggestion(
     suggestion = session.get(MatchSuggestion, suggestion_id)
     if suggestion is None:
         raise NotFoundError(f"suggestion_id: suggestion {suggestion_id} does not exist", field="suggestion_id")
+    demand = suggestion.demand
+    if acting_firm(actor) not in (demand.owner_firm_id, suggestion.firm_id):
+        raise ContractAccessDenied("only the demand owner and the suggested firm can start this contract", hide=True)
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
         raise TransitionError("suggestion_id: the suggested firm has not accepted yet", field="suggestion_id")
-    demand = suggestion.demand
     return start_contract(
         session,
         actor,
@@ -625,7 +635,7 @@ def designate(
         if user_id is None:
             continue
         user = session.get(User, user_id)
-        if user is None or user.firm_id != firm_id or not user.is_active:
+        if user is None or acting_firm(user) != firm_id:
             raise InputError(f"{field}: choose an active user of your own firm", field=field)
     if party is Party.BUYER:
         contract.buyer_approver_id = approver_id or contract.buyer_approver_id
@@ -722,8 +732,8 @@ def enroll(
     """Generate the user's key and certificate; the key is stored encrypted under their signing
     password (only they can use it). Any earlier credential is revoked. Returns the credential
     and, with ``totp``, the otpauth:// URI to put into an authenticator app."""
-    if user.firm_id is None:
-        raise InputError("user: only firm users sign contracts", field="user")
+    if acting_firm(user) is None:
+        raise InputError("user: only active members of a firm sign contracts", field="user")
     if len(signing_password or "") < 8:
         raise InputError("signing_password: use at least 8 characters", field="signing_password")
     ca = platform_ca(settings)
