@@ -303,3 +303,86 @@ def test_chinese_text_and_both_stamps_use_embedded_truetype_subsets(session, set
     assert all("+" in name for _t, name, _e in cjk)  # subsets, not the 10 MB face
     assert sum(1 for t, _n, _e in cjk if t == "/Type0") == 2  # one stamp font per signature
     assert len(contract.signed_pdf) < 1_000_000
+
+
+def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, settings, deal):
+    from datetime import date
+
+    from marketplace.models import (
+        Event,
+        Meeting,
+        MeetingOutcome,
+        MeetingRequest,
+        MeetingStatus,
+        Organization,
+        OrganizationKind,
+        Outcome,
+        RequestSource,
+        RequestStatus,
+    )
+
+    org = Organization(name="测试协会", kind=OrganizationKind.ASSOCIATION)
+    session.add(org)
+    session.flush()
+    event = Event(organization_id=org.id, title="锂电产业链对接会", start_date=date(2026, 12, 1), location="常州")
+    session.add(event)
+    session.flush()
+    req = MeetingRequest(
+        event_id=event.id,
+        from_firm_id=deal.buyer_firm,
+        to_firm_id=deal.supplier_firm,
+        source=RequestSource.REQUEST,
+        status=RequestStatus.ACCEPTED,
+    )
+    session.add(req)
+    session.flush()
+    meeting = Meeting(
+        event_id=event.id,
+        request_id=req.id,
+        large_firm_id=deal.buyer_firm,
+        sme_firm_id=deal.supplier_firm,
+        status=MeetingStatus.HELD,
+    )
+    session.add(meeting)
+    session.flush()
+    buyer = deal.user(session, "buyer")
+    with pytest.raises(TransitionError, match="cooperation agreement"):
+        svc.start_from_meeting(session, buyer, meeting.id)
+    session.add(
+        MeetingOutcome(
+            meeting_id=meeting.id, firm_id=deal.supplier_firm, outcome=Outcome.AGREEMENT, amount=150.0, note="首批试单"
+        )
+    )
+    session.flush()
+    session.refresh(meeting)
+    with pytest.raises(svc.ContractAccessDenied):
+        svc.start_from_meeting(session, deal.user(session, "third"), meeting.id)
+    contract = svc.start_from_meeting(session, buyer, meeting.id)
+    fields = contract.rounds[0].fields
+    assert contract.source.value == "meeting" and contract.source_ref == f"meeting:{meeting.id}"
+    assert (
+        fields["sign_place"] == "常州"
+        and fields["amount"] == "1500000.00"
+        and "锂电产业链对接会" in fields["extra_terms"]
+    )
+    assert svc.start_from_meeting(session, deal.user(session, "supplier"), meeting.id).id == contract.id
+
+
+def test_pending_member_of_a_party_firm_is_denied(session, settings, deal):
+    from marketplace.models import Membership, Role
+    from marketplace.services.accounts import create_user
+
+    contract = to_signing(session, settings, deal)
+    pending = create_user(
+        session,
+        email="pending@t.cn",
+        password="login-pass-1",
+        name="待审批",
+        role=Role.LARGE,
+        firm_id=deal.buyer_firm,
+        membership=Membership.PENDING,
+    )
+    for action in svc.ACTIONS:
+        with pytest.raises(svc.ContractAccessDenied):
+            svc.authorize(pending, contract, action)
+    assert svc.visible_contracts(session, pending) == []

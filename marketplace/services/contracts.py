@@ -491,6 +491,56 @@ def start_from_suggestion(
     )
 
 
+def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contract:
+    """A contract from an event meeting where a side reported 达成合作意向/协议: the large firm
+    buys from the SME; place, amount and the event are pre-filled. One contract per meeting: a
+    second call returns the contract already started (unless it was cancelled)."""
+    from marketplace.models import Meeting, Outcome
+
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFoundError(f"meeting_id: meeting {meeting_id} does not exist", field="meeting_id")
+    if acting_firm(actor) not in (meeting.large_firm_id, meeting.sme_firm_id):
+        raise ContractAccessDenied("only the two firms of the meeting can start its contract", hide=True)
+    agreements = [o for o in meeting.outcomes if o.outcome is Outcome.AGREEMENT]
+    if not agreements:
+        raise TransitionError(
+            "meeting_id: neither firm reported a cooperation agreement (达成合作意向/协议) for this meeting",
+            field="meeting_id",
+        )
+    ref = f"meeting:{meeting.id}"
+    existing = session.scalar(
+        select(Contract).where(Contract.source_ref == ref, Contract.status != ContractStatus.CANCELLED)
+    )
+    if existing is not None:
+        return existing
+    event = session.get(_event_model(), meeting.event_id)
+    amount = next((o.amount for o in agreements if o.amount is not None), None)
+    notes = "；".join(o.note for o in agreements if o.note)
+    return start_contract(
+        session,
+        actor,
+        buyer_firm_id=meeting.large_firm_id,
+        supplier_firm_id=meeting.sme_firm_id,
+        demand_id=meeting.demand_id,
+        source=ContractSource.MEETING,
+        source_ref=ref,
+        prefill={
+            "sign_place": event.location if event else "",
+            "amount": _money(amount),
+            "extra_terms": f"本合同源于「{event.title}」（{event.start_date.isoformat()}）对接洽谈。{notes}"
+            if event
+            else notes,
+        },
+    )
+
+
+def _event_model():  # noqa: ANN202
+    from marketplace.models import Event
+
+    return Event
+
+
 def start_supplement(session: Session, actor: User, parent: Contract, fields: dict[str, Any] | None = None) -> Contract:
     """A supplementary agreement (补充协议) to a signed contract, with its own rounds and signatures."""
     authorize(actor, parent, "negotiate")
