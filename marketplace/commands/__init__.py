@@ -6,5 +6,6 @@ from marketplace.commands import (
     graph,  # noqa: F401
     matching,  # noqa: F401
     notifications,  # noqa: F401
+    trust,  # noqa: F401
     web,  # noqa: F401
 )

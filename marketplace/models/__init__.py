@@ -6,7 +6,7 @@ SQLAlchemy 2.0 typed models. The schema changes only through Alembic migrations 
 (``from marketplace.models import Firm``) or from the area's module.
 """
 
-from marketplace.models.accounts import Organization, OrganizationKind, Role, User
+from marketplace.models.accounts import Membership, Organization, OrganizationKind, Role, User
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, utcnow
 from marketplace.models.chain import (
     Industry,
@@ -62,6 +62,7 @@ from marketplace.models.firms import (
     Tier,
 )
 from marketplace.models.notifications import Notification, OutboxEmail
+from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
     "Event",
@@ -83,6 +84,10 @@ __all__ = [
     "RequestStatus",
     "Side",
     "SurveyAnswer",
+    "ApiToken",
+    "DemandInvitation",
+    "Membership",
+    "OrganizerInvitation",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",
