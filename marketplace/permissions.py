@@ -89,9 +89,11 @@ def _grants(viewer: Viewer) -> list[ColumnElement[bool]]:
     if viewer.firm_id is not None:
         grants.append(Demand.owner_firm_id == viewer.firm_id)
         grants.append(and_(published, Demand.visibility == Visibility.INVITED, _invited(viewer.firm_id)))
-    # Events (merged later) add, in this one place:
-    #   if viewer.is_organizer: grants.append(and_(published, <demand is in an event of viewer.organization_id>))
-    #   if viewer.firm_id is not None: grants.append(and_(published, <demand in an event the firm registered for>))
+    if viewer.is_organizer or viewer.firm_id is not None:
+        # events: the organizer of an event and its approved participants see the demands on its board
+        from marketplace.services.events import demand_ids_visible_via_events
+
+        grants.append(and_(published, Demand.id.in_(demand_ids_visible_via_events(viewer))))
     return grants
 
 

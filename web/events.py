@@ -243,6 +243,8 @@ def register(event_id: int):  # noqa: ANN201
 @login_required
 def decline(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.INVITED)
+    if current_user.firm_id is None:
+        abort(403)
     _post_ok()
     _r, error = commit(lambda: ev.decline_invitation(get_db(), event, current_user.firm_id))
     flash(str(error) if error else _("已谢绝邀请"), "error" if error else "success")

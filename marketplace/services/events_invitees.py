@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.models import (
@@ -29,6 +29,7 @@ from marketplace.models import (
     Product,
     ProductRelation,
     ProductRelationKind,
+    Visibility,
 )
 
 SEGMENTS = {
@@ -120,14 +121,19 @@ class Candidate:
 def chain_demands(
     session: Session, event: Event, segments: dict[str, dict[int, str]]
 ) -> list[tuple[Demand, list[str]]]:
-    """Open demands that name a product or industry of the chain, with the terms they name;
-    demands on the event's board come first."""
+    """Open public demands that name a product or industry of the chain, with the terms they name;
+    demands on the event's board come first. Invited and private demands never show here: the
+    organizer may not see them, and a board makes its demands visible to every participant."""
     terms = {n for seg in segments.values() for n in seg.values()} | set(event.focus_products or [])
     terms |= set(event.focus_industries or [])
     board = {link.demand_id for link in event.demands}
     out = []
     for demand in session.scalars(
-        select(Demand).where(or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board))).order_by(Demand.id)
+        select(Demand)
+        .where(
+            or_(and_(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC), Demand.id.in_(board))
+        )
+        .order_by(Demand.id)
     ):
         text = demand.match_text()
         hits = sorted({t for t in terms if len(t) >= 2 and t in text}, key=len, reverse=True)[:5]

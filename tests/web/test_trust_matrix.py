@@ -195,6 +195,141 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
 }
 
 
+EVENT_ORG = only("organizer", "admin")
+EVENT_PART = only("large", "large_b", "sme")  # firms A, B and sme are registered
+EVENT_FIRMS_IN = only("large", "large_b", "sme", "sme2")  # firms that may open the event (open registration)
+EVENT_SEEN = only("organizer", "admin", "large", "large_b", "sme", "sme2")
+EVENT_MEETING = only("large", "sme", "organizer", "admin")  # the meeting A–sme
+EVENT_ORG_OR_PART = only("organizer", "admin", "large", "large_b", "sme")
+
+
+def event_case(method: str, path: str, allowed: Callable[[str], bool], api: bool = False, **kw: Any):  # noqa: ANN201
+    """Cases on the matrix world's event (tests/events_helpers.add_event_to_world)."""
+
+    def cases(w: World) -> list[Case]:
+        e = w.event
+        url = path.format(
+            e=e["id"],
+            m=e["meeting"],
+            r=e["request"],
+            p=e["proposal"],
+            reg=e["sme_registration"],
+            t=e["sme_token"],
+            sme=w.firms["sme"],
+            a=w.firms["A"],
+            sme2=w.firms["sme2"],
+        )
+        rest = {k: v for k, v in kw.items() if k != "json"}
+        body = {k: (v(w) if callable(v) else v) for k, v in kw["json"].items()} if "json" in kw else None
+        return [Case(method, url, allowed, api=api, json=body, **rest)]
+
+    return cases
+
+
+EVENT_EXPECT: dict[str, Callable[[World], list[Case]]] = {
+    "events.index": lambda w: [Case("GET", "/events/", signed_in)],
+    "events.new": lambda w: [
+        Case("GET", "/events/new", only("organizer", "organizer2")),
+        Case("POST", "/events/new", only("organizer", "organizer2"), data={"title": ""}),
+    ],
+    "events.edit": event_case("GET", "/events/{e}/edit", EVENT_ORG),
+    "events.show": event_case("GET", "/events/{e}", EVENT_SEEN),
+    "events.change_status": event_case("POST", "/events/{e}/status/open", EVENT_ORG),
+    "events.add_demands": event_case("POST", "/events/{e}/demands", EVENT_ORG),
+    "events.invite": event_case("GET", "/events/{e}/invite", EVENT_ORG),
+    "events.send_invitations": event_case("POST", "/events/{e}/invite", EVENT_ORG),
+    "events.register": event_case("POST", "/events/{e}/register", EVENT_FIRMS_IN, data={"representatives": "1"}),
+    # sme2 registered through the API case before this one (pending): it may answer, with an error
+    "events.decline": event_case("POST", "/events/{e}/decline", EVENT_FIRMS_IN),
+    "events.decide": event_case("POST", "/events/{e}/registrations/{reg}/approve", EVENT_ORG),
+    "events.availability": event_case("GET", "/events/{e}/availability", EVENT_PART),
+    "events.browse": event_case("GET", "/events/{e}/browse", EVENT_PART),
+    "events.send_request": event_case("POST", "/events/{e}/requests/{a}", EVENT_PART, data={"message": "x"}),
+    "events.requests_page": event_case("GET", "/events/{e}/requests", EVENT_PART),
+    "events.answer": event_case("POST", "/events/{e}/requests/{r}/answer/accept", only("large")),
+    "events.must_meet": event_case("POST", "/events/{e}/requests/{r}/must-meet", EVENT_ORG),
+    "events.accept_proposals": event_case("POST", "/events/{e}/proposals/accept", EVENT_PART),
+    "events.propose": event_case("POST", "/events/{e}/propose", EVENT_ORG),
+    "events.schedule_page": event_case("GET", "/events/{e}/schedule", EVENT_ORG),
+    "events.run_schedule": event_case("POST", "/events/{e}/schedule", EVENT_ORG),
+    "events.send": event_case("POST", "/events/{e}/send", EVENT_ORG),
+    "events.agenda": event_case(
+        "GET",
+        "/events/{e}/agenda?firm={sme}",
+        EVENT_ORG_OR_PART,
+    ),
+    "events.agenda_print": event_case("GET", "/events/{e}/agenda/print?firm={sme}", EVENT_ORG_OR_PART),
+    "events.agenda_calendar": event_case("GET", "/events/{e}/agenda.ics?firm={sme}", EVENT_ORG_OR_PART),
+    "events.checkin_png": event_case("GET", "/events/{e}/checkin-qr.png?firm={sme}", EVENT_ORG_OR_PART),
+    "events.checkin": event_case("GET", "/events/{e}/checkin/{t}", EVENT_ORG),
+    "events.meeting_action": event_case("POST", "/events/{e}/meetings/{m}/held", EVENT_MEETING),
+    "events.outcome": event_case("GET", "/events/{e}/meetings/{m}/outcome", only("large", "sme")),
+    "events.survey": event_case("GET", "/events/{e}/survey", EVENT_PART),
+    "events.stats": event_case("GET", "/events/{e}/stats", EVENT_ORG),
+    "events.report": event_case("GET", "/events/{e}/report.csv", EVENT_ORG),
+    "api_events.list_events": lambda w: [Case("GET", "/api/v1/events", token_holder, api=True)],
+    "api_events.create_event": lambda w: [
+        Case(
+            "POST",
+            "/api/v1/events",
+            only("organizer", "organizer2"),
+            api=True,
+            json={"title": "矩阵 API 对接会", "start_date": "2030-01-01", "sessions": ["09:00-10:00"]},
+        )
+    ],
+    "api_events.get_event": event_case("GET", "/api/v1/events/{e}", EVENT_SEEN, api=True),
+    "api_events.update_event": event_case(
+        "PATCH", "/api/v1/events/{e}", EVENT_ORG, api=True, json={"description": "x"}
+    ),
+    "api_events.get_invite_suggestions": event_case(
+        "GET", "/api/v1/events/{e}/invite-suggestions", EVENT_ORG, api=True
+    ),
+    "api_events.post_invitations": event_case(
+        "POST", "/api/v1/events/{e}/invitations", EVENT_ORG, api=True, json={"firm_ids": lambda w: [w.firms["sme2"]]}
+    ),
+    "api_events.get_registrations": event_case("GET", "/api/v1/events/{e}/registrations", EVENT_ORG, api=True),
+    "api_events.post_registration": event_case(
+        "POST", "/api/v1/events/{e}/registrations", EVENT_FIRMS_IN, api=True, json={}
+    ),
+    "api_events.put_availability": event_case(
+        "PUT", "/api/v1/events/{e}/availability", EVENT_PART, api=True, json={"slots": None}
+    ),
+    "api_events.get_participants": event_case("GET", "/api/v1/events/{e}/participants", EVENT_PART, api=True),
+    "api_events.get_requests": event_case("GET", "/api/v1/events/{e}/requests", EVENT_ORG_OR_PART, api=True),
+    "api_events.post_request": event_case(
+        "POST", "/api/v1/events/{e}/requests", EVENT_PART, api=True, json={"to_firm_id": lambda w: w.firms["A"]}
+    ),
+    "api_events.answer_request": event_case(
+        "POST", "/api/v1/events/{e}/requests/{r}/answer", only("large"), api=True, json={"accept": True}
+    ),
+    "api_events.must_meet": event_case(
+        "POST", "/api/v1/events/{e}/requests/{r}/must-meet", EVENT_ORG, api=True, json={"must_meet": True}
+    ),
+    "api_events.post_proposals": event_case("POST", "/api/v1/events/{e}/proposals", EVENT_ORG, api=True),
+    "api_events.accept_proposals": event_case(
+        "POST",
+        "/api/v1/events/{e}/proposals/accept",
+        only("large_b"),
+        api=True,
+        json={"request_ids": lambda w: [w.event["proposal"]]},
+    ),
+    "api_events.post_schedule": event_case("POST", "/api/v1/events/{e}/schedule", EVENT_ORG, api=True, json={}),
+    "api_events.get_meetings": event_case("GET", "/api/v1/events/{e}/meetings", EVENT_ORG, api=True),
+    "api_events.get_agenda": event_case("GET", "/api/v1/events/{e}/agenda", EVENT_PART, api=True),
+    "api_events.mark_meeting": event_case(
+        "POST", "/api/v1/events/{e}/meetings/{m}/status", EVENT_MEETING, api=True, json={"status": "held"}
+    ),
+    "api_events.put_outcome": event_case(
+        "PUT", "/api/v1/events/{e}/meetings/{m}/outcome", only("large", "sme"), api=True, json={"outcome": "none"}
+    ),
+    "api_events.put_survey": event_case(
+        "PUT", "/api/v1/events/{e}/survey", EVENT_PART, api=True, json={"satisfaction": 4}
+    ),
+    "api_events.get_stats": event_case("GET", "/api/v1/events/{e}/stats", EVENT_ORG, api=True),
+}
+EXPECT.update(EVENT_EXPECT)
+
+
 @pytest.fixture(scope="module")
 def sparse_engine(loaded_session_settings):
     """One BM25 + graph engine (no dense model) shared by the matrix apps."""
@@ -250,7 +385,7 @@ def test_role_route_matrix(role, loaded, world, sparse_engine):  # noqa: F811
         response = client.open(
             case.url, method=case.method, data=case.data, json=case.json, headers=headers if case.api else {}
         )
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # binary answers too (QR PNG, XLSX)
         expected = "allow" if case.allowed(role) else "deny"
         got = "deny" if _denied(role, case, response) else "allow"
         if response.status_code >= 500:

@@ -36,6 +36,7 @@ class World:
     firms: dict[str, int] = field(default_factory=dict)
     organizations: dict[str, int] = field(default_factory=dict)
     invitation_token: str = ""
+    event: dict = field(default_factory=dict)  # tests/events_helpers.add_event_to_world
 
     def sees(self, role: str, key: str) -> bool:
         """The visibility rule restated for the tests (docs/security.md)."""
@@ -131,6 +132,9 @@ def build_world(settings, people) -> World:  # noqa: ANN001
         assert spare
         org_user = s.get(User, w.users["organizer"])
         w.organizations = {"organizer": org_user.organization_id, "organizer2": extra["organizer2"].organization_id}
+        from tests.events_helpers import add_event_to_world
+
+        w.event = add_event_to_world(s, w)
         w.invitation_token, _ = create_organizer_invitation(
             s, Viewer(user_id=org_user.id, role=Role.ORGANIZER, organization_id=org_user.organization_id)
         )
