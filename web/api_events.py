@@ -313,6 +313,21 @@ def post_registration(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     return {"items": [ev.registration_dict(reg)]}
 
 
+@bp.post("/<int:event_id>/registrations/<int:registration_id>/decision")
+@bp.auth_required(auth)
+@bp.input(AnswerIn, arg_name="data")
+@bp.output(Items)
+def decide_registration(event_id: int, registration_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """The organizer approves (accept: true) or rejects an open registration (409 once decided)."""
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    reg = db.get(EventRegistration, registration_id)
+    if reg is None or reg.event_id != event.id:
+        abort(404, message=f"registration {registration_id} does not exist in this event")
+    _run(lambda: ev.decide_registration(db, reg, data["accept"]))
+    return {"items": [ev.registration_dict(reg)]}
+
+
 @bp.put("/<int:event_id>/availability")
 @bp.auth_required(auth)
 @bp.input(AvailabilityIn, arg_name="data")

@@ -649,6 +649,16 @@ def survey(event_id: int):  # noqa: ANN201
 # --- statistics and report ---------------------------------------------------------------------
 
 
+@bp.post("/<int:event_id>/survey/invite")
+@login_required
+def survey_invite(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    n, error = commit(lambda: ev.invite_to_survey(get_db(), event))
+    flash(str(error) if error else _("已邀请参会企业填写回访问卷（%(n)d 人）", n=n), "error" if error else "success")
+    return redirect(url_for("events.stats", event_id=event.id))
+
+
 @bp.get("/<int:event_id>/stats")
 @login_required
 def stats(event_id: int):  # noqa: ANN201

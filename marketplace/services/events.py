@@ -1068,6 +1068,21 @@ class SurveyInput(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+def invite_to_survey(session: Session, event: Event) -> int:
+    """Ask every participant for the follow-up survey (run some months after the event, e.g. from
+    cron with ``events survey-invite``); returns how many notifications were written."""
+    firms = [r.firm_id for r in approved_registrations(session, event)]
+    return notify_firms(
+        session,
+        event,
+        firms,
+        "event_survey",
+        "请填写活动回访问卷（对接进展、签约情况）",
+        "Please answer the follow-up survey (progress, contracts)",
+        f"/events/{event.id}/survey",
+    )
+
+
 def submit_survey(session: Session, event: Event, firm_id: int, data: dict[str, Any]) -> SurveyAnswer:
     """The follow-up survey of a participant (a resubmission replaces its answers)."""
     reg = registration_for(session, event, firm_id)

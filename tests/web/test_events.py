@@ -420,3 +420,23 @@ def test_api_registration_window_with_a_timezone_is_stored_as_utc(client, world,
     response = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{world['event']}", json=body)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["registration_opens"] == "2030-01-01T00:00:00"
+
+
+def test_api_organizer_decides_open_registrations_once(client, world):
+    e = world["event"]
+    made = _api(client, world["tokens"]["outsider"], "post", f"/api/v1/events/{e}/registrations", json={})
+    assert made.status_code == 201 and made.get_json()["items"][0]["status"] == "pending"
+    reg_id = made.get_json()["items"][0]["registration_id"]
+    url = f"/api/v1/events/{e}/registrations/{reg_id}/decision"
+    assert _api(client, world["tokens"]["outsider"], "post", url, json={"accept": True}).status_code == 403
+    assert _api(client, world["tokens"]["stranger"], "post", url, json={"accept": True}).status_code == 403
+    ok = _api(client, world["tokens"]["organizer"], "post", url, json={"accept": True})
+    assert ok.status_code == 200 and ok.get_json()["items"][0]["status"] == "approved"
+    assert _api(client, world["tokens"]["organizer"], "post", url, json={"accept": False}).status_code == 409
+
+
+def test_event_pages_speak_english_when_chosen(login, world):
+    client = login("sme")
+    client.get("/lang/en")
+    page = client.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
+    assert "Meeting agenda" in page and "Download calendar (ICS)" in page

@@ -265,6 +265,7 @@ EVENT_EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "events.meeting_action": event_case("POST", "/events/{e}/meetings/{m}/held", EVENT_MEETING),
     "events.outcome": event_case("GET", "/events/{e}/meetings/{m}/outcome", only("large", "sme")),
     "events.survey": event_case("GET", "/events/{e}/survey", EVENT_PART),
+    "events.survey_invite": event_case("POST", "/events/{e}/survey/invite", EVENT_ORG),
     "events.stats": event_case("GET", "/events/{e}/stats", EVENT_ORG),
     "events.report": event_case("GET", "/events/{e}/report.csv", EVENT_ORG),
     "api_events.list_events": lambda w: [Case("GET", "/api/v1/events", token_holder, api=True)],
@@ -290,6 +291,9 @@ EVENT_EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "api_events.get_registrations": event_case("GET", "/api/v1/events/{e}/registrations", EVENT_ORG, api=True),
     "api_events.post_registration": event_case(
         "POST", "/api/v1/events/{e}/registrations", EVENT_FIRMS_IN, api=True, json={}
+    ),
+    "api_events.decide_registration": event_case(
+        "POST", "/api/v1/events/{e}/registrations/{reg}/decision", EVENT_ORG, api=True, json={"accept": True}
     ),
     "api_events.put_availability": event_case(
         "PUT", "/api/v1/events/{e}/availability", EVENT_PART, api=True, json={"slots": None}
