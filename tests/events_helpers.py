@@ -78,39 +78,3 @@ def setup_event(session: Session, *, register: bool = True, **extra: Any) -> dic
         "demand": demand,
         "regs": regs,
     }
-
-
-def add_event_to_world(session: Session, w: Any) -> dict[str, Any]:
-    """The trust matrix's event: organized by the `organizer` user's organization, A-public on the
-    board, firm A, firm B and the `sme` firm registered, a scheduled meeting A–sme from a request,
-    and an engine proposal sme → B awaiting B's answer. `sme2`'s firm takes no part."""
-    from marketplace.models import Meeting, MeetingRequest, MeetingStatus, RequestSource, RequestStatus
-
-    event = ev.create_event(session, w.organizations["organizer"], event_data(title="信任矩阵对接会"))
-    ev.set_event_status(session, event, ev.EventStatus.OPEN)
-    ev.add_event_demands(session, event, [w.demands["A-public"]])
-    ev.invite_firms(session, event, [w.firms["A"], w.firms["B"], w.firms["sme"]])
-    regs = {key: ev.register_firm(session, event, w.firms[key]) for key in ("A", "B", "sme")}
-    req = ev.request_meeting(session, event, w.firms["sme"], w.firms["A"], demand_id=w.demands["A-public"])
-    ev.answer_request(session, req, accept=True)
-    meeting = session.scalar(select(Meeting).where(Meeting.request_id == req.id))
-    meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
-    proposal = MeetingRequest(
-        event_id=event.id,
-        from_firm_id=w.firms["sme"],
-        to_firm_id=w.firms["B"],
-        source=RequestSource.PROPOSAL,
-        status=RequestStatus.PROPOSED,
-        score=0.5,
-        reasons=["测试"],
-    )
-    session.add(proposal)
-    session.flush()
-    return {
-        "id": event.id,
-        "meeting": meeting.id,
-        "request": req.id,
-        "proposal": proposal.id,
-        "sme_registration": regs["sme"].id,
-        "sme_token": regs["sme"].checkin_token,
-    }

@@ -105,9 +105,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         account,
         admin,
         api,
+        api_contracts,
         api_events,
         api_tokens,
         auth,
+        contracts,
         demands,
         events,
         firms,
@@ -118,8 +120,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     )
 
     blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)
-    for module in (*blueprints, api, api_tokens, api_events):
+    for module in (*blueprints, contracts, api, api_tokens, api_events, api_contracts):
         app.register_blueprint(module.bp)
+    app.register_blueprint(contracts.tsa_bp)
     _register_errors(app)
     app.after_request(_security_headers)
     app.spec_processor(_document_error_responses)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.models import (
@@ -29,8 +29,8 @@ from marketplace.models import (
     Product,
     ProductRelation,
     ProductRelationKind,
-    Visibility,
 )
+from marketplace.permissions import organization_viewer, visible_demands_clause
 
 SEGMENTS = {
     "core": ("核心产品", "Core products"),
@@ -121,9 +121,8 @@ class Candidate:
 def chain_demands(
     session: Session, event: Event, segments: dict[str, dict[int, str]]
 ) -> list[tuple[Demand, list[str]]]:
-    """Open public demands that name a product or industry of the chain, with the terms they name;
-    demands on the event's board come first. Invited and private demands never show here: the
-    organizer may not see them, and a board makes its demands visible to every participant."""
+    """Open demands that name a product or industry of the chain, with the terms they name;
+    demands on the event's board come first."""
     terms = {n for seg in segments.values() for n in seg.values()} | set(event.focus_products or [])
     terms |= set(event.focus_industries or [])
     board = {link.demand_id for link in event.demands}
@@ -131,7 +130,8 @@ def chain_demands(
     for demand in session.scalars(
         select(Demand)
         .where(
-            or_(and_(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC), Demand.id.in_(board))
+            or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board)),
+            visible_demands_clause(organization_viewer(event.organization_id)),  # trust policy
         )
         .order_by(Demand.id)
     ):
