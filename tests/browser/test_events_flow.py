@@ -138,5 +138,5 @@ def test_event_from_creation_to_outcome(pages, live_server, people):
     page = pages["org"]
     page.goto(f"{event_url}/stats")
     report = page.inner_text("#report")
-    assert "对接场次\t1" in report and "签约数\t1" in report
+    assert "对接场次\t1" in report and "意向数\t1" in report and "达成合作意向\t1" in report
     shot(page, "events-stats.png")
