@@ -7,6 +7,7 @@ from marketplace.commands import (
     graph,  # noqa: F401
     matching,  # noqa: F401
     notifications,  # noqa: F401
+    postgres,  # noqa: F401
     trust,  # noqa: F401
     web,  # noqa: F401
 )

@@ -305,11 +305,16 @@ def set_event_status(session: Session, event: Event, status: EventStatus) -> Eve
 
 def add_event_demands(session: Session, event: Event, demand_ids: Iterable[int]) -> list[EventDemand]:
     """Put open demands on the event's board (大企业发榜); already listed ones are kept."""
+    from marketplace.permissions import can_view_demand, organization_viewer
+
     have = {d.demand_id for d in event.demands}
     added = []
+    organizers = organization_viewer(event.organization_id)
     for demand_id in dict.fromkeys(demand_ids):
         demand = session.get(Demand, demand_id)
-        if demand is None:
+        # only demands the organizing organization may see (trust policy): a private or invited demand
+        # of another firm is reported like a missing one
+        if demand is None or not can_view_demand(session, organizers, demand):
             raise NotFoundError(f"demand_ids: demand {demand_id} does not exist", field="demand_ids")
         if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
             raise InputError(
