@@ -32,11 +32,11 @@ from embeddings.lexical import STOPWORDS, LexicalChannel, is_noise, matched_term
 from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
 from graph.sync import industry_key, key_id, patent_key, product_key
+from marketplace import reasons as why
 from marketplace.config import Settings
 from marketplace.errors import InputError, MarketplaceError
 from marketplace.models import DemandType, FirmKind, Industry, Patent, Product, Tier
 from marketplace.profiles import Profile, load_profiles
-from marketplace.reasons import describe_path
 from marketplace.regions import normalize_region
 
 log = logging.getLogger(__name__)
@@ -92,18 +92,20 @@ class MatchResult:
     short_name: str | None
     stock_code: str | None
     score: float
-    reasons: list[str]
+    reasons: list[why.Reason]  # structured (marketplace/reasons.py); rendered per reader
     channels: dict[str, int] = field(default_factory=dict)  # channel -> rank
 
-    def as_dict(self, *, channels: bool = True) -> dict[str, Any]:
-        """The result as JSON; without ``channels`` it is exactly the batch CLI contract."""
+    def as_dict(self, *, channels: bool = True, locale: str = "zh") -> dict[str, Any]:
+        """The result as JSON: ``reasons`` rendered in ``locale``, ``reason_data`` the structure
+        behind them; without ``channels`` it is exactly the batch CLI contract."""
         out = {
             "firm_id": self.firm_id,
             "name": self.name,
             "short_name": self.short_name,
             "stock_code": self.stock_code,
             "score": round(self.score, 6),
-            "reasons": self.reasons,
+            "reasons": why.render_all(self.reasons, locale),
+            "reason_data": self.reasons,
         }
         if channels:
             out["channels"] = self.channels
@@ -415,26 +417,26 @@ class MatchEngine:
         path: Reached | None,
         similarity: float | None,
         region: str | None,
-    ) -> list[str]:
-        reasons = []
+    ) -> list[why.Reason]:
+        reasons: list[why.Reason] = []
         if "lexical" in ranks:
             products = matched_terms(text, p.product_names)
             if products:
-                reasons.append("匹配产品：" + "、".join(products))
+                reasons.append(why.terms("products", products))
             patents = matched_terms(text, p.patents, limit=2)
             if patents:
-                reasons.append("相关专利：" + "；".join(f"《{t}》" for t in patents))
+                reasons.append(why.terms("patents", patents))
             industries = matched_terms(text, p.industries, limit=2)
             if industries:
-                reasons.append("所属行业：" + "、".join(industries))
+                reasons.append(why.terms("industries", industries))
         if path is not None and "graph" in ranks:
-            reasons.append("产业链：" + describe_path(path.path))
+            reasons.append(why.chain(path.path))
         if similarity is not None and "dense" in ranks:
-            reasons.append(f"语义相似度 {similarity:.2f}")
+            reasons.append(why.similarity(similarity))
         if p.tier is not None:
-            reasons.append(f"企业资质：{p.tier.label_zh}")
+            reasons.append(why.tier(p.tier.value))
         if region and p.region == region:
-            reasons.append(f"地区：{p.region}（符合地区偏好）")
+            reasons.append(why.region(p.region))
         if not reasons:
-            reasons.append("文本相关（BM25）" if "lexical" in ranks else "综合排序")
+            reasons.append(why.plain("lexical" if "lexical" in ranks else "fused"))
         return reasons

@@ -164,7 +164,8 @@ class SuggestionOut(Schema):
     firm = String(allow_none=True)
     score = Float()
     rank = Integer(allow_none=True)
-    reasons = List(String())
+    reasons = List(String(), metadata={"description": "reasons rendered in the request's language (Accept-Language)"})
+    reason_data = List(Dict(), metadata={"description": "the structured reasons (kind, terms, chain path ...)"})
     status = String()
     owner_action = String()
 
@@ -193,7 +194,8 @@ class MatchResultOut(Schema):
     short_name = String(allow_none=True)
     stock_code = String(allow_none=True)
     score = Float()
-    reasons = List(String())
+    reasons = List(String(), metadata={"description": "reasons rendered in the request's language (Accept-Language)"})
+    reason_data = List(Dict(), metadata={"description": "the structured reasons (kind, terms, chain path ...)"})
 
 
 class MatchOut(Schema):
@@ -202,6 +204,13 @@ class MatchOut(Schema):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _locale() -> str:
+    """The language reasons are rendered in: the request's (Accept-Language), Chinese by default."""
+    from flask_babel import get_locale
+
+    return str(get_locale() or "zh")
 
 
 def _page(query, page: int, per_page: int) -> tuple[list, dict[str, int]]:  # noqa: ANN001
@@ -271,7 +280,7 @@ def get_demand(demand_id: int):  # noqa: ANN201
 @bp.output(SuggestionList)
 def demand_suggestions(demand_id: int):  # noqa: ANN201
     demand = _owned(demand_id)
-    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(get_db(), demand.id)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(get_db(), demand.id)]}
 
 
 @bp.post("/demands/<int:demand_id>/match")
@@ -285,7 +294,7 @@ def match_stored_demand(demand_id: int):  # noqa: ANN201
     db = get_db()
     match_demand(db, get_engine(), demand, top_k=20)
     db.commit()
-    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(db, demand.id)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(db, demand.id)]}
 
 
 @bp.get("/firms")
@@ -323,7 +332,7 @@ def my_suggestions():  # noqa: ANN201
     user = auth.current_user
     if user.firm_id is None:
         abort(403, message="only firm users have an inbox")
-    return {"items": [suggestion_dict(s) for s in inbox(get_db(), user.firm_id)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in inbox(get_db(), user.firm_id)]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -341,7 +350,7 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
         _fail(error)
-    return suggestion_dict(suggestion)
+    return suggestion_dict(suggestion, _locale())
 
 
 @bp.post("/match")
@@ -363,4 +372,4 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     )
     exclude = [auth.current_user.firm_id] if auth.current_user.firm_id else []
     results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
-    return {"results": [r.as_dict() for r in results], "warning": warning}
+    return {"results": [r.as_dict(locale=_locale()) for r in results], "warning": warning}

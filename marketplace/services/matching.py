@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from marketplace import reasons as why
 from marketplace.matching import Filters, MatchEngine, MatchResult
 from marketplace.models import Demand, DemandStatus
 from marketplace.services.demands import list_demands
@@ -40,7 +41,7 @@ def match_demand(
 
 
 def suggest_demands(
-    session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False
+    session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False, locale: str = "zh"
 ) -> list[dict[str, Any]]:
     """Open demands ranked for one firm: each demand is matched as usual and the firm's fused
     score in that demand's ranking decides the order (so both directions agree)."""
@@ -72,7 +73,8 @@ def suggest_demands(
             "type": d.type.value,
             "owner": d.owner.display_name if d.owner else None,
             "score": round(h.score, 6),
-            "reasons": h.reasons,
+            "reasons": why.render_all(h.reasons, locale),
+            "reason_data": h.reasons,
         }
         for d, h, _ in rows
     ]
