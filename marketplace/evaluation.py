@@ -4,11 +4,17 @@
   train.txt only, so the query patent is never in any profile. Query: the patent title (rd).
 - product → producer: company→product edges hidden from ChainKG (a seeded sample); the query is
   the product name (supply_chain) and the answer the company whose edge was hidden.
+  The filtered variant ranks without the firms that visibly list the product (the "filtered"
+  setting of link prediction): it measures finding a firm whose listing of the product is missing.
 - upstream supplier: for a product with upstream materials, the query says "we make P and need
   its raw materials" without naming them; any firm making one of P's upstream materials counts.
+  P@10 is the share of the top 10 that make an upstream material (and not P itself).
+- paraphrase: hand-written demands (marketplace/eval_data/paraphrase.yaml) that describe a product
+  by its use or a synonym without naming it; the product's makers in the evaluation database count.
 
-Each task is run with BM25 only, dense only, graph only and the fused engine; metrics are
-R@1, R@10, R@50 and MRR (over the top 50).
+Each task is run with BM25 only, dense only, graph only, the co-occurrence (latent) channel only
+and the fused engine; metrics are R@1, R@10, R@50 (the first correct firm within the top k: Hit@k),
+P@10 and MRR (over the top 50).
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from tqdm import tqdm
 
@@ -38,7 +45,8 @@ CONFIGS: dict[str, list[str]] = {
     "bm25": ["lexical"],
     "dense": ["dense"],
     "graph": ["graph"],
-    "fused": ["lexical", "dense", "graph"],
+    "latent": ["cooccur"],
+    "fused": ["lexical", "dense", "graph", "cooccur"],
 }
 K = 50
 
@@ -49,6 +57,7 @@ class Query:
     text: str
     type: str
     gold: set[int]
+    ignore: set[int] = field(default_factory=set)  # firms left out of the ranking (filtered setting)
 
 
 @dataclass
@@ -60,10 +69,15 @@ class TaskResult:
     seconds: float = 0.0
 
 
+PARAPHRASE_FILE = Path(__file__).resolve().parent / "eval_data" / "paraphrase.yaml"
+METRICS = ("R@1", "R@10", "R@50", "P@10", "MRR")
+
+
 def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
     n = len(gold) or 1
-    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "MRR": 0.0}
+    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "P@10": 0.0, "MRR": 0.0}
     for ids, g in zip(ranked, gold, strict=True):
+        out["P@10"] += sum(1 for fid in ids[:10] if fid in g) / 10
         rank = next((i for i, fid in enumerate(ids[:K], start=1) if fid in g), None)
         if rank is None:
             continue
@@ -182,6 +196,44 @@ def product_queries(settings: Settings, hidden: list[dict]) -> list[Query]:
     ]
 
 
+def producers_by_product(settings: Settings) -> dict[str, set[int]]:
+    """Product name -> the firms that make it, in the evaluation database."""
+    from marketplace.models import FirmProduct, Product
+
+    makers: dict[str, set[int]] = {}
+    with session_scope(settings) as session:
+        for name, fid in session.execute(
+            select(Product.name, FirmProduct.firm_id).join(FirmProduct, FirmProduct.product_id == Product.id)
+        ):
+            makers.setdefault(name, set()).add(fid)
+    return makers
+
+
+def filtered_product_queries(queries: list[Query], makers: dict[str, set[int]]) -> list[Query]:
+    """product→producer without the firms that visibly list the product: only queries whose
+    answer is not one of them (it never is: its listing is the hidden edge)."""
+    out = []
+    for q in queries:
+        visible = makers.get(q.text, set()) - q.gold
+        out.append(Query(q.qid + "-filtered", q.text, q.type, q.gold, visible))
+    return out
+
+
+def paraphrase_queries(settings: Settings, path: Path = PARAPHRASE_FILE) -> tuple[list[Query], list[str]]:
+    """The hand-written paraphrase demands whose product some firm makes in the evaluation
+    database, and the products that none does (reported, not scored)."""
+    specs = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    makers = producers_by_product(settings)
+    queries, missing = [], []
+    for i, spec in enumerate(specs):
+        gold = makers.get(spec["product"], set())
+        if not gold:
+            missing.append(spec["product"])
+            continue
+        queries.append(Query(f"paraphrase-{i}", spec["text"], spec.get("type", "supply_chain"), gold))
+    return queries, missing
+
+
 def upstream_queries(settings: Settings, data_dir: Path, limit: int, seed: int) -> list[Query]:
     """Products whose upstream materials some firm makes; gold = the makers of those materials."""
     from marketplace.models import FirmProduct, Product
@@ -217,7 +269,8 @@ def run_task(
         started = time.perf_counter()
         ranked = []
         for q in tqdm(queries, desc=f"{name}/{config}", disable=not progress, leave=False):
-            ranked.append([r.firm_id for r in engine.match(q.text, q.type, top_k=K, channels=channels)])
+            hits = engine.match(q.text, q.type, top_k=K + len(q.ignore), channels=channels)
+            ranked.append([r.firm_id for r in hits if r.firm_id not in q.ignore][:K])
         result = TaskResult(name, config, len(queries), metrics(ranked, [q.gold for q in queries]))
         result.seconds = round(time.perf_counter() - started, 1)
         out.append(result)
@@ -258,6 +311,29 @@ def holder_breakdown(
     return out
 
 
+def build_tasks(
+    base: Settings, data_dir: Path, hidden_rows: list[dict], limit: int, seed: int, tasks: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The evaluation's query sets by task name (``tasks`` picks some; all by default)."""
+    wanted = set(tasks) if tasks else set(TASKS)
+    out: dict[str, Any] = {}
+    if "patent→holder" in wanted:
+        out["patent→holder"], out["_patent_missing"] = patent_queries(base, data_dir, limit, seed)
+    products = product_queries(base, hidden_rows)
+    if "product→producer" in wanted:
+        out["product→producer"] = products
+    if "product→producer filtered" in wanted:
+        out["product→producer filtered"] = filtered_product_queries(products, producers_by_product(base))
+    if "upstream supplier" in wanted:
+        out["upstream supplier"] = upstream_queries(base, data_dir, min(limit, 500), seed)
+    if "paraphrase" in wanted:
+        out["paraphrase"], out["_paraphrase_missing"] = paraphrase_queries(base)
+    return out
+
+
+TASKS = ("patent→holder", "product→producer", "product→producer filtered", "upstream supplier", "paraphrase")
+
+
 def evaluate(
     settings: Settings,
     *,
@@ -268,6 +344,7 @@ def evaluate(
     progress: bool = True,
     encoder_factory: Callable[[], Any] | None = None,
     configs: dict[str, list[str]] | None = None,
+    task_names: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     data_dir = Path(data_dir or settings.data_dir)
     started = time.perf_counter()
@@ -276,12 +353,9 @@ def evaluate(
     with session_scope(base) as session:
         engine = MatchEngine(base, encoder=encoder, progress=progress).build(session)
     build_seconds = round(time.perf_counter() - started, 1)
-    patents, missing = patent_queries(base, data_dir, limit, seed)
-    tasks = {
-        "patent→holder": patents,
-        "product→producer": product_queries(base, hidden_rows),
-        "upstream supplier": upstream_queries(base, data_dir, min(limit, 500), seed),
-    }
+    tasks = build_tasks(base, data_dir, hidden_rows, limit, seed, task_names)
+    missing = tasks.pop("_patent_missing", 0)
+    paraphrase_missing = tasks.pop("_paraphrase_missing", [])
     results, breakdown = [], []
     for name, queries in tasks.items():
         task_results, rankings = run_task(engine, name, queries, configs or CONFIGS, progress)
@@ -293,15 +367,19 @@ def evaluate(
         "profiles": len(engine.profiles),
         "build_seconds": build_seconds,
         "patent_queries_without_known_holder": missing,
+        "paraphrase_products_without_maker": paraphrase_missing,
         "results": [r.__dict__ for r in results],
         "patent_holder_breakdown": breakdown,
     }
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    lines = ["| task | channels | queries | R@1 | R@10 | R@50 | MRR | seconds |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | channels | queries | R@1 | R@10 | R@50 | P@10 | MRR | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["results"]:
-        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in ("R@1", "R@10", "R@50", "MRR"))]
+        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in METRICS)]
         lines.append("| " + " | ".join(str(c) for c in [*cells, r["seconds"]]) + " |")
     rows = report.get("patent_holder_breakdown") or []
     if rows:

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 from embeddings.ann import AnnIndex
 from embeddings.base import Encoder, Hit
 from embeddings.cache import EmbeddingCache
+from embeddings.cooccurrence import CooccurrenceChannel, profile_items
+from embeddings.cooccurrence import Query as LatentQuery
 from embeddings.fusion import combsum
 from embeddings.lexical import STOPWORDS, LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
@@ -43,25 +45,25 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 POOL = 200
-CHANNELS = ("lexical", "dense", "graph")
+CHANNELS = ("lexical", "dense", "graph", "cooccur")
 
 # Per demand type: channel weights of the score fusion (embeddings/fusion.py), tuned on the evaluation tasks
 # (docs/benchmarks.md). The dense weight is low because the shipped default model reads English
 # only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
-    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0},
-    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8},
-    "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
-    "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
-    "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7},
+    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8, "cooccur": 0.0},
+    "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7, "cooccur": 0.0},
+    # a supply-chain demand that says what its owner makes ("我们生产X，需要上游原材料"): the chain
+    # graph (the upstream materials of X) is the most specific evidence there is
+    "supply_chain_own": {"lexical": 1.0, "dense": 0.1, "graph": 5.0, "cooccur": 0.0},
 }
 _MAX_MENTION = 16
 FUZZY_SEEDS = 10
 FUZZY_WEIGHT = 0.8
 OWN_UPSTREAM_WEIGHT = 0.8
-# When a supply-chain demand says what its owner makes, the chain graph (the upstream materials of
-# that product) is the most specific evidence there is: its fusion weight is multiplied by this.
-OWN_PRODUCTS_GRAPH_BOOST = 5.0
 
 
 @dataclass(frozen=True)
@@ -161,19 +163,24 @@ class EntityLinker:
         names += [(patent_key(pid), title) for pid, title in session.execute(select(Patent.id, Patent.title))]
         self.max_len = max((len(n) for n in self.keys), default=0)
         self.node_keys = [k for k, _ in names]
+        self.node_names = [n for _, n in names]
         self.node_index = (
             LexicalChannel(range(len(names)), {"name": (1.0, [n for _, n in names])}) if fuzzy and names else None
         )
 
     def similar(self, text: str, limit: int = FUZZY_SEEDS) -> dict[str, float]:
         """The nodes whose names are most similar to the text, weighted by relative BM25 score."""
+        return {key: weight for key, _, weight in self.similar_named(text, limit)}
+
+    def similar_named(self, text: str, limit: int = FUZZY_SEEDS) -> list[tuple[str, str, float]]:
+        """(node key, name, weight) of the nodes whose names are most similar to the text."""
         if self.node_index is None:
-            return {}
+            return []
         hits = self.node_index.search(text, limit)
         if not hits:
-            return {}
+            return []
         top = hits[0].score
-        return {self.node_keys[h.doc_id]: FUZZY_WEIGHT * h.score / top for h in hits}
+        return [(self.node_keys[h.doc_id], self.node_names[h.doc_id], FUZZY_WEIGHT * h.score / top) for h in hits]
 
     def mentions(self, text: str) -> list[tuple[str, bool]]:
         """Names found in the text, each with whether it is maximal (inside no longer mention).
@@ -191,11 +198,18 @@ class EntityLinker:
             out[text[a:b]] = out.get(text[a:b], False) or not inside
         return list(out.items())
 
-    def seeds(self, text: str, limit: int = 12) -> dict[str, float]:
+    def seeds(
+        self,
+        text: str,
+        limit: int = 12,
+        similar: list[tuple[str, str, float]] | None = None,
+        mentions: list[tuple[str, bool]] | None = None,
+    ) -> dict[str, float]:
         """Graph seeds: maximal mentions weigh 1.0, mentions inside longer ones 0.6, similar
-        nodes up to FUZZY_WEIGHT."""
-        out = self.similar(text)
-        for name, maximal in self.mentions(text)[:limit]:
+        nodes up to FUZZY_WEIGHT (``similar``/``mentions``: already computed for this text)."""
+        similar = self.similar_named(text) if similar is None else similar
+        out = {key: weight for key, _, weight in similar}
+        for name, maximal in (self.mentions(text) if mentions is None else mentions)[:limit]:
             for key in self.keys[name]:
                 out[key] = max(out.get(key, 0.0), 1.0 if maximal else 0.6)
         return out
@@ -224,6 +238,7 @@ class MatchEngine:
         self.lexical: LexicalChannel | None = None
         self.ann: AnnIndex | None = None
         self.linker: EntityLinker | None = None
+        self.cooccur: CooccurrenceChannel | None = None
         self.build_info: dict[str, Any] = {}
 
     # --- building -------------------------------------------------------------------------
@@ -248,6 +263,7 @@ class MatchEngine:
         ids = list(self.profiles)
         ps = [self.profiles[i] for i in ids]
         self.lexical = LexicalChannel(ids, {"profile": (1.0, [p.lexical_text() for p in ps])})
+        self.cooccur = CooccurrenceChannel({p.firm_id: profile_items(p.product_names, p.industries) for p in ps})
 
     def _build_dense(self) -> None:
         if self.encoder is None:
@@ -294,7 +310,9 @@ class MatchEngine:
     # --- querying -------------------------------------------------------------------------
     def channel_hits(
         self, text: str, demand_type: str, pool: int = POOL, channels: Iterable[str] = CHANNELS
-    ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
+    ) -> tuple[dict[str, list[Hit]], dict[int, Reached], LatentQuery | None]:
+        """Each wanted channel's hits; the chain paths of the graph's hits; the co-occurrence
+        query that explains the latent channel's hits."""
         wanted = set(channels)
         dense = "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None
         query_vector = self.encoder.start_query(text) if dense else None  # runs while BM25 and the graph do
@@ -306,17 +324,57 @@ class MatchEngine:
         lexical_query = f"{need} {materials}".strip() or text
         lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical and "lexical" in wanted else []
         paths: dict[int, Reached] = {}
+        linked = "graph" in wanted or "cooccur" in wanted
+        similar = self.linker.similar_named(need) if linked and self.linker is not None and need else []
+        mentions = self.linker.mentions(need) if linked and self.linker is not None and need else []
         if "graph" in wanted and self.use_graph and self.graph is not None and self.linker is not None:
             lists["graph"] = []
-            for r in self._expand(need, upstream, demand_type, pool):
+            for r in self._expand(need, upstream, demand_type, pool, similar, mentions):
                 fid = key_id(r.firm_key)
                 if fid in self.profiles:
                     paths[fid] = r
                     lists["graph"].append(Hit(fid, r.score, "graph"))
+        latent = None
+        if "cooccur" in wanted and self.cooccur is not None:
+            lists["cooccur"], latent = self.cooccur.search(self._item_seeds(similar, mentions, upstream), pool)
         if query_vector is not None:
             qvec = query_vector()
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
-        return lists, paths
+        return lists, paths, latent
+
+    def _item_seeds(
+        self,
+        similar: list[tuple[str, str, float]],
+        mentions: list[tuple[str, bool]],
+        upstream: dict[str, tuple[float, PathStep]],
+    ) -> dict[str, float]:
+        """Co-occurrence seeds: the products and industries the text names (1.0, 0.6 inside a
+        longer name), those with the most similar names, and the upstream materials of the owner's
+        own products; the narrower and broader kinds of named products at half their weight."""
+        seeds: dict[str, float] = {}
+
+        def add(item: str, weight: float) -> None:
+            if weight > seeds.get(item, 0.0):
+                seeds[item] = weight
+
+        for key, name, weight in similar:
+            if key.startswith("product:"):
+                add(name, weight)
+            elif key.startswith("industry:"):
+                add(f"行业:{name}", weight)
+        for name, maximal in mentions[:12]:
+            weight = 1.0 if maximal else 0.6
+            for key in self.linker.keys.get(name, []):
+                add(name if key.startswith("product:") else f"行业:{name}", weight)
+                if self.graph is not None and key.startswith("product:"):
+                    for direction in (Direction.IN, Direction.OUT):
+                        for n in self.graph.neighbours(key, Rel.SUBCLASS_OF, direction)[:20]:
+                            add(n.name, weight * 0.5)
+        for key, (weight, _) in upstream.items():
+            node = self.graph.get_node(key) if self.graph is not None else None
+            if node is not None:
+                add(node.name, weight)
+        return seeds
 
     def _own_upstream(self, own: str) -> dict[str, tuple[float, PathStep]]:
         """Upstream materials of the products the owner says it makes: material key -> (weight,
@@ -337,12 +395,18 @@ class MatchEngine:
         return out
 
     def _expand(
-        self, need: str, upstream: dict[str, tuple[float, PathStep]], demand_type: str, pool: int
+        self,
+        need: str,
+        upstream: dict[str, tuple[float, PathStep]],
+        demand_type: str,
+        pool: int,
+        similar: list[tuple[str, str, float]] | None = None,
+        mentions: list[tuple[str, bool]] | None = None,
     ) -> list[Reached]:
         """Graph hits from what the demand needs, and from the upstream materials of the owner's
         own products (their direct makers are the owner's competitors, not its suppliers)."""
         policy = policy_for(demand_type)
-        seeds = self.linker.seeds(need) if need else {}
+        seeds = self.linker.seeds(need, similar=similar, mentions=mentions) if need else {}
         best: dict[str, Reached] = {}
         if seeds:
             best = {r.firm_key: r for r in self.graph.expand(seeds, policy, limit=pool)}
@@ -356,6 +420,17 @@ class MatchEngine:
                 if r.firm_key not in best or r.score > best[r.firm_key].score:
                     best[r.firm_key] = r
         return sorted(best.values(), key=lambda r: (-r.score, r.firm_key))[:pool]
+
+    def weights_for(self, demand_type: str, text: str) -> dict[str, float]:
+        """The fusion weights for a demand: by type, and for a supply-chain demand that says what
+        its owner makes, the row tuned for upstream suppliers (bench/fusion_tune.py)."""
+        row = demand_type
+        if demand_type == "supply_chain" and split_own_products(text)[0]:
+            row = "supply_chain_own"
+        weights = dict(CHANNEL_WEIGHTS[row])
+        if self.settings.dense_weight is not None:
+            weights["dense"] = self.settings.dense_weight
+        return weights
 
     def match(
         self,
@@ -372,14 +447,12 @@ class MatchEngine:
         text, _ = clean_query(text)
         filters = filters or Filters()
         pool = POOL * 6 if filters.active else POOL
-        weights = dict(CHANNEL_WEIGHTS[dtype])
-        if self.settings.dense_weight is not None:
-            weights["dense"] = self.settings.dense_weight
-        if channels is not None:
-            weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
-        lists, paths = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
-        if dtype == "supply_chain" and split_own_products(text)[0] and weights.get("graph", 0) > 0:
-            weights["graph"] *= OWN_PRODUCTS_GRAPH_BOOST  # "we make X, need suppliers": the chain knows best
+        weights = self.weights_for(dtype, text)
+        if channels is not None:  # a channel asked for alone runs at weight 1 even where fusion leaves it out
+            chosen = set(channels)
+            alone = 1.0 if len(chosen) == 1 else 0.0
+            weights = {c: ((w or alone) if c in chosen else 0.0) for c, w in weights.items()}
+        lists, paths, latent = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
         fused = combsum(lists, weights)
         best_possible = sum(w for c, w in weights.items() if lists.get(c)) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
@@ -405,7 +478,7 @@ class MatchEngine:
         for r in results:  # reasons only for what is returned
             profile = self.profiles[r.firm_id]
             r.reasons = self._reasons(
-                text, profile, r.channels, paths.get(r.firm_id), dense_scores.get(r.firm_id), preferred
+                text, profile, r.channels, paths.get(r.firm_id), dense_scores.get(r.firm_id), preferred, latent
             )
         return results
 
@@ -417,6 +490,7 @@ class MatchEngine:
         path: Reached | None,
         similarity: float | None,
         region: str | None,
+        latent: LatentQuery | None = None,
     ) -> list[why.Reason]:
         reasons: list[why.Reason] = []
         if "lexical" in ranks:
@@ -431,6 +505,10 @@ class MatchEngine:
                 reasons.append(why.terms("industries", industries))
         if path is not None and "graph" in ranks:
             reasons.append(why.chain(path.path))
+        if latent is not None and "cooccur" in ranks:
+            evidence = latent.evidence(p.firm_id)
+            if evidence is not None:
+                reasons.append(why.cooccurrence(evidence.product, evidence.items, evidence.share, evidence.reference))
         if similarity is not None and "dense" in ranks:
             reasons.append(why.similarity(similarity))
         if p.tier is not None:

@@ -6,7 +6,7 @@ The matching engine returns, and MatchSuggestion stores, a list of reason dicts,
 - ``products``, ``patents``, ``industries``: ``terms``, the firm's facts the demand text matched;
 - ``chain``: ``path``, the chain path (seed first, firm last) as ``{key, name, label, via}`` steps,
   ``key`` being the graph's node id;
-- ``cooccurrence``: ``product``/``product_key``, what the firm can probably make; ``evidence``,
+- ``cooccurrence``: ``product``, what the firm can probably make; ``evidence``,
   the products it lists that point there; ``share``, the fraction of the product's ``makers``
   (a count) that also make them;
 - ``similarity``: ``value``, the dense channel's cosine similarity;
@@ -139,12 +139,11 @@ def chain(path: Sequence[PathStep]) -> Reason:
     return {"kind": "chain", "path": steps}
 
 
-def cooccurrence(product: str, product_key: str, evidence: Sequence[str], share: float, makers: int) -> Reason:
-    """ "Can probably make ``product``": ``share`` of its ``makers`` also make ``evidence``."""
+def cooccurrence(product: str, evidence: Sequence[str], share: float, makers: int) -> Reason:
+    """Can probably make ``product``: ``share`` of its ``makers`` also make ``evidence``."""
     return {
         "kind": "cooccurrence",
         "product": product,
-        "product_key": product_key,
         "evidence": list(evidence),
         "share": round(float(share), 4),
         "makers": int(makers),

@@ -26,7 +26,7 @@ def all_kinds() -> list[why.Reason]:
         why.terms("patents", ["一种隔膜涂覆方法", "一种电解液"]),
         why.terms("industries", ["电池化学品"]),
         why.chain(PATH),
-        why.cooccurrence("磷酸铁锂", "product:2", ["正极材料", "前驱体"], 0.8214, 28),
+        why.cooccurrence("磷酸铁锂", ["正极材料", "前驱体"], 0.8214, 28),
         why.similarity(0.62),
         why.tier("specialized"),
         why.region("上海"),

@@ -219,6 +219,17 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, as_js
 )
 @click.option("--seed", default=13, show_default=True, type=int)
 @click.option("--model", help="Embedding model (default: MARKETPLACE_EMBEDDING_MODEL); `use-multilingual-v3` for USE.")
+@click.option(
+    "--tasks",
+    "task_list",
+    help="Comma-separated tasks (default: all): patent→holder, product→producer, product→producer filtered, "
+    "upstream supplier, paraphrase.",
+)
+@click.option(
+    "--configs",
+    "config_list",
+    help="Comma-separated channel configurations (default: all): bm25, dense, graph, latent, fused.",
+)
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @_json_opt
 @pass_app
@@ -229,15 +240,41 @@ def evaluate_command(
     hidden: int,
     seed: int,
     model: str | None,
+    task_list: str | None,
+    config_list: str | None,
     markdown: bool,
     as_json: bool,
 ) -> None:
     """Measure matching quality (R@1/R@10/R@50/MRR) per channel and fused, on tasks built from the data."""
-    from marketplace.evaluation import evaluate, markdown_table
+    from marketplace.evaluation import CONFIGS, TASKS, evaluate, markdown_table
 
+    tasks = _pick(task_list, TASKS, "tasks")
+    configs = {c: CONFIGS[c] for c in _pick(config_list, tuple(CONFIGS), "configs")}
     _quiet_model_loading()
     settings = app.settings.with_overrides(embedding_model=model) if model else app.settings
-    report = evaluate(settings, data_dir=data_dir, limit=limit, hidden=hidden, seed=seed, progress=not as_json)
+    report = evaluate(
+        settings,
+        data_dir=data_dir,
+        limit=limit,
+        hidden=hidden,
+        seed=seed,
+        progress=not as_json,
+        configs=configs,
+        task_names=tasks,
+    )
     if markdown:
         click.echo(markdown_table(report))
     emit(report, as_json, lambda r: click.echo(markdown_table(r)) if not markdown else None)
+
+
+def _pick(raw: str | None, allowed: tuple[str, ...], field: str) -> list[str]:
+    """A comma-separated subset of ``allowed`` (all of it when not given)."""
+    if not raw:
+        return list(allowed)
+    chosen = [x.strip() for x in raw.split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in allowed]
+    if unknown or not chosen:
+        raise InputError(
+            f"{field}: unknown {', '.join(unknown) or '(none)'}; use some of {', '.join(allowed)}", field=field
+        )
+    return chosen

@@ -37,7 +37,7 @@ def test_candidate_reasons_render_in_the_chosen_language(login, loaded, people):
 
 
 def test_inbox_reasons_render_in_the_chosen_language(login, loaded, people):
-    _store(loaded, people, [why.cooccurrence("锂电池隔膜", "product:1", ["涂覆隔膜"], 0.5, 4)])
+    _store(loaded, people, [why.cooccurrence("锂电池隔膜", ["涂覆隔膜"], 0.5, 4)])
     client = login("sme")
     assert "潜在能力：生产涂覆隔膜，50% 的锂电池隔膜生产企业（共 4 家）也生产这些" in client.get("/inbox/").get_data(
         as_text=True
