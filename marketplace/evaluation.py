@@ -141,16 +141,25 @@ def hide_product_edges(src: Path, dst: Path, n: int, seed: int) -> list[dict[str
 
 
 def build_base(
-    settings: Settings, data_dir: Path, hidden: int, seed: int, progress: bool
+    settings: Settings, data_dir: Path, hidden: int, seed: int, progress: bool, reuse: bool = False
 ) -> tuple[Settings, list[dict]]:
-    """One database: ChainKG minus hidden edges, plus ICKG train.txt only."""
+    """One database: ChainKG minus hidden edges, plus ICKG train.txt only. With ``reuse``, the
+    database an earlier run built with the same ``hidden`` and ``seed`` is used as it is."""
     s = _eval_settings(settings, "base")
+    stamp = Path(s.instance_dir) / "hidden.json"
+    if reuse and stamp.is_file() and (Path(s.instance_dir) / "marketplace.db").is_file():
+        saved = json.loads(stamp.read_text(encoding="utf-8"))
+        if saved.get("hidden") == hidden and saved.get("seed") == seed and saved.get("data_dir") == str(data_dir):
+            return s, saved["rows"]
+    stamp.unlink(missing_ok=True)
     _fresh_db(s)
     work = Path(s.instance_dir) / "chainkg"
     hidden_rows = hide_product_edges(data_dir / "chainkg", work, hidden, seed)
     with session_scope(s) as session:
         import_chainkg(session, work, progress=progress)
         import_ickg(session, data_dir / "ickg25", progress=progress, splits=("train.txt",))
+    record = {"hidden": hidden, "seed": seed, "data_dir": str(data_dir), "rows": hidden_rows}
+    stamp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
     return s, hidden_rows
 
 
@@ -345,13 +354,17 @@ def evaluate(
     encoder_factory: Callable[[], Any] | None = None,
     configs: dict[str, list[str]] | None = None,
     task_names: Iterable[str] | None = None,
+    use_dense: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     data_dir = Path(data_dir or settings.data_dir)
     started = time.perf_counter()
-    base, hidden_rows = build_base(settings, data_dir, hidden, seed, progress)
+    base, hidden_rows = build_base(settings, data_dir, hidden, seed, progress, reuse)
     encoder = encoder_factory() if encoder_factory else None
+    if not use_dense:
+        configs = {c: chans for c, chans in (configs or CONFIGS).items() if chans != ["dense"]}
     with session_scope(base) as session:
-        engine = MatchEngine(base, encoder=encoder, progress=progress).build(session)
+        engine = MatchEngine(base, encoder=encoder, use_dense=use_dense, progress=progress).build(session)
     build_seconds = round(time.perf_counter() - started, 1)
     tasks = build_tasks(base, data_dir, hidden_rows, limit, seed, task_names)
     missing = tasks.pop("_patent_missing", 0)

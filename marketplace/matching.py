@@ -60,6 +60,8 @@ CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
     # graph (the upstream materials of X) is the most specific evidence there is
     "supply_chain_own": {"lexical": 1.0, "dense": 0.1, "graph": 5.0, "cooccur": 0.0},
 }
+# "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
+COMPETITOR_FACTOR = 0.2
 _MAX_MENTION = 16
 FUZZY_SEEDS = 10
 FUZZY_WEIGHT = 0.8
@@ -85,6 +87,27 @@ class Filters:
     @property
     def active(self) -> bool:
         return any(v is not None for v in (self.kind, self.min_tier, self.region, self.industry))
+
+
+@dataclass
+class Retrieved:
+    """What the channels found for one query, before fusion."""
+
+    lists: dict[str, list[Hit]]  # channel -> hits, best first
+    paths: dict[int, Reached]  # firm -> the chain path the graph reached it by
+    latent: LatentQuery | None = None  # explains the co-occurrence channel's hits
+    competitors: frozenset[int] = frozenset()  # firms that make what the demand's owner says it makes
+
+
+def fuse(retrieved: Retrieved, weights: dict[str, float]) -> list[tuple[int, float]]:
+    """Weighted CombSUM of the channels (embeddings/fusion.py); firms that make the owner's own
+    product are its competitors, not its suppliers: their score is multiplied by
+    COMPETITOR_FACTOR. Best first, ties by firm id."""
+    fused = combsum(retrieved.lists, weights)
+    if not retrieved.competitors:
+        return fused
+    demoted = [(fid, s * COMPETITOR_FACTOR if fid in retrieved.competitors else s) for fid, s in fused]
+    return sorted(demoted, key=lambda kv: (-kv[1], kv[0]))
 
 
 @dataclass
@@ -310,9 +333,9 @@ class MatchEngine:
     # --- querying -------------------------------------------------------------------------
     def channel_hits(
         self, text: str, demand_type: str, pool: int = POOL, channels: Iterable[str] = CHANNELS
-    ) -> tuple[dict[str, list[Hit]], dict[int, Reached], LatentQuery | None]:
-        """Each wanted channel's hits; the chain paths of the graph's hits; the co-occurrence
-        query that explains the latent channel's hits."""
+    ) -> Retrieved:
+        """Each wanted channel's hits, the chain paths of the graph's hits, the co-occurrence
+        query that explains the latent channel's hits, and the makers of the owner's products."""
         wanted = set(channels)
         dense = "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None
         query_vector = self.encoder.start_query(text) if dense else None  # runs while BM25 and the graph do
@@ -337,10 +360,14 @@ class MatchEngine:
         latent = None
         if "cooccur" in wanted and self.cooccur is not None:
             lists["cooccur"], latent = self.cooccur.search(self._item_seeds(similar, mentions, upstream), pool)
+        competitors: set[int] = set()
+        if own and self.linker is not None and self.cooccur is not None:
+            for name, _ in self.linker.mentions(own):
+                competitors.update(self.cooccur.makers_of(name))
         if query_vector is not None:
             qvec = query_vector()
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
-        return lists, paths, latent
+        return Retrieved(lists, paths, latent, frozenset(competitors))
 
     def _item_seeds(
         self,
@@ -452,8 +479,9 @@ class MatchEngine:
             chosen = set(channels)
             alone = 1.0 if len(chosen) == 1 else 0.0
             weights = {c: ((w or alone) if c in chosen else 0.0) for c, w in weights.items()}
-        lists, paths, latent = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
-        fused = combsum(lists, weights)
+        retrieved = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
+        lists, paths, latent = retrieved.lists, retrieved.paths, retrieved.latent
+        fused = fuse(retrieved, weights)
         best_possible = sum(w for c, w in weights.items() if lists.get(c)) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
         dense_scores = {h.doc_id: h.score for h in lists.get("dense", [])}

@@ -146,7 +146,8 @@ def test_profiles_drop_noise_and_weigh_main_products(loaded_session_settings):
 
 
 def test_each_channel_finds_the_separator_maker(engine):
-    lists, paths = engine.channel_hits("锂电池隔膜", "supply_chain")
+    found = engine.channel_hits("锂电池隔膜", "supply_chain")
+    lists, paths = found.lists, found.paths
     assert firm_id(engine, "300568") in [h.doc_id for h in lists["lexical"][:10]]
     maker = firm_id(engine, "002080")  # 中材科技 produces the product node 锂电池隔膜
     assert maker in [h.doc_id for h in lists["graph"][:10]]

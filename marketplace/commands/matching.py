@@ -230,6 +230,10 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, as_js
     "config_list",
     help="Comma-separated channel configurations (default: all): bm25, dense, graph, latent, fused.",
 )
+@click.option("--no-dense", is_flag=True, help="Leave the dense channel out (no profile encoding).")
+@click.option(
+    "--reuse", is_flag=True, help="Reuse the evaluation database of an earlier run with the same --hidden/--seed."
+)
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @_json_opt
 @pass_app
@@ -242,6 +246,8 @@ def evaluate_command(
     model: str | None,
     task_list: str | None,
     config_list: str | None,
+    no_dense: bool,
+    reuse: bool,
     markdown: bool,
     as_json: bool,
 ) -> None:
@@ -261,6 +267,8 @@ def evaluate_command(
         progress=not as_json,
         configs=configs,
         task_names=tasks,
+        use_dense=not no_dense,
+        reuse=reuse,
     )
     if markdown:
         click.echo(markdown_table(report))
