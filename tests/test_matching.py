@@ -284,6 +284,10 @@ def test_match_text_human_output_shows_reasons(loaded, runner):
         ["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical,graph"]
     )
     assert result.exit_code == 0 and "匹配产品" in result.output
+    english = runner.invoke(
+        ["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical", "--lang", "en"]
+    )
+    assert english.exit_code == 0 and "Industry: " in english.output and "所属行业" not in english.output
 
 
 def test_match_demand_and_suggest_commands(loaded, runner):
