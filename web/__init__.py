@@ -59,9 +59,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.filters["lbl"] = label
     app.jinja_env.filters["reasons"] = render_reasons
 
-    from web import api, auth, demands, firms, main, organizer, suggestions
+    from web import api, auth, demands, firms, main, notifications, organizer, suggestions
 
-    for module in (main, auth, demands, firms, suggestions, organizer, api):
+    for module in (main, auth, demands, firms, suggestions, organizer, notifications, api):
         app.register_blueprint(module.bp)
     _register_errors(app)
 

@@ -40,6 +40,7 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.notifications import Notification, OutboxEmail
 
 __all__ = [
     "DEMAND_TRANSITIONS",
@@ -61,8 +62,10 @@ __all__ = [
     "LabelledEnum",
     "MatchSuggestion",
     "NameKind",
+    "Notification",
     "Organization",
     "OrganizationKind",
+    "OutboxEmail",
     "OwnerAction",
     "Patent",
     "Product",
