@@ -6,6 +6,7 @@ import json
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from graph.protocol import Label, PathStep
@@ -100,9 +101,13 @@ OLD_REASONS = [
 ]
 
 
-def _migrate_from_0002(tmp_path) -> tuple[Settings, str]:
+def _before_0006() -> str:
+    return ScriptDirectory.from_config(alembic_config(Settings())).get_revision("0006").down_revision
+
+
+def _migrate_to_just_before_0006(tmp_path) -> tuple[Settings, str]:
     s = Settings(instance_dir=tmp_path)
-    command.upgrade(alembic_config(s), "0002")
+    command.upgrade(alembic_config(s), _before_0006())
     with get_engine(s.database_url).begin() as conn:
         now = "2026-11-25 00:00:00"
         conn.execute(
@@ -132,8 +137,8 @@ def _migrate_from_0002(tmp_path) -> tuple[Settings, str]:
 
 
 def test_migration_0006_turns_old_sentences_into_data_and_back(tmp_path):
-    s, query = _migrate_from_0002(tmp_path)
-    command.upgrade(alembic_config(s), "head")
+    s, query = _migrate_to_just_before_0006(tmp_path)
+    command.upgrade(alembic_config(s), "0006")
     with get_engine(s.database_url).connect() as conn:
         migrated = json.loads(conn.execute(text(query)).scalar_one())
     assert migrated == [
@@ -143,6 +148,6 @@ def test_migration_0006_turns_old_sentences_into_data_and_back(tmp_path):
         {"kind": "similarity", "value": 0.5},
     ]
     assert why.render_all(migrated, "en")[0] == "Matching products: 光伏玻璃, EVA胶膜"
-    command.downgrade(alembic_config(s), "0002")
+    command.downgrade(alembic_config(s), _before_0006())
     with get_engine(s.database_url).connect() as conn:
         assert json.loads(conn.execute(text(query)).scalar_one()) == OLD_REASONS
