@@ -70,14 +70,19 @@ class TaskResult:
 
 
 PARAPHRASE_FILE = Path(__file__).resolve().parent / "eval_data" / "paraphrase.yaml"
-METRICS = ("R@1", "R@10", "R@50", "P@10", "MRR")
+METRICS = ("R@1", "R@10", "R@50", "P@10", "nP@10", "MRR")
 
 
 def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
+    """R@k: the first correct firm within the top k (Hit@k); P@10: correct firms in the top 10
+    over 10; nP@10: over min(10, correct firms) — P@10 cannot exceed that share when fewer than
+    10 firms are correct (see :func:`precision_bound`); MRR over the top 50."""
     n = len(gold) or 1
-    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "P@10": 0.0, "MRR": 0.0}
+    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "P@10": 0.0, "nP@10": 0.0, "MRR": 0.0}
     for ids, g in zip(ranked, gold, strict=True):
-        out["P@10"] += sum(1 for fid in ids[:10] if fid in g) / 10
+        correct = sum(1 for fid in ids[:10] if fid in g)
+        out["P@10"] += correct / 10
+        out["nP@10"] += correct / max(1, min(10, len(g)))
         rank = next((i for i, fid in enumerate(ids[:K], start=1) if fid in g), None)
         if rank is None:
             continue
@@ -86,6 +91,11 @@ def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
             if rank <= k:
                 out[f"R@{k}"] += 1.0
     return {k: round(v / n, 4) for k, v in out.items()}
+
+
+def precision_bound(queries: list[Query]) -> float:
+    """The highest P@10 any ranking can reach: a query with n < 10 correct firms scores n/10."""
+    return round(sum(min(10, len(q.gold)) / 10 for q in queries) / (len(queries) or 1), 4)
 
 
 def _eval_settings(base: Settings, name: str) -> Settings:
@@ -281,6 +291,7 @@ def run_task(
             hits = engine.match(q.text, q.type, top_k=K + len(q.ignore), channels=channels)
             ranked.append([r.firm_id for r in hits if r.firm_id not in q.ignore][:K])
         result = TaskResult(name, config, len(queries), metrics(ranked, [q.gold for q in queries]))
+        result.metrics["P@10 bound"] = precision_bound(queries)
         result.seconds = round(time.perf_counter() - started, 1)
         out.append(result)
         rankings[config] = ranked
@@ -388,11 +399,11 @@ def evaluate(
 
 def markdown_table(report: dict[str, Any]) -> str:
     lines = [
-        "| task | channels | queries | R@1 | R@10 | R@50 | P@10 | MRR | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | channels | queries | R@1 | R@10 | R@50 | P@10 | nP@10 | MRR | P@10 bound | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
-        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in METRICS)]
+        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in (*METRICS, "P@10 bound"))]
         lines.append("| " + " | ".join(str(c) for c in [*cells, r["seconds"]]) + " |")
     rows = report.get("patent_holder_breakdown") or []
     if rows:

@@ -19,12 +19,21 @@ def test_metrics_count_the_first_gold_hit_within_the_top_50():
         "R@10": pytest.approx(1 / 3, abs=1e-4),
         "R@50": pytest.approx(1 / 3, abs=1e-4),
         "P@10": pytest.approx(1 / 30, abs=1e-4),
+        "nP@10": pytest.approx(1 / 3, abs=1e-4),
         "MRR": pytest.approx(1 / 6, abs=1e-4),
     }
 
 
 def test_precision_at_10_counts_every_correct_firm_in_the_top_10():
-    assert metrics([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]], [{1, 2, 3, 11}])["P@10"] == pytest.approx(0.3)
+    m = metrics([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]], [{1, 2, 3, 11}])
+    assert m["P@10"] == pytest.approx(0.3) and m["nP@10"] == pytest.approx(0.75)
+
+
+def test_precision_bound_is_what_few_correct_firms_allow():
+    from marketplace.evaluation import Query, precision_bound
+
+    queries = [Query("a", "x", "supply_chain", {1, 2}), Query("b", "y", "supply_chain", set(range(20)))]
+    assert precision_bound(queries) == pytest.approx((0.2 + 1.0) / 2)
 
 
 def test_hidden_product_edges_are_removed_from_the_copy_at_most_one_per_company(tmp_path):
