@@ -47,8 +47,7 @@ def generate(
         {"id": f"L{i}", "side": "large", "capacity": rnd.randint(1, 3), "available": avail(), "min_meetings": 0}
         for i in range(n_large)
     ] + [
-        {"id": f"S{i}", "side": "sme", "capacity": 1, "available": avail(), "min_meetings": floor}
-        for i in range(n_sme)
+        {"id": f"S{i}", "side": "sme", "capacity": 1, "available": avail(), "min_meetings": floor} for i in range(n_sme)
     ]
     popularity = [1 / (r + 1) ** skew for r in range(n_large)]
     pairs: set[tuple[int, int]] = set()
@@ -59,7 +58,9 @@ def generate(
         if (lg, sm) in pairs:
             continue
         pairs.add((lg, sm))
-        meetings.append({"id": f"M{len(meetings)}", "a": f"L{lg}", "b": f"S{sm}", "weight": round(rnd.uniform(0.2, 1), 3)})
+        meetings.append(
+            {"id": f"M{len(meetings)}", "a": f"L{lg}", "b": f"S{sm}", "weight": round(rnd.uniform(0.2, 1), 3)}
+        )
     return {
         "slots": slots,
         "tables": tables,

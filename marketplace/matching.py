@@ -64,6 +64,7 @@ CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
 COMPETITOR_FACTOR = 0.2
 _MAX_MENTION = 16
 FUZZY_SEEDS = 10
+LATENT_SEEDS = 30  # similar product/industry names that seed the co-occurrence channel
 FUZZY_WEIGHT = 0.8
 OWN_UPSTREAM_WEIGHT = 0.8
 
@@ -348,11 +349,11 @@ class MatchEngine:
         lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical and "lexical" in wanted else []
         paths: dict[int, Reached] = {}
         linked = "graph" in wanted or "cooccur" in wanted
-        similar = self.linker.similar_named(need) if linked and self.linker is not None and need else []
+        similar = self.linker.similar_named(need, LATENT_SEEDS) if linked and self.linker is not None and need else []
         mentions = self.linker.mentions(need) if linked and self.linker is not None and need else []
         if "graph" in wanted and self.use_graph and self.graph is not None and self.linker is not None:
             lists["graph"] = []
-            for r in self._expand(need, upstream, demand_type, pool, similar, mentions):
+            for r in self._expand(need, upstream, demand_type, pool, similar[:FUZZY_SEEDS], mentions):
                 fid = key_id(r.firm_key)
                 if fid in self.profiles:
                     paths[fid] = r
@@ -362,8 +363,9 @@ class MatchEngine:
             lists["cooccur"], latent = self.cooccur.search(self._item_seeds(similar, mentions, upstream), pool)
         competitors: set[int] = set()
         if own and self.linker is not None and self.cooccur is not None:
-            for name, _ in self.linker.mentions(own):
-                competitors.update(self.cooccur.makers_of(name))
+            for name, maximal in self.linker.mentions(own):
+                if maximal:  # 太阳能电池 inside 太阳能电池组件 is a material of it, not the product
+                    competitors.update(self.cooccur.makers_of(name))
         if query_vector is not None:
             qvec = query_vector()
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
