@@ -211,6 +211,10 @@ def main() -> None:
                 "held_out": score(row, test, w),
                 "shipped": score(row, test, shipped),
             }
+        alone = {c: score(row, per_task, {c: 1.0, "competitor": 1.0}) for c in CHANNELS}
+        for channel, res in alone.items():
+            for task in per_task:
+                print(f"  {channel} alone, {task}: {res[task]}", file=sys.stderr)
         weights, result = best(row, per_task, row_combos, floor)
         report["rows"][row] = {
             "shipped_weights": shipped,
@@ -218,6 +222,7 @@ def main() -> None:
             "tuned_weights": weights,
             "tuned": result,
             "cross_validation": held_out,
+            "channels_alone": alone,
         }
         print(f"\n## {row}", file=sys.stderr)
         print(f"shipped {shipped}", file=sys.stderr)
