@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pickle
 import random
 import sys
 import time
@@ -149,6 +150,27 @@ def split(items: list, seed: int) -> tuple[list, list]:
     return [items[i] for i in order[:half]], [items[i] for i in order[half:]]
 
 
+def collect(base: Settings, tasks: dict, use_dense: bool, started: float) -> dict[str, list[tuple[Query, Lists]]]:
+    """Every query through every channel once."""
+    with session_scope(base) as session:
+        engine = MatchEngine(base, use_dense=use_dense, progress=sys.stderr.isatty()).build(session)
+    print(f"engine built in {time.perf_counter() - started:.1f} s ({len(engine.profiles)} profiles)", file=sys.stderr)
+    collected: dict[str, list[tuple[Query, Lists]]] = {}
+    for task, queries in tasks.items():
+        if task.startswith("_"):
+            continue
+        t0 = time.perf_counter()
+        collected[task] = []
+        for q in queries:
+            retrieved = engine.channel_hits(q.text, q.type, POOL, CHANNELS)
+            retrieved.latent = None  # it holds the whole channel and is not needed to fuse
+            collected[task].append((q, Lists(retrieved, q.ignore)))
+        print(
+            f"{task}: {len(queries)} queries through every channel in {time.perf_counter() - t0:.1f} s", file=sys.stderr
+        )
+    return collected
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=1000)
@@ -157,6 +179,10 @@ def main() -> None:
     ap.add_argument("--no-dense", action="store_true", help="leave the dense channel out")
     ap.add_argument("--build", action="store_true", help="rebuild the evaluation database")
     ap.add_argument("--rows", default=",".join(ROWS), help="rows to tune: " + ", ".join(ROWS))
+    ap.add_argument("--cache", type=Path, help="keep the channel hits in this pickle; reuse it when it exists")
+    ap.add_argument(
+        "--candidates", help="JSON {row: [weights, ...]}: also score these (all queries and held-out halves)"
+    )
     args = ap.parse_args()
     settings = Settings.from_env()
     started = time.perf_counter()
@@ -167,18 +193,12 @@ def main() -> None:
     tasks = build_tasks(
         base, Path(settings.data_dir), hidden_rows, args.limit, args.seed, [t for r in rows for t in ROWS[r]]
     )
-    with session_scope(base) as session:
-        engine = MatchEngine(base, use_dense=not args.no_dense, progress=sys.stderr.isatty()).build(session)
-    print(f"engine built in {time.perf_counter() - started:.1f} s ({len(engine.profiles)} profiles)", file=sys.stderr)
-    collected: dict[str, list[tuple[Query, Lists]]] = {}
-    for task, queries in tasks.items():
-        if task.startswith("_"):
-            continue
-        t0 = time.perf_counter()
-        collected[task] = [(q, Lists(engine.channel_hits(q.text, q.type, POOL, CHANNELS), q.ignore)) for q in queries]
-        print(
-            f"{task}: {len(queries)} queries through every channel in {time.perf_counter() - t0:.1f} s", file=sys.stderr
-        )
+    if args.cache and args.cache.is_file():
+        collected = pickle.loads(args.cache.read_bytes())
+    else:
+        collected = collect(base, tasks, not args.no_dense, started)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(collected))
     checked, same = 0, 0
     for row, row_tasks in ROWS.items():
         for task in row_tasks:
@@ -215,6 +235,10 @@ def main() -> None:
         for channel, res in alone.items():
             for task in per_task:
                 print(f"  {channel} alone, {task}: {res[task]}", file=sys.stderr)
+        for cand in json.loads(args.candidates).get(row, []) if args.candidates else []:
+            cand = {**shipped, **cand}
+            folds = [score(row, {t: h[1 - f] for t, h in halves.items()}, cand) for f in (0, 1)]
+            print(f"  candidate {cand}: all {score(row, per_task, cand)}; held-out halves {folds}", file=sys.stderr)
         weights, result = best(row, per_task, row_combos, floor)
         report["rows"][row] = {
             "shipped_weights": shipped,

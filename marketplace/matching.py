@@ -58,10 +58,11 @@ CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
     "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7, "cooccur": 0.0},
     # a supply-chain demand that says what its owner makes ("我们生产X，需要上游原材料"): the chain
     # graph (the upstream materials of X) is the most specific evidence there is
-    "supply_chain_own": {"lexical": 1.0, "dense": 0.1, "graph": 5.0, "cooccur": 0.0},
+    # (tuned: the chain alone finds the suppliers; lexical matches only share words with them)
+    "supply_chain_own": {"lexical": 0.0, "dense": 0.0, "graph": 0.5, "cooccur": 0.1},
 }
 # "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
-COMPETITOR_FACTOR = 0.2
+COMPETITOR_FACTOR = 0.5
 _MAX_MENTION = 16
 FUZZY_SEEDS = 10
 LATENT_SEEDS = 30  # similar product/industry names that seed the co-occurrence channel
