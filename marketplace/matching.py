@@ -51,15 +51,15 @@ CHANNELS = ("lexical", "dense", "graph", "cooccur")
 # (docs/benchmarks.md). The dense weight is low because the shipped default model reads English
 # only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
-    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 0.5, "cooccur": 0.1},
     "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8, "cooccur": 0.0},
     "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
     "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
     "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7, "cooccur": 0.0},
     # a supply-chain demand that says what its owner makes ("我们生产X，需要上游原材料"): the chain
     # graph (the upstream materials of X) is the most specific evidence there is
-    # (tuned: the chain alone finds the suppliers; lexical matches only share words with them)
-    "supply_chain_own": {"lexical": 0.0, "dense": 0.0, "graph": 0.5, "cooccur": 0.1},
+    # (tuned: the chain finds the suppliers; words shared with them count little)
+    "supply_chain_own": {"lexical": 0.1, "dense": 0.0, "graph": 0.5, "cooccur": 0.1},
 }
 # "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
 COMPETITOR_FACTOR = 0.5
