@@ -19,11 +19,11 @@ the engine was built from is used (the evaluation builds it from the training sp
 
 from __future__ import annotations
 
-import heapq
-import math
-from collections import defaultdict
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from embeddings.base import Hit
 
@@ -45,34 +45,52 @@ class Evidence:
 
 
 class CooccurrenceChannel:
-    """Item-item co-occurrence over firms' products and industries."""
+    """Item-item co-occurrence over firms' products and industries, held as two compressed sparse
+    row arrays (firm -> items, item -> firms) so that a query is a few vectorised numpy steps."""
 
     name = "cooccur"
 
     def __init__(self, firm_items: Mapping[int, Iterable[str]]) -> None:
         self.item_ids: dict[str, int] = {}
         self.item_names: list[str] = []
-        makers: list[list[int]] = []
-        self.firm_items: dict[int, tuple[int, ...]] = {}
+        firms, pairs_firm, pairs_item = [], array("i"), array("i")
         for fid, items in firm_items.items():
-            ids = []
-            for item in dict.fromkeys(items):
+            unique = dict.fromkeys(items)
+            if not unique:
+                continue
+            row = len(firms)
+            firms.append(fid)
+            for item in unique:
                 iid = self.item_ids.get(item)
                 if iid is None:
                     iid = self.item_ids[item] = len(self.item_names)
                     self.item_names.append(item)
-                    makers.append([])
-                makers[iid].append(fid)
-                ids.append(iid)
-            if ids:
-                self.firm_items[fid] = tuple(ids)
-        self.makers: list[tuple[int, ...]] = [tuple(m) for m in makers]
-        n = max(1, len(self.firm_items))
-        self.idf = [math.log((n + 1) / (len(m) + 0.5)) for m in self.makers]
+                pairs_firm.append(row)
+                pairs_item.append(iid)
+        n_firms, n_items = len(firms), len(self.item_names)
+        f = np.frombuffer(pairs_firm, dtype=np.int32) if pairs_firm else np.zeros(0, np.int32)
+        i = np.frombuffer(pairs_item, dtype=np.int32) if pairs_item else np.zeros(0, np.int32)
+        self.firm_ids = np.array(firms, dtype=np.int64)
+        self.firm_row = {fid: row for row, fid in enumerate(firms)}
+        self.firm_ptr = np.concatenate([[0], np.cumsum(np.bincount(f, minlength=n_firms))]).astype(np.int64)
+        self.firm_items = i.copy()  # pairs were appended firm by firm
+        order = np.argsort(i, kind="stable")
+        self.item_firms = f[order]
+        self.item_ptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=n_items))]).astype(np.int64)
+        self.n_makers = np.diff(self.item_ptr)
+        self.idf = np.log((max(1, n_firms) + 1) / (self.n_makers + 0.5))
+        self.norm = 1.0 / np.sqrt(np.maximum(1, np.diff(self.firm_ptr)))
+
+    def rows_of(self, iid: int) -> np.ndarray:
+        """Firm rows that have item ``iid``."""
+        return self.item_firms[self.item_ptr[iid] : self.item_ptr[iid + 1]]
+
+    def items_of_row(self, row: int) -> np.ndarray:
+        return self.firm_items[self.firm_ptr[row] : self.firm_ptr[row + 1]]
 
     def makers_of(self, item: str) -> tuple[int, ...]:
         iid = self.item_ids.get(item)
-        return () if iid is None else self.makers[iid]
+        return () if iid is None else tuple(self.firm_ids[self.rows_of(iid)].tolist())
 
     def search(self, seeds: Mapping[str, float], top_k: int) -> tuple[list[Hit], Query]:
         """Firms ranked by the items they share with the seeds' makers, and the query state that
@@ -86,64 +104,73 @@ class Query:
 
     def __init__(self, channel: CooccurrenceChannel, seeds: Mapping[str, float]) -> None:
         self.channel = channel
-        seed_ids = {channel.item_ids[s]: w for s, w in seeds.items() if s in channel.item_ids and w > 0}
-        reference: dict[int, float] = {}
-        for iid, weight in seed_ids.items():
-            for fid in channel.makers[iid]:
-                if weight > reference.get(fid, 0.0):
-                    reference[fid] = weight
-        if len(reference) > MAX_REFERENCE:
-            reference = dict(heapq.nlargest(MAX_REFERENCE, reference.items(), key=lambda kv: (kv[1], -kv[0])))
-        self.reference = reference
-        total = sum(reference.values()) or 1.0
-        support: dict[int, float] = defaultdict(float)
-        for fid, weight in reference.items():
-            for iid in channel.firm_items.get(fid, ()):
-                support[iid] += weight
-        votes = []
-        for iid, s in support.items():
-            share = s / total
-            n_makers = len(channel.makers[iid])
-            if iid in seed_ids or share < MIN_SUPPORT or n_makers > MAX_ITEM_FIRMS or n_makers < 2:
-                continue
-            votes.append((share * channel.idf[iid], iid))
-        self.weights: dict[int, float] = {iid: w for w, iid in heapq.nlargest(MAX_ITEMS, votes)}
-        # the seed a reason names: the strongest, then the one most firms make
-        self.seeds = seed_ids
-        self.main = max(seed_ids, key=lambda i: (seed_ids[i], len(channel.makers[i]), -i)) if seed_ids else None
+        c = channel
+        self.seeds = {c.item_ids[s]: float(w) for s, w in seeds.items() if s in c.item_ids and w > 0}
+        self.weights: dict[int, float] = {}
+        self.reference: dict[int, float] = {}  # firm row -> weight
+        self.main = (
+            max(self.seeds, key=lambda i: (self.seeds[i], int(c.n_makers[i]), -i)) if self.seeds else None
+        )  # the seed a reason names: the strongest, then the one most firms make
+        if not self.seeds:
+            return
+        strength = np.zeros(len(c.firm_ids))
+        for iid, weight in self.seeds.items():
+            rows = c.rows_of(iid)
+            strength[rows] = np.maximum(strength[rows], weight)
+        rows = np.flatnonzero(strength)
+        if len(rows) > MAX_REFERENCE:  # strongest first, then by firm id
+            rows = rows[np.lexsort((c.firm_ids[rows], -strength[rows]))[:MAX_REFERENCE]]
+        weights = strength[rows]
+        self.reference = dict(zip(rows.tolist(), weights.tolist(), strict=True))
+        counts = c.firm_ptr[rows + 1] - c.firm_ptr[rows]
+        items = np.concatenate([c.items_of_row(r) for r in rows.tolist()]) if len(rows) else np.zeros(0, np.int32)
+        support = np.bincount(items, weights=np.repeat(weights, counts), minlength=len(c.item_names))
+        share = support / (weights.sum() or 1.0)
+        candidates = np.flatnonzero(share >= MIN_SUPPORT)
+        n = c.n_makers[candidates]
+        candidates = candidates[(n >= 2) & (n <= MAX_ITEM_FIRMS)]
+        if self.seeds:
+            candidates = candidates[~np.isin(candidates, np.fromiter(self.seeds, dtype=np.int64))]
+        votes = share[candidates] * c.idf[candidates]
+        best = np.lexsort((candidates, -votes))[:MAX_ITEMS]
+        self.weights = dict(zip(candidates[best].tolist(), votes[best].tolist(), strict=True))
 
     def hits(self, top_k: int) -> list[Hit]:
-        scores: dict[int, float] = defaultdict(float)
-        makers = self.channel.makers
+        c = self.channel
+        if not self.weights:
+            return []
+        scores = np.zeros(len(c.firm_ids))
         for iid, weight in self.weights.items():
-            for fid in makers[iid]:
-                scores[fid] += weight
-        firm_items = self.channel.firm_items
-        ranked = heapq.nsmallest(
-            top_k, ((-s / math.sqrt(len(firm_items[f])), f) for f, s in scores.items()), key=lambda t: t
-        )
-        return [Hit(fid, -neg, "cooccur") for neg, fid in ranked if neg < 0]
+            scores[c.rows_of(iid)] += weight
+        scores *= c.norm
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > top_k:
+            rows = rows[np.argpartition(-scores[rows], top_k - 1)[:top_k]]
+        rows = rows[np.lexsort((c.firm_ids[rows], -scores[rows]))]
+        return [Hit(int(c.firm_ids[r]), float(scores[r]), "cooccur") for r in rows.tolist()]
 
     def evidence(self, firm_id: int, limit: int = 2) -> Evidence | None:
         """The firm's items that vote most, and the share of the main seed's makers having one of
         them (of all reference firms when the main seed's makers have none of them)."""
-        mine = [iid for iid in self.channel.firm_items.get(firm_id, ()) if iid in self.weights]
-        if not mine or self.main is None:
+        c = self.channel
+        row = c.firm_row.get(firm_id)
+        if row is None or self.main is None:
+            return None
+        mine = [iid for iid in c.items_of_row(row).tolist() if iid in self.weights]
+        if not mine:
             return None
         best = sorted(mine, key=lambda i: (-self.weights[i], i))[:limit]
-        having = {fid for iid in best for fid in self.channel.makers[iid]}
-        makers = self.channel.makers[self.main]
-        shared = sum(1 for f in makers if f in having)
+        having = set(np.concatenate([c.rows_of(i) for i in best]).tolist())
+        makers = c.rows_of(self.main).tolist()
+        shared = sum(1 for r in makers if r in having)
         if shared:
-            product, share, reference = self.channel.item_names[self.main], shared / len(makers), len(makers)
+            product, share, reference = c.item_names[self.main], shared / len(makers), len(makers)
         else:  # the firm's items come from the makers of the other seeds (chain neighbours, similar names)
-            share = sum(1 for f in self.reference if f in having) / len(self.reference)
+            share = sum(1 for r in self.reference if r in having) / len(self.reference)
             strongest = sorted(self.seeds, key=lambda i: (-self.seeds[i], i))[:2]
-            product = "/".join(item_label(self.channel.item_names[i]) for i in strongest)
+            product = "/".join(item_label(c.item_names[i]) for i in strongest)
             reference = len(self.reference)
-        return Evidence(
-            item_label(product), tuple(item_label(self.channel.item_names[i]) for i in best), share, reference
-        )
+        return Evidence(item_label(product), tuple(item_label(c.item_names[i]) for i in best), share, reference)
 
 
 def profile_items(products: Sequence[str], industries: Sequence[str]) -> list[str]:
