@@ -122,8 +122,10 @@ class Query:
             rows = rows[np.lexsort((c.firm_ids[rows], -strength[rows]))[:MAX_REFERENCE]]
         weights = strength[rows]
         self.reference = dict(zip(rows.tolist(), weights.tolist(), strict=True))
-        counts = c.firm_ptr[rows + 1] - c.firm_ptr[rows]
-        items = np.concatenate([c.items_of_row(r) for r in rows.tolist()]) if len(rows) else np.zeros(0, np.int32)
+        starts, counts = c.firm_ptr[rows], c.firm_ptr[rows + 1] - c.firm_ptr[rows]
+        # the items of every reference firm at once: positions start..start+count of each row
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        items = c.firm_items[offsets + np.arange(int(counts.sum()))]
         support = np.bincount(items, weights=np.repeat(weights, counts), minlength=len(c.item_names))
         share = support / (weights.sum() or 1.0)
         candidates = np.flatnonzero(share >= MIN_SUPPORT)
