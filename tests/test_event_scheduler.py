@@ -59,6 +59,12 @@ def check_schedule(data: dict[str, Any], out: dict[str, Any]) -> None:
     for m in meetings.values():
         if m.get("locked"):
             assert m["id"] in {s["id"] for s in out["scheduled"]}, "locked meeting dropped"
+    total = Counter()
+    for s in out["scheduled"]:
+        total[meetings[s["id"]]["a"]] += 1
+        total[meetings[s["id"]]["b"]] += 1
+    for pid, p in people.items():
+        assert p.get("max_meetings") is None or total[pid] <= p["max_meetings"], f"{pid} over max_meetings"
     for u in out["unscheduled"]:
         assert u["reason"] and u["code"] in REASON_CODES
     weight = sum(meetings[s["id"]].get("weight", 1) for s in out["scheduled"])
@@ -407,6 +413,7 @@ BAD_INPUTS = [
     ("meeting with oneself", mutate("meetings.0.b", "L"), "meetings[0].b"),
     ("available slot out of range", mutate("participants.1.available", [0, 2]), "participants[1].available[1]"),
     ("negative capacity", mutate("participants.0.capacity", -1), "participants[0].capacity"),
+    ("negative max meetings", mutate("participants.0.max_meetings", -1), "participants[0].max_meetings"),
     ("capacity not a number", mutate("participants.0.capacity", "2"), "participants[0].capacity"),
     ("unknown side", mutate("participants.0.side", "buyer"), "participants[0].side"),
     ("duplicate participant", mutate("participants.1.id", "L"), "participants[1].id"),
@@ -422,7 +429,8 @@ BAD_INPUTS = [
     ("participants not a list", mutate("participants", {}), "participants"),
     ("participant not an object", mutate("participants.0", "L"), "participants[0]"),
     ("meeting without b", lambda d: {**d, "meetings": [{"id": "m", "a": "L"}]}, "meetings[0].b"),
-    ("previous slot out of range", mutate("previous", [{"id": "m", "slot": 9, "table": 0}]), "previous[0].slot"),
+    ("previous slot negative", mutate("previous", [{"id": "m", "slot": -1, "table": 0}]), "previous[0].slot"),
+    ("previous table not a number", mutate("previous", [{"id": "m", "slot": 0, "table": "A"}]), "previous[0].table"),
     ("previous twice", mutate("previous", [{"id": "m", "slot": 0, "table": 0}] * 2), "previous[1].id"),
     ("bad time limit", mutate("time_limit_s", 0), "time_limit_s"),
     ("missing meetings", lambda d: {k: v for k, v in d.items() if k != "meetings"}, "input.meetings"),
@@ -550,6 +558,13 @@ def feasible(data: dict[str, Any], slot_of: dict[Any, int]) -> bool:
             load[pid, s] += 1
             if s not in people[pid].get("available", range(data["slots"])) or load[pid, s] > people[pid]["capacity"]:
                 return False
+    total: Counter[Any] = Counter()
+    for m in data["meetings"]:
+        if m["id"] in slot_of:
+            total[m["a"]] += 1
+            total[m["b"]] += 1
+    if any(p.get("max_meetings") is not None and total[p["id"]] > p["max_meetings"] for p in people.values()):
+        return False
     return all(n <= data["tables"] for n in per_slot.values())
 
 
@@ -600,6 +615,7 @@ def small_instances(draw) -> dict[str, Any]:
                 "capacity": draw(st.integers(0, 2)),
                 "available": sorted(draw(st.sets(st.integers(0, slots - 1)))),
                 "min_meetings": draw(st.integers(0, 2)),
+                "max_meetings": draw(st.one_of(st.none(), st.integers(0, 3))),
             }
         )
     pairs = draw(
@@ -628,3 +644,162 @@ def test_solver_matches_brute_force_on_small_instances(data):
     if least_short == 0 and not any(p["min_meetings"] for p in data["participants"]):
         greedy = greedy_schedule(parse_instance(data))
         assert sum(m["weight"] for m in data["meetings"] if m["id"] in greedy) <= out["objective"] + 1e-9
+
+
+# --- the large-instance path: candidate frontier, fixed meetings, LNS -----------------------
+
+
+def generated(n_large: int, n_sme: int, n_meetings: int, slots: int, tables: int, seed: int, floor: int = 0):
+    import random
+
+    rnd = random.Random(seed)
+    people = [
+        person(f"L{i}", "large", rnd.randint(1, 3), sorted(rnd.sample(range(slots), rnd.randint(slots // 2, slots))))
+        for i in range(n_large)
+    ]
+    people += [
+        person(f"S{i}", "sme", 1, sorted(rnd.sample(range(slots), rnd.randint(slots // 2, slots))), floor)
+        for i in range(n_sme)
+    ]
+    pairs = set()
+    meetings = []
+    while len(meetings) < n_meetings:
+        a, b = rnd.randrange(n_large), rnd.randrange(n_sme)
+        if (a, b) not in pairs:
+            pairs.add((a, b))
+            meetings.append(meet(f"M{len(meetings)}", f"L{a}", f"S{b}", round(rnd.uniform(0.2, 1), 2)))
+    return {"slots": slots, "tables": tables, "participants": people, "meetings": meetings, "time_limit_s": 5}
+
+
+@pytest.mark.parametrize("floor", [0, 1])
+def test_restricted_model_is_feasible_and_no_worse_than_greedy(floor):
+    from marketplace.services.event_scheduler import solve
+
+    data = generated(6, 20, 80, 6, 5, seed=3, floor=floor)
+    inst = parse_instance(data)
+    res = solve(inst, max_vars=60)  # far fewer variables than the instance has: frontier + fixed
+    out = res.as_dict()
+    check_schedule(data, out)
+    assert 0 < res.stats.model_meetings < len(data["meetings"])
+    greedy = greedy_schedule(inst, floors=bool(floor))
+    assert res.objective >= sum(m["weight"] for m in data["meetings"] if m["id"] in greedy) - 1e-9
+    assert res.stats.floor_shortfall <= shortfall(data, greedy)
+
+
+def test_lns_gap_stage_keeps_schedule_feasible_and_previous_in_place(monkeypatch):
+    from marketplace.services import event_scheduler as es
+
+    monkeypatch.setattr(es, "EXACT_MAX_VARS", 0)  # force the neighbourhood search
+    data = generated(5, 15, 50, 8, 4, seed=5)
+    data["time_limit_s"] = 2
+    first = es.solve(es.parse_instance(data), max_vars=80)
+    check_schedule(data, first.as_dict())
+    assert any(s["stage"].endswith("(LNS)") for s in first.stats.stages)
+    data["previous"] = first.as_dict()["scheduled"]
+    data["meetings"].append(meet("late", "L0", "S0", 0.01))
+    second = es.solve(es.parse_instance(data), max_vars=80)
+    check_schedule(data, second.as_dict())
+    # the hint keeps every previous meeting and the search never adds a move; only a heavier
+    # schedule found by the weight stage (ranked before stability) may move some
+    assert second.stats.moved == 0 or second.objective > first.objective - 0.01 + 1e-9
+
+
+def test_lns_never_worsens_idle_slots_of_its_start():
+    import time
+
+    from marketplace.services import event_scheduler as es
+
+    data = generated(5, 15, 50, 8, 4, seed=7)
+    inst = es.parse_instance(data)
+    prep = es._Prep(inst)
+    start = es._greedy(prep, sorted(range(len(prep.a)), key=lambda k: -prep.w[k]))
+    stats = es.Stats()
+    after, improved = es._lns(prep, start, time.perf_counter() + 1.5, 1, stats)
+    ids = [m["id"] for m in data["meetings"]]
+    before_slots = {ids[k]: s for k, s in start.items()}
+    after_slots = {ids[k]: s for k, s in after.items()}
+    assert set(after_slots) == set(before_slots)  # the same meetings, only re-slotted
+    assert feasible(data, after_slots)
+    assert idle_slots(data, after_slots) <= idle_slots(data, before_slots)
+    assert (idle_slots(data, after_slots) < idle_slots(data, before_slots)) == (improved > 0)
+
+
+def test_time_too_short_for_the_model_returns_the_greedy_schedule(monkeypatch):
+    from marketplace.services import event_scheduler as es
+
+    monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)  # any model "takes" longer than the limit
+    data = fair_instance()
+    data["time_limit_s"] = 1
+    out = es.solve_json(data)
+    check_schedule(data, out)
+    assert out["stats"]["status"] == "greedy"
+    assert out["stats"]["stages"] == [{"stage": "cp-sat", "status": "SKIPPED (time limit)"}]
+
+
+@pytest.mark.parametrize("greedy_only", [False, True])
+def test_heavier_late_request_takes_the_seat_of_the_lightest(monkeypatch, greedy_only):
+    from marketplace.services import event_scheduler as es
+
+    if greedy_only:
+        monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)
+    data = {
+        "slots": 1,
+        "tables": 2,
+        "participants": [person(x) for x in "ABCDEF"],
+        "meetings": [meet("m1", "A", "B", 1), meet("m2", "C", "D", 2), meet("late", "E", "F", 5)],
+        "previous": [{"id": "m1", "slot": 0, "table": 0}, {"id": "m2", "slot": 0, "table": 1}],
+        "time_limit_s": 2,
+    }
+    out = solved(data)
+    assert out["stats"]["status"] == ("greedy" if greedy_only else "optimal")
+    assert sorted(s["id"] for s in out["scheduled"]) == ["late", "m2"]
+    assert {"id": "m2", "slot": 0, "table": 1} in out["scheduled"]
+    assert out["stats"]["moved"] == 1 and reason_of(out, "m1")["code"] == "tables_full"
+
+
+def test_max_meetings_caps_a_large_firm_over_the_event():
+    people = [{**person("L", "large", 2), "max_meetings": 3}] + [person(f"S{i}") for i in range(5)]
+    meetings = [meet(f"m{i}", "L", f"S{i}", 5 - i) for i in range(5)]
+    out = solved({"slots": 4, "tables": 4, "participants": people, "meetings": meetings})
+    assert sorted(slots_of(out)) == ["m0", "m1", "m2"]  # the three heaviest
+    why = reason_of(out, "m4")
+    assert why["code"] == "participant_max" and "'L' already has its maximum of 3 meetings" in why["reason"]
+
+
+def test_max_meetings_counts_locked_meetings_and_rejects_too_many():
+    people = [{**person("L", "large", 2), "max_meetings": 1}, person("A"), person("B")]
+    data = {
+        "slots": 2,
+        "tables": 2,
+        "participants": people,
+        "meetings": [meet("x", "L", "A", locked=(0, 0)), meet("y", "L", "B", 9)],
+    }
+    out = solved(data)
+    assert slots_of(out) == {"x": 0} and reason_of(out, "y")["code"] == "participant_max"
+    data["meetings"][1]["locked"] = {"slot": 1, "table": 0}
+    with pytest.raises(InputError) as err:
+        parse_instance(data)
+    assert err.value.field == "meetings[1].locked"
+
+
+def test_cli_time_limit_overrides_the_input_and_help_describes_the_contract(tmp_path):
+    data = fair_instance()
+    data["time_limit_s"] = 600
+    result = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "1"], input=json.dumps(data))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["seconds"] < 60
+    bad = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "0"], input=json.dumps(data))
+    assert bad.exit_code == 2 and "time_limit_s" in bad.stderr and bad.stdout == ""
+    usage = invoke(["events", "solve", "--help"])
+    assert usage.exit_code == 0 and "--input" in usage.stdout and "'-' reads stdin" in usage.stdout
+
+
+def test_previous_numbers_the_event_no_longer_has_are_ignored():
+    data = base()
+    data["tables"] = 2
+    data["previous"] = [{"id": "m", "slot": 9, "table": 0}]  # the event had more slots then
+    assert parse_instance(data).previous == {}
+    data["previous"] = [{"id": "m", "slot": 0, "table": 5}]  # ... or more tables
+    out = solved(data)
+    assert out["scheduled"] == [{"id": "m", "slot": 0, "table": 0}]
+    assert out["stats"]["moved"] == 0

@@ -6,7 +6,7 @@ SQLAlchemy 2.0 typed models. The schema changes only through Alembic migrations 
 (``from marketplace.models import Firm``) or from the area's module.
 """
 
-from marketplace.models.accounts import Organization, OrganizationKind, Role, User
+from marketplace.models.accounts import Membership, Organization, OrganizationKind, Role, User
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, utcnow
 from marketplace.models.chain import (
     Industry,
@@ -16,6 +16,19 @@ from marketplace.models.chain import (
     ProductIndustry,
     ProductRelation,
     ProductRelationKind,
+)
+from marketplace.models.contracts import (
+    CONTRACT_TRANSITIONS,
+    Contract,
+    ContractApproval,
+    ContractAuditEntry,
+    ContractComment,
+    ContractRound,
+    ContractSignature,
+    ContractSource,
+    ContractStatus,
+    Party,
+    SigningCredential,
 )
 from marketplace.models.demands import (
     DEMAND_TRANSITIONS,
@@ -27,6 +40,27 @@ from marketplace.models.demands import (
     OwnerAction,
     SuggestionStatus,
     Visibility,
+)
+from marketplace.models.events import (
+    REQUEST_TRANSITIONS,
+    Event,
+    EventDemand,
+    EventFormat,
+    EventInvitation,
+    EventRegistration,
+    EventStatus,
+    InvitationStatus,
+    Meeting,
+    MeetingOutcome,
+    MeetingRequest,
+    MeetingStatus,
+    Outcome,
+    RegistrationStatus,
+    RequestRule,
+    RequestSource,
+    RequestStatus,
+    Side,
+    SurveyAnswer,
 )
 from marketplace.models.firms import (
     Firm,
@@ -41,8 +75,43 @@ from marketplace.models.firms import (
     Tier,
 )
 from marketplace.models.notifications import Notification, OutboxEmail
+from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
+    "Event",
+    "EventDemand",
+    "EventFormat",
+    "EventInvitation",
+    "EventRegistration",
+    "EventStatus",
+    "InvitationStatus",
+    "Meeting",
+    "MeetingOutcome",
+    "MeetingRequest",
+    "MeetingStatus",
+    "Outcome",
+    "REQUEST_TRANSITIONS",
+    "RegistrationStatus",
+    "RequestRule",
+    "RequestSource",
+    "RequestStatus",
+    "Side",
+    "SurveyAnswer",
+    "ApiToken",
+    "DemandInvitation",
+    "Membership",
+    "OrganizerInvitation",
+    "CONTRACT_TRANSITIONS",
+    "Contract",
+    "ContractApproval",
+    "ContractAuditEntry",
+    "ContractComment",
+    "ContractRound",
+    "ContractSignature",
+    "ContractSource",
+    "ContractStatus",
+    "Party",
+    "SigningCredential",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",

@@ -7,6 +7,7 @@ carry a weight. :func:`solve` gives each meeting at most one slot and one table 
 * a participant has at most ``capacity`` meetings in a slot (its representatives), and only in a slot
   it is available in;
 * no slot holds more meetings than there are tables;
+* a participant with ``max_meetings`` has at most that many meetings in the event;
 * locked meetings (already sent out, or checked in) keep their slot and table;
 
 and optimises, in this order (lexicographically, one CP-SAT stage each):
@@ -24,7 +25,8 @@ availability or limit that kept it out. The formulation is written out in docs/e
 The JSON contract (``solve_json``, and ``python -m marketplace events solve``) is the issue's::
 
     {"slots": 16, "tables": 100,
-     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings"}],
+     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings",
+                       "max_meetings"?}],
      "meetings": [{"id", "a", "b", "weight", "locked": {"slot", "table"}?}],
      "previous": [{"id", "slot", "table"}]?, "time_limit_s": 2}
     -> {"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
@@ -33,11 +35,13 @@ The JSON contract (``solve_json``, and ``python -m marketplace events solve``) i
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
+import random
 import time
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +51,16 @@ SIDES = ("large", "sme")
 DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
 #: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
-MAX_MODEL_VARS = 400_000
+MAX_MODEL_VARS = 12_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
 #: up to this many variables the stability/gap stage may still swap meetings of equal weight
 EXACT_MAX_VARS = 20_000
+#: meetings freed in one round of the large-instance gap search, and its time limit
+LNS_MEETINGS = 40
+LNS_ROUND_S = 0.2
+#: estimated seconds to build the CP-SAT model, per variable (measured on the 2-core machine)
+BUILD_S_PER_VAR = 1e-5
 #: a CP-SAT stage is skipped when less time than this is left
 MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
@@ -81,6 +90,7 @@ class Participant:
     capacity: int
     available: frozenset[int]
     min_meetings: int = 0
+    max_meetings: int | None = None  # a quota over the whole event (e.g. per large firm); None: no cap
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ REASON_CODES = {
     "no_capacity": "a participant has no representative (capacity 0) or the event has no tables",
     "no_common_slot": "the two participants share no available slot",
     "participant_full": "in every common slot one of the two is already at its capacity",
+    "participant_max": "one of the two already has its max_meetings for the event",
     "tables_full": "in every common slot all tables are taken",
     "limits": "in every common slot a capacity or the tables are used up (a mix of both)",
     "time_limit": "a free place existed, but the time limit ended the search before it was used",
@@ -150,6 +161,7 @@ class Stats:
     model_meetings: int = 0
     model_vars: int = 0
     stages: list[dict[str, Any]] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: prep_greedy, cp_sat, tables_reasons
 
 
 @dataclass
@@ -177,6 +189,7 @@ class Result:
                 "model_meetings": self.stats.model_meetings,
                 "model_vars": self.stats.model_vars,
                 "stages": self.stats.stages,
+                "phases": self.stats.phases,
             },
         }
 
@@ -245,7 +258,10 @@ def _parse_participant(raw: Any, name: str, slots: int) -> Participant:
     else:
         available = frozenset(range(slots))
     floor = _int(obj.get("min_meetings", 0), f"{name}.min_meetings", 0)
-    return Participant(pid, side, capacity, available, floor)
+    cap_total = obj.get("max_meetings")
+    if cap_total is not None:
+        cap_total = _int(cap_total, f"{name}.max_meetings", 0)
+    return Participant(pid, side, capacity, available, floor, cap_total)
 
 
 def parse_instance(data: Any) -> Instance:
@@ -253,7 +269,7 @@ def parse_instance(data: Any) -> Instance:
 
     Raises :class:`InputError` whose ``field`` (and message) names the offending path, e.g.
     ``meetings[3].b`` for an unknown participant. Optional fields: ``capacity`` (default 1),
-    ``available`` (default every slot), ``min_meetings`` (0), ``weight`` (1), ``locked``,
+    ``available`` (default every slot), ``min_meetings`` (0), ``max_meetings`` (none), ``weight`` (1), ``locked``,
     ``previous`` (empty), ``time_limit_s`` (10).
     """
     top = _obj(data, "input", ("slots", "tables", "participants", "meetings"))
@@ -276,6 +292,7 @@ def parse_instance(data: Any) -> Instance:
     seen: set[Id] = set()
     locked_at: dict[tuple[int, int], str] = {}
     locked_load: dict[tuple[Id, int], int] = defaultdict(int)
+    locked_total: dict[Id, int] = defaultdict(int)
     for i, raw in enumerate(_list(top["meetings"], "meetings")):
         name = f"meetings[{i}]"
         obj = _obj(raw, name, ("id", "a", "b"))
@@ -304,6 +321,13 @@ def parse_instance(data: Any) -> Instance:
                 )
             locked_at[where] = name
             for pid in ends:
+                locked_total[pid] += 1
+                quota = by_id[pid].max_meetings
+                if quota is not None and locked_total[pid] > quota:
+                    raise InputError(
+                        f"{name}.locked: participant {pid!r} has more locked meetings than its max_meetings {quota}",
+                        field=f"{name}.locked",
+                    )
                 locked_load[pid, locked.slot] += 1
                 if locked_load[pid, locked.slot] > by_id[pid].capacity:
                     raise InputError(
@@ -318,11 +342,15 @@ def parse_instance(data: Any) -> Instance:
         name = f"previous[{i}]"
         obj = _obj(raw, name, ("id", "slot", "table"))
         mid = _ident(obj["id"], f"{name}.id")
-        place = _placement(obj, name, slots, tables)
+        # numbers that the event no longer has (fewer slots or tables since) are not errors: the
+        # slot then gives no preference, the table is numbered afresh
+        slot = _int(obj["slot"], f"{name}.slot", 0)
+        table = _int(obj["table"], f"{name}.table", 0)
         if mid in previous:
             raise InputError(f"{name}.id: meeting {mid!r} appears twice", field=f"{name}.id")
-        previous[mid] = place
-    previous = {mid: p for mid, p in previous.items() if mid in seen}  # the issue: others are ignored
+        previous[mid] = Placement(slot, table if table < tables else -1)
+    # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
+    previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
     return Instance(slots, tables, tuple(participants), tuple(meetings), previous, time_limit)
 
 
@@ -340,6 +368,7 @@ class _Prep:
         self.cap = [p.capacity for p in inst.participants]
         self.avail = [p.available for p in inst.participants]
         self.floor = [p.min_meetings for p in inst.participants]
+        self.most = [p.max_meetings for p in inst.participants]
         self.a = [self.pidx[m.a] for m in inst.meetings]
         self.b = [self.pidx[m.b] for m in inst.meetings]
         self.w = [m.weight for m in inst.meetings]
@@ -375,7 +404,9 @@ class _Prep:
                 self.prev_slot[k] = place.slot
 
 
-def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None) -> dict[int, int]:
+def _greedy(
+    prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None, swap: bool = True
+) -> dict[int, int]:
     """Place meetings in ``order``, each in its first slot (after ``start``'s) with room for it.
 
     Serves participants below their floor first: a first pass schedules, for each participant short
@@ -385,11 +416,21 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
     left = [dict(d) for d in prep.left]
     tables = list(prep.table_left)
     count = list(prep.locked_count)
+    busy: list[set[int]] = [set() for _ in prep.cap]
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            busy[prep.a[k]].add(lk.slot)
+            busy[prep.b[k]].add(lk.slot)
     placed: dict[int, int] = {}
     order = list(order)
 
+    most = prep.most
+
     def fits(k: int, s: int) -> bool:
-        return tables[s] > 0 and left[prep.a[k]].get(s, 0) > 0 and left[prep.b[k]].get(s, 0) > 0
+        pa, pb = prep.a[k], prep.b[k]
+        if (most[pa] is not None and count[pa] >= most[pa]) or (most[pb] is not None and count[pb] >= most[pb]):
+            return False
+        return tables[s] > 0 and left[pa].get(s, 0) > 0 and left[pb].get(s, 0) > 0
 
     def put(k: int, s: int) -> None:
         placed[k] = s
@@ -397,23 +438,23 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
         for p in (prep.a[k], prep.b[k]):
             left[p][s] -= 1
             count[p] += 1
+            busy[p].add(s)
+
+    def more_idle(p: int, s: int) -> int:
+        """How many idle slots p's day gains (or loses, < 0) with a meeting in slot s."""
+        b = busy[p]
+        if not b or s in b:
+            return 0
+        lo, hi = min(b), max(b)
+        return (max(hi, s) - min(lo, s) + 1 - len(b) - 1) - (hi - lo + 1 - len(b))
 
     def best_slot(k: int) -> int | None:
-        """A free slot for meeting k, next to the participants' other meetings where possible."""
+        """A free slot for meeting k that adds the fewest idle slots to the two participants' days."""
         options = [s for s in prep.slots[k] if fits(k, s)]
         if not options:
             return None
         pa, pb = prep.a[k], prep.b[k]
-
-        def touches(s: int) -> int:
-            near = 0
-            for p in (pa, pb):
-                for t in (s - 1, s + 1):
-                    if t in left[p] and left[p][t] < prep.cap[p]:
-                        near += 1
-            return near
-
-        return max(options, key=lambda s: (touches(s), tables[s], -s))
+        return min(options, key=lambda s: (more_idle(pa, s) + more_idle(pb, s), -tables[s], s))
 
     for k, s in (start or {}).items():
         if fits(k, s):
@@ -439,7 +480,73 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
             s = best_slot(k)
             if s is not None:
                 put(k, s)
+    if start and swap:
+        _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
     return placed
+
+
+def _swap_in(
+    prep: _Prep,
+    placed: dict[int, int],
+    order: list[int],
+    left: list[dict[int, int]],
+    tables: list[int],
+    count: list[int],
+    busy: list[set[int]],
+    put: Callable[[int, int], None],
+    best_slot: Callable[[int], int | None],
+) -> None:
+    """After a greedy that kept a previous schedule first: let a heavier waiting meeting take the
+    table of the lightest meeting in a slot where both its participants are free (that one is then
+    placed elsewhere if it fits, else it waits). Never below a floor; locked meetings are not in
+    ``placed`` and never move."""
+    heaps: list[list[tuple[float, int]]] = [[] for _ in range(prep.S)]
+    for j, s in placed.items():
+        heapq.heappush(heaps[s], (prep.w[j], j))
+
+    def lightest(s: int) -> tuple[float, int] | None:
+        h = heaps[s]
+        while h and placed.get(h[0][1]) != s:
+            heapq.heappop(h)
+        return h[0] if h else None
+
+    def remove(j: int) -> None:
+        s = placed.pop(j)
+        tables[s] += 1
+        for p in (prep.a[j], prep.b[j]):
+            left[p][s] += 1
+            count[p] -= 1
+            if left[p][s] == prep.cap[p]:  # no other meeting of p in s (locked ones lower the cap)
+                busy[p].discard(s)
+
+    floor_of = prep.floor
+    for k in order:
+        if k in placed:
+            continue
+        pa, pb = prep.a[k], prep.b[k]
+        if any(prep.most[p] is not None and count[p] >= prep.most[p] for p in (pa, pb)):
+            continue
+        for s in prep.slots[k]:
+            if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
+                continue
+            top = lightest(s) if tables[s] <= 0 else None
+            if tables[s] <= 0:
+                if top is None or top[0] >= prep.w[k]:
+                    continue
+                j = top[1]
+                if count[prep.a[j]] <= floor_of[prep.a[j]] or count[prep.b[j]] <= floor_of[prep.b[j]]:
+                    continue
+                remove(j)
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+                again = best_slot(j)
+                if again is not None:
+                    put(j, again)
+                    heapq.heappush(heaps[again], (prep.w[j], j))
+            else:
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+            break
 
 
 def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
@@ -460,28 +567,38 @@ def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
 
 
 def _candidates(prep: _Prep, hint: dict[int, int], budget: int) -> list[int]:
-    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables;
-    otherwise previous and hinted meetings first, then the meetings of participants below their
-    floor, then the rest by weight descending, until the budget is spent."""
+    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables.
+
+    Otherwise the frontier where the hint can improve: previous meetings the hint dropped, the
+    meetings of participants the hint leaves below their floor, then, alternately, the heaviest
+    meetings left out and the lightest meetings taken, until the budget is spent. The hint's
+    other meetings stay fixed in their slots (see :func:`solve`).
+    """
     movable = [k for k in range(len(prep.a)) if prep.slots[k]]
     if sum(len(prep.slots[k]) for k in movable) <= budget:
         return movable
+    count = list(prep.locked_count)
+    for k in hint:
+        count[prep.a[k]] += 1
+        count[prep.b[k]] += 1
+    short = {p for p in range(len(count)) if count[p] < prep.floor[p]}
+    dropped = [k for k in prep.prev_slot if k not in hint and prep.slots[k]]
+    floor_ks = [k for k in movable if k not in hint and (prep.a[k] in short or prep.b[k] in short)]
+    out_heavy = sorted((k for k in movable if k not in hint), key=lambda k: -prep.w[k])
+    in_light = sorted(hint, key=lambda k: prep.w[k])
+    frontier = [k for pair in zip(out_heavy, in_light, strict=False) for k in pair]
+    frontier += out_heavy[len(in_light) :] + in_light[len(out_heavy) :]
     chosen: list[int] = []
     seen: set[int] = set()
     used = 0
-    floor_ks = [k for k in movable if prep.floor[prep.a[k]] or prep.floor[prep.b[k]]]
-    by_weight = sorted(movable, key=lambda k: -prep.w[k])
-    for group in (list(prep.prev_slot), list(hint), floor_ks, by_weight):
-        for k in group:
-            if k in seen or not prep.slots[k]:
-                continue
-            if used + len(prep.slots[k]) > budget:
-                if group is by_weight:
-                    return chosen
-                continue
-            seen.add(k)
-            chosen.append(k)
-            used += len(prep.slots[k])
+    for k in dropped + floor_ks + frontier:
+        if k in seen:
+            continue
+        if used + len(prep.slots[k]) > budget:
+            break
+        seen.add(k)
+        chosen.append(k)
+        used += len(prep.slots[k])
     return chosen
 
 
@@ -493,9 +610,12 @@ class _Model:
     text a fraction of that.
     """
 
-    def __init__(self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False) -> None:
+    def __init__(
+        self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False, fixed: dict[int, int] | None = None
+    ) -> None:
         """x[k, s] for every meeting k of ``ks`` and slot s it could take; at most one slot each
-        (exactly one with ``exact``: the selection is fixed, only the slots are chosen)."""
+        (exactly one with ``exact``: the selection is fixed, only the slots are chosen). ``fixed``
+        meetings ({meeting: slot}, outside ``ks``) stay where they are and use up room."""
         from ortools.sat.python import cp_model
 
         self.cp_model = cp_model
@@ -503,6 +623,16 @@ class _Model:
         self._text: list[str] = []
         self.prep = prep
         self.ks = ks
+        self.fixed = fixed or {}
+        fixed_load: dict[tuple[int, int], int] = defaultdict(int)
+        fixed_slot: dict[int, int] = defaultdict(int)
+        fixed_count: dict[int, int] = defaultdict(int)
+        for k, s in self.fixed.items():
+            fixed_load[prep.a[k], s] += 1
+            fixed_load[prep.b[k], s] += 1
+            fixed_slot[s] += 1
+            fixed_count[prep.a[k]] += 1
+            fixed_count[prep.b[k]] += 1
         self.var: dict[tuple[int, int], int] = {}
         self.nvars = 0
         by_ps: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -526,12 +656,18 @@ class _Model:
                 lits = " literals: ".join(map(str, row))
                 self._text.append(f"constraints {{ {kind} {{ literals: {lits} }} }}")
         for (p, s), vs in by_ps.items():
-            room = prep.left[p].get(s, 0)
+            room = prep.left[p].get(s, 0) - fixed_load[p, s]
             if len(vs) > room:
                 self._linear(vs, [1] * len(vs), 0, room)
         for s, vs in by_s.items():
-            if len(vs) > prep.table_left[s]:
-                self._linear(vs, [1] * len(vs), 0, prep.table_left[s])
+            room = prep.table_left[s] - fixed_slot[s]
+            if len(vs) > room:
+                self._linear(vs, [1] * len(vs), 0, room)
+        for p, vs in self.by_p.items():
+            if prep.most[p] is not None:
+                room = prep.most[p] - prep.locked_count[p] - fixed_count[p]
+                if len(vs) > room:
+                    self._linear(vs, [1] * len(vs), 0, max(0, room))
         self.by_ps = by_ps
         self.idle: list[int] = []
         self.gap_layout: list[tuple[int, int, int, int, list[tuple[int, int]], int]] = []
@@ -565,10 +701,13 @@ class _Model:
             if lk is not None:
                 fixed_busy[prep.a[k]].add(lk.slot)
                 fixed_busy[prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            fixed_busy[prep.a[k]].add(s)
+            fixed_busy[prep.b[k]].add(s)
         ps_slots: dict[int, set[int]] = defaultdict(set)
         for p, s in self.by_ps:
             ps_slots[p].add(s)
-        for p in set(ps_slots) | set(fixed_busy):
+        for p in ps_slots:  # participants with only fixed meetings have a constant idle count
             slots = sorted(ps_slots[p] | fixed_busy[p])
             if len(slots) < 2 or (len(slots) == 2 and slots[1] == slots[0] + 1):
                 continue  # no idle slot can arise
@@ -613,6 +752,9 @@ class _Model:
             if lk is not None:
                 busy[self.prep.a[k]].add(lk.slot)
                 busy[self.prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            busy[self.prep.a[k]].add(s)
+            busy[self.prep.b[k]].add(s)
         for p, first, last, anyb, bvars, idle in self.gap_layout:
             on = [s for s, _ in bvars if s in busy[p]]
             for s, b in bvars:
@@ -675,7 +817,7 @@ def _assign_tables(prep: _Prep, placed: dict[int, int]) -> tuple[dict[int, int],
     rest = []
     for k, s in sorted(placed.items(), key=lambda ks: (ks[1], ks[0])):
         prev = inst.previous.get(inst.meetings[k].id)
-        if prev is not None and prev.slot == s and prev.table not in taken[s]:
+        if prev is not None and prev.slot == s and prev.table >= 0 and prev.table not in taken[s]:
             table[k] = prev.table
             taken[s].add(prev.table)
         else:
@@ -700,21 +842,26 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     """Why each unscheduled meeting is out: whose availability or which limit, per common slot."""
     inst = prep.inst
     pid = [p.id for p in inst.participants]
-    load: dict[tuple[int, int], int] = defaultdict(int)
-    low_p: dict[tuple[int, int], float] = {}  # lightest meeting holding participant p in slot s
-    per_slot = [0] * prep.S
-    low_s = [math.inf] * prep.S
+    S = prep.S
+    load = [[0] * S for _ in prep.cap]
+    low_p = [[math.inf] * S for _ in prep.cap]  # lightest meeting holding participant p in slot s
+    per_slot = [0] * S
+    low_s = [math.inf] * S
     every = dict(placed)
     for k, lk in enumerate(prep.locked):
         if lk is not None:
             every[k] = lk.slot
+    total = [0] * len(prep.cap)
     for k, s in every.items():
         w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
-            load[p, s] += 1
-            low_p[p, s] = min(low_p.get((p, s), math.inf), w)
+            total[p] += 1
+            load[p][s] += 1
+            if w < low_p[p][s]:
+                low_p[p][s] = w
         per_slot[s] += 1
-        low_s[s] = min(low_s[s], w)
+        if w < low_s[s]:
+            low_s[s] = w
     out: dict[int, tuple[str, str]] = {}
     for k in range(len(prep.a)):
         if k in every:
@@ -738,17 +885,26 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                     f"{pid[pb]!r} in {sorted(prep.avail[pb])}",
                 )
             continue
+        at_most = [p for p in (pa, pb) if prep.most[p] is not None and total[p] >= prep.most[p]]
+        if at_most:
+            p = at_most[0]
+            out[k] = ("participant_max", f"{pid[p]!r} already has its maximum of {prep.most[p]} meetings")
+            continue
         full_p: dict[int, list[int]] = defaultdict(list)
         full_t: list[int] = []
         low = math.inf
         free = []
+        load_a, load_b, cap_a, cap_b = load[pa], load[pb], prep.cap[pa], prep.cap[pb]
         for s in prep.slots[k]:
             blocked = False
-            for p in (pa, pb):
-                if load[p, s] >= prep.cap[p]:
-                    full_p[p].append(s)
-                    low = min(low, low_p.get((p, s), math.inf))
-                    blocked = True
+            if load_a[s] >= cap_a:
+                full_p[pa].append(s)
+                low = min(low, low_p[pa][s])
+                blocked = True
+            if load_b[s] >= cap_b:
+                full_p[pb].append(s)
+                low = min(low, low_p[pb][s])
+                blocked = True
             if per_slot[s] >= prep.T:
                 full_t.append(s)
                 low = min(low, low_s[s])
@@ -795,13 +951,14 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 3e-6 * sum(len(s) for s in prep.slots))
+    reserve = min(0.3 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
     order = sorted(range(n), key=lambda k: -prep.w[k])
     greedy = _greedy(prep, order, start={k: s for k, s in prep.prev_slot.items() if s in prep.slots[k]})
     placed = dict(greedy)
+    stats.phases["prep_greedy"] = round(time.perf_counter() - start, 3)
     status = "greedy"
     timed_out = False
 
@@ -810,13 +967,22 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     movable = sum(1 for k in range(n) if prep.slots[k])
     if not movable:
         status = "optimal"  # nothing to decide
-    if ks:
-        placed, all_optimal = _staged(prep, ks, placed, deadline, workers, stats)
+    build_s = BUILD_S_PER_VAR * sum(len(prep.slots[k]) for k in ks)
+    if ks and deadline - time.perf_counter() < build_s + MIN_STAGE_S:
+        # no time to build and solve the model: the greedy schedule is the answer
+        stats.stages.append({"stage": "cp-sat", "status": "SKIPPED (time limit)"})
+        timed_out = True
+    elif ks:
+        in_model = set(ks)
+        fixed = {k: s for k, s in greedy.items() if k not in in_model}
+        placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
-        if len(ks) < movable:  # meetings outside the model may still fit: refill greedily
-            placed = _greedy(prep, order, start=placed)
+        if len(ks) < movable and time.perf_counter() < deadline:
+            placed = _greedy(prep, order, start=placed, swap=False)  # refill seats the model freed
         status = "optimal" if all_optimal and len(ks) == movable else "feasible"
 
+    stats.phases["cp_sat"] = round(time.perf_counter() - start - stats.phases["prep_greedy"], 3)
+    post = time.perf_counter()
     tables, changes = _assign_tables(prep, placed)
     reasons = _reasons(prep, placed, timed_out)
     scheduled = []
@@ -837,18 +1003,26 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     stats.kept = sum(1 for k, s in prep.prev_slot.items() if placed.get(k) == s)
     stats.moved = len(prep.prev_slot) - stats.kept
     stats.table_changes = changes
+    stats.phases["tables_reasons"] = round(time.perf_counter() - post, 3)
     seconds = round(time.perf_counter() - start, 3)
     return Result(scheduled, unscheduled, round(weight, 6), seconds, stats)
 
 
 def _staged(
-    prep: _Prep, ks: list[int], placed: dict[int, int], deadline: float, workers: int, stats: Stats
+    prep: _Prep,
+    ks: list[int],
+    fixed: dict[int, int],
+    placed: dict[int, int],
+    deadline: float,
+    workers: int,
+    stats: Stats,
 ) -> tuple[dict[int, int], bool]:
-    """The lexicographic CP-SAT stages, each fixing the previous optimum as a constraint.
+    """The lexicographic CP-SAT stages over the meetings ``ks`` (``fixed`` ones stay put), each
+    keeping the previous optimum as a constraint; ``placed`` is the hint.
 
-    Returns the placement and whether every stage was proven optimal.
+    Returns the whole placement (fixed included) and whether every stage was proven optimal.
     """
-    model = _Model(prep, ks, gaps=False)
+    model = _Model(prep, ks, gaps=False, fixed=fixed)
     xs = list(model.var.items())
     max_w = max((prep.w[k] for k in ks), default=0.0)
     scale = _WEIGHT_SCALE / max_w if max_w > 0 else 0.0
@@ -862,8 +1036,12 @@ def _staged(
     for k in placed:
         count[prep.a[k]] += 1
         count[prep.b[k]] += 1
+    have = list(prep.locked_count)
+    for k in fixed:
+        have[prep.a[k]] += 1
+        have[prep.b[k]] += 1
     for p in range(len(prep.cap)):
-        need = prep.floor[p] - prep.locked_count[p]
+        need = prep.floor[p] - have[p]
         if need <= 0:
             continue
         vs = model.by_p.get(p, [])
@@ -908,12 +1086,18 @@ def _staged(
                 best_short = sum(values[v] for v in short)
                 model.set_hint(values)
         model._linear(list(short), [1] * len(short), 0, best_short)
-    # total weight
-    model.set_objective({v: -c for v, c in wint.items()})
+    # total weight; ties broken towards the hint's slots (each kept slot counts 1, one unit of
+    # weight counts more than all of them), so the slots stay gap-aware and previous ones stay put
+    unit = len(ks) + 1
+    terms = {v: -c * unit for v, c in wint.items()}
+    for (k, s), v in xs:
+        if placed.get(k) == s:
+            terms[v] -= 1
+    model.set_objective(terms)
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = {k: s for (k, s), v in xs if values[v]}
+    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, placed, stats)
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -928,9 +1112,8 @@ def _staged(
         model._gap_vars()
         values = model.hint(chosen, {v: values[v] for v in short})
     else:
-        model = _Model(prep, list(chosen), gaps=True, exact=True)
-        xs = list(model.var.items())
-        values = model.hint(chosen, {})
+        placed, _rounds = _lns(prep, chosen, deadline, workers, stats)
+        return placed, False
     model.set_hint(values)
     idle_cap = prep.S * (len(model.idle) + 1)
     terms: dict[int, int] = dict.fromkeys(model.idle, 1)
@@ -944,7 +1127,127 @@ def _staged(
         sol = run("stability+gaps" if prep.prev_slot else "gaps", 1.0)
         if sol is not None and sum(c * sol[v] for v, c in terms.items()) <= before:
             values = sol
-    return {k: s for (k, s), v in xs if values[v]}, all_optimal
+    result = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
+    if fixed and deadline - time.perf_counter() > MIN_STAGE_S:
+        # the frontier model was re-slotted exactly; the fixed meetings get the neighbourhood search
+        result, _rounds = _lns(prep, result, deadline, workers, stats)
+    return result, all_optimal and not fixed
+
+
+def _moves_and_idle(prep: _Prep, placement: dict[int, int]) -> tuple[int, int]:
+    """(previous meetings not in their previous slot, idle slots of every participant)."""
+    moves = sum(1 for k, s in prep.prev_slot.items() if placement.get(k) != s)
+    busy: dict[int, set[int]] = defaultdict(set)
+    for k, s in placement.items():
+        busy[prep.a[k]].add(s)
+        busy[prep.b[k]].add(s)
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            busy[prep.a[k]].add(lk.slot)
+            busy[prep.b[k]].add(lk.slot)
+    return moves, _idle_slots(busy)
+
+
+def _tidier(
+    chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
+) -> dict[int, int]:
+    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones, starting from
+    their previous slots and then their slots in the ``hint`` (or from previous slots only): the
+    first of these that places every meeting with fewer moves, then idle slots, than ``chosen`` is
+    a cheap, better start for the last stage than a weight-stage solution whose slots are arbitrary."""
+    free = sorted((k for k in chosen if k not in fixed), key=lambda k: -prep.w[k])
+    prev = {k: prep.prev_slot[k] for k in free if k in prep.prev_slot}
+    best, best_key = chosen, _moves_and_idle(prep, chosen)
+    for start in ({**fixed, **{k: hint[k] for k in free if k in hint}, **prev}, {**fixed, **prev}):
+        again = _greedy(prep, free, start=start, swap=False)
+        if any(k not in again for k in chosen):
+            continue
+        key = _moves_and_idle(prep, again)
+        if key < best_key:
+            best, best_key = again, key
+    if best is not chosen:
+        stats.stages.append({"stage": "re-place (greedy)", "status": "kept: fewer moves or idle slots"})
+    return best
+
+
+def _lns(
+    prep: _Prep, chosen: dict[int, int], deadline: float, workers: int, stats: Stats
+) -> tuple[dict[int, int], int]:
+    """Large-neighbourhood search for the stability/gap stage of a large instance.
+
+    Each round frees the chosen meetings among a small group of participants (one with idle slots,
+    its partners and theirs, up to LNS_MEETINGS meetings), keeps every other meeting where it is,
+    and lets CP-SAT re-slot the freed ones to the fewest moves, then the fewest idle slots, in the
+    group. A round is kept only if it is no worse, so weight and floors never change.
+    Returns the placement and the number of improving rounds.
+    """
+    rnd = random.Random(0)
+    current = dict(chosen)
+    of_p: dict[int, list[int]] = defaultdict(list)
+    for k in current:
+        of_p[prep.a[k]].append(k)
+        of_p[prep.b[k]].append(k)
+    locked_busy: dict[int, set[int]] = defaultdict(set)
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            locked_busy[prep.a[k]].add(lk.slot)
+            locked_busy[prep.b[k]].add(lk.slot)
+    rounds = improved = 0
+    t0 = time.perf_counter()
+    moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+
+    def idle_of(p: int) -> int:
+        b = {current[k] for k in of_p[p]} | locked_busy[p]
+        return max(b) - min(b) + 1 - len(b) if b else 0
+
+    while deadline - time.perf_counter() > MIN_STAGE_S:
+        seeds = [p for p in of_p if idle_of(p) > 0] + [prep.a[k] for k in moved_prev]
+        if not seeds:
+            break
+        group = {rnd.choice(seeds)}
+        frontier = list(group)
+        ks: set[int] = set()
+        while frontier and len(ks) < LNS_MEETINGS:
+            p = frontier.pop(0)
+            for k in of_p[p]:
+                for q in (prep.a[k], prep.b[k]):
+                    if q not in group:
+                        group.add(q)
+                        frontier.append(q)
+            ks = {k for q in group for k in of_p[q] if prep.a[k] in group and prep.b[k] in group}
+        if not ks:
+            continue
+        fixed = {k: s for k, s in current.items() if k not in ks}
+        model = _Model(prep, sorted(ks), gaps=True, exact=True, fixed=fixed)
+        idle_cap = prep.S * (len(model.idle) + 1)
+        terms: dict[int, int] = dict.fromkeys(model.idle, 1)
+        for k in ks:
+            v = model.var.get((k, prep.prev_slot.get(k, -1)))
+            if v is not None:
+                terms[v] = terms.get(v, 0) - idle_cap
+        if not terms:
+            continue
+        values = model.hint(current, {})
+        model.set_hint(values)
+        model.set_objective(terms)
+        before = sum(c * values[v] for v, c in terms.items())
+        budget = min(LNS_ROUND_S, deadline - time.perf_counter())
+        _name, sol, _obj, _bound = model.solve(budget, workers)
+        rounds += 1
+        if sol is not None and sum(c * sol[v] for v, c in terms.items()) < before:
+            improved += 1
+            for (k, s), v in model.var.items():
+                if sol[v]:
+                    current[k] = s
+            moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+    stats.stages.append(
+        {
+            "stage": "stability+gaps (LNS)" if prep.prev_slot else "gaps (LNS)",
+            "status": f"{improved} of {rounds} rounds improved",
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    return current, improved
 
 
 def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
@@ -958,16 +1261,20 @@ def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
 def solve_json(data: dict[str, Any]) -> dict[str, Any]:
     """Solve a scheduling problem given as the issue's JSON contract; return the contract's answer.
 
-    Input: ``{"slots": int >= 1, "tables": int >= 0, "participants": [{"id": str|int, "side": "large"|"sme",
-    "capacity": int >= 0 (default 1), "available": [slot, ...] (default all), "min_meetings": int >= 0
-    (default 0)}], "meetings": [{"id": str|int, "a": participant id, "b": participant id, "weight": number
-    >= 0 (default 1), "locked": {"slot", "table"} (optional)}], "previous": [{"id", "slot", "table"}]
-    (optional; ids not in meetings are ignored), "time_limit_s": number > 0 (default 10)}``.
-    Slots and tables are numbered from 0.
+    Input: ``{"slots": int >= 1, "tables": int >= 0,
+    "participants": [{"id": str|int, "side": "large"|"sme", "capacity": int >= 0 (default 1),
+    "available": [slot, ...] (default all), "min_meetings": int >= 0 (default 0),
+    "max_meetings": int >= 0 or null (default null: no cap over the event)}],
+    "meetings": [{"id": str|int, "a": participant id, "b": participant id,
+    "weight": number >= 0 (default 1), "locked": {"slot", "table"} (optional)}],
+    "previous": [{"id", "slot", "table"}] (optional; ids not in meetings are ignored),
+    "time_limit_s": number > 0 (default 10)}``. Slots and tables are numbered from 0.
 
     Output: ``{"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
     "objective": total weight scheduled, "seconds": wall time, "stats": {status, weight,
-    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages}}``.
-    ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with ``field``) on bad input.
+    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages,
+    phases}}``. ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with
+    ``field``) on bad input. This signature and contract are stable: the event service
+    (marketplace/services/events_scheduling.py) builds ``data`` from the database and calls it.
     """
     return solve(parse_instance(data)).as_dict()

@@ -6,7 +6,7 @@ or anything unrecognised) is kept as ``{"kind": "legacy", "text": ...}``. Downgr
 dicts back into Chinese sentences.
 
 Revision ID: 0006
-Revises: 0009
+Revises: 0005
 Create Date: 2026-11-26
 """
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
-down_revision: str | None = '0009'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
