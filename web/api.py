@@ -307,16 +307,10 @@ def match_stored_demand(demand_id: int):  # noqa: ANN201
     if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
         abort(409, message=f"a {demand.status.value} demand is not matched; publish it first")
     db = get_db()
-<<<<<<< HEAD
-    match_demand(db, get_engine(), demand, top_k=20)
-    db.commit()
-    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(db, demand.id)]}
-=======
     with heavy_work(f"demand-{demand.id}"):
         match_demand(db, get_engine(), demand, top_k=20)
         db.commit()
-    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(db, demand.id)]}
->>>>>>> main
+    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(db, demand.id)]}
 
 
 @bp.get("/firms")
@@ -351,17 +345,10 @@ def get_firm_detail(firm_id: int):  # noqa: ANN201
 @bp.output(SuggestionList)
 def my_suggestions():  # noqa: ANN201
     """The caller's firm's inbox."""
-<<<<<<< HEAD
-    user = auth.current_user
-    if user.firm_id is None:
-        abort(403, message="only firm users have an inbox")
-    return {"items": [suggestion_dict(s, _locale()) for s in inbox(get_db(), user.firm_id)]}
-=======
     viewer = _viewer()
     if viewer.firm_id is None:
         abort(403, message="only firm users with an approved membership have an inbox")
-    return {"items": [suggestion_dict(s) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
->>>>>>> main
+    return {"items": [suggestion_dict(s, _locale()) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -400,14 +387,8 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
         region=data.get("region"),
         industry=data.get("industry"),
     )
-<<<<<<< HEAD
-    exclude = [auth.current_user.firm_id] if auth.current_user.firm_id else []
-    results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
-    return {"results": [r.as_dict(locale=_locale()) for r in results], "warning": warning}
-=======
     firm_id = _viewer().firm_id
     exclude = [firm_id] if firm_id else []
     with heavy_work(f"text-{auth.current_user.id}"):
         results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
-    return {"results": [r.as_dict() for r in results], "warning": warning}
->>>>>>> main
+    return {"results": [r.as_dict(locale=_locale()) for r in results], "warning": warning}

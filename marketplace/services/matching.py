@@ -43,9 +43,6 @@ def match_demand(
 
 
 def suggest_demands(
-<<<<<<< HEAD
-    session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False, locale: str = "zh"
-=======
     session: Session,
     engine: MatchEngine,
     firm_id: int,
@@ -53,7 +50,7 @@ def suggest_demands(
     top_k: int = 10,
     save: bool = False,
     max_demands: int = INBOX_MAX_DEMANDS,
->>>>>>> main
+    locale: str = "zh",
 ) -> list[dict[str, Any]]:
     """Open demands ranked for one firm, among those the firm may see (never invited-only or
     private demands it was not invited to): each demand is matched as usual and the firm's

@@ -10,11 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-<<<<<<< HEAD
 from marketplace import reasons as why
-from marketplace.errors import NotFoundError, TransitionError
-from marketplace.models import Demand, DemandStatus, MatchSuggestion, OwnerAction, SuggestionStatus
-=======
 from marketplace.errors import ConflictError, NotFoundError, TransitionError
 from marketplace.models import (
     SUGGESTION_TRANSITIONS,
@@ -29,7 +25,6 @@ from marketplace.models import (
 from marketplace.models.base import _check_transition
 from marketplace.permissions import Viewer, visible_demands_clause
 from marketplace.services.demands import hold_in_status, set_status
->>>>>>> main
 
 
 @dataclass(frozen=True)
