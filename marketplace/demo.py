@@ -13,6 +13,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.enterprise_demo import load_enterprise_demo
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
@@ -52,10 +53,12 @@ def load_demo(session: Session, data_dir: Path, *, progress: bool = True) -> dic
     import_chainkg(session, source / "chainkg", progress=progress)
     import_ickg(session, source / "ickg25", progress=progress)
     added = load_demo_demands(session)
+    services = load_enterprise_demo(session)
     return {
         "data": str(source),
         "firms": session.scalar(select(func.count()).select_from(Firm)),
         "demo_demands_added": added,
+        "enterprise_services_added": services,
     }
 
 

@@ -17,6 +17,14 @@ from marketplace.models.chain import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.models.consortia import (
+    MEMBER_TRANSITIONS,
+    ConsortiumMember,
+    MemberStatus,
+    ProcurementProject,
+    ProjectLot,
+    ProjectStatus,
+)
 from marketplace.models.demands import (
     DEMAND_TRANSITIONS,
     SUGGESTION_TRANSITIONS,
@@ -40,8 +48,20 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.policies import Policy, PolicyReach, PolicyStatus
+from marketplace.models.tiers import TierFigures
 
 __all__ = [
+    "TierFigures",
+    "PolicyStatus",
+    "PolicyReach",
+    "Policy",
+    "ProjectStatus",
+    "ProjectLot",
+    "ProcurementProject",
+    "MemberStatus",
+    "ConsortiumMember",
+    "MEMBER_TRANSITIONS",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",
