@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh",
-        BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_TRANSLATION_DIRECTORIES="translations;translations_services",
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         JSON_AS_ASCII=False,
         INFO={"description": "ChainMatch 产业链供需对接平台 API. Authenticate with `Authorization: Bearer <token>`."},
@@ -61,6 +61,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     from web import api, auth, demands, firms, main, organizer, suggestions
 
     for module in (main, auth, demands, firms, suggestions, organizer, api):
+        app.register_blueprint(module.bp)
+    from web import api_consortia, api_policies, api_tiers, consortia, policies, tiers
+
+    for module in (tiers, policies, consortia, api_tiers, api_policies, api_consortia):
         app.register_blueprint(module.bp)
     _register_errors(app)
 
