@@ -35,6 +35,12 @@ class Settings:
     encoder_runtime: str = "onnx"  # onnx (the model exported once, cached; no PyTorch at run time) or torch
     dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
     secret_key: str = "dev-only-change-me"
+    smtp_host: str = ""  # empty: e-mail stays in the outbox table
+    smtp_port: int = 25
+    smtp_from: str = "noreply@chainmatch.local"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -78,4 +84,10 @@ class Settings:
             encoder_runtime=e.get("MARKETPLACE_ENCODER_RUNTIME", "onnx"),
             dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
             secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
+            smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
+            smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
+            smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
+            smtp_user=e.get("MARKETPLACE_SMTP_USER", ""),
+            smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),
+            smtp_starttls=e.get("MARKETPLACE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
         )

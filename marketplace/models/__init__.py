@@ -48,6 +48,7 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.notifications import Notification, OutboxEmail
 from marketplace.models.policies import Policy, PolicyReach, PolicyStatus
 from marketplace.models.tiers import TierFigures
 
@@ -81,8 +82,10 @@ __all__ = [
     "LabelledEnum",
     "MatchSuggestion",
     "NameKind",
+    "Notification",
     "Organization",
     "OrganizationKind",
+    "OutboxEmail",
     "OwnerAction",
     "Patent",
     "Product",
