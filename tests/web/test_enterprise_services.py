@@ -69,6 +69,8 @@ def test_english_page_shows_english_criteria(login, services):
     client.get("/lang/en")
     html = client.get("/tiers/").get_data(as_text=True)
     assert "Innovative SME" in html and "Main business share of revenue" in html
+    assert "SME tier self-assessment" in html and "梯度培育自评" not in html
+    assert "Policies for my firm" in client.get("/policies/mine").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("who", "status"), [("sme2", 403), ("large", 403), ("organizer", 200), ("admin", 200)])
