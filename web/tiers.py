@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.models import Firm, Role
+from marketplace.models import Firm, Role, Tier
 from marketplace.services.tiers import (
     assess_firm,
     can_view_figures,
@@ -32,6 +32,14 @@ def zhen(item: dict[str, Any] | None, zh: str = "zh", en: str = "en") -> str:
     if not item:
         return ""
     return str(item.get(en) or item.get(zh) or "") if str(get_locale()) == "en" else str(item.get(zh) or "")
+
+
+@bp.app_template_filter("tier_label")
+def tier_label(value: str | None) -> str:
+    """A tier code (little_giant ...) as its label in the page language."""
+    from web import label
+
+    return label(Tier(value)) if value in {t.value for t in Tier} else ""
 
 
 def viewable_firm(firm_id: int) -> Firm:
