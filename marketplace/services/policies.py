@@ -92,6 +92,28 @@ def load_facts(session: Session, firm_ids: list[int] | None = None) -> list[Firm
     return list(facts.values())
 
 
+class _NameIndex:
+    """Distinct names (industries or products) with the firms holding each; finds the names that
+    contain a word by scanning one joined string in C instead of every name in Python."""
+
+    def __init__(self, holders: dict[str, list[int]]) -> None:
+        self.names = [n.replace("\n", " ") for n in holders]
+        self.rows = [np.asarray(r, dtype=np.int64) for r in holders.values()]
+        self.text = "\n".join(self.names)
+        self.starts = np.cumsum([0] + [len(n) + 1 for n in self.names[:-1]]) if self.names else np.zeros(0)
+
+    def rows_containing(self, word: str) -> np.ndarray:
+        found: set[int] = set()
+        pos = self.text.find(word)
+        while pos >= 0:
+            i = int(np.searchsorted(self.starts, pos, side="right")) - 1
+            found.add(i)
+            pos = self.text.find(word, int(self.starts[i]) + len(self.names[i]) + 1)  # next name
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self.rows[i] for i in found])
+
+
 class Columns:
     """The facts of many firms as arrays, with lazily built keyword look-ups, for batch masks."""
 
@@ -100,11 +122,21 @@ class Columns:
         self.n = len(facts)
         self.ids = np.array([f.firm_id for f in facts], dtype=np.int64)
         self.tier = np.array([TIER_RANK.get(f.tier, 0) if f.tier else 0 for f in facts], dtype=np.int8)
-        self.region = np.array([f.region or "" for f in facts], dtype=object)
-        self.kind = np.array([f.kind for f in facts], dtype=object)
+        self.codes: dict[str, dict[str, int]] = {"region": {}, "kind": {}}
+        self.region = self._encode("region", [f.region or "" for f in facts])
+        self.kind = self._encode("kind", [f.kind for f in facts])
         self._numbers: dict[str, np.ndarray] = {}
-        self._texts: dict[str, dict[str, list[int]]] = {}
+        self._names: dict[str, _NameIndex] = {}
         self._keyword_cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def _encode(self, name: str, values: list[str]) -> np.ndarray:
+        codes = self.codes[name]
+        return np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int32)
+
+    def code_mask(self, name: str, values: list[str]) -> np.ndarray:
+        """Firms whose region (or kind) is one of ``values``."""
+        wanted = [self.codes[name][v] for v in values if v in self.codes[name]]
+        return np.isin(self.region if name == "region" else self.kind, wanted)
 
     def number(self, name: str) -> np.ndarray:
         if name not in self._numbers:
@@ -115,16 +147,14 @@ class Columns:
         """Firms with an industry/product name containing ``word``."""
         key = (attr, word)
         if key not in self._keyword_cache:
-            if attr not in self._texts:
-                index: dict[str, list[int]] = defaultdict(list)
+            if attr not in self._names:
+                holders: dict[str, list[int]] = defaultdict(list)
                 for i, f in enumerate(self.facts):
                     for name in getattr(f, attr):
-                        index[name].append(i)
-                self._texts[attr] = index
+                        holders[name].append(i)
+                self._names[attr] = _NameIndex(holders)
             mask = np.zeros(self.n, dtype=bool)
-            for name, rows in self._texts[attr].items():
-                if word in name:
-                    mask[rows] = True
+            mask[self._names[attr].rows_containing(word)] = True
             self._keyword_cache[key] = mask
         return self._keyword_cache[key]
 
@@ -155,7 +185,10 @@ class Verdict:
 
 
 class RangeRule:
-    """A figure between ``min`` and ``max`` (inclusive); a missing figure does not qualify."""
+    """A figure between ``min`` and ``max`` (inclusive); a missing figure does not qualify.
+
+    Every rule kind has ``holds`` (one firm, the meaning of the rule), ``check`` (the same verdict,
+    explained) and ``mask`` (the vectorised twin of ``holds`` for many firms; a test keeps them equal)."""
 
     keys = {"field", "min", "max"}
 
@@ -190,6 +223,13 @@ class RangeRule:
             return f"{self.zh} ≥ {lo}{u}", f"{self.en} ≥ {lo} {u}"
         return f"{self.zh} ≤ {hi}{u}", f"{self.en} ≤ {hi} {u}"
 
+    def holds(self, rule: dict[str, Any], f: FirmFacts) -> bool:
+        value = f.figures.get(self.figure)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        lo, hi = rule.get("min"), rule.get("max")
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
     def check(self, rule: dict[str, Any], f: FirmFacts) -> Verdict:
         zh, en = self.describe(rule)
         value = f.figures.get(self.figure)
@@ -197,8 +237,8 @@ class RangeRule:
             return Verdict(
                 False, f"{zh}：缺少数据，请填写企业数据", f"{en}: figure missing, fill it in", self.name, True
             )
-        lo, hi = rule.get("min"), rule.get("max")
-        ok = (lo is None or value >= lo) and (hi is None or value <= hi)
+        lo = rule.get("min")
+        ok = self.holds(rule, f)
         gap = ""
         if not ok:
             gap = f"（差 {round(lo - value, 2)}{self.unit}）" if lo is not None and value < lo else ""
@@ -238,12 +278,16 @@ class TierRule:
             "Tier: " + ", ".join(Tier(v).label_en for v in rule["in"]),
         )
 
+    def holds(self, rule: dict[str, Any], f: FirmFacts) -> bool:
+        if f.tier is None:
+            return False
+        return TIER_RANK[f.tier] >= TIER_RANK[rule["min"]] if "min" in rule else f.tier in rule["in"]
+
     def check(self, rule: dict[str, Any], f: FirmFacts) -> Verdict:
         zh, en = self.describe(rule)
         if f.tier is None:
             return Verdict(False, f"{zh}：尚未认定梯度", f"{en}: no tier recognised yet", "tier")
-        rank = TIER_RANK[f.tier]
-        ok = rank >= TIER_RANK[rule["min"]] if "min" in rule else f.tier in rule["in"]
+        ok = self.holds(rule, f)
         return Verdict(ok, f"{zh}：当前 {Tier(f.tier).label_zh}", f"{en}: now {Tier(f.tier).label_en}", "tier")
 
     def mask(self, rule: dict[str, Any], cols: Columns) -> np.ndarray:
@@ -284,16 +328,20 @@ class SetRule:
         labels = [self._label(v) for v in rule["in"]]
         return f"{self.zh}：" + "、".join(z for z, _ in labels), f"{self.en}: " + ", ".join(e for _, e in labels)
 
+    def holds(self, rule: dict[str, Any], f: FirmFacts) -> bool:
+        value = f.region if self.name == "region" else f.kind
+        return bool(value) and value in rule["in"]
+
     def check(self, rule: dict[str, Any], f: FirmFacts) -> Verdict:
         zh, en = self.describe(rule)
         value = f.region if self.name == "region" else f.kind
         if not value:
             return Verdict(False, f"{zh}：未知", f"{en}: unknown", self.name, True)
         z, e = self._label(value)
-        return Verdict(value in rule["in"], f"{zh}：当前 {z}", f"{en}: now {e}", self.name)
+        return Verdict(self.holds(rule, f), f"{zh}：当前 {z}", f"{en}: now {e}", self.name)
 
     def mask(self, rule: dict[str, Any], cols: Columns) -> np.ndarray:
-        return np.isin(cols.region if self.name == "region" else cols.kind, rule["in"])
+        return cols.code_mask(self.name, rule["in"])
 
 
 class KeywordRule:
@@ -312,6 +360,9 @@ class KeywordRule:
 
     def describe(self, rule: dict[str, Any]) -> tuple[str, str]:
         return f"{self.zh}：" + "、".join(rule["any"]), f"{self.en}: " + ", ".join(rule["any"])
+
+    def holds(self, rule: dict[str, Any], f: FirmFacts) -> bool:
+        return any(w in n for n in getattr(f, self.attr) for w in rule["any"])
 
     def check(self, rule: dict[str, Any], f: FirmFacts) -> Verdict:
         zh, en = self.describe(rule)
@@ -598,10 +649,22 @@ def match_firm(
     if not facts:
         raise NotFoundError(f"firm {firm_id} does not exist", field="firm_id")
     policies = policies if policies is not None else [p for p in list_policies(session) if in_force(p)]
+    if not include_no:  # screen with the plain checks; explain only the policies within one rule
+        policies = [p for p in policies if _within_one_rule(p, facts[0])]
     results = [evaluate(p, facts[0]) for p in policies]
     order = {"qualifies": 0, "nearly": 1, "no": 2}
     results = [r for r in results if include_no or r["status"] != "no"]
     return sorted(results, key=lambda r: (order[r["status"]], -r["policy_id"]))
+
+
+def _within_one_rule(policy: Policy, facts: FirmFacts) -> bool:
+    unmet = 0
+    for rule in effective_rules(policy):
+        if not RULES[rule["field"]].holds(rule, facts):
+            unmet += 1
+            if unmet > 1:
+                return False
+    return True
 
 
 @dataclass
