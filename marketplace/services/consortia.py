@@ -43,6 +43,8 @@ TIER_BONUS = 60  # per tier rank, on the same scale as a match score of 1.0 = 10
 MEMBER_PENALTY = 150  # each extra member costs this much
 SME_BONUS = 40
 SOLVER_SECONDS = 2.0
+SME_DEPTH = 3  # the first ranking is this many times deeper than the candidates kept, to find SMEs
+SOLVER_WORKERS = 4
 
 # Called as hook(session, project, agreement_dict) when a consortium is agreed; contract signing
 # (branch `contracts`) appends its function here to start the consortium agreement's signing.
@@ -183,23 +185,27 @@ def lot_candidates(
     for lot in project.lots:
         text = lot_text(lot)
         found: dict[int, Candidate] = {}
-        for filters in (None, Filters(kind=FirmKind.SME)):
-            for r in engine.match(
-                text, "supply_chain", top_k=per_lot, filters=filters, exclude=[project.owner_firm_id]
-            ):
-                if r.firm_id in found:
-                    continue
-                p = engine.profiles[r.firm_id]
-                found[r.firm_id] = Candidate(
-                    r.firm_id,
-                    p.short_name or p.name,
-                    r.score,
-                    r.reasons,
-                    p.kind is FirmKind.SME,
-                    p.tier.value if p.tier else None,
-                    p.tier.rank if p.tier else 0,
-                    p.region,
-                )
+        # one ranking, deep enough to hold SMEs too; a second, SME-only ranking when it holds few
+        ranked = engine.match(text, "supply_chain", top_k=per_lot * SME_DEPTH, exclude=[project.owner_firm_id])
+        smes = [r for r in ranked if engine.profiles[r.firm_id].kind is FirmKind.SME]
+        if len(smes) < per_lot // 2:
+            smes = engine.match(
+                text, "supply_chain", top_k=per_lot, filters=Filters(kind=FirmKind.SME), exclude=[project.owner_firm_id]
+            )
+        for r in [*ranked[:per_lot], *smes[:per_lot]]:
+            if r.firm_id in found:
+                continue
+            p = engine.profiles[r.firm_id]
+            found[r.firm_id] = Candidate(
+                r.firm_id,
+                p.short_name or p.name,
+                r.score,
+                r.reasons,
+                p.kind is FirmKind.SME,
+                p.tier.value if p.tier else None,
+                p.tier.rank if p.tier else 0,
+                p.region,
+            )
         out[lot.id] = sorted(found.values(), key=lambda c: (-c.score, c.firm_id))
     return out
 
@@ -237,12 +243,16 @@ def solve_lineups(
         for c in candidates[lot.id]
     }
     model.maximize(sum(weight[k] * v for k, v in x.items()) - MEMBER_PENALTY * sum(used.values()))
+    for lot in lots:  # hint: the best-weighted candidate of each lot
+        top = max(candidates[lot.id], key=lambda c: weight[c.firm_id, lot.id])
+        for c in candidates[lot.id]:
+            model.add_hint(x[c.firm_id, lot.id], c is top)
     lineups = []
     status_name = "optimal"
     for _ in range(count):
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = SOLVER_SECONDS
-        solver.parameters.num_workers = 1
+        solver.parameters.num_workers = SOLVER_WORKERS
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if not lineups:
