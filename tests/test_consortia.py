@@ -201,3 +201,21 @@ def test_cli_list_and_propose(runner, demo):
     assert runner.invoke(["consortia", "propose", "--project", "4242", "--no-dense"]).exit_code == 2
     report = runner.invoke(["consortia", "report", "--json"])
     assert report.exit_code == 0 and json.loads(report.output)["projects"]
+
+
+def test_cli_create_refuses_bad_files_and_reports(runner, demo, tmp_path):
+    with session_scope(demo) as s:
+        owner = owner_id(s)
+    good = tmp_path / "project.json"
+    good.write_text(json.dumps({"title": "命令行项目", "sme_share": 0.2, "lots": LOTS}), encoding="utf-8")
+    created = runner.invoke(["consortia", "create", "--owner", str(owner), "--file", str(good), "--json"])
+    assert created.exit_code == 0 and len(json.loads(created.output)["lots"]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"title": "坏项目", "lots": [{"title": "a", "products": ["b"], "budget": -1}]}))
+    result = runner.invoke(["consortia", "create", "--owner", str(owner), "--file", str(bad)])
+    assert result.exit_code == 2 and "budget" in result.output
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    assert runner.invoke(["consortia", "create", "--owner", str(owner), "--file", str(broken)]).exit_code == 2
+    report = json.loads(runner.invoke(["consortia", "report", "--json"]).output)
+    assert {p["title"] for p in report["projects"]} >= {"命令行项目"}

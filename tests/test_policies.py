@@ -227,3 +227,25 @@ def test_cli_add_refuses_contradictory_rules(runner, tmp_path):
     bad.write_text(json.dumps({**BASE, "rules": [{"field": "revenue", "min": 500, "max": 100}]}), encoding="utf-8")
     result = runner.invoke(["policies", "add", "--file", str(bad)])
     assert result.exit_code == 2 and "revenue" in result.output
+
+
+def test_cli_add_publish_and_search(runner, settings, tmp_path):
+    from marketplace.db import session_scope
+
+    with session_scope(settings) as s:
+        firm = create_firm(s, name="命令行通知企业有限公司", kind=FirmKind.SME, region="上海")
+        save_figures(s, firm, {"rd_share": 7}, by="t")
+    spec = tmp_path / "p.yaml"
+    spec.write_text(
+        "title: 高研发投入企业奖励\nissuer: 测试局\nvalid_from: 2024-01-01\nbenefit: 研发投入奖励\n"
+        "rules:\n  - {field: rd_share, min: 5}\n",
+        encoding="utf-8",
+    )
+    added = runner.invoke(["policies", "add", "--file", str(spec), "--json"])
+    assert added.exit_code == 0, added.output
+    pid = json.loads(added.output)["policy_id"]
+    published = runner.invoke(["policies", "publish", str(pid), "--json"])
+    assert published.exit_code == 0 and json.loads(published.output)["reached"] == 1
+    found = runner.invoke(["policies", "search", "研发投入奖励", "--json"])
+    assert json.loads(found.output)[0]["policy_id"] == pid
+    assert runner.invoke(["policies", "publish", "424242"]).exit_code == 2

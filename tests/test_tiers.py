@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from types import SimpleNamespace
 
@@ -207,7 +208,6 @@ def test_cli_assess_prints_json_and_exit_codes(runner, settings):
         firm = create_firm(s, name="命令行梯度企业有限公司", region="上海")
         save_figures(s, firm, SPECIALIZED, by="test")
         fid = firm.id
-    import json
 
     ok = runner.invoke(["tiers", "assess", "--firm", str(fid), "--json"])
     assert ok.exit_code == 0, ok.output
@@ -218,3 +218,16 @@ def test_cli_assess_prints_json_and_exit_codes(runner, settings):
     assert bad.exit_code == 2 and "rd_share" in bad.output
     human = runner.invoke(["tiers", "assess", "--firm", str(fid)])
     assert "专精特新中小企业" in human.output
+
+
+def test_cli_criteria_and_pipeline(runner, settings):
+    from marketplace.db import session_scope
+
+    criteria = runner.invoke(["tiers", "criteria", "--json"])
+    assert criteria.exit_code == 0 and json.loads(criteria.output)["year"] == 2022
+    assert runner.invoke(["tiers", "criteria", "--year", "1990"]).exit_code == 2
+    with session_scope(settings) as s:
+        save_figures(s, create_firm(s, name="管线命令行有限公司", region="江苏"), SPECIALIZED, by="t")
+    data = json.loads(runner.invoke(["tiers", "pipeline", "--region", "江苏", "--json"]).output)
+    assert {t["key"]: t["met"] for t in data["tiers"]}["specialized"] == 1
+    assert "专精特新" in runner.invoke(["tiers", "pipeline"]).output
