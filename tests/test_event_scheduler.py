@@ -628,3 +628,114 @@ def test_solver_matches_brute_force_on_small_instances(data):
     if least_short == 0 and not any(p["min_meetings"] for p in data["participants"]):
         greedy = greedy_schedule(parse_instance(data))
         assert sum(m["weight"] for m in data["meetings"] if m["id"] in greedy) <= out["objective"] + 1e-9
+
+
+# --- the large-instance path: candidate frontier, fixed meetings, LNS -----------------------
+
+
+def generated(n_large: int, n_sme: int, n_meetings: int, slots: int, tables: int, seed: int, floor: int = 0):
+    import random
+
+    rnd = random.Random(seed)
+    people = [
+        person(f"L{i}", "large", rnd.randint(1, 3), sorted(rnd.sample(range(slots), rnd.randint(slots // 2, slots))))
+        for i in range(n_large)
+    ]
+    people += [
+        person(f"S{i}", "sme", 1, sorted(rnd.sample(range(slots), rnd.randint(slots // 2, slots))), floor)
+        for i in range(n_sme)
+    ]
+    pairs = set()
+    meetings = []
+    while len(meetings) < n_meetings:
+        a, b = rnd.randrange(n_large), rnd.randrange(n_sme)
+        if (a, b) not in pairs:
+            pairs.add((a, b))
+            meetings.append(meet(f"M{len(meetings)}", f"L{a}", f"S{b}", round(rnd.uniform(0.2, 1), 2)))
+    return {"slots": slots, "tables": tables, "participants": people, "meetings": meetings, "time_limit_s": 5}
+
+
+@pytest.mark.parametrize("floor", [0, 1])
+def test_restricted_model_is_feasible_and_no_worse_than_greedy(floor):
+    from marketplace.services.event_scheduler import solve
+
+    data = generated(6, 20, 80, 6, 5, seed=3, floor=floor)
+    inst = parse_instance(data)
+    res = solve(inst, max_vars=60)  # far fewer variables than the instance has: frontier + fixed
+    out = res.as_dict()
+    check_schedule(data, out)
+    assert 0 < res.stats.model_meetings < len(data["meetings"])
+    greedy = greedy_schedule(inst, floors=bool(floor))
+    assert res.objective >= sum(m["weight"] for m in data["meetings"] if m["id"] in greedy) - 1e-9
+    assert res.stats.floor_shortfall <= shortfall(data, greedy)
+
+
+def test_lns_gap_stage_keeps_schedule_feasible_and_previous_in_place(monkeypatch):
+    from marketplace.services import event_scheduler as es
+
+    monkeypatch.setattr(es, "EXACT_MAX_VARS", 0)  # force the neighbourhood search
+    data = generated(5, 15, 50, 8, 4, seed=5)
+    data["time_limit_s"] = 2
+    first = es.solve(es.parse_instance(data), max_vars=80)
+    check_schedule(data, first.as_dict())
+    assert any(s["stage"].endswith("(LNS)") for s in first.stats.stages)
+    data["previous"] = first.as_dict()["scheduled"]
+    data["meetings"].append(meet("late", "L0", "S0", 0.01))
+    second = es.solve(es.parse_instance(data), max_vars=80)
+    check_schedule(data, second.as_dict())
+    # the hint keeps every previous meeting and the search never adds a move; only a heavier
+    # schedule found by the weight stage (ranked before stability) may move some
+    assert second.stats.moved == 0 or second.objective > first.objective - 0.01 + 1e-9
+
+
+def test_lns_never_worsens_idle_slots_of_its_start():
+    import time
+
+    from marketplace.services import event_scheduler as es
+
+    data = generated(5, 15, 50, 8, 4, seed=7)
+    inst = es.parse_instance(data)
+    prep = es._Prep(inst)
+    start = es._greedy(prep, sorted(range(len(prep.a)), key=lambda k: -prep.w[k]))
+    stats = es.Stats()
+    after, improved = es._lns(prep, start, time.perf_counter() + 1.5, 1, stats)
+    ids = [m["id"] for m in data["meetings"]]
+    before_slots = {ids[k]: s for k, s in start.items()}
+    after_slots = {ids[k]: s for k, s in after.items()}
+    assert set(after_slots) == set(before_slots)  # the same meetings, only re-slotted
+    assert feasible(data, after_slots)
+    assert idle_slots(data, after_slots) <= idle_slots(data, before_slots)
+    assert (idle_slots(data, after_slots) < idle_slots(data, before_slots)) == (improved > 0)
+
+
+def test_time_too_short_for_the_model_returns_the_greedy_schedule(monkeypatch):
+    from marketplace.services import event_scheduler as es
+
+    monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)  # any model "takes" longer than the limit
+    data = fair_instance()
+    data["time_limit_s"] = 1
+    out = es.solve_json(data)
+    check_schedule(data, out)
+    assert out["stats"]["status"] == "greedy"
+    assert out["stats"]["stages"] == [{"stage": "cp-sat", "status": "SKIPPED (time limit)"}]
+
+
+@pytest.mark.parametrize("greedy_only", [False, True])
+def test_heavier_late_request_takes_the_seat_of_the_lightest(monkeypatch, greedy_only):
+    from marketplace.services import event_scheduler as es
+
+    if greedy_only:
+        monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)
+    data = {
+        "slots": 1,
+        "tables": 2,
+        "participants": [person(x) for x in "ABCDEF"],
+        "meetings": [meet("m1", "A", "B", 1), meet("m2", "C", "D", 2), meet("late", "E", "F", 5)],
+        "previous": [{"id": "m1", "slot": 0, "table": 0}, {"id": "m2", "slot": 0, "table": 1}],
+        "time_limit_s": 2,
+    }
+    out = solved(data)
+    assert out["stats"]["status"] == ("greedy" if greedy_only else "optimal")
+    assert sorted(s["id"] for s in out["scheduled"]) == ["late", "m2"]
+    assert {"id": "m2", "slot": 0, "table": 1} in out["scheduled"]
+    assert out["stats"]["moved"] == 1 and reason_of(out, "m1")["code"] == "tables_full"

@@ -58,9 +58,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
 
-    from web import api, auth, demands, firms, main, notifications, organizer, suggestions
+    from web import api, api_events, auth, demands, events, firms, main, notifications, organizer, suggestions
 
-    for module in (main, auth, demands, firms, suggestions, organizer, notifications, api):
+    for module in (main, auth, demands, firms, suggestions, organizer, notifications, api, events, api_events):
         app.register_blueprint(module.bp)
     from web import api_consortia, api_policies, api_tiers, consortia, policies, tiers
 

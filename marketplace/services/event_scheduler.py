@@ -33,11 +33,13 @@ The JSON contract (``solve_json``, and ``python -m marketplace events solve``) i
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
+import random
 import time
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +49,16 @@ SIDES = ("large", "sme")
 DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
 #: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
-MAX_MODEL_VARS = 400_000
+MAX_MODEL_VARS = 12_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
 #: up to this many variables the stability/gap stage may still swap meetings of equal weight
 EXACT_MAX_VARS = 20_000
+#: meetings freed in one round of the large-instance gap search, and its time limit
+LNS_MEETINGS = 40
+LNS_ROUND_S = 0.2
+#: estimated seconds to build the CP-SAT model, per variable (measured on the 2-core machine)
+BUILD_S_PER_VAR = 1e-5
 #: a CP-SAT stage is skipped when less time than this is left
 MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
@@ -385,6 +392,11 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
     left = [dict(d) for d in prep.left]
     tables = list(prep.table_left)
     count = list(prep.locked_count)
+    busy: list[set[int]] = [set() for _ in prep.cap]
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            busy[prep.a[k]].add(lk.slot)
+            busy[prep.b[k]].add(lk.slot)
     placed: dict[int, int] = {}
     order = list(order)
 
@@ -397,23 +409,23 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
         for p in (prep.a[k], prep.b[k]):
             left[p][s] -= 1
             count[p] += 1
+            busy[p].add(s)
+
+    def more_idle(p: int, s: int) -> int:
+        """How many idle slots p's day gains (or loses, < 0) with a meeting in slot s."""
+        b = busy[p]
+        if not b or s in b:
+            return 0
+        lo, hi = min(b), max(b)
+        return (max(hi, s) - min(lo, s) + 1 - len(b) - 1) - (hi - lo + 1 - len(b))
 
     def best_slot(k: int) -> int | None:
-        """A free slot for meeting k, next to the participants' other meetings where possible."""
+        """A free slot for meeting k that adds the fewest idle slots to the two participants' days."""
         options = [s for s in prep.slots[k] if fits(k, s)]
         if not options:
             return None
         pa, pb = prep.a[k], prep.b[k]
-
-        def touches(s: int) -> int:
-            near = 0
-            for p in (pa, pb):
-                for t in (s - 1, s + 1):
-                    if t in left[p] and left[p][t] < prep.cap[p]:
-                        near += 1
-            return near
-
-        return max(options, key=lambda s: (touches(s), tables[s], -s))
+        return min(options, key=lambda s: (more_idle(pa, s) + more_idle(pb, s), -tables[s], s))
 
     for k, s in (start or {}).items():
         if fits(k, s):
@@ -439,7 +451,71 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
             s = best_slot(k)
             if s is not None:
                 put(k, s)
+    if start:
+        _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
     return placed
+
+
+def _swap_in(
+    prep: _Prep,
+    placed: dict[int, int],
+    order: list[int],
+    left: list[dict[int, int]],
+    tables: list[int],
+    count: list[int],
+    busy: list[set[int]],
+    put: Callable[[int, int], None],
+    best_slot: Callable[[int], int | None],
+) -> None:
+    """After a greedy that kept a previous schedule first: let a heavier waiting meeting take the
+    table of the lightest meeting in a slot where both its participants are free (that one is then
+    placed elsewhere if it fits, else it waits). Never below a floor; locked meetings are not in
+    ``placed`` and never move."""
+    heaps: list[list[tuple[float, int]]] = [[] for _ in range(prep.S)]
+    for j, s in placed.items():
+        heapq.heappush(heaps[s], (prep.w[j], j))
+
+    def lightest(s: int) -> tuple[float, int] | None:
+        h = heaps[s]
+        while h and placed.get(h[0][1]) != s:
+            heapq.heappop(h)
+        return h[0] if h else None
+
+    def remove(j: int) -> None:
+        s = placed.pop(j)
+        tables[s] += 1
+        for p in (prep.a[j], prep.b[j]):
+            left[p][s] += 1
+            count[p] -= 1
+            if left[p][s] == prep.cap[p]:  # no other meeting of p in s (locked ones lower the cap)
+                busy[p].discard(s)
+
+    floor_of = prep.floor
+    for k in order:
+        if k in placed:
+            continue
+        pa, pb = prep.a[k], prep.b[k]
+        for s in prep.slots[k]:
+            if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
+                continue
+            top = lightest(s) if tables[s] <= 0 else None
+            if tables[s] <= 0:
+                if top is None or top[0] >= prep.w[k]:
+                    continue
+                j = top[1]
+                if count[prep.a[j]] <= floor_of[prep.a[j]] or count[prep.b[j]] <= floor_of[prep.b[j]]:
+                    continue
+                remove(j)
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+                again = best_slot(j)
+                if again is not None:
+                    put(j, again)
+                    heapq.heappush(heaps[again], (prep.w[j], j))
+            else:
+                put(k, s)
+                heapq.heappush(heaps[s], (prep.w[k], k))
+            break
 
 
 def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
@@ -460,28 +536,38 @@ def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
 
 
 def _candidates(prep: _Prep, hint: dict[int, int], budget: int) -> list[int]:
-    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables;
-    otherwise previous and hinted meetings first, then the meetings of participants below their
-    floor, then the rest by weight descending, until the budget is spent."""
+    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables.
+
+    Otherwise the frontier where the hint can improve: previous meetings the hint dropped, the
+    meetings of participants the hint leaves below their floor, then, alternately, the heaviest
+    meetings left out and the lightest meetings taken, until the budget is spent. The hint's
+    other meetings stay fixed in their slots (see :func:`solve`).
+    """
     movable = [k for k in range(len(prep.a)) if prep.slots[k]]
     if sum(len(prep.slots[k]) for k in movable) <= budget:
         return movable
+    count = list(prep.locked_count)
+    for k in hint:
+        count[prep.a[k]] += 1
+        count[prep.b[k]] += 1
+    short = {p for p in range(len(count)) if count[p] < prep.floor[p]}
+    dropped = [k for k in prep.prev_slot if k not in hint and prep.slots[k]]
+    floor_ks = [k for k in movable if k not in hint and (prep.a[k] in short or prep.b[k] in short)]
+    out_heavy = sorted((k for k in movable if k not in hint), key=lambda k: -prep.w[k])
+    in_light = sorted(hint, key=lambda k: prep.w[k])
+    frontier = [k for pair in zip(out_heavy, in_light, strict=False) for k in pair]
+    frontier += out_heavy[len(in_light) :] + in_light[len(out_heavy) :]
     chosen: list[int] = []
     seen: set[int] = set()
     used = 0
-    floor_ks = [k for k in movable if prep.floor[prep.a[k]] or prep.floor[prep.b[k]]]
-    by_weight = sorted(movable, key=lambda k: -prep.w[k])
-    for group in (list(prep.prev_slot), list(hint), floor_ks, by_weight):
-        for k in group:
-            if k in seen or not prep.slots[k]:
-                continue
-            if used + len(prep.slots[k]) > budget:
-                if group is by_weight:
-                    return chosen
-                continue
-            seen.add(k)
-            chosen.append(k)
-            used += len(prep.slots[k])
+    for k in dropped + floor_ks + frontier:
+        if k in seen:
+            continue
+        if used + len(prep.slots[k]) > budget:
+            break
+        seen.add(k)
+        chosen.append(k)
+        used += len(prep.slots[k])
     return chosen
 
 
@@ -493,9 +579,12 @@ class _Model:
     text a fraction of that.
     """
 
-    def __init__(self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False) -> None:
+    def __init__(
+        self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False, fixed: dict[int, int] | None = None
+    ) -> None:
         """x[k, s] for every meeting k of ``ks`` and slot s it could take; at most one slot each
-        (exactly one with ``exact``: the selection is fixed, only the slots are chosen)."""
+        (exactly one with ``exact``: the selection is fixed, only the slots are chosen). ``fixed``
+        meetings ({meeting: slot}, outside ``ks``) stay where they are and use up room."""
         from ortools.sat.python import cp_model
 
         self.cp_model = cp_model
@@ -503,6 +592,13 @@ class _Model:
         self._text: list[str] = []
         self.prep = prep
         self.ks = ks
+        self.fixed = fixed or {}
+        fixed_load: dict[tuple[int, int], int] = defaultdict(int)
+        fixed_slot: dict[int, int] = defaultdict(int)
+        for k, s in self.fixed.items():
+            fixed_load[prep.a[k], s] += 1
+            fixed_load[prep.b[k], s] += 1
+            fixed_slot[s] += 1
         self.var: dict[tuple[int, int], int] = {}
         self.nvars = 0
         by_ps: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -526,12 +622,13 @@ class _Model:
                 lits = " literals: ".join(map(str, row))
                 self._text.append(f"constraints {{ {kind} {{ literals: {lits} }} }}")
         for (p, s), vs in by_ps.items():
-            room = prep.left[p].get(s, 0)
+            room = prep.left[p].get(s, 0) - fixed_load[p, s]
             if len(vs) > room:
                 self._linear(vs, [1] * len(vs), 0, room)
         for s, vs in by_s.items():
-            if len(vs) > prep.table_left[s]:
-                self._linear(vs, [1] * len(vs), 0, prep.table_left[s])
+            room = prep.table_left[s] - fixed_slot[s]
+            if len(vs) > room:
+                self._linear(vs, [1] * len(vs), 0, room)
         self.by_ps = by_ps
         self.idle: list[int] = []
         self.gap_layout: list[tuple[int, int, int, int, list[tuple[int, int]], int]] = []
@@ -565,10 +662,13 @@ class _Model:
             if lk is not None:
                 fixed_busy[prep.a[k]].add(lk.slot)
                 fixed_busy[prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            fixed_busy[prep.a[k]].add(s)
+            fixed_busy[prep.b[k]].add(s)
         ps_slots: dict[int, set[int]] = defaultdict(set)
         for p, s in self.by_ps:
             ps_slots[p].add(s)
-        for p in set(ps_slots) | set(fixed_busy):
+        for p in ps_slots:  # participants with only fixed meetings have a constant idle count
             slots = sorted(ps_slots[p] | fixed_busy[p])
             if len(slots) < 2 or (len(slots) == 2 and slots[1] == slots[0] + 1):
                 continue  # no idle slot can arise
@@ -613,6 +713,9 @@ class _Model:
             if lk is not None:
                 busy[self.prep.a[k]].add(lk.slot)
                 busy[self.prep.b[k]].add(lk.slot)
+        for k, s in self.fixed.items():
+            busy[self.prep.a[k]].add(s)
+            busy[self.prep.b[k]].add(s)
         for p, first, last, anyb, bvars, idle in self.gap_layout:
             on = [s for s, _ in bvars if s in busy[p]]
             for s, b in bvars:
@@ -700,10 +803,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     """Why each unscheduled meeting is out: whose availability or which limit, per common slot."""
     inst = prep.inst
     pid = [p.id for p in inst.participants]
-    load: dict[tuple[int, int], int] = defaultdict(int)
-    low_p: dict[tuple[int, int], float] = {}  # lightest meeting holding participant p in slot s
-    per_slot = [0] * prep.S
-    low_s = [math.inf] * prep.S
+    S = prep.S
+    load = [[0] * S for _ in prep.cap]
+    low_p = [[math.inf] * S for _ in prep.cap]  # lightest meeting holding participant p in slot s
+    per_slot = [0] * S
+    low_s = [math.inf] * S
     every = dict(placed)
     for k, lk in enumerate(prep.locked):
         if lk is not None:
@@ -711,10 +815,12 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     for k, s in every.items():
         w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
-            load[p, s] += 1
-            low_p[p, s] = min(low_p.get((p, s), math.inf), w)
+            load[p][s] += 1
+            if w < low_p[p][s]:
+                low_p[p][s] = w
         per_slot[s] += 1
-        low_s[s] = min(low_s[s], w)
+        if w < low_s[s]:
+            low_s[s] = w
     out: dict[int, tuple[str, str]] = {}
     for k in range(len(prep.a)):
         if k in every:
@@ -742,13 +848,17 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
         full_t: list[int] = []
         low = math.inf
         free = []
+        load_a, load_b, cap_a, cap_b = load[pa], load[pb], prep.cap[pa], prep.cap[pb]
         for s in prep.slots[k]:
             blocked = False
-            for p in (pa, pb):
-                if load[p, s] >= prep.cap[p]:
-                    full_p[p].append(s)
-                    low = min(low, low_p.get((p, s), math.inf))
-                    blocked = True
+            if load_a[s] >= cap_a:
+                full_p[pa].append(s)
+                low = min(low, low_p[pa][s])
+                blocked = True
+            if load_b[s] >= cap_b:
+                full_p[pb].append(s)
+                low = min(low, low_p[pb][s])
+                blocked = True
             if per_slot[s] >= prep.T:
                 full_t.append(s)
                 low = min(low, low_s[s])
@@ -795,7 +905,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 3e-6 * sum(len(s) for s in prep.slots))
+    reserve = min(0.2 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
@@ -810,8 +920,15 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     movable = sum(1 for k in range(n) if prep.slots[k])
     if not movable:
         status = "optimal"  # nothing to decide
-    if ks:
-        placed, all_optimal = _staged(prep, ks, placed, deadline, workers, stats)
+    build_s = BUILD_S_PER_VAR * sum(len(prep.slots[k]) for k in ks)
+    if ks and deadline - time.perf_counter() < build_s + MIN_STAGE_S:
+        # no time to build and solve the model: the greedy schedule is the answer
+        stats.stages.append({"stage": "cp-sat", "status": "SKIPPED (time limit)"})
+        timed_out = True
+    elif ks:
+        in_model = set(ks)
+        fixed = {k: s for k, s in greedy.items() if k not in in_model}
+        placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
         if len(ks) < movable:  # meetings outside the model may still fit: refill greedily
             placed = _greedy(prep, order, start=placed)
@@ -842,13 +959,20 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
 
 
 def _staged(
-    prep: _Prep, ks: list[int], placed: dict[int, int], deadline: float, workers: int, stats: Stats
+    prep: _Prep,
+    ks: list[int],
+    fixed: dict[int, int],
+    placed: dict[int, int],
+    deadline: float,
+    workers: int,
+    stats: Stats,
 ) -> tuple[dict[int, int], bool]:
-    """The lexicographic CP-SAT stages, each fixing the previous optimum as a constraint.
+    """The lexicographic CP-SAT stages over the meetings ``ks`` (``fixed`` ones stay put), each
+    keeping the previous optimum as a constraint; ``placed`` is the hint.
 
-    Returns the placement and whether every stage was proven optimal.
+    Returns the whole placement (fixed included) and whether every stage was proven optimal.
     """
-    model = _Model(prep, ks, gaps=False)
+    model = _Model(prep, ks, gaps=False, fixed=fixed)
     xs = list(model.var.items())
     max_w = max((prep.w[k] for k in ks), default=0.0)
     scale = _WEIGHT_SCALE / max_w if max_w > 0 else 0.0
@@ -862,8 +986,12 @@ def _staged(
     for k in placed:
         count[prep.a[k]] += 1
         count[prep.b[k]] += 1
+    have = list(prep.locked_count)
+    for k in fixed:
+        have[prep.a[k]] += 1
+        have[prep.b[k]] += 1
     for p in range(len(prep.cap)):
-        need = prep.floor[p] - prep.locked_count[p]
+        need = prep.floor[p] - have[p]
         if need <= 0:
             continue
         vs = model.by_p.get(p, [])
@@ -913,7 +1041,7 @@ def _staged(
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = {k: s for (k, s), v in xs if values[v]}
+    chosen = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -928,9 +1056,8 @@ def _staged(
         model._gap_vars()
         values = model.hint(chosen, {v: values[v] for v in short})
     else:
-        model = _Model(prep, list(chosen), gaps=True, exact=True)
-        xs = list(model.var.items())
-        values = model.hint(chosen, {})
+        placed, _rounds = _lns(prep, chosen, deadline, workers, stats)
+        return placed, False
     model.set_hint(values)
     idle_cap = prep.S * (len(model.idle) + 1)
     terms: dict[int, int] = dict.fromkeys(model.idle, 1)
@@ -944,7 +1071,91 @@ def _staged(
         sol = run("stability+gaps" if prep.prev_slot else "gaps", 1.0)
         if sol is not None and sum(c * sol[v] for v, c in terms.items()) <= before:
             values = sol
-    return {k: s for (k, s), v in xs if values[v]}, all_optimal
+    result = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
+    if fixed and deadline - time.perf_counter() > MIN_STAGE_S:
+        # the frontier model was re-slotted exactly; the fixed meetings get the neighbourhood search
+        result, _rounds = _lns(prep, result, deadline, workers, stats)
+    return result, all_optimal and not fixed
+
+
+def _lns(
+    prep: _Prep, chosen: dict[int, int], deadline: float, workers: int, stats: Stats
+) -> tuple[dict[int, int], int]:
+    """Large-neighbourhood search for the stability/gap stage of a large instance.
+
+    Each round frees the chosen meetings among a small group of participants (one with idle slots,
+    its partners and theirs, up to LNS_MEETINGS meetings), keeps every other meeting where it is,
+    and lets CP-SAT re-slot the freed ones to the fewest moves, then the fewest idle slots, in the
+    group. A round is kept only if it is no worse, so weight and floors never change.
+    Returns the placement and the number of improving rounds.
+    """
+    rnd = random.Random(0)
+    current = dict(chosen)
+    of_p: dict[int, list[int]] = defaultdict(list)
+    for k in current:
+        of_p[prep.a[k]].append(k)
+        of_p[prep.b[k]].append(k)
+    locked_busy: dict[int, set[int]] = defaultdict(set)
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            locked_busy[prep.a[k]].add(lk.slot)
+            locked_busy[prep.b[k]].add(lk.slot)
+    rounds = improved = 0
+    t0 = time.perf_counter()
+    moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+
+    def idle_of(p: int) -> int:
+        b = {current[k] for k in of_p[p]} | locked_busy[p]
+        return max(b) - min(b) + 1 - len(b) if b else 0
+
+    while deadline - time.perf_counter() > MIN_STAGE_S:
+        seeds = [p for p in of_p if idle_of(p) > 0] + [prep.a[k] for k in moved_prev]
+        if not seeds:
+            break
+        group = {rnd.choice(seeds)}
+        frontier = list(group)
+        ks: set[int] = set()
+        while frontier and len(ks) < LNS_MEETINGS:
+            p = frontier.pop(0)
+            for k in of_p[p]:
+                for q in (prep.a[k], prep.b[k]):
+                    if q not in group:
+                        group.add(q)
+                        frontier.append(q)
+            ks = {k for q in group for k in of_p[q] if prep.a[k] in group and prep.b[k] in group}
+        if not ks:
+            continue
+        fixed = {k: s for k, s in current.items() if k not in ks}
+        model = _Model(prep, sorted(ks), gaps=True, exact=True, fixed=fixed)
+        idle_cap = prep.S * (len(model.idle) + 1)
+        terms: dict[int, int] = dict.fromkeys(model.idle, 1)
+        for k in ks:
+            v = model.var.get((k, prep.prev_slot.get(k, -1)))
+            if v is not None:
+                terms[v] = terms.get(v, 0) - idle_cap
+        if not terms:
+            continue
+        values = model.hint(current, {})
+        model.set_hint(values)
+        model.set_objective(terms)
+        before = sum(c * values[v] for v, c in terms.items())
+        budget = min(LNS_ROUND_S, deadline - time.perf_counter())
+        _name, sol, _obj, _bound = model.solve(budget, workers)
+        rounds += 1
+        if sol is not None and sum(c * sol[v] for v, c in terms.items()) < before:
+            improved += 1
+            for (k, s), v in model.var.items():
+                if sol[v]:
+                    current[k] = s
+            moved_prev = {k for k, s in prep.prev_slot.items() if k in current and current[k] != s}
+    stats.stages.append(
+        {
+            "stage": "stability+gaps (LNS)" if prep.prev_slot else "gaps (LNS)",
+            "status": f"{improved} of {rounds} rounds improved",
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    return current, improved
 
 
 def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
