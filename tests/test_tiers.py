@@ -10,7 +10,7 @@ import pytest
 
 from marketplace.errors import InputError
 from marketplace.models import Organization, OrganizationKind, Role
-from marketplace.services.firms import create_firm
+from marketplace.services.firms import create_firm, update_profile
 from marketplace.services.tiers import (
     assess,
     assess_firm,
@@ -150,9 +150,15 @@ def test_figures_accept_words_and_drop_blanks():
     assert parsed == {"own_brand": True, "revenue": 1200}
 
 
-def test_profile_gives_years_since_listing_and_patents():
-    figures = profile_figures(date(2015, 3, 1), 4, today=date(2025, 3, 2))
-    assert figures == {"years_in_segment": 10, "years_in_business": 10, "class_i_ip_count": 4}
+def test_profile_gives_years_since_listing_patents_and_main_product_share():
+    figures = profile_figures(date(2015, 3, 1), 4, 0.734, today=date(2025, 3, 2))
+    assert figures == {
+        "years_in_segment": 10,
+        "years_in_business": 10,
+        "class_i_ip_count": 4,
+        "main_product_share": 73.4,
+    }
+    assert profile_figures(None, 0, 1.8)["main_product_share"] == 100.0  # report offset lines: clamped
 
 
 def test_stored_figures_override_profile_and_say_where_they_came_from(session):
@@ -163,6 +169,9 @@ def test_stored_figures_override_profile_and_say_where_they_came_from(session):
     assert result["figures"]["years_in_segment"] == 3
     assert result["figure_sources"]["years_in_segment"] == "firm"
     assert result["figure_sources"]["years_in_business"] == "profile"
+    update_profile(session, firm, products=["隔膜"])
+    firm.products[0].weight = 0.8
+    assert assess_firm(session, firm)["figures"]["main_product_share"] == 80.0
     save_figures(session, firm, {"rd_share": ""}, by="test")
     assert "rd_share" not in assess_firm(session, firm)["figures"]
 

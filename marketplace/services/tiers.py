@@ -18,11 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.errors import InputError
-from marketplace.models import Firm, FirmIndustry, FirmKind, FirmPatent, Industry, Organization, Role, TierFigures
+from marketplace.models import (
+    Firm,
+    FirmIndustry,
+    FirmKind,
+    FirmPatent,
+    FirmProduct,
+    Industry,
+    Organization,
+    Role,
+    TierFigures,
+)
 
 CRITERIA_DIR = Path(__file__).resolve().parents[1] / "tier_criteria"
 OPS = (">=", "<=", ">", "<", "==", "in", "true")
@@ -168,10 +178,13 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
     return int(number) if number.is_integer() else number
 
 
-def profile_figures(listed_on: date | None, patents: int, today: date | None = None) -> dict[str, Any]:
-    """Figures a profile tells without the firm typing them in, each a lower bound: years since
-    listing (for years in business and in the segment) and patents on record (taken for Ⅰ类
-    intellectual property related to the main product until the firm says otherwise)."""
+def profile_figures(
+    listed_on: date | None, patents: int, top_product_share: float | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """Figures a profile tells without the firm typing them in: years since listing (a lower bound
+    of years in business and in the segment), patents on record (taken for Ⅰ类 intellectual
+    property related to the main product until the firm says otherwise) and the revenue share of
+    its main product as its annual report gives it (product weights, clamped to 0..1)."""
     today = today or date.today()
     out: dict[str, Any] = {}
     if listed_on is not None:
@@ -180,6 +193,8 @@ def profile_figures(listed_on: date | None, patents: int, today: date | None = N
         out["years_in_business"] = years
     if patents:
         out["class_i_ip_count"] = patents
+    if top_product_share is not None and top_product_share > 0:
+        out["main_product_share"] = round(min(1.0, top_product_share) * 100, 1)
     return out
 
 
@@ -190,7 +205,8 @@ def get_figures(session: Session, firm: Firm, year: int | None = None) -> tuple[
         select(TierFigures).where(TierFigures.firm_id == firm.id, TierFigures.criteria_year == criteria.year)
     )
     stored = dict(row.figures) if row else {}
-    derived = profile_figures(firm.listed_on, len(firm.patents))
+    shares = [fp.weight for fp in firm.products if fp.weight is not None]
+    derived = profile_figures(firm.listed_on, len(firm.patents), max(shares, default=None))
     figures = {**derived, **stored}
     sources = {k: ("firm" if k in stored else "profile") for k in figures}
     return figures, sources
@@ -470,6 +486,7 @@ def pipeline(
     firm_ids = [f.id for f, _ in rows]
     industries: dict[int, list[str]] = defaultdict(list)
     patents: Counter[int] = Counter()
+    top_share: dict[int, float | None] = {}
     if firm_ids:
         for fid, name in session.execute(
             select(FirmIndustry.firm_id, Industry.name)
@@ -479,6 +496,12 @@ def pipeline(
             industries[fid].append(name)
         for (fid,) in session.execute(select(FirmPatent.firm_id).where(FirmPatent.firm_id.in_(firm_ids))):
             patents[fid] += 1
+        for fid, share in session.execute(
+            select(FirmProduct.firm_id, func.max(FirmProduct.weight))
+            .where(FirmProduct.firm_id.in_(firm_ids))
+            .group_by(FirmProduct.firm_id)
+        ):
+            top_share[fid] = share
     keys = [t["key"] for t in criteria.tiers]
     totals = {k: {"met": 0, "nearly": 0} for k in keys}
     groups: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
@@ -487,7 +510,8 @@ def pipeline(
         chains = industries.get(firm.id) or ["（未知行业）"]
         if chain and not any(chain in name for name in chains):
             continue
-        figures = {**profile_figures(firm.listed_on, patents[firm.id]), **(stored or {})}
+        derived = profile_figures(firm.listed_on, patents[firm.id], top_share.get(firm.id))
+        figures = {**derived, **(stored or {})}
         result = assess(figures, criteria.year)
         group = groups.setdefault(
             (firm.region or "（未知地区）", chains[0]), {k: {"met": 0, "nearly": 0} for k in keys}
