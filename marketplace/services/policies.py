@@ -354,7 +354,11 @@ class KeywordRule:
 
     def validate(self, rule: dict[str, Any], where: str) -> dict[str, Any]:
         values = rule.get("any")
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v.strip() and "\n" not in v for v in values)
+        ):
             raise InputError(f"{where}: {self.name} needs a non-empty list of names under 'any'", field=self.name)
         return {"field": self.name, "any": [v.strip() for v in values]}
 
