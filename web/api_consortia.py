@@ -23,6 +23,7 @@ from marketplace.services.consortia import (
     propose,
     respond,
     sme_share_report,
+    withdraw,
 )
 from marketplace.services.tiers import organizer_region
 from web.api_enterprise_common import auth, fail
@@ -142,6 +143,21 @@ def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
     if not can_answer(auth.current_user, member):
         abort(403, message="only the invited firm answers")
     _m, error = commit(lambda: respond(db, member, data["accept"]))
+    if error:
+        fail(error)
+    return member_dict(member)
+
+
+@bp.post("/members/<int:member_id>/withdraw")
+@bp.auth_required(auth)
+def withdraw_invitation(member_id: int):  # noqa: ANN201
+    """The project owner takes an invitation back."""
+    db = get_db()
+    member = db.get(ConsortiumMember, member_id)
+    if member is None:
+        abort(404, message=f"invitation {member_id} does not exist")
+    _managed(member.project_id)
+    _m, error = commit(lambda: withdraw(db, member))
     if error:
         fail(error)
     return member_dict(member)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.errors import InputError, NotFoundError, TransitionError
@@ -408,6 +408,9 @@ def respond(session: Session, member: ConsortiumMember, accept: bool) -> Consort
 
 
 def withdraw(session: Session, member: ConsortiumMember) -> ConsortiumMember:
+    """The owner takes an invitation back (before or after it was accepted) while the consortium forms."""
+    if member.project.status is not ProjectStatus.OPEN:
+        raise TransitionError("status: the project is no longer forming its consortium", field="status")
     member.set_status(MemberStatus.WITHDRAWN)
     member.responded_at = utcnow()
     session.flush()
@@ -560,10 +563,6 @@ def sme_share_report(session: Session, *, region: str | None = None) -> dict[str
         "sme_budget": round(sme, 2),
         "sme_share": round(sme / total, 4) if total else 0.0,
     }
-
-
-def count_projects(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ProcurementProject)) or 0
 
 
 # --- permission --------------------------------------------------------------------------------

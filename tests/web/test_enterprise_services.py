@@ -307,6 +307,18 @@ def test_consortium_api(client, services, people):
     )
     assert again.status_code == 400 and "firm_id" in again.get_json()["detail"]
     assert client.post(f"/api/v1/consortia/{pid}/finalize", headers=h(people, "large")).status_code == 409
+    assert client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "sme")).status_code == 403
+    taken_back = client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "large"))
+    assert taken_back.status_code == 200 and taken_back.get_json()["status"] == "withdrawn"
+    late = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
+    assert late.status_code == 409
+    invited = client.post(
+        f"/api/v1/consortia/{pid}/invitations",
+        json={"lot_id": lot, "firm_id": people["sme_firm"]},
+        headers=h(people, "large"),
+    )
+    assert invited.status_code == 201  # invited again after withdrawing
+    member = invited.get_json()["member_id"]
     denied = client.post(
         f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "large")
     )
