@@ -170,6 +170,7 @@ def bench_consortium(settings: Settings, lots: int, use_dense: bool, rng: random
         project = consortia.create_project(s, owner, spec)
         engine.match("预热 warm-up 锂电池", "supply_chain", top_k=5)
         from ortools.sat.python import cp_model  # noqa: F401  (imported once per process, as in the app)
+
         runs = []
         for _ in range(3):
             t0 = time.perf_counter()
