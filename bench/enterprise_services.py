@@ -172,7 +172,7 @@ def bench_consortium(settings: Settings, lots: int, use_dense: bool, rng: random
         from ortools.sat.python import cp_model  # noqa: F401  (imported once per process, as in the app)
 
         runs = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.perf_counter()
             candidates = consortia.lot_candidates(engine, project)
             t1 = time.perf_counter()
@@ -193,6 +193,11 @@ def bench_consortium(settings: Settings, lots: int, use_dense: bool, rng: random
     print(f"  engine build (once per process):    {build_s:8.1f} s")
     for i, (cand_s, solve_s, all_s) in enumerate(runs, start=1):
         print(f"  run {i}: candidates {cand_s:6.3f} s + CP-SAT 3 line-ups {solve_s:6.3f} s = {all_s:6.3f} s")
+    totals = sorted(r[2] for r in runs)
+    print(
+        f"  median of {len(runs)} runs: {statistics.median(totals):.3f} s "
+        f"(min {totals[0]:.3f} s, max {totals[-1]:.3f} s)"
+    )
     if best:
         print(
             f"  CP-SAT: {solved['status']}, {best['member_count']} members, SME share {best['sme_share']:.0%} "

@@ -43,8 +43,8 @@ TIER_BONUS = 60  # per tier rank, on the same scale as a match score of 1.0 = 10
 MEMBER_PENALTY = 150  # each extra member costs this much
 SME_BONUS = 40
 SOLVER_SECONDS = 2.0
-SME_DEPTH = 3  # the first ranking is this many times deeper than the candidates kept, to find SMEs
-SOLVER_WORKERS = 4
+SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
+SOLVER_WORKERS = 1
 
 # Called as hook(session, project, agreement_dict) when a consortium is agreed; contract signing
 # (branch `contracts`) appends its function here to start the consortium agreement's signing.
