@@ -59,6 +59,12 @@ def check_schedule(data: dict[str, Any], out: dict[str, Any]) -> None:
     for m in meetings.values():
         if m.get("locked"):
             assert m["id"] in {s["id"] for s in out["scheduled"]}, "locked meeting dropped"
+    total = Counter()
+    for s in out["scheduled"]:
+        total[meetings[s["id"]]["a"]] += 1
+        total[meetings[s["id"]]["b"]] += 1
+    for pid, p in people.items():
+        assert p.get("max_meetings") is None or total[pid] <= p["max_meetings"], f"{pid} over max_meetings"
     for u in out["unscheduled"]:
         assert u["reason"] and u["code"] in REASON_CODES
     weight = sum(meetings[s["id"]].get("weight", 1) for s in out["scheduled"])
@@ -407,6 +413,7 @@ BAD_INPUTS = [
     ("meeting with oneself", mutate("meetings.0.b", "L"), "meetings[0].b"),
     ("available slot out of range", mutate("participants.1.available", [0, 2]), "participants[1].available[1]"),
     ("negative capacity", mutate("participants.0.capacity", -1), "participants[0].capacity"),
+    ("negative max meetings", mutate("participants.0.max_meetings", -1), "participants[0].max_meetings"),
     ("capacity not a number", mutate("participants.0.capacity", "2"), "participants[0].capacity"),
     ("unknown side", mutate("participants.0.side", "buyer"), "participants[0].side"),
     ("duplicate participant", mutate("participants.1.id", "L"), "participants[1].id"),
@@ -422,7 +429,8 @@ BAD_INPUTS = [
     ("participants not a list", mutate("participants", {}), "participants"),
     ("participant not an object", mutate("participants.0", "L"), "participants[0]"),
     ("meeting without b", lambda d: {**d, "meetings": [{"id": "m", "a": "L"}]}, "meetings[0].b"),
-    ("previous slot out of range", mutate("previous", [{"id": "m", "slot": 9, "table": 0}]), "previous[0].slot"),
+    ("previous slot negative", mutate("previous", [{"id": "m", "slot": -1, "table": 0}]), "previous[0].slot"),
+    ("previous table not a number", mutate("previous", [{"id": "m", "slot": 0, "table": "A"}]), "previous[0].table"),
     ("previous twice", mutate("previous", [{"id": "m", "slot": 0, "table": 0}] * 2), "previous[1].id"),
     ("bad time limit", mutate("time_limit_s", 0), "time_limit_s"),
     ("missing meetings", lambda d: {k: v for k, v in d.items() if k != "meetings"}, "input.meetings"),
@@ -550,6 +558,13 @@ def feasible(data: dict[str, Any], slot_of: dict[Any, int]) -> bool:
             load[pid, s] += 1
             if s not in people[pid].get("available", range(data["slots"])) or load[pid, s] > people[pid]["capacity"]:
                 return False
+    total: Counter[Any] = Counter()
+    for m in data["meetings"]:
+        if m["id"] in slot_of:
+            total[m["a"]] += 1
+            total[m["b"]] += 1
+    if any(p.get("max_meetings") is not None and total[p["id"]] > p["max_meetings"] for p in people.values()):
+        return False
     return all(n <= data["tables"] for n in per_slot.values())
 
 
@@ -600,6 +615,7 @@ def small_instances(draw) -> dict[str, Any]:
                 "capacity": draw(st.integers(0, 2)),
                 "available": sorted(draw(st.sets(st.integers(0, slots - 1)))),
                 "min_meetings": draw(st.integers(0, 2)),
+                "max_meetings": draw(st.one_of(st.none(), st.integers(0, 3))),
             }
         )
     pairs = draw(
@@ -739,3 +755,51 @@ def test_heavier_late_request_takes_the_seat_of_the_lightest(monkeypatch, greedy
     assert sorted(s["id"] for s in out["scheduled"]) == ["late", "m2"]
     assert {"id": "m2", "slot": 0, "table": 1} in out["scheduled"]
     assert out["stats"]["moved"] == 1 and reason_of(out, "m1")["code"] == "tables_full"
+
+
+def test_max_meetings_caps_a_large_firm_over_the_event():
+    people = [{**person("L", "large", 2), "max_meetings": 3}] + [person(f"S{i}") for i in range(5)]
+    meetings = [meet(f"m{i}", "L", f"S{i}", 5 - i) for i in range(5)]
+    out = solved({"slots": 4, "tables": 4, "participants": people, "meetings": meetings})
+    assert sorted(slots_of(out)) == ["m0", "m1", "m2"]  # the three heaviest
+    why = reason_of(out, "m4")
+    assert why["code"] == "participant_max" and "'L' already has its maximum of 3 meetings" in why["reason"]
+
+
+def test_max_meetings_counts_locked_meetings_and_rejects_too_many():
+    people = [{**person("L", "large", 2), "max_meetings": 1}, person("A"), person("B")]
+    data = {
+        "slots": 2,
+        "tables": 2,
+        "participants": people,
+        "meetings": [meet("x", "L", "A", locked=(0, 0)), meet("y", "L", "B", 9)],
+    }
+    out = solved(data)
+    assert slots_of(out) == {"x": 0} and reason_of(out, "y")["code"] == "participant_max"
+    data["meetings"][1]["locked"] = {"slot": 1, "table": 0}
+    with pytest.raises(InputError) as err:
+        parse_instance(data)
+    assert err.value.field == "meetings[1].locked"
+
+
+def test_cli_time_limit_overrides_the_input_and_help_describes_the_contract(tmp_path):
+    data = fair_instance()
+    data["time_limit_s"] = 600
+    result = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "1"], input=json.dumps(data))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["seconds"] < 60
+    bad = invoke(["events", "solve", "--input", "-", "--json", "--time-limit", "0"], input=json.dumps(data))
+    assert bad.exit_code == 2 and "time_limit_s" in bad.stderr and bad.stdout == ""
+    usage = invoke(["events", "solve", "--help"])
+    assert usage.exit_code == 0 and "--input" in usage.stdout and "'-' reads stdin" in usage.stdout
+
+
+def test_previous_numbers_the_event_no_longer_has_are_ignored():
+    data = base()
+    data["tables"] = 2
+    data["previous"] = [{"id": "m", "slot": 9, "table": 0}]  # the event had more slots then
+    assert parse_instance(data).previous == {}
+    data["previous"] = [{"id": "m", "slot": 0, "table": 5}]  # ... or more tables
+    out = solved(data)
+    assert out["scheduled"] == [{"id": "m", "slot": 0, "table": 0}]
+    assert out["stats"]["moved"] == 0

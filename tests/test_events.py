@@ -316,3 +316,19 @@ def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(
     reg.status = RegistrationStatus.WITHDRAWN
     s.flush()
     assert visible(participant) == set()
+
+
+def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(world):
+    from marketplace.services.events_invitees import chain_segments, invite_suggestions
+
+    s, w = world
+    segments = chain_segments(s, w["event"])
+    assert "锂电池" in segments["core"].values() and segments["parts"]  # sub-products from the relations
+    found = invite_suggestions(s, None, w["event"])
+    large = {r["firm_id"]: r for r in found["large"]}
+    assert any(r.startswith("需求《采购锂电池隔膜》涉及产业链") for r in large[w["large"].id]["reasons"])
+    assert large[w["large"].id]["status"] == "registration_approved"
+    core = next(seg for seg in found["segments"] if seg["segment"] == "core")
+    assert "隔膜" in core["covered"] and core["candidates"] >= 1
+    assert all(set(seg["covered"]).isdisjoint(seg["gaps"]) for seg in found["segments"])
+    assert any(seg["gaps"] for seg in found["segments"])  # the fixture chain has segments nobody covers

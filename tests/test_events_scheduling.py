@@ -155,3 +155,32 @@ def test_statistics_follow_the_records(scheduled):
     assert stats["meetings_per_sme"] == {"2": 3} and stats["smes_without_meeting"] == []
     numbers = report_numbers(s, w["event"])
     assert numbers["参会企业数"] == 5 and numbers["对接场次"] == 1 and numbers["意向数"] == 1 and numbers["签约数"] == 0
+
+
+def test_demo_event_is_loaded_once_with_participants_and_a_schedule(loaded):
+    from marketplace.models import Event, Firm
+    from marketplace.services.demands import create_demand
+    from marketplace.services.events_invitees import DEMO_EVENT_TITLE, load_demo_event
+
+    with session_scope(loaded) as s:
+        owner = s.scalar(select(Firm).where(Firm.stock_code == "002074"))  # 国轩高科, a battery maker
+        create_demand(
+            s,
+            {
+                "owner_firm_id": owner.id,
+                "type": "supply_chain",
+                "title": "采购锂电池隔膜与电解液",
+                "wanted_products": ["隔膜", "电解液"],
+                "publish": True,
+            },
+        )
+        event_id = load_demo_event(s)
+        assert event_id and load_demo_event(s) == 0
+        event = s.get(Event, event_id)
+        assert event.title == DEMO_EVENT_TITLE
+        regs = ev.approved_registrations(s, event)
+        assert {r.side for r in regs} == {Side.LARGE, Side.SME} and len(regs) >= 3
+        placed = list(
+            s.scalars(select(Meeting).where(Meeting.event_id == event_id, Meeting.status == MeetingStatus.SCHEDULED))
+        )
+        assert placed and event.status is ev.EventStatus.SCHEDULED

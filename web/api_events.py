@@ -123,6 +123,10 @@ class AnswerIn(Schema):
     accept = Boolean(required=True)
 
 
+class MustMeetIn(Schema):
+    must_meet = Boolean(required=True)
+
+
 class ProposalsIn(Schema):
     request_ids = List(Integer(), required=True, validate=Length(min=1, max=1000))
 
@@ -376,6 +380,21 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
     if ev.request_access(db, auth.current_user, req) is ev.Access.NONE or req.to_firm_id != auth.current_user.firm_id:
         abort(403, message="only the asked firm answers")
     _run(lambda: ev.answer_request(db, req, accept=data["accept"]))
+    return {"items": [ev.request_dict(req)]}
+
+
+@bp.post("/<int:event_id>/requests/<int:request_id>/must-meet")
+@bp.auth_required(auth)
+@bp.input(MustMeetIn, arg_name="data")
+@bp.output(Items)
+def must_meet(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """The organizer marks a pair must-meet: its weight makes the scheduler place it first."""
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    req = db.get(ev.MeetingRequest, request_id)
+    if req is None or req.event_id != event.id:
+        abort(404, message=f"request {request_id} does not exist in this event")
+    _run(lambda: ev.set_must_meet(db, req, data["must_meet"]))
     return {"items": [ev.request_dict(req)]}
 
 

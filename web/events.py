@@ -427,6 +427,20 @@ def run_schedule(event_id: int):  # noqa: ANN201
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
+@bp.post("/<int:event_id>/requests/<int:request_id>/must-meet")
+@login_required
+def must_meet(event_id: int, request_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    db = get_db()
+    req = ev.get_request(db, request_id)
+    if req.event_id != event.id:
+        abort(404)
+    _r, error = commit(lambda: ev.set_must_meet(db, req, not req.must_meet))
+    flash(str(error) if error else _("已更新必见标记"), "error" if error else "success")
+    return redirect(url_for("events.schedule_page", event_id=event.id))
+
+
 @bp.post("/<int:event_id>/send")
 @login_required
 def send(event_id: int):  # noqa: ANN201

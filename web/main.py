@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import text
 
 from marketplace.models import DemandStatus, FirmKind
+from marketplace.permissions import ANONYMOUS
 from marketplace.services.demands import list_demands
 from marketplace.services.firms import list_firms
-from marketplace.services.stats import counts
+from marketplace.services.stats import catalogue_counts, counts, visible_counts
 from web import LANGUAGES
+from web.cache import cached
 from web.db import get_db
+from web.extensions import current_viewer
 
 bp = Blueprint("main", __name__)
 
@@ -18,13 +23,23 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index():  # noqa: ANN201
     db = get_db()
+    viewer = current_viewer()
     return render_template(
         "index.html",
-        demands=list_demands(db, status=DemandStatus.OPEN, limit=12),
-        firms=list_firms(db, limit=12, kind=FirmKind.LARGE),
-        smes=list_firms(db, limit=12, kind=FirmKind.SME),
-        stats=counts(db),
+        demands=list_demands(db, status=DemandStatus.OPEN, viewer=viewer, limit=12),
+        firms=cached("home:large", lambda: _firm_cards(db, FirmKind.LARGE)),
+        smes=cached("home:sme", lambda: _firm_cards(db, FirmKind.SME)),
+        # the catalogue totals are alike for everyone (cached); what the viewer may see is counted live
+        stats={**cached("home:catalogue", lambda: catalogue_counts(db)), **visible_counts(db, viewer)},
     )
+
+
+def _firm_cards(db, kind: FirmKind) -> list[SimpleNamespace]:  # noqa: ANN001
+    """What the home page shows of a firm, as plain values (they outlive the request's session)."""
+    return [
+        SimpleNamespace(id=f.id, name=f.name, display_name=f.display_name, stock_code=f.stock_code, region=f.region)
+        for f in list_firms(db, limit=12, kind=kind)
+    ]
 
 
 @bp.get("/healthz")
@@ -41,7 +56,7 @@ def healthz():  # noqa: ANN201
             if engine is not None and engine.graph is not None
             else settings.graph_backend,
             "engine_loaded": engine is not None,
-            "counts": counts(db),
+            "counts": counts(db, ANONYMOUS),
         }
     )
 

@@ -6,7 +6,7 @@ SQLAlchemy 2.0 typed models. The schema changes only through Alembic migrations 
 (``from marketplace.models import Firm``) or from the area's module.
 """
 
-from marketplace.models.accounts import Organization, OrganizationKind, Role, User
+from marketplace.models.accounts import Membership, Organization, OrganizationKind, Role, User
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, utcnow
 from marketplace.models.chain import (
     Industry,
@@ -24,6 +24,19 @@ from marketplace.models.consortia import (
     ProcurementProject,
     ProjectLot,
     ProjectStatus,
+)
+from marketplace.models.contracts import (
+    CONTRACT_TRANSITIONS,
+    Contract,
+    ContractApproval,
+    ContractAuditEntry,
+    ContractComment,
+    ContractRound,
+    ContractSignature,
+    ContractSource,
+    ContractStatus,
+    Party,
+    SigningCredential,
 )
 from marketplace.models.demands import (
     DEMAND_TRANSITIONS,
@@ -72,6 +85,7 @@ from marketplace.models.firms import (
 from marketplace.models.notifications import Notification, OutboxEmail
 from marketplace.models.policies import Policy, PolicyReach, PolicyStatus
 from marketplace.models.tiers import TierFigures
+from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
     "Event",
@@ -93,6 +107,21 @@ __all__ = [
     "RequestStatus",
     "Side",
     "SurveyAnswer",
+    "ApiToken",
+    "DemandInvitation",
+    "Membership",
+    "OrganizerInvitation",
+    "CONTRACT_TRANSITIONS",
+    "Contract",
+    "ContractApproval",
+    "ContractAuditEntry",
+    "ContractComment",
+    "ContractRound",
+    "ContractSignature",
+    "ContractSource",
+    "ContractStatus",
+    "Party",
+    "SigningCredential",
     "TierFigures",
     "PolicyStatus",
     "PolicyReach",

@@ -7,6 +7,7 @@ carry a weight. :func:`solve` gives each meeting at most one slot and one table 
 * a participant has at most ``capacity`` meetings in a slot (its representatives), and only in a slot
   it is available in;
 * no slot holds more meetings than there are tables;
+* a participant with ``max_meetings`` has at most that many meetings in the event;
 * locked meetings (already sent out, or checked in) keep their slot and table;
 
 and optimises, in this order (lexicographically, one CP-SAT stage each):
@@ -24,7 +25,8 @@ availability or limit that kept it out. The formulation is written out in docs/e
 The JSON contract (``solve_json``, and ``python -m marketplace events solve``) is the issue's::
 
     {"slots": 16, "tables": 100,
-     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings"}],
+     "participants": [{"id", "side": "large"|"sme", "capacity", "available": [slot...], "min_meetings",
+                       "max_meetings"?}],
      "meetings": [{"id", "a", "b", "weight", "locked": {"slot", "table"}?}],
      "previous": [{"id", "slot", "table"}]?, "time_limit_s": 2}
     -> {"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
@@ -88,6 +90,7 @@ class Participant:
     capacity: int
     available: frozenset[int]
     min_meetings: int = 0
+    max_meetings: int | None = None  # a quota over the whole event (e.g. per large firm); None: no cap
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ REASON_CODES = {
     "no_capacity": "a participant has no representative (capacity 0) or the event has no tables",
     "no_common_slot": "the two participants share no available slot",
     "participant_full": "in every common slot one of the two is already at its capacity",
+    "participant_max": "one of the two already has its max_meetings for the event",
     "tables_full": "in every common slot all tables are taken",
     "limits": "in every common slot a capacity or the tables are used up (a mix of both)",
     "time_limit": "a free place existed, but the time limit ended the search before it was used",
@@ -157,6 +161,7 @@ class Stats:
     model_meetings: int = 0
     model_vars: int = 0
     stages: list[dict[str, Any]] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: prep_greedy, cp_sat, tables_reasons
 
 
 @dataclass
@@ -184,6 +189,7 @@ class Result:
                 "model_meetings": self.stats.model_meetings,
                 "model_vars": self.stats.model_vars,
                 "stages": self.stats.stages,
+                "phases": self.stats.phases,
             },
         }
 
@@ -252,7 +258,10 @@ def _parse_participant(raw: Any, name: str, slots: int) -> Participant:
     else:
         available = frozenset(range(slots))
     floor = _int(obj.get("min_meetings", 0), f"{name}.min_meetings", 0)
-    return Participant(pid, side, capacity, available, floor)
+    cap_total = obj.get("max_meetings")
+    if cap_total is not None:
+        cap_total = _int(cap_total, f"{name}.max_meetings", 0)
+    return Participant(pid, side, capacity, available, floor, cap_total)
 
 
 def parse_instance(data: Any) -> Instance:
@@ -260,7 +269,7 @@ def parse_instance(data: Any) -> Instance:
 
     Raises :class:`InputError` whose ``field`` (and message) names the offending path, e.g.
     ``meetings[3].b`` for an unknown participant. Optional fields: ``capacity`` (default 1),
-    ``available`` (default every slot), ``min_meetings`` (0), ``weight`` (1), ``locked``,
+    ``available`` (default every slot), ``min_meetings`` (0), ``max_meetings`` (none), ``weight`` (1), ``locked``,
     ``previous`` (empty), ``time_limit_s`` (10).
     """
     top = _obj(data, "input", ("slots", "tables", "participants", "meetings"))
@@ -283,6 +292,7 @@ def parse_instance(data: Any) -> Instance:
     seen: set[Id] = set()
     locked_at: dict[tuple[int, int], str] = {}
     locked_load: dict[tuple[Id, int], int] = defaultdict(int)
+    locked_total: dict[Id, int] = defaultdict(int)
     for i, raw in enumerate(_list(top["meetings"], "meetings")):
         name = f"meetings[{i}]"
         obj = _obj(raw, name, ("id", "a", "b"))
@@ -311,6 +321,13 @@ def parse_instance(data: Any) -> Instance:
                 )
             locked_at[where] = name
             for pid in ends:
+                locked_total[pid] += 1
+                quota = by_id[pid].max_meetings
+                if quota is not None and locked_total[pid] > quota:
+                    raise InputError(
+                        f"{name}.locked: participant {pid!r} has more locked meetings than its max_meetings {quota}",
+                        field=f"{name}.locked",
+                    )
                 locked_load[pid, locked.slot] += 1
                 if locked_load[pid, locked.slot] > by_id[pid].capacity:
                     raise InputError(
@@ -325,11 +342,15 @@ def parse_instance(data: Any) -> Instance:
         name = f"previous[{i}]"
         obj = _obj(raw, name, ("id", "slot", "table"))
         mid = _ident(obj["id"], f"{name}.id")
-        place = _placement(obj, name, slots, tables)
+        # numbers that the event no longer has (fewer slots or tables since) are not errors: the
+        # slot then gives no preference, the table is numbered afresh
+        slot = _int(obj["slot"], f"{name}.slot", 0)
+        table = _int(obj["table"], f"{name}.table", 0)
         if mid in previous:
             raise InputError(f"{name}.id: meeting {mid!r} appears twice", field=f"{name}.id")
-        previous[mid] = place
-    previous = {mid: p for mid, p in previous.items() if mid in seen}  # the issue: others are ignored
+        previous[mid] = Placement(slot, table if table < tables else -1)
+    # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
+    previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
     return Instance(slots, tables, tuple(participants), tuple(meetings), previous, time_limit)
 
 
@@ -347,6 +368,7 @@ class _Prep:
         self.cap = [p.capacity for p in inst.participants]
         self.avail = [p.available for p in inst.participants]
         self.floor = [p.min_meetings for p in inst.participants]
+        self.most = [p.max_meetings for p in inst.participants]
         self.a = [self.pidx[m.a] for m in inst.meetings]
         self.b = [self.pidx[m.b] for m in inst.meetings]
         self.w = [m.weight for m in inst.meetings]
@@ -382,7 +404,9 @@ class _Prep:
                 self.prev_slot[k] = place.slot
 
 
-def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None) -> dict[int, int]:
+def _greedy(
+    prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None, swap: bool = True
+) -> dict[int, int]:
     """Place meetings in ``order``, each in its first slot (after ``start``'s) with room for it.
 
     Serves participants below their floor first: a first pass schedules, for each participant short
@@ -400,8 +424,13 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
     placed: dict[int, int] = {}
     order = list(order)
 
+    most = prep.most
+
     def fits(k: int, s: int) -> bool:
-        return tables[s] > 0 and left[prep.a[k]].get(s, 0) > 0 and left[prep.b[k]].get(s, 0) > 0
+        pa, pb = prep.a[k], prep.b[k]
+        if (most[pa] is not None and count[pa] >= most[pa]) or (most[pb] is not None and count[pb] >= most[pb]):
+            return False
+        return tables[s] > 0 and left[pa].get(s, 0) > 0 and left[pb].get(s, 0) > 0
 
     def put(k: int, s: int) -> None:
         placed[k] = s
@@ -451,7 +480,7 @@ def _greedy(prep: _Prep, order: Iterable[int], start: dict[int, int] | None = No
             s = best_slot(k)
             if s is not None:
                 put(k, s)
-    if start:
+    if start and swap:
         _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
     return placed
 
@@ -495,6 +524,8 @@ def _swap_in(
         if k in placed:
             continue
         pa, pb = prep.a[k], prep.b[k]
+        if any(prep.most[p] is not None and count[p] >= prep.most[p] for p in (pa, pb)):
+            continue
         for s in prep.slots[k]:
             if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
                 continue
@@ -595,10 +626,13 @@ class _Model:
         self.fixed = fixed or {}
         fixed_load: dict[tuple[int, int], int] = defaultdict(int)
         fixed_slot: dict[int, int] = defaultdict(int)
+        fixed_count: dict[int, int] = defaultdict(int)
         for k, s in self.fixed.items():
             fixed_load[prep.a[k], s] += 1
             fixed_load[prep.b[k], s] += 1
             fixed_slot[s] += 1
+            fixed_count[prep.a[k]] += 1
+            fixed_count[prep.b[k]] += 1
         self.var: dict[tuple[int, int], int] = {}
         self.nvars = 0
         by_ps: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -629,6 +663,11 @@ class _Model:
             room = prep.table_left[s] - fixed_slot[s]
             if len(vs) > room:
                 self._linear(vs, [1] * len(vs), 0, room)
+        for p, vs in self.by_p.items():
+            if prep.most[p] is not None:
+                room = prep.most[p] - prep.locked_count[p] - fixed_count[p]
+                if len(vs) > room:
+                    self._linear(vs, [1] * len(vs), 0, max(0, room))
         self.by_ps = by_ps
         self.idle: list[int] = []
         self.gap_layout: list[tuple[int, int, int, int, list[tuple[int, int]], int]] = []
@@ -778,7 +817,7 @@ def _assign_tables(prep: _Prep, placed: dict[int, int]) -> tuple[dict[int, int],
     rest = []
     for k, s in sorted(placed.items(), key=lambda ks: (ks[1], ks[0])):
         prev = inst.previous.get(inst.meetings[k].id)
-        if prev is not None and prev.slot == s and prev.table not in taken[s]:
+        if prev is not None and prev.slot == s and prev.table >= 0 and prev.table not in taken[s]:
             table[k] = prev.table
             taken[s].add(prev.table)
         else:
@@ -812,9 +851,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
     for k, lk in enumerate(prep.locked):
         if lk is not None:
             every[k] = lk.slot
+    total = [0] * len(prep.cap)
     for k, s in every.items():
         w = prep.w[k]
         for p in (prep.a[k], prep.b[k]):
+            total[p] += 1
             load[p][s] += 1
             if w < low_p[p][s]:
                 low_p[p][s] = w
@@ -843,6 +884,11 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                     f"no common available slot: {pid[pa]!r} is available in {sorted(prep.avail[pa])}, "
                     f"{pid[pb]!r} in {sorted(prep.avail[pb])}",
                 )
+            continue
+        at_most = [p for p in (pa, pb) if prep.most[p] is not None and total[p] >= prep.most[p]]
+        if at_most:
+            p = at_most[0]
+            out[k] = ("participant_max", f"{pid[p]!r} already has its maximum of {prep.most[p]} meetings")
             continue
         full_p: dict[int, list[int]] = defaultdict(list)
         full_t: list[int] = []
@@ -905,13 +951,14 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
+    reserve = min(0.3 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
     order = sorted(range(n), key=lambda k: -prep.w[k])
     greedy = _greedy(prep, order, start={k: s for k, s in prep.prev_slot.items() if s in prep.slots[k]})
     placed = dict(greedy)
+    stats.phases["prep_greedy"] = round(time.perf_counter() - start, 3)
     status = "greedy"
     timed_out = False
 
@@ -930,10 +977,12 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
         fixed = {k: s for k, s in greedy.items() if k not in in_model}
         placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
-        if len(ks) < movable:  # meetings outside the model may still fit: refill greedily
-            placed = _greedy(prep, order, start=placed)
+        if len(ks) < movable and time.perf_counter() < deadline:
+            placed = _greedy(prep, order, start=placed, swap=False)  # refill seats the model freed
         status = "optimal" if all_optimal and len(ks) == movable else "feasible"
 
+    stats.phases["cp_sat"] = round(time.perf_counter() - start - stats.phases["prep_greedy"], 3)
+    post = time.perf_counter()
     tables, changes = _assign_tables(prep, placed)
     reasons = _reasons(prep, placed, timed_out)
     scheduled = []
@@ -954,6 +1003,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     stats.kept = sum(1 for k, s in prep.prev_slot.items() if placed.get(k) == s)
     stats.moved = len(prep.prev_slot) - stats.kept
     stats.table_changes = changes
+    stats.phases["tables_reasons"] = round(time.perf_counter() - post, 3)
     seconds = round(time.perf_counter() - start, 3)
     return Result(scheduled, unscheduled, round(weight, 6), seconds, stats)
 
@@ -1036,12 +1086,18 @@ def _staged(
                 best_short = sum(values[v] for v in short)
                 model.set_hint(values)
         model._linear(list(short), [1] * len(short), 0, best_short)
-    # total weight
-    model.set_objective({v: -c for v, c in wint.items()})
+    # total weight; ties broken towards the hint's slots (each kept slot counts 1, one unit of
+    # weight counts more than all of them), so the slots stay gap-aware and previous ones stay put
+    unit = len(ks) + 1
+    terms = {v: -c * unit for v, c in wint.items()}
+    for (k, s), v in xs:
+        if placed.get(k) == s:
+            terms[v] -= 1
+    model.set_objective(terms)
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = {**fixed, **{k: s for (k, s), v in xs if values[v]}}
+    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, placed, stats)
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -1076,6 +1132,42 @@ def _staged(
         # the frontier model was re-slotted exactly; the fixed meetings get the neighbourhood search
         result, _rounds = _lns(prep, result, deadline, workers, stats)
     return result, all_optimal and not fixed
+
+
+def _moves_and_idle(prep: _Prep, placement: dict[int, int]) -> tuple[int, int]:
+    """(previous meetings not in their previous slot, idle slots of every participant)."""
+    moves = sum(1 for k, s in prep.prev_slot.items() if placement.get(k) != s)
+    busy: dict[int, set[int]] = defaultdict(set)
+    for k, s in placement.items():
+        busy[prep.a[k]].add(s)
+        busy[prep.b[k]].add(s)
+    for k, lk in enumerate(prep.locked):
+        if lk is not None:
+            busy[prep.a[k]].add(lk.slot)
+            busy[prep.b[k]].add(lk.slot)
+    return moves, _idle_slots(busy)
+
+
+def _tidier(
+    chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
+) -> dict[int, int]:
+    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones, starting from
+    their previous slots and then their slots in the ``hint`` (or from previous slots only): the
+    first of these that places every meeting with fewer moves, then idle slots, than ``chosen`` is
+    a cheap, better start for the last stage than a weight-stage solution whose slots are arbitrary."""
+    free = sorted((k for k in chosen if k not in fixed), key=lambda k: -prep.w[k])
+    prev = {k: prep.prev_slot[k] for k in free if k in prep.prev_slot}
+    best, best_key = chosen, _moves_and_idle(prep, chosen)
+    for start in ({**fixed, **{k: hint[k] for k in free if k in hint}, **prev}, {**fixed, **prev}):
+        again = _greedy(prep, free, start=start, swap=False)
+        if any(k not in again for k in chosen):
+            continue
+        key = _moves_and_idle(prep, again)
+        if key < best_key:
+            best, best_key = again, key
+    if best is not chosen:
+        stats.stages.append({"stage": "re-place (greedy)", "status": "kept: fewer moves or idle slots"})
+    return best
 
 
 def _lns(
@@ -1169,16 +1261,20 @@ def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
 def solve_json(data: dict[str, Any]) -> dict[str, Any]:
     """Solve a scheduling problem given as the issue's JSON contract; return the contract's answer.
 
-    Input: ``{"slots": int >= 1, "tables": int >= 0, "participants": [{"id": str|int, "side": "large"|"sme",
-    "capacity": int >= 0 (default 1), "available": [slot, ...] (default all), "min_meetings": int >= 0
-    (default 0)}], "meetings": [{"id": str|int, "a": participant id, "b": participant id, "weight": number
-    >= 0 (default 1), "locked": {"slot", "table"} (optional)}], "previous": [{"id", "slot", "table"}]
-    (optional; ids not in meetings are ignored), "time_limit_s": number > 0 (default 10)}``.
-    Slots and tables are numbered from 0.
+    Input: ``{"slots": int >= 1, "tables": int >= 0,
+    "participants": [{"id": str|int, "side": "large"|"sme", "capacity": int >= 0 (default 1),
+    "available": [slot, ...] (default all), "min_meetings": int >= 0 (default 0),
+    "max_meetings": int >= 0 or null (default null: no cap over the event)}],
+    "meetings": [{"id": str|int, "a": participant id, "b": participant id,
+    "weight": number >= 0 (default 1), "locked": {"slot", "table"} (optional)}],
+    "previous": [{"id", "slot", "table"}] (optional; ids not in meetings are ignored),
+    "time_limit_s": number > 0 (default 10)}``. Slots and tables are numbered from 0.
 
     Output: ``{"scheduled": [{"id", "slot", "table"}], "unscheduled": [{"id", "reason", "code"}],
     "objective": total weight scheduled, "seconds": wall time, "stats": {status, weight,
-    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages}}``.
-    ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with ``field``) on bad input.
+    floor_shortfall, idle_slots, moved, kept, table_changes, model_meetings, model_vars, stages,
+    phases}}``. ``code`` is one of :data:`REASON_CODES`. Raises :class:`InputError` (with
+    ``field``) on bad input. This signature and contract are stable: the event service
+    (marketplace/services/events_scheduling.py) builds ``data`` from the database and calls it.
     """
     return solve(parse_instance(data)).as_dict()

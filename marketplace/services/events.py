@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -228,6 +228,14 @@ class EventInput(BaseModel):
             out.append(f"{start:%H:%M}-{end:%H:%M}")
         return out
 
+    @field_validator("registration_opens", "registration_closes")
+    @classmethod
+    def _naive_utc(cls, value: datetime | None) -> datetime | None:
+        """Stored as naive UTC like every timestamp of the platform."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
     @model_validator(mode="after")
     def _window(self) -> EventInput:
         if self.registration_opens and self.registration_closes and self.registration_opens > self.registration_closes:
@@ -297,11 +305,16 @@ def set_event_status(session: Session, event: Event, status: EventStatus) -> Eve
 
 def add_event_demands(session: Session, event: Event, demand_ids: Iterable[int]) -> list[EventDemand]:
     """Put open demands on the event's board (大企业发榜); already listed ones are kept."""
+    from marketplace.permissions import can_view_demand, organization_viewer
+
     have = {d.demand_id for d in event.demands}
     added = []
+    organizers = organization_viewer(event.organization_id)
     for demand_id in dict.fromkeys(demand_ids):
         demand = session.get(Demand, demand_id)
-        if demand is None:
+        # only demands the organizing organization may see (trust policy): a private or invited demand
+        # of another firm is reported like a missing one
+        if demand is None or not can_view_demand(session, organizers, demand):
             raise NotFoundError(f"demand_ids: demand {demand_id} does not exist", field="demand_ids")
         if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
             raise InputError(

@@ -30,6 +30,7 @@ from marketplace.models import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.permissions import organization_viewer, visible_demands_clause
 
 SEGMENTS = {
     "core": ("核心产品", "Core products"),
@@ -127,7 +128,12 @@ def chain_demands(
     board = {link.demand_id for link in event.demands}
     out = []
     for demand in session.scalars(
-        select(Demand).where(or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board))).order_by(Demand.id)
+        select(Demand)
+        .where(
+            or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board)),
+            visible_demands_clause(organization_viewer(event.organization_id)),  # trust policy
+        )
+        .order_by(Demand.id)
     ):
         text = demand.match_text()
         hits = sorted({t for t in terms if len(t) >= 2 and t in text}, key=len, reverse=True)[:5]
@@ -202,13 +208,19 @@ def invite_suggestions(
                 taken += 1
                 if taken >= per_demand:
                     break
-    for c in list(large.values()) + list(sme.values()):
-        if c.segment is None and firm_products.get(c.firm_id):
-            c.segment = segment_label(firm_products[c.firm_id][0][0])
     status = _statuses(session, event)
     ranked_large = sorted(large.values(), key=lambda c: (-c.score, c.firm_id))[:limit]
     ranked_sme = sorted(sme.values(), key=lambda c: (-c.score, c.firm_id))[:limit]
-    covered = {pname for c in ranked_large + ranked_sme for _seg, pname in firm_products.get(c.firm_id, [])}
+    ranked = ranked_large + ranked_sme
+    made = _product_names(session, [c.firm_id for c in ranked])
+    covered: set[str] = set()
+    for c in ranked:  # a firm covers a chain product it makes, or a narrower kind of it (锂电池隔膜 → 隔膜)
+        texts = made.get(c.firm_id, []) + [names[c.firm_id]]
+        for key in SEGMENTS:
+            hits = {p for p in segments[key].values() if any(p in t for t in texts)}
+            if hits:
+                covered |= hits
+                c.segment = c.segment or segment_label(key)
     seg_rows = []
     for key, products in segments.items():
         have = sorted(n for n in products.values() if n in covered)
@@ -277,6 +289,19 @@ def _named_smes(session: Session, event: Event, add: Any, limit: int = 200) -> N
     for firm_id, name in session.execute(query.order_by(Firm.id).limit(limit)):
         hit = next(t for t in sorted(terms, key=len, reverse=True) if t in name)
         add(firm_id).add(0.15, f"企业名称涉及产业链：{hit}")
+
+
+def _product_names(session: Session, firm_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    if firm_ids:
+        rows = session.execute(
+            select(FirmProduct.firm_id, Product.name)
+            .join(Product, Product.id == FirmProduct.product_id)
+            .where(FirmProduct.firm_id.in_(firm_ids))
+        )
+        for firm_id, name in rows:
+            out[firm_id].append(name)
+    return out
 
 
 def _statuses(session: Session, event: Event) -> dict[int, str]:

@@ -7,6 +7,7 @@ docs/screenshots/ with UPDATE_SCREENSHOTS=1."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
@@ -87,7 +88,7 @@ def test_event_from_creation_to_outcome(page, live_server, sign_in, people):
     assert page.locator("#checkin-qr svg").count() == 1
     with page.expect_download() as download:
         page.click("#download-ics")
-    (entry,) = Calendar.from_ical(open(download.value.path(), "rb").read()).walk("VEVENT")
+    (entry,) = Calendar.from_ical(Path(download.value.path()).read_bytes()).walk("VEVENT")
     assert "号桌" in str(entry["SUMMARY"]) and str(entry["UID"]).startswith("event-")
     checkin_url = page.get_attribute("#checkin-link", "href")
     shot(page, "events-agenda.png")

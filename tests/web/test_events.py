@@ -395,3 +395,28 @@ def test_events_api_is_in_the_openapi_document(client):
 def test_admin_is_not_needed_but_allowed(login, world):
     client = login("admin")
     assert client.get(f"/events/{world['event']}/stats").status_code == 200
+
+
+def test_only_the_organizer_marks_a_pair_must_meet_and_its_weight_follows(client, world, loaded):
+    e = world["event"]
+    made = _api(
+        client, world["tokens"]["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]}
+    )
+    req_id = made.get_json()["items"][0]["request_id"]
+    _api(
+        client, world["tokens"]["large"], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True}
+    )
+    url = f"/api/v1/events/{e}/requests/{req_id}/must-meet"
+    assert _api(client, world["tokens"]["sme"], "post", url, json={"must_meet": True}).status_code == 403
+    assert _api(client, world["tokens"]["stranger"], "post", url, json={"must_meet": True}).status_code == 403
+    ok = _api(client, world["tokens"]["organizer"], "post", url, json={"must_meet": True})
+    assert ok.status_code == 200 and ok.get_json()["items"][0]["must_meet"] is True
+    meetings = _api(client, world["tokens"]["organizer"], "get", f"/api/v1/events/{e}/meetings").get_json()["items"]
+    assert meetings[0]["weight"] >= 1000
+
+
+def test_api_registration_window_with_a_timezone_is_stored_as_utc(client, world, loaded):
+    body = {"registration_opens": "2030-01-01T08:00:00+08:00", "registration_closes": "2030-01-02T08:00:00+08:00"}
+    response = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{world['event']}", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["registration_opens"] == "2030-01-01T00:00:00"
