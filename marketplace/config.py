@@ -40,6 +40,7 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
+    match_slots: int = 2  # matching jobs (inbox refresh, demand match, API match) at once per process
     smtp_host: str = ""  # empty: e-mail stays in the outbox table
     smtp_port: int = 25
     smtp_from: str = "noreply@chainmatch.local"
@@ -91,6 +92,7 @@ class Settings:
             secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
+            match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
             smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
             smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
             smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
