@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
     app.url_map.converters["int"] = BoundedIntConverter  # ids beyond a 64-bit integer are 404, not 500
-    app.config.update(RATE_LIMIT_DEFAULTS)
+    app.config.update(RATE_LIMIT_DEFAULTS, HEAVY_WORK_SLOTS=settings.match_slots)
     if test_config:
         app.config.update(test_config)
     # Tests turn rate limits off unless they ask for them; production keeps them on.
