@@ -2,6 +2,7 @@
 this package registers them on :data:`marketplace.cli.cli`."""
 
 from marketplace.commands import (
+    embeddings,  # noqa: F401
     events,  # noqa: F401
     graph,  # noqa: F401
     matching,  # noqa: F401
