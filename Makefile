@@ -64,6 +64,8 @@ lint: setup
 bench: setup
 	$(PY) bench/match_latency.py
 	$(PY) bench/graph_latency.py
+	$(PY) bench/event_scheduler.py
+	$(PY) bench/event_scheduler.py --only big
 
 evaluate: setup
 	$(PY) -m marketplace evaluate

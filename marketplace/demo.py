@@ -17,6 +17,7 @@ from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
 from marketplace.services.demands import create_demand
+from marketplace.services.events_invitees import load_demo_event
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 SLICE_KEYWORDS = (
@@ -52,10 +53,12 @@ def load_demo(session: Session, data_dir: Path, *, progress: bool = True) -> dic
     import_chainkg(session, source / "chainkg", progress=progress)
     import_ickg(session, source / "ickg25", progress=progress)
     added = load_demo_demands(session)
+    demo_event = load_demo_event(session)
     return {
         "data": str(source),
         "firms": session.scalar(select(func.count()).select_from(Firm)),
         "demo_demands_added": added,
+        "demo_event_added": demo_event,
     }
 
 

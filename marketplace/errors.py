@@ -27,6 +27,10 @@ class TransitionError(InputError):
     """A status change that the workflow does not allow."""
 
 
+class ConflictError(TransitionError):
+    """Someone else changed the record first, or it already exists (web and API answer 409)."""
+
+
 class DataFileError(InputError):
     """A malformed data file or row; names the file and line."""
 

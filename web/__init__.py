@@ -2,6 +2,9 @@
 
 ``create_app()`` reads settings from the environment unless given a :class:`Settings`; nothing
 is global. The matching engine is built once per process on first use (``web.engine``).
+Outside debug and testing it refuses to start with the development or a short SECRET_KEY.
+Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
+:func:`_security_headers`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,43 @@ from typing import Any
 from apiflask import APIFlask
 from flask import Flask, request, session
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from marketplace.config import Settings
+from marketplace.config import DEV_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings
 
 LANGUAGES = ("zh", "en")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+RATE_LIMIT_DEFAULTS = {
+    "RATELIMIT_SIGN_IN": "10 per minute",  # per client address, on each of these endpoints
+    "RATELIMIT_SIGN_UP": "5 per minute",
+    "RATELIMIT_TOKENS": "10 per hour",
+    "RATELIMIT_MATCH": "20 per minute",
+    "RATELIMIT_API": "300 per minute",
+    "INBOX_REFRESH_INTERVAL": 30.0,  # seconds between two inbox refreshes of one firm
+    "HEAVY_WORK_SLOTS": 2,  # matching jobs (inbox refresh, demand match) run at once per process
+}
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` URL parts up to the largest 64-bit integer the databases store."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002, ANN001, ANN002, ANN003
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+class InsecureConfigError(RuntimeError):
+    """The app would run with a secret key anyone can know."""
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -32,8 +68,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.cookie_secure,
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh",
         BABEL_TRANSLATION_DIRECTORIES="translations",
@@ -42,8 +80,13 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         INFO={"description": "ChainMatch 产业链供需对接平台 API. Authenticate with `Authorization: Bearer <token>`."},
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
+    app.url_map.converters["int"] = BoundedIntConverter  # ids beyond a 64-bit integer are 404, not 500
+    app.config.update(RATE_LIMIT_DEFAULTS)
     if test_config:
         app.config.update(test_config)
+    # Tests turn rate limits off unless they ask for them; production keeps them on.
+    app.config.setdefault("RATELIMIT_ENABLED", settings.rate_limits and not app.testing)
+    _check_secret_key(app)
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,16 +101,85 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
 
-    from web import api, auth, demands, firms, main, organizer, suggestions
+    from web import (
+        account,
+        admin,
+        api,
+        api_events,
+        api_tokens,
+        auth,
+        demands,
+        events,
+        firms,
+        main,
+        notifications,
+        organizer,
+        suggestions,
+    )
 
-    for module in (main, auth, demands, firms, suggestions, organizer, api):
+    blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)
+    for module in (*blueprints, api, api_tokens, api_events):
         app.register_blueprint(module.bp)
     _register_errors(app)
+    app.after_request(_security_headers)
+    app.spec_processor(_document_error_responses)
 
     from marketplace.cli import cli
 
     app.cli.add_command(cli, "marketplace")
     return app
+
+
+def _check_secret_key(app: Flask) -> None:
+    key = app.config.get("SECRET_KEY") or ""
+    if app.debug or app.testing:
+        return
+    if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
+        raise InsecureConfigError(
+            "MARKETPLACE_SECRET_KEY is the development default or shorter than "
+            f"{MIN_SECRET_KEY_LENGTH} characters: anyone could forge session cookies. Set it to a long random "
+            'value (python -c "import secrets; print(secrets.token_hex(32))"), or start the app with '
+            "`python -m marketplace serve`, which keeps a random key in the instance directory."
+        )
+
+
+ERROR_RESPONSES = {
+    "400": "Bad request: a parameter or field is wrong (the message names it)",
+    "403": "Forbidden: the caller may not do this",
+    "404": "Not found, or not visible to the caller",
+    "409": "Conflict: changed meanwhile, already done, or a duplicate",
+    "429": "Too many requests: rate limit reached",
+    "503": "Busy: matching capacity is in use; retry shortly",
+}
+
+
+def _document_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every API operation documents the error answers it can give (same JSON error body)."""
+    for path, operations in spec.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in ERROR_RESPONSES.items():
+                if method == "get" and code == "409":
+                    continue
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+                    },
+                )
+    return spec
+
+
+def _security_headers(response):  # noqa: ANN001, ANN202 - Flask after_request hook
+    """Every response: no framing (clickjacking), no inline scripts or styles, no MIME sniffing,
+    no full URLs in Referer headers to other sites."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def label(member: Any) -> str:
@@ -84,10 +196,48 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "zh" if request else "zh"
 
 
+def error_status(exc: Exception) -> int:
+    """HTTP status for a service error: 404 missing, 409 conflicts and refused transitions, else 400."""
+    from marketplace.errors import NotFoundError, TransitionError
+
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, TransitionError):
+        return 409
+    return 400
+
+
 def _register_errors(app: Flask) -> None:
     from flask import jsonify, render_template
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     from marketplace.errors import InputError, MarketplaceError
+    from web.db import get_db
+
+    def answer(code: int, name: str, description: str = "", headers: dict[str, str] | None = None):  # noqa: ANN202
+        if request.path.startswith("/api/"):
+            body = jsonify({"status": code, "message": name, "detail": {"error": description} if description else {}})
+            return body, code, headers or {}
+        page = render_template("errors/error.html", code=code, name=name, description=description)
+        return page, code, headers or {}
+
+    @app.errorhandler(IntegrityError)
+    def duplicate(exc: IntegrityError):  # noqa: ANN202
+        get_db().rollback()
+        app.logger.info("integrity conflict on %s: %s", request.path, exc.orig)
+        return answer(
+            409,
+            "冲突：记录已存在或已被同时修改 / Conflict: this already exists or was changed at the same time",
+            "reload the page and try again",
+        )
+
+    @app.errorhandler(OperationalError)
+    def busy(exc: OperationalError):  # noqa: ANN202
+        get_db().rollback()
+        if "locked" in str(exc.orig).lower():
+            return answer(503, "服务繁忙，请稍后重试 / Busy, try again", "the database is busy", {"Retry-After": "1"})
+        app.logger.exception("database error on %s", request.path)
+        return answer(500, "Internal Server Error")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
@@ -97,7 +247,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(MarketplaceError)
     def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
-        code = 400 if isinstance(exc, InputError) else 503
+        code = error_status(exc) if isinstance(exc, InputError) else 503
         if request.path.startswith("/api/"):
             return jsonify({"status": code, "message": str(exc), "detail": {}}), code
         return render_template("errors/error.html", code=code, name=str(exc), description=""), code

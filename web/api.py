@@ -9,9 +9,10 @@ from typing import Any
 from apiflask import APIBlueprint, HTTPTokenAuth, Schema, abort
 from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
+from flask import current_app
 from sqlalchemy import func, select
 
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError
 from marketplace.matching import Filters
 from marketplace.models import (
     Demand,
@@ -19,28 +20,38 @@ from marketplace.models import (
     DemandType,
     Firm,
     FirmKind,
+    MatchSuggestion,
     Role,
     SuggestionStatus,
     Tier,
     Visibility,
+)
+from marketplace.permissions import (
+    can_answer_suggestion,
+    can_edit_demand,
+    can_view_demand,
+    viewer_of,
+    visible_demands_clause,
 )
 from marketplace.services.accounts import user_for_token
 from marketplace.services.demands import create_demand, demand_dict
 from marketplace.services.firms import firm_detail, firm_summary, get_firm, search_firms
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import (
-    get_suggestion,
     inbox,
     respond_and_follow_up,
     suggestion_dict,
     suggestions_for_demand,
 )
+from web import error_status
 from web.db import commit, get_db
-from web.engine import get_engine
-from web.extensions import csrf
+from web.engine import get_engine, heavy_work
+from web.extensions import csrf, limit, limiter
 
 bp = APIBlueprint("api", __name__, url_prefix="/api/v1", tag="ChainMatch")
 csrf.exempt(bp)
+limiter.limit(lambda: current_app.config["RATELIMIT_API"])(bp)
+MAX_PAGE = 10_000
 auth = HTTPTokenAuth(scheme="Bearer", description="Create a token on /auth/token")
 
 
@@ -64,7 +75,7 @@ def auth_error(error):  # noqa: ANN001, ANN201
 
 
 def _fail(exc: InputError) -> None:
-    status = 404 if isinstance(exc, NotFoundError) else 400
+    status = error_status(exc)
     abort(status, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
 
 
@@ -72,7 +83,7 @@ def _fail(exc: InputError) -> None:
 
 
 class PageQuery(Schema):
-    page = Integer(load_default=1, validate=Range(min=1))
+    page = Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
     per_page = Integer(load_default=20, validate=Range(min=1, max=100))
 
 
@@ -211,12 +222,22 @@ def _page(query, page: int, per_page: int) -> tuple[list, dict[str, int]]:  # no
     return rows, {"page": page, "per_page": per_page, "total": total}
 
 
-def _owned(demand_id: int) -> Demand:
-    demand = get_db().get(Demand, demand_id)
-    if demand is None:
+def _viewer():  # noqa: ANN202
+    return viewer_of(auth.current_user)
+
+
+def _visible(demand_id: int) -> Demand:
+    """The demand if the caller may see it; 404 otherwise (hidden demands look missing)."""
+    db = get_db()
+    demand = db.get(Demand, demand_id)
+    if demand is None or not can_view_demand(db, _viewer(), demand):
         abort(404, message=f"demand {demand_id} does not exist")
-    user = auth.current_user
-    if user.role is not Role.ADMIN and user.firm_id != demand.owner_firm_id:
+    return demand
+
+
+def _owned(demand_id: int) -> Demand:
+    demand = _visible(demand_id)
+    if not can_edit_demand(_viewer(), demand):
         abort(403, message="only the demand owner's users may do this")
     return demand
 
@@ -229,8 +250,8 @@ def _owned(demand_id: int) -> Demand:
 @bp.input(DemandQuery, location="query", arg_name="q")
 @bp.output(DemandPage)
 def list_demands(q: dict[str, Any]):  # noqa: ANN201
-    """Open public demands, newest first."""
-    query = select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC)
+    """Open demands the caller may see (public, own, invited), newest first."""
+    query = select(Demand).where(Demand.status == DemandStatus.OPEN, visible_demands_clause(_viewer()))
     if q.get("type"):
         query = query.where(Demand.type == DemandType(q["type"]))
     rows, meta = _page(query.order_by(Demand.id.desc()), q["page"], q["per_page"])
@@ -243,10 +264,10 @@ def list_demands(q: dict[str, Any]):  # noqa: ANN201
 @bp.output(DemandOut, status_code=201)
 def post_demand(data: dict[str, Any]):  # noqa: ANN201
     """Post a demand for the caller's firm (large-firm users)."""
-    user = auth.current_user
-    if user.role not in (Role.LARGE, Role.ADMIN) or user.firm_id is None:
+    viewer = _viewer()
+    if viewer.role not in (Role.LARGE, Role.ADMIN) or viewer.firm_id is None:
         abort(403, message="only large-firm users can post demands")
-    demand, error = commit(lambda: create_demand(get_db(), {**data, "owner_firm_id": user.firm_id}))
+    demand, error = commit(lambda: create_demand(get_db(), {**data, "owner_firm_id": viewer.firm_id}))
     if error:
         _fail(error)
     return demand_dict(demand)
@@ -256,14 +277,7 @@ def post_demand(data: dict[str, Any]):  # noqa: ANN201
 @bp.auth_required(auth)
 @bp.output(DemandOut)
 def get_demand(demand_id: int):  # noqa: ANN201
-    demand = get_db().get(Demand, demand_id)
-    user = auth.current_user
-    if demand is None:
-        abort(404, message=f"demand {demand_id} does not exist")
-    visible = demand.status is not DemandStatus.DRAFT and demand.visibility is Visibility.PUBLIC
-    if not visible and user.role is not Role.ADMIN and user.firm_id != demand.owner_firm_id:
-        abort(403, message="this demand is not visible to you")
-    return demand_dict(demand)
+    return demand_dict(_visible(demand_id))
 
 
 @bp.get("/demands/<int:demand_id>/suggestions")
@@ -277,14 +291,16 @@ def demand_suggestions(demand_id: int):  # noqa: ANN201
 @bp.post("/demands/<int:demand_id>/match")
 @bp.auth_required(auth)
 @bp.output(SuggestionList)
+@limit("RATELIMIT_MATCH")
 def match_stored_demand(demand_id: int):  # noqa: ANN201
     """Rank firms for the demand and store them as suggestions."""
     demand = _owned(demand_id)
     if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
         abort(409, message=f"a {demand.status.value} demand is not matched; publish it first")
     db = get_db()
-    match_demand(db, get_engine(), demand, top_k=20)
-    db.commit()
+    with heavy_work(f"demand-{demand.id}"):
+        match_demand(db, get_engine(), demand, top_k=20)
+        db.commit()
     return {"items": [suggestion_dict(s) for s in suggestions_for_demand(db, demand.id)]}
 
 
@@ -320,10 +336,10 @@ def get_firm_detail(firm_id: int):  # noqa: ANN201
 @bp.output(SuggestionList)
 def my_suggestions():  # noqa: ANN201
     """The caller's firm's inbox."""
-    user = auth.current_user
-    if user.firm_id is None:
-        abort(403, message="only firm users have an inbox")
-    return {"items": [suggestion_dict(s) for s in inbox(get_db(), user.firm_id)]}
+    viewer = _viewer()
+    if viewer.firm_id is None:
+        abort(403, message="only firm users with an approved membership have an inbox")
+    return {"items": [suggestion_dict(s) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -332,11 +348,11 @@ def my_suggestions():  # noqa: ANN201
 @bp.output(SuggestionOut)
 def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
-    try:
-        suggestion = get_suggestion(db, suggestion_id)
-    except InputError as exc:
-        _fail(exc)
-    if suggestion.firm_id != auth.current_user.firm_id:
+    suggestion = db.get(MatchSuggestion, suggestion_id)
+    viewer = _viewer()
+    if suggestion is None:
+        abort(404, message=f"suggestion {suggestion_id} does not exist")
+    if not can_answer_suggestion(db, viewer, suggestion):
         abort(403, message="this suggestion is for another firm")
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
@@ -348,6 +364,7 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.auth_required(auth)
 @bp.input(MatchIn, arg_name="data")
 @bp.output(MatchOut)
+@limit("RATELIMIT_MATCH")
 def match_text(data: dict[str, Any]):  # noqa: ANN201
     """Rank firms for a free text (nothing is stored)."""
     from marketplace.matching import clean_query
@@ -361,6 +378,8 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
         region=data.get("region"),
         industry=data.get("industry"),
     )
-    exclude = [auth.current_user.firm_id] if auth.current_user.firm_id else []
-    results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
+    firm_id = _viewer().firm_id
+    exclude = [firm_id] if firm_id else []
+    with heavy_work(f"text-{auth.current_user.id}"):
+        results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
     return {"results": [r.as_dict() for r in results], "warning": warning}

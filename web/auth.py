@@ -1,25 +1,50 @@
-"""Sign-up, sign-in, sign-out and the API token page."""
+"""Sign-up, sign-in, sign-out, API tokens (list, create, revoke) and organizer invitation links.
+
+Sign-in and sign-up are rate-limited and answer neutrally: neither tells whether an e-mail is
+registered. Sign-in starts a fresh session (``session.clear()``) and only follows local
+``next=`` paths.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from marketplace.models import Role, User
-from marketplace.services.accounts import authenticate, create_user, issue_api_token
+from marketplace.models import Role, User, utcnow
+from marketplace.services.accounts import (
+    accept_organizer_invitation,
+    authenticate,
+    create_api_token,
+    list_api_tokens,
+    open_organizer_invitation,
+    register_firm_user,
+    revoke_api_token,
+)
+from web import error_status
 from web.db import commit, get_db
-from web.extensions import LoginUser
-from web.forms import ActionForm, LoginForm, RegisterForm, apply_error
+from web.extensions import LoginUser, limit
+from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm, TokenForm, apply_error
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else url_for("main.index")
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else the home page. Refuses absolute URLs,
+    scheme-relative ``//host`` and the ``/\\host`` form browsers read as ``//host``."""
+    fallback = url_for("main.index")
+    if not target or not target.startswith("/") or "\\" in target or target.startswith("//"):
+        return fallback
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return fallback
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else fallback
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit("RATELIMIT_SIGN_IN")
 def login():  # noqa: ANN201
     form = LoginForm()
     if form.validate_on_submit():
@@ -27,33 +52,46 @@ def login():  # noqa: ANN201
         if user is None:
             form.form_errors.append(_("邮箱或密码不正确"))
         else:
+            target = safe_next(request.args.get("next"))
+            lang = session.get("lang")
+            session.clear()  # no state from before sign-in survives it (session fixation)
+            if lang:
+                session["lang"] = lang
             login_user(LoginUser(user))
             flash(_("欢迎回来，%(name)s", name=user.name), "success")
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(target)
     return render_template("auth/login.html", form=form), 200 if not form.errors and not form.form_errors else 400
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limit("RATELIMIT_SIGN_UP")
 def register():  # noqa: ANN201
+    """Sign-up ends on the sign-in page with the same message whether or not the e-mail was
+    already registered (no account enumeration)."""
     form = RegisterForm()
     if form.validate_on_submit():
-        user, error = commit(
-            lambda: create_user(
+        _user, error = commit(
+            lambda: register_firm_user(
                 get_db(),
                 email=form.email.data,
                 password=form.password.data,
                 name=form.name.data,
                 role=Role(form.role.data),
                 firm_name=form.firm_name.data,
-                organization_name=form.organization_name.data,
+                join=form.firm_choice.data == "join",
             )
         )
         if error:
             apply_error(form, error)
         else:
-            login_user(LoginUser(user))
-            flash(_("注册成功"), "success")
-            return redirect(url_for("main.index"))
+            flash(
+                _(
+                    "注册申请已处理：如该邮箱可用，账号已创建，请登录。加入已有企业需等待该企业管理员批准。"
+                    " / If this e-mail could be used, the account is ready: sign in."
+                ),
+                "success",
+            )
+            return redirect(url_for("auth.login"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/register.html", form=form), status
 
@@ -63,16 +101,74 @@ def register():  # noqa: ANN201
 def logout():  # noqa: ANN201
     if ActionForm().validate_on_submit():
         logout_user()
+        session.clear()
     return redirect(url_for("main.index"))
 
 
-@bp.route("/token", methods=["GET", "POST"])
+@bp.route("/token", methods=["GET"])
 @login_required
 def token():  # noqa: ANN201
-    form = ActionForm()
-    new_token = None
+    """The user's API tokens: names, expiry, last use; create and revoke."""
+    return _token_page(TokenForm(), None)
+
+
+@bp.post("/token")
+@login_required
+@limit("RATELIMIT_TOKENS")
+def create_token():  # noqa: ANN201
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _token_page(form, None, 400)
+    db = get_db()
+    user = db.get(User, current_user.id)
+    result, error = commit(lambda: create_api_token(db, user, form.name.data, int(form.expires_in_days.data)))
+    if error:
+        apply_error(form, error)
+        return _token_page(form, None, error_status(error))
+    return _token_page(TokenForm(formdata=None), result[0], 201)
+
+
+@bp.post("/token/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):  # noqa: ANN201
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    _row, error = commit(lambda: revoke_api_token(get_db(), current_user.id, token_id))
+    if error:
+        abort(error_status(error), description=str(error))
+    flash(_("令牌已吊销"), "success")
+    return redirect(url_for("auth.token"))
+
+
+def _token_page(form: TokenForm, new_token: str | None, status: int = 200):  # noqa: ANN202
+    tokens = list_api_tokens(get_db(), current_user.id)
+    page = render_template(
+        "auth/token.html", form=form, token=new_token, tokens=tokens, action_form=ActionForm(), now=utcnow()
+    )
+    return page, status
+
+
+@bp.route("/join/<token>", methods=["GET", "POST"])
+@limit("RATELIMIT_SIGN_UP")
+def join_organization(token: str):  # noqa: ANN201
+    """An invitation link from an organizer: create an organizer account in that organization."""
+    db = get_db()
+    invitation, error = commit(lambda: open_organizer_invitation(db, token))
+    if error:
+        abort(404, description=str(error))
+    form = InvitationAcceptForm()
     if form.validate_on_submit():
-        db = get_db()
-        new_token = issue_api_token(db, db.get(User, current_user.id))
-        db.commit()
-    return render_template("auth/token.html", form=form, token=new_token)
+        user, error = commit(
+            lambda: accept_organizer_invitation(
+                db, token, email=form.email.data, password=form.password.data, name=form.name.data
+            )
+        )
+        if error:
+            apply_error(form, error)
+            return render_template("auth/join.html", form=form, organization=invitation.organization), error_status(
+                error
+            )
+        flash(_("组织方账号已创建，请登录"), "success")
+        return redirect(url_for("auth.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/join.html", form=form, organization=invitation.organization), status

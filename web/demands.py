@@ -9,16 +9,18 @@ from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
 from graph.protocol import Label
-from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, OwnerAction, Role, Tier, Visibility
+from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
+from marketplace.permissions import can_edit_demand, can_view_demand, visible_demands_clause
 from marketplace.regions import normalize_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
-from marketplace.services.suggestions import get_suggestion, owner_act, suggestions_for_demand
-from web import label
+from marketplace.services.suggestions import owner_act, suggestions_for_demand
+from web import error_status, label
 from web.db import commit, get_db
-from web.engine import get_engine
-from web.extensions import require_role
+from web.engine import get_engine, heavy_work
+from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELDS, ActionForm, DemandForm, apply_error
+from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
 PER_PAGE = 20
@@ -27,41 +29,39 @@ OWNER_ACTIONS = {"shortlist": OwnerAction.SHORTLISTED, "invite": OwnerAction.INV
 
 
 def is_owner(demand: Demand) -> bool:
-    return current_user.is_authenticated and (
-        current_user.role is Role.ADMIN
-        or (current_user.firm_id is not None and current_user.firm_id == demand.owner_firm_id)
-    )
+    return can_edit_demand(current_viewer(), demand)
 
 
-def can_view(demand: Demand) -> bool:
-    if is_owner(demand):
-        return True
-    if demand.status is DemandStatus.DRAFT or demand.visibility is Visibility.PRIVATE:
-        return False
-    if demand.visibility is Visibility.INVITED:
-        if not current_user.is_authenticated or current_user.firm_id is None:
-            return False
-        return any(s.firm_id == current_user.firm_id for s in demand.suggestions)
-    return True
+def viewable_demand(demand_id: int) -> Demand:
+    """The demand when the viewer may see it; 404 otherwise (a hidden demand looks missing)."""
+    db = get_db()
+    demand = db.get(Demand, demand_id)
+    if demand is None or not can_view_demand(db, current_viewer(), demand):
+        abort(404)
+    return demand
 
 
 def owned_demand(demand_id: int) -> Demand:
-    demand = get_db().get(Demand, demand_id)
-    if demand is None:
-        abort(404)
+    """The demand when the viewer may manage it: 404 if it may not even see it, else 403."""
+    demand = viewable_demand(demand_id)
     if not is_owner(demand):
         abort(403)
     return demand
 
 
+def _refuse(error: Exception) -> None:
+    """A refused action (stale state, double submit, closed demand): 409/400 with the reason."""
+    abort(error_status(error), description=str(error))
+
+
 @bp.get("/")
 def browse():  # noqa: ANN201
     db = get_db()
-    q = (request.args.get("q") or "").strip()
-    dtype = request.args.get("type") or ""
-    page = max(1, request.args.get("page", 1, type=int))
-    query = select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.visibility == Visibility.PUBLIC)
-    if dtype in {t.value for t in DemandType}:
+    q = (request.args.get("q") or "").strip()[:200]
+    dtype = choice_arg("type", [t.value for t in DemandType])
+    page = int_arg("page", 1)
+    query = select(Demand).where(Demand.status == DemandStatus.OPEN, visible_demands_clause(current_viewer()))
+    if dtype:
         query = query.where(Demand.type == DemandType(dtype))
     if q:
         query = query.where(or_(Demand.title.contains(q), Demand.description.contains(q)))
@@ -120,9 +120,10 @@ def edit(demand_id: int):  # noqa: ANN201
         _result, error = commit(lambda: update_demand(get_db(), demand, form.to_data(demand.owner_firm_id)))
         if error:
             apply_error(form, error)
-        else:
-            flash(_("需求已更新"), "success")
-            return redirect(url_for("demands.detail", demand_id=demand.id))
+            page = render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=demand)
+            return page, error_status(error)
+        flash(_("需求已更新"), "success")
+        return redirect(url_for("demands.detail", demand_id=demand.id))
     status = 400 if request.method == "POST" else 200
     return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=demand), status
 
@@ -130,14 +131,14 @@ def edit(demand_id: int):  # noqa: ANN201
 @bp.get("/<int:demand_id>")
 def detail(demand_id: int):  # noqa: ANN201
     db = get_db()
-    demand = db.get(Demand, demand_id)
-    if demand is None:
-        abort(404)
-    if not can_view(demand):
-        abort(403)
+    demand = viewable_demand(demand_id)
     owner = is_owner(demand)
+    filters = {
+        "tier": choice_arg("tier", [t.value for t in Tier]),
+        "kind": choice_arg("kind", [k.value for k in FirmKind]),
+        "region": (request.args.get("region") or "").strip()[:60],
+    }
     suggestions = suggestions_for_demand(db, demand.id) if owner else []
-    filters = {k: request.args.get(k, "") for k in ("tier", "region", "kind")}
     suggestions = [s for s in suggestions if _passes(s.firm, filters)]
     return render_template(
         "demands/detail.html",
@@ -168,24 +169,24 @@ def change_status(demand_id: int, action: str):  # noqa: ANN201
         abort(400)
     _result, error = commit(lambda: set_status(get_db(), demand, STATUS_ACTIONS[action]))
     if error:
-        flash(str(error), "error")
-    else:
-        flash(_("状态已更新：%(status)s", status=label(demand.status)), "success")
+        _refuse(error)
+    flash(_("状态已更新：%(status)s", status=label(demand.status)), "success")
     return redirect(url_for("demands.detail", demand_id=demand_id))
 
 
 @bp.post("/<int:demand_id>/match")
 @login_required
+@limit("RATELIMIT_MATCH")
 def run_match(demand_id: int):  # noqa: ANN201
     demand = owned_demand(demand_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
-        flash(_("请先发布需求再匹配"), "error")
-        return redirect(url_for("demands.detail", demand_id=demand_id))
+        abort(409, description=_("请先发布需求再匹配 / publish the demand before matching"))
     db = get_db()
-    results = match_demand(db, get_engine(), demand, top_k=20)
-    db.commit()
+    with heavy_work(f"demand-{demand.id}"):
+        results = match_demand(db, get_engine(), demand, top_k=20)
+        db.commit()
     flash(_("已生成 %(n)d 家候选企业", n=len(results)), "success")
     return redirect(url_for("demands.detail", demand_id=demand_id))
 
@@ -197,12 +198,12 @@ def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
     if action not in OWNER_ACTIONS or not ActionForm().validate_on_submit():
         abort(400)
     db = get_db()
-    suggestion = get_suggestion(db, suggestion_id)
-    if suggestion.demand_id != demand.id:
+    suggestion = db.get(MatchSuggestion, suggestion_id)
+    if suggestion is None or suggestion.demand_id != demand.id:
         abort(404)
-    _result, error = commit(lambda: owner_act(db, suggestion, OWNER_ACTIONS[action]))
+    _result, error = commit(lambda: owner_act(db, suggestion, OWNER_ACTIONS[action], current_user.id))
     if error:
-        flash(str(error), "error")
+        _refuse(error)
     return redirect(url_for("demands.detail", demand_id=demand_id) + f"#s{suggestion_id}")
 
 

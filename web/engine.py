@@ -1,18 +1,32 @@
 """The matching engine for the web app: built once per process on first use, refreshed when a
 firm edits its profile. When Neo4j is configured but down, the graph falls back to networkx
-(logged as a warning) and pages keep working."""
+(logged as a warning) and pages keep working.
+
+Heavy work is bounded so one user cannot starve the others:
+
+* :func:`heavy_work` — at most ``HEAVY_WORK_SLOTS`` matching jobs (inbox refresh, matching a
+  stored demand) run at once per process, and one per key (firm or demand) at a time; a second
+  request for the same key answers 409, a request finding every slot busy for 10 s answers 503;
+* :class:`RefreshQueue` — profile edits only mark the firm dirty; one background worker per
+  process re-indexes dirty firms in batches, so ten saves in a row cost one refresh, not ten
+  threads each rebuilding.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from flask import current_app
+from flask import Flask, abort, current_app
 
 from marketplace.db import session_scope
 from marketplace.matching import MatchEngine
 from web.db import get_db
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # building and refreshing the engine
+_setup = threading.Lock()  # creating the per-app helpers below
+SLOT_WAIT_SECONDS = 10.0
 
 
 def get_engine() -> MatchEngine:
@@ -29,21 +43,103 @@ def get_engine() -> MatchEngine:
     return engine
 
 
-def refresh_firm(firm_id: int) -> None:
-    """Re-index after a profile edit, in the background so the request returns at once."""
-    engine = current_app.extensions.get("engine")
-    if engine is None:
-        return
-    settings = current_app.extensions["settings"]
-    logger = current_app.logger
+class HeavyWork:
+    """A bounded number of concurrent matching jobs, and one job per key at a time."""
 
-    def work() -> None:
+    def __init__(self, slots: int) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+        self._running: set[str] = set()
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def slot(self, key: str) -> Iterator[None]:
+        with self._guard:
+            if key in self._running:
+                abort(409, description="这项匹配正在进行中，请稍候 / this match is already running; wait for it")
+            self._running.add(key)
         try:
-            with _lock, session_scope(settings) as session:
-                engine.refresh(session, [firm_id])
-        except Exception:  # noqa: BLE001 - a failed refresh must not take the app down; it is logged
-            logger.exception("refreshing the matching engine after editing firm %s failed", firm_id)
+            if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
+                abort(503, description="匹配服务繁忙，请稍后重试 / matching is busy; try again shortly")
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            with self._guard:
+                self._running.discard(key)
 
-    thread = threading.Thread(target=work, name=f"refresh-firm-{firm_id}", daemon=True)
-    thread.start()
-    current_app.extensions.setdefault("refresh_threads", []).append(thread)
+
+def _heavy(app: Flask) -> HeavyWork:
+    work = app.extensions.get("heavy_work")
+    if work is None:
+        with _setup:
+            work = app.extensions.setdefault("heavy_work", HeavyWork(int(app.config.get("HEAVY_WORK_SLOTS", 2))))
+    return work
+
+
+@contextmanager
+def heavy_work(key: str) -> Iterator[None]:
+    """Run a matching job within the process's bounds (see the module docstring)."""
+    with _heavy(current_app._get_current_object()).slot(key):  # type: ignore[attr-defined]
+        yield
+
+
+class RefreshQueue:
+    """Dirty firms waiting to be re-indexed, and the one worker thread that does it."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._dirty: set[int] = set()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def mark(self, firm_id: int) -> None:
+        with self._cond:
+            self._dirty.add(firm_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="engine-refresh", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until nothing is queued or running (tests and shutdown); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._dirty and not self._busy, timeout=timeout)
+
+    def _run(self) -> None:
+        app = self._app
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(lambda: bool(self._dirty), timeout=30.0):
+                    self._thread = None
+                    return
+                batch, self._dirty = sorted(self._dirty), set()
+                self._busy = True
+            try:
+                engine = app.extensions.get("engine")
+                if engine is not None:
+                    with _lock, session_scope(app.extensions["settings"]) as session:
+                        engine.refresh(session, batch)
+            except Exception:  # noqa: BLE001 - a failed refresh must not take the app down; it is logged
+                app.logger.exception("refreshing the matching engine after editing firms %s failed", batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+def refresh_queue(app: Flask) -> RefreshQueue:
+    queue = app.extensions.get("refresh_queue")
+    if queue is None:
+        with _setup:
+            queue = app.extensions.setdefault("refresh_queue", RefreshQueue(app))
+    return queue
+
+
+def refresh_firm(firm_id: int) -> None:
+    """Queue a re-index after a profile edit; the request returns at once."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.extensions.get("engine") is None:
+        return
+    refresh_queue(app).mark(firm_id)

@@ -1,21 +1,31 @@
-"""Flask extensions: sign-in (Flask-Login), CSRF (Flask-WTF), translations (Flask-Babel)."""
+"""Flask extensions: sign-in (Flask-Login), CSRF (Flask-WTF), translations (Flask-Babel), rate
+limits (Flask-Limiter, in-memory per process; limits configurable in the app config)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, abort
+from flask import Flask, abort, current_app
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from marketplace.models import Role, User
+from marketplace.models import Membership, Role, User
+from marketplace.permissions import Viewer, viewer_of
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "请先登录 / Please sign in first."
 csrf = CSRFProtect()
 babel = Babel()
+limiter = Limiter(get_remote_address, storage_uri="memory://")
+
+
+def limit(config_key: str):  # noqa: ANN201 - a Flask-Limiter decorator
+    """Rate-limit a view with the limit string in ``app.config[config_key]`` (e.g. "10/minute")."""
+    return limiter.limit(lambda: current_app.config[config_key])
 
 
 class LoginUser:
@@ -26,14 +36,26 @@ class LoginUser:
         self.email = user.email
         self.name = user.name
         self.role = user.role
-        self.firm_id = user.firm_id
+        # A pending (not yet approved) member acts for no firm: firm_id stays None until approved.
+        self.firm_id = user.firm_id if user.membership is Membership.ACTIVE else None
+        self.requested_firm_id = user.firm_id
         self.organization_id = user.organization_id
+        self.membership = user.membership
+        self.is_firm_admin = user.is_firm_admin
         self.is_authenticated = True
         self.is_active = user.is_active
         self.is_anonymous = False
 
     def get_id(self) -> str:
         return str(self.id)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.role in (Role.LARGE, Role.SME) and self.membership is not Membership.ACTIVE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
 
 
 @login_manager.user_loader
@@ -44,15 +66,24 @@ def load_user(user_id: str) -> LoginUser | None:
     return LoginUser(user) if user is not None and user.is_active else None
 
 
+def current_viewer() -> Viewer:
+    """The permission Viewer of the signed-in user (anonymous when nobody is)."""
+    return viewer_of(current_user)
+
+
 def init_app(app: Flask, locale_selector: Callable[[], str]) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=locale_selector)
+    limiter.init_app(app)
 
 
 def require_role(*roles: Role) -> None:
-    """403 unless the signed-in user has one of the roles (admins pass everywhere)."""
+    """403 unless the signed-in user has one of the roles (admins pass everywhere). Firm users
+    whose membership is still pending have no firm role yet."""
     if not current_user.is_authenticated:
         abort(401)
-    if current_user.role is not Role.ADMIN and current_user.role not in roles:
+    if current_user.role is Role.ADMIN:
+        return
+    if current_user.role not in roles or (current_user.role in (Role.LARGE, Role.SME) and current_user.is_pending):
         abort(403)

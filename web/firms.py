@@ -12,6 +12,7 @@ from web.db import commit, get_db
 from web.engine import refresh_firm
 from web.extensions import require_role
 from web.forms import ProfileForm, apply_error
+from web.params import choice_arg, int_arg
 
 bp = Blueprint("firms", __name__)
 PER_PAGE = 30
@@ -24,10 +25,10 @@ def _lines(text: str | None) -> list[str]:
 @bp.get("/firms/")
 def directory():  # noqa: ANN201
     db = get_db()
-    q = (request.args.get("q") or "").strip()
-    kind = request.args.get("kind") or ""
-    page = max(1, request.args.get("page", 1, type=int))
-    kind_filter = FirmKind(kind) if kind in {k.value for k in FirmKind} else None
+    q = (request.args.get("q") or "").strip()[:200]
+    kind = choice_arg("kind", [k.value for k in FirmKind])
+    page = int_arg("page", 1)
+    kind_filter = FirmKind(kind) if kind else None
     offset = (page - 1) * PER_PAGE
     if q:
         rows = search_firms(db, q, limit=PER_PAGE + 1, offset=offset, kind=kind_filter)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms import DateField, DecimalField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
-from marketplace.models import DemandType, Role, Tier, Visibility
+from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
 
 DETAIL_FIELDS: dict[str, list[str]] = {
     "rd": ["technical_problem", "ip_terms"],
@@ -38,17 +38,64 @@ class LoginForm(FlaskForm):
 
 
 class RegisterForm(LocalizedChoices, FlaskForm):
+    """Public sign-up: large-firm or SME users only (organizers are created by the admin or
+    invited by an organizer of their organization)."""
+
     enum_fields = {"role": Role}
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
-    email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
+    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
     password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
     role = SelectField(
         _l("身份"),
-        choices=[(r.value, r.label_zh) for r in Role if r is not Role.ADMIN],  # relabelled per request
+        choices=[(r.value, r.label_zh) for r in (Role.LARGE, Role.SME)],  # relabelled per request
         validators=[DataRequired()],
     )
-    firm_name = StringField(_l("企业注册名称（企业用户）"), validators=[Optional(), Length(max=255)])
-    organization_name = StringField(_l("组织名称（组织方）"), validators=[Optional(), Length(max=255)])
+    firm_choice = RadioField(
+        _l("企业"),
+        choices=[
+            ("new", _l("登记新企业（您将成为该企业管理员）")),
+            ("join", _l("申请加入已登记的企业（需该企业管理员批准）")),
+        ],
+        default="new",
+        validators=[DataRequired()],
+    )
+    firm_name = StringField(_l("企业注册名称"), validators=[DataRequired(), Length(max=255)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(_l("当前密码"), validators=[DataRequired()])
+    new_password = PasswordField(_l("新密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(
+        _l("确认新密码"), validators=[DataRequired(), EqualTo("new_password", message=_l("两次输入的新密码不一致"))]
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("令牌名称"), validators=[DataRequired(), Length(max=80)], default="api")
+    expires_in_days = SelectField(
+        _l("有效期"),
+        choices=[("30", _l("30 天")), ("90", _l("90 天")), ("365", _l("365 天"))],
+        default="90",
+    )
+
+
+class OrganizerForm(LocalizedChoices, FlaskForm):
+    """The admin creates an organizer account (and its organization when new)."""
+
+    enum_fields = {"organization_kind": OrganizationKind}
+    name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
+    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
+    password = PasswordField(_l("初始密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
+    organization_name = StringField(_l("组织名称"), validators=[DataRequired(), Length(max=255)])
+    organization_kind = SelectField(_l("组织类型"), choices=[(k.value, k.label_zh) for k in OrganizationKind])
+
+
+class InvitationAcceptForm(FlaskForm):
+    """An invited colleague creates an organizer account in the inviting organization."""
+
+    name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
+    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
+    password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
 
 
 class ProfileForm(LocalizedChoices, FlaskForm):

@@ -6,11 +6,13 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from sqlalchemy import text
 
 from marketplace.models import DemandStatus, FirmKind
+from marketplace.permissions import ANONYMOUS
 from marketplace.services.demands import list_demands
 from marketplace.services.firms import list_firms
 from marketplace.services.stats import counts
 from web import LANGUAGES
 from web.db import get_db
+from web.extensions import current_viewer
 
 bp = Blueprint("main", __name__)
 
@@ -18,12 +20,13 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index():  # noqa: ANN201
     db = get_db()
+    viewer = current_viewer()
     return render_template(
         "index.html",
-        demands=list_demands(db, status=DemandStatus.OPEN, limit=12),
+        demands=list_demands(db, status=DemandStatus.OPEN, viewer=viewer, limit=12),
         firms=list_firms(db, limit=12, kind=FirmKind.LARGE),
         smes=list_firms(db, limit=12, kind=FirmKind.SME),
-        stats=counts(db),
+        stats=counts(db, viewer),
     )
 
 
@@ -41,7 +44,7 @@ def healthz():  # noqa: ANN201
             if engine is not None and engine.graph is not None
             else settings.graph_backend,
             "engine_loaded": engine is not None,
-            "counts": counts(db),
+            "counts": counts(db, ANONYMOUS),
         }
     )
 

@@ -1,19 +1,22 @@
-"""Organizer dashboard: demands by type and status, the suggestion funnel, unmet industries; CSV."""
+"""Organizer dashboard: demands by type and status, the suggestion funnel, unmet industries; CSV;
+inviting a colleague into the organization. An organizer sees only what the visibility policy
+grants it (public demands, and later its own events' demands), never drafts or private ones."""
 
 from __future__ import annotations
 
-import csv
-import io
-
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from marketplace.exports import csv_text
 from marketplace.models import Demand, DemandStatus, DemandType, MatchSuggestion, Role, SuggestionStatus
+from marketplace.permissions import visible_demands_clause
+from marketplace.services.accounts import create_organizer_invitation
 from marketplace.services.stats import counts, demand_breakdown, suggestion_funnel, unmet_industries
-from web import label
-from web.db import get_db
-from web.extensions import require_role
+from web import error_status, label
+from web.db import commit, get_db
+from web.extensions import current_viewer, require_role
+from web.forms import ActionForm
 
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
@@ -22,47 +25,76 @@ bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 @login_required
 def dashboard():  # noqa: ANN201
     require_role(Role.ORGANIZER)
+    return _dashboard()
+
+
+def _dashboard(invitation_link: str | None = None, status: int = 200):  # noqa: ANN202
     db = get_db()
-    breakdown = demand_breakdown(db)
-    return render_template(
+    viewer = current_viewer()
+    breakdown = demand_breakdown(db, viewer)
+    page = render_template(
         "organizer/dashboard.html",
-        stats=counts(db),
+        stats=counts(db, viewer),
         by_type={label(DemandType(k)): v for k, v in breakdown["by_type"].items()},
         by_status={label(DemandStatus(k)): v for k, v in breakdown["by_status"].items()},
-        funnel=suggestion_funnel(db),
-        unmet=unmet_industries(db),
+        funnel=suggestion_funnel(db, viewer),
+        unmet=unmet_industries(db, viewer=viewer),
+        can_invite=viewer.is_organizer,
+        invitation_link=invitation_link,
+        action_form=ActionForm(),
     )
+    return page, status
+
+
+@bp.post("/invite")
+@login_required
+def invite():  # noqa: ANN201
+    """A single-use link for a colleague to join this organizer's organization."""
+    require_role(Role.ORGANIZER)
+    viewer = current_viewer()
+    if not viewer.is_organizer or not ActionForm().validate_on_submit():
+        abort(403 if not viewer.is_organizer else 400)
+    result, error = commit(lambda: create_organizer_invitation(get_db(), viewer))
+    if error:
+        abort(error_status(error), description=str(error))
+    return _dashboard(request.host_url.rstrip("/") + url_for("auth.join_organization", token=result[0]), 201)
 
 
 @bp.get("/export.csv")
 @login_required
 def export_csv():  # noqa: ANN201
+    """Demands the organizer may see, with their suggestion counts; cells are formula-safe."""
     require_role(Role.ORGANIZER)
     db = get_db()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["demand_id", "title", "type", "status", "owner", "suggestions", "accepted", "contacted", "created_at"]
+    per_demand: dict[int, dict[SuggestionStatus, int]] = {}
+    query = (
+        select(MatchSuggestion.demand_id, MatchSuggestion.status, func.count())
+        .join(Demand, Demand.id == MatchSuggestion.demand_id)
+        .where(visible_demands_clause(current_viewer()))
+        .group_by(MatchSuggestion.demand_id, MatchSuggestion.status)
     )
-    for demand in db.scalars(select(Demand).order_by(Demand.id)):
-        statuses = list(db.scalars(select(MatchSuggestion.status).where(MatchSuggestion.demand_id == demand.id)))
-        contacted = statuses.count(SuggestionStatus.CONTACTED)
-        writer.writerow(
+    for demand_id, status, n in db.execute(query):
+        per_demand.setdefault(demand_id, {})[status] = n
+    rows = []
+    for demand in db.scalars(select(Demand).where(visible_demands_clause(current_viewer())).order_by(Demand.id)):
+        tally = per_demand.get(demand.id, {})
+        contacted = tally.get(SuggestionStatus.CONTACTED, 0)
+        rows.append(
             [
                 demand.id,
                 demand.title,
                 demand.type.value,
                 demand.status.value,
                 demand.owner.name,
-                len(statuses),
-                statuses.count(SuggestionStatus.ACCEPTED) + contacted,
+                sum(tally.values()),
+                tally.get(SuggestionStatus.ACCEPTED, 0) + contacted,
                 contacted,
                 demand.created_at.isoformat(timespec="seconds"),
             ]
         )
-    body = "\ufeff" + out.getvalue()  # BOM so spreadsheet programs read the Chinese as UTF-8
+    header = ["demand_id", "title", "type", "status", "owner", "suggestions", "accepted", "contacted", "created_at"]
     return Response(
-        body,
+        csv_text(header, rows),
         mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": "attachment; filename=chainmatch-demands.csv"},
     )

@@ -1,21 +1,33 @@
-"""The firm's inbox: demands suggested to it, with reasons; accept or decline."""
+"""The firm's inbox: demands suggested to it, with reasons; accept or decline.
+
+Only suggestions on demands the firm may see are listed or answerable (a suggestion row alone
+never reveals an invited or private demand). A refresh is rate-limited, runs at most once per
+firm at a time and at most once per ``INBOX_REFRESH_INTERVAL`` seconds per firm.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import threading
+import time
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.models import DemandStatus, SuggestionStatus
+from marketplace.models import DemandStatus, MatchSuggestion, SuggestionStatus
+from marketplace.permissions import can_answer_suggestion
 from marketplace.services.matching import suggest_demands
-from marketplace.services.suggestions import get_suggestion, inbox, respond_and_follow_up
-from web import label
+from marketplace.services.suggestions import inbox, respond_and_follow_up
+from web import error_status, label
 from web.db import commit, get_db
-from web.engine import get_engine
+from web.engine import get_engine, heavy_work
+from web.extensions import current_viewer, limit
 from web.forms import ActionForm
 
 bp = Blueprint("suggestions", __name__, url_prefix="/inbox")
 ANSWERS = {"accept": SuggestionStatus.ACCEPTED, "decline": SuggestionStatus.DECLINED}
+_last_refresh: dict[tuple[int, int], float] = {}  # (app id, firm id) -> monotonic time of the last refresh
+_last_lock = threading.Lock()
 
 
 def _firm_id() -> int:
@@ -27,19 +39,43 @@ def _firm_id() -> int:
 @bp.get("/")
 @login_required
 def show():  # noqa: ANN201
-    rows = [s for s in inbox(get_db(), _firm_id()) if s.demand.status in (DemandStatus.OPEN, DemandStatus.MATCHED)]
+    firm_id = _firm_id()
+    rows = [
+        s
+        for s in inbox(get_db(), firm_id, viewer=current_viewer())
+        if s.demand.status in (DemandStatus.OPEN, DemandStatus.MATCHED)
+    ]
     return render_template("suggestions/inbox.html", suggestions=rows, form=ActionForm())
+
+
+def _debounce(firm_id: int) -> None:
+    """429 when this firm refreshed less than INBOX_REFRESH_INTERVAL seconds ago."""
+    interval = float(current_app.config.get("INBOX_REFRESH_INTERVAL", 30.0))
+    key = (id(current_app._get_current_object()), firm_id)  # type: ignore[attr-defined]
+    now = time.monotonic()
+    with _last_lock:
+        last = _last_refresh.get(key)
+        if last is not None and now - last < interval:
+            wait = int(interval - (now - last)) + 1
+            abort(
+                429,
+                description=_("刚刚刷新过，请 %(n)d 秒后再试 / refreshed a moment ago; try again in %(n)d s", n=wait),
+            )
+        _last_refresh[key] = now
 
 
 @bp.post("/refresh")
 @login_required
+@limit("RATELIMIT_MATCH")
 def refresh():  # noqa: ANN201
     firm_id = _firm_id()
     if not ActionForm().validate_on_submit():
         abort(400)
+    _debounce(firm_id)
     db = get_db()
-    found = suggest_demands(db, get_engine(), firm_id, top_k=20, save=True)
-    db.commit()
+    with heavy_work(f"inbox-{firm_id}"):
+        found = suggest_demands(db, get_engine(), firm_id, top_k=20, save=True)
+        db.commit()
     flash(_("找到 %(n)d 条匹配的需求", n=len(found)), "success")
     return redirect(url_for("suggestions.show"))
 
@@ -47,16 +83,15 @@ def refresh():  # noqa: ANN201
 @bp.post("/<int:suggestion_id>/<answer>")
 @login_required
 def answer(suggestion_id: int, answer: str):  # noqa: ANN201
-    firm_id = _firm_id()
+    _firm_id()
     if answer not in ANSWERS or not ActionForm().validate_on_submit():
         abort(400)
     db = get_db()
-    suggestion = get_suggestion(db, suggestion_id)
-    if suggestion.firm_id != firm_id:
-        abort(403)
+    suggestion = db.get(MatchSuggestion, suggestion_id)
+    if suggestion is None or not can_answer_suggestion(db, current_viewer(), suggestion):
+        abort(403 if suggestion is not None and suggestion.firm_id != current_user.firm_id else 404)
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, ANSWERS[answer]))
     if error:
-        flash(str(error), "error")
-    else:
-        flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
+        abort(error_status(error), description=str(error))
+    flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
     return redirect(url_for("suggestions.show"))

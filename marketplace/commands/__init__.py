@@ -6,5 +6,7 @@ from marketplace.commands import (
     events,  # noqa: F401
     graph,  # noqa: F401
     matching,  # noqa: F401
+    notifications,  # noqa: F401
+    trust,  # noqa: F401
     web,  # noqa: F401
 )

@@ -23,7 +23,7 @@ def serve_command(app: AppContext, host: str, port: int, threads: int) -> None:
     from web import create_app
     from web.engine import get_engine
 
-    flask_app = create_app(app.settings)
+    flask_app = create_app(app.settings.with_persisted_secret_key())
     started = time.perf_counter()
     click.echo("正在加载匹配引擎 / loading the matching engine ...")
     with flask_app.app_context():

@@ -6,7 +6,7 @@ SQLAlchemy 2.0 typed models. The schema changes only through Alembic migrations 
 (``from marketplace.models import Firm``) or from the area's module.
 """
 
-from marketplace.models.accounts import Organization, OrganizationKind, Role, User
+from marketplace.models.accounts import Membership, Organization, OrganizationKind, Role, User
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, utcnow
 from marketplace.models.chain import (
     Industry,
@@ -28,6 +28,27 @@ from marketplace.models.demands import (
     SuggestionStatus,
     Visibility,
 )
+from marketplace.models.events import (
+    REQUEST_TRANSITIONS,
+    Event,
+    EventDemand,
+    EventFormat,
+    EventInvitation,
+    EventRegistration,
+    EventStatus,
+    InvitationStatus,
+    Meeting,
+    MeetingOutcome,
+    MeetingRequest,
+    MeetingStatus,
+    Outcome,
+    RegistrationStatus,
+    RequestRule,
+    RequestSource,
+    RequestStatus,
+    Side,
+    SurveyAnswer,
+)
 from marketplace.models.firms import (
     Firm,
     FirmIndustry,
@@ -40,8 +61,33 @@ from marketplace.models.firms import (
     NameKind,
     Tier,
 )
+from marketplace.models.notifications import Notification, OutboxEmail
+from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
+    "Event",
+    "EventDemand",
+    "EventFormat",
+    "EventInvitation",
+    "EventRegistration",
+    "EventStatus",
+    "InvitationStatus",
+    "Meeting",
+    "MeetingOutcome",
+    "MeetingRequest",
+    "MeetingStatus",
+    "Outcome",
+    "REQUEST_TRANSITIONS",
+    "RegistrationStatus",
+    "RequestRule",
+    "RequestSource",
+    "RequestStatus",
+    "Side",
+    "SurveyAnswer",
+    "ApiToken",
+    "DemandInvitation",
+    "Membership",
+    "OrganizerInvitation",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",
@@ -61,8 +107,10 @@ __all__ = [
     "LabelledEnum",
     "MatchSuggestion",
     "NameKind",
+    "Notification",
     "Organization",
     "OrganizationKind",
+    "OutboxEmail",
     "OwnerAction",
     "Patent",
     "Product",

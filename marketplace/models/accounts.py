@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, _enum
@@ -14,6 +14,14 @@ class Role(LabelledEnum):
     SME = ("sme", "中小企业用户", "SME user")
     ORGANIZER = ("organizer", "组织方", "Organizer")
     ADMIN = ("admin", "管理员", "Administrator")
+
+
+class Membership(LabelledEnum):
+    """Whether a firm user's membership of its firm is approved (only active members act for it)."""
+
+    ACTIVE = ("active", "已加入", "Active")
+    PENDING = ("pending", "待审批", "Pending approval")
+    REJECTED = ("rejected", "已拒绝", "Rejected")
 
 
 class OrganizationKind(LabelledEnum):
@@ -55,8 +63,12 @@ class User(TimestampMixin, Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
     firm_id: Mapped[int | None] = mapped_column(ForeignKey("firms.id"), index=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A firm's admin users approve who else may act for the firm; the first user of a firm is one.
+    is_firm_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    membership: Mapped[Membership] = mapped_column(
+        _enum(Membership, "user_membership"), default=Membership.ACTIVE, server_default=Membership.ACTIVE.value
+    )
 
     firm: Mapped[Firm | None] = relationship()
     organization: Mapped[Organization | None] = relationship()

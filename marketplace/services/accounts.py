@@ -1,25 +1,68 @@
-"""Accounts: sign-up with the firm or organization a user belongs to, password checks, API tokens."""
+"""Accounts: sign-up rules (no role can be self-granted), firm membership approval, organizer
+accounts and invitations, password checks in constant time, password change, and named
+expiring API tokens.
+
+``create_user`` is the trusted path (CLI, demo data, tests and the admin page call it);
+the public sign-up page calls :func:`register_firm_user`, which can only create a user of a new
+firm or a *pending* request to join an existing one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from marketplace.errors import InputError, NotFoundError
-from marketplace.models import Firm, FirmKind, Organization, OrganizationKind, Role, User
+from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.models import (
+    ApiToken,
+    Firm,
+    FirmKind,
+    Membership,
+    Organization,
+    OrganizationKind,
+    OrganizerInvitation,
+    Role,
+    User,
+    utcnow,
+)
+from marketplace.permissions import Viewer
 from marketplace.services.firms import create_firm
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 365
+INVITATION_DAYS = 7
+# Compared against when the e-mail is unknown, so a failed sign-in costs the same either way.
+_DUMMY_HASH = generate_password_hash("chainmatch-timing-equaliser")
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_password(password: str | None) -> str:
+    if not (MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD):
+        raise InputError(f"password: use {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password")
+    return password or ""
+
+
+def _clean_email(email: str | None) -> str:
+    email = (email or "").strip().lower()
+    if not _EMAIL.match(email) or len(email) > 255:
+        raise InputError("email: enter a valid e-mail address", field="email")
+    return email
+
+
+def _email_taken(session: Session, email: str) -> bool:
+    return session.scalar(select(User.id).where(User.email == email)) is not None
 
 
 def create_user(
@@ -33,34 +76,51 @@ def create_user(
     firm_name: str | None = None,
     organization_name: str | None = None,
     organization_kind: OrganizationKind = OrganizationKind.ASSOCIATION,
+    membership: Membership = Membership.ACTIVE,
 ) -> User:
-    """A new user. Firm users join ``firm_id`` or a new firm called ``firm_name``; organizers
-    join (or found) ``organization_name``."""
-    email = (email or "").strip().lower()
-    if not _EMAIL.match(email):
-        raise InputError("email: enter a valid e-mail address", field="email")
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InputError("email: this e-mail address is already registered", field="email")
-    if len(password or "") < MIN_PASSWORD:
-        raise InputError(f"password: use at least {MIN_PASSWORD} characters", field="password")
+    """A new user (trusted path: CLI, admin page, demo data). Firm users join ``firm_id`` or a
+    new firm called ``firm_name``; organizers join (or found) ``organization_name``. The first
+    active user of a firm becomes its firm admin."""
+    email = _clean_email(email)
+    if _email_taken(session, email):
+        raise ConflictError("email: this e-mail address is already registered", field="email")
+    _check_password(password)
     if not (name or "").strip():
         raise InputError("name: enter your name", field="name")
-    user = User(email=email, name=name.strip(), password_hash=generate_password_hash(password), role=role)
+    user = User(
+        email=email,
+        name=name.strip()[:120],
+        password_hash=generate_password_hash(password),
+        role=role,
+        membership=membership,
+    )
     if role in (Role.LARGE, Role.SME):
         user.firm_id = _firm_for(session, role, firm_id, firm_name)
+        user.is_firm_admin = membership is Membership.ACTIVE and not _firm_has_admin(session, user.firm_id)
     elif role is Role.ORGANIZER:
         org_name = (organization_name or "").strip()
         if not org_name:
             raise InputError("organization_name: organizers belong to an organization", field="organization_name")
         org = session.scalar(select(Organization).where(Organization.name == org_name))
         if org is None:
-            org = Organization(name=org_name, kind=organization_kind)
+            org = Organization(name=org_name[:255], kind=organization_kind)
             session.add(org)
             session.flush()
         user.organization_id = org.id
     session.add(user)
     session.flush()
     return user
+
+
+def _firm_has_admin(session: Session, firm_id: int) -> bool:
+    return (
+        session.scalar(
+            select(User.id).where(
+                User.firm_id == firm_id, User.is_firm_admin.is_(True), User.membership == Membership.ACTIVE
+            )
+        )
+        is not None
+    )
 
 
 def _firm_for(session: Session, role: Role, firm_id: int | None, firm_name: str | None) -> int:
@@ -73,29 +133,239 @@ def _firm_for(session: Session, role: Role, firm_id: int | None, firm_name: str 
     existing = session.scalar(select(Firm).where(Firm.name == firm_name.strip()))
     if existing is not None:
         raise InputError(
-            "firm_name: this firm already exists; ask a colleague who manages it to invite you", field="firm_name"
+            "firm_name: this firm already exists; choose 'join an existing firm' to ask its admin to let you in",
+            field="firm_name",
         )
     kind = FirmKind.LARGE if role is Role.LARGE else FirmKind.SME
     return create_firm(session, name=firm_name, kind=kind).id
 
 
+def register_firm_user(
+    session: Session, *, email: str, password: str, name: str, role: Role, firm_name: str, join: bool
+) -> User | None:
+    """Public sign-up. Only large-firm or SME users: of a NEW firm (its first user and admin), or
+    a pending request to join an EXISTING firm (its firm admin or the platform admin approves).
+    Returns None when the e-mail is already registered: the page answers the same either way
+    (no account enumeration), and the password is hashed either way (same timing)."""
+    if role not in (Role.LARGE, Role.SME):
+        raise InputError("role: sign-up is for large-firm and SME users; organizers are invited", field="role")
+    email = _clean_email(email)
+    _check_password(password)
+    if _email_taken(session, email):
+        generate_password_hash(password)  # same work as a real sign-up
+        return None
+    if not join:
+        return create_user(session, email=email, password=password, name=name, role=role, firm_name=firm_name)
+    firm = session.scalar(select(Firm).where(Firm.name == (firm_name or "").strip()))
+    if firm is None:
+        raise InputError(
+            "firm_name: no firm is registered under this exact name; check the firm directory", field="firm_name"
+        )
+    return create_user(
+        session, email=email, password=password, name=name, role=role, firm_id=firm.id, membership=Membership.PENDING
+    )
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user when e-mail and password match. An unknown e-mail costs the same password hash
+    check as a known one, so response time does not tell which e-mails are registered."""
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
-    if user is None or not user.is_active or not check_password_hash(user.password_hash, password or ""):
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.is_active:
         return None
     return user
 
 
-def issue_api_token(session: Session, user: User) -> str:
-    """A new API token for the user (shown once; only its hash is stored)."""
-    token = secrets.token_urlsafe(32)
-    user.api_token_hash = _token_hash(token)
+def change_password(session: Session, user: User, current: str, new: str) -> User:
+    if not check_password_hash(user.password_hash, current or ""):
+        raise InputError("current_password: the current password is not correct", field="current_password")
+    _check_password(new)
+    if new == current:
+        raise InputError("new_password: choose a password different from the current one", field="new_password")
+    user.password_hash = generate_password_hash(new)
     session.flush()
-    return token
+    return user
+
+
+# --- firm membership -------------------------------------------------------------------------
+
+
+def can_manage_members(viewer: Viewer, firm_id: int, session: Session) -> bool:
+    """Platform admin, or an active firm admin of that firm."""
+    if viewer.is_admin:
+        return True
+    if viewer.firm_id != firm_id or viewer.user_id is None:
+        return False
+    user = session.get(User, viewer.user_id)
+    return user is not None and user.is_firm_admin and user.membership is Membership.ACTIVE
+
+
+def pending_members(session: Session, viewer: Viewer) -> list[User]:
+    """Membership requests the viewer may decide: all for the admin, its firm's for a firm admin."""
+    query = select(User).where(User.membership == Membership.PENDING).order_by(User.id)
+    if not viewer.is_admin:
+        if viewer.firm_id is None or not can_manage_members(viewer, viewer.firm_id, session):
+            return []
+        query = query.where(User.firm_id == viewer.firm_id)
+    return list(session.scalars(query))
+
+
+def decide_membership(session: Session, viewer: Viewer, user_id: int, approve: bool) -> User:
+    """Approve or reject a pending request (conditional update: a second decision gets 409).
+    The first approved member of a firm without a firm admin becomes its firm admin."""
+    user = session.get(User, user_id)
+    if user is None or user.firm_id is None or not can_manage_members(viewer, user.firm_id, session):
+        raise NotFoundError(f"user_id: no membership request {user_id} for you to decide", field="user_id")
+    new = Membership.ACTIVE if approve else Membership.REJECTED
+    changed = session.execute(
+        update(User)
+        .where(User.id == user_id, User.membership == Membership.PENDING)
+        .values(membership=new, updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(user)
+    if changed != 1:
+        raise ConflictError(f"user_id: this request was already decided ({user.membership.value})", field="user_id")
+    if approve and not _firm_has_admin(session, user.firm_id):
+        user.is_firm_admin = True
+    session.flush()
+    return user
+
+
+# --- organizers ------------------------------------------------------------------------------
+
+
+def create_organizer_invitation(
+    session: Session, inviter: Viewer, organization_id: int | None = None
+) -> tuple[str, OrganizerInvitation]:
+    """A single-use link token for a colleague to join the inviter's organization (the admin may
+    name any organization). Shown once; only its hash is stored."""
+    if inviter.is_admin:
+        org_id = organization_id
+    elif inviter.is_organizer:
+        org_id = inviter.organization_id
+        if organization_id not in (None, org_id):
+            raise InputError(
+                "organization_id: organizers invite only into their own organization", field="organization_id"
+            )
+    else:
+        raise InputError("role: only organizers and the admin can invite organizers", field="role")
+    if org_id is None or session.get(Organization, org_id) is None:
+        raise NotFoundError(f"organization_id: organization {org_id} does not exist", field="organization_id")
+    token = secrets.token_urlsafe(24)
+    invitation = OrganizerInvitation(
+        organization_id=org_id,
+        token_hash=_token_hash(token),
+        invited_by_id=inviter.user_id,
+        expires_at=utcnow() + timedelta(days=INVITATION_DAYS),
+    )
+    session.add(invitation)
+    session.flush()
+    return token, invitation
+
+
+def open_organizer_invitation(session: Session, token: str) -> OrganizerInvitation:
+    invitation = session.scalar(select(OrganizerInvitation).where(OrganizerInvitation.token_hash == _token_hash(token)))
+    if invitation is None or invitation.used_at is not None or invitation.expires_at <= utcnow():
+        raise NotFoundError("token: this invitation link is unknown, used or expired; ask for a new one", field="token")
+    return invitation
+
+
+def accept_organizer_invitation(session: Session, token: str, *, email: str, password: str, name: str) -> User:
+    """Create the invited organizer account; the link is used up (conditionally, so a double
+    submit creates one account and answers 409 to the other)."""
+    invitation = open_organizer_invitation(session, token)
+    user = create_user(
+        session,
+        email=email,
+        password=password,
+        name=name,
+        role=Role.ORGANIZER,
+        organization_name=invitation.organization.name,
+    )
+    changed = session.execute(
+        update(OrganizerInvitation)
+        .where(OrganizerInvitation.id == invitation.id, OrganizerInvitation.used_at.is_(None))
+        .values(used_at=utcnow(), used_by_id=user.id),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if changed != 1:
+        raise ConflictError("token: this invitation link was just used", field="token")
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def create_api_token(session: Session, user: User, name: str, days: int | None = TOKEN_DAYS) -> tuple[str, ApiToken]:
+    """A new named token that expires after ``days`` (1..365). Shown once; only its hash is stored."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 80:
+        raise InputError("name: give the token a name of 1 to 80 characters", field="name")
+    if days is None or not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InputError(f"expires_in_days: choose 1 to {MAX_TOKEN_DAYS} days", field="expires_in_days")
+    if user.role in (Role.LARGE, Role.SME) and user.membership is not Membership.ACTIVE:
+        raise InputError("membership: API tokens need an approved firm membership", field="membership")
+    token = "cm_" + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id, name=name, token_hash=_token_hash(token), expires_at=utcnow() + timedelta(days=days)
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def issue_api_token(session: Session, user: User, name: str = "default") -> str:
+    """A new API token with the default lifetime (kept for callers that only need the secret)."""
+    return create_api_token(session, user, name)[0]
+
+
+def list_api_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())))
+
+
+def revoke_api_token(session: Session, user_id: int, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens (others' tokens look like missing ones)."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFoundError(f"token_id: you have no token {token_id}", field="token_id")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+    return row
 
 
 def user_for_token(session: Session, token: str) -> User | None:
+    """The active user of a usable (not revoked, not expired) token; records its last use."""
     if not token:
         return None
-    user = session.scalar(select(User).where(User.api_token_hash == _token_hash(token)))
-    return user if user is not None and user.is_active else None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    now = utcnow()
+    if row is None or not row.is_usable(now):
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        row.last_used_at = now
+        session.commit()
+    return user
+
+
+def token_dict(row: ApiToken, now: datetime | None = None) -> dict[str, object]:
+    now = now or utcnow()
+    return {
+        "token_id": row.id,
+        "name": row.name,
+        "created_at": row.created_at.isoformat(timespec="seconds"),
+        "expires_at": row.expires_at.isoformat(timespec="seconds") if row.expires_at else None,
+        "last_used_at": row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else None,
+        "revoked": row.revoked_at is not None,
+        "active": row.is_usable(now),
+    }
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0

@@ -7,11 +7,13 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, NotFoundError
-from marketplace.models import Demand, DemandStatus, DemandType, Firm, Visibility
+from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.models import DEMAND_TRANSITIONS, Demand, DemandStatus, DemandType, Firm, Visibility, utcnow
+from marketplace.models.base import _check_transition
+from marketplace.permissions import Viewer, visible_demands_clause
 from marketplace.regions import normalize_region
 
 MAX_TEXT = 5000
@@ -115,6 +117,12 @@ def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Dem
         raise InputError(f"status: a {demand.status.value} demand can no longer be edited", field="status")
     merged = {**demand_input_dict(demand), **data, "owner_firm_id": demand.owner_firm_id}
     spec = parse_demand(merged)
+    if not hold_in_status(session, demand.id, (DemandStatus.DRAFT, DemandStatus.OPEN)):
+        session.refresh(demand)
+        raise ConflictError(
+            f"status: demand {demand.id} was {demand.status.value} meanwhile and can no longer be edited",
+            field="status",
+        )
     for key, value in spec.model_dump(exclude={"publish", "owner_firm_id"}).items():
         setattr(demand, key, value)
     demand.region_preference = normalize_region(demand.region_preference)
@@ -140,6 +148,17 @@ def demand_input_dict(demand: Demand) -> dict[str, Any]:
     }
 
 
+def hold_in_status(session: Session, demand_id: int, statuses: tuple[DemandStatus, ...]) -> bool:
+    """Write-lock the demand row while it is in one of ``statuses`` (a conditional UPDATE of its
+    timestamp): False when it is not. A concurrent status change then waits for, or fails
+    against, this transaction instead of interleaving with it."""
+    changed = session.execute(
+        update(Demand).where(Demand.id == demand_id, Demand.status.in_(statuses)).values(updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    return changed == 1
+
+
 def get_demand(session: Session, demand_id: int) -> Demand:
     demand = session.get(Demand, demand_id)
     if demand is None:
@@ -153,10 +172,15 @@ def list_demands(
     status: DemandStatus | None = None,
     type: DemandType | None = None,
     owner_firm_id: int | None = None,
+    viewer: Viewer | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Demand]:
+    """Demands newest first; with ``viewer``, only those the viewer may see (CLI callers, who run
+    on the server, pass none)."""
     query = select(Demand).order_by(Demand.id.desc())
+    if viewer is not None:
+        query = query.where(visible_demands_clause(viewer))
     if status is not None:
         query = query.where(Demand.status == status)
     if type is not None:
@@ -167,8 +191,27 @@ def list_demands(
 
 
 def set_status(session: Session, demand: Demand, status: DemandStatus) -> Demand:
-    demand.transition(status)
+    """Move a demand along its workflow with a conditional UPDATE (``WHERE status = <what this
+    caller saw>``): when someone else changed it in between, nothing is written and a
+    ConflictError (409) says so, instead of one update silently overwriting the other."""
     session.flush()
+    seen = demand.status or DemandStatus.DRAFT
+    _check_transition("demand", seen, status, DEMAND_TRANSITIONS[seen])
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if status is DemandStatus.OPEN:
+        values["published_at"] = utcnow()
+    if status in (DemandStatus.CLOSED, DemandStatus.WITHDRAWN):
+        values["closed_at"] = utcnow()
+    changed = session.execute(
+        update(Demand).where(Demand.id == demand.id, Demand.status == seen).values(**values),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(demand)
+    if changed != 1:
+        raise ConflictError(
+            f"status: demand {demand.id} was changed meanwhile (now {demand.status.value}); reload and try again",
+            field="status",
+        )
     return demand
 
 

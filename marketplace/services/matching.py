@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 
 from marketplace.matching import Filters, MatchEngine, MatchResult
 from marketplace.models import Demand, DemandStatus
+from marketplace.permissions import firm_viewer
 from marketplace.services.demands import list_demands
 from marketplace.services.suggestions import Candidate, save_suggestions, upsert_suggestion
 
 INBOX_POOL = 300
+INBOX_MAX_DEMANDS = 500  # one refresh matches at most this many (the newest visible open) demands
 
 
 def match_demand(
@@ -40,12 +42,21 @@ def match_demand(
 
 
 def suggest_demands(
-    session: Session, engine: MatchEngine, firm_id: int, *, top_k: int = 10, save: bool = False
+    session: Session,
+    engine: MatchEngine,
+    firm_id: int,
+    *,
+    top_k: int = 10,
+    save: bool = False,
+    max_demands: int = INBOX_MAX_DEMANDS,
 ) -> list[dict[str, Any]]:
-    """Open demands ranked for one firm: each demand is matched as usual and the firm's fused
-    score in that demand's ranking decides the order (so both directions agree)."""
+    """Open demands ranked for one firm, among those the firm may see (never invited-only or
+    private demands it was not invited to): each demand is matched as usual and the firm's
+    fused score in that demand's ranking decides the order (so both directions agree). Bounded
+    to the newest ``max_demands`` visible open demands."""
     rows = []
-    for demand in list_demands(session, status=DemandStatus.OPEN, limit=10_000):
+    visible = list_demands(session, status=DemandStatus.OPEN, viewer=firm_viewer(firm_id), limit=max_demands)
+    for demand in visible:
         if demand.owner_firm_id == firm_id:
             continue
         results = engine.match(

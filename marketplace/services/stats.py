@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from marketplace.models import (
@@ -16,13 +16,18 @@ from marketplace.models import (
     Product,
     ProductRelation,
 )
+from marketplace.permissions import Viewer, visible_demands_clause, visible_suggestions_clause
 
 
 def _count(session: Session, model: type, *where: object) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def counts(session: Session) -> dict[str, int]:
+def counts(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
+    """Totals; demands and suggestions only count what ``viewer`` may see (None: everything,
+    for the CLI on the server)."""
+    demands = visible_demands_clause(viewer) if viewer is not None else true()
+    suggestions = visible_suggestions_clause(viewer) if viewer is not None else true()
     return {
         "firms": _count(session, Firm),
         "large_firms": _count(session, Firm, Firm.kind == FirmKind.LARGE),
@@ -32,29 +37,36 @@ def counts(session: Session) -> dict[str, int]:
         "industries": _count(session, Industry),
         "patents": _count(session, Patent),
         "firm_relations": _count(session, FirmRelation),
-        "demands": _count(session, Demand),
-        "suggestions": _count(session, MatchSuggestion),
+        "demands": _count(session, Demand, demands),
+        "suggestions": _count(session, MatchSuggestion, suggestions),
     }
 
 
-def demand_breakdown(session: Session) -> dict[str, dict[str, int]]:
-    """Demands by type and by status."""
+def demand_breakdown(session: Session, viewer: Viewer | None = None) -> dict[str, dict[str, int]]:
+    """Demands (that ``viewer`` may see) by type and by status."""
     from marketplace.models import DemandStatus, DemandType
 
-    by_type = dict(session.execute(select(Demand.type, func.count()).group_by(Demand.type)).tuples().all())
-    by_status = dict(session.execute(select(Demand.status, func.count()).group_by(Demand.status)).tuples().all())
+    seen = visible_demands_clause(viewer) if viewer is not None else true()
+    by_type = dict(session.execute(select(Demand.type, func.count()).where(seen).group_by(Demand.type)).tuples().all())
+    by_status = dict(
+        session.execute(select(Demand.status, func.count()).where(seen).group_by(Demand.status)).tuples().all()
+    )
     return {
         "by_type": {t.value: by_type.get(t, 0) for t in DemandType},
         "by_status": {s.value: by_status.get(s, 0) for s in DemandStatus},
     }
 
 
-def suggestion_funnel(session: Session) -> dict[str, int]:
-    """How many suggestions reached each step: suggested (all) -> accepted -> contacted."""
+def suggestion_funnel(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
+    """How many suggestions (on demands ``viewer`` may see) reached each step: suggested (all)
+    -> accepted -> contacted."""
     from marketplace.models import SuggestionStatus
 
+    seen = visible_suggestions_clause(viewer) if viewer is not None else true()
     by_status = dict(
-        session.execute(select(MatchSuggestion.status, func.count()).group_by(MatchSuggestion.status)).tuples().all()
+        session.execute(select(MatchSuggestion.status, func.count()).where(seen).group_by(MatchSuggestion.status))
+        .tuples()
+        .all()
     )
     contacted = by_status.get(SuggestionStatus.CONTACTED, 0)
     accepted = by_status.get(SuggestionStatus.ACCEPTED, 0) + contacted
@@ -66,8 +78,9 @@ def suggestion_funnel(session: Session) -> dict[str, int]:
     }
 
 
-def unmet_industries(session: Session, limit: int = 10) -> list[tuple[str, int]]:
-    """Industries named by open demands that no firm has accepted yet, most demanded first."""
+def unmet_industries(session: Session, limit: int = 10, viewer: Viewer | None = None) -> list[tuple[str, int]]:
+    """Industries named by open demands (that ``viewer`` may see) that no firm has accepted yet,
+    most demanded first."""
     from collections import Counter
 
     from marketplace.models import DemandStatus, FirmIndustry, SuggestionStatus
@@ -76,7 +89,11 @@ def unmet_industries(session: Session, limit: int = 10) -> list[tuple[str, int]]
         MatchSuggestion.status.in_([SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED])
     )
     open_demands = session.scalars(
-        select(Demand).where(Demand.status == DemandStatus.OPEN, Demand.id.not_in(accepted))
+        select(Demand).where(
+            Demand.status == DemandStatus.OPEN,
+            Demand.id.not_in(accepted),
+            visible_demands_clause(viewer) if viewer is not None else true(),
+        )
     ).all()
     tally: Counter[str] = Counter()
     for demand in open_demands:

@@ -6,11 +6,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from marketplace.errors import NotFoundError, TransitionError
-from marketplace.models import Demand, DemandStatus, MatchSuggestion, OwnerAction, SuggestionStatus
+from marketplace.errors import ConflictError, NotFoundError, TransitionError
+from marketplace.models import (
+    SUGGESTION_TRANSITIONS,
+    Demand,
+    DemandInvitation,
+    DemandStatus,
+    MatchSuggestion,
+    OwnerAction,
+    SuggestionStatus,
+    utcnow,
+)
+from marketplace.models.base import _check_transition
+from marketplace.permissions import Viewer, visible_demands_clause
+from marketplace.services.demands import hold_in_status, set_status
 
 
 @dataclass(frozen=True)
@@ -50,37 +63,100 @@ def get_suggestion(session: Session, suggestion_id: int) -> MatchSuggestion:
     return suggestion
 
 
+def _move(session: Session, suggestion: MatchSuggestion, new: SuggestionStatus) -> None:
+    """Conditional UPDATE of a suggestion's status (``WHERE status = <what the caller saw>``)."""
+    session.flush()
+    seen = suggestion.status or SuggestionStatus.SUGGESTED
+    _check_transition("suggestion", seen, new, SUGGESTION_TRANSITIONS[seen])
+    values: dict[str, Any] = {"status": new, "updated_at": utcnow()}
+    if new in (SuggestionStatus.ACCEPTED, SuggestionStatus.DECLINED):
+        values["decided_at"] = utcnow()
+    if new is SuggestionStatus.CONTACTED:
+        values["contacted_at"] = utcnow()
+    changed = session.execute(
+        update(MatchSuggestion)
+        .where(MatchSuggestion.id == suggestion.id, MatchSuggestion.status == seen)
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(suggestion)
+    if changed != 1:
+        raise ConflictError(
+            f"status: this suggestion was answered meanwhile (now {suggestion.status.value}); reload the page",
+            field="status",
+        )
+
+
 def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionStatus) -> MatchSuggestion:
     """The suggested firm accepts or declines; an accepted suggestion can be marked contacted.
-    The first acceptance moves an open demand to matched."""
-    suggestion.transition(status)
+    Only while the demand is open or matched (the demand row is held meanwhile, so a concurrent
+    close cannot slip in between). The first acceptance moves an open demand to matched."""
     demand = suggestion.demand
+    if not hold_in_status(session, demand.id, (DemandStatus.OPEN, DemandStatus.MATCHED)):
+        session.refresh(demand)
+        raise ConflictError(
+            f"status: demand {demand.id} is {demand.status.value}; suggestions on it can no longer be answered",
+            field="status",
+        )
+    _move(session, suggestion, status)
+    session.refresh(demand)
     if status is SuggestionStatus.ACCEPTED and demand.status is DemandStatus.OPEN:
-        demand.transition(DemandStatus.MATCHED)
-    session.flush()
+        set_status(session, demand, DemandStatus.MATCHED)
     return suggestion
 
 
-def owner_act(session: Session, suggestion: MatchSuggestion, action: OwnerAction) -> MatchSuggestion:
-    """The demand owner shortlists, invites to talk, or declines a suggested firm. Inviting a firm
-    that has accepted marks the pair contacted."""
+def owner_act(
+    session: Session, suggestion: MatchSuggestion, action: OwnerAction, invited_by_id: int | None = None
+) -> MatchSuggestion:
+    """The demand owner shortlists, invites to talk, or declines a suggested firm. Inviting
+    records a DemandInvitation (so the firm may see an "invited" demand) and, when the firm has
+    accepted, marks the pair contacted."""
+    session.flush()
     if suggestion.owner_action is OwnerAction.REJECTED and action is not OwnerAction.REJECTED:
         raise TransitionError(
             "owner_action: a declined firm cannot be shortlisted or invited again", field="owner_action"
         )
-    suggestion.owner_action = action
-    if action is OwnerAction.INVITED and suggestion.status is SuggestionStatus.ACCEPTED:
-        suggestion.transition(SuggestionStatus.CONTACTED)
-    session.flush()
+    seen = suggestion.owner_action or OwnerAction.NONE
+    changed = session.execute(
+        update(MatchSuggestion)
+        .where(MatchSuggestion.id == suggestion.id, MatchSuggestion.owner_action == seen)
+        .values(owner_action=action, updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(suggestion)
+    if changed != 1:
+        raise ConflictError("owner_action: this candidate was changed meanwhile; reload the page", field="owner_action")
+    if action is OwnerAction.INVITED:
+        invite_firm(session, suggestion.demand_id, suggestion.firm_id, invited_by_id)
+        if suggestion.status is SuggestionStatus.ACCEPTED:
+            _move(session, suggestion, SuggestionStatus.CONTACTED)
     return suggestion
+
+
+def invite_firm(session: Session, demand_id: int, firm_id: int, invited_by_id: int | None) -> DemandInvitation:
+    """Record that the demand's owner invited the firm (idempotent; a concurrent duplicate is
+    absorbed by the unique constraint)."""
+    found = session.scalar(
+        select(DemandInvitation).where(DemandInvitation.demand_id == demand_id, DemandInvitation.firm_id == firm_id)
+    )
+    if found is not None:
+        return found
+    invitation = DemandInvitation(demand_id=demand_id, firm_id=firm_id, invited_by_id=invited_by_id)
+    try:
+        with session.begin_nested():
+            session.add(invitation)
+    except IntegrityError:
+        return session.scalars(
+            select(DemandInvitation).where(DemandInvitation.demand_id == demand_id, DemandInvitation.firm_id == firm_id)
+        ).one()
+    return invitation
 
 
 def respond_and_follow_up(session: Session, suggestion: MatchSuggestion, status: SuggestionStatus) -> MatchSuggestion:
     """The firm answers; if the owner already invited it and it accepts, the pair is contacted."""
     respond(session, suggestion, status)
     if status is SuggestionStatus.ACCEPTED and suggestion.owner_action is OwnerAction.INVITED:
-        suggestion.transition(SuggestionStatus.CONTACTED)
-        session.flush()
+        _move(session, suggestion, SuggestionStatus.CONTACTED)
     return suggestion
 
 
@@ -94,10 +170,15 @@ def suggestions_for_demand(session: Session, demand_id: int) -> list[MatchSugges
     return list(session.scalars(query))
 
 
-def inbox(session: Session, firm_id: int, status: SuggestionStatus | None = None) -> list[MatchSuggestion]:
+def inbox(
+    session: Session, firm_id: int, status: SuggestionStatus | None = None, *, viewer: Viewer
+) -> list[MatchSuggestion]:
+    """The firm's suggestions on demands the viewer may see (a suggestion alone never reveals an
+    invited or private demand)."""
     query = (
         select(MatchSuggestion)
-        .where(MatchSuggestion.firm_id == firm_id)
+        .join(Demand, Demand.id == MatchSuggestion.demand_id)
+        .where(MatchSuggestion.firm_id == firm_id, visible_demands_clause(viewer))
         .options(selectinload(MatchSuggestion.demand))
         .order_by(MatchSuggestion.score.desc())
     )

@@ -4,6 +4,7 @@ machine's headless Chromium (Debian's package; Playwright's own browser download
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -29,7 +30,8 @@ ARGS = [
 
 @pytest.fixture
 def live_server(loaded, people):  # noqa: F811
-    app = create_app(loaded, {"TESTING": False, "MATCH_USE_DENSE": False})
+    # served like production (TESTING off): a real random secret key, as `serve` keeps one
+    app = create_app(loaded, {"TESTING": False, "MATCH_USE_DENSE": False, "SECRET_KEY": secrets.token_hex(32)})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

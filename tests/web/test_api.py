@@ -68,7 +68,7 @@ def test_owner_matches_and_reads_suggestions_others_cannot(client, people):
     assert client.get(f"/api/v1/demands/{d}/suggestions", headers=h(people, "sme")).status_code == 403
     assert client.post(f"/api/v1/demands/{d}/match", headers=h(people, "sme2")).status_code == 403
     assert client.get("/api/v1/demands/99999", headers=h(people, "sme")).status_code == 404
-    assert client.get(f"/api/v1/demands/{people['draft']}", headers=h(people, "sme")).status_code == 403
+    assert client.get(f"/api/v1/demands/{people['draft']}", headers=h(people, "sme")).status_code == 404
 
 
 def test_sme_reads_inbox_and_responds(client, people):
@@ -85,7 +85,7 @@ def test_sme_reads_inbox_and_responds(client, people):
     ok = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=h(people, "sme"))
     assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
     again = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "declined"}, headers=h(people, "sme"))
-    assert again.status_code == 400 and "accepted to declined" in again.get_json()["message"]
+    assert again.status_code == 409 and "accepted to declined" in again.get_json()["message"]
     assert (
         client.post(
             f"/api/v1/suggestions/{sid}/respond", json={"status": "maybe"}, headers=h(people, "sme")

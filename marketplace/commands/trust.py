@@ -1,0 +1,165 @@
+"""Accounts the platform admin manages from the server: ``python -m marketplace users ...``.
+
+Organizer accounts are never self-granted: the admin creates them here (or on /admin/), or an
+organizer of the same organization sends an invitation link. Firm-membership requests are
+approved here, on /admin/ or by the firm's own admin user on /account/members.
+"""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
+from marketplace.models import Organization, OrganizationKind, Role, User
+from marketplace.permissions import Viewer
+
+
+@cli.group("users")
+def users_group() -> None:
+    """用户与角色 / users and roles: organizers, admins, firm-membership requests."""
+
+
+ADMIN = Viewer(user_id=None, role=Role.ADMIN)  # the server's operator acts as the platform admin
+
+
+@users_group.command("create-organizer")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--organization", "organization_name", required=True, help="organization name (created if new)")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in OrganizationKind]),
+    default=OrganizationKind.ASSOCIATION.value,
+    show_default=True,
+)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="at least 8 characters")
+@_json_opt
+@pass_app
+def create_organizer(
+    app: AppContext, email: str, name: str, organization_name: str, kind: str, password: str, as_json: bool
+) -> None:
+    """Create an organizer account in an organization."""
+    from marketplace.services.accounts import create_user
+
+    with app.session() as session:
+        user = create_user(
+            session,
+            email=email,
+            password=password,
+            name=name,
+            role=Role.ORGANIZER,
+            organization_name=organization_name,
+            organization_kind=OrganizationKind(kind),
+        )
+        data = {"user_id": user.id, "email": user.email, "organization": user.organization.name}
+    emit(data, as_json, lambda d: click.echo(f"组织方已创建 / organizer created: {d['email']} ({d['organization']})"))
+
+
+@users_group.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="at least 8 characters")
+@_json_opt
+@pass_app
+def create_admin(app: AppContext, email: str, name: str, password: str, as_json: bool) -> None:
+    """Create a platform admin account."""
+    from marketplace.services.accounts import create_user
+
+    with app.session() as session:
+        user = create_user(session, email=email, password=password, name=name, role=Role.ADMIN)
+        data = {"user_id": user.id, "email": user.email}
+    emit(data, as_json, lambda d: click.echo(f"管理员已创建 / admin created: {d['email']}"))
+
+
+@users_group.command("invite-organizer")
+@click.argument("organization")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@_json_opt
+@pass_app
+def invite_organizer(app: AppContext, organization: str, base_url: str, as_json: bool) -> None:
+    """Print a single-use invitation link (7 days) to join ORGANIZATION (name or id) as organizer."""
+    from marketplace.errors import NotFoundError
+    from marketplace.services.accounts import create_organizer_invitation
+
+    with app.session() as session:
+        query = select(Organization.id).where(
+            Organization.id == int(organization) if organization.isdigit() else Organization.name == organization
+        )
+        org_id = session.scalar(query)
+        if org_id is None:
+            raise NotFoundError(f"organization: no organization {organization!r}", field="organization")
+        token, invitation = create_organizer_invitation(session, ADMIN, org_id)
+        data = {
+            "organization": invitation.organization.name,
+            "link": f"{base_url.rstrip('/')}/auth/join/{token}",
+            "expires_at": invitation.expires_at.isoformat(timespec="seconds"),
+        }
+    emit(data, as_json, lambda d: click.echo(f"邀请链接 / invitation link: {d['link']} (until {d['expires_at']})"))
+
+
+@users_group.command("pending")
+@_json_opt
+@pass_app
+def pending(app: AppContext, as_json: bool) -> None:
+    """List requests to join a firm that wait for approval."""
+    from marketplace.services.accounts import pending_members
+
+    with app.session() as session:
+        rows = [
+            {"user_id": u.id, "email": u.email, "name": u.name, "firm_id": u.firm_id, "firm": u.firm.name}
+            for u in pending_members(session, ADMIN)
+        ]
+
+    def human(items: list[dict]) -> None:
+        for r in items:
+            click.echo(f"{r['user_id']:>6}  {r['email']:<30} {r['firm']}")
+        if not items:
+            click.echo("没有待审批的申请 / no pending requests")
+
+    emit(rows, as_json, human)
+
+
+@users_group.command("decide")
+@click.argument("user_id", type=int)
+@click.argument("decision", type=click.Choice(["approve", "reject"]))
+@_json_opt
+@pass_app
+def decide(app: AppContext, user_id: int, decision: str, as_json: bool) -> None:
+    """Approve or reject USER_ID's request to join its firm."""
+    from marketplace.services.accounts import decide_membership
+
+    with app.session() as session:
+        user = decide_membership(session, ADMIN, user_id, decision == "approve")
+        data = {"user_id": user.id, "membership": user.membership.value, "is_firm_admin": user.is_firm_admin}
+    emit(data, as_json, lambda d: click.echo(f"{d['user_id']}: {d['membership']}"))
+
+
+@users_group.command("list")
+@click.option("--role", type=click.Choice([r.value for r in Role]))
+@_json_opt
+@pass_app
+def list_users(app: AppContext, role: str | None, as_json: bool) -> None:
+    """Users with their role, firm or organization and membership."""
+    with app.session() as session:
+        query = select(User).order_by(User.id)
+        if role:
+            query = query.where(User.role == Role(role))
+        rows = [
+            {
+                "user_id": u.id,
+                "email": u.email,
+                "role": u.role.value,
+                "belongs_to": u.firm.name if u.firm else (u.organization.name if u.organization else None),
+                "membership": u.membership.value if u.role in (Role.LARGE, Role.SME) else None,
+                "is_firm_admin": u.is_firm_admin,
+            }
+            for u in session.scalars(query)
+        ]
+    emit(
+        rows,
+        as_json,
+        lambda items: [
+            click.echo(f"{r['user_id']:>6} {r['role']:<10} {r['email']:<30} {r['belongs_to'] or '—'}") for r in items
+        ],
+    )

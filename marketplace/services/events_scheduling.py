@@ -1,0 +1,206 @@
+"""Scheduling an event: builds the solver's JSON input from the database (participants with
+representatives, availability and the SMEs' floor; accepted meetings with weights; locked and
+previous placements), runs the CP-SAT scheduler (:func:`marketplace.services.event_scheduler.solve_json`)
+and writes slots, tables and the reasons for unscheduled meetings back. Rerunning it after a
+cancellation or late requests refills freed slots from the waiting list while staying close to
+the previous schedule. Sending the agendas locks the schedule."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.errors import InputError
+from marketplace.models import Event, EventStatus, Meeting, MeetingStatus, Side, utcnow
+from marketplace.services.events import approved_registrations, notify_firms
+
+REASONS_ZH = {
+    "no_capacity": "参会代表或洽谈桌不足",
+    "no_common_slot": "双方没有共同的可参会时段",
+    "participant_full": "共同时段内一方的洽谈已排满",
+    "tables_full": "共同时段内洽谈桌已满",
+    "limits": "共同时段内代表人数或洽谈桌已用完",
+    "time_limit": "求解时间用完，尚有空位未用",
+    "zero_weight": "该洽谈权重为 0",
+}
+ACTIVE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
+
+
+def pid(firm_id: int) -> str:
+    return f"f{firm_id}"
+
+
+def mid(meeting_id: int) -> str:
+    return f"m{meeting_id}"
+
+
+def is_locked(meeting: Meeting) -> bool:
+    """Sent to participants, checked in, or already held / no-show: never moves."""
+    placed = meeting.slot is not None
+    return placed and (
+        meeting.locked
+        or meeting.checked_in_at is not None
+        or meeting.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW)
+    )
+
+
+def build_solver_input(
+    session: Session, event: Event, *, time_limit_s: float = 2.0
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """The solver contract's input for this event, and the meetings kept out of it with their
+    reason (a large firm's maximum number of meetings)."""
+    slots = event.slot_count
+    regs = {r.firm_id: r for r in approved_registrations(session, event)}
+    participants = [
+        {
+            "id": pid(r.firm_id),
+            "side": r.side.value,
+            "capacity": r.representatives if r.side is Side.LARGE else 1,
+            "available": r.available(slots),
+            "min_meetings": event.sme_min_meetings if r.side is Side.SME else 0,
+        }
+        for r in regs.values()
+    ]
+    meetings = list(
+        session.scalars(
+            select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE)).order_by(Meeting.id)
+        )
+    )
+    kept_out: dict[int, str] = {}
+    per_large: dict[int, list[Meeting]] = defaultdict(list)
+    for m in meetings:
+        if m.large_firm_id not in regs or m.sme_firm_id not in regs:
+            kept_out[m.id] = "参会企业已退出 / a participant is no longer registered"
+        else:
+            per_large[m.large_firm_id].append(m)
+    for firm_meetings in per_large.values():
+        firm_meetings.sort(key=lambda m: (not is_locked(m), -m.weight, m.id))
+        for m in firm_meetings[event.large_max_meetings :]:
+            if not is_locked(m):
+                kept_out[m.id] = (
+                    f"大企业已达每场活动最多 {event.large_max_meetings} 场洽谈的上限 / "
+                    f"the large firm's maximum of {event.large_max_meetings} meetings is reached"
+                )
+    items, previous = [], []
+    for m in meetings:
+        if m.id in kept_out:
+            continue
+        item: dict[str, Any] = {"id": mid(m.id), "a": pid(m.large_firm_id), "b": pid(m.sme_firm_id), "weight": m.weight}
+        if is_locked(m):
+            item["locked"] = {"slot": m.slot, "table": m.table_no}
+        elif m.slot is not None:
+            previous.append({"id": mid(m.id), "slot": m.slot, "table": m.table_no})
+        items.append(item)
+    data = {
+        "slots": slots,
+        "tables": event.tables,
+        "participants": participants,
+        "meetings": items,
+        "previous": previous,
+        "time_limit_s": time_limit_s,
+    }
+    return data, kept_out
+
+
+def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0) -> dict[str, Any]:
+    """Run the scheduler on the event and write the result back; the firms whose meetings were
+    placed, moved or dropped are notified. Returns a summary with the unscheduled reasons."""
+    from marketplace.services.event_scheduler import solve_json
+
+    if event.status not in (EventStatus.OPEN, EventStatus.SCHEDULED):
+        raise InputError(f"status: open registration before scheduling (event is {event.status.value})", "status")
+    started = time.perf_counter()
+    data, kept_out = build_solver_input(session, event, time_limit_s=time_limit_s)
+    result = solve_json(data)
+    by_id = {
+        m.id: m
+        for m in session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE)))
+    }
+    placed = {int(s["id"][1:]): (int(s["slot"]), int(s["table"])) for s in result["scheduled"]}
+    names = {pid(f.id): f.display_name for m in by_id.values() for f in (m.large_firm, m.sme_firm)}
+    reasons = {int(u["id"][1:]): explain(u, names) for u in result["unscheduled"]}
+    reasons.update(kept_out)
+    changed_firms: set[int] = set()
+    moved = 0
+    for meeting_id, meeting in by_id.items():
+        if meeting.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW):
+            continue
+        before = (meeting.slot, meeting.table_no)
+        if meeting_id in placed:
+            meeting.slot, meeting.table_no = placed[meeting_id]
+            meeting.status = MeetingStatus.SCHEDULED
+            meeting.unscheduled_reason = None
+        else:
+            meeting.slot = meeting.table_no = None
+            meeting.status = MeetingStatus.WAITING
+            meeting.unscheduled_reason = reasons.get(meeting_id, "未排入 / not scheduled")
+        if before != (meeting.slot, meeting.table_no):
+            meeting.sequence += 1
+            changed_firms |= {meeting.large_firm_id, meeting.sme_firm_id}
+            moved += before[0] is not None
+    event.scheduled_at = utcnow()
+    if event.status is EventStatus.OPEN:
+        event.transition(EventStatus.SCHEDULED)
+    session.flush()
+    if changed_firms:
+        notify_firms(
+            session,
+            event,
+            changed_firms,
+            "event_agenda",
+            "您的洽谈日程有更新",
+            "Your meeting agenda changed",
+            f"/events/{event.id}/agenda",
+        )
+    return {
+        "event_id": event.id,
+        "scheduled": len(placed),
+        "unscheduled": [
+            {"meeting_id": m_id, "reason": reason} for m_id, reason in sorted(reasons.items()) if m_id in by_id
+        ],
+        "moved": moved,
+        "notified_firms": len(changed_firms),
+        "objective": result.get("objective"),
+        "solver_seconds": result.get("seconds"),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def explain(unscheduled: dict[str, Any], names: dict[str, str]) -> str:
+    """The solver's reason in Chinese and English, with firm names instead of solver ids."""
+    text = str(unscheduled.get("reason", ""))
+    for key, name in names.items():
+        text = text.replace(repr(key), name)
+    zh = REASONS_ZH.get(str(unscheduled.get("code")), "未排入")
+    return f"{zh} / {text}" if text else zh
+
+
+def send_agendas(session: Session, event: Event) -> int:
+    """Send every participant its agenda: scheduled meetings are locked from now on."""
+    meetings = list(
+        session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED))
+    )
+    if not meetings:
+        raise InputError("status: nothing is scheduled yet; run the scheduler first", field="status")
+    now = utcnow()
+    firms: set[int] = set()
+    for m in meetings:
+        if not m.locked:
+            m.locked = True
+            m.sent_at = now
+            firms |= {m.large_firm_id, m.sme_firm_id}
+    session.flush()
+    notify_firms(
+        session,
+        event,
+        firms,
+        "event_agenda",
+        "洽谈日程已发布，请查看桌号与时间",
+        "Your meeting agenda is out: times and table numbers",
+        f"/events/{event.id}/agenda",
+    )
+    return len(firms)

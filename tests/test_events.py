@@ -1,0 +1,334 @@
+"""Events: the model's time grid and rules, invitations, registrations, requests, proposals,
+expiry, the day itself, permissions and demand visibility through events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.errors import InputError, NotFoundError, TransitionError
+from marketplace.models import (
+    Demand,
+    EventRegistration,
+    InvitationStatus,
+    Meeting,
+    MeetingStatus,
+    RegistrationStatus,
+    RequestStatus,
+    Role,
+    User,
+    utcnow,
+)
+from marketplace.models.notifications import Notification
+from marketplace.services import events as ev
+from marketplace.services.accounts import create_user
+from tests.events_helpers import event_data, setup_event
+
+
+@pytest.fixture
+def world(loaded):
+    with session_scope(loaded) as s:
+        yield s, setup_event(s)
+
+
+def _user(session, role, **kw):
+    n = session.scalar(select(User.id).order_by(User.id.desc())) or 0
+    return create_user(session, email=f"u{n + 1}@t.cn", password="password-123", name="测试", role=role, **kw)
+
+
+def test_default_slots_are_twenty_minutes_with_five_minute_gaps(world):
+    _s, w = world
+    times = w["event"].slot_times()
+    assert len(times) == 3
+    assert [(b - a).seconds // 60 for a, b in times] == [20, 20, 20]
+    assert (times[1][0] - times[0][1]).seconds // 60 == 5
+    assert times[0][0].strftime("%H:%M") == "09:00"
+
+
+def test_event_with_a_malformed_session_is_rejected_naming_the_field(session):
+    from marketplace.models import Organization, OrganizationKind
+
+    org = Organization(name="协会", kind=OrganizationKind.ASSOCIATION)
+    session.add(org)
+    session.flush()
+    with pytest.raises(InputError) as err:
+        ev.create_event(session, org.id, event_data(sessions=["9点到12点"]))
+    assert err.value.field == "sessions"
+    with pytest.raises(InputError) as err:
+        ev.create_event(session, org.id, event_data(sessions=["09:00-09:10"]))
+    assert "no slot fits" in str(err.value)
+    with pytest.raises(InputError) as err:
+        ev.create_event(session, org.id, event_data(tables=0))
+    assert err.value.field == "tables"
+
+
+def test_invited_firm_registers_approved_and_invitation_is_marked(world):
+    s, w = world
+    inv_status = s.scalar(select(ev.EventInvitation.status).where(ev.EventInvitation.firm_id == w["smes"][0].id))
+    assert inv_status is InvitationStatus.REGISTERED
+    assert w["regs"][w["smes"][0].id].status is RegistrationStatus.APPROVED
+
+
+def test_invitation_notifies_the_firms_users(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False)
+        user = _user(s, Role.SME, firm_id=w["smes"][0].id)
+        ev.invite_firms(s, w["event"], [w["smes"][0].id])
+        titles = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
+        assert any("诚邀" in t for t in titles)
+
+
+def test_open_registration_waits_for_organizer_approval(world):
+    s, w = world
+    from marketplace.services.firms import create_firm
+
+    newcomer = create_firm(s, name="报名测试企业有限公司", kind=ev.FirmKind.SME)
+    reg = ev.register_firm(s, w["event"], newcomer.id)
+    assert reg.status is RegistrationStatus.PENDING
+    ev.decide_registration(s, reg, approve=True)
+    assert reg.status is RegistrationStatus.APPROVED
+    with pytest.raises(TransitionError):
+        ev.decide_registration(s, reg, approve=False)
+
+
+def test_registration_is_refused_when_the_side_is_full(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False, capacity_sme=1)
+        ev.register_firm(s, w["event"], w["smes"][0].id)
+        with pytest.raises(TransitionError) as err:
+            ev.register_firm(s, w["event"], w["smes"][1].id)
+        assert err.value.field == "side"
+
+
+def test_sme_cannot_bring_several_representatives(world):
+    s, w = world
+    reg = w["regs"][w["smes"][0].id]
+    s.delete(reg)
+    s.flush()
+    with pytest.raises(InputError) as err:
+        ev.register_firm(s, w["event"], w["smes"][0].id, representatives=2)
+    assert err.value.field == "representatives"
+
+
+def test_availability_outside_the_grid_is_rejected(world):
+    s, w = world
+    reg = w["regs"][w["smes"][0].id]
+    ev.set_availability(s, reg, [0, 2])
+    assert reg.available(3) == [0, 2]
+    with pytest.raises(InputError) as err:
+        ev.set_availability(s, reg, [7])
+    assert err.value.field == "slots"
+
+
+def test_request_accepted_becomes_a_waiting_meeting(world):
+    s, w = world
+    sme, large = w["smes"][0], w["large"]
+    req = ev.request_meeting(s, w["event"], sme.id, large.id, message="想介绍我们的涂覆隔膜", demand_id=w["demand"].id)
+    assert req.status is RequestStatus.PENDING and req.expires_at > utcnow()
+    ev.answer_request(s, req, accept=True)
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+    assert meeting.status is MeetingStatus.WAITING
+    assert (meeting.large_firm_id, meeting.sme_firm_id) == (large.id, sme.id)
+    assert meeting.weight == ev.meeting_weight(req) == 30
+
+
+def test_request_between_same_side_or_self_or_twice_is_refused(world):
+    s, w = world
+    a, b = w["smes"][0], w["smes"][1]
+    with pytest.raises(InputError):
+        ev.request_meeting(s, w["event"], a.id, b.id)
+    with pytest.raises(InputError):
+        ev.request_meeting(s, w["event"], a.id, a.id)
+    ev.request_meeting(s, w["event"], a.id, w["large"].id)
+    with pytest.raises(TransitionError):
+        ev.request_meeting(s, w["event"], w["large"].id, a.id)
+
+
+def test_pending_cap_blocks_more_requests_until_one_expires(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, pending_cap=1)
+        sme = w["smes"][0]
+        first = ev.request_meeting(s, w["event"], sme.id, w["large"].id)
+        with pytest.raises(TransitionError) as err:
+            ev.request_meeting(s, w["event"], sme.id, w["large2"].id)
+        assert "unanswered" in str(err.value)
+        first.expires_at = utcnow() - timedelta(minutes=1)
+        assert ev.expire_requests(s, w["event"]) == 1
+        assert first.status is RequestStatus.EXPIRED
+        ev.request_meeting(s, w["event"], sme.id, w["large2"].id)
+
+
+def test_expired_request_cannot_be_accepted(world):
+    s, w = world
+    req = ev.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
+    req.expires_at = utcnow() - timedelta(hours=1)
+    with pytest.raises(TransitionError):
+        ev.answer_request(s, req, accept=True)
+    assert req.status is RequestStatus.EXPIRED
+
+
+def test_auto_accept_event_accepts_requests_at_once(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, request_rule="auto_accept")
+        req = ev.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
+        assert req.status is RequestStatus.ACCEPTED
+        assert s.scalar(select(Meeting.id).where(Meeting.request_id == req.id)) is not None
+
+
+def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_bulk(world, loaded):
+    from marketplace.matching import MatchEngine
+
+    s, w = world
+    engine = MatchEngine(loaded, use_dense=False).build(s)  # lexical + chain graph over this database
+    proposals = ev.propose_meetings(s, engine, w["event"], per_demand=3)
+    assert proposals, "the separator SME should be proposed for the separator demand"
+    registered = {r.firm_id for r in ev.approved_registrations(s, w["event"], ev.Side.SME)}
+    assert all(p.from_firm_id in registered and p.to_firm_id == w["large"].id for p in proposals)
+    assert all(p.demand_id == w["demand"].id and p.reasons[0].startswith("可满足需求") for p in proposals)
+    assert proposals[0].from_firm_id == w["smes"][0].id  # the separator maker ranks first
+    again = ev.propose_meetings(s, engine, w["event"], per_demand=3)
+    assert again == []
+    done = ev.accept_proposals(s, w["event"], w["large"].id, [p.id for p in proposals])
+    assert {r.status for r in done} == {RequestStatus.ACCEPTED}
+    with pytest.raises(ev.PermissionDeniedError):
+        ev.accept_proposals(s, w["event"], w["large2"].id, [proposals[0].id])
+
+
+def test_pair_that_met_at_an_earlier_event_is_marked(world):
+    s, w = world
+    sme, large = w["smes"][0], w["large"]
+    earlier = ev.create_event(
+        s,
+        w["org"].id,
+        event_data(title="上一届对接会", start_date=(w["event"].start_date - timedelta(days=90)).isoformat()),
+    )
+    ev.set_event_status(s, earlier, ev.EventStatus.OPEN)
+    ev.invite_firms(s, earlier, [sme.id, large.id])
+    ev.register_firm(s, earlier, sme.id)
+    ev.register_firm(s, earlier, large.id)
+    req = ev.request_meeting(s, earlier, sme.id, large.id)
+    ev.answer_request(s, req, accept=True)
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+    meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
+    ev.mark_meeting(s, meeting, held=True)
+    rows = ev.browse_participants(s, w["event"], sme.id)
+    marked = {r["firm_id"]: r["met_before"] for r in rows}
+    assert marked[large.id] is True and marked[w["large2"].id] is False
+
+
+def test_check_in_locks_the_firms_scheduled_meetings(world):
+    s, w = world
+    sme = w["smes"][0]
+    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id)
+    ev.answer_request(s, req, accept=True)
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+    meeting.slot, meeting.table_no, meeting.status = 1, 0, MeetingStatus.SCHEDULED
+    reg = ev.check_in(s, w["event"], w["regs"][sme.id].checkin_token)
+    assert reg.checked_in_at is not None and meeting.locked
+    with pytest.raises(NotFoundError):
+        ev.check_in(s, w["event"], "not-a-token")
+
+
+def test_outcome_needs_a_held_meeting_and_agreement_leads_to_the_contract_hook(world):
+    s, w = world
+    sme = w["smes"][0]
+    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
+    ev.answer_request(s, req, accept=True)
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+    with pytest.raises(TransitionError):
+        ev.record_outcome(s, meeting, sme.id, {"outcome": "follow_up"})
+    meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
+    ev.mark_meeting(s, meeting, held=True)
+    with pytest.raises(InputError) as err:
+        ev.record_outcome(s, meeting, sme.id, {"outcome": "maybe"})
+    assert err.value.field == "outcome"
+    with pytest.raises(InputError) as err:
+        ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": -5})
+    assert err.value.field == "amount"
+    ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 120})
+    ev.record_outcome(s, meeting, w["large"].id, {"outcome": "达成合作意向/协议", "amount": 100})
+    source = ev.meeting_contract_source(meeting)
+    assert source == {
+        "meeting_id": meeting.id,
+        "event_id": w["event"].id,
+        "buyer_firm_id": w["large"].id,
+        "supplier_firm_id": sme.id,
+        "demand_id": w["demand"].id,
+        "amount": 120,
+    }
+    with pytest.raises(ev.PermissionDeniedError):
+        ev.record_outcome(s, meeting, w["smes"][1].id, {"outcome": "none"})
+
+
+def test_survey_answers_are_kept_and_validated(world):
+    s, w = world
+    sme = w["smes"][0]
+    row = ev.submit_survey(s, w["event"], sme.id, {"still_in_contact": True, "contracts_signed": 1, "satisfaction": 4})
+    assert row.answers["contracts_signed"] == 1
+    with pytest.raises(InputError) as err:
+        ev.submit_survey(s, w["event"], sme.id, {"satisfaction": 9})
+    assert err.value.field == "satisfaction"
+
+
+def test_event_access_by_role(world):
+    s, w = world
+    event = w["event"]
+    organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
+    stranger_org = _user(s, Role.ORGANIZER, organization_name=w["other_org"].name)
+    participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
+    from marketplace.services.firms import create_firm
+
+    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业有限公司", kind=ev.FirmKind.SME).id)
+    admin = _user(s, Role.ADMIN)
+    assert ev.event_access(s, organizer, event) is ev.Access.ORGANIZER
+    assert ev.event_access(s, admin, event) is ev.Access.ORGANIZER
+    assert ev.event_access(s, participant, event) is ev.Access.PARTICIPANT
+    assert ev.event_access(s, stranger_org, event) is ev.Access.NONE
+    assert ev.event_access(s, outsider, event) is ev.Access.PUBLIC  # may register, sees nothing inside
+    assert ev.event_access(s, None, event) is ev.Access.NONE
+    event.open_registration = False
+    assert ev.event_access(s, outsider, event) is ev.Access.NONE
+    with pytest.raises(ev.PermissionDeniedError):
+        ev.require_event(s, stranger_org, event, ev.Access.ORGANIZER)
+
+
+def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(world):
+    s, w = world
+    organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
+    stranger_org = _user(s, Role.ORGANIZER, organization_name=w["other_org"].name)
+    participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
+    from marketplace.services.firms import create_firm
+
+    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业二有限公司", kind=ev.FirmKind.SME).id)
+
+    def visible(viewer):
+        return set(s.scalars(select(Demand.id).where(Demand.id.in_(ev.demand_ids_visible_via_events(viewer)))))
+
+    assert visible(organizer) == {w["demand"].id}
+    assert visible(participant) == {w["demand"].id}
+    assert visible(stranger_org) == set()
+    assert visible(outsider) == set()
+    assert visible(None) == set()
+    reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == w["smes"][0].id))
+    reg.status = RegistrationStatus.WITHDRAWN
+    s.flush()
+    assert visible(participant) == set()
+
+
+def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(world):
+    from marketplace.services.events_invitees import chain_segments, invite_suggestions
+
+    s, w = world
+    segments = chain_segments(s, w["event"])
+    assert "锂电池" in segments["core"].values() and segments["parts"]  # sub-products from the relations
+    found = invite_suggestions(s, None, w["event"])
+    large = {r["firm_id"]: r for r in found["large"]}
+    assert any(r.startswith("需求《采购锂电池隔膜》涉及产业链") for r in large[w["large"].id]["reasons"])
+    assert large[w["large"].id]["status"] == "registration_approved"
+    core = next(seg for seg in found["segments"] if seg["segment"] == "core")
+    assert "隔膜" in core["covered"] and core["candidates"] >= 1
+    assert all(set(seg["covered"]).isdisjoint(seg["gaps"]) for seg in found["segments"])
+    assert any(seg["gaps"] for seg in found["segments"])  # the fixture chain has segments nobody covers

@@ -1,0 +1,186 @@
+"""Scheduling an event from the database with the CP-SAT solver: feasibility of what is written
+back, the SMEs' floor, reasons naming the firm, the large firms' maximum, locked meetings that
+never move, refilling a freed slot from the waiting list, calendar sequence bumps, notifications,
+and the statistics computed from the records."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.errors import InputError
+from marketplace.models import Meeting, MeetingStatus, Role, Side
+from marketplace.models.notifications import Notification
+from marketplace.services import events as ev
+from marketplace.services.accounts import create_user
+from marketplace.services.events_scheduling import build_solver_input, schedule_event, send_agendas
+from marketplace.services.events_stats import event_stats, report_numbers
+from tests.events_helpers import setup_event
+
+
+def _accept(s, event, sme_id, large_id, demand_id=None) -> Meeting:
+    req = ev.request_meeting(s, event, sme_id, large_id, demand_id=demand_id)
+    ev.answer_request(s, req, accept=True)
+    return s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+
+
+@pytest.fixture
+def scheduled(loaded):
+    """Six accepted meetings: every SME with both large firms; 3 slots, 2 tables."""
+    with session_scope(loaded) as s:
+        w = setup_event(s)
+        event = w["event"]
+        meetings = [
+            _accept(s, event, sme.id, large.id, w["demand"].id if large.id == w["large"].id else None)
+            for sme in w["smes"]
+            for large in (w["large"], w["large2"])
+        ]
+        yield s, w, meetings
+
+
+def _check_feasible(s, w) -> None:
+    event = w["event"]
+    placed = [m for m in s.scalars(select(Meeting).where(Meeting.event_id == event.id)) if m.slot is not None]
+    assert len({(m.slot, m.table_no) for m in placed}) == len(placed), "one meeting per table and slot"
+    assert all(0 <= m.table_no < event.tables and 0 <= m.slot < event.slot_count for m in placed)
+    load = Counter((f, m.slot) for m in placed for f in (m.large_firm_id, m.sme_firm_id))
+    for reg in ev.approved_registrations(s, event):
+        cap = reg.representatives if reg.side is Side.LARGE else 1
+        avail = set(reg.available(event.slot_count))
+        for (firm, slot), n in load.items():
+            if firm == reg.firm_id:
+                assert n <= cap and slot in avail
+
+
+def test_schedule_writes_a_feasible_schedule_and_meets_every_smes_floor(scheduled):
+    s, w, meetings = scheduled
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    assert summary["scheduled"] == 6 and summary["unscheduled"] == []
+    per_sme = Counter(m.sme_firm_id for m in meetings if m.status is MeetingStatus.SCHEDULED)
+    assert all(per_sme[sme.id] >= 1 for sme in w["smes"])
+    assert w["event"].status is ev.EventStatus.SCHEDULED
+
+
+def test_meeting_without_a_common_slot_is_explained_with_the_firm_name(scheduled):
+    s, w, meetings = scheduled
+    sme = w["smes"][2]
+    ev.set_availability(s, w["regs"][sme.id], [])
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    reasons = [u["reason"] for u in summary["unscheduled"]]
+    assert len(reasons) == 2
+    assert all(sme.display_name in r and ("共同" in r or "可参会" in r or "代表" in r) for r in reasons), reasons
+    waiting = [m for m in meetings if m.sme_firm_id == sme.id]
+    assert all(m.status is MeetingStatus.WAITING and m.unscheduled_reason for m in waiting)
+
+
+def test_large_firms_maximum_keeps_extra_meetings_out_with_a_reason(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, large_max_meetings=2)
+        for sme in w["smes"]:
+            _accept(s, w["event"], sme.id, w["large"].id)
+        data, kept_out = build_solver_input(s, w["event"])
+        assert len(kept_out) == 1 and "最多 2 场" in next(iter(kept_out.values()))
+        summary = schedule_event(s, w["event"], time_limit_s=5)
+        assert summary["scheduled"] == 2
+        assert any("上限" in u["reason"] for u in summary["unscheduled"])
+
+
+def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waiting_list(scheduled):
+    s, w, meetings = scheduled
+    schedule_event(s, w["event"], time_limit_s=5)
+    send_agendas(s, w["event"])
+    before = {m.id: (m.slot, m.table_no) for m in meetings}
+    # a late request arrives after the agendas went out
+    from marketplace.services.firms import create_firm
+
+    late_sme = create_firm(s, name="迟到报名企业有限公司", kind=ev.FirmKind.SME)
+    ev.invite_firms(s, w["event"], [late_sme.id])
+    ev.register_firm(s, w["event"], late_sme.id)
+    late = _accept(s, w["event"], late_sme.id, w["large"].id)
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    assert {m.id: (m.slot, m.table_no) for m in meetings} == before, "locked meetings stay"
+    assert late.status is MeetingStatus.WAITING and summary["unscheduled"]  # all 6 places are taken
+    cancelled = meetings[0]
+    freed = (cancelled.slot, cancelled.table_no)
+    ev.cancel_meeting(s, cancelled)
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    assert late.status is MeetingStatus.SCHEDULED and (late.slot, late.table_no) == freed
+    assert all((m.slot, m.table_no) == before[m.id] for m in meetings[1:])
+    assert summary["moved"] == 0
+
+
+def test_moving_a_meeting_bumps_its_calendar_sequence_and_notifies_both_firms(scheduled):
+    s, w, meetings = scheduled
+    user = create_user(
+        s, email="sme-user@t.cn", password="password-123", name="测试", role=Role.SME, firm_id=w["smes"][0].id
+    )
+    schedule_event(s, w["event"], time_limit_s=5)
+    assert all(m.sequence == 1 for m in meetings)
+    notes = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
+    assert any("日程" in t for t in notes)
+    ev.set_availability(s, w["regs"][w["smes"][0].id], [2])
+    target = [m for m in meetings if m.sme_firm_id == w["smes"][0].id]
+    schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    moved = [m for m in target if m.sequence == 2]
+    assert moved and all(m.slot in (2, None) for m in target)
+
+
+def test_scheduling_a_draft_event_is_refused(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False)
+        w["event"].status = ev.EventStatus.DRAFT
+        with pytest.raises(InputError) as err:
+            schedule_event(s, w["event"])
+        assert err.value.field == "status"
+
+
+def test_statistics_follow_the_records(scheduled):
+    s, w, meetings = scheduled
+    schedule_event(s, w["event"], time_limit_s=5)
+    held, no_show = meetings[0], meetings[1]
+    ev.mark_meeting(s, held, held=True)
+    ev.mark_meeting(s, no_show, held=False)
+    ev.record_outcome(s, held, held.sme_firm_id, {"outcome": "quotation"})
+    stats = event_stats(s, w["event"])
+    assert stats["funnel"]["invited"] == 5 and stats["funnel"]["registered"] == 5
+    assert stats["funnel"]["scheduled"] == 5 and stats["funnel"]["held"] == 2 and stats["funnel"]["outcome"] == 1
+    assert stats["no_show_rate"] == 0.5
+    assert stats["meetings_per_sme"] == {"2": 3} and stats["smes_without_meeting"] == []
+    numbers = report_numbers(s, w["event"])
+    assert numbers["参会企业数"] == 5 and numbers["对接场次"] == 1 and numbers["意向数"] == 1 and numbers["签约数"] == 0
+
+
+def test_demo_event_is_loaded_once_with_participants_and_a_schedule(loaded):
+    from marketplace.models import Event, Firm
+    from marketplace.services.demands import create_demand
+    from marketplace.services.events_invitees import DEMO_EVENT_TITLE, load_demo_event
+
+    with session_scope(loaded) as s:
+        owner = s.scalar(select(Firm).where(Firm.stock_code == "002074"))  # 国轩高科, a battery maker
+        create_demand(
+            s,
+            {
+                "owner_firm_id": owner.id,
+                "type": "supply_chain",
+                "title": "采购锂电池隔膜与电解液",
+                "wanted_products": ["隔膜", "电解液"],
+                "publish": True,
+            },
+        )
+        event_id = load_demo_event(s)
+        assert event_id and load_demo_event(s) == 0
+        event = s.get(Event, event_id)
+        assert event.title == DEMO_EVENT_TITLE
+        regs = ev.approved_registrations(s, event)
+        assert {r.side for r in regs} == {Side.LARGE, Side.SME} and len(regs) >= 3
+        placed = list(
+            s.scalars(select(Meeting).where(Meeting.event_id == event_id, Meeting.status == MeetingStatus.SCHEDULED))
+        )
+        assert placed and event.status is ev.EventStatus.SCHEDULED

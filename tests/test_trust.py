@@ -1,0 +1,219 @@
+"""Trust services without the web: the visibility policy, conditional status updates, accounts
+(sign-up rules, memberships, organizer invitations, tokens), CSV neutralising, the users CLI, the
+demo accounts under the new role rules, and the 0003 migration both ways."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.exports import csv_text, safe_cell
+from marketplace.models import Demand, DemandStatus, FirmKind, Membership, Role, User, utcnow
+from marketplace.permissions import ANONYMOUS, Viewer, can_view_demand, firm_viewer, visible_demands_clause
+from marketplace.services.accounts import (
+    create_api_token,
+    create_user,
+    decide_membership,
+    register_firm_user,
+    user_for_token,
+)
+from marketplace.services.demands import create_demand, set_status
+from marketplace.services.firms import create_firm
+from marketplace.services.suggestions import invite_firm
+
+
+@pytest.fixture
+def two_firms(session):
+    a = create_firm(session, name="甲公司", kind=FirmKind.LARGE)
+    b = create_firm(session, name="乙公司", kind=FirmKind.SME)
+    demands = {
+        kind: create_demand(
+            session,
+            {
+                "owner_firm_id": a.id,
+                "type": "rd",
+                "title": f"{kind}需求",
+                "visibility": "public" if kind == "draft" else kind,
+                "publish": kind != "draft",
+            },
+        ).id
+        for kind in ("draft", "public", "invited", "private")
+    }
+    return a.id, b.id, demands
+
+
+def visible(session, viewer: Viewer) -> set[int]:  # noqa: ANN001
+    return set(session.scalars(select(Demand.id).where(visible_demands_clause(viewer))))
+
+
+def test_visibility_rule_per_viewer(session, two_firms):
+    a, b, d = two_firms
+    assert visible(session, ANONYMOUS) == {d["public"]}
+    assert visible(session, firm_viewer(a)) == set(d.values())
+    assert visible(session, firm_viewer(b)) == {d["public"]}
+    invite_firm(session, d["invited"], b, None)
+    assert visible(session, firm_viewer(b)) == {d["public"], d["invited"]}
+    assert visible(session, Viewer(user_id=1, role=Role.ORGANIZER, organization_id=1)) == {d["public"]}
+    assert visible(session, Viewer(user_id=1, role=Role.ADMIN)) == set(d.values())
+
+
+def test_single_checks_agree_with_the_list(session, two_firms):
+    a, b, d = two_firms
+    viewers = [ANONYMOUS, firm_viewer(a), firm_viewer(b), Viewer(user_id=9, role=Role.ADMIN)]
+    for viewer in viewers:
+        listed = visible(session, viewer)
+        for demand_id in d.values():
+            assert can_view_demand(session, viewer, demand_id) == (demand_id in listed)
+
+
+def test_invitation_is_idempotent(session, two_firms):
+    _a, b, d = two_firms
+    assert invite_firm(session, d["invited"], b, None).id == invite_firm(session, d["invited"], b, None).id
+
+
+def test_stale_status_change_is_a_conflict_not_a_lost_update(settings, two_firms, session):
+    demand_id = two_firms[2]["public"]
+    session.commit()
+    with session_scope(settings) as first, session_scope(settings) as second:
+        mine, theirs = first.get(Demand, demand_id), second.get(Demand, demand_id)
+        set_status(first, mine, DemandStatus.CLOSED)
+        first.commit()
+        with pytest.raises(ConflictError, match="changed meanwhile"):
+            set_status(second, theirs, DemandStatus.WITHDRAWN)
+        second.rollback()
+    with session_scope(settings) as s:
+        assert s.get(Demand, demand_id).status is DemandStatus.CLOSED
+
+
+def test_sign_up_cannot_choose_organizer_or_admin(session):
+    for role in (Role.ORGANIZER, Role.ADMIN):
+        with pytest.raises(InputError, match="role"):
+            register_firm_user(
+                session, email="x@y.cn", password="longenough", name="x", role=role, firm_name="z", join=False
+            )
+
+
+def test_registered_email_gives_no_account_and_no_error(session):
+    create_user(session, email="taken@y.cn", password="longenough", name="a", role=Role.SME, firm_name="某甲")
+    again = register_firm_user(
+        session, email="taken@y.cn", password="longenough", name="b", role=Role.SME, firm_name="某乙", join=False
+    )
+    assert again is None and session.scalar(select(User.id).where(User.name == "b")) is None
+
+
+def test_join_request_is_pending_and_only_the_firms_admin_decides(session):
+    first = create_user(session, email="boss@y.cn", password="longenough", name="a", role=Role.LARGE, firm_name="某丙")
+    assert first.is_firm_admin
+    other = create_user(session, email="other@y.cn", password="longenough", name="o", role=Role.SME, firm_name="某丁")
+    joiner = register_firm_user(
+        session, email="new@y.cn", password="longenough", name="n", role=Role.LARGE, firm_name="某丙", join=True
+    )
+    assert joiner.membership is Membership.PENDING and not joiner.is_firm_admin
+    with pytest.raises(NotFoundError):
+        decide_membership(session, Viewer(user_id=other.id, role=Role.SME, firm_id=other.firm_id), joiner.id, True)
+    boss = Viewer(user_id=first.id, role=Role.LARGE, firm_id=first.firm_id)
+    assert decide_membership(session, boss, joiner.id, True).membership is Membership.ACTIVE
+    with pytest.raises(ConflictError):
+        decide_membership(session, boss, joiner.id, False)
+
+
+def test_joining_an_unknown_firm_names_the_field(session):
+    with pytest.raises(InputError, match="firm_name"):
+        register_firm_user(
+            session, email="n@y.cn", password="longenough", name="n", role=Role.SME, firm_name="不存在", join=True
+        )
+
+
+def test_tokens_expire_are_limited_and_need_an_approved_membership(session):
+    user = create_user(session, email="t@y.cn", password="longenough", name="t", role=Role.SME, firm_name="某戊")
+    with pytest.raises(InputError, match="expires_in_days"):
+        create_api_token(session, user, "x", days=400)
+    with pytest.raises(InputError, match="name"):
+        create_api_token(session, user, " ", days=30)
+    token, row = create_api_token(session, user, "ci", days=1)
+    assert user_for_token(session, token).id == user.id and row.last_used_at is not None
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    assert user_for_token(session, token) is None
+    pending = create_user(
+        session,
+        email="p@y.cn",
+        password="longenough",
+        name="p",
+        role=Role.SME,
+        firm_id=user.firm_id,
+        membership=Membership.PENDING,
+    )
+    with pytest.raises(InputError, match="membership"):
+        create_api_token(session, pending, "x", days=30)
+
+
+@pytest.mark.parametrize("value", ["=1+2", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x"])
+def test_formula_cells_are_neutralised(value):
+    assert safe_cell(value) == "'" + value
+    assert "'" + value.replace("\r", "") in csv_text(["h"], [[value]]).replace("\r", "")
+
+
+def test_plain_cells_and_numbers_are_kept():
+    assert safe_cell("锂电池隔膜") == "锂电池隔膜" and safe_cell(-3) == -3 and safe_cell("a=b") == "a=b"
+
+
+def test_cli_creates_organizers_and_invitations_and_decides_memberships(runner, settings):
+    made = runner.invoke(
+        ["users", "create-organizer", "--email", "org@y.cn", "--name", "组织", "--organization", "某协会", "--json"],
+        input="longenough\nlongenough\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output.splitlines()[-1])["organization"] == "某协会"
+    link = runner.invoke(["users", "invite-organizer", "某协会", "--json"])
+    assert link.exit_code == 0 and "/auth/join/" in json.loads(link.output)["link"]
+    assert runner.invoke(["users", "invite-organizer", "没有这个组织"]).exit_code == 2
+    with session_scope(settings) as s:
+        owner = create_user(s, email="own@y.cn", password="longenough", name="o", role=Role.SME, firm_name="某己")
+        joiner = create_user(
+            s,
+            email="join@y.cn",
+            password="longenough",
+            name="j",
+            role=Role.SME,
+            firm_id=owner.firm_id,
+            membership=Membership.PENDING,
+        )
+        joiner_id = joiner.id
+    pending = runner.invoke(["users", "pending", "--json"])
+    assert [r["user_id"] for r in json.loads(pending.output)] == [joiner_id]
+    decided = runner.invoke(["users", "decide", str(joiner_id), "approve", "--json"])
+    assert json.loads(decided.output)["membership"] == "active"
+    assert runner.invoke(["users", "decide", str(joiner_id), "approve"]).exit_code == 2
+    listed = json.loads(runner.invoke(["users", "list", "--role", "organizer", "--json"]).output)
+    assert [r["email"] for r in listed] == ["org@y.cn"]
+
+
+def test_demo_accounts_work_under_the_role_rules(loaded):
+    from marketplace.demo import ensure_demo_accounts
+    from marketplace.services.accounts import authenticate
+
+    with session_scope(loaded) as s:
+        rows = ensure_demo_accounts(s, "chainmatch-demo")
+        assert {r["role"] for r in rows} == {"large", "sme", "organizer", "admin"}
+        assert ensure_demo_accounts(s, "chainmatch-demo") == rows  # idempotent
+        large = authenticate(s, "large@demo.chainmatch.cn", "chainmatch-demo")
+        assert large.membership is Membership.ACTIVE and large.is_firm_admin
+
+
+def test_trust_migration_downgrades_and_upgrades(tmp_path):
+    from alembic import command
+
+    from marketplace.config import Settings
+    from marketplace.db import alembic_config, init_db, schema_is_current
+
+    s = Settings(instance_dir=tmp_path)
+    init_db(s)
+    command.downgrade(alembic_config(s), "0009")
+    assert not schema_is_current(s)
+    init_db(s)
+    assert schema_is_current(s)

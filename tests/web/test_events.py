@@ -1,0 +1,422 @@
+"""Event pages and the events API: the organizer's flow, the participant's flow, agendas (ICS,
+print, QR), check-in, outcomes, the report export, and the permission rules: another
+organization's organizer, non-participants and anonymous users are denied on every route."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.models import Event, Meeting, MeetingStatus, Organization, Role
+from marketplace.services import events as ev
+from marketplace.services.accounts import create_user, issue_api_token
+from marketplace.services.firms import create_firm
+from tests.web.conftest import PASSWORD
+
+
+@pytest.fixture
+def world(loaded, people):
+    """An event of 测试协会 (the `organizer` user's organization): 福莱特 with its separator demand on
+    the board, the separator SME and the second SME registered; another association's organizer
+    and an SME that takes no part, with API tokens."""
+    with session_scope(loaded) as s:
+        org = s.scalar(select(Organization).where(Organization.name == "测试协会"))
+        event = ev.create_event(
+            s,
+            org.id,
+            {
+                "title": "锂电池产业链对接会",
+                "focus_products": ["锂电池", "隔膜"],
+                "start_date": (date.today() + timedelta(days=20)).isoformat(),
+                "sessions": ["09:00-10:15"],
+                "tables": 3,
+            },
+        )
+        ev.set_event_status(s, event, ev.EventStatus.OPEN)
+        ev.add_event_demands(s, event, [people["demand"]])
+        ev.invite_firms(s, event, [people["large_firm"], people["sme_firm"], people["other_sme"]])
+        regs = {
+            f: ev.register_firm(s, event, f) for f in (people["large_firm"], people["sme_firm"], people["other_sme"])
+        }
+        stranger = create_user(
+            s,
+            email="org2@t.cn",
+            password=PASSWORD,
+            name="别家组织方",
+            role=Role.ORGANIZER,
+            organization_name="别家协会",
+        )
+        outsider_firm = create_firm(s, name="局外测试企业有限公司", kind=ev.FirmKind.SME)
+        outsider = create_user(
+            s, email="out@t.cn", password=PASSWORD, name="局外", role=Role.SME, firm_id=outsider_firm.id
+        )
+        people["emails"].update(stranger="org2@t.cn", outsider="out@t.cn")
+        people["tokens"].update(stranger=issue_api_token(s, stranger), outsider=issue_api_token(s, outsider))
+        return {
+            "event": event.id,
+            "tokens": people["tokens"],
+            "token_of": {r.firm_id: r.checkin_token for r in regs.values()},
+            **people,
+        }
+
+
+def _schedule_by_hand(loaded, world, slot: int = 0, table: int = 0) -> int:
+    """An accepted request placed in a slot directly (the scheduler's own tests live elsewhere)."""
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        ev.answer_request(s, req, accept=True)
+        meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+        meeting.slot, meeting.table_no, meeting.status = slot, table, MeetingStatus.SCHEDULED
+        s.flush()
+        return meeting.id
+
+
+# --- organizer flow ---------------------------------------------------------------------------
+
+
+def test_organizer_creates_an_event_with_the_form(login, world):
+    client = login("organizer")
+    response = client.post(
+        "/events/new",
+        data={
+            "title": "新能源汽车产业链对接会",
+            "format": "hybrid",
+            "focus_products": "锂电池, 新能源汽车",
+            "start_date": (date.today() + timedelta(days=40)).isoformat(),
+            "days": 1,
+            "sessions": "09:00-12:00, 13:30-17:00",
+            "slot_minutes": 20,
+            "gap_minutes": 5,
+            "tables": 30,
+            "capacity_large": 20,
+            "capacity_sme": 100,
+            "request_rule": "approval",
+            "request_expiry_hours": 48,
+            "pending_cap": 10,
+            "sme_min_meetings": 1,
+            "large_max_meetings": 16,
+            "max_representatives": 3,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "新能源汽车产业链对接会" in page and "共 15 个时段" in page
+
+
+def test_event_form_with_bad_sessions_shows_the_field_error(login, world):
+    client = login("organizer")
+    response = client.post(
+        "/events/new",
+        data={
+            "title": "对接会",
+            "format": "onsite",
+            "start_date": (date.today() + timedelta(days=40)).isoformat(),
+            "days": 1,
+            "sessions": "上午",
+            "slot_minutes": 20,
+            "gap_minutes": 5,
+            "tables": 3,
+            "capacity_large": 1,
+            "capacity_sme": 1,
+            "request_rule": "approval",
+            "request_expiry_hours": 48,
+            "pending_cap": 10,
+            "sme_min_meetings": 1,
+            "large_max_meetings": 16,
+            "max_representatives": 3,
+        },
+    )
+    assert response.status_code == 400
+    assert "HH:MM-HH:MM" in response.get_data(as_text=True)
+
+
+def test_invite_page_ranks_firms_with_reasons_and_segments(login, world):
+    client = login("organizer")
+    page = client.get(f"/events/{world['event']}/invite").get_data(as_text=True)
+    assert "上游原材料" in page and "下游应用" in page
+    assert "需求《采购锂电池隔膜》涉及产业链" in page  # 福莱特 on the large side, with why
+    assert 'name="firm_id"' in page
+
+
+def test_sme_requests_a_meeting_and_the_large_firm_accepts(login, world, loaded):
+    client = login("sme")
+    browse = client.get(f"/events/{world['event']}/browse").get_data(as_text=True)
+    assert "采购锂电池隔膜" in browse
+    response = client.post(
+        f"/events/{world['event']}/requests/{world['large_firm']}",
+        data={"message": "我们生产涂覆隔膜", "demand_id": str(world["demand"])},
+    )
+    assert response.status_code == 302
+    client = login("large")
+    page = client.get(f"/events/{world['event']}/requests").get_data(as_text=True)
+    assert "我们生产涂覆隔膜" in page
+    with session_scope(loaded) as s:
+        req_id = s.scalar(select(ev.MeetingRequest.id))
+    client.post(f"/events/{world['event']}/requests/{req_id}/answer/accept")
+    with session_scope(loaded) as s:
+        meeting = s.scalar(select(Meeting))
+        assert meeting.status is MeetingStatus.WAITING and meeting.demand_id == world["demand"]
+
+
+def test_agenda_shows_table_numbers_and_the_ics_keeps_one_uid_per_meeting(login, world, loaded):
+    meeting_id = _schedule_by_hand(loaded, world, slot=1, table=2)
+    client = login("sme")
+    page = client.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
+    assert "3 号桌" in page and "采购锂电池隔膜" in page and "<svg" in page
+    first = Calendar.from_ical(client.get(f"/events/{world['event']}/agenda.ics").data)
+    (entry,) = first.walk("VEVENT")
+    uid, seq = str(entry["UID"]), int(entry["SEQUENCE"])
+    assert entry.decoded("DTSTART").strftime("%H:%M") == "09:25"
+    with session_scope(loaded) as s:  # a move, as a reschedule writes it
+        m = s.get(Meeting, meeting_id)
+        m.slot, m.sequence = 2, m.sequence + 1
+    (moved,) = Calendar.from_ical(client.get(f"/events/{world['event']}/agenda.ics").data).walk("VEVENT")
+    assert str(moved["UID"]) == uid and int(moved["SEQUENCE"]) == seq + 1
+    assert moved.decoded("DTSTART").strftime("%H:%M") == "09:50"
+    printable = client.get(f"/events/{world['event']}/agenda/print").get_data(as_text=True)
+    assert "events.css" in printable and "3</td>" in printable and "采购锂电池隔膜" in printable
+    assert client.get(f"/events/{world['event']}/checkin-qr.png").data[:4] == b"\x89PNG"
+
+
+def test_organizer_device_checks_in_from_the_qr_url_and_participants_cannot(login, world, loaded):
+    _schedule_by_hand(loaded, world)
+    token = world["token_of"][world["sme_firm"]]
+    client = login("sme")
+    assert client.post(f"/events/{world['event']}/checkin/{token}").status_code == 403
+    client = login("organizer")
+    assert "确认签到" in client.get(f"/events/{world['event']}/checkin/{token}").get_data(as_text=True)
+    client.post(f"/events/{world['event']}/checkin/{token}")
+    with session_scope(loaded) as s:
+        meeting = s.scalar(select(Meeting))
+        assert meeting.locked and meeting.checked_in_at is not None
+    assert client.get(f"/events/{world['event']}/checkin/wrong-token").status_code == 404
+
+
+def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login, world, loaded):
+    meeting_id = _schedule_by_hand(loaded, world)
+    client = login("sme")
+    client.post(f"/events/{world['event']}/meetings/{meeting_id}/held")
+    response = client.post(
+        f"/events/{world['event']}/meetings/{meeting_id}/outcome", data={"outcome": "agreement", "amount": "80"}
+    )
+    assert response.status_code == 302
+    page = client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").get_data(as_text=True)
+    assert "达成合作" in page and "采购方" in page
+    client = login("sme2")  # not one of the two firms
+    assert client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").status_code == 403
+
+
+def test_report_counts_from_records_and_neutralises_formulas(login, world, loaded):
+    meeting_id = _schedule_by_hand(loaded, world)
+    with session_scope(loaded) as s:
+        m = s.get(Meeting, meeting_id)
+        m.sme_firm.name = '=HYPERLINK("http://evil")'
+        ev.mark_meeting(s, m, held=True)
+        ev.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 50})
+    client = login("organizer")
+    stats = client.get(f"/events/{world['event']}/stats").get_data(as_text=True)
+    assert "参会企业数" in stats and "签约数" in stats
+    body = client.get(f"/events/{world['event']}/report.csv").data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(body)))
+    numbers = {r[0]: r[1] for r in rows if len(r) == 2}
+    assert numbers["参会企业数"] == "3" and numbers["对接场次"] == "1" and numbers["意向数"] == "1"
+    assert numbers["签约数"] == "1" and numbers["金额（万元）"] == "50.0"
+    assert any(cell.startswith("'=HYPERLINK") for r in rows for cell in r)
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(client.get(f"/events/{world['event']}/report.xlsx").data))
+    cells = [c.value for row in book["洽谈明细"].iter_rows() for c in row]
+    assert '\'=HYPERLINK("http://evil")' in cells
+
+
+# --- permissions ------------------------------------------------------------------------------
+
+ORGANIZER_PAGES = [
+    ("get", "/events/{e}/edit"),
+    ("get", "/events/{e}/invite"),
+    ("post", "/events/{e}/invite"),
+    ("get", "/events/{e}/schedule"),
+    ("post", "/events/{e}/schedule"),
+    ("post", "/events/{e}/send"),
+    ("post", "/events/{e}/propose"),
+    ("get", "/events/{e}/stats"),
+    ("get", "/events/{e}/report.csv"),
+    ("get", "/events/{e}/report.xlsx"),
+    ("post", "/events/{e}/status/finished"),
+]
+PARTICIPANT_PAGES = [
+    ("get", "/events/{e}/browse"),
+    ("get", "/events/{e}/requests"),
+    ("get", "/events/{e}/agenda"),
+    ("get", "/events/{e}/agenda.ics"),
+    ("get", "/events/{e}/agenda/print"),
+    ("get", "/events/{e}/availability"),
+    ("get", "/events/{e}/survey"),
+]
+
+
+@pytest.mark.parametrize("who", ["stranger", "sme", "large", "outsider"])
+def test_organizer_pages_deny_everyone_but_the_organizing_organization(login, world, who):
+    client = login(who)
+    for method, url in ORGANIZER_PAGES:
+        response = getattr(client, method)(url.format(e=world["event"]))
+        assert response.status_code in (403, 404), (who, url, response.status_code)
+
+
+def test_event_pages_send_anonymous_users_to_sign_in(client, world):
+    for method, url in ORGANIZER_PAGES + PARTICIPANT_PAGES:
+        response = getattr(client, method)(url.format(e=world["event"]))
+        assert response.status_code in (302, 401), url
+        assert "/auth/login" in response.headers.get("Location", "/auth/login")
+
+
+@pytest.mark.parametrize("who", ["stranger", "outsider"])
+def test_participant_pages_deny_non_participants(login, world, who):
+    client = login(who)
+    for method, url in PARTICIPANT_PAGES:
+        assert getattr(client, method)(url.format(e=world["event"])).status_code in (403, 404), (who, url)
+
+
+def test_organizer_reads_pages_and_participant_reads_its_own(login, world):
+    client = login("organizer")
+    for _m, url in ORGANIZER_PAGES:
+        if _m == "get" and "report" not in url and "invite" not in url:
+            assert client.get(url.format(e=world["event"])).status_code == 200, url
+    client = login("sme")
+    for _m, url in PARTICIPANT_PAGES:
+        assert client.get(url.format(e=world["event"])).status_code == 200, url
+
+
+def test_other_organizations_organizer_does_not_see_the_event_in_lists(login, world):
+    assert "锂电池产业链对接会" not in login("stranger").get("/events/").get_data(as_text=True)
+    assert "锂电池产业链对接会" in login("organizer").get("/events/").get_data(as_text=True)
+
+
+def _api(client, token, method, url, **kw):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return getattr(client, method)(url, headers=headers, **kw)
+
+
+API_ORGANIZER = [
+    ("patch", "/api/v1/events/{e}", {"title": "改名"}),
+    ("get", "/api/v1/events/{e}/registrations", None),
+    ("post", "/api/v1/events/{e}/invitations", {"firm_ids": [1]}),
+    ("post", "/api/v1/events/{e}/schedule", {}),
+    ("post", "/api/v1/events/{e}/proposals", None),
+    ("get", "/api/v1/events/{e}/meetings", None),
+    ("get", "/api/v1/events/{e}/stats", None),
+]
+API_PARTICIPANT = [
+    ("get", "/api/v1/events/{e}/participants", None),
+    ("get", "/api/v1/events/{e}/requests", None),
+    ("get", "/api/v1/events/{e}/agenda", None),
+    ("put", "/api/v1/events/{e}/availability", {"slots": [0]}),
+]
+
+
+def test_api_organizer_routes_are_denied_to_others(client, world):
+    for who in (None, "stranger", "sme", "outsider"):
+        token = world["tokens"][who] if who else None
+        for method, url, body in API_ORGANIZER:
+            response = _api(client, token, method, url.format(e=world["event"]), json=body)
+            assert response.status_code == (401 if who is None else 403), (who, url, response.get_json())
+
+
+def test_api_participant_routes_are_denied_to_non_participants(client, world):
+    for who in (None, "stranger", "outsider"):
+        token = world["tokens"][who] if who else None
+        for method, url, body in API_PARTICIPANT:
+            response = _api(client, token, method, url.format(e=world["event"]), json=body)
+            assert response.status_code == (401 if who is None else 403), (who, url, response.get_json())
+
+
+def test_api_unknown_event_is_404(client, world):
+    assert _api(client, world["tokens"]["organizer"], "get", "/api/v1/events/99999").status_code == 404
+
+
+def test_api_flow_request_answer_and_conflicts(client, world):
+    e = world["event"]
+    tokens = world["tokens"]
+    detail = _api(client, tokens["sme"], "get", f"/api/v1/events/{e}").get_json()
+    assert detail["access"] == "participant" and detail["slots"] == 3
+    made = _api(client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]})
+    assert made.status_code == 201
+    again = _api(
+        client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]}
+    )
+    assert again.status_code == 409 and "to_firm_id" in again.get_json()["detail"]
+    bad = _api(client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": 999999})
+    assert bad.status_code == 404
+    req_id = made.get_json()["items"][0]["request_id"]
+    assert (
+        _api(
+            client, tokens["sme"], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True}
+        ).status_code
+        == 403
+    )
+    ok = _api(client, tokens["large"], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True})
+    assert ok.status_code == 200 and ok.get_json()["items"][0]["status"] == "accepted"
+    twice = _api(client, tokens["large"], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True})
+    assert twice.status_code == 409
+    meetings = _api(client, tokens["organizer"], "get", f"/api/v1/events/{e}/meetings").get_json()["items"]
+    assert meetings[0]["status"] == "waiting"
+    bad_slots = _api(client, tokens["sme"], "put", f"/api/v1/events/{e}/availability", json={"slots": [99]})
+    assert bad_slots.status_code == 400 and "slots" in bad_slots.get_json()["detail"]
+
+
+def test_api_organizer_creates_events_and_others_cannot(client, world):
+    body = {
+        "title": "API 对接会",
+        "start_date": (date.today() + timedelta(days=9)).isoformat(),
+        "sessions": ["09:00-10:00"],
+    }
+    assert _api(client, world["tokens"]["sme"], "post", "/api/v1/events", json=body).status_code == 403
+    made = _api(client, world["tokens"]["organizer"], "post", "/api/v1/events", json=body)
+    assert made.status_code == 201 and made.get_json()["slots"] == 2
+    listed = _api(client, world["tokens"]["stranger"], "get", "/api/v1/events").get_json()["items"]
+    assert all(e["title"] != "API 对接会" for e in listed)  # a draft of another organization
+    bad = _api(client, world["tokens"]["organizer"], "post", "/api/v1/events", json={**body, "sessions": ["x"]})
+    assert bad.status_code == 400 and "sessions" in bad.get_json()["detail"]
+
+
+def test_events_api_is_in_the_openapi_document(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/events/{event_id}/schedule" in spec["paths"]
+    assert "/api/v1/events/{event_id}/agenda" in spec["paths"]
+
+
+def test_admin_is_not_needed_but_allowed(login, world):
+    client = login("admin")
+    assert client.get(f"/events/{world['event']}/stats").status_code == 200
+
+
+def test_only_the_organizer_marks_a_pair_must_meet_and_its_weight_follows(client, world, loaded):
+    e = world["event"]
+    made = _api(
+        client, world["tokens"]["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]}
+    )
+    req_id = made.get_json()["items"][0]["request_id"]
+    _api(
+        client, world["tokens"]["large"], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True}
+    )
+    url = f"/api/v1/events/{e}/requests/{req_id}/must-meet"
+    assert _api(client, world["tokens"]["sme"], "post", url, json={"must_meet": True}).status_code == 403
+    assert _api(client, world["tokens"]["stranger"], "post", url, json={"must_meet": True}).status_code == 403
+    ok = _api(client, world["tokens"]["organizer"], "post", url, json={"must_meet": True})
+    assert ok.status_code == 200 and ok.get_json()["items"][0]["must_meet"] is True
+    meetings = _api(client, world["tokens"]["organizer"], "get", f"/api/v1/events/{e}/meetings").get_json()["items"]
+    assert meetings[0]["weight"] >= 1000
+
+
+def test_api_registration_window_with_a_timezone_is_stored_as_utc(client, world, loaded):
+    body = {"registration_opens": "2030-01-01T08:00:00+08:00", "registration_closes": "2030-01-02T08:00:00+08:00"}
+    response = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{world['event']}", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["registration_opens"] == "2030-01-01T00:00:00"

@@ -1,0 +1,263 @@
+"""Role × route matrix generated from ``app.url_map``: every route, every role (anonymous
+included), against draft / private / invited / public demands of two firms and two
+organizations. Each request must be allowed or denied as ``EXPECT`` says, never answer 5xx, and
+no response may contain the title of a demand that role may not see.
+
+A new route fails ``test_every_route_has_an_expectation`` until it gets an entry in ``EXPECT``
+(docs/security.md, "Adding a route to the matrix").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import PASSWORD
+from tests.web.trust_world import ROLES, World, world  # noqa: F401  (fixture)
+from web import create_app
+
+FIRM_USERS = {"large", "large_b", "sme", "sme2"}  # active members of a firm
+TOKEN_HOLDERS = set(ROLES) - {"anonymous", "pending"}
+ORGANIZERS = {"organizer", "organizer2"}
+EXEMPT = {"static"}  # static files are public by design
+
+
+@dataclass
+class Case:
+    """One request and who may make it: ``allowed(role) -> bool``."""
+
+    method: str
+    url: str
+    allowed: Callable[[str], bool]
+    data: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    api: bool = False
+    last: bool = False  # run after everything else (signs out, ...)
+
+
+def anyone(_role: str) -> bool:
+    return True
+
+
+def signed_in(role: str) -> bool:
+    return role != "anonymous"
+
+
+def member(role: str) -> bool:
+    return role in FIRM_USERS
+
+
+def only(*roles: str) -> Callable[[str], bool]:
+    return lambda role: role in roles
+
+
+def token_holder(role: str) -> bool:
+    return role in TOKEN_HOLDERS
+
+
+def per_demand(
+    method: str, pattern: str, rule: Callable[[World, str, str], bool], api: bool = False
+) -> Callable[[World], list[Case]]:
+    def cases(w: World) -> list[Case]:
+        return [
+            Case(method, pattern.format(d=w.demands[key]), lambda role, key=key: rule(w, role, key), api=api)
+            for key in w.demands
+        ]
+
+    return cases
+
+
+def sees(w: World, role: str, key: str) -> bool:
+    return w.sees(role, key)
+
+
+def owns(w: World, role: str, key: str) -> bool:
+    return w.owns(role, key)
+
+
+def api_sees(w: World, role: str, key: str) -> bool:
+    return role in TOKEN_HOLDERS and w.sees(role, key)
+
+
+def api_owns(w: World, role: str, key: str) -> bool:
+    return role in TOKEN_HOLDERS and w.owns(role, key)
+
+
+def answer_cases(prefix: str, api: bool) -> Callable[[World], list[Case]]:
+    def cases(w: World) -> list[Case]:
+        out = []
+        for key, sid in w.suggestions.items():
+            firm_role, demand_key = key.split("@")
+
+            def allowed(role: str, firm_role: str = firm_role, demand_key: str = demand_key) -> bool:
+                return role == firm_role and w.sees(role, demand_key)
+
+            if api:
+                out.append(Case("POST", f"{prefix}/{sid}/respond", allowed, json={"status": "declined"}, api=True))
+            else:
+                out.append(Case("POST", f"{prefix}/{sid}/decline", allowed))
+        return out
+
+    return cases
+
+
+# endpoint -> function of the world giving the cases; every route of the app needs one.
+EXPECT: dict[str, Callable[[World], list[Case]]] = {
+    "openapi.spec": lambda w: [Case("GET", "/api/v1/openapi.json", anyone)],
+    "main.index": lambda w: [Case("GET", "/", anyone)],
+    "main.healthz": lambda w: [Case("GET", "/healthz", anyone)],
+    "main.set_language": lambda w: [Case("GET", "/lang/zh", anyone)],
+    "auth.login": lambda w: [
+        Case("GET", "/auth/login", anyone),
+        Case("POST", "/auth/login?next=/", anyone, data={"email": "nobody@t.cn", "password": "wrong-password"}),
+    ],
+    "auth.register": lambda w: [
+        Case("GET", "/auth/register", anyone),
+        Case("POST", "/auth/register", anyone, data={"name": "", "email": "bad"}),
+    ],
+    "auth.logout": lambda w: [Case("POST", "/auth/logout", signed_in, last=True)],
+    "auth.token": lambda w: [Case("GET", "/auth/token", signed_in)],
+    "auth.create_token": lambda w: [
+        Case("POST", "/auth/token", signed_in, data={"name": "matrix", "expires_in_days": "30"})
+    ],
+    "auth.revoke_token": lambda w: [Case("POST", f"/auth/token/{w.spare_token_id}/revoke", only("sme2"))],
+    "auth.join_organization": lambda w: [
+        Case("GET", f"/auth/join/{w.invitation_token}", anyone),
+        Case("GET", "/auth/join/not-a-real-invitation", lambda role: False),
+    ],
+    "account.password": lambda w: [
+        Case("GET", "/account/password", signed_in),
+        Case("POST", "/account/password", signed_in, data={"current_password": "wrong"}),
+    ],
+    "account.members": lambda w: [Case("GET", "/account/members", only("large", "large_b", "sme", "sme2", "admin"))],
+    "account.decide": lambda w: [
+        Case("POST", f"/account/members/{w.users['pending']}/reject", only("large", "admin")),
+    ],
+    "admin.index": lambda w: [Case("GET", "/admin/", only("admin"))],
+    "admin.create_organizer": lambda w: [Case("POST", "/admin/organizers", only("admin"), data={"name": ""})],
+    "admin.invite_organizer": lambda w: [
+        Case("POST", f"/admin/organizations/{w.organizations['organizer2']}/invitation", only("admin"))
+    ],
+    "demands.browse": lambda w: [Case("GET", "/demands/?q=需求", anyone), Case("GET", "/demands/", anyone)],
+    "demands.mine": lambda w: [Case("GET", "/demands/mine", member)],
+    "demands.new": lambda w: [
+        Case("GET", "/demands/new", only("large", "large_b")),
+        Case("POST", "/demands/new", only("large", "large_b"), data={"type": "rd", "title": "x"}),
+    ],
+    "demands.edit": per_demand("GET", "/demands/{d}/edit", owns),
+    "demands.detail": per_demand("GET", "/demands/{d}", sees),
+    "demands.change_status": per_demand("POST", "/demands/{d}/status/withdraw", owns),
+    "demands.run_match": per_demand("POST", "/demands/{d}/match", owns),
+    "demands.act": lambda w: [
+        Case(
+            "POST",
+            f"/demands/{w.demands[key]}/suggestions/{w.suggestions['sme2@' + key]}/shortlist",
+            lambda role, key=key: w.owns(role, key),
+        )
+        for key in ("A-private", "A-invited", "A-public", "B-public")
+    ],
+    "demands.chain_graph": per_demand("GET", "/demands/{d}/graph.json", owns),
+    "firms.directory": lambda w: [Case("GET", "/firms/", anyone)],
+    "firms.show": lambda w: [Case("GET", f"/firms/{w.firms['A']}", anyone)],
+    "firms.profile": lambda w: [Case("GET", "/profile", member)],
+    "suggestions.show": lambda w: [Case("GET", "/inbox/", member)],
+    "suggestions.refresh": lambda w: [Case("POST", "/inbox/refresh", member)],
+    "suggestions.answer": answer_cases("/inbox", api=False),
+    "notifications.show": lambda w: [Case("GET", "/notifications/", signed_in)],
+    "notifications.read": lambda w: [Case("POST", "/notifications/read", signed_in)],
+    "organizer.dashboard": lambda w: [Case("GET", "/organizer/", only("organizer", "organizer2", "admin"))],
+    "organizer.invite": lambda w: [Case("POST", "/organizer/invite", only("organizer", "organizer2"))],
+    "organizer.export_csv": lambda w: [Case("GET", "/organizer/export.csv", only("organizer", "organizer2", "admin"))],
+    "api.list_demands": lambda w: [Case("GET", "/api/v1/demands?per_page=100", token_holder, api=True)],
+    "api.post_demand": lambda w: [
+        Case("POST", "/api/v1/demands", only("large", "large_b"), json={"type": "rd", "title": "API"}, api=True)
+    ],
+    "api.get_demand": per_demand("GET", "/api/v1/demands/{d}", api_sees, api=True),
+    "api.demand_suggestions": per_demand("GET", "/api/v1/demands/{d}/suggestions", api_owns, api=True),
+    "api.match_stored_demand": per_demand("POST", "/api/v1/demands/{d}/match", api_owns, api=True),
+    "api.list_firms": lambda w: [Case("GET", "/api/v1/firms", token_holder, api=True)],
+    "api.get_firm_detail": lambda w: [Case("GET", f"/api/v1/firms/{w.firms['A']}", token_holder, api=True)],
+    "api.my_suggestions": lambda w: [Case("GET", "/api/v1/suggestions", member, api=True)],
+    "api.respond": answer_cases("/api/v1/suggestions", api=True),
+    "api.match_text": lambda w: [
+        Case("POST", "/api/v1/match", token_holder, json={"text": "锂电池隔膜", "type": "supply_chain"}, api=True)
+    ],
+    "api_tokens.list_tokens": lambda w: [Case("GET", "/api/v1/tokens", token_holder, api=True)],
+    "api_tokens.create_token": lambda w: [
+        Case("POST", "/api/v1/tokens", token_holder, json={"name": "matrix"}, api=True)
+    ],
+    "api_tokens.revoke_token": lambda w: [
+        Case("DELETE", f"/api/v1/tokens/{w.token_ids['sme2']}", only("sme2"), api=True, last=True)
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def sparse_engine(loaded_session_settings):
+    """One BM25 + graph engine (no dense model) shared by the matrix apps."""
+    from marketplace.db import session_scope
+    from marketplace.matching import MatchEngine
+
+    with session_scope(loaded_session_settings) as s:
+        return MatchEngine(loaded_session_settings, use_dense=False).build(s)
+
+
+def make_app(settings, engine):  # noqa: ANN001
+    app = create_app(settings, {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False})
+    app.config["INBOX_REFRESH_INTERVAL"] = 0
+    app.extensions["engine"] = engine
+    return app
+
+
+def routes(app) -> set[str]:  # noqa: ANN001
+    return {rule.endpoint for rule in app.url_map.iter_rules()} - EXEMPT
+
+
+def test_every_route_has_an_expectation(loaded):
+    app = create_app(loaded, {"TESTING": True})
+    missing = sorted(routes(app) - set(EXPECT))
+    assert not missing, (
+        f"routes without an entry in tests/web/test_trust_matrix.py EXPECT: {missing}; "
+        "say who may call each (docs/security.md, 'Adding a route to the matrix')"
+    )
+    stale = sorted(set(EXPECT) - routes(app))
+    assert not stale, f"EXPECT names routes the app no longer has: {stale}"
+
+
+def _denied(role: str, case: Case, response) -> bool:  # noqa: ANN001
+    if response.status_code in (401, 403, 404):
+        return True
+    login_redirect = response.status_code == 302 and "/auth/login" in response.headers.get("Location", "")
+    return role == "anonymous" and not case.api and login_redirect
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_route_matrix(role, loaded, world, sparse_engine):  # noqa: F811
+    app = make_app(loaded, sparse_engine)
+    client = app.test_client()
+    if role != "anonymous":
+        signed = client.post("/auth/login", data={"email": world.emails[role], "password": PASSWORD})
+        assert signed.status_code == 302, f"{role} cannot sign in"
+    headers = {"Authorization": f"Bearer {world.tokens[role]}"} if role in world.tokens else {}
+    cases = [case for endpoint in sorted(EXPECT) for case in EXPECT[endpoint](world)]
+    cases.sort(key=lambda c: (c.last, c.method != "GET"))
+    hidden = world.hidden_titles(role)
+    problems = []
+    for case in cases:
+        response = client.open(
+            case.url, method=case.method, data=case.data, json=case.json, headers=headers if case.api else {}
+        )
+        body = response.get_data(as_text=True)
+        expected = "allow" if case.allowed(role) else "deny"
+        got = "deny" if _denied(role, case, response) else "allow"
+        if response.status_code >= 500:
+            problems.append(f"{case.method} {case.url}: {response.status_code}")
+        elif got != expected:
+            problems.append(f"{case.method} {case.url}: expected {expected}, got {response.status_code}")
+        leaked = [t for t in hidden if t in body]
+        if leaked:
+            problems.append(f"{case.method} {case.url} leaks {leaked}")
+    assert not problems, f"{role}:\n" + "\n".join(problems)

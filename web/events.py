@@ -1,0 +1,675 @@
+"""Chain-matching event pages: organizers create events, invite from the chain, approve
+registrations, run proposals and the scheduler, check participants in and read the statistics;
+participants register, set availability, browse the other side, request and answer meetings,
+read and download their agenda, and report outcomes. Every view asks the events service's
+permission rules (``event_access``, ``meeting_access``, ``request_access``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from marketplace.errors import NotFoundError
+from marketplace.models import (
+    EventInvitation,
+    EventRegistration,
+    EventStatus,
+    Meeting,
+    MeetingRequest,
+    MeetingStatus,
+    RegistrationStatus,
+    RequestSource,
+    RequestStatus,
+    Role,
+)
+from marketplace.services import events as ev
+from marketplace.services.events_agenda import agenda_ics, agenda_rows, checkin_path, checkin_qr_png, checkin_qr_svg
+from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
+from marketplace.services.events_scheduling import schedule_event, send_agendas
+from marketplace.services.events_stats import FUNNEL, FUNNEL_LABELS, event_stats, report_csv, report_xlsx
+from web.db import commit, get_db
+from web.engine import get_engine
+from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
+from web.extensions import require_role
+from web.forms import ActionForm, apply_error
+
+bp = Blueprint("events", __name__, url_prefix="/events")
+
+
+@bp.context_processor
+def event_context() -> dict:
+    """The viewer's access to the current event, for the event tabs."""
+    return {"Access": ev.Access, "access": g.get("event_access", ev.Access.NONE)}
+
+
+@bp.errorhandler(ev.PermissionDeniedError)
+def denied(exc: ev.PermissionDeniedError):  # noqa: ANN201
+    return render_template("errors/error.html", code=403, name=_("无权访问"), description=str(exc)), 403
+
+
+@bp.errorhandler(NotFoundError)
+def not_found(exc: NotFoundError):  # noqa: ANN201
+    return render_template("errors/error.html", code=404, name=_("未找到"), description=str(exc)), 404
+
+
+def _viewer():  # noqa: ANN202
+    return current_user if current_user.is_authenticated else None
+
+
+def _event(event_id: int, need: ev.Access):  # noqa: ANN202
+    db = get_db()
+    event = ev.get_event(db, event_id)
+    access = ev.event_access(db, _viewer(), event)
+    if access is ev.Access.NONE:
+        abort(404 if current_user.is_authenticated else 401)
+    if access < need:
+        abort(403)
+    g.event_access = access
+    return event, access
+
+
+def _own_registration(event) -> EventRegistration:  # noqa: ANN001
+    reg = ev.registration_for(get_db(), event, current_user.firm_id) if current_user.firm_id else None
+    if reg is None or reg.status is not RegistrationStatus.APPROVED:
+        abort(403)
+    return reg
+
+
+def _post_ok() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+
+
+# --- list, create, edit -----------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def index():  # noqa: ANN201
+    db = get_db()
+    rows = [(e, ev.event_access(db, current_user, e)) for e in ev.visible_events(db, current_user)]
+    return render_template("events/index.html", rows=rows, Access=ev.Access)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():  # noqa: ANN201
+    require_role(Role.ORGANIZER)
+    if current_user.organization_id is None:
+        abort(403)
+    form = EventForm()
+    if form.validate_on_submit():
+        db = get_db()
+        event, error = commit(lambda: ev.create_event(db, current_user.organization_id, form.to_data()))
+        if error:
+            apply_error(form, error)
+        else:
+            flash(_("活动已创建"), "success")
+            return redirect(url_for("events.show", event_id=event.id))
+    return render_template("events/form.html", form=form, event=None), 400 if form.errors or form.form_errors else 200
+
+
+@bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(event_id: int):  # noqa: ANN201
+    event, _access = _event(event_id, ev.Access.ORGANIZER)
+    form = EventForm()
+    if request.method == "GET":
+        form.fill(event)
+    elif form.validate_on_submit():
+        _r, error = commit(lambda: ev.update_event(get_db(), event, form.to_data()))
+        if error:
+            apply_error(form, error)
+        else:
+            flash(_("活动已保存"), "success")
+            return redirect(url_for("events.show", event_id=event.id))
+    return render_template("events/form.html", form=form, event=event), 400 if form.errors or form.form_errors else 200
+
+
+@bp.get("/<int:event_id>")
+@login_required
+def show(event_id: int):  # noqa: ANN201
+    event, access = _event(event_id, ev.Access.PUBLIC)
+    db = get_db()
+    reg = ev.registration_for(db, event, current_user.firm_id) if current_user.firm_id else None
+    invitation = None
+    if current_user.firm_id:
+        invitation = db.scalar(
+            select(EventInvitation).where(
+                EventInvitation.event_id == event.id, EventInvitation.firm_id == current_user.firm_id
+            )
+        )
+    registrations = []
+    if access is ev.Access.ORGANIZER:
+        registrations = list(
+            db.scalars(
+                select(EventRegistration).where(EventRegistration.event_id == event.id).order_by(EventRegistration.id)
+            )
+        )
+    open_demands = []
+    if access is ev.Access.ORGANIZER:
+        from marketplace.services.events_invitees import chain_demands, chain_segments
+
+        listed = {d.demand_id for d in event.demands}
+        open_demands = [d for d, _h in chain_demands(db, event, chain_segments(db, event)) if d.id not in listed][:20]
+    return render_template(
+        "events/show.html",
+        event=event,
+        access=access,
+        Access=ev.Access,
+        reg=reg,
+        invitation=invitation,
+        registrations=registrations,
+        open_demands=open_demands,
+        slots=event.slot_times(),
+        form=ActionForm(),
+        register_form=RegisterForm(),
+    )
+
+
+@bp.post("/<int:event_id>/status/<status>")
+@login_required
+def change_status(event_id: int, status: str):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    if status not in {s.value for s in EventStatus}:
+        abort(400)
+    _r, error = commit(lambda: ev.set_event_status(get_db(), event, EventStatus(status)))
+    flash(str(error) if error else _("活动状态已更新"), "error" if error else "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/demands")
+@login_required
+def add_demands(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    ids = [int(x) for x in request.form.getlist("demand_id") if x.isdigit()]
+    _r, error = commit(lambda: ev.add_event_demands(get_db(), event, ids))
+    flash(str(error) if error else _("已加入发榜需求"), "error" if error else "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+# --- invitations and registrations -------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/invite")
+@login_required
+def invite(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    suggestions = invite_suggestions(get_db(), get_engine(), event)
+    return render_template("events/invite.html", event=event, s=suggestions, form=ActionForm())
+
+
+@bp.post("/<int:event_id>/invite")
+@login_required
+def send_invitations(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    ids = [int(x) for x in request.form.getlist("firm_id") if x.isdigit()]
+    if not ids:
+        flash(_("请先勾选要邀请的企业"), "error")
+        return redirect(url_for("events.invite", event_id=event.id))
+    db = get_db()
+    sent, error = commit(lambda: invite_from_suggestions(db, get_engine(), event, ids))
+    flash(str(error) if error else _("已发送 %(n)d 份邀请", n=len(sent)), "error" if error else "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/register")
+@login_required
+def register(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PUBLIC)
+    if current_user.firm_id is None:
+        abort(403)
+    form = RegisterForm()
+    if not form.validate_on_submit():
+        abort(400)
+    reg, error = commit(
+        lambda: ev.register_firm(get_db(), event, current_user.firm_id, representatives=form.representatives.data or 1)
+    )
+    if error:
+        flash(str(error), "error")
+    elif reg.status is RegistrationStatus.APPROVED:
+        flash(_("报名成功"), "success")
+    else:
+        flash(_("报名已提交，等待组织方审核"), "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/decline")
+@login_required
+def decline(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.INVITED)
+    _post_ok()
+    _r, error = commit(lambda: ev.decline_invitation(get_db(), event, current_user.firm_id))
+    flash(str(error) if error else _("已谢绝邀请"), "error" if error else "success")
+    return redirect(url_for("events.index"))
+
+
+@bp.post("/<int:event_id>/registrations/<int:reg_id>/<decision>")
+@login_required
+def decide(event_id: int, reg_id: int, decision: str):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    reg = get_db().get(EventRegistration, reg_id)
+    if reg is None or reg.event_id != event.id or decision not in ("approve", "reject"):
+        abort(404)
+    _r, error = commit(lambda: ev.decide_registration(get_db(), reg, decision == "approve"))
+    flash(str(error) if error else _("已处理报名"), "error" if error else "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/availability", methods=["GET", "POST"])
+@login_required
+def availability(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    slots = event.slot_times()
+    if request.method == "POST":
+        _post_ok()
+        chosen = [int(x) for x in request.form.getlist("slot") if x.isdigit()]
+        _r, error = commit(lambda: ev.set_availability(get_db(), reg, chosen))
+        flash(str(error) if error else _("可参会时段已保存"), "error" if error else "success")
+        return redirect(url_for("events.availability", event_id=event.id))
+    return render_template(
+        "events/availability.html",
+        event=event,
+        slots=slots,
+        available=set(reg.available(len(slots))),
+        form=ActionForm(),
+    )
+
+
+# --- browsing and requests ---------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/browse")
+@login_required
+def browse(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    q = (request.args.get("q") or "").strip()
+    region = (request.args.get("region") or "").strip() or None
+    min_tier = request.args.get("tier", 0, type=int)
+    rows = ev.browse_participants(get_db(), event, reg.firm_id, q=q, region=region, min_tier=min_tier)
+    form = RequestForm()
+    form.demand_id.choices = [("", "—")] + [(str(d.demand_id), d.demand.title) for d in event.demands]
+    return render_template(
+        "events/browse.html", event=event, rows=rows, reg=reg, form=form, q=q, region=region or "", tier=min_tier
+    )
+
+
+@bp.post("/<int:event_id>/requests/<int:to_firm_id>")
+@login_required
+def send_request(event_id: int, to_firm_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    form = RequestForm()
+    form.demand_id.choices = [("", "—")] + [(str(d.demand_id), d.demand.title) for d in event.demands]
+    if not form.validate_on_submit():
+        abort(400)
+    demand_id = int(form.demand_id.data) if (form.demand_id.data or "").isdigit() else None
+    _r, error = commit(
+        lambda: ev.request_meeting(
+            get_db(), event, reg.firm_id, to_firm_id, message=form.message.data or "", demand_id=demand_id
+        )
+    )
+    flash(str(error) if error else _("洽谈申请已发送"), "error" if error else "success")
+    return redirect(url_for("events.browse", event_id=event.id))
+
+
+@bp.get("/<int:event_id>/requests")
+@login_required
+def requests_page(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    db = get_db()
+    groups = ev.requests_for_firm(db, event, reg.firm_id)
+    db.commit()  # expired requests are written
+    pairs = [(r.from_firm_id, r.to_firm_id) for rows in groups.values() for r in rows]
+    met = ev.met_before(db, event, pairs)
+    met_ids = {r.id for rows in groups.values() for r in rows if frozenset((r.from_firm_id, r.to_firm_id)) in met}
+    return render_template("events/requests.html", event=event, groups=groups, met_ids=met_ids, form=ActionForm())
+
+
+@bp.post("/<int:event_id>/requests/<int:request_id>/answer/<answer>")
+@login_required
+def answer(event_id: int, request_id: int, answer: str):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    _post_ok()
+    db = get_db()
+    req = ev.get_request(db, request_id)
+    if req.event_id != event.id or answer not in ("accept", "decline"):
+        abort(404)
+    if req.to_firm_id != current_user.firm_id:
+        abort(403)
+    _r, error = commit(lambda: ev.answer_request(db, req, accept=answer == "accept"))
+    if error:
+        db.commit()  # an expired request stays expired
+    flash(str(error) if error else _("已回复洽谈申请"), "error" if error else "success")
+    return redirect(url_for("events.requests_page", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/proposals/accept")
+@login_required
+def accept_proposals(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    _post_ok()
+    ids = [int(x) for x in request.form.getlist("request_id") if x.isdigit()]
+    done, error = commit(lambda: ev.accept_proposals(get_db(), event, reg.firm_id, ids))
+    flash(str(error) if error else _("已接受 %(n)d 个推荐洽谈", n=len(done)), "error" if error else "success")
+    return redirect(url_for("events.requests_page", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/propose")
+@login_required
+def propose(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    made, error = commit(lambda: ev.propose_meetings(get_db(), get_engine(), event))
+    flash(str(error) if error else _("平台已推荐 %(n)d 场洽谈", n=len(made)), "error" if error else "success")
+    return redirect(url_for("events.schedule_page", event_id=event.id))
+
+
+# --- schedule ------------------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/schedule")
+@login_required
+def schedule_page(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    meetings = list(
+        db.scalars(select(Meeting).where(Meeting.event_id == event.id).order_by(Meeting.slot, Meeting.table_no))
+    )
+    proposals = list(
+        db.scalars(
+            select(MeetingRequest).where(
+                MeetingRequest.event_id == event.id,
+                MeetingRequest.source == RequestSource.PROPOSAL,
+                MeetingRequest.status == RequestStatus.PROPOSED,
+            )
+        )
+    )
+    grid: dict[int, list[Meeting]] = {}
+    for m in meetings:
+        if m.slot is not None and m.status is not MeetingStatus.CANCELLED:
+            grid.setdefault(m.slot, []).append(m)
+    waiting = [m for m in meetings if m.status is MeetingStatus.WAITING]
+    return render_template(
+        "events/schedule.html",
+        event=event,
+        slots=event.slot_times(),
+        grid=grid,
+        waiting=waiting,
+        proposals=proposals,
+        meetings=meetings,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/<int:event_id>/schedule")
+@login_required
+def run_schedule(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    summary, error = commit(lambda: schedule_event(get_db(), event))
+    if error:
+        flash(str(error), "error")
+    else:
+        flash(
+            _("已排程 %(n)d 场洽谈，%(w)d 场未排入", n=summary["scheduled"], w=len(summary["unscheduled"])), "success"
+        )
+    return redirect(url_for("events.schedule_page", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/requests/<int:request_id>/must-meet")
+@login_required
+def must_meet(event_id: int, request_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    db = get_db()
+    req = ev.get_request(db, request_id)
+    if req.event_id != event.id:
+        abort(404)
+    _r, error = commit(lambda: ev.set_must_meet(db, req, not req.must_meet))
+    flash(str(error) if error else _("已更新必见标记"), "error" if error else "success")
+    return redirect(url_for("events.schedule_page", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/send")
+@login_required
+def send(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    n, error = commit(lambda: send_agendas(get_db(), event))
+    flash(str(error) if error else _("日程已发送给 %(n)d 家企业并锁定", n=n), "error" if error else "success")
+    return redirect(url_for("events.schedule_page", event_id=event.id))
+
+
+# --- agenda --------------------------------------------------------------------------------------
+
+
+def _agenda_firm(event, access):  # noqa: ANN001, ANN202
+    """Whose agenda: the participant's own; the organizer may pass ?firm=ID."""
+    db = get_db()
+    if access is ev.Access.ORGANIZER and request.args.get("firm", type=int):
+        reg = ev.registration_for(db, event, request.args.get("firm", type=int))
+        if reg is None:
+            abort(404)
+        return reg
+    return _own_registration(event)
+
+
+@bp.get("/<int:event_id>/agenda")
+@login_required
+def agenda(event_id: int):  # noqa: ANN201
+    event, access = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _agenda_firm(event, access)
+    rows = agenda_rows(get_db(), event, reg.firm_id)
+    url = request.host_url.rstrip("/") + checkin_path(reg)
+    return render_template(
+        "events/agenda.html",
+        event=event,
+        reg=reg,
+        rows=rows,
+        qr=checkin_qr_svg(url),
+        checkin_url=url,
+        form=ActionForm(),
+        printable=False,
+    )
+
+
+@bp.get("/<int:event_id>/agenda/print")
+@login_required
+def agenda_print(event_id: int):  # noqa: ANN201
+    event, access = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _agenda_firm(event, access)
+    rows = agenda_rows(get_db(), event, reg.firm_id, include_waiting=False)
+    url = request.host_url.rstrip("/") + checkin_path(reg)
+    return render_template(
+        "events/agenda_print.html", event=event, reg=reg, rows=rows, qr=checkin_qr_svg(url), checkin_url=url
+    )
+
+
+@bp.get("/<int:event_id>/agenda.ics")
+@login_required
+def agenda_calendar(event_id: int):  # noqa: ANN201
+    event, access = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _agenda_firm(event, access)
+    body = agenda_ics(get_db(), event, reg.firm_id, reg.firm.display_name)
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-agenda.ics"},
+    )
+
+
+@bp.get("/<int:event_id>/checkin-qr.png")
+@login_required
+def checkin_png(event_id: int):  # noqa: ANN201
+    event, access = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _agenda_firm(event, access)
+    return Response(checkin_qr_png(request.host_url.rstrip("/") + checkin_path(reg)), mimetype="image/png")
+
+
+@bp.route("/<int:event_id>/checkin/<token>", methods=["GET", "POST"])
+@login_required
+def checkin(event_id: int, token: str):  # noqa: ANN201
+    """What the organizer's device opens when it scans a participant's QR code."""
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    reg = db.scalar(
+        select(EventRegistration).where(
+            EventRegistration.event_id == event.id, EventRegistration.checkin_token == token
+        )
+    )
+    if reg is None:
+        abort(404)
+    if request.method == "POST":
+        _post_ok()
+        _r, error = commit(lambda: ev.check_in(db, event, token))
+        flash(
+            str(error) if error else _("%(firm)s 已签到", firm=reg.firm.display_name), "error" if error else "success"
+        )
+        return redirect(url_for("events.checkin", event_id=event.id, token=token))
+    rows = agenda_rows(db, event, reg.firm_id, include_waiting=False)
+    return render_template("events/checkin.html", event=event, reg=reg, rows=rows, form=ActionForm())
+
+
+# --- meetings on the day -----------------------------------------------------------------------
+
+
+def _meeting(event, meeting_id: int) -> Meeting:  # noqa: ANN001
+    db = get_db()
+    meeting = db.get(Meeting, meeting_id)
+    if meeting is None or meeting.event_id != event.id:
+        abort(404)
+    if ev.meeting_access(db, _viewer(), meeting) is ev.Access.NONE:
+        abort(403)
+    return meeting
+
+
+@bp.post("/<int:event_id>/meetings/<int:meeting_id>/<action>")
+@login_required
+def meeting_action(event_id: int, meeting_id: int, action: str):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    meeting = _meeting(event, meeting_id)
+    _post_ok()
+    db = get_db()
+    actions = {
+        "held": lambda: ev.mark_meeting(db, meeting, held=True),
+        "no-show": lambda: ev.mark_meeting(db, meeting, held=False),
+        "cancel": lambda: ev.cancel_meeting(db, meeting),
+    }
+    if action not in actions:
+        abort(404)
+    _r, error = commit(actions[action])
+    flash(str(error) if error else _("洽谈状态已更新"), "error" if error else "success")
+    return redirect(request.referrer or url_for("events.agenda", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/meetings/<int:meeting_id>/outcome", methods=["GET", "POST"])
+@login_required
+def outcome(event_id: int, meeting_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    meeting = _meeting(event, meeting_id)
+    if current_user.firm_id not in (meeting.large_firm_id, meeting.sme_firm_id):
+        abort(403)
+    form = OutcomeForm()
+    mine = next((o for o in meeting.outcomes if o.firm_id == current_user.firm_id), None)
+    if request.method == "GET" and mine is not None:
+        form.outcome.data, form.amount.data, form.note.data = mine.outcome.value, mine.amount, mine.note
+    if form.validate_on_submit():
+        data = {
+            "outcome": form.outcome.data,
+            "amount": float(form.amount.data) if form.amount.data is not None else None,
+            "note": form.note.data or "",
+        }
+        row, error = commit(lambda: ev.record_outcome(get_db(), meeting, current_user.firm_id, data))
+        if error:
+            apply_error(form, error)
+        else:
+            flash(_("洽谈成果已记录"), "success")
+            return redirect(url_for("events.outcome", event_id=event.id, meeting_id=meeting.id))
+    contract = ev.meeting_contract_source(meeting) if mine is not None and mine.outcome.value == "agreement" else None
+    return render_template(
+        "events/outcome.html",
+        event=event,
+        meeting=meeting,
+        form=form,
+        mine=mine,
+        contract=contract,
+        contract_url=contract_draft_url(meeting) if contract else None,
+    ), 400 if form.errors or form.form_errors else 200
+
+
+CONTRACT_ENDPOINT = "contracts.new_from_meeting"
+
+
+def contract_draft_url(meeting: Meeting) -> str | None:
+    """Where "cooperation agreement" leads: the contracts area's draft-from-meeting page, once
+    that blueprint is registered (it reads ``meeting_contract_source``)."""
+    from flask import current_app
+
+    if CONTRACT_ENDPOINT not in current_app.view_functions:
+        return None
+    return url_for(CONTRACT_ENDPOINT, meeting_id=meeting.id)
+
+
+@bp.route("/<int:event_id>/survey", methods=["GET", "POST"])
+@login_required
+def survey(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    reg = _own_registration(event)
+    form = SurveyForm()
+    if form.validate_on_submit():
+        data = {
+            "still_in_contact": bool(form.still_in_contact.data),
+            "contracts_signed": form.contracts_signed.data or 0,
+            "contract_amount": float(form.contract_amount.data or 0),
+            "satisfaction": int(form.satisfaction.data),
+            "comment": form.comment.data or "",
+        }
+        _r, error = commit(lambda: ev.submit_survey(get_db(), event, reg.firm_id, data))
+        if error:
+            apply_error(form, error)
+        else:
+            flash(_("感谢填写回访问卷"), "success")
+            return redirect(url_for("events.show", event_id=event.id))
+    return render_template("events/survey.html", event=event, form=form)
+
+
+# --- statistics and report ---------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/stats")
+@login_required
+def stats(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    data = event_stats(get_db(), event)
+    return render_template("events/stats.html", event=event, s=data, funnel=FUNNEL, labels=FUNNEL_LABELS)
+
+
+@bp.get("/<int:event_id>/report.<fmt>")
+@login_required
+def report(event_id: int, fmt: str):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    if fmt == "csv":
+        return Response(
+            report_csv(db, event),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-report.csv"},
+        )
+    if fmt == "xlsx":
+        return Response(
+            report_xlsx(db, event),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-report.xlsx"},
+        )
+    abort(404)
