@@ -49,13 +49,13 @@ class TrainConfig:
     """Hyperparameters of one training run (all recorded in the model card)."""
 
     seed: int = 13
-    epochs: int = 3
-    batch_size: int = 512
+    epochs: int = 2
+    batch_size: int = 1024
     learning_rate: float = 0.2
     dim: int = 256
-    vocab_size: int = 30000
+    vocab_size: int = 20000
     loss: str = "mnrl"
-    max_pairs_per_kind: int = 60000
+    max_pairs_per_kind: int = 40000
     heldout: int = 500
     float16: bool = True
     min_profiles: int = 10
@@ -231,7 +231,14 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, pro
         disable_tqdm=not progress,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=_loss(model, config.loss))
-    output = trainer.train()
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums in the same order on any machine: the same weights
+    try:
+        output = trainer.train()
+    finally:
+        torch.set_num_threads(threads)
     losses = [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]
     return {
         "steps": output.global_step,

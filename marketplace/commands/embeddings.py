@@ -42,13 +42,13 @@ def _human(card: dict) -> None:
     "out); database: the instance's own database; auto: evaluation-split when the data directory has the files.",
 )
 @click.option("--seed", default=13, show_default=True, type=int)
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 100))
-@click.option("--batch-size", default=512, show_default=True, type=click.IntRange(2, 65536))
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 100))
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(2, 65536))
 @click.option("--lr", "learning_rate", default=0.2, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--dim", default=256, show_default=True, type=click.IntRange(8, 4096))
-@click.option("--vocab-size", default=30000, show_default=True, type=click.IntRange(100, 1_000_000))
+@click.option("--vocab-size", default=20000, show_default=True, type=click.IntRange(100, 1_000_000))
 @click.option("--loss", type=click.Choice(["mnrl", "cached-mnrl"]), default="mnrl", show_default=True)
-@click.option("--max-pairs", "max_pairs_per_kind", default=60000, show_default=True, type=click.IntRange(10))
+@click.option("--max-pairs", "max_pairs_per_kind", default=40000, show_default=True, type=click.IntRange(10))
 @click.option(
     "--heldout", default=500, show_default=True, type=click.IntRange(0), help="Firm facts held out and scored."
 )
@@ -94,12 +94,13 @@ def train_command(
                 field="source",
             )
         say(f"building the evaluation split of {data_dir} (hidden edges: {EVAL_HIDDEN}, seed {EVAL_SEED}) ...")
-        split = build_evaluation_split(app.settings, data_dir, progress)
+        hashes = file_hashes(evaluation_split_files(data_dir))
+        split = build_evaluation_split(app.settings, data_dir, progress, hashes)
         info = {
             "source": "evaluation-split",
             "evaluation_hidden_edges": EVAL_HIDDEN,
             "evaluation_seed": EVAL_SEED,
-            "files_sha256": file_hashes(evaluation_split_files(data_dir)),
+            "files_sha256": hashes,
         }
         from marketplace.db import session_scope
 

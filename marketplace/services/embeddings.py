@@ -10,6 +10,7 @@ independent checks is never looked for.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,22 @@ def evaluation_split_files(data_dir: Path) -> list[Path]:
     return [data_dir / "chainkg" / n for n in FILES] + [data_dir / "ickg25" / n for n in ickg]
 
 
-def build_evaluation_split(settings: Settings, data_dir: Path, progress: bool) -> Settings:
-    """A fresh database under the instance directory holding what the evaluation's engine sees."""
+def build_evaluation_split(
+    settings: Settings, data_dir: Path, progress: bool, files_sha256: dict[str, str]
+) -> Settings:
+    """A database under the instance directory holding what the evaluation's engine sees. It is
+    kept with a stamp of the data files' hashes and reused while they are unchanged."""
     from marketplace.evaluation import hide_product_edges
     from marketplace.importers.chainkg import import_chainkg
     from marketplace.importers.ickg import import_ickg
 
     home = Path(settings.instance_dir) / "eval" / "train-split"
     split = Settings(instance_dir=home, data_dir=data_dir, embedding_model=settings.embedding_model)
+    stamp_path = home / "split.json"
+    stamp = {"hidden": EVAL_HIDDEN, "seed": EVAL_SEED, "files_sha256": files_sha256}
+    if stamp_path.is_file() and json.loads(stamp_path.read_text(encoding="utf-8")) == stamp:
+        return split
+    stamp_path.unlink(missing_ok=True)
     db = home / "marketplace.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -72,4 +81,5 @@ def build_evaluation_split(settings: Settings, data_dir: Path, progress: bool) -
     with session_scope(split) as session:
         import_chainkg(session, chainkg, progress=progress)
         import_ickg(session, data_dir / "ickg25", progress=progress, splits=("train.txt",))
+    stamp_path.write_text(json.dumps(stamp), encoding="utf-8")
     return split
