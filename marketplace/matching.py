@@ -300,7 +300,8 @@ class MatchEngine:
         index_dir = self.settings.index_dir / slug
         cache = EmbeddingCache(self.settings.index_dir / "embeddings.sqlite", enc.model_id, enc.dim)
         try:
-            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim) or AnnIndex(
+            database = self.settings.database_url
+            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim, database) or AnnIndex(
                 enc.dim, capacity=len(self.profiles) + 16
             )
             ids = list(self.profiles)
@@ -314,7 +315,7 @@ class MatchEngine:
 
             self.build_info["dense_sync"] = self.ann.sync(ids, hashes, vectors_for)
             if self.build_info["dense_sync"]["changed"] or self.build_info["dense_sync"]["removed"]:
-                self.ann.save(index_dir, enc.model_id)
+                self.ann.save(index_dir, enc.model_id, database)
         finally:
             cache.close()
 
