@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.contracts.demo import load_demo_contracts
+from marketplace.enterprise_demo import load_enterprise_demo
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
@@ -56,12 +57,14 @@ def load_demo(session: Session, data_dir: Path, *, progress: bool = True, settin
     added = load_demo_demands(session)
     demo_event = load_demo_event(session)
     contracts = load_demo_contracts(session, settings) if settings is not None else None
+    services = load_enterprise_demo(session)
     return {
         "data": str(source),
         "firms": session.scalar(select(func.count()).select_from(Firm)),
         "demo_demands_added": added,
         "demo_event_added": demo_event,
         "demo_contracts": contracts,
+        "enterprise_services_added": services,
     }
 
 

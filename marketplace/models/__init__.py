@@ -17,6 +17,14 @@ from marketplace.models.chain import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.models.consortia import (
+    MEMBER_TRANSITIONS,
+    ConsortiumMember,
+    MemberStatus,
+    ProcurementProject,
+    ProjectLot,
+    ProjectStatus,
+)
 from marketplace.models.contracts import (
     CONTRACT_TRANSITIONS,
     Contract,
@@ -75,6 +83,8 @@ from marketplace.models.firms import (
     Tier,
 )
 from marketplace.models.notifications import Notification, OutboxEmail
+from marketplace.models.policies import Policy, PolicyReach, PolicyStatus
+from marketplace.models.tiers import TierFigures
 from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
@@ -112,6 +122,16 @@ __all__ = [
     "ContractStatus",
     "Party",
     "SigningCredential",
+    "TierFigures",
+    "PolicyStatus",
+    "PolicyReach",
+    "Policy",
+    "ProjectStatus",
+    "ProjectLot",
+    "ProcurementProject",
+    "MemberStatus",
+    "ConsortiumMember",
+    "MEMBER_TRANSITIONS",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",
