@@ -320,7 +320,8 @@ def test_match_demand_and_suggest_commands(loaded, runner):
 def test_engine_without_dense_or_graph_still_matches(loaded_session_settings):
     with session_scope(loaded_session_settings) as s:
         lexical_only = MatchEngine(loaded_session_settings, use_dense=False, use_graph=False).build(s)
-    assert lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys() == {"lexical"}
+    channels = lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys()
+    assert "lexical" in channels and not channels & {"dense", "graph"}  # co-occurrence needs neither
 
 
 def test_owner_products_are_told_apart_from_what_is_needed():
