@@ -147,7 +147,7 @@ def test_invitation_answer_agreement_and_hook(demo):
             respond(s, m, accept=True)
         with pytest.raises(TransitionError):
             respond(s, members[0], accept=False)
-        AGREEMENT_HOOKS.append(lambda session, p, terms: calls.append(terms))
+        AGREEMENT_HOOKS.append(lambda session, p, terms, actor: calls.append(terms))
         try:
             terms = finalize(s, project)
         finally:

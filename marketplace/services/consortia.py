@@ -46,9 +46,10 @@ SOLVER_SECONDS = 2.0
 SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
 SOLVER_WORKERS = 1
 
-# Called as hook(session, project, agreement_dict) when a consortium is agreed; contract signing
-# (branch `contracts`) appends its function here to start the consortium agreement's signing.
-AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any]], None]] = []
+# Called as hook(session, project, agreement_dict, actor) when a consortium is agreed (actor: the
+# owner's User who confirmed it, None from scripts); contract signing appends its function here to
+# start the signing of the consortium agreement (e.g. one contract per accepted member).
+AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any], User | None], None]] = []
 
 
 # --- projects ----------------------------------------------------------------------------------
@@ -459,7 +460,7 @@ def agreement(project: ProcurementProject) -> dict[str, Any]:
     }
 
 
-def finalize(session: Session, project: ProcurementProject) -> dict[str, Any]:
+def finalize(session: Session, project: ProcurementProject, actor: User | None = None) -> dict[str, Any]:
     """Close the consortium when every lot's budget is fully taken by accepted members and the
     reserved SME share is met; then hand the agreement to contract signing (AGREEMENT_HOOKS)."""
     if project.status is not ProjectStatus.OPEN:
@@ -476,7 +477,7 @@ def finalize(session: Session, project: ProcurementProject) -> dict[str, Any]:
     project.status = ProjectStatus.AGREED
     session.flush()
     for hook in AGREEMENT_HOOKS:
-        hook(session, project, terms)
+        hook(session, project, terms, actor)
     return terms
 
 
