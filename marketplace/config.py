@@ -49,6 +49,7 @@ class Settings:
     contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
     contracts_font_cache: Path = DEFAULT_INSTANCE / "fonts"
     contracts_provider: str = "local"
+    match_slots: int = 2  # matching jobs (inbox refresh, demand match, API match) at once per process
     smtp_host: str = ""  # empty: e-mail stays in the outbox table
     smtp_port: int = 25
     smtp_from: str = "noreply@chainmatch.local"
@@ -111,6 +112,7 @@ class Settings:
             contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
             contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
             contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
+            match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
             smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
             smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
             smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),

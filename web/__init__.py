@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
     app.url_map.converters["int"] = BoundedIntConverter  # ids beyond a 64-bit integer are 404, not 500
-    app.config.update(RATE_LIMIT_DEFAULTS)
+    app.config.update(RATE_LIMIT_DEFAULTS, HEAVY_WORK_SLOTS=settings.match_slots)
     if test_config:
         app.config.update(test_config)
     # Tests turn rate limits off unless they ask for them; production keeps them on.
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
+    app.jinja_env.filters["reasons"] = render_reasons
 
     from web import (
         account,
@@ -194,6 +195,15 @@ def label(member: Any) -> str:
     from flask_babel import get_locale
 
     return member.label(str(get_locale() or "zh"))
+
+
+def render_reasons(reasons: Any) -> list[str]:
+    """A suggestion's stored reasons as sentences in the current language."""
+    from flask_babel import get_locale
+
+    from marketplace.reasons import render_all
+
+    return render_all(reasons, str(get_locale() or "zh"))
 
 
 def select_locale() -> str:

@@ -18,7 +18,7 @@ import logging
 import string
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,8 @@ def _check_signature(emb, vc: ValidationContext, *, skip_diff: bool) -> Signatur
         check.problems.append("the certificate does not chain to the platform root or is not valid now")
     if check.modification and ModificationLevel[check.modification] > ModificationLevel.FORM_FILLING:
         check.problems.append(f"the document was modified after signing ({check.modification})")
+    if check.timestamp is not None and check.timestamp.tzinfo is not None:
+        check.timestamp = check.timestamp.astimezone(UTC)  # the TSA answers in its local zone
     check.ok = not check.problems
     return check
 

@@ -98,7 +98,8 @@ def platform_ca(settings: Settings) -> pki.PlatformCA:
 def current_crl(session: Session, settings: Settings) -> x509.CertificateRevocationList:
     rows = session.execute(
         select(SigningCredential.serial, SigningCredential.revoked_at).where(
-            SigningCredential.revoked_at.is_not(None), SigningCredential.revocation_reason != SUPERSEDED
+            SigningCredential.revoked_at.is_not(None),
+            or_(SigningCredential.revocation_reason.is_(None), SigningCredential.revocation_reason != SUPERSEDED),
         )
     ).all()
     return pki.make_crl(platform_ca(settings), [(int(serial, 16), at) for serial, at in rows])

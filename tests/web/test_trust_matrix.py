@@ -182,6 +182,9 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
     "events.meeting_action": ecase("POST", "/events/{e}/meetings/{m}/held", only("large", "sme", "organizer", "admin")),
     "events.outcome": ecase("GET", "/events/{e}/meetings/{m}/outcome", only("large", "sme")),
     "events.survey": ecase("GET", "/events/{e}/survey", event_firm),
+    # no agreement was reported in the world: the two firms get an error message, everyone else a denial
+    "events.start_contract": ecase("POST", "/events/{e}/meetings/{m}/contract", only("large", "sme")),
+    "events.survey_invite": ecase("POST", "/events/{e}/survey/invite", event_level(ORGANIZER)),
     "events.stats": ecase("GET", "/events/{e}/stats", event_level(ORGANIZER)),
     "events.report": ecase("GET", "/events/{e}/report.csv", event_level(ORGANIZER)),
     "api_events.list_events": ecase("GET", "/api/v1/events", token_holder, api=True),
@@ -208,6 +211,13 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
         "/api/v1/events/{e}/registrations",
         lambda r: api_event(PUBLIC)(r) and r in FIRM_USERS,
         json={},
+        api=True,
+    ),
+    "api_events.decide_registration": ecase(
+        "POST",
+        "/api/v1/events/{e}/registrations/{reg}/decision",
+        api_event(ORGANIZER),
+        json={"accept": False},
         api=True,
     ),
     "api_events.put_availability": ecase(
