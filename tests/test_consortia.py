@@ -71,7 +71,7 @@ def test_bad_projects_are_refused_naming_the_field(demo, data, field):
 
 
 def cand(fid, score, sme, rank=0):
-    return Candidate(fid, f"f{fid}", score, [f"r{fid}"], sme, None, rank, None)
+    return Candidate(fid, f"f{fid}", score, [{"kind": "lexical"}], sme, None, rank, None)
 
 
 def test_solver_meets_the_reserved_sme_share_even_against_better_scores():

@@ -35,6 +35,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.reasons import render_all
 from marketplace.regions import normalize_region
 
 CANDIDATES_PER_LOT = 8
@@ -157,7 +158,7 @@ class Candidate:
     firm_id: int
     name: str
     score: float
-    reasons: list[str]
+    reasons: list[dict[str, Any]]  # structured, as the matching engine gives them (marketplace/reasons.py)
     is_sme: bool
     tier: str | None
     tier_rank: int
@@ -168,7 +169,9 @@ class Candidate:
             "firm_id": self.firm_id,
             "name": self.name,
             "score": round(self.score, 4),
-            "reasons": self.reasons,
+            "reasons": render_all(self.reasons, "zh"),
+            "reasons_en": render_all(self.reasons, "en"),
+            "reason_data": self.reasons,
             "is_sme": self.is_sme,
             "tier": self.tier,
             "region": self.region,
@@ -308,7 +311,10 @@ def propose(
     reasons = {(lot_id, c.firm_id): c.reasons for lot_id, cs in candidates.items() for c in cs}
     for lineup in solved["lineups"]:
         for a in lineup["assignments"]:
-            a["reasons"] = reasons[a["lot_id"], a["firm_id"]]
+            data = reasons[a["lot_id"], a["firm_id"]]
+            a["reasons"] = render_all(data, "zh")
+            a["reasons_en"] = render_all(data, "en")
+            a["reason_data"] = data
     best = {a["lot_id"]: a["firm_id"] for a in solved["lineups"][0]["assignments"]} if solved["lineups"] else {}
     solved["lots"] = [
         {
