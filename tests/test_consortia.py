@@ -219,3 +219,26 @@ def test_cli_create_refuses_bad_files_and_reports(runner, demo, tmp_path):
     assert runner.invoke(["consortia", "create", "--owner", str(owner), "--file", str(broken)]).exit_code == 2
     report = json.loads(runner.invoke(["consortia", "report", "--json"]).output)
     assert {p["title"] for p in report["projects"]} >= {"命令行项目"}
+
+
+def test_finalizing_a_consortium_starts_one_purchase_contract_per_accepted_member(demo):
+    from marketplace.models import Contract
+    from marketplace.services.accounts import create_user
+
+    with session_scope(demo) as s:
+        project = s.scalar(select(ProcurementProject))
+        owner = create_user(
+            s, email="buyer@t.cn", password="pw-123456789", name="采购", role=Role.LARGE, firm_id=project.owner_firm_id
+        )
+        sme = {f.short_name: f for f in s.scalars(select(Firm).where(Firm.source == "demo"))}
+        picks = ["示例新材料", "示例电解液（演示）", "示例储能（演示）", "示例温控（演示）"]
+        members = [invite(s, project, lot.id, sme[n].id, share=1.0) for lot, n in zip(project.lots, picks, strict=True)]
+        for m in members:
+            respond(s, m, accept=True)
+        finalize(s, project, owner)
+        contracts = s.scalars(select(Contract).where(Contract.source_ref.like(f"consortium:{project.id}:%"))).all()
+        assert sorted(c.supplier_firm_id for c in contracts) == sorted(m.firm_id for m in members)
+        assert all(c.buyer_firm_id == project.owner_firm_id and c.template == "supply_chain" for c in contracts)
+        lot_budget = {lot.id: lot.budget for lot in project.lots}
+        amounts = sorted(float(c.rounds[-1].fields["amount"]) for c in contracts)
+        assert amounts == sorted(lot_budget[m.lot_id] * 10000 for m in members)  # 万元 -> CNY

@@ -47,10 +47,17 @@ SOLVER_SECONDS = 2.0
 SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
 SOLVER_WORKERS = 1
 
+
 # Called as hook(session, project, agreement_dict, actor) when a consortium is agreed (actor: the
 # owner's User who confirmed it, None from scripts); contract signing appends its function here to
 # start the signing of the consortium agreement (e.g. one contract per accepted member).
-AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any], User | None], None]] = []
+def _start_contracts(session: Session, project: ProcurementProject, terms: dict[str, Any], actor: User | None) -> None:
+    from marketplace.services.contracts import start_from_consortium
+
+    start_from_consortium(session, project, terms, actor)
+
+
+AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any], User | None], None]] = [_start_contracts]
 
 
 # --- projects ----------------------------------------------------------------------------------

@@ -536,6 +536,43 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
     )
 
 
+def start_from_consortium(session: Session, project: Any, terms: dict[str, Any], actor: User | None) -> list[Contract]:
+    """The consortium agreement of a procurement project goes through contract signing: one
+    采购合同 (supply_chain) per accepted member of each lot, the project owner buying, the lot's
+    share of the budget as the amount. Started by the owner's user who finalized the project;
+    from a script (no actor) nothing is started. Calling it again returns the contracts already
+    started (one per lot and member)."""
+    if actor is None:
+        return []
+    started: list[Contract] = []
+    for lot in terms["lots"]:
+        for member in lot["members"]:
+            ref = f"consortium:{project.id}:lot:{lot['position']}:firm:{member['firm_id']}"
+            existing = session.scalar(
+                select(Contract).where(Contract.source_ref == ref, Contract.status != ContractStatus.CANCELLED)
+            )
+            if existing is not None:
+                started.append(existing)
+                continue
+            started.append(
+                start_contract(
+                    session,
+                    actor,
+                    buyer_firm_id=project.owner_firm_id,
+                    supplier_firm_id=member["firm_id"],
+                    template="supply_chain",
+                    source=ContractSource.SCRATCH,
+                    source_ref=ref,
+                    prefill={
+                        "amount": _money(member["budget"]),
+                        "extra_terms": f"本合同源于联合体采购项目「{terms['title']}」第 {lot['position']} 标段"
+                        f"「{lot['title']}」，份额 {member['share']:.0%}。",
+                    },
+                )
+            )
+    return started
+
+
 def _event_model():  # noqa: ANN202
     from marketplace.models import Event
 
