@@ -23,7 +23,7 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-## system-deps: Java, Maven, Chromium and PostgreSQL from Debian when missing (needs root, as on CI)
+## system-deps: Java, Maven, Chromium, PostgreSQL and CJK fonts (wqy-zenhei is embedded in contract PDFs) from Debian when missing (needs root, as on CI)
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
@@ -31,6 +31,7 @@ system-deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing="$$missing fonts-noto-cjk"; \
+	test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || missing="$$missing fonts-wqy-zenhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -70,6 +71,7 @@ bench: setup
 	$(PY) bench/graph_latency.py
 	$(PY) bench/event_scheduler.py
 	$(PY) bench/event_scheduler.py --only big
+	$(PY) bench/contracts_signing.py
 
 evaluate: setup
 	$(PY) -m marketplace evaluate

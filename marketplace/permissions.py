@@ -14,8 +14,11 @@ Rules (docs/security.md explains them):
 * a *private* demand only by the owner firm;
 * the platform admin sees everything.
 
-Events add grants in :func:`_grants` (one more OR-clause, e.g. "organizer of an event the
-demand is part of", "firm registered for that event").
+* the organizing organization and the approved participants of an event see the public and
+  invited demands on the event's board (``demand_ids_visible_via_events`` in
+  marketplace/services/events.py).
+
+New grants go in :func:`_grants`, one OR-clause each.
 """
 
 from __future__ import annotations
@@ -89,10 +92,23 @@ def _grants(viewer: Viewer) -> list[ColumnElement[bool]]:
     if viewer.firm_id is not None:
         grants.append(Demand.owner_firm_id == viewer.firm_id)
         grants.append(and_(published, Demand.visibility == Visibility.INVITED, _invited(viewer.firm_id)))
-    # Events (merged later) add, in this one place:
-    #   if viewer.is_organizer: grants.append(and_(published, <demand is in an event of viewer.organization_id>))
-    #   if viewer.firm_id is not None: grants.append(and_(published, <demand in an event the firm registered for>))
+    # Events: the organizing organization and the event's approved participants see the public and
+    # invited demands on the event's board ("invited by an event"); never drafts or private ones.
+    from marketplace.services.events import demand_ids_visible_via_events
+
+    grants.append(
+        and_(
+            published,
+            Demand.visibility.in_([Visibility.PUBLIC, Visibility.INVITED]),
+            Demand.id.in_(demand_ids_visible_via_events(viewer)),
+        )
+    )
     return grants
+
+
+def organization_viewer(organization_id: int) -> Viewer:
+    """What an organization's organizers see (event boards and invitee suggestions use it)."""
+    return Viewer(user_id=-1, role=Role.ORGANIZER, organization_id=organization_id)
 
 
 def visible_demands_clause(viewer: Viewer) -> ColumnElement[bool]:

@@ -217,3 +217,75 @@ def test_trust_migration_downgrades_and_upgrades(tmp_path):
     assert not schema_is_current(s)
     init_db(s)
     assert schema_is_current(s)
+
+
+# --- events and the visibility policy --------------------------------------------------------
+
+
+@pytest.fixture
+def event_world(loaded):
+    from tests.events_helpers import setup_event
+
+    with session_scope(loaded) as s:
+        yield s, setup_event(s)
+
+
+def test_event_board_takes_only_demands_its_organizers_may_see(event_world):
+    from marketplace.services import events as ev
+
+    s, w = event_world
+    hidden = {
+        kind: create_demand(
+            s,
+            {"owner_firm_id": w["large"].id, "type": "rd", "title": f"{kind}研发", "visibility": kind, "publish": True},
+        ).id
+        for kind in ("private", "invited")
+    }
+    for demand_id in hidden.values():
+        with pytest.raises(NotFoundError, match="does not exist"):
+            ev.add_event_demands(s, w["event"], [demand_id])
+
+
+def test_invited_demand_on_an_event_board_is_seen_by_its_organizers_and_participants_only(event_world):
+    from marketplace.models import EventDemand
+    from marketplace.services import events as ev
+
+    s, w = event_world
+    invited = create_demand(
+        s, {"owner_firm_id": w["large"].id, "type": "rd", "title": "邀请研发", "visibility": "invited", "publish": True}
+    )
+    private = create_demand(
+        s, {"owner_firm_id": w["large"].id, "type": "rd", "title": "私有研发", "visibility": "private", "publish": True}
+    )
+    # both were public when listed, then the owner narrowed them
+    s.add_all(
+        [EventDemand(event=w["event"], demand_id=invited.id), EventDemand(event=w["event"], demand_id=private.id)]
+    )
+    s.flush()
+    organizer = Viewer(user_id=1, role=Role.ORGANIZER, organization_id=w["org"].id)
+    other_org = Viewer(user_id=2, role=Role.ORGANIZER, organization_id=w["other_org"].id)
+    participant = firm_viewer(w["smes"][0].id)
+    outsider = firm_viewer(create_firm(s, name="局外企业三有限公司", kind=FirmKind.SME).id)
+    assert ev.registration_for(s, w["event"], w["smes"][0].id).status.value == "approved"
+    for viewer, sees in ((organizer, True), (participant, True), (other_org, False), (outsider, False)):
+        assert can_view_demand(s, viewer, invited) is sees
+        assert not can_view_demand(s, viewer, private)  # private stays with its owner, event or not
+
+
+def test_invitee_suggestions_never_name_a_hidden_demand(event_world):
+    from marketplace.services.events_invitees import chain_demands, chain_segments
+
+    s, w = event_world
+    secret = create_demand(
+        s,
+        {
+            "owner_firm_id": w["large2"].id,
+            "type": "supply_chain",
+            "title": "机密隔膜采购",
+            "wanted_products": ["锂电池隔膜"],
+            "visibility": "private",
+            "publish": True,
+        },
+    )
+    listed = {d.id for d, _hits in chain_demands(s, w["event"], chain_segments(s, w["event"]))}
+    assert w["demand"].id in listed and secret.id not in listed

@@ -44,7 +44,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limit("RATELIMIT_SIGN_IN")
+@limit("RATELIMIT_SIGN_IN", methods=["POST"])
 def login():  # noqa: ANN201
     form = LoginForm()
     if form.validate_on_submit():
@@ -64,7 +64,7 @@ def login():  # noqa: ANN201
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limit("RATELIMIT_SIGN_UP")
+@limit("RATELIMIT_SIGN_UP", methods=["POST"])
 def register():  # noqa: ANN201
     """Sign-up ends on the sign-in page with the same message whether or not the e-mail was
     already registered (no account enumeration)."""
@@ -149,7 +149,7 @@ def _token_page(form: TokenForm, new_token: str | None, status: int = 200):  # n
 
 
 @bp.route("/join/<token>", methods=["GET", "POST"])
-@limit("RATELIMIT_SIGN_UP")
+@limit("RATELIMIT_SIGN_UP", methods=["POST"])
 def join_organization(token: str):  # noqa: ANN201
     """An invitation link from an organizer: create an organizer account in that organization."""
     db = get_db()

@@ -23,9 +23,10 @@ babel = Babel()
 limiter = Limiter(get_remote_address, storage_uri="memory://")
 
 
-def limit(config_key: str):  # noqa: ANN201 - a Flask-Limiter decorator
-    """Rate-limit a view with the limit string in ``app.config[config_key]`` (e.g. "10/minute")."""
-    return limiter.limit(lambda: current_app.config[config_key])
+def limit(config_key: str, methods: list[str] | None = None):  # noqa: ANN201 - a Flask-Limiter decorator
+    """Rate-limit a view with the limit string in ``app.config[config_key]`` (e.g. "10/minute"),
+    counting only ``methods`` when given (sign-in counts attempts, not page views)."""
+    return limiter.limit(lambda: current_app.config[config_key], methods=methods)
 
 
 class LoginUser:

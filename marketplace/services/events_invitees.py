@@ -30,6 +30,7 @@ from marketplace.models import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.permissions import organization_viewer, visible_demands_clause
 
 SEGMENTS = {
     "core": ("核心产品", "Core products"),
@@ -127,7 +128,12 @@ def chain_demands(
     board = {link.demand_id for link in event.demands}
     out = []
     for demand in session.scalars(
-        select(Demand).where(or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board))).order_by(Demand.id)
+        select(Demand)
+        .where(
+            or_(Demand.status == DemandStatus.OPEN, Demand.id.in_(board)),
+            visible_demands_clause(organization_viewer(event.organization_id)),  # trust policy
+        )
+        .order_by(Demand.id)
     ):
         text = demand.match_text()
         hits = sorted({t for t in terms if len(t) >= 2 and t in text}, key=len, reverse=True)[:5]

@@ -31,7 +31,14 @@ ARGS = [
 @pytest.fixture
 def live_server(loaded, people):  # noqa: F811
     # served like production (TESTING off): a real random secret key, as `serve` keeps one
-    app = create_app(loaded, {"TESTING": False, "MATCH_USE_DENSE": False, "SECRET_KEY": secrets.token_hex(32)})
+    # the flows sign in many times a minute: rate limits off here (tests/web prove the 429)
+    config = {
+        "TESTING": False,
+        "MATCH_USE_DENSE": False,
+        "SECRET_KEY": secrets.token_hex(32),
+        "RATELIMIT_ENABLED": False,
+    }
+    app = create_app(loaded, config)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import PASSWORD
-from tests.web.trust_world import ROLES, World, world  # noqa: F401  (fixture)
+from tests.web.trust_world import EVENT_ACCESS, EVENT_FIRMS, ROLES, World, world  # noqa: F401  (fixture)
 from web import create_app
 
 FIRM_USERS = {"large", "large_b", "sme", "sme2"}  # active members of a firm
@@ -35,7 +35,7 @@ class Case:
     data: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
     api: bool = False
-    last: bool = False  # run after everything else (signs out, ...)
+    last: int = 0  # 1: after the other cases (changes state); 2: at the very end (signs out)
 
 
 def anyone(_role: str) -> bool:
@@ -104,6 +104,166 @@ def answer_cases(prefix: str, api: bool) -> Callable[[World], list[Case]]:
     return cases
 
 
+def event_level(level: int) -> Callable[[str], bool]:
+    """Roles whose access to the world's event is at least ``level`` (1 public .. 4 organizer)."""
+    return lambda role: EVENT_ACCESS[role] >= level
+
+
+def event_firm(role: str) -> bool:
+    """Users of a firm with an approved registration (their own agenda, requests, survey)."""
+    return role in EVENT_FIRMS
+
+
+def api_event(level: int) -> Callable[[str], bool]:
+    return lambda role: role in TOKEN_HOLDERS and EVENT_ACCESS[role] >= level
+
+
+def api_event_firm(role: str) -> bool:
+    return role in TOKEN_HOLDERS and role in EVENT_FIRMS
+
+
+def ecase(method: str, tail: str, allowed: Callable[[str], bool], **kw: Any) -> Callable[[World], list[Case]]:
+    """A case on the world's event: ``tail`` is formatted with the event's ids."""
+
+    def cases(w: World) -> list[Case]:
+        e = w.event
+        url = tail.format(
+            e=e["id"],
+            reg=e["pending_registration"],
+            req=e["request"],
+            m=e["meeting"],
+            token=e["checkin_token"],
+            A=w.firms["A"],
+            sme=w.firms["sme"],
+            public=w.demands["A-public"],
+            private=w.demands["A-private"],
+        )
+        return [Case(method, url, allowed, **kw)]
+
+    return cases
+
+
+ORGANIZER, PARTICIPANT, INVITED, PUBLIC = 4, 3, 2, 1
+EVENTS: dict[str, Callable[[World], list[Case]]] = {
+    "events.index": ecase("GET", "/events/", signed_in),
+    "events.new": ecase("GET", "/events/new", only("organizer", "organizer2")),
+    "events.edit": ecase("GET", "/events/{e}/edit", event_level(ORGANIZER)),
+    "events.show": ecase("GET", "/events/{e}", event_level(PUBLIC)),
+    "events.change_status": ecase("POST", "/events/{e}/status/open", event_level(ORGANIZER)),
+    "events.add_demands": lambda w: [  # a private demand of firm A: refused like a missing one, title not shown
+        Case(
+            "POST",
+            f"/events/{w.event['id']}/demands",
+            event_level(4),
+            data={"demand_id": [str(w.demands["A-private"])]},
+        )
+    ],
+    "events.invite": ecase("GET", "/events/{e}/invite", event_level(ORGANIZER)),
+    "events.send_invitations": ecase("POST", "/events/{e}/invite", event_level(ORGANIZER), data={}),
+    "events.register": ecase("POST", "/events/{e}/register", lambda r: EVENT_ACCESS[r] >= PUBLIC and r in FIRM_USERS),
+    "events.decline": ecase("POST", "/events/{e}/decline", event_level(INVITED), last=1),
+    "events.decide": ecase("POST", "/events/{e}/registrations/{reg}/reject", event_level(ORGANIZER)),
+    "events.availability": ecase("GET", "/events/{e}/availability", event_firm),
+    "events.browse": ecase("GET", "/events/{e}/browse", event_firm),
+    "events.send_request": ecase("POST", "/events/{e}/requests/{A}", event_firm, data={"message": "你好"}),
+    "events.requests_page": ecase("GET", "/events/{e}/requests", event_firm),
+    "events.answer": ecase("POST", "/events/{e}/requests/{req}/answer/decline", only("large")),
+    "events.accept_proposals": ecase("POST", "/events/{e}/proposals/accept", event_firm),
+    "events.propose": ecase("POST", "/events/{e}/propose", event_level(ORGANIZER)),
+    "events.schedule_page": ecase("GET", "/events/{e}/schedule", event_level(ORGANIZER)),
+    "events.run_schedule": ecase("POST", "/events/{e}/schedule", event_level(ORGANIZER)),
+    "events.must_meet": ecase("POST", "/events/{e}/requests/{req}/must-meet", event_level(ORGANIZER)),
+    "events.send": ecase("POST", "/events/{e}/send", event_level(ORGANIZER)),
+    "events.agenda": ecase("GET", "/events/{e}/agenda", event_firm),
+    "events.agenda_print": ecase("GET", "/events/{e}/agenda/print", event_firm),
+    "events.agenda_calendar": ecase("GET", "/events/{e}/agenda.ics", event_firm),
+    "events.checkin_png": ecase("GET", "/events/{e}/checkin-qr.png", event_firm),
+    "events.checkin": ecase("GET", "/events/{e}/checkin/{token}", event_level(ORGANIZER)),
+    "events.meeting_action": ecase("POST", "/events/{e}/meetings/{m}/held", only("large", "sme", "organizer", "admin")),
+    "events.outcome": ecase("GET", "/events/{e}/meetings/{m}/outcome", only("large", "sme")),
+    "events.survey": ecase("GET", "/events/{e}/survey", event_firm),
+    # no agreement was reported in the world: the two firms get an error message, everyone else a denial
+    "events.start_contract": ecase("POST", "/events/{e}/meetings/{m}/contract", only("large", "sme")),
+    "events.survey_invite": ecase("POST", "/events/{e}/survey/invite", event_level(ORGANIZER)),
+    "events.stats": ecase("GET", "/events/{e}/stats", event_level(ORGANIZER)),
+    "events.report": ecase("GET", "/events/{e}/report.csv", event_level(ORGANIZER)),
+    "api_events.list_events": ecase("GET", "/api/v1/events", token_holder, api=True),
+    "api_events.create_event": ecase(
+        "POST",
+        "/api/v1/events",
+        only("organizer", "organizer2"),
+        json={"title": "API 活动", "start_date": "2030-01-01"},
+        api=True,
+    ),
+    "api_events.get_event": ecase("GET", "/api/v1/events/{e}", api_event(PUBLIC), api=True),
+    "api_events.update_event": ecase(
+        "PATCH", "/api/v1/events/{e}", api_event(ORGANIZER), json={"description": "x"}, api=True
+    ),
+    "api_events.get_invite_suggestions": ecase(
+        "GET", "/api/v1/events/{e}/invite-suggestions", api_event(ORGANIZER), api=True
+    ),
+    "api_events.post_invitations": ecase(
+        "POST", "/api/v1/events/{e}/invitations", api_event(ORGANIZER), json={"firm_ids": [1]}, api=True
+    ),
+    "api_events.get_registrations": ecase("GET", "/api/v1/events/{e}/registrations", api_event(ORGANIZER), api=True),
+    "api_events.post_registration": ecase(
+        "POST",
+        "/api/v1/events/{e}/registrations",
+        lambda r: api_event(PUBLIC)(r) and r in FIRM_USERS,
+        json={},
+        api=True,
+    ),
+    "api_events.decide_registration": ecase(
+        "POST",
+        "/api/v1/events/{e}/registrations/{reg}/decision",
+        api_event(ORGANIZER),
+        json={"accept": False},
+        api=True,
+    ),
+    "api_events.put_availability": ecase(
+        "PUT", "/api/v1/events/{e}/availability", api_event_firm, json={"slots": None}, api=True
+    ),
+    "api_events.get_participants": ecase("GET", "/api/v1/events/{e}/participants", api_event_firm, api=True),
+    "api_events.get_requests": ecase("GET", "/api/v1/events/{e}/requests", api_event(PARTICIPANT), api=True),
+    "api_events.post_request": lambda w: [
+        Case(
+            "POST",
+            f"/api/v1/events/{w.event['id']}/requests",
+            api_event_firm,
+            json={"to_firm_id": w.firms["A"]},
+            api=True,
+        )
+    ],
+    "api_events.answer_request": ecase(
+        "POST", "/api/v1/events/{e}/requests/{req}/answer", only("large"), json={"accept": False}, api=True
+    ),
+    "api_events.must_meet": ecase(
+        "POST", "/api/v1/events/{e}/requests/{req}/must-meet", api_event(ORGANIZER), json={"must_meet": True}, api=True
+    ),
+    "api_events.post_proposals": ecase("POST", "/api/v1/events/{e}/proposals", api_event(ORGANIZER), api=True),
+    "api_events.accept_proposals": ecase(  # the request is no proposal to anyone: every role is refused
+        "POST", "/api/v1/events/{e}/proposals/accept", lambda r: False, json={"request_ids": [1]}, api=True
+    ),
+    "api_events.post_schedule": ecase("POST", "/api/v1/events/{e}/schedule", api_event(ORGANIZER), json={}, api=True),
+    "api_events.get_meetings": ecase("GET", "/api/v1/events/{e}/meetings", api_event(ORGANIZER), api=True),
+    "api_events.get_agenda": ecase("GET", "/api/v1/events/{e}/agenda", api_event_firm, api=True),
+    "api_events.mark_meeting": ecase(
+        "POST",
+        "/api/v1/events/{e}/meetings/{m}/status",
+        only("large", "sme", "organizer", "admin"),
+        json={"status": "held"},
+        api=True,
+    ),
+    "api_events.put_outcome": ecase(
+        "PUT", "/api/v1/events/{e}/meetings/{m}/outcome", only("large", "sme"), json={"outcome": "follow_up"}, api=True
+    ),
+    "api_events.put_survey": ecase(
+        "PUT", "/api/v1/events/{e}/survey", api_event_firm, json={"satisfaction": 4}, api=True
+    ),
+    "api_events.get_stats": ecase("GET", "/api/v1/events/{e}/stats", api_event(ORGANIZER), api=True),
+}
+
+
 # endpoint -> function of the world giving the cases; every route of the app needs one.
 EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "openapi.spec": lambda w: [Case("GET", "/api/v1/openapi.json", anyone)],
@@ -118,7 +278,7 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
         Case("GET", "/auth/register", anyone),
         Case("POST", "/auth/register", anyone, data={"name": "", "email": "bad"}),
     ],
-    "auth.logout": lambda w: [Case("POST", "/auth/logout", signed_in, last=True)],
+    "auth.logout": lambda w: [Case("POST", "/auth/logout", signed_in, last=2)],
     "auth.token": lambda w: [Case("GET", "/auth/token", signed_in)],
     "auth.create_token": lambda w: [
         Case("POST", "/auth/token", signed_in, data={"name": "matrix", "expires_in_days": "30"})
@@ -185,13 +345,94 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "api.match_text": lambda w: [
         Case("POST", "/api/v1/match", token_holder, json={"text": "锂电池隔膜", "type": "supply_chain"}, api=True)
     ],
+    # contracts: the two parties (firm A's "large", the SME "sme"), members, the public, staff
+    **{
+        f"contracts.{name}": (lambda method, url, rule, data=None: lambda w: [Case(method, url(w), rule, data=data)])(
+            *spec
+        )
+        for name, spec in {
+            "index": ("GET", lambda w: "/contracts/", member),
+            "new": ("GET", lambda w: "/contracts/new", member),
+            "suggestions": ("GET", lambda w: "/contracts/suggestions", member),
+            "signing_key": ("GET", lambda w: "/contracts/signing-key", member),
+            "from_suggestion": (
+                "POST",
+                lambda w: f"/contracts/from-suggestion/{w.suggestions['sme@A-public']}",
+                only("large", "sme"),
+            ),
+            "detail": ("GET", lambda w: f"/contracts/{w.contract_id}", only("large", "sme")),
+            "counter": ("GET", lambda w: f"/contracts/{w.contract_id}/counter", only("large", "sme")),
+            "sign": ("GET", lambda w: f"/contracts/{w.contract_id}/sign", only("large", "sme")),
+            "download": ("GET", lambda w: f"/contracts/{w.contract_id}/contract.pdf", only("large", "sme")),
+            "certificate": ("GET", lambda w: f"/contracts/{w.contract_id}/certificate.pdf", only("large", "sme")),
+            "audit_json": ("GET", lambda w: f"/contracts/{w.contract_id}/audit.json", only("large", "sme")),
+            "accept": ("POST", lambda w: f"/contracts/{w.contract_id}/accept", only("large", "sme")),
+            "add_comment": (
+                "POST",
+                lambda w: f"/contracts/{w.contract_id}/comment",
+                only("large", "sme"),
+                {"clause": "general", "text": "矩阵测试"},
+            ),
+            "designate": ("POST", lambda w: f"/contracts/{w.contract_id}/designate", only("large", "sme")),
+            "approve": ("POST", lambda w: f"/contracts/{w.contract_id}/approve", only("large", "sme")),
+            "supplement": ("POST", lambda w: f"/contracts/{w.contract_id}/supplement", only("large", "sme")),
+            "verify": ("GET", lambda w: f"/contracts/verify/{w.contract_token}", anyone),
+            "root_pem": ("GET", lambda w: "/contracts/pki/root.pem", anyone),
+            "issuing_pem": ("GET", lambda w: "/contracts/pki/issuing.pem", anyone),
+            "crl": ("GET", lambda w: "/contracts/pki/crl", anyone),
+            "root_crl": ("GET", lambda w: "/contracts/pki/crl/root", anyone),
+            "stats": ("GET", lambda w: "/contracts/stats", only("organizer", "organizer2", "admin")),
+        }.items()
+    },
+    "tsa.tsa": lambda w: [Case("POST", "/tsa", anyone)],
+    "api_contracts.list_contracts": lambda w: [Case("GET", "/api/v1/contracts", token_holder, api=True)],
+    "api_contracts.start": lambda w: [
+        Case("POST", "/api/v1/contracts", member, json={"other_firm_id": w.firms["sme"]}, api=True)
+    ],
+    "api_contracts.get_one": lambda w: [
+        Case("GET", f"/api/v1/contracts/{w.contract_id}", only("large", "sme"), api=True)
+    ],
+    "api_contracts.pdf": lambda w: [
+        Case("GET", f"/api/v1/contracts/{w.contract_id}/pdf", only("large", "sme"), api=True)
+    ],
+    "api_contracts.counter": lambda w: [
+        Case(
+            "POST",
+            f"/api/v1/contracts/{w.contract_id}/counter",
+            only("large", "sme"),
+            json={"fields": {"unit_price": "0.61"}},
+            api=True,
+        )
+    ],
+    "api_contracts.accept": lambda w: [
+        Case("POST", f"/api/v1/contracts/{w.contract_id}/accept", only("large", "sme"), api=True)
+    ],
+    "api_contracts.approve": lambda w: [
+        Case("POST", f"/api/v1/contracts/{w.contract_id}/approve", only("large", "sme"), json={}, api=True)
+    ],
+    "api_contracts.sign": lambda w: [
+        Case(
+            "POST",
+            f"/api/v1/contracts/{w.contract_id}/sign",
+            only("large", "sme"),
+            json={"signing_password": "not-enrolled"},
+            api=True,
+        )
+    ],
+    "api_contracts.verify": lambda w: [
+        Case("POST", "/api/v1/contracts/verify", anyone, json={"pdf_base64": "not base64!"}, api=True)
+    ],
+    "api_contracts.stats": lambda w: [
+        Case("GET", "/api/v1/contracts/stats", only("organizer", "organizer2", "admin"), api=True)
+    ],
     "api_tokens.list_tokens": lambda w: [Case("GET", "/api/v1/tokens", token_holder, api=True)],
     "api_tokens.create_token": lambda w: [
         Case("POST", "/api/v1/tokens", token_holder, json={"name": "matrix"}, api=True)
     ],
     "api_tokens.revoke_token": lambda w: [
-        Case("DELETE", f"/api/v1/tokens/{w.token_ids['sme2']}", only("sme2"), api=True, last=True)
+        Case("DELETE", f"/api/v1/tokens/{w.token_ids['sme2']}", only("sme2"), api=True, last=1)
     ],
+    **EVENTS,
 }
 
 
@@ -250,7 +491,7 @@ def test_role_route_matrix(role, loaded, world, sparse_engine):  # noqa: F811
         response = client.open(
             case.url, method=case.method, data=case.data, json=case.json, headers=headers if case.api else {}
         )
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # binary answers too (CRLs, TSA, PDFs)
         expected = "allow" if case.allowed(role) else "deny"
         got = "deny" if _denied(role, case, response) else "allow"
         if response.status_code >= 500:

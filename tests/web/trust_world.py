@@ -36,6 +36,9 @@ class World:
     firms: dict[str, int] = field(default_factory=dict)
     organizations: dict[str, int] = field(default_factory=dict)
     invitation_token: str = ""
+    event: dict[str, int | str] = field(default_factory=dict)  # ids of the event of `organizer`'s organization
+    contract_id: int = 0  # a contract in negotiation between firm A (large) and sme
+    contract_token: str = ""
 
     def sees(self, role: str, key: str) -> bool:
         """The visibility rule restated for the tests (docs/security.md)."""
@@ -118,6 +121,13 @@ def build_world(settings, people) -> World:  # noqa: ANN001
                 s.flush()
                 w.suggestions[f"{firm_role}@{key}"] = sug.id
         invite_firm(s, w.demands["A-invited"], w.firms["sme"], w.users["large"])
+        from marketplace.services.contracts import designate, start_contract
+
+        contract = start_contract(
+            s, s.get(User, w.users["large"]), buyer_firm_id=w.firms["A"], supplier_firm_id=w.firms["sme"]
+        )
+        designate(s, s.get(User, w.users["sme"]), contract)  # sme becomes the supplier's approver and signer
+        w.contract_id, w.contract_token = contract.id, contract.token
         w.tokens = dict(people["tokens"])
         for role in ("large_b", "organizer2"):
             w.tokens[role] = issue_api_token(s, extra[role], name="matrix")
@@ -134,7 +144,46 @@ def build_world(settings, people) -> World:  # noqa: ANN001
         w.invitation_token, _ = create_organizer_invitation(
             s, Viewer(user_id=org_user.id, role=Role.ORGANIZER, organization_id=org_user.organization_id)
         )
+        w.event = _build_event(s, w)
     return w
+
+
+EVENT_ACCESS = {  # what each role may do in the world's event (Access levels of marketplace/services/events.py)
+    "anonymous": 0,
+    "pending": 0,
+    "organizer2": 0,  # organizer of another organization
+    "large_b": 2,  # registered, waiting for approval
+    "large": 3,  # approved participants
+    "sme": 3,
+    "sme2": 3,
+    "organizer": 4,  # the organizing organization
+    "admin": 4,
+}
+EVENT_FIRMS = {"large", "sme", "sme2"}  # firms with an approved registration
+
+
+def _build_event(s, w: World) -> dict[str, int | str]:  # noqa: ANN001
+    from marketplace.models import Meeting
+    from marketplace.services import events as ev
+    from tests.events_helpers import event_data
+
+    event = ev.create_event(s, w.organizations["organizer"], event_data(title="信任测试对接会"))
+    ev.set_event_status(s, event, ev.EventStatus.OPEN)
+    ev.add_event_demands(s, event, [w.demands["A-public"]])
+    ev.invite_firms(s, event, [w.firms["A"], w.firms["sme"], w.firms["sme2"]])
+    regs = {role: ev.register_firm(s, event, w.firms[role]) for role in ("A", "sme", "sme2")}
+    pending = ev.register_firm(s, event, w.firms["B"])  # not invited: waits for the organizer
+    accepted = ev.request_meeting(s, event, w.firms["sme"], w.firms["A"])
+    ev.answer_request(s, accepted, accept=True, notify=False)
+    waiting = ev.request_meeting(s, event, w.firms["sme2"], w.firms["A"])
+    meeting = s.scalar(select(Meeting.id).where(Meeting.event_id == event.id))
+    return {
+        "id": event.id,
+        "pending_registration": pending.id,
+        "request": waiting.id,
+        "meeting": meeting,
+        "checkin_token": regs["sme"].checkin_token,
+    }
 
 
 @pytest.fixture
