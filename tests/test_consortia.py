@@ -71,7 +71,7 @@ def test_bad_projects_are_refused_naming_the_field(demo, data, field):
 
 
 def cand(fid, score, sme, rank=0):
-    return Candidate(fid, f"f{fid}", score, [f"r{fid}"], sme, None, rank, None)
+    return Candidate(fid, f"f{fid}", score, [{"kind": "lexical"}], sme, None, rank, None)
 
 
 def test_solver_meets_the_reserved_sme_share_even_against_better_scores():
@@ -147,7 +147,7 @@ def test_invitation_answer_agreement_and_hook(demo):
             respond(s, m, accept=True)
         with pytest.raises(TransitionError):
             respond(s, members[0], accept=False)
-        AGREEMENT_HOOKS.append(lambda session, p, terms: calls.append(terms))
+        AGREEMENT_HOOKS.append(lambda session, p, terms, actor: calls.append(terms))
         try:
             terms = finalize(s, project)
         finally:

@@ -168,7 +168,7 @@ def withdraw_invitation(member_id: int):  # noqa: ANN201
 def run_finalize(project_id: int):  # noqa: ANN201
     """Close the consortium: every lot taken, reserved SME share met; hands over to contract signing."""
     project = _managed(project_id)
-    terms, error = commit(lambda: finalize(get_db(), project))
+    terms, error = commit(lambda: finalize(get_db(), project, auth.current_user))
     if error:
         abort(409, message=str(error), detail={error.field or "input": str(error)})
     return terms

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.errors import InputError, TransitionError
-from marketplace.models import ConsortiumMember, ProcurementProject, Role
+from marketplace.models import ConsortiumMember, ProcurementProject, Role, User
 from marketplace.services.consortia import (
     can_answer,
     can_manage_project,
@@ -199,7 +199,8 @@ def answer(member_id: int, action: str):  # noqa: ANN201
 @login_required
 def run_finalize(project_id: int):  # noqa: ANN201
     project = managed_project(project_id)
-    _terms, error = commit(lambda: finalize(get_db(), project))
+    db = get_db()
+    _terms, error = commit(lambda: finalize(db, project, db.get(User, current_user.id)))
     if error is not None:
         abort(409, description=str(error))
     flash(_("联合体组建完成，协议待签署"), "success")

@@ -35,6 +35,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.reasons import render_all
 from marketplace.regions import normalize_region
 
 CANDIDATES_PER_LOT = 8
@@ -46,9 +47,10 @@ SOLVER_SECONDS = 2.0
 SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
 SOLVER_WORKERS = 1
 
-# Called as hook(session, project, agreement_dict) when a consortium is agreed; contract signing
-# (branch `contracts`) appends its function here to start the consortium agreement's signing.
-AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any]], None]] = []
+# Called as hook(session, project, agreement_dict, actor) when a consortium is agreed (actor: the
+# owner's User who confirmed it, None from scripts); contract signing appends its function here to
+# start the signing of the consortium agreement (e.g. one contract per accepted member).
+AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any], User | None], None]] = []
 
 
 # --- projects ----------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ class Candidate:
     firm_id: int
     name: str
     score: float
-    reasons: list[str]
+    reasons: list[dict[str, Any]]  # structured, as the matching engine gives them (marketplace/reasons.py)
     is_sme: bool
     tier: str | None
     tier_rank: int
@@ -167,7 +169,9 @@ class Candidate:
             "firm_id": self.firm_id,
             "name": self.name,
             "score": round(self.score, 4),
-            "reasons": self.reasons,
+            "reasons": render_all(self.reasons, "zh"),
+            "reasons_en": render_all(self.reasons, "en"),
+            "reason_data": self.reasons,
             "is_sme": self.is_sme,
             "tier": self.tier,
             "region": self.region,
@@ -307,7 +311,10 @@ def propose(
     reasons = {(lot_id, c.firm_id): c.reasons for lot_id, cs in candidates.items() for c in cs}
     for lineup in solved["lineups"]:
         for a in lineup["assignments"]:
-            a["reasons"] = reasons[a["lot_id"], a["firm_id"]]
+            data = reasons[a["lot_id"], a["firm_id"]]
+            a["reasons"] = render_all(data, "zh")
+            a["reasons_en"] = render_all(data, "en")
+            a["reason_data"] = data
     best = {a["lot_id"]: a["firm_id"] for a in solved["lineups"][0]["assignments"]} if solved["lineups"] else {}
     solved["lots"] = [
         {
@@ -459,7 +466,7 @@ def agreement(project: ProcurementProject) -> dict[str, Any]:
     }
 
 
-def finalize(session: Session, project: ProcurementProject) -> dict[str, Any]:
+def finalize(session: Session, project: ProcurementProject, actor: User | None = None) -> dict[str, Any]:
     """Close the consortium when every lot's budget is fully taken by accepted members and the
     reserved SME share is met; then hand the agreement to contract signing (AGREEMENT_HOOKS)."""
     if project.status is not ProjectStatus.OPEN:
@@ -476,7 +483,7 @@ def finalize(session: Session, project: ProcurementProject) -> dict[str, Any]:
     project.status = ProjectStatus.AGREED
     session.flush()
     for hook in AGREEMENT_HOOKS:
-        hook(session, project, terms)
+        hook(session, project, terms, actor)
     return terms
 
 

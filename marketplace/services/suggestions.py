@@ -198,7 +198,7 @@ def suggestion_dict(s: MatchSuggestion, locale: str = "zh") -> dict[str, Any]:
         "score": round(s.score, 4),
         "rank": s.rank,
         "reasons": why.render_all(s.reasons, locale),
-        "reason_data": list(s.reasons or []),
+        "reason_data": [r if isinstance(r, dict) else why.legacy(str(r)) for r in s.reasons or []],
         "status": s.status.value,
         "owner_action": s.owner_action.value if s.owner_action else "none",
     }

@@ -262,6 +262,8 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     assert sme.post(f"/consortia/members/{member_id}/accept").status_code == 302
     assert sme.post(f"/consortia/members/{member_id}/decline").status_code == 409
     assert "已确认的中小企业份额：33%" in sme.get(project_url).get_data(as_text=True)
+    assert sme.post(f"{project_url}/finalize").status_code == 403
+    assert login("large").post(f"{project_url}/finalize").status_code == 409  # lot 1 has no member yet
 
 
 def test_consortium_permissions_on_pages(login, services, people):

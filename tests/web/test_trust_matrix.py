@@ -161,7 +161,10 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
     "events.invite": ecase("GET", "/events/{e}/invite", event_level(ORGANIZER)),
     "events.send_invitations": ecase("POST", "/events/{e}/invite", event_level(ORGANIZER), data={}),
     "events.register": ecase("POST", "/events/{e}/register", lambda r: EVENT_ACCESS[r] >= PUBLIC and r in FIRM_USERS),
-    "events.decline": ecase("POST", "/events/{e}/decline", event_level(INVITED), last=1),
+    # only a firm answers its invitation (an organizer or admin has none to decline)
+    "events.decline": ecase(
+        "POST", "/events/{e}/decline", lambda r: EVENT_ACCESS[r] >= INVITED and r in FIRM_USERS, last=1
+    ),
     "events.decide": ecase("POST", "/events/{e}/registrations/{reg}/reject", event_level(ORGANIZER)),
     "events.availability": ecase("GET", "/events/{e}/availability", event_firm),
     "events.browse": ecase("GET", "/events/{e}/browse", event_firm),
@@ -265,6 +268,86 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
 
 
 # endpoint -> function of the world giving the cases; every route of the app needs one.
+# Enterprise services (issue 13): this world holds no policies or procurement projects, so the routes of
+# one such object answer 404 to everyone (their per-object rules are tested in
+# tests/web/test_enterprise_services.py); the organizers' organizations have no region, so they see no
+# firm's figures and no regional report.
+NO_ONE: Callable[[str], bool] = only()
+SERVICES: dict[str, Callable[[World], list[Case]]] = {
+    "tiers.mine": lambda w: [Case("GET", "/tiers/", signed_in)],
+    "tiers.firm_page": lambda w: [Case("GET", f"/tiers/firm/{w.firms['sme']}", only("sme", "admin"))],
+    "tiers.pipeline_page": lambda w: [Case("GET", "/tiers/pipeline", only("admin"))],
+    "policies.browse": lambda w: [Case("GET", "/policies/", anyone), Case("GET", "/policies/?q=研发", anyone)],
+    "policies.mine": lambda w: [Case("GET", "/policies/mine", member)],
+    "policies.detail": lambda w: [Case("GET", "/policies/999999", NO_ONE)],
+    "policies.new": lambda w: [Case("GET", "/policies/new", only("organizer", "organizer2", "admin"))],
+    "policies.edit": lambda w: [Case("GET", "/policies/999999/edit", NO_ONE)],
+    "policies.change_status": lambda w: [Case("POST", "/policies/999999/publish", NO_ONE)],
+    "consortia.index": lambda w: [Case("GET", "/consortia/", signed_in)],
+    "consortia.new": lambda w: [Case("GET", "/consortia/new", only("large", "large_b"))],
+    "consortia.detail": lambda w: [Case("GET", "/consortia/999999", NO_ONE)],
+    "consortia.run_propose": lambda w: [Case("POST", "/consortia/999999/propose", NO_ONE)],
+    "consortia.send_invitations": lambda w: [Case("POST", "/consortia/999999/invite", NO_ONE)],
+    "consortia.run_finalize": lambda w: [Case("POST", "/consortia/999999/finalize", NO_ONE)],
+    "consortia.answer": lambda w: [Case("POST", "/consortia/members/999999/accept", NO_ONE)],
+    "consortia.report": lambda w: [Case("GET", "/consortia/report", only("admin"))],
+    "api_tiers.criteria": lambda w: [Case("GET", "/api/v1/tiers/criteria", token_holder, api=True)],
+    "api_tiers.assessment": lambda w: [
+        Case("GET", f"/api/v1/tiers/firms/{w.firms['sme']}", only("sme", "admin"), api=True)
+    ],
+    "api_tiers.put_figures": lambda w: [
+        Case(
+            "PUT", f"/api/v1/tiers/firms/{w.firms['sme']}/figures", only("sme", "admin"), json={"figures": {}}, api=True
+        )
+    ],
+    "api_tiers.get_pipeline": lambda w: [Case("GET", "/api/v1/tiers/pipeline", only("admin"), api=True)],
+    "api_policies.list_all": lambda w: [Case("GET", "/api/v1/policies", token_holder, api=True)],
+    "api_policies.post_policy": lambda w: [
+        Case(
+            "POST",
+            "/api/v1/policies",
+            only("organizer", "organizer2", "admin"),
+            json={"title": "矩阵政策", "issuer": "矩阵"},
+            api=True,
+            last=1,
+        )
+    ],
+    "api_policies.get_one": lambda w: [Case("GET", "/api/v1/policies/999999", NO_ONE, api=True)],
+    "api_policies.patch_policy": lambda w: [
+        Case("PATCH", "/api/v1/policies/999999", NO_ONE, json={"title": "改名"}, api=True)
+    ],
+    "api_policies.publish": lambda w: [Case("POST", "/api/v1/policies/999999/publish", NO_ONE, api=True)],
+    "api_policies.match": lambda w: [
+        Case("GET", f"/api/v1/policies/match?firm_id={w.firms['sme']}", only("sme", "admin"), api=True)
+    ],
+    "api_consortia.list_all": lambda w: [Case("GET", "/api/v1/consortia", token_holder, api=True)],
+    "api_consortia.post_project": lambda w: [
+        Case(
+            "POST",
+            "/api/v1/consortia",
+            only("large", "large_b"),
+            api=True,
+            last=1,
+            json={"title": "矩阵项目", "lots": [{"title": "一包", "products": ["隔膜"], "budget": 1}]},
+        )
+    ],
+    "api_consortia.get_one": lambda w: [Case("GET", "/api/v1/consortia/999999", NO_ONE, api=True)],
+    "api_consortia.run_propose": lambda w: [
+        Case("POST", "/api/v1/consortia/999999/propose", NO_ONE, json={}, api=True)
+    ],
+    "api_consortia.post_invitation": lambda w: [
+        Case("POST", "/api/v1/consortia/999999/invitations", NO_ONE, json={"lot_id": 1, "firm_id": 1}, api=True)
+    ],
+    "api_consortia.answer": lambda w: [
+        Case("POST", "/api/v1/consortia/members/999999/answer", NO_ONE, json={"accept": True}, api=True)
+    ],
+    "api_consortia.withdraw_invitation": lambda w: [
+        Case("POST", "/api/v1/consortia/members/999999/withdraw", NO_ONE, api=True)
+    ],
+    "api_consortia.run_finalize": lambda w: [Case("POST", "/api/v1/consortia/999999/finalize", NO_ONE, api=True)],
+    "api_consortia.report": lambda w: [Case("GET", "/api/v1/consortia/report", only("admin"), api=True)],
+}
+
 EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "openapi.spec": lambda w: [Case("GET", "/api/v1/openapi.json", anyone)],
     "main.index": lambda w: [Case("GET", "/", anyone)],
@@ -433,6 +516,7 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
         Case("DELETE", f"/api/v1/tokens/{w.token_ids['sme2']}", only("sme2"), api=True, last=1)
     ],
     **EVENTS,
+    **SERVICES,
 }
 
 
