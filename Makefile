@@ -7,7 +7,8 @@ NEO4J_DIR := graph/neo4j_server
 NEO4J_JAR := $(NEO4J_DIR)/target/neo4j-server-1.0.0.jar
 TEST_INSTANCE := $(CURDIR)/instance/test
 # the test server gets its own port, so tests never touch a development Neo4j on 7687
-TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt://127.0.0.1:7688 MARKETPLACE_REQUIRE_NEO4J=1
+# database-facing tests also run on PostgreSQL: `marketplace postgres start` runs one on a free port
+TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt://127.0.0.1:7688 MARKETPLACE_REQUIRE_NEO4J=1 MARKETPLACE_REQUIRE_POSTGRES=1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -22,13 +23,15 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-## system-deps: Java, Maven and Chromium from Debian when missing (needs root, as on CI)
+## system-deps: Java, Maven, Chromium, PostgreSQL and CJK fonts (wqy-zenhei is embedded in contract PDFs) from Debian when missing (needs root, as on CI)
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing="$$missing fonts-noto-cjk"; \
+	test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || missing="$$missing fonts-wqy-zenhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -48,10 +51,12 @@ run: setup
 	$(PY) -m marketplace demo accounts
 	$(PY) -m marketplace serve --host 127.0.0.1 --port 5000
 
-## test: set up, start Neo4j, run every test, stop Neo4j
+## test: set up, start Neo4j and PostgreSQL, run every test (database tests on SQLite and PostgreSQL), stop both
 test: setup system-deps neo4j-build
 	$(TEST_ENV) $(PY) -m marketplace neo4j start
+	$(TEST_ENV) $(PY) -m marketplace postgres start --fast || { $(TEST_ENV) $(PY) -m marketplace neo4j stop; exit 1; }
 	$(TEST_ENV) $(PY) -m pytest; rc=$$?; \
+	$(TEST_ENV) $(PY) -m marketplace postgres stop; \
 	$(TEST_ENV) $(PY) -m marketplace neo4j stop; exit $$rc
 
 ## screenshots: refresh docs/screenshots from the browser tests
@@ -66,6 +71,7 @@ bench: setup
 	$(PY) bench/graph_latency.py
 	$(PY) bench/event_scheduler.py
 	$(PY) bench/event_scheduler.py --only big
+	$(PY) bench/contracts_signing.py
 
 evaluate: setup
 	$(PY) -m marketplace evaluate

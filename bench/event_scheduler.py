@@ -1,7 +1,7 @@
 """Benchmark: the event scheduler against its LP-relaxation bound and a weight-ordered greedy.
 
 Usage: python bench/event_scheduler.py [--only quality,fairness,stability,big] [--seed 1]
-       [--time-limit 2] [--big-time-limit 55] [--workers N] [--json]
+       [--time-limit 2] [--big-time-limit 50] [--workers N] [--json]
 
 Instances follow issue 10: 1,000 participants (200 large firms with 1-3 representatives, 800 SMEs),
 10,000 accepted requests, 16 slots x 100 tables, 70-100 % availability, uniform or skewed (Zipf)
@@ -339,7 +339,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=2.0)
     ap.add_argument("--stability-time-limit", type=float, default=1.0)
-    ap.add_argument("--big-time-limit", type=float, default=55.0)
+    ap.add_argument("--big-time-limit", type=float, default=50.0)
     ap.add_argument("--big-lp", default="", help="also bound the big instance with this LP solver (GLOP, PDLP)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--json", action="store_true")

@@ -50,7 +50,13 @@ def real(args: argparse.Namespace) -> dict:
         engine.match(text, dtype, top_k=20)
     times = [timed(lambda t=text, d=dtype: engine.match(t, d, top_k=20)) for text, dtype in queries]
     channel_times = {}
-    for name, kw in (("lexical only", ["lexical"]), ("graph only", ["graph"]), ("dense only", ["dense"])):
+    for name, kw in (
+        ("lexical only", ["lexical"]),
+        ("graph only", ["graph"]),
+        ("dense only", ["dense"]),
+        ("co-occurrence only", ["cooccur"]),
+        ("fused without co-occurrence (baseline)", ["lexical", "dense", "graph"]),
+    ):
         channel_times[name] = percentiles(
             [
                 timed(lambda t=text, d=dtype, c=kw: engine.match(t, d, top_k=20, channels=c))

@@ -376,7 +376,7 @@ def demo_load_command(app: AppContext, data_dir: Path | None, as_json: bool) -> 
     from marketplace.demo import load_demo
 
     with app.session() as session:
-        summary = load_demo(session, data_dir or app.settings.data_dir, progress=not as_json)
+        summary = load_demo(session, data_dir or app.settings.data_dir, progress=not as_json, settings=app.settings)
     emit(
         summary, as_json, lambda s: click.echo(f"演示数据已就绪 / demo data ready: {json.dumps(s, ensure_ascii=False)}")
     )

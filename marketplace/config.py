@@ -41,6 +41,15 @@ class Settings:
     cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
     match_slots: int = 2  # matching jobs (inbox refresh, demand match, API match) at once per process
+    # Contracts (云签约): public URL printed on PDFs, HTTP TSA (empty = in-process platform TSA),
+    # the key protecting the platform CA keys (empty = derived from secret_key), the CJK font,
+    # where derived font files are cached, and the signing provider ("local" or "module:Class").
+    public_base_url: str = "http://127.0.0.1:5000"
+    contracts_tsa_url: str = ""
+    contracts_ca_key: str = ""
+    contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+    contracts_font_cache: Path = DEFAULT_INSTANCE / "fonts"
+    contracts_provider: str = "local"
     smtp_host: str = ""  # empty: e-mail stays in the outbox table
     smtp_port: int = 25
     smtp_from: str = "noreply@chainmatch.local"
@@ -68,6 +77,11 @@ class Settings:
         """Data directory of the Neo4j server that ``marketplace neo4j start`` runs."""
         return Path(self.instance_dir) / "neo4j"
 
+    @property
+    def contracts_dir(self) -> Path:
+        """The platform CA (keys encrypted under :attr:`contracts_ca_key`) lives here."""
+        return Path(self.instance_dir) / "contracts"
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
@@ -93,6 +107,12 @@ class Settings:
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
             match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
+            public_base_url=e.get("MARKETPLACE_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+            contracts_tsa_url=e.get("MARKETPLACE_CONTRACTS_TSA_URL", ""),
+            contracts_ca_key=e.get("MARKETPLACE_CONTRACTS_CA_KEY", ""),
+            contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
+            contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
+            contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
             smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
             smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
             smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),

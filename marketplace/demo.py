@@ -13,6 +13,8 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.contracts.demo import load_demo_contracts
+from marketplace.enterprise_demo import load_enterprise_demo
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
@@ -48,17 +50,21 @@ def data_source(data_dir: Path) -> Path:
     return DEMO_DIR
 
 
-def load_demo(session: Session, data_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def load_demo(session: Session, data_dir: Path, *, progress: bool = True, settings: Any = None) -> dict[str, Any]:
     source = data_source(data_dir)
     import_chainkg(session, source / "chainkg", progress=progress)
     import_ickg(session, source / "ickg25", progress=progress)
     added = load_demo_demands(session)
     demo_event = load_demo_event(session)
+    contracts = load_demo_contracts(session, settings) if settings is not None else None
+    services = load_enterprise_demo(session)
     return {
         "data": str(source),
         "firms": session.scalar(select(func.count()).select_from(Firm)),
         "demo_demands_added": added,
         "demo_event_added": demo_event,
+        "demo_contracts": contracts,
+        "enterprise_services_added": services,
     }
 
 

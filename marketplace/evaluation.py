@@ -4,11 +4,17 @@
   train.txt only, so the query patent is never in any profile. Query: the patent title (rd).
 - product → producer: company→product edges hidden from ChainKG (a seeded sample); the query is
   the product name (supply_chain) and the answer the company whose edge was hidden.
+  The filtered variant ranks without the firms that visibly list the product (the "filtered"
+  setting of link prediction): it measures finding a firm whose listing of the product is missing.
 - upstream supplier: for a product with upstream materials, the query says "we make P and need
   its raw materials" without naming them; any firm making one of P's upstream materials counts.
+  P@10 is the share of the top 10 that make an upstream material (and not P itself).
+- paraphrase: hand-written demands (marketplace/eval_data/paraphrase.yaml) that describe a product
+  by its use or a synonym without naming it; the product's makers in the evaluation database count.
 
-Each task is run with BM25 only, dense only, graph only and the fused engine; metrics are
-R@1, R@10, R@50 and MRR (over the top 50).
+Each task is run with BM25 only, dense only, graph only, the co-occurrence (latent) channel only
+and the fused engine; metrics are R@1, R@10, R@50 (the first correct firm within the top k: Hit@k),
+P@10 and MRR (over the top 50).
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from tqdm import tqdm
 
@@ -38,7 +45,8 @@ CONFIGS: dict[str, list[str]] = {
     "bm25": ["lexical"],
     "dense": ["dense"],
     "graph": ["graph"],
-    "fused": ["lexical", "dense", "graph"],
+    "latent": ["cooccur"],
+    "fused": ["lexical", "dense", "graph", "cooccur"],
 }
 K = 50
 
@@ -49,6 +57,7 @@ class Query:
     text: str
     type: str
     gold: set[int]
+    ignore: set[int] = field(default_factory=set)  # firms left out of the ranking (filtered setting)
 
 
 @dataclass
@@ -60,10 +69,20 @@ class TaskResult:
     seconds: float = 0.0
 
 
+PARAPHRASE_FILE = Path(__file__).resolve().parent / "eval_data" / "paraphrase.yaml"
+METRICS = ("R@1", "R@10", "R@50", "P@10", "nP@10", "MRR")
+
+
 def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
+    """R@k: the first correct firm within the top k (Hit@k); P@10: correct firms in the top 10
+    over 10; nP@10: over min(10, correct firms) — P@10 cannot exceed that share when fewer than
+    10 firms are correct (see :func:`precision_bound`); MRR over the top 50."""
     n = len(gold) or 1
-    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "MRR": 0.0}
+    out = {"R@1": 0.0, "R@10": 0.0, "R@50": 0.0, "P@10": 0.0, "nP@10": 0.0, "MRR": 0.0}
     for ids, g in zip(ranked, gold, strict=True):
+        correct = sum(1 for fid in ids[:10] if fid in g)
+        out["P@10"] += correct / 10
+        out["nP@10"] += correct / max(1, min(10, len(g)))
         rank = next((i for i, fid in enumerate(ids[:K], start=1) if fid in g), None)
         if rank is None:
             continue
@@ -72,6 +91,11 @@ def metrics(ranked: list[list[int]], gold: list[set[int]]) -> dict[str, float]:
             if rank <= k:
                 out[f"R@{k}"] += 1.0
     return {k: round(v / n, 4) for k, v in out.items()}
+
+
+def precision_bound(queries: list[Query]) -> float:
+    """The highest P@10 any ranking can reach: a query with n < 10 correct firms scores n/10."""
+    return round(sum(min(10, len(q.gold)) / 10 for q in queries) / (len(queries) or 1), 4)
 
 
 def _eval_settings(base: Settings, name: str) -> Settings:
@@ -127,16 +151,25 @@ def hide_product_edges(src: Path, dst: Path, n: int, seed: int) -> list[dict[str
 
 
 def build_base(
-    settings: Settings, data_dir: Path, hidden: int, seed: int, progress: bool
+    settings: Settings, data_dir: Path, hidden: int, seed: int, progress: bool, reuse: bool = False
 ) -> tuple[Settings, list[dict]]:
-    """One database: ChainKG minus hidden edges, plus ICKG train.txt only."""
+    """One database: ChainKG minus hidden edges, plus ICKG train.txt only. With ``reuse``, the
+    database an earlier run built with the same ``hidden`` and ``seed`` is used as it is."""
     s = _eval_settings(settings, "base")
+    stamp = Path(s.instance_dir) / "hidden.json"
+    if reuse and stamp.is_file() and (Path(s.instance_dir) / "marketplace.db").is_file():
+        saved = json.loads(stamp.read_text(encoding="utf-8"))
+        if saved.get("hidden") == hidden and saved.get("seed") == seed and saved.get("data_dir") == str(data_dir):
+            return s, saved["rows"]
+    stamp.unlink(missing_ok=True)
     _fresh_db(s)
     work = Path(s.instance_dir) / "chainkg"
     hidden_rows = hide_product_edges(data_dir / "chainkg", work, hidden, seed)
     with session_scope(s) as session:
         import_chainkg(session, work, progress=progress)
         import_ickg(session, data_dir / "ickg25", progress=progress, splits=("train.txt",))
+    record = {"hidden": hidden, "seed": seed, "data_dir": str(data_dir), "rows": hidden_rows}
+    stamp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
     return s, hidden_rows
 
 
@@ -182,6 +215,44 @@ def product_queries(settings: Settings, hidden: list[dict]) -> list[Query]:
     ]
 
 
+def producers_by_product(settings: Settings) -> dict[str, set[int]]:
+    """Product name -> the firms that make it, in the evaluation database."""
+    from marketplace.models import FirmProduct, Product
+
+    makers: dict[str, set[int]] = {}
+    with session_scope(settings) as session:
+        for name, fid in session.execute(
+            select(Product.name, FirmProduct.firm_id).join(FirmProduct, FirmProduct.product_id == Product.id)
+        ):
+            makers.setdefault(name, set()).add(fid)
+    return makers
+
+
+def filtered_product_queries(queries: list[Query], makers: dict[str, set[int]]) -> list[Query]:
+    """product→producer without the firms that visibly list the product: only queries whose
+    answer is not one of them (it never is: its listing is the hidden edge)."""
+    out = []
+    for q in queries:
+        visible = makers.get(q.text, set()) - q.gold
+        out.append(Query(q.qid + "-filtered", q.text, q.type, q.gold, visible))
+    return out
+
+
+def paraphrase_queries(settings: Settings, path: Path = PARAPHRASE_FILE) -> tuple[list[Query], list[str]]:
+    """The hand-written paraphrase demands whose product some firm makes in the evaluation
+    database, and the products that none does (reported, not scored)."""
+    specs = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    makers = producers_by_product(settings)
+    queries, missing = [], []
+    for i, spec in enumerate(specs):
+        gold = makers.get(spec["product"], set())
+        if not gold:
+            missing.append(spec["product"])
+            continue
+        queries.append(Query(f"paraphrase-{i}", spec["text"], spec.get("type", "supply_chain"), gold))
+    return queries, missing
+
+
 def upstream_queries(settings: Settings, data_dir: Path, limit: int, seed: int) -> list[Query]:
     """Products whose upstream materials some firm makes; gold = the makers of those materials."""
     from marketplace.models import FirmProduct, Product
@@ -217,8 +288,10 @@ def run_task(
         started = time.perf_counter()
         ranked = []
         for q in tqdm(queries, desc=f"{name}/{config}", disable=not progress, leave=False):
-            ranked.append([r.firm_id for r in engine.match(q.text, q.type, top_k=K, channels=channels)])
+            hits = engine.match(q.text, q.type, top_k=K + len(q.ignore), channels=channels)
+            ranked.append([r.firm_id for r in hits if r.firm_id not in q.ignore][:K])
         result = TaskResult(name, config, len(queries), metrics(ranked, [q.gold for q in queries]))
+        result.metrics["P@10 bound"] = precision_bound(queries)
         result.seconds = round(time.perf_counter() - started, 1)
         out.append(result)
         rankings[config] = ranked
@@ -258,6 +331,29 @@ def holder_breakdown(
     return out
 
 
+def build_tasks(
+    base: Settings, data_dir: Path, hidden_rows: list[dict], limit: int, seed: int, tasks: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The evaluation's query sets by task name (``tasks`` picks some; all by default)."""
+    wanted = set(tasks) if tasks else set(TASKS)
+    out: dict[str, Any] = {}
+    if "patent→holder" in wanted:
+        out["patent→holder"], out["_patent_missing"] = patent_queries(base, data_dir, limit, seed)
+    products = product_queries(base, hidden_rows)
+    if "product→producer" in wanted:
+        out["product→producer"] = products
+    if "product→producer filtered" in wanted:
+        out["product→producer filtered"] = filtered_product_queries(products, producers_by_product(base))
+    if "upstream supplier" in wanted:
+        out["upstream supplier"] = upstream_queries(base, data_dir, min(limit, 500), seed)
+    if "paraphrase" in wanted:
+        out["paraphrase"], out["_paraphrase_missing"] = paraphrase_queries(base)
+    return out
+
+
+TASKS = ("patent→holder", "product→producer", "product→producer filtered", "upstream supplier", "paraphrase")
+
+
 def evaluate(
     settings: Settings,
     *,
@@ -268,20 +364,22 @@ def evaluate(
     progress: bool = True,
     encoder_factory: Callable[[], Any] | None = None,
     configs: dict[str, list[str]] | None = None,
+    task_names: Iterable[str] | None = None,
+    use_dense: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     data_dir = Path(data_dir or settings.data_dir)
     started = time.perf_counter()
-    base, hidden_rows = build_base(settings, data_dir, hidden, seed, progress)
+    base, hidden_rows = build_base(settings, data_dir, hidden, seed, progress, reuse)
     encoder = encoder_factory() if encoder_factory else None
+    if not use_dense:
+        configs = {c: chans for c, chans in (configs or CONFIGS).items() if chans != ["dense"]}
     with session_scope(base) as session:
-        engine = MatchEngine(base, encoder=encoder, progress=progress).build(session)
+        engine = MatchEngine(base, encoder=encoder, use_dense=use_dense, progress=progress).build(session)
     build_seconds = round(time.perf_counter() - started, 1)
-    patents, missing = patent_queries(base, data_dir, limit, seed)
-    tasks = {
-        "patent→holder": patents,
-        "product→producer": product_queries(base, hidden_rows),
-        "upstream supplier": upstream_queries(base, data_dir, min(limit, 500), seed),
-    }
+    tasks = build_tasks(base, data_dir, hidden_rows, limit, seed, task_names)
+    missing = tasks.pop("_patent_missing", 0)
+    paraphrase_missing = tasks.pop("_paraphrase_missing", [])
     results, breakdown = [], []
     for name, queries in tasks.items():
         task_results, rankings = run_task(engine, name, queries, configs or CONFIGS, progress)
@@ -293,15 +391,19 @@ def evaluate(
         "profiles": len(engine.profiles),
         "build_seconds": build_seconds,
         "patent_queries_without_known_holder": missing,
+        "paraphrase_products_without_maker": paraphrase_missing,
         "results": [r.__dict__ for r in results],
         "patent_holder_breakdown": breakdown,
     }
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    lines = ["| task | channels | queries | R@1 | R@10 | R@50 | MRR | seconds |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | channels | queries | R@1 | R@10 | R@50 | P@10 | nP@10 | MRR | P@10 bound | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["results"]:
-        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in ("R@1", "R@10", "R@50", "MRR"))]
+        cells = [r["task"], r["config"], r["n"], *(f"{r['metrics'][k]:.3f}" for k in (*METRICS, "P@10 bound"))]
         lines.append("| " + " | ".join(str(c) for c in [*cells, r["seconds"]]) + " |")
     rows = report.get("patent_holder_breakdown") or []
     if rows:

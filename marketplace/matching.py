@@ -27,41 +27,47 @@ from sqlalchemy.orm import Session
 from embeddings.ann import AnnIndex
 from embeddings.base import Encoder, Hit
 from embeddings.cache import EmbeddingCache
+from embeddings.cooccurrence import CooccurrenceChannel, profile_items
+from embeddings.cooccurrence import Query as LatentQuery
 from embeddings.fusion import combsum
 from embeddings.lexical import STOPWORDS, LexicalChannel, is_noise, matched_terms
 from graph.policies import policy_for
 from graph.protocol import ChainGraph, Direction, ExpansionPolicy, PathStep, Reached, Rel
 from graph.sync import industry_key, key_id, patent_key, product_key
+from marketplace import reasons as why
 from marketplace.config import Settings
 from marketplace.errors import InputError, MarketplaceError
 from marketplace.models import DemandType, FirmKind, Industry, Patent, Product, Tier
 from marketplace.profiles import Profile, load_profiles
-from marketplace.reasons import describe_path
 from marketplace.regions import normalize_region
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000
 POOL = 200
-CHANNELS = ("lexical", "dense", "graph")
+CHANNELS = ("lexical", "dense", "graph", "cooccur")
 
 # Per demand type: channel weights of the score fusion (embeddings/fusion.py), tuned on the evaluation tasks
 # (docs/benchmarks.md). The dense weight is low because the shipped default model reads English
 # only; a deployment with a Chinese model raises it with MARKETPLACE_DENSE_WEIGHT.
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
-    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 1.0},
-    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8},
-    "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
-    "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0},
-    "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7},
+    "supply_chain": {"lexical": 1.0, "dense": 0.1, "graph": 0.5, "cooccur": 0.1},
+    "rd": {"lexical": 1.0, "dense": 0.1, "graph": 0.8, "cooccur": 0.0},
+    "investment": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "incubation": {"lexical": 0.8, "dense": 0.1, "graph": 1.0, "cooccur": 0.0},
+    "service": {"lexical": 1.0, "dense": 0.1, "graph": 0.7, "cooccur": 0.0},
+    # a supply-chain demand that says what its owner makes ("我们生产X，需要上游原材料"): the chain
+    # graph (the upstream materials of X) is the most specific evidence there is
+    # (tuned: the chain finds the suppliers; words shared with them count little)
+    "supply_chain_own": {"lexical": 0.1, "dense": 0.0, "graph": 0.5, "cooccur": 0.1},
 }
+# "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
+COMPETITOR_FACTOR = 0.5
 _MAX_MENTION = 16
 FUZZY_SEEDS = 10
+LATENT_SEEDS = 30  # similar product/industry names that seed the co-occurrence channel
 FUZZY_WEIGHT = 0.8
 OWN_UPSTREAM_WEIGHT = 0.8
-# When a supply-chain demand says what its owner makes, the chain graph (the upstream materials of
-# that product) is the most specific evidence there is: its fusion weight is multiplied by this.
-OWN_PRODUCTS_GRAPH_BOOST = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,24 +92,47 @@ class Filters:
 
 
 @dataclass
+class Retrieved:
+    """What the channels found for one query, before fusion."""
+
+    lists: dict[str, list[Hit]]  # channel -> hits, best first
+    paths: dict[int, Reached]  # firm -> the chain path the graph reached it by
+    latent: LatentQuery | None = None  # explains the co-occurrence channel's hits
+    competitors: frozenset[int] = frozenset()  # firms that make what the demand's owner says it makes
+
+
+def fuse(retrieved: Retrieved, weights: dict[str, float]) -> list[tuple[int, float]]:
+    """Weighted CombSUM of the channels (embeddings/fusion.py); firms that make the owner's own
+    product are its competitors, not its suppliers: their score is multiplied by
+    COMPETITOR_FACTOR. Best first, ties by firm id."""
+    fused = combsum(retrieved.lists, weights)
+    if not retrieved.competitors:
+        return fused
+    demoted = [(fid, s * COMPETITOR_FACTOR if fid in retrieved.competitors else s) for fid, s in fused]
+    return sorted(demoted, key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass
 class MatchResult:
     firm_id: int
     name: str
     short_name: str | None
     stock_code: str | None
     score: float
-    reasons: list[str]
+    reasons: list[why.Reason]  # structured (marketplace/reasons.py); rendered per reader
     channels: dict[str, int] = field(default_factory=dict)  # channel -> rank
 
-    def as_dict(self, *, channels: bool = True) -> dict[str, Any]:
-        """The result as JSON; without ``channels`` it is exactly the batch CLI contract."""
+    def as_dict(self, *, channels: bool = True, locale: str = "zh") -> dict[str, Any]:
+        """The result as JSON: ``reasons`` rendered in ``locale``, ``reason_data`` the structure
+        behind them; without ``channels`` it is exactly the batch CLI contract."""
         out = {
             "firm_id": self.firm_id,
             "name": self.name,
             "short_name": self.short_name,
             "stock_code": self.stock_code,
             "score": round(self.score, 6),
-            "reasons": self.reasons,
+            "reasons": why.render_all(self.reasons, locale),
+            "reason_data": self.reasons,
         }
         if channels:
             out["channels"] = self.channels
@@ -159,19 +188,24 @@ class EntityLinker:
         names += [(patent_key(pid), title) for pid, title in session.execute(select(Patent.id, Patent.title))]
         self.max_len = max((len(n) for n in self.keys), default=0)
         self.node_keys = [k for k, _ in names]
+        self.node_names = [n for _, n in names]
         self.node_index = (
             LexicalChannel(range(len(names)), {"name": (1.0, [n for _, n in names])}) if fuzzy and names else None
         )
 
     def similar(self, text: str, limit: int = FUZZY_SEEDS) -> dict[str, float]:
         """The nodes whose names are most similar to the text, weighted by relative BM25 score."""
+        return {key: weight for key, _, weight in self.similar_named(text, limit)}
+
+    def similar_named(self, text: str, limit: int = FUZZY_SEEDS) -> list[tuple[str, str, float]]:
+        """(node key, name, weight) of the nodes whose names are most similar to the text."""
         if self.node_index is None:
-            return {}
+            return []
         hits = self.node_index.search(text, limit)
         if not hits:
-            return {}
+            return []
         top = hits[0].score
-        return {self.node_keys[h.doc_id]: FUZZY_WEIGHT * h.score / top for h in hits}
+        return [(self.node_keys[h.doc_id], self.node_names[h.doc_id], FUZZY_WEIGHT * h.score / top) for h in hits]
 
     def mentions(self, text: str) -> list[tuple[str, bool]]:
         """Names found in the text, each with whether it is maximal (inside no longer mention).
@@ -189,11 +223,18 @@ class EntityLinker:
             out[text[a:b]] = out.get(text[a:b], False) or not inside
         return list(out.items())
 
-    def seeds(self, text: str, limit: int = 12) -> dict[str, float]:
+    def seeds(
+        self,
+        text: str,
+        limit: int = 12,
+        similar: list[tuple[str, str, float]] | None = None,
+        mentions: list[tuple[str, bool]] | None = None,
+    ) -> dict[str, float]:
         """Graph seeds: maximal mentions weigh 1.0, mentions inside longer ones 0.6, similar
-        nodes up to FUZZY_WEIGHT."""
-        out = self.similar(text)
-        for name, maximal in self.mentions(text)[:limit]:
+        nodes up to FUZZY_WEIGHT (``similar``/``mentions``: already computed for this text)."""
+        similar = self.similar_named(text) if similar is None else similar
+        out = {key: weight for key, _, weight in similar}
+        for name, maximal in (self.mentions(text) if mentions is None else mentions)[:limit]:
             for key in self.keys[name]:
                 out[key] = max(out.get(key, 0.0), 1.0 if maximal else 0.6)
         return out
@@ -222,6 +263,7 @@ class MatchEngine:
         self.lexical: LexicalChannel | None = None
         self.ann: AnnIndex | None = None
         self.linker: EntityLinker | None = None
+        self.cooccur: CooccurrenceChannel | None = None
         self.build_info: dict[str, Any] = {}
 
     # --- building -------------------------------------------------------------------------
@@ -246,6 +288,7 @@ class MatchEngine:
         ids = list(self.profiles)
         ps = [self.profiles[i] for i in ids]
         self.lexical = LexicalChannel(ids, {"profile": (1.0, [p.lexical_text() for p in ps])})
+        self.cooccur = CooccurrenceChannel({p.firm_id: profile_items(p.product_names, p.industries) for p in ps})
 
     def _build_dense(self) -> None:
         if self.encoder is None:
@@ -292,7 +335,9 @@ class MatchEngine:
     # --- querying -------------------------------------------------------------------------
     def channel_hits(
         self, text: str, demand_type: str, pool: int = POOL, channels: Iterable[str] = CHANNELS
-    ) -> tuple[dict[str, list[Hit]], dict[int, Reached]]:
+    ) -> Retrieved:
+        """Each wanted channel's hits, the chain paths of the graph's hits, the co-occurrence
+        query that explains the latent channel's hits, and the makers of the owner's products."""
         wanted = set(channels)
         dense = "dense" in wanted and self.use_dense and self.ann is not None and self.encoder is not None
         query_vector = self.encoder.start_query(text) if dense else None  # runs while BM25 and the graph do
@@ -304,17 +349,62 @@ class MatchEngine:
         lexical_query = f"{need} {materials}".strip() or text
         lists["lexical"] = self.lexical.search(lexical_query, pool) if self.lexical and "lexical" in wanted else []
         paths: dict[int, Reached] = {}
+        linked = "graph" in wanted or "cooccur" in wanted
+        similar = self.linker.similar_named(need, LATENT_SEEDS) if linked and self.linker is not None and need else []
+        mentions = self.linker.mentions(need) if linked and self.linker is not None and need else []
         if "graph" in wanted and self.use_graph and self.graph is not None and self.linker is not None:
             lists["graph"] = []
-            for r in self._expand(need, upstream, demand_type, pool):
+            for r in self._expand(need, upstream, demand_type, pool, similar[:FUZZY_SEEDS], mentions):
                 fid = key_id(r.firm_key)
                 if fid in self.profiles:
                     paths[fid] = r
                     lists["graph"].append(Hit(fid, r.score, "graph"))
+        latent = None
+        if "cooccur" in wanted and self.cooccur is not None:
+            lists["cooccur"], latent = self.cooccur.search(self._item_seeds(similar, mentions, upstream), pool)
+        competitors: set[int] = set()
+        if own and self.linker is not None and self.cooccur is not None:
+            for name, maximal in self.linker.mentions(own):
+                if maximal:  # 太阳能电池 inside 太阳能电池组件 is a material of it, not the product
+                    competitors.update(self.cooccur.makers_of(name))
         if query_vector is not None:
             qvec = query_vector()
             lists["dense"] = [h for h in self.ann.search(qvec, pool) if h.doc_id in self.profiles]
-        return lists, paths
+        return Retrieved(lists, paths, latent, frozenset(competitors))
+
+    def _item_seeds(
+        self,
+        similar: list[tuple[str, str, float]],
+        mentions: list[tuple[str, bool]],
+        upstream: dict[str, tuple[float, PathStep]],
+    ) -> dict[str, float]:
+        """Co-occurrence seeds: the products and industries the text names (1.0, 0.6 inside a
+        longer name), those with the most similar names, and the upstream materials of the owner's
+        own products; the narrower and broader kinds of named products at half their weight."""
+        seeds: dict[str, float] = {}
+
+        def add(item: str, weight: float) -> None:
+            if weight > seeds.get(item, 0.0):
+                seeds[item] = weight
+
+        for key, name, weight in similar:
+            if key.startswith("product:"):
+                add(name, weight)
+            elif key.startswith("industry:"):
+                add(f"行业:{name}", weight)
+        for name, maximal in mentions[:12]:
+            weight = 1.0 if maximal else 0.6
+            for key in self.linker.keys.get(name, []):
+                add(name if key.startswith("product:") else f"行业:{name}", weight)
+                if self.graph is not None and key.startswith("product:"):
+                    for direction in (Direction.IN, Direction.OUT):
+                        for n in self.graph.neighbours(key, Rel.SUBCLASS_OF, direction)[:20]:
+                            add(n.name, weight * 0.5)
+        for key, (weight, _) in upstream.items():
+            node = self.graph.get_node(key) if self.graph is not None else None
+            if node is not None:
+                add(node.name, weight)
+        return seeds
 
     def _own_upstream(self, own: str) -> dict[str, tuple[float, PathStep]]:
         """Upstream materials of the products the owner says it makes: material key -> (weight,
@@ -335,12 +425,18 @@ class MatchEngine:
         return out
 
     def _expand(
-        self, need: str, upstream: dict[str, tuple[float, PathStep]], demand_type: str, pool: int
+        self,
+        need: str,
+        upstream: dict[str, tuple[float, PathStep]],
+        demand_type: str,
+        pool: int,
+        similar: list[tuple[str, str, float]] | None = None,
+        mentions: list[tuple[str, bool]] | None = None,
     ) -> list[Reached]:
         """Graph hits from what the demand needs, and from the upstream materials of the owner's
         own products (their direct makers are the owner's competitors, not its suppliers)."""
         policy = policy_for(demand_type)
-        seeds = self.linker.seeds(need) if need else {}
+        seeds = self.linker.seeds(need, similar=similar, mentions=mentions) if need else {}
         best: dict[str, Reached] = {}
         if seeds:
             best = {r.firm_key: r for r in self.graph.expand(seeds, policy, limit=pool)}
@@ -354,6 +450,17 @@ class MatchEngine:
                 if r.firm_key not in best or r.score > best[r.firm_key].score:
                     best[r.firm_key] = r
         return sorted(best.values(), key=lambda r: (-r.score, r.firm_key))[:pool]
+
+    def weights_for(self, demand_type: str, text: str) -> dict[str, float]:
+        """The fusion weights for a demand: by type, and for a supply-chain demand that says what
+        its owner makes, the row tuned for upstream suppliers (bench/fusion_tune.py)."""
+        row = demand_type
+        if demand_type == "supply_chain" and split_own_products(text)[0]:
+            row = "supply_chain_own"
+        weights = dict(CHANNEL_WEIGHTS[row])
+        if self.settings.dense_weight is not None:
+            weights["dense"] = self.settings.dense_weight
+        return weights
 
     def match(
         self,
@@ -370,15 +477,14 @@ class MatchEngine:
         text, _ = clean_query(text)
         filters = filters or Filters()
         pool = POOL * 6 if filters.active else POOL
-        weights = dict(CHANNEL_WEIGHTS[dtype])
-        if self.settings.dense_weight is not None:
-            weights["dense"] = self.settings.dense_weight
-        if channels is not None:
-            weights = {c: (w if c in set(channels) else 0.0) for c, w in weights.items()}
-        lists, paths = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
-        if dtype == "supply_chain" and split_own_products(text)[0] and weights.get("graph", 0) > 0:
-            weights["graph"] *= OWN_PRODUCTS_GRAPH_BOOST  # "we make X, need suppliers": the chain knows best
-        fused = combsum(lists, weights)
+        weights = self.weights_for(dtype, text)
+        if channels is not None:  # a channel asked for alone runs at weight 1 even where fusion leaves it out
+            chosen = set(channels)
+            alone = 1.0 if len(chosen) == 1 else 0.0
+            weights = {c: ((w or alone) if c in chosen else 0.0) for c, w in weights.items()}
+        retrieved = self.channel_hits(text, dtype, pool, [c for c, w in weights.items() if w > 0])
+        lists, paths, latent = retrieved.lists, retrieved.paths, retrieved.latent
+        fused = fuse(retrieved, weights)
         best_possible = sum(w for c, w in weights.items() if lists.get(c)) or 1.0
         ranks = {c: {h.doc_id: r for r, h in enumerate(hits, start=1)} for c, hits in lists.items()}
         dense_scores = {h.doc_id: h.score for h in lists.get("dense", [])}
@@ -403,7 +509,7 @@ class MatchEngine:
         for r in results:  # reasons only for what is returned
             profile = self.profiles[r.firm_id]
             r.reasons = self._reasons(
-                text, profile, r.channels, paths.get(r.firm_id), dense_scores.get(r.firm_id), preferred
+                text, profile, r.channels, paths.get(r.firm_id), dense_scores.get(r.firm_id), preferred, latent
             )
         return results
 
@@ -415,26 +521,31 @@ class MatchEngine:
         path: Reached | None,
         similarity: float | None,
         region: str | None,
-    ) -> list[str]:
-        reasons = []
+        latent: LatentQuery | None = None,
+    ) -> list[why.Reason]:
+        reasons: list[why.Reason] = []
         if "lexical" in ranks:
             products = matched_terms(text, p.product_names)
             if products:
-                reasons.append("匹配产品：" + "、".join(products))
+                reasons.append(why.terms("products", products))
             patents = matched_terms(text, p.patents, limit=2)
             if patents:
-                reasons.append("相关专利：" + "；".join(f"《{t}》" for t in patents))
+                reasons.append(why.terms("patents", patents))
             industries = matched_terms(text, p.industries, limit=2)
             if industries:
-                reasons.append("所属行业：" + "、".join(industries))
+                reasons.append(why.terms("industries", industries))
         if path is not None and "graph" in ranks:
-            reasons.append("产业链：" + describe_path(path.path))
+            reasons.append(why.chain(path.path))
+        if latent is not None and "cooccur" in ranks:
+            evidence = latent.evidence(p.firm_id)
+            if evidence is not None:
+                reasons.append(why.cooccurrence(evidence.product, evidence.items, evidence.share, evidence.reference))
         if similarity is not None and "dense" in ranks:
-            reasons.append(f"语义相似度 {similarity:.2f}")
+            reasons.append(why.similarity(similarity))
         if p.tier is not None:
-            reasons.append(f"企业资质：{p.tier.label_zh}")
+            reasons.append(why.tier(p.tier.value))
         if region and p.region == region:
-            reasons.append(f"地区：{p.region}（符合地区偏好）")
+            reasons.append(why.region(p.region))
         if not reasons:
-            reasons.append("文本相关（BM25）" if "lexical" in ranks else "综合排序")
+            reasons.append(why.plain("lexical" if "lexical" in ranks else "fused"))
         return reasons

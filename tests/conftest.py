@@ -3,12 +3,15 @@ from the real data sets (tests/fixtures), and one matching engine per session.""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.pool import NullPool
 
 from marketplace.cli import AppContext, cli
 from marketplace.config import Settings
@@ -19,11 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def make_settings(tmp: Path) -> Settings:
+def make_settings(tmp: Path, database_url: str | None = None) -> Settings:
     env = Settings.from_env()
     return Settings(
         instance_dir=tmp,
-        database_url=f"sqlite:///{tmp / 'test.db'}",
+        database_url=database_url or f"sqlite:///{tmp / 'test.db'}",
         data_dir=FIXTURES,
         neo4j_uri=env.neo4j_uri,
         neo4j_user=env.neo4j_user,
@@ -32,11 +35,118 @@ def make_settings(tmp: Path) -> Settings:
     )
 
 
+# --- database backends: every test that uses `settings` runs on SQLite and, when a server is
+# there (`make test` starts one), on PostgreSQL, each PostgreSQL test in a fresh database --------
+
+
+def postgres_required() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("MARKETPLACE_REQUIRE_POSTGRES") == "1"
+
+
+@functools.cache
+def postgres_server_url() -> str | None:
+    """MARKETPLACE_TEST_POSTGRES_URL, else the server `python -m marketplace postgres start` runs."""
+    from marketplace import postgres
+
+    return os.environ.get("MARKETPLACE_TEST_POSTGRES_URL") or postgres.server_url(Settings.from_env())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=None,
+        help="database backends for database-facing tests: sqlite, postgresql or sqlite,postgresql "
+        "(default: sqlite, plus postgresql when a server runs or CI=true)",
+    )
+
+
+def db_backends(config: pytest.Config) -> list[str]:
+    chosen = config.getoption("--db")
+    if chosen:
+        return [b.strip() for b in chosen.split(",") if b.strip()]
+    return ["sqlite", "postgresql"] if postgres_required() or postgres_server_url() else ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" in metafunc.fixturenames and "tests/browser" not in metafunc.definition.nodeid:
+        metafunc.parametrize("db_backend", db_backends(metafunc.config), indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    s = make_settings(tmp_path)
-    init_db(s)
-    return s
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+class PostgresDatabases:
+    """Creates test databases on the server, each a copy of a template (CREATE DATABASE ... TEMPLATE)."""
+
+    def __init__(self, server_url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.server_url = server_url
+        self.admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self.prefix = f"cmtest_{os.getpid()}_"
+        self.count = 0
+
+    def url(self, name: str) -> str:
+        return self.server_url.rsplit("/", 1)[0] + "/" + name
+
+    def _sql(self, statement: str) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+
+    def create(self, name: str | None = None, template: str | None = None) -> str:
+        if name is None:
+            self.count += 1
+            name = f"{self.prefix}{self.count}"
+        self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
+    def drop(self, name: str) -> None:
+        from marketplace.db import get_engine
+
+        get_engine(self.url(name)).dispose()
+        self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def make_template(self, name: str, fill) -> str:  # noqa: ANN001 - fill(settings) -> None
+        from marketplace.db import get_engine
+
+        self.create(name)
+        s = make_settings(Path(tempfile.mkdtemp()), self.url(name))
+        fill(s)
+        get_engine(s.database_url).dispose()  # a template must have no open connections
+        return name
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> PostgresDatabases:
+    url = postgres_server_url()
+    if url is None:
+        message = "PostgreSQL is not running: start it with `python -m marketplace postgres start` (make test does)"
+        if postgres_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    dbs = PostgresDatabases(url)
+    dbs.empty = dbs.make_template(f"{dbs.prefix}tpl_empty", init_db)
+    dbs.loaded = dbs.make_template(f"{dbs.prefix}tpl_loaded", lambda s: (init_db(s), load_fixtures(s)))
+    yield dbs
+    for name in (dbs.empty, dbs.loaded):
+        dbs.drop(name)
+    dbs.admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    if db_backend == "sqlite":
+        s = make_settings(tmp_path)
+        init_db(s)
+        yield s
+        return
+    dbs: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = dbs.create(template=dbs.empty)
+    yield make_settings(tmp_path, dbs.url(name))
+    dbs.drop(name)
 
 
 @pytest.fixture
@@ -87,12 +197,18 @@ def template_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def loaded(settings: Settings, template_db: Path) -> Settings:
+def loaded(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The fixture data in the test's own database (a copy of a template imported once)."""
     import sqlite3
 
     from marketplace.db import get_engine
 
     get_engine(settings.database_url).dispose()
+    if not settings.database_url.startswith("sqlite"):
+        dbs: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        dbs.create(settings.database_url.rsplit("/", 1)[1], template=dbs.loaded)
+        return settings
+    template_db: Path = request.getfixturevalue("template_db")
     src, dst = sqlite3.connect(template_db), sqlite3.connect(settings.instance_dir / "test.db")
     with dst:
         src.backup(dst)

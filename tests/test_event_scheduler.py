@@ -429,7 +429,8 @@ BAD_INPUTS = [
     ("participants not a list", mutate("participants", {}), "participants"),
     ("participant not an object", mutate("participants.0", "L"), "participants[0]"),
     ("meeting without b", lambda d: {**d, "meetings": [{"id": "m", "a": "L"}]}, "meetings[0].b"),
-    ("previous slot out of range", mutate("previous", [{"id": "m", "slot": 9, "table": 0}]), "previous[0].slot"),
+    ("previous slot negative", mutate("previous", [{"id": "m", "slot": -1, "table": 0}]), "previous[0].slot"),
+    ("previous table not a number", mutate("previous", [{"id": "m", "slot": 0, "table": "A"}]), "previous[0].table"),
     ("previous twice", mutate("previous", [{"id": "m", "slot": 0, "table": 0}] * 2), "previous[1].id"),
     ("bad time limit", mutate("time_limit_s", 0), "time_limit_s"),
     ("missing meetings", lambda d: {k: v for k, v in d.items() if k != "meetings"}, "input.meetings"),
@@ -791,3 +792,14 @@ def test_cli_time_limit_overrides_the_input_and_help_describes_the_contract(tmp_
     assert bad.exit_code == 2 and "time_limit_s" in bad.stderr and bad.stdout == ""
     usage = invoke(["events", "solve", "--help"])
     assert usage.exit_code == 0 and "--input" in usage.stdout and "'-' reads stdin" in usage.stdout
+
+
+def test_previous_numbers_the_event_no_longer_has_are_ignored():
+    data = base()
+    data["tables"] = 2
+    data["previous"] = [{"id": "m", "slot": 9, "table": 0}]  # the event had more slots then
+    assert parse_instance(data).previous == {}
+    data["previous"] = [{"id": "m", "slot": 0, "table": 5}]  # ... or more tables
+    out = solved(data)
+    assert out["scheduled"] == [{"id": "m", "slot": 0, "table": 0}]
+    assert out["stats"]["moved"] == 0

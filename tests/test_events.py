@@ -332,3 +332,11 @@ def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(wor
     assert "隔膜" in core["covered"] and core["candidates"] >= 1
     assert all(set(seg["covered"]).isdisjoint(seg["gaps"]) for seg in found["segments"])
     assert any(seg["gaps"] for seg in found["segments"])  # the fixture chain has segments nobody covers
+
+
+def test_survey_invitation_notifies_every_participants_users(world):
+    s, w = world
+    user = _user(s, Role.SME, firm_id=w["smes"][1].id)
+    assert ev.invite_to_survey(s, w["event"]) >= 1
+    links = list(s.scalars(select(Notification.link).where(Notification.user_id == user.id)))
+    assert f"/events/{w['event'].id}/survey" in links

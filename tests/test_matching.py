@@ -17,6 +17,7 @@ from marketplace.errors import InputError
 from marketplace.matching import Filters, MatchEngine, clean_query
 from marketplace.models import FirmKind, MatchSuggestion, Tier
 from marketplace.profiles import load_profiles
+from marketplace.reasons import render_all
 from marketplace.services.demands import create_demand
 from marketplace.services.matching import match_demand, suggest_demands
 
@@ -145,7 +146,8 @@ def test_profiles_drop_noise_and_weigh_main_products(loaded_session_settings):
 
 
 def test_each_channel_finds_the_separator_maker(engine):
-    lists, paths = engine.channel_hits("锂电池隔膜", "supply_chain")
+    found = engine.channel_hits("锂电池隔膜", "supply_chain")
+    lists, paths = found.lists, found.paths
     assert firm_id(engine, "300568") in [h.doc_id for h in lists["lexical"][:10]]
     maker = firm_id(engine, "002080")  # 中材科技 produces the product node 锂电池隔膜
     assert maker in [h.doc_id for h in lists["graph"][:10]]
@@ -156,8 +158,8 @@ def test_each_channel_finds_the_separator_maker(engine):
 def test_graph_reaches_upstream_suppliers_without_shared_words(engine):
     results = engine.match("我们生产锂电池，需要可靠的原材料供应商", "supply_chain", top_k=50, channels=["graph"])
     assert results
-    assert any("上游原材料" in reason for r in results for reason in r.reasons)
-    chain = next(r for r in results if any("上游原材料" in x for x in r.reasons))
+    assert any("上游原材料" in reason for r in results for reason in render_all(r.reasons))
+    chain = next(r for r in results if any("上游原材料" in x for x in render_all(r.reasons)))
     assert chain.channels == {"graph": chain.channels["graph"]}
 
 
@@ -165,7 +167,8 @@ def test_results_carry_reasons_and_scores_in_order(engine):
     results = engine.match("采购光伏玻璃", "supply_chain", top_k=5)
     assert results[0].stock_code in ("601865", "300093", "600207", "300160")
     assert all(r.reasons for r in results)
-    assert any(x.startswith("匹配产品：") and "光伏玻璃" in x for x in results[0].reasons)
+    assert any(x.startswith("匹配产品：") and "光伏玻璃" in x for x in render_all(results[0].reasons))
+    assert any(r["kind"] == "products" and "光伏玻璃" in r["terms"] for r in results[0].reasons)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 
 
@@ -249,7 +252,8 @@ def test_match_queries_batch_output_contract(loaded, runner, tmp_path):
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [line["id"] for line in lines] == ["a", 2]
     first = lines[0]["results"][0]
-    assert set(first) == {"firm_id", "name", "short_name", "stock_code", "score", "reasons"}
+    assert set(first) == {"firm_id", "name", "short_name", "stock_code", "score", "reasons", "reason_data"}
+    assert all(isinstance(t, str) for t in first["reasons"]) and len(first["reason_data"]) == len(first["reasons"])
     assert first["name"].endswith("公司") and len(lines[0]["results"]) == 3
 
 
@@ -280,6 +284,10 @@ def test_match_text_human_output_shows_reasons(loaded, runner):
         ["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical,graph"]
     )
     assert result.exit_code == 0 and "匹配产品" in result.output
+    english = runner.invoke(
+        ["match", "--text", "光伏玻璃", "--type", "supply_chain", "--top", "2", "--channels", "lexical", "--lang", "en"]
+    )
+    assert english.exit_code == 0 and "Industry: " in english.output and "所属行业" not in english.output
 
 
 def test_match_demand_and_suggest_commands(loaded, runner):
@@ -325,7 +333,7 @@ def test_owner_products_are_told_apart_from_what_is_needed():
 def test_supply_chain_demand_does_not_suggest_makers_of_the_owners_own_product(engine):
     results = engine.match("我们生产锂电池，需要可靠的原材料供应商", "supply_chain", top_k=20, channels=["graph"])
     for r in results:
-        path = next(x for x in r.reasons if x.startswith("产业链："))
+        path = next(x for x in render_all(r.reasons) if x.startswith("产业链："))
         assert not path.endswith("生产 锂电池")
 
 

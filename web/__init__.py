@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         REMEMBER_COOKIE_SECURE=settings.cookie_secure,
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh",
-        BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_TRANSLATION_DIRECTORIES="translations;translations_services",
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         JSON_AS_ASCII=False,
         INFO={"description": "ChainMatch 产业链供需对接平台 API. Authenticate with `Authorization: Bearer <token>`."},
@@ -100,14 +100,17 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
+    app.jinja_env.filters["reasons"] = render_reasons
 
     from web import (
         account,
         admin,
         api,
+        api_contracts,
         api_events,
         api_tokens,
         auth,
+        contracts,
         demands,
         events,
         firms,
@@ -118,7 +121,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     )
 
     blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)
-    for module in (*blueprints, api, api_tokens, api_events):
+    for module in (*blueprints, contracts, api, api_tokens, api_events, api_contracts):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(contracts.tsa_bp)
+    from web import api_consortia, api_policies, api_tiers, consortia, policies, tiers
+
+    for module in (tiers, policies, consortia, api_tiers, api_policies, api_consortia):
         app.register_blueprint(module.bp)
     _register_errors(app)
     app.after_request(_security_headers)
@@ -187,6 +195,15 @@ def label(member: Any) -> str:
     from flask_babel import get_locale
 
     return member.label(str(get_locale() or "zh"))
+
+
+def render_reasons(reasons: Any) -> list[str]:
+    """A suggestion's stored reasons as sentences in the current language."""
+    from flask_babel import get_locale
+
+    from marketplace.reasons import render_all
+
+    return render_all(reasons, str(get_locale() or "zh"))
 
 
 def select_locale() -> str:

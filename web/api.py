@@ -175,7 +175,8 @@ class SuggestionOut(Schema):
     firm = String(allow_none=True)
     score = Float()
     rank = Integer(allow_none=True)
-    reasons = List(String())
+    reasons = List(String(), metadata={"description": "reasons rendered in the request's language (Accept-Language)"})
+    reason_data = List(Dict(), metadata={"description": "the structured reasons (kind, terms, chain path ...)"})
     status = String()
     owner_action = String()
 
@@ -204,7 +205,8 @@ class MatchResultOut(Schema):
     short_name = String(allow_none=True)
     stock_code = String(allow_none=True)
     score = Float()
-    reasons = List(String())
+    reasons = List(String(), metadata={"description": "reasons rendered in the request's language (Accept-Language)"})
+    reason_data = List(Dict(), metadata={"description": "the structured reasons (kind, terms, chain path ...)"})
 
 
 class MatchOut(Schema):
@@ -213,6 +215,13 @@ class MatchOut(Schema):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _locale() -> str:
+    """The language reasons are rendered in: the request's (Accept-Language), Chinese by default."""
+    from flask_babel import get_locale
+
+    return str(get_locale() or "zh")
 
 
 def _page(query, page: int, per_page: int) -> tuple[list, dict[str, int]]:  # noqa: ANN001
@@ -285,7 +294,7 @@ def get_demand(demand_id: int):  # noqa: ANN201
 @bp.output(SuggestionList)
 def demand_suggestions(demand_id: int):  # noqa: ANN201
     demand = _owned(demand_id)
-    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(get_db(), demand.id)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(get_db(), demand.id)]}
 
 
 @bp.post("/demands/<int:demand_id>/match")
@@ -301,7 +310,7 @@ def match_stored_demand(demand_id: int):  # noqa: ANN201
     with heavy_work(f"demand-{demand.id}"):
         match_demand(db, get_engine(), demand, top_k=20)
         db.commit()
-    return {"items": [suggestion_dict(s) for s in suggestions_for_demand(db, demand.id)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(db, demand.id)]}
 
 
 @bp.get("/firms")
@@ -339,7 +348,7 @@ def my_suggestions():  # noqa: ANN201
     viewer = _viewer()
     if viewer.firm_id is None:
         abort(403, message="only firm users with an approved membership have an inbox")
-    return {"items": [suggestion_dict(s) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
+    return {"items": [suggestion_dict(s, _locale()) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -357,7 +366,7 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
         _fail(error)
-    return suggestion_dict(suggestion)
+    return suggestion_dict(suggestion, _locale())
 
 
 @bp.post("/match")
@@ -382,4 +391,4 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     exclude = [firm_id] if firm_id else []
     with heavy_work(f"text-{auth.current_user.id}"):
         results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
-    return {"results": [r.as_dict() for r in results], "warning": warning}
+    return {"results": [r.as_dict(locale=_locale()) for r in results], "warning": warning}

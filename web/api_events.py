@@ -197,8 +197,13 @@ def _event(event_id: int, need: ev.Access) -> tuple[Event, ev.Access]:
     return event, access
 
 
+def _firm_id() -> int | None:
+    """The caller's firm, only when it is an active (approved) member of it."""
+    return ev.as_viewer(auth.current_user).firm_id
+
+
 def _own_firm(event: Event) -> int:
-    reg = ev.registration_for(get_db(), event, auth.current_user.firm_id) if auth.current_user.firm_id else None
+    reg = ev.registration_for(get_db(), event, _firm_id()) if _firm_id() else None
     if reg is None or reg.status.value != "approved":
         abort(403, message="only approved participants of this event")
     return reg.firm_id
@@ -229,7 +234,7 @@ def list_events():  # noqa: ANN201
 def create_event(data: dict[str, Any]):  # noqa: ANN201
     """Create an event for the caller's organization (organizers)."""
     user = auth.current_user
-    if user.role.value != "organizer" or user.organization_id is None:
+    if not ev.as_viewer(user).is_organizer:
         abort(403, message="only organizers create events")
     event = _run(lambda: ev.create_event(get_db(), user.organization_id, data))
     return _out(event, ev.Access.ORGANIZER)
@@ -301,11 +306,25 @@ def get_registrations(event_id: int):  # noqa: ANN201
 def post_registration(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The caller's firm registers (approved at once when invited)."""
     event, _a = _event(event_id, ev.Access.PUBLIC)
-    if auth.current_user.firm_id is None:
+    firm_id = _firm_id()
+    if firm_id is None:
         abort(403, message="only firm users register")
-    reg = _run(
-        lambda: ev.register_firm(get_db(), event, auth.current_user.firm_id, representatives=data["representatives"])
-    )
+    reg = _run(lambda: ev.register_firm(get_db(), event, firm_id, representatives=data["representatives"]))
+    return {"items": [ev.registration_dict(reg)]}
+
+
+@bp.post("/<int:event_id>/registrations/<int:registration_id>/decision")
+@bp.auth_required(auth)
+@bp.input(AnswerIn, arg_name="data")
+@bp.output(Items)
+def decide_registration(event_id: int, registration_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """The organizer approves (accept: true) or rejects an open registration (409 once decided)."""
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    db = get_db()
+    reg = db.get(EventRegistration, registration_id)
+    if reg is None or reg.event_id != event.id:
+        abort(404, message=f"registration {registration_id} does not exist in this event")
+    _run(lambda: ev.decide_registration(db, reg, data["accept"]))
     return {"items": [ev.registration_dict(reg)]}
 
 
@@ -377,7 +396,7 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
     req = db.get(ev.MeetingRequest, request_id)
     if req is None or req.event_id != event.id:
         abort(404, message=f"request {request_id} does not exist in this event")
-    if ev.request_access(db, auth.current_user, req) is ev.Access.NONE or req.to_firm_id != auth.current_user.firm_id:
+    if ev.request_access(db, auth.current_user, req) is ev.Access.NONE or req.to_firm_id != _firm_id():
         abort(403, message="only the asked firm answers")
     _run(lambda: ev.answer_request(db, req, accept=data["accept"]))
     return {"items": [ev.request_dict(req)]}
@@ -508,7 +527,7 @@ def put_outcome(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa: 
         abort(404, message=f"meeting {meeting_id} does not exist in this event")
     if ev.meeting_access(db, auth.current_user, meeting) is ev.Access.NONE:
         abort(403, message="not your meeting")
-    row = _run(lambda: ev.record_outcome(db, meeting, auth.current_user.firm_id or 0, data))
+    row = _run(lambda: ev.record_outcome(db, meeting, _firm_id() or 0, data))
     item = {"meeting_id": meeting.id, "outcome": row.outcome.value, "amount": row.amount}
     if row.outcome is Outcome.AGREEMENT:
         item["contract_source"] = ev.meeting_contract_source(meeting)

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from graph.protocol import Label
 from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
 from marketplace.permissions import can_edit_demand, can_view_demand, visible_demands_clause
+from marketplace.reasons import chain_path
 from marketplace.regions import normalize_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
@@ -210,24 +211,21 @@ def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
 @bp.get("/<int:demand_id>/graph.json")
 @login_required
 def chain_graph(demand_id: int):  # noqa: ANN201
-    """Nodes and links of the chain paths that reached the current candidates (for ECharts)."""
+    """Nodes and links of the chain paths that reached the current candidates (for ECharts), read
+    from the paths stored with the suggestions: what the owner sees is why they were suggested."""
     demand = owned_demand(demand_id)
-    db = get_db()
-    engine = get_engine()
-    wanted = {s.firm_id for s in suggestions_for_demand(db, demand.id)[:20]}
-    _, paths = engine.channel_hits(demand.match_text(), demand.type.value, channels=["graph"])  # paths only
     nodes: dict[str, dict] = {"demand": {"id": "demand", "name": demand.title[:20], "category": 0}}
     links: list[dict] = []
-    categories = {Label.PRODUCT: 1, Label.INDUSTRY: 2, Label.PATENT: 3, Label.FIRM: 4}
-    for fid, reached in paths.items():
-        if fid not in wanted:
-            continue
+    categories = {Label.PRODUCT.value: 1, Label.INDUSTRY.value: 2, Label.PATENT.value: 3, Label.FIRM.value: 4}
+    for suggestion in suggestions_for_demand(get_db(), demand.id)[:20]:
         previous = "demand"
-        for step in reached.path:
-            nodes.setdefault(
-                step.key, {"id": step.key, "name": step.name[:24], "category": categories.get(step.label, 1)}
-            )
-            links.append({"source": previous, "target": step.key, "label": step.via or "提及"})
-            previous = step.key
+        for step in chain_path(suggestion.reasons) or []:
+            key = str(step.get("key") or "")
+            if not key:
+                continue
+            category = categories.get(str(step.get("label")), 1)
+            nodes.setdefault(key, {"id": key, "name": str(step.get("name") or "")[:24], "category": category})
+            links.append({"source": previous, "target": key, "label": step.get("via") or "提及"})
+            previous = key
     unique = {(link["source"], link["target"]): link for link in links}
     return jsonify({"nodes": list(nodes.values()), "links": list(unique.values())})

@@ -10,17 +10,24 @@ Heavy work is bounded so one user cannot starve the others:
 * :class:`RefreshQueue` — profile edits only mark the firm dirty; one background worker per
   process re-indexes dirty firms in batches, so ten saves in a row cost one refresh, not ten
   threads each rebuilding.
+
+With several server processes, each follows the database (``marketplace.engine_sync``): at most
+every ``ENGINE_SYNC_SECONDS`` (default 5) a request compares the firms' data version with the one
+its engine was built from and, when it moved, queues the firms changed since for the same
+background refresh (:func:`follow_database`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, abort, current_app
 
 from marketplace.db import session_scope
+from marketplace.engine_sync import data_version, firms_changed_since
 from marketplace.matching import MatchEngine
 from web.db import get_db
 
@@ -38,9 +45,33 @@ def get_engine() -> MatchEngine:
             if engine is None:
                 settings = app.extensions["settings"]
                 use_dense = app.config.get("MATCH_USE_DENSE", True)
+                version = data_version(get_db())  # read first: later changes are picked up by the next check
                 engine = MatchEngine(settings, use_dense=use_dense).build(get_db())
+                app.extensions["engine_sync"] = {"version": version, "queued": None, "checked": time.monotonic()}
                 app.extensions["engine"] = engine
+    follow_database(app)
     return engine
+
+
+def follow_database(app: Flask) -> bool:
+    """Queue a refresh of this process's engine when firms changed in the database since it was
+    built or last refreshed (by any process); checked at most every ENGINE_SYNC_SECONDS. True
+    when a refresh was queued."""
+    state = app.extensions.get("engine_sync")
+    if state is None:
+        return False
+    now = time.monotonic()
+    if now - state["checked"] < float(app.config.get("ENGINE_SYNC_SECONDS", 5.0)):
+        return False
+    state["checked"] = now
+    current = data_version(get_db())
+    if current in (state["version"], state["queued"]):
+        return False
+    state["queued"] = current
+    queue = refresh_queue(app)
+    for firm_id in firms_changed_since(get_db(), state["version"]):
+        queue.mark(firm_id)
+    return True
 
 
 class HeavyWork:
@@ -120,7 +151,11 @@ class RefreshQueue:
                 engine = app.extensions.get("engine")
                 if engine is not None:
                     with _lock, session_scope(app.extensions["settings"]) as session:
+                        version = data_version(session)
                         engine.refresh(session, batch)
+                    sync = app.extensions.get("engine_sync")
+                    if sync is not None:
+                        sync["version"] = version  # the refresh read everything up to this version
             except Exception:  # noqa: BLE001 - a failed refresh must not take the app down; it is logged
                 app.logger.exception("refreshing the matching engine after editing firms %s failed", batch)
             finally:

@@ -243,6 +243,8 @@ def register(event_id: int):  # noqa: ANN201
 @login_required
 def decline(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.INVITED)
+    if current_user.firm_id is None:
+        abort(403)
     _post_ok()
     _r, error = commit(lambda: ev.decline_invitation(get_db(), event, current_user.firm_id))
     flash(str(error) if error else _("已谢绝邀请"), "error" if error else "success")
@@ -608,17 +610,34 @@ def outcome(event_id: int, meeting_id: int):  # noqa: ANN201
     ), 400 if form.errors or form.form_errors else 200
 
 
-CONTRACT_ENDPOINT = "contracts.new_from_meeting"
+def contract_draft_url(meeting: Meeting) -> str:
+    """Where "cooperation agreement" leads: a contract draft started from the meeting."""
+    return url_for("events.start_contract", event_id=meeting.event_id, meeting_id=meeting.id)
 
 
-def contract_draft_url(meeting: Meeting) -> str | None:
-    """Where "cooperation agreement" leads: the contracts area's draft-from-meeting page, once
-    that blueprint is registered (it reads ``meeting_contract_source``)."""
-    from flask import current_app
+@bp.post("/<int:event_id>/meetings/<int:meeting_id>/contract")
+@login_required
+def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
+    """Open the contract draft of a meeting with a reported cooperation agreement (the contracts
+    area pre-fills buyer, supplier, demand, place and amount; one contract per meeting)."""
+    from marketplace.models import User
+    from marketplace.services import contracts
 
-    if CONTRACT_ENDPOINT not in current_app.view_functions:
-        return None
-    return url_for(CONTRACT_ENDPOINT, meeting_id=meeting.id)
+    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    meeting = _meeting(event, meeting_id)
+    if current_user.firm_id not in (meeting.large_firm_id, meeting.sme_firm_id):
+        abort(403)
+    _post_ok()
+    db = get_db()
+    try:
+        contract, error = commit(lambda: contracts.start_from_meeting(db, db.get(User, current_user.id), meeting.id))
+    except contracts.ContractAccessDenied:
+        db.rollback()
+        abort(403)
+    if error:
+        flash(str(error), "error")
+        return redirect(url_for("events.outcome", event_id=event.id, meeting_id=meeting.id))
+    return redirect(url_for("contracts.detail", contract_id=contract.id))
 
 
 @bp.route("/<int:event_id>/survey", methods=["GET", "POST"])
@@ -645,6 +664,16 @@ def survey(event_id: int):  # noqa: ANN201
 
 
 # --- statistics and report ---------------------------------------------------------------------
+
+
+@bp.post("/<int:event_id>/survey/invite")
+@login_required
+def survey_invite(event_id: int):  # noqa: ANN201
+    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    _post_ok()
+    n, error = commit(lambda: ev.invite_to_survey(get_db(), event))
+    flash(str(error) if error else _("已邀请参会企业填写回访问卷（%(n)d 人）", n=n), "error" if error else "success")
+    return redirect(url_for("events.stats", event_id=event.id))
 
 
 @bp.get("/<int:event_id>/stats")

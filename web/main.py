@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import text
 
@@ -9,8 +11,9 @@ from marketplace.models import DemandStatus, FirmKind
 from marketplace.permissions import ANONYMOUS
 from marketplace.services.demands import list_demands
 from marketplace.services.firms import list_firms
-from marketplace.services.stats import counts
+from marketplace.services.stats import catalogue_counts, counts, visible_counts
 from web import LANGUAGES
+from web.cache import cached
 from web.db import get_db
 from web.extensions import current_viewer
 
@@ -24,10 +27,19 @@ def index():  # noqa: ANN201
     return render_template(
         "index.html",
         demands=list_demands(db, status=DemandStatus.OPEN, viewer=viewer, limit=12),
-        firms=list_firms(db, limit=12, kind=FirmKind.LARGE),
-        smes=list_firms(db, limit=12, kind=FirmKind.SME),
-        stats=counts(db, viewer),
+        firms=cached("home:large", lambda: _firm_cards(db, FirmKind.LARGE)),
+        smes=cached("home:sme", lambda: _firm_cards(db, FirmKind.SME)),
+        # the catalogue totals are alike for everyone (cached); what the viewer may see is counted live
+        stats={**cached("home:catalogue", lambda: catalogue_counts(db)), **visible_counts(db, viewer)},
     )
+
+
+def _firm_cards(db, kind: FirmKind) -> list[SimpleNamespace]:  # noqa: ANN001
+    """What the home page shows of a firm, as plain values (they outlive the request's session)."""
+    return [
+        SimpleNamespace(id=f.id, name=f.name, display_name=f.display_name, stock_code=f.stock_code, region=f.region)
+        for f in list_firms(db, limit=12, kind=kind)
+    ]
 
 
 @bp.get("/healthz")

@@ -339,3 +339,16 @@ def report_command(app: AppContext, event_id: int, fmt: str, output: Path) -> No
         event = _get_event(session, event_id)
         output.write_bytes(report_csv(session, event) if fmt == "csv" else report_xlsx(session, event))
     click.echo(f"报表已写入 / report written: {output}")
+
+
+@events_group.command("survey-invite")
+@click.argument("event_id", type=int)
+@_json
+@pass_app
+def survey_invite_command(app: AppContext, event_id: int, as_json: bool) -> None:
+    """Ask the participants for the follow-up survey (some months after the event)."""
+    from marketplace.services.events import invite_to_survey
+
+    with app.session() as session:
+        n = invite_to_survey(session, _get_event(session, event_id))
+    emit({"notified": n}, as_json, lambda d: click.echo(f"已通知 / notified: {d['notified']}"))

@@ -95,7 +95,10 @@ def _print_results(results: list[dict[str, Any]]) -> None:
 @click.option("--min-tier", type=click.Choice([t.value for t in Tier]), help="Only firms of at least this tier.")
 @click.option("--region", help="Only firms in this province (上海, 江苏 ...).")
 @click.option("--industry", help="Only firms in an industry whose name contains this.")
-@click.option("--channels", help="Comma-separated subset of lexical,dense,graph (default: all).")
+@click.option("--channels", help="Comma-separated subset of lexical,dense,graph,cooccur (default: all).")
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of the reasons."
+)
 @_json_opt
 @pass_app
 def match_command(
@@ -110,6 +113,7 @@ def match_command(
     region: str | None,
     industry: str | None,
     channels: str | None,
+    lang: str,
     as_json: bool,
 ) -> None:
     """Rank firms for a demand text, a file of queries, or a stored demand."""
@@ -126,11 +130,14 @@ def match_command(
         for q in batch:
             results = engine.match(q["text"], q["type"], top_k=top_k, filters=filters, channels=chosen)
             click.echo(
-                json.dumps({"id": q["id"], "results": [r.as_dict(channels=False) for r in results]}, ensure_ascii=False)
+                json.dumps(
+                    {"id": q["id"], "results": [r.as_dict(channels=False, locale=lang) for r in results]},
+                    ensure_ascii=False,
+                )
             )
         return
     if demand_id is not None:
-        _match_demand(app, demand_id, top_k, filters, chosen, as_json)
+        _match_demand(app, demand_id, top_k, filters, chosen, as_json, lang)
         return
     if not type_:
         raise InputError(
@@ -141,7 +148,8 @@ def match_command(
     if warning:
         click.echo(f"警告 / warning: {warning}", err=True)
     engine = build_engine(app, **_engine_kw(chosen))
-    results = [r.as_dict() for r in engine.match(cleaned, dtype, top_k=top_k, filters=filters, channels=chosen)]
+    matched = engine.match(cleaned, dtype, top_k=top_k, filters=filters, channels=chosen)
+    results = [r.as_dict(locale=lang) for r in matched]
     emit(results, as_json, _print_results)
 
 
@@ -166,7 +174,13 @@ def _engine_kw(chosen: list[str] | None) -> dict[str, bool]:
 
 
 def _match_demand(
-    app: AppContext, demand_id: int, top_k: int, filters: Any, chosen: list[str] | None, as_json: bool
+    app: AppContext,
+    demand_id: int,
+    top_k: int,
+    filters: Any,
+    chosen: list[str] | None,
+    as_json: bool,
+    lang: str = "zh",
 ) -> None:
     from marketplace.services.demands import get_demand
     from marketplace.services.matching import match_demand
@@ -175,7 +189,7 @@ def _match_demand(
     with app.session() as session:
         demand = get_demand(session, demand_id)
         results = match_demand(session, engine, demand, top_k=top_k, filters=filters, channels=chosen)
-        rows = [r.as_dict() for r in results]
+        rows = [r.as_dict(locale=lang) for r in results]
     emit(rows, as_json, _print_results)
 
 
@@ -183,9 +197,12 @@ def _match_demand(
 @click.option("--firm", "firm_id", required=True, type=int, help="Firm whose inbox to rank.")
 @click.option("--top", "top_k", default=10, show_default=True, type=click.IntRange(1, 500))
 @click.option("--save", is_flag=True, help="Store the suggestions in the firm's inbox.")
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of the reasons."
+)
 @_json_opt
 @pass_app
-def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, as_json: bool) -> None:
+def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, lang: str, as_json: bool) -> None:
     """Rank open demands that firm FIRM could answer."""
     from marketplace.services.firms import get_firm
     from marketplace.services.matching import suggest_demands
@@ -194,7 +211,7 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, as_js
         get_firm(session, firm_id)
     engine = build_engine(app)
     with app.session() as session:
-        rows = suggest_demands(session, engine, firm_id, top_k=top_k, save=save)
+        rows = suggest_demands(session, engine, firm_id, top_k=top_k, save=save, locale=lang)
 
     def human(items: list[dict[str, Any]]) -> None:
         if not items:
@@ -219,6 +236,21 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, as_js
 )
 @click.option("--seed", default=13, show_default=True, type=int)
 @click.option("--model", help="Embedding model (default: MARKETPLACE_EMBEDDING_MODEL); `use-multilingual-v3` for USE.")
+@click.option(
+    "--tasks",
+    "task_list",
+    help="Comma-separated tasks (default: all): patent→holder, product→producer, product→producer filtered, "
+    "upstream supplier, paraphrase.",
+)
+@click.option(
+    "--configs",
+    "config_list",
+    help="Comma-separated channel configurations (default: all): bm25, dense, graph, latent, fused.",
+)
+@click.option("--no-dense", is_flag=True, help="Leave the dense channel out (no profile encoding).")
+@click.option(
+    "--reuse", is_flag=True, help="Reuse the evaluation database of an earlier run with the same --hidden/--seed."
+)
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @_json_opt
 @pass_app
@@ -229,15 +261,45 @@ def evaluate_command(
     hidden: int,
     seed: int,
     model: str | None,
+    task_list: str | None,
+    config_list: str | None,
+    no_dense: bool,
+    reuse: bool,
     markdown: bool,
     as_json: bool,
 ) -> None:
     """Measure matching quality (R@1/R@10/R@50/MRR) per channel and fused, on tasks built from the data."""
-    from marketplace.evaluation import evaluate, markdown_table
+    from marketplace.evaluation import CONFIGS, TASKS, evaluate, markdown_table
 
+    tasks = _pick(task_list, TASKS, "tasks")
+    configs = {c: CONFIGS[c] for c in _pick(config_list, tuple(CONFIGS), "configs")}
     _quiet_model_loading()
     settings = app.settings.with_overrides(embedding_model=model) if model else app.settings
-    report = evaluate(settings, data_dir=data_dir, limit=limit, hidden=hidden, seed=seed, progress=not as_json)
+    report = evaluate(
+        settings,
+        data_dir=data_dir,
+        limit=limit,
+        hidden=hidden,
+        seed=seed,
+        progress=not as_json,
+        configs=configs,
+        task_names=tasks,
+        use_dense=not no_dense,
+        reuse=reuse,
+    )
     if markdown:
         click.echo(markdown_table(report))
     emit(report, as_json, lambda r: click.echo(markdown_table(r)) if not markdown else None)
+
+
+def _pick(raw: str | None, allowed: tuple[str, ...], field: str) -> list[str]:
+    """A comma-separated subset of ``allowed`` (all of it when not given)."""
+    if not raw:
+        return list(allowed)
+    chosen = [x.strip() for x in raw.split(",") if x.strip()]
+    unknown = [x for x in chosen if x not in allowed]
+    if unknown or not chosen:
+        raise InputError(
+            f"{field}: unknown {', '.join(unknown) or '(none)'}; use some of {', '.join(allowed)}", field=field
+        )
+    return chosen

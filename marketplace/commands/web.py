@@ -14,9 +14,16 @@ DEMO_PASSWORD = "chainmatch-demo"
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@click.option(
+    "--connection-limit",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Open connections at most (browsers keep theirs alive; past the limit new ones wait).",
+)
 @pass_app
-def serve_command(app: AppContext, host: str, port: int, threads: int) -> None:
+def serve_command(app: AppContext, host: str, port: int, threads: int, connection_limit: int) -> None:
     """Serve the web app with waitress (production WSGI server); loads the matching engine first."""
     from waitress import serve
 
@@ -30,7 +37,7 @@ def serve_command(app: AppContext, host: str, port: int, threads: int) -> None:
         engine = get_engine()
     click.echo(f"匹配引擎就绪 / engine ready: {len(engine.profiles)} profiles in {time.perf_counter() - started:.1f} s")
     click.echo(f"请打开 / open http://{host}:{port}/")
-    serve(flask_app, host=host, port=port, threads=threads)
+    serve(flask_app, host=host, port=port, threads=threads, connection_limit=connection_limit)
 
 
 @cli.group("index")

@@ -17,6 +17,27 @@ from marketplace.models.chain import (
     ProductRelation,
     ProductRelationKind,
 )
+from marketplace.models.consortia import (
+    MEMBER_TRANSITIONS,
+    ConsortiumMember,
+    MemberStatus,
+    ProcurementProject,
+    ProjectLot,
+    ProjectStatus,
+)
+from marketplace.models.contracts import (
+    CONTRACT_TRANSITIONS,
+    Contract,
+    ContractApproval,
+    ContractAuditEntry,
+    ContractComment,
+    ContractRound,
+    ContractSignature,
+    ContractSource,
+    ContractStatus,
+    Party,
+    SigningCredential,
+)
 from marketplace.models.demands import (
     DEMAND_TRANSITIONS,
     SUGGESTION_TRANSITIONS,
@@ -62,6 +83,8 @@ from marketplace.models.firms import (
     Tier,
 )
 from marketplace.models.notifications import Notification, OutboxEmail
+from marketplace.models.policies import Policy, PolicyReach, PolicyStatus
+from marketplace.models.tiers import TierFigures
 from marketplace.models.trust import ApiToken, DemandInvitation, OrganizerInvitation
 
 __all__ = [
@@ -88,6 +111,27 @@ __all__ = [
     "DemandInvitation",
     "Membership",
     "OrganizerInvitation",
+    "CONTRACT_TRANSITIONS",
+    "Contract",
+    "ContractApproval",
+    "ContractAuditEntry",
+    "ContractComment",
+    "ContractRound",
+    "ContractSignature",
+    "ContractSource",
+    "ContractStatus",
+    "Party",
+    "SigningCredential",
+    "TierFigures",
+    "PolicyStatus",
+    "PolicyReach",
+    "Policy",
+    "ProjectStatus",
+    "ProjectLot",
+    "ProcurementProject",
+    "MemberStatus",
+    "ConsortiumMember",
+    "MEMBER_TRANSITIONS",
     "DEMAND_TRANSITIONS",
     "SUGGESTION_TRANSITIONS",
     "Base",

@@ -7,6 +7,7 @@ carry a weight. :func:`solve` gives each meeting at most one slot and one table 
 * a participant has at most ``capacity`` meetings in a slot (its representatives), and only in a slot
   it is available in;
 * no slot holds more meetings than there are tables;
+* a participant with ``max_meetings`` has at most that many meetings in the event;
 * locked meetings (already sent out, or checked in) keep their slot and table;
 
 and optimises, in this order (lexicographically, one CP-SAT stage each):
@@ -341,11 +342,15 @@ def parse_instance(data: Any) -> Instance:
         name = f"previous[{i}]"
         obj = _obj(raw, name, ("id", "slot", "table"))
         mid = _ident(obj["id"], f"{name}.id")
-        place = _placement(obj, name, slots, tables)
+        # numbers that the event no longer has (fewer slots or tables since) are not errors: the
+        # slot then gives no preference, the table is numbered afresh
+        slot = _int(obj["slot"], f"{name}.slot", 0)
+        table = _int(obj["table"], f"{name}.table", 0)
         if mid in previous:
             raise InputError(f"{name}.id: meeting {mid!r} appears twice", field=f"{name}.id")
-        previous[mid] = place
-    previous = {mid: p for mid, p in previous.items() if mid in seen}  # the issue: others are ignored
+        previous[mid] = Placement(slot, table if table < tables else -1)
+    # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
+    previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
     return Instance(slots, tables, tuple(participants), tuple(meetings), previous, time_limit)
 
 
@@ -812,7 +817,7 @@ def _assign_tables(prep: _Prep, placed: dict[int, int]) -> tuple[dict[int, int],
     rest = []
     for k, s in sorted(placed.items(), key=lambda ks: (ks[1], ks[0])):
         prev = inst.previous.get(inst.meetings[k].id)
-        if prev is not None and prev.slot == s and prev.table not in taken[s]:
+        if prev is not None and prev.slot == s and prev.table >= 0 and prev.table not in taken[s]:
             table[k] = prev.table
             taken[s].add(prev.table)
         else:
@@ -946,7 +951,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     workers = workers or _workers()
     prep = _Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
-    reserve = min(0.2 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
+    reserve = min(0.3 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
@@ -1081,12 +1086,18 @@ def _staged(
                 best_short = sum(values[v] for v in short)
                 model.set_hint(values)
         model._linear(list(short), [1] * len(short), 0, best_short)
-    # total weight
-    model.set_objective({v: -c for v, c in wint.items()})
+    # total weight; ties broken towards the hint's slots (each kept slot counts 1, one unit of
+    # weight counts more than all of them), so the slots stay gap-aware and previous ones stay put
+    unit = len(ks) + 1
+    terms = {v: -c * unit for v, c in wint.items()}
+    for (k, s), v in xs:
+        if placed.get(k) == s:
+            terms[v] -= 1
+    model.set_objective(terms)
     sol = run("weight", 0.4)
     if sol is not None and sum(wint[v] * sol[v] for v in wint) >= sum(wint[v] * values[v] for v in wint):
         values = sol
-    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, stats)
+    chosen = _tidier({**fixed, **{k: s for (k, s), v in xs if values[v]}}, prep, fixed, placed, stats)
     # moves away from the previous schedule, then idle slots. A large model is replaced by one of
     # the chosen meetings only (weight and floors stay as they are), which re-slots them.
     if not chosen:
@@ -1137,19 +1148,26 @@ def _moves_and_idle(prep: _Prep, placement: dict[int, int]) -> tuple[int, int]:
     return moves, _idle_slots(busy)
 
 
-def _tidier(chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], stats: Stats) -> dict[int, int]:
-    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones (previous slots
-    first), if every one fits and that is no worse in moves, then idle slots: a cheap, better start
-    for the last stage than a weight-stage solution whose slots are arbitrary."""
+def _tidier(
+    chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
+) -> dict[int, int]:
+    """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones, starting from
+    their previous slots and then their slots in the ``hint`` (or from previous slots only): the
+    first of these that places every meeting with fewer moves, then idle slots, than ``chosen`` is
+    a cheap, better start for the last stage than a weight-stage solution whose slots are arbitrary."""
     free = sorted((k for k in chosen if k not in fixed), key=lambda k: -prep.w[k])
-    start = {**fixed, **{k: prep.prev_slot[k] for k in free if k in prep.prev_slot}}
-    again = _greedy(prep, free, start=start, swap=False)
-    if any(k not in again for k in chosen):
-        return chosen
-    if _moves_and_idle(prep, again) < _moves_and_idle(prep, chosen):
+    prev = {k: prep.prev_slot[k] for k in free if k in prep.prev_slot}
+    best, best_key = chosen, _moves_and_idle(prep, chosen)
+    for start in ({**fixed, **{k: hint[k] for k in free if k in hint}, **prev}, {**fixed, **prev}):
+        again = _greedy(prep, free, start=start, swap=False)
+        if any(k not in again for k in chosen):
+            continue
+        key = _moves_and_idle(prep, again)
+        if key < best_key:
+            best, best_key = again, key
+    if best is not chosen:
         stats.stages.append({"stage": "re-place (greedy)", "status": "kept: fewer moves or idle slots"})
-        return again
-    return chosen
+    return best
 
 
 def _lns(

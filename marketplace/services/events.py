@@ -13,10 +13,10 @@ import enum
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError
@@ -41,24 +41,22 @@ from marketplace.models import (
     RequestRule,
     RequestSource,
     RequestStatus,
-    Role,
     Side,
     SurveyAnswer,
     User,
+    Visibility,
     utcnow,
 )
+from marketplace.permissions import Viewer, viewer_of
 from marketplace.services.demands import validation_message
 
 MAX_SLOTS = 500
 
 
-class Viewer(Protocol):
-    """Who asks: a signed-in web user, an API token's user, or ``None`` (anonymous)."""
-
-    id: int
-    role: Role
-    firm_id: int | None
-    organization_id: int | None
+def as_viewer(viewer: Any) -> Viewer:
+    """The platform's permission Viewer for a User row, a signed-in web user, an API token's user
+    or None: only an active (approved) member of a firm acts for it."""
+    return viewer if isinstance(viewer, Viewer) else viewer_of(viewer)
 
 
 class PermissionDeniedError(MarketplaceError):
@@ -78,13 +76,14 @@ class Access(enum.IntEnum):
 # --- permissions: one rule per object type -----------------------------------------------------
 
 
-def event_access(session: Session, viewer: Viewer | None, event: Event) -> Access:
+def event_access(session: Session, viewer: Any, event: Event) -> Access:
     """The one rule for events; every page, API route, CLI path and export asks it."""
-    if viewer is None or not getattr(viewer, "is_authenticated", True):
+    viewer = as_viewer(viewer)
+    if viewer.is_anonymous:
         return Access.NONE
-    if viewer.role is Role.ADMIN:
+    if viewer.is_admin:
         return Access.ORGANIZER
-    if viewer.role is Role.ORGANIZER and viewer.organization_id == event.organization_id:
+    if viewer.is_organizer and viewer.organization_id == event.organization_id:
         return Access.ORGANIZER
     if viewer.firm_id is None:
         return Access.NONE
@@ -103,31 +102,33 @@ def event_access(session: Session, viewer: Viewer | None, event: Event) -> Acces
     return Access.NONE
 
 
-def require_event(session: Session, viewer: Viewer | None, event: Event, need: Access) -> Access:
+def require_event(session: Session, viewer: Any, event: Event, need: Access) -> Access:
     access = event_access(session, viewer, event)
     if access < need:
         raise PermissionDeniedError(f"event {event.id}: not allowed for this account")
     return access
 
 
-def meeting_access(session: Session, viewer: Viewer | None, meeting: Meeting) -> Access:
+def meeting_access(session: Session, viewer: Any, meeting: Meeting) -> Access:
     """The one rule for meetings: the organizer, or a user of one of the two firms."""
+    viewer = as_viewer(viewer)
     event = session.get(Event, meeting.event_id)
     access = event_access(session, viewer, event)
     if access is Access.ORGANIZER:
         return access
-    if viewer is not None and viewer.firm_id in (meeting.large_firm_id, meeting.sme_firm_id):
+    if viewer.firm_id is not None and viewer.firm_id in (meeting.large_firm_id, meeting.sme_firm_id):
         return Access.PARTICIPANT
     return Access.NONE
 
 
-def request_access(session: Session, viewer: Viewer | None, req: MeetingRequest) -> Access:
+def request_access(session: Session, viewer: Any, req: MeetingRequest) -> Access:
     """The one rule for meeting requests: the organizer, the asking firm or the answering firm."""
+    viewer = as_viewer(viewer)
     event = session.get(Event, req.event_id)
     access = event_access(session, viewer, event)
     if access is Access.ORGANIZER:
         return access
-    if viewer is not None and viewer.firm_id in (req.from_firm_id, req.to_firm_id):
+    if viewer.firm_id is not None and viewer.firm_id in (req.from_firm_id, req.to_firm_id):
         return Access.PARTICIPANT
     return Access.NONE
 
@@ -137,30 +138,31 @@ def require(access: Access, need: Access, what: str) -> None:
         raise PermissionDeniedError(f"{what}: not allowed for this account")
 
 
-def visible_events(session: Session, viewer: Viewer | None) -> list[Event]:
+def visible_events(session: Session, viewer: Any) -> list[Event]:
     """Events the viewer may see at all, newest first."""
     events = session.scalars(select(Event).order_by(Event.start_date.desc(), Event.id.desc()))
     return [e for e in events if event_access(session, viewer, e) > Access.NONE]
 
 
-def demand_ids_visible_via_events(viewer: Viewer | None) -> Select:
+def demand_ids_visible_via_events(viewer: Any) -> Select:
     """Ids of demands the viewer may see because they are part of an event: the event's organizer
-    and its approved participants see every demand of that event (for the demand visibility
-    policy)."""
+    and its approved participants see every demand on that event's board (a grant of the demand
+    visibility policy, :func:`marketplace.permissions._grants`)."""
+    viewer = as_viewer(viewer)
     linked = select(EventDemand.demand_id).join(Event, Event.id == EventDemand.event_id)
-    if viewer is None or not getattr(viewer, "is_authenticated", True):
-        return linked.where(False)
-    if viewer.role is Role.ADMIN:
+    if viewer.is_anonymous:
+        return linked.where(false())
+    if viewer.is_admin:
         return linked
     clauses = []
-    if viewer.role is Role.ORGANIZER and viewer.organization_id is not None:
+    if viewer.is_organizer:
         clauses.append(Event.organization_id == viewer.organization_id)
     if viewer.firm_id is not None:
         registered = select(EventRegistration.event_id).where(
             EventRegistration.firm_id == viewer.firm_id, EventRegistration.status == RegistrationStatus.APPROVED
         )
         clauses.append(Event.id.in_(registered))
-    return linked.where(or_(*clauses)) if clauses else linked.where(False)
+    return linked.where(or_(*clauses)) if clauses else linked.where(false())
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -319,6 +321,11 @@ def add_event_demands(session: Session, event: Event, demand_ids: Iterable[int])
         if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
             raise InputError(
                 f"demand_ids: demand {demand_id} is {demand.status.value}; only open demands", "demand_ids"
+            )
+        if demand.visibility is not Visibility.PUBLIC:
+            raise InputError(
+                f"demand_ids: demand {demand_id} is not public; only public demands go on a board",
+                "demand_ids",
             )
         if demand_id not in have:
             link = EventDemand(event=event, demand_id=demand_id)
@@ -1064,6 +1071,21 @@ class SurveyInput(BaseModel):
     contract_amount: float = Field(default=0, ge=0, le=1e9)
     satisfaction: int = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
+
+
+def invite_to_survey(session: Session, event: Event) -> int:
+    """Ask every participant for the follow-up survey (run some months after the event, e.g. from
+    cron with ``events survey-invite``); returns how many notifications were written."""
+    firms = [r.firm_id for r in approved_registrations(session, event)]
+    return notify_firms(
+        session,
+        event,
+        firms,
+        "event_survey",
+        "请填写活动回访问卷（对接进展、签约情况）",
+        "Please answer the follow-up survey (progress, contracts)",
+        f"/events/{event.id}/survey",
+    )
 
 
 def submit_survey(session: Session, event: Event, firm_id: int, data: dict[str, Any]) -> SurveyAnswer:

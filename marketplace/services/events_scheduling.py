@@ -7,15 +7,16 @@ the previous schedule. Sending the agendas locks the schedule."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marketplace.errors import InputError
-from marketplace.models import Event, EventStatus, Meeting, MeetingStatus, Side, utcnow
+from marketplace.models import Event, EventStatus, Firm, Meeting, MeetingStatus, Side, utcnow
 from marketplace.services.events import approved_registrations, notify_firms
 
 REASONS_ZH = {
@@ -38,7 +39,7 @@ def mid(meeting_id: int) -> str:
     return f"m{meeting_id}"
 
 
-def is_locked(meeting: Meeting) -> bool:
+def is_locked(meeting: Any) -> bool:
     """Sent to participants, checked in, or already held / no-show: never moves."""
     placed = meeting.slot is not None
     return placed and (
@@ -65,13 +66,23 @@ def build_solver_input(
         }
         for r in regs.values()
     ]
-    meetings = list(
-        session.scalars(
-            select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE)).order_by(Meeting.id)
+    meetings = session.execute(  # plain rows: no ORM objects for thousands of meetings
+        select(
+            Meeting.id,
+            Meeting.large_firm_id,
+            Meeting.sme_firm_id,
+            Meeting.weight,
+            Meeting.status,
+            Meeting.slot,
+            Meeting.table_no,
+            Meeting.locked,
+            Meeting.checked_in_at,
         )
-    )
+        .where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE))
+        .order_by(Meeting.id)
+    ).all()
     kept_out: dict[int, str] = {}
-    per_large: dict[int, list[Meeting]] = defaultdict(list)
+    per_large: dict[int, list[Any]] = defaultdict(list)
     for m in meetings:
         if m.large_firm_id not in regs or m.sme_firm_id not in regs:
             kept_out[m.id] = "参会企业已退出 / a participant is no longer registered"
@@ -116,32 +127,57 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
     started = time.perf_counter()
     data, kept_out = build_solver_input(session, event, time_limit_s=time_limit_s)
     result = solve_json(data)
-    by_id = {
-        m.id: m
-        for m in session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE)))
-    }
+    session.flush()
+    rows = session.execute(
+        select(
+            Meeting.id,
+            Meeting.status,
+            Meeting.slot,
+            Meeting.table_no,
+            Meeting.sequence,
+            Meeting.large_firm_id,
+            Meeting.sme_firm_id,
+            Meeting.unscheduled_reason,
+        ).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE))
+    ).all()
     placed = {int(s["id"][1:]): (int(s["slot"]), int(s["table"])) for s in result["scheduled"]}
-    names = {pid(f.id): f.display_name for m in by_id.values() for f in (m.large_firm, m.sme_firm)}
+    names = firm_names(session, {f for r in rows for f in (r.large_firm_id, r.sme_firm_id)})
     reasons = {int(u["id"][1:]): explain(u, names) for u in result["unscheduled"]}
     reasons.update(kept_out)
     changed_firms: set[int] = set()
     moved = 0
-    for meeting_id, meeting in by_id.items():
-        if meeting.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW):
+    updates = []
+    for r in rows:
+        if r.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW):
             continue
-        before = (meeting.slot, meeting.table_no)
-        if meeting_id in placed:
-            meeting.slot, meeting.table_no = placed[meeting_id]
-            meeting.status = MeetingStatus.SCHEDULED
-            meeting.unscheduled_reason = None
+        if r.id in placed:
+            slot, table = placed[r.id]
+            status, reason = MeetingStatus.SCHEDULED, None
         else:
-            meeting.slot = meeting.table_no = None
-            meeting.status = MeetingStatus.WAITING
-            meeting.unscheduled_reason = reasons.get(meeting_id, "未排入 / not scheduled")
-        if before != (meeting.slot, meeting.table_no):
-            meeting.sequence += 1
-            changed_firms |= {meeting.large_firm_id, meeting.sme_firm_id}
-            moved += before[0] is not None
+            slot = table = None
+            status, reason = MeetingStatus.WAITING, reasons.get(r.id, "未排入 / not scheduled")
+        sequence = r.sequence
+        if (r.slot, r.table_no) != (slot, table):
+            sequence += 1
+            changed_firms |= {r.large_firm_id, r.sme_firm_id}
+            moved += r.slot is not None
+        if (r.slot, r.table_no, r.status, r.unscheduled_reason, r.sequence) != (slot, table, status, reason, sequence):
+            updates.append(
+                {
+                    "id": r.id,
+                    "slot": slot,
+                    "table_no": table,
+                    "status": status,
+                    "unscheduled_reason": reason,
+                    "sequence": sequence,
+                    "updated_at": utcnow(),
+                }
+            )
+    if updates:  # one executemany instead of thousands of unit-of-work updates
+        session.execute(update(Meeting), updates)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Meeting):
+                session.expire(obj)
     event.scheduled_at = utcnow()
     if event.status is EventStatus.OPEN:
         event.transition(EventStatus.SCHEDULED)
@@ -160,7 +196,7 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
         "event_id": event.id,
         "scheduled": len(placed),
         "unscheduled": [
-            {"meeting_id": m_id, "reason": reason} for m_id, reason in sorted(reasons.items()) if m_id in by_id
+            {"meeting_id": m_id, "reason": reason} for m_id, reason in sorted(reasons.items()) if m_id not in placed
         ],
         "moved": moved,
         "notified_firms": len(changed_firms),
@@ -170,11 +206,20 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
     }
 
 
+def firm_names(session: Session, firm_ids: set[int]) -> dict[str, str]:
+    """Solver participant id -> the firm's display name."""
+    if not firm_ids:
+        return {}
+    rows = session.execute(select(Firm.id, Firm.name, Firm.short_name).where(Firm.id.in_(firm_ids)))
+    return {pid(fid): short or name for fid, name, short in rows}
+
+
+_SOLVER_ID = re.compile(r"'(f\d+)'")
+
+
 def explain(unscheduled: dict[str, Any], names: dict[str, str]) -> str:
     """The solver's reason in Chinese and English, with firm names instead of solver ids."""
-    text = str(unscheduled.get("reason", ""))
-    for key, name in names.items():
-        text = text.replace(repr(key), name)
+    text = _SOLVER_ID.sub(lambda m: names.get(m.group(1), m.group(0)), str(unscheduled.get("reason", "")))
     zh = REASONS_ZH.get(str(unscheduled.get("code")), "未排入")
     return f"{zh} / {text}" if text else zh
 

@@ -41,10 +41,24 @@ PLACED = (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
 
 def signed_contracts(session: Session, event: Event) -> tuple[int, float]:
-    """签约数 and 金额 (万元) of the event. Until the contracts module reports contracts started
-    from meetings, these are the cooperation agreements reported in the outcome forms: one per
-    meeting, its amount the largest either side reported. The integrator points this one
-    function at the contract statistics."""
+    """签约数 and 金额 (万元) of the event: contracts signed on the platform since the event's first
+    day between two firms that held a meeting there (the contracts area's statistics)."""
+    from marketplace.services.contracts import signed_stats
+
+    pairs = session.execute(
+        select(Meeting.large_firm_id, Meeting.sme_firm_id).where(
+            Meeting.event_id == event.id, Meeting.status == MeetingStatus.HELD
+        )
+    ).all()
+    if not pairs:
+        return 0, 0.0
+    stats = signed_stats(session, firm_pairs=[tuple(p) for p in pairs], since=event.start_date)
+    return stats["count"], round(stats["amount"] / 10_000, 2)  # CNY -> 万元
+
+
+def reported_agreements(session: Session, event: Event) -> tuple[int, float]:
+    """Cooperation agreements reported in the outcome forms: one per meeting, its amount (万元) the
+    largest either side reported."""
     count, amount = 0, 0.0
     for meeting in session.scalars(select(Meeting).where(Meeting.event_id == event.id)):
         agreed = [o for o in meeting.outcomes if o.outcome is Outcome.AGREEMENT]
@@ -102,6 +116,7 @@ def report_numbers(session: Session, event: Event) -> dict[str, Any]:
     meetings = list(session.scalars(select(Meeting).where(Meeting.event_id == event.id)))
     held = [m for m in meetings if m.status is MeetingStatus.HELD]
     contracts, amount = signed_contracts(session, event)
+    agreements, agreed_amount = reported_agreements(session, event)
     return {
         "参会企业数": len(registrations),
         "其中大企业": sum(r.side is Side.LARGE for r in registrations),
@@ -110,6 +125,8 @@ def report_numbers(session: Session, event: Event) -> dict[str, Any]:
         "对接场次": len(held),
         "已排程场次": sum(m.status in PLACED for m in meetings),
         "意向数": sum(any(o.outcome.is_intent for o in m.outcomes) for m in held),
+        "达成合作意向": agreements,
+        "意向金额（万元）": agreed_amount,
         "签约数": contracts,
         "金额（万元）": amount,
     }

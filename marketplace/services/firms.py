@@ -21,6 +21,7 @@ from marketplace.models import (
     Product,
     Tier,
 )
+from marketplace.models.base import utcnow
 from marketplace.regions import normalize_region
 
 
@@ -52,23 +53,32 @@ def search_firms(
     text = (text or "").strip()
     if not text:
         raise InputError("search text is empty; give part of a firm or product name", field="text")
-    pattern = f"%{text}%"
-    by_name = select(FirmName.firm_id).where(FirmName.name.like(pattern))
+    contains = _contains_ignoring_case(session)
+    by_name = select(FirmName.firm_id).where(contains(FirmName.name, text))
     by_product = (
         select(FirmProduct.firm_id)
         .join(Product, Product.id == FirmProduct.product_id)
-        .where(Product.name.like(pattern))
+        .where(contains(Product.name, text))
     )
+    name_matches = contains(Firm.name, text)
     query = select(Firm).where(
-        or_(Firm.name.like(pattern), Firm.short_name.like(pattern), Firm.id.in_(by_name), Firm.id.in_(by_product))
+        or_(name_matches, contains(Firm.short_name, text), Firm.id.in_(by_name), Firm.id.in_(by_product))
     )
     if kind is not None:
         query = query.where(Firm.kind == kind)
     # Exact and name matches first, then listed firms, then by id for a stable order.
-    query = query.order_by(
-        (Firm.name == text).desc(), Firm.name.like(pattern).desc(), Firm.stock_code.is_(None), Firm.id
-    )
+    query = query.order_by((Firm.name == text).desc(), name_matches.desc(), Firm.stock_code.is_(None), Firm.id)
     return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def _contains_ignoring_case(session: Session):  # noqa: ANN202 - returns (column, text) -> SQL condition
+    """Substring match that ignores Latin case on every database, with % and _ taken literally.
+
+    SQLite's LIKE already ignores ASCII case, and wrapping both sides in lower() (what ILIKE
+    becomes there) doubles the cost of the scan; PostgreSQL's LIKE does not, so it gets ILIKE."""
+    if session.get_bind().dialect.name == "sqlite":
+        return lambda column, text: column.contains(text, autoescape=True)
+    return lambda column, text: column.icontains(text, autoescape=True)
 
 
 def list_firms(session: Session, *, limit: int = 20, offset: int = 0, kind: FirmKind | None = None) -> list[Firm]:
@@ -173,6 +183,7 @@ def update_profile(
         _replace_industries(session, firm, industries, source)
     if patents is not None:
         _replace_links(session, firm, firm.patents, FirmPatent, "patent", Patent, "title", patents, source)
+    firm.updated_at = utcnow()  # marks the profile as changed for every server process's engine
     session.flush()
     return firm
 

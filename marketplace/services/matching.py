@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from marketplace import reasons as why
 from marketplace.matching import Filters, MatchEngine, MatchResult
 from marketplace.models import Demand, DemandStatus
 from marketplace.permissions import firm_viewer
@@ -49,6 +50,7 @@ def suggest_demands(
     top_k: int = 10,
     save: bool = False,
     max_demands: int = INBOX_MAX_DEMANDS,
+    locale: str = "zh",
 ) -> list[dict[str, Any]]:
     """Open demands ranked for one firm, among those the firm may see (never invited-only or
     private demands it was not invited to): each demand is matched as usual and the firm's
@@ -83,7 +85,8 @@ def suggest_demands(
             "type": d.type.value,
             "owner": d.owner.display_name if d.owner else None,
             "score": round(h.score, 6),
-            "reasons": h.reasons,
+            "reasons": why.render_all(h.reasons, locale),
+            "reason_data": h.reasons,
         }
         for d, h, _ in rows
     ]

@@ -23,11 +23,8 @@ def _count(session: Session, model: type, *where: object) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def counts(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
-    """Totals; demands and suggestions only count what ``viewer`` may see (None: everything,
-    for the CLI on the server)."""
-    demands = visible_demands_clause(viewer) if viewer is not None else true()
-    suggestions = visible_suggestions_clause(viewer) if viewer is not None else true()
+def catalogue_counts(session: Session) -> dict[str, int]:
+    """Totals of the imported catalogue (firms, products, ...): the same for every viewer."""
     return {
         "firms": _count(session, Firm),
         "large_firms": _count(session, Firm, Firm.kind == FirmKind.LARGE),
@@ -37,9 +34,23 @@ def counts(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
         "industries": _count(session, Industry),
         "patents": _count(session, Patent),
         "firm_relations": _count(session, FirmRelation),
+    }
+
+
+def visible_counts(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
+    """Demands and suggestions that ``viewer`` may see (None: everything, for the CLI)."""
+    demands = visible_demands_clause(viewer) if viewer is not None else true()
+    suggestions = visible_suggestions_clause(viewer) if viewer is not None else true()
+    return {
         "demands": _count(session, Demand, demands),
         "suggestions": _count(session, MatchSuggestion, suggestions),
     }
+
+
+def counts(session: Session, viewer: Viewer | None = None) -> dict[str, int]:
+    """Totals; demands and suggestions only count what ``viewer`` may see (None: everything,
+    for the CLI on the server)."""
+    return {**catalogue_counts(session), **visible_counts(session, viewer)}
 
 
 def demand_breakdown(session: Session, viewer: Viewer | None = None) -> dict[str, dict[str, int]]:

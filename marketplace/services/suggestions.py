@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from marketplace import reasons as why
 from marketplace.errors import ConflictError, NotFoundError, TransitionError
 from marketplace.models import (
     SUGGESTION_TRANSITIONS,
@@ -32,7 +33,7 @@ class Candidate:
 
     firm_id: int
     score: float
-    reasons: list[str]
+    reasons: list[why.Reason]  # structured reasons (marketplace/reasons.py)
 
 
 def save_suggestions(session: Session, demand: Demand, candidates: Iterable[Candidate]) -> list[MatchSuggestion]:
@@ -187,7 +188,8 @@ def inbox(
     return list(session.scalars(query))
 
 
-def suggestion_dict(s: MatchSuggestion) -> dict[str, Any]:
+def suggestion_dict(s: MatchSuggestion, locale: str = "zh") -> dict[str, Any]:
+    """A suggestion as JSON: ``reasons`` rendered in ``locale``, ``reason_data`` as stored."""
     return {
         "suggestion_id": s.id,
         "demand_id": s.demand_id,
@@ -195,7 +197,8 @@ def suggestion_dict(s: MatchSuggestion) -> dict[str, Any]:
         "firm": s.firm.display_name if s.firm else None,
         "score": round(s.score, 4),
         "rank": s.rank,
-        "reasons": s.reasons,
+        "reasons": why.render_all(s.reasons, locale),
+        "reason_data": list(s.reasons or []),
         "status": s.status.value,
         "owner_action": s.owner_action.value if s.owner_action else "none",
     }

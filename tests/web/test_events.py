@@ -208,7 +208,11 @@ def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login,
     )
     assert response.status_code == 302
     page = client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").get_data(as_text=True)
-    assert "达成合作" in page and "采购方" in page
+    assert "达成合作" in page and "采购方" in page and "start-contract" in page
+    started = client.post(f"/events/{world['event']}/meetings/{meeting_id}/contract")
+    assert started.status_code == 302 and "/contracts/" in started.headers["Location"]
+    again = client.post(f"/events/{world['event']}/meetings/{meeting_id}/contract")
+    assert again.headers["Location"] == started.headers["Location"]  # one contract per meeting
     client = login("sme2")  # not one of the two firms
     assert client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").status_code == 403
 
@@ -227,7 +231,8 @@ def test_report_counts_from_records_and_neutralises_formulas(login, world, loade
     rows = list(csv.reader(io.StringIO(body)))
     numbers = {r[0]: r[1] for r in rows if len(r) == 2}
     assert numbers["参会企业数"] == "3" and numbers["对接场次"] == "1" and numbers["意向数"] == "1"
-    assert numbers["签约数"] == "1" and numbers["金额（万元）"] == "50.0"
+    assert numbers["达成合作意向"] == "1" and numbers["意向金额（万元）"] == "50.0"
+    assert numbers["签约数"] == "0" and numbers["金额（万元）"] == "0.0"  # nothing signed on the platform yet
     assert any(cell.startswith("'=HYPERLINK") for r in rows for cell in r)
     from openpyxl import load_workbook
 
@@ -420,3 +425,23 @@ def test_api_registration_window_with_a_timezone_is_stored_as_utc(client, world,
     response = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{world['event']}", json=body)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["registration_opens"] == "2030-01-01T00:00:00"
+
+
+def test_api_organizer_decides_open_registrations_once(client, world):
+    e = world["event"]
+    made = _api(client, world["tokens"]["outsider"], "post", f"/api/v1/events/{e}/registrations", json={})
+    assert made.status_code == 201 and made.get_json()["items"][0]["status"] == "pending"
+    reg_id = made.get_json()["items"][0]["registration_id"]
+    url = f"/api/v1/events/{e}/registrations/{reg_id}/decision"
+    assert _api(client, world["tokens"]["outsider"], "post", url, json={"accept": True}).status_code == 403
+    assert _api(client, world["tokens"]["stranger"], "post", url, json={"accept": True}).status_code == 403
+    ok = _api(client, world["tokens"]["organizer"], "post", url, json={"accept": True})
+    assert ok.status_code == 200 and ok.get_json()["items"][0]["status"] == "approved"
+    assert _api(client, world["tokens"]["organizer"], "post", url, json={"accept": False}).status_code == 409
+
+
+def test_event_pages_speak_english_when_chosen(login, world):
+    client = login("sme")
+    client.get("/lang/en")
+    page = client.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
+    assert "Meeting agenda" in page and "Download calendar (ICS)" in page

@@ -182,6 +182,9 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
     "events.meeting_action": ecase("POST", "/events/{e}/meetings/{m}/held", only("large", "sme", "organizer", "admin")),
     "events.outcome": ecase("GET", "/events/{e}/meetings/{m}/outcome", only("large", "sme")),
     "events.survey": ecase("GET", "/events/{e}/survey", event_firm),
+    # no agreement was reported in the world: the two firms get an error message, everyone else a denial
+    "events.start_contract": ecase("POST", "/events/{e}/meetings/{m}/contract", only("large", "sme")),
+    "events.survey_invite": ecase("POST", "/events/{e}/survey/invite", event_level(ORGANIZER)),
     "events.stats": ecase("GET", "/events/{e}/stats", event_level(ORGANIZER)),
     "events.report": ecase("GET", "/events/{e}/report.csv", event_level(ORGANIZER)),
     "api_events.list_events": ecase("GET", "/api/v1/events", token_holder, api=True),
@@ -208,6 +211,13 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
         "/api/v1/events/{e}/registrations",
         lambda r: api_event(PUBLIC)(r) and r in FIRM_USERS,
         json={},
+        api=True,
+    ),
+    "api_events.decide_registration": ecase(
+        "POST",
+        "/api/v1/events/{e}/registrations/{reg}/decision",
+        api_event(ORGANIZER),
+        json={"accept": False},
         api=True,
     ),
     "api_events.put_availability": ecase(
@@ -335,6 +345,86 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "api.match_text": lambda w: [
         Case("POST", "/api/v1/match", token_holder, json={"text": "锂电池隔膜", "type": "supply_chain"}, api=True)
     ],
+    # contracts: the two parties (firm A's "large", the SME "sme"), members, the public, staff
+    **{
+        f"contracts.{name}": (lambda method, url, rule, data=None: lambda w: [Case(method, url(w), rule, data=data)])(
+            *spec
+        )
+        for name, spec in {
+            "index": ("GET", lambda w: "/contracts/", member),
+            "new": ("GET", lambda w: "/contracts/new", member),
+            "suggestions": ("GET", lambda w: "/contracts/suggestions", member),
+            "signing_key": ("GET", lambda w: "/contracts/signing-key", member),
+            "from_suggestion": (
+                "POST",
+                lambda w: f"/contracts/from-suggestion/{w.suggestions['sme@A-public']}",
+                only("large", "sme"),
+            ),
+            "detail": ("GET", lambda w: f"/contracts/{w.contract_id}", only("large", "sme")),
+            "counter": ("GET", lambda w: f"/contracts/{w.contract_id}/counter", only("large", "sme")),
+            "sign": ("GET", lambda w: f"/contracts/{w.contract_id}/sign", only("large", "sme")),
+            "download": ("GET", lambda w: f"/contracts/{w.contract_id}/contract.pdf", only("large", "sme")),
+            "certificate": ("GET", lambda w: f"/contracts/{w.contract_id}/certificate.pdf", only("large", "sme")),
+            "audit_json": ("GET", lambda w: f"/contracts/{w.contract_id}/audit.json", only("large", "sme")),
+            "accept": ("POST", lambda w: f"/contracts/{w.contract_id}/accept", only("large", "sme")),
+            "add_comment": (
+                "POST",
+                lambda w: f"/contracts/{w.contract_id}/comment",
+                only("large", "sme"),
+                {"clause": "general", "text": "矩阵测试"},
+            ),
+            "designate": ("POST", lambda w: f"/contracts/{w.contract_id}/designate", only("large", "sme")),
+            "approve": ("POST", lambda w: f"/contracts/{w.contract_id}/approve", only("large", "sme")),
+            "supplement": ("POST", lambda w: f"/contracts/{w.contract_id}/supplement", only("large", "sme")),
+            "verify": ("GET", lambda w: f"/contracts/verify/{w.contract_token}", anyone),
+            "root_pem": ("GET", lambda w: "/contracts/pki/root.pem", anyone),
+            "issuing_pem": ("GET", lambda w: "/contracts/pki/issuing.pem", anyone),
+            "crl": ("GET", lambda w: "/contracts/pki/crl", anyone),
+            "root_crl": ("GET", lambda w: "/contracts/pki/crl/root", anyone),
+            "stats": ("GET", lambda w: "/contracts/stats", only("organizer", "organizer2", "admin")),
+        }.items()
+    },
+    "tsa.tsa": lambda w: [Case("POST", "/tsa", anyone)],
+    "api_contracts.list_contracts": lambda w: [Case("GET", "/api/v1/contracts", token_holder, api=True)],
+    "api_contracts.start": lambda w: [
+        Case("POST", "/api/v1/contracts", member, json={"other_firm_id": w.firms["sme"]}, api=True)
+    ],
+    "api_contracts.get_one": lambda w: [
+        Case("GET", f"/api/v1/contracts/{w.contract_id}", only("large", "sme"), api=True)
+    ],
+    "api_contracts.pdf": lambda w: [
+        Case("GET", f"/api/v1/contracts/{w.contract_id}/pdf", only("large", "sme"), api=True)
+    ],
+    "api_contracts.counter": lambda w: [
+        Case(
+            "POST",
+            f"/api/v1/contracts/{w.contract_id}/counter",
+            only("large", "sme"),
+            json={"fields": {"unit_price": "0.61"}},
+            api=True,
+        )
+    ],
+    "api_contracts.accept": lambda w: [
+        Case("POST", f"/api/v1/contracts/{w.contract_id}/accept", only("large", "sme"), api=True)
+    ],
+    "api_contracts.approve": lambda w: [
+        Case("POST", f"/api/v1/contracts/{w.contract_id}/approve", only("large", "sme"), json={}, api=True)
+    ],
+    "api_contracts.sign": lambda w: [
+        Case(
+            "POST",
+            f"/api/v1/contracts/{w.contract_id}/sign",
+            only("large", "sme"),
+            json={"signing_password": "not-enrolled"},
+            api=True,
+        )
+    ],
+    "api_contracts.verify": lambda w: [
+        Case("POST", "/api/v1/contracts/verify", anyone, json={"pdf_base64": "not base64!"}, api=True)
+    ],
+    "api_contracts.stats": lambda w: [
+        Case("GET", "/api/v1/contracts/stats", only("organizer", "organizer2", "admin"), api=True)
+    ],
     "api_tokens.list_tokens": lambda w: [Case("GET", "/api/v1/tokens", token_holder, api=True)],
     "api_tokens.create_token": lambda w: [
         Case("POST", "/api/v1/tokens", token_holder, json={"name": "matrix"}, api=True)
@@ -401,7 +491,7 @@ def test_role_route_matrix(role, loaded, world, sparse_engine):  # noqa: F811
         response = client.open(
             case.url, method=case.method, data=case.data, json=case.json, headers=headers if case.api else {}
         )
-        body = response.get_data().decode("utf-8", errors="replace")
+        body = response.get_data().decode("utf-8", "replace")  # binary answers too (CRLs, TSA, PDFs)
         expected = "allow" if case.allowed(role) else "deny"
         got = "deny" if _denied(role, case, response) else "allow"
         if response.status_code >= 500:

@@ -37,6 +37,8 @@ class World:
     organizations: dict[str, int] = field(default_factory=dict)
     invitation_token: str = ""
     event: dict[str, int | str] = field(default_factory=dict)  # ids of the event of `organizer`'s organization
+    contract_id: int = 0  # a contract in negotiation between firm A (large) and sme
+    contract_token: str = ""
 
     def sees(self, role: str, key: str) -> bool:
         """The visibility rule restated for the tests (docs/security.md)."""
@@ -119,6 +121,13 @@ def build_world(settings, people) -> World:  # noqa: ANN001
                 s.flush()
                 w.suggestions[f"{firm_role}@{key}"] = sug.id
         invite_firm(s, w.demands["A-invited"], w.firms["sme"], w.users["large"])
+        from marketplace.services.contracts import designate, start_contract
+
+        contract = start_contract(
+            s, s.get(User, w.users["large"]), buyer_firm_id=w.firms["A"], supplier_firm_id=w.firms["sme"]
+        )
+        designate(s, s.get(User, w.users["sme"]), contract)  # sme becomes the supplier's approver and signer
+        w.contract_id, w.contract_token = contract.id, contract.token
         w.tokens = dict(people["tokens"])
         for role in ("large_b", "organizer2"):
             w.tokens[role] = issue_api_token(s, extra[role], name="matrix")

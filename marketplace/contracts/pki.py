@@ -1,0 +1,259 @@
+"""The platform's own PKI (cryptography): a root CA, an issuing CA, a timestamp-authority
+certificate, one certificate per signing user, and the revocation list.
+
+CA keys live in ``<instance>/contracts/ca`` as PKCS#8 PEM encrypted under the platform key from
+settings; user keys are PKCS#8 encrypted under the user's own signing password and are only ever
+decrypted in memory for one signature.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from marketplace.errors import InputError
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PLATFORM_NAME = "ChainMatch 产业链供需对接平台"
+_FILES = ("root", "issuing", "tsa")
+
+
+@dataclass(frozen=True)
+class Credential:
+    cert: x509.Certificate
+    key: PrivateKey
+
+
+@dataclass(frozen=True)
+class PlatformCA:
+    """The loaded platform PKI: root, issuing CA and TSA credentials."""
+
+    root: Credential
+    issuing: Credential
+    tsa: Credential
+    crl_url: str
+
+    @property
+    def root_crl_url(self) -> str:
+        """Where the root's CRL (covering the issuing CA) is published."""
+        return f"{self.crl_url.rstrip('/')}/root"
+
+    def chain_pem(self) -> bytes:
+        return b"".join(c.cert.public_bytes(serialization.Encoding.PEM) for c in (self.issuing, self.root))
+
+
+def _name(common_name: str, org: str = PLATFORM_NAME, unit: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
+    if unit:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attrs)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public_key, days: int) -> x509.CertificateBuilder:  # noqa: ANN001
+    now = _now() - timedelta(minutes=5)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def _ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _signing_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _aki(issuer: Credential) -> x509.AuthorityKeyIdentifier:
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
+
+
+def _crl_dp(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)])
+
+
+def create_ca(crl_url: str, root_name: str = "ChainMatch Root CA") -> PlatformCA:
+    """A fresh root, issuing CA and TSA (RSA; the TSA signs RFC 3161 tokens with RSA)."""
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    root_subject = _name(root_name)
+    root_cert = (
+        _builder(root_subject, root_subject, root_key.public_key(), 365 * 20)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    root = Credential(root_cert, root_key)
+    issuing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuing_cert = (
+        _builder(_name("ChainMatch Issuing CA"), root_subject, issuing_key.public_key(), 365 * 10)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(_aki(root), critical=False)
+        .add_extension(_crl_dp(f"{crl_url.rstrip('/')}/root"), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    issuing = Credential(issuing_cert, issuing_key)
+    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tsa_cert = (
+        _builder(_name("ChainMatch Timestamp Authority"), issuing_cert.subject, tsa_key.public_key(), 365 * 10)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_signing_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(_aki(issuing), critical=False)
+        .add_extension(_crl_dp(crl_url), critical=False)
+        .sign(issuing_key, hashes.SHA256())
+    )
+    return PlatformCA(root, issuing, Credential(tsa_cert, tsa_key), crl_url)
+
+
+def _key_pem(key: PrivateKey, password: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(password)
+    )
+
+
+def save_ca(ca: PlatformCA, ca_dir: Path, passphrase: bytes) -> None:
+    """Write the CA files atomically: into a temporary folder, then renamed into place."""
+    ca_dir = Path(ca_dir)
+    ca_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".ca-", dir=ca_dir.parent))
+    for name, cred in zip(_FILES, (ca.root, ca.issuing, ca.tsa), strict=True):
+        (tmp / f"{name}.pem").write_bytes(cred.cert.public_bytes(serialization.Encoding.PEM))
+        key_path = tmp / f"{name}.key.pem"
+        key_path.write_bytes(_key_pem(cred.key, passphrase))
+        os.chmod(key_path, 0o600)
+    try:
+        os.rename(tmp, ca_dir)
+    except OSError:  # another process created it first: keep theirs
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+
+
+def load_ca(ca_dir: Path, passphrase: bytes, crl_url: str) -> PlatformCA:
+    creds = []
+    for name in _FILES:
+        cert = x509.load_pem_x509_certificate((ca_dir / f"{name}.pem").read_bytes())
+        key = serialization.load_pem_private_key((ca_dir / f"{name}.key.pem").read_bytes(), password=passphrase)
+        creds.append(Credential(cert, key))  # type: ignore[arg-type]
+    return PlatformCA(creds[0], creds[1], creds[2], crl_url)
+
+
+_CACHE: dict[tuple[str, str], PlatformCA] = {}
+
+
+def load_or_create_ca(ca_dir: Path, passphrase: bytes, crl_url: str) -> PlatformCA:
+    """The platform CA of this instance, created on first use and cached per process."""
+    key = (str(Path(ca_dir).resolve()), crl_url)
+    if key in _CACHE and (Path(ca_dir) / "root.pem").is_file():
+        return _CACHE[key]
+    if not (Path(ca_dir) / "root.pem").is_file():
+        save_ca(create_ca(crl_url), ca_dir, passphrase)
+    ca = load_ca(Path(ca_dir), passphrase, crl_url)
+    _CACHE[key] = ca
+    return ca
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+def new_user_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def issue_user_cert(
+    ca: PlatformCA, key: PrivateKey, *, name: str, email: str, firm: str, days: int = 365 * 3
+) -> x509.Certificate:
+    """A signing certificate for one user: their name and firm, non-repudiation usage, the CRL URL."""
+    subject = _name(name, org=firm, unit="ChainMatch signer")
+    return (
+        _builder(subject, ca.issuing.cert.subject, key.public_key(), days)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_signing_usage(), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+        .add_extension(_aki(ca.issuing), critical=False)
+        .add_extension(_crl_dp(ca.crl_url), critical=False)
+        .sign(ca.issuing.key, hashes.SHA256())
+    )
+
+
+def encrypt_user_key(key: PrivateKey, password: str) -> bytes:
+    if len(password or "") < 8:
+        raise InputError("signing_password: use at least 8 characters", field="signing_password")
+    return _key_pem(key, password.encode("utf-8"))
+
+
+def decrypt_user_key(blob: bytes, password: str) -> PrivateKey:
+    """The user's key, or InputError when the signing password is wrong."""
+    try:
+        key = serialization.load_pem_private_key(blob, password=(password or "").encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise InputError("signing_password: the signing password is wrong", field="signing_password") from exc
+    return key  # type: ignore[return-value]
+
+
+def make_crl(
+    ca: PlatformCA, revoked: list[tuple[int, datetime]], *, days: int = 7, issuer: Credential | None = None
+) -> x509.CertificateRevocationList:
+    """The issuing CA's CRL listing ``(serial, revoked_at)`` pairs (``issuer=ca.root``: the root's
+    CRL, which covers the issuing CA)."""
+    issuer = issuer or ca.issuing
+    now = _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(now + timedelta(days=days))
+        .add_extension(_aki(issuer), critical=False)
+        .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
+    )
+    for serial, when in revoked:
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)

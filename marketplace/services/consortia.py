@@ -1,0 +1,598 @@
+"""Procurement consortia (联合体) and subcontracting: a large firm posts a project with lots, the
+platform proposes line-ups of members that together cover every lot, the owner invites them, the
+members answer, and the agreed shares are recorded.
+
+Candidates for each lot come from the matching engine (reasons and chain path included). The
+line-up is an exact weighted set-cover solved with OR-Tools CP-SAT: every lot gets one lead
+member; the SME-held budget must reach the reserved share; better matches, higher tiers and fewer
+members score higher. Further line-ups come from re-solving with the earlier ones excluded.
+
+When every lot is agreed, :func:`finalize` marks the project agreed and calls each function in
+:data:`AGREEMENT_HOOKS` with the agreement, the place where contract signing plugs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.errors import InputError, NotFoundError, TransitionError
+from marketplace.models import (
+    ConsortiumMember,
+    Firm,
+    FirmKind,
+    MemberStatus,
+    Organization,
+    ProcurementProject,
+    ProjectLot,
+    ProjectStatus,
+    Role,
+    User,
+    utcnow,
+)
+from marketplace.regions import normalize_region
+
+CANDIDATES_PER_LOT = 8
+SCORE_SCALE = 1000
+TIER_BONUS = 60  # per tier rank, on the same scale as a match score of 1.0 = 1000
+MEMBER_PENALTY = 150  # each extra member costs this much
+SME_BONUS = 40
+SOLVER_SECONDS = 2.0
+SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
+SOLVER_WORKERS = 1
+
+# Called as hook(session, project, agreement_dict) when a consortium is agreed; contract signing
+# (branch `contracts`) appends its function here to start the consortium agreement's signing.
+AGREEMENT_HOOKS: list[Callable[[Session, ProcurementProject, dict[str, Any]], None]] = []
+
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+def create_project(session: Session, owner_firm_id: int, data: dict[str, Any]) -> ProcurementProject:
+    """A procurement project with its lots; every field is checked and named when wrong."""
+    allowed = {"title", "description", "region", "sme_share", "deadline", "lots"}
+    unknown = set(data) - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InputError(f"{name}: unknown project field; known: {', '.join(sorted(allowed))}", field=name)
+    owner = session.get(Firm, owner_firm_id)
+    if owner is None:
+        raise NotFoundError(f"owner: firm {owner_firm_id} does not exist", field="owner")
+    title = (data.get("title") or "").strip()
+    if len(title) < 2:
+        raise InputError("title: give the project a title", field="title")
+    share = data.get("sme_share", 0)
+    try:
+        share = float(share if share not in (None, "") else 0)
+    except (TypeError, ValueError):
+        raise InputError("sme_share: a fraction between 0 and 1 (0.3 for 30 %)", field="sme_share") from None
+    if not 0 <= share <= 1:
+        raise InputError("sme_share: a fraction between 0 and 1 (0.3 for 30 %)", field="sme_share")
+    deadline = data.get("deadline")
+    if deadline not in (None, "") and not isinstance(deadline, date):
+        try:
+            deadline = date.fromisoformat(str(deadline))
+        except ValueError:
+            raise InputError("deadline: use YYYY-MM-DD", field="deadline") from None
+    region = (data.get("region") or "").strip() or None
+    lots = data.get("lots") or []
+    if not isinstance(lots, list) or not lots:
+        raise InputError("lots: a project needs at least one lot", field="lots")
+    project = ProcurementProject(
+        owner_firm_id=owner.id,
+        title=title,
+        description=(data.get("description") or "").strip(),
+        region=normalize_region(region) if region else None,
+        sme_share=share,
+        deadline=deadline or None,
+    )
+    for i, raw in enumerate(lots):
+        project.lots.append(_lot(raw, i))
+    session.add(project)
+    session.flush()
+    return project
+
+
+def _lot(raw: Any, i: int) -> ProjectLot:
+    where = f"lots[{i}]"
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: each lot is an object with title, products, budget", field="lots")
+    unknown = set(raw) - {"title", "products", "capabilities", "budget"}
+    if unknown:
+        raise InputError(f"{where}.{sorted(unknown)[0]}: unknown lot field", field="lots")
+    title = (raw.get("title") or "").strip()
+    if not title:
+        raise InputError(f"{where}.title: each lot needs a title", field="lots")
+    products = raw.get("products") or []
+    if isinstance(products, str):
+        products = [p.strip() for p in products.replace("，", ",").replace("、", ",").split(",")]
+    products = [p.strip() for p in products if isinstance(p, str) and p.strip()]
+    capabilities = (raw.get("capabilities") or "").strip()
+    if not products and not capabilities:
+        raise InputError(f"{where}.products: name the products or capabilities the lot needs", field="lots")
+    try:
+        budget = float(raw.get("budget"))
+    except (TypeError, ValueError):
+        raise InputError(f"{where}.budget: the lot budget in 万元 (a number > 0)", field="lots") from None
+    if not budget > 0:
+        raise InputError(f"{where}.budget: the lot budget must be above 0 万元", field="lots")
+    return ProjectLot(position=i + 1, title=title, products=products, capabilities=capabilities, budget=budget)
+
+
+def get_project(session: Session, project_id: int) -> ProcurementProject:
+    project = session.get(
+        ProcurementProject,
+        project_id,
+        options=[selectinload(ProcurementProject.lots), selectinload(ProcurementProject.members)],
+    )
+    if project is None:
+        raise NotFoundError(f"project {project_id} does not exist; see `consortia list`", field="project_id")
+    return project
+
+
+def list_projects(session: Session, *, user: Any = None) -> list[ProcurementProject]:
+    """Projects the user may see (all for admins and the CLI)."""
+    projects = list(session.scalars(select(ProcurementProject).order_by(ProcurementProject.id.desc())))
+    if user is None:
+        return projects
+    return [p for p in projects if can_view_project(session, user, p)]
+
+
+def lot_text(lot: ProjectLot) -> str:
+    return "；".join(x for x in [lot.title, "、".join(lot.products), lot.capabilities] if x)
+
+
+# --- proposals ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    firm_id: int
+    name: str
+    score: float
+    reasons: list[str]
+    is_sme: bool
+    tier: str | None
+    tier_rank: int
+    region: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "firm_id": self.firm_id,
+            "name": self.name,
+            "score": round(self.score, 4),
+            "reasons": self.reasons,
+            "is_sme": self.is_sme,
+            "tier": self.tier,
+            "region": self.region,
+        }
+
+
+def lot_candidates(
+    engine: Any, project: ProcurementProject, per_lot: int = CANDIDATES_PER_LOT
+) -> dict[int, list[Candidate]]:
+    """Per lot: the best firms by the matching engine, plus the best SMEs (so the reserved share
+    can be met even when large firms lead the ranking)."""
+    from marketplace.matching import Filters
+
+    out: dict[int, list[Candidate]] = {}
+    for lot in project.lots:
+        text = lot_text(lot)
+        found: dict[int, Candidate] = {}
+        # one ranking, deep enough to hold SMEs too; a second, SME-only ranking when it holds few
+        ranked = engine.match(text, "supply_chain", top_k=per_lot * SME_DEPTH, exclude=[project.owner_firm_id])
+        smes = [r for r in ranked if engine.profiles[r.firm_id].kind is FirmKind.SME]
+        if len(smes) < per_lot // 2:
+            smes = engine.match(
+                text, "supply_chain", top_k=per_lot, filters=Filters(kind=FirmKind.SME), exclude=[project.owner_firm_id]
+            )
+        for r in [*ranked[:per_lot], *smes[:per_lot]]:
+            if r.firm_id in found:
+                continue
+            p = engine.profiles[r.firm_id]
+            found[r.firm_id] = Candidate(
+                r.firm_id,
+                p.short_name or p.name,
+                r.score,
+                r.reasons,
+                p.kind is FirmKind.SME,
+                p.tier.value if p.tier else None,
+                p.tier.rank if p.tier else 0,
+                p.region,
+            )
+        out[lot.id] = sorted(found.values(), key=lambda c: (-c.score, c.firm_id))
+    return out
+
+
+def solve_lineups(
+    project: ProcurementProject, candidates: dict[int, list[Candidate]], *, count: int = 3
+) -> dict[str, Any]:
+    """Up to ``count`` best line-ups (each lot to one member) by CP-SAT, best first."""
+    from ortools.sat.python import cp_model
+
+    lots = list(project.lots)
+    empty = [lot for lot in lots if not candidates.get(lot.id)]
+    if empty:
+        return {"status": "no_candidates", "lots_without_candidates": [lot.position for lot in empty], "lineups": []}
+    total = sum(lot.budget for lot in lots)
+    budget = {lot.id: round(lot.budget * 100) for lot in lots}  # in 0.01 万元, integers for CP-SAT
+    model = cp_model.CpModel()
+    x: dict[tuple[int, int], Any] = {}
+    firms: dict[int, Candidate] = {}
+    for lot in lots:
+        for c in candidates[lot.id]:
+            x[c.firm_id, lot.id] = model.new_bool_var(f"x_{c.firm_id}_{lot.id}")
+            firms.setdefault(c.firm_id, c)
+    used = {f: model.new_bool_var(f"y_{f}") for f in firms}
+    for lot in lots:
+        model.add_exactly_one(x[c.firm_id, lot.id] for c in candidates[lot.id])
+    for (f, _lot), var in x.items():
+        model.add_implication(var, used[f])
+    reserved = round(project.sme_share * total * 100)
+    if reserved > 0:
+        model.add(sum(budget[lot_id] * var for (f, lot_id), var in x.items() if firms[f].is_sme) >= reserved)
+    weight = {
+        (c.firm_id, lot.id): round(c.score * SCORE_SCALE) + TIER_BONUS * c.tier_rank + (SME_BONUS if c.is_sme else 0)
+        for lot in lots
+        for c in candidates[lot.id]
+    }
+    model.maximize(sum(weight[k] * v for k, v in x.items()) - MEMBER_PENALTY * sum(used.values()))
+    for lot in lots:  # hint: the best-weighted candidate of each lot
+        top = max(candidates[lot.id], key=lambda c: weight[c.firm_id, lot.id])
+        for c in candidates[lot.id]:
+            model.add_hint(x[c.firm_id, lot.id], c is top)
+    lineups = []
+    status_name = "optimal"
+    for _ in range(count):
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = SOLVER_SECONDS
+        solver.parameters.num_workers = SOLVER_WORKERS
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if not lineups:
+                status_name = "infeasible"
+            break
+        if status == cp_model.FEASIBLE and not lineups:
+            status_name = "feasible"
+        chosen = [k for k, v in x.items() if solver.value(v)]
+        lineups.append(_lineup(project, lots, firms, chosen, total, int(solver.objective_value)))
+        model.add(sum(x[k] for k in chosen) <= len(chosen) - 1)  # the next line-up differs somewhere
+    result: dict[str, Any] = {"status": status_name, "lineups": lineups}
+    if status_name == "infeasible":
+        sme_budget = sum(lot.budget for lot in lots if any(c.is_sme for c in candidates[lot.id]))
+        result["message"] = (
+            f"SME candidates were found for lots worth {sme_budget:g} 万元 of {total:g}; the reserved share "
+            f"{project.sme_share:.0%} needs {project.sme_share * total:g} 万元"
+        )
+    return result
+
+
+def _lineup(
+    project: ProcurementProject,
+    lots: list[ProjectLot],
+    firms: dict[int, Candidate],
+    chosen: list[tuple[int, int]],
+    total: float,
+    objective: int,
+) -> dict[str, Any]:
+    by_lot = {lot_id: f for f, lot_id in chosen}
+    sme_budget = sum(lot.budget for lot in lots if firms[by_lot[lot.id]].is_sme)
+    members: dict[int, dict[str, Any]] = {}
+    for lot in lots:
+        c = firms[by_lot[lot.id]]
+        m = members.setdefault(c.firm_id, {**c.as_dict(), "lots": [], "reasons": {}})
+        m["lots"].append(lot.position)
+    return {
+        "assignments": [{"lot_id": lot.id, "position": lot.position, "firm_id": by_lot[lot.id]} for lot in lots],
+        "members": list(members.values()),
+        "member_count": len(members),
+        "sme_share": round(sme_budget / total, 4) if total else 0.0,
+        "sme_share_required": project.sme_share,
+        "objective": objective,
+    }
+
+
+def propose(
+    engine: Any, project: ProcurementProject, *, count: int = 3, per_lot: int = CANDIDATES_PER_LOT
+) -> dict[str, Any]:
+    """Consortium line-ups for the project, with each lot's candidates as alternatives."""
+    candidates = lot_candidates(engine, project, per_lot)
+    solved = solve_lineups(project, candidates, count=count)
+    reasons = {(lot_id, c.firm_id): c.reasons for lot_id, cs in candidates.items() for c in cs}
+    for lineup in solved["lineups"]:
+        for a in lineup["assignments"]:
+            a["reasons"] = reasons[a["lot_id"], a["firm_id"]]
+    best = {a["lot_id"]: a["firm_id"] for a in solved["lineups"][0]["assignments"]} if solved["lineups"] else {}
+    solved["lots"] = [
+        {
+            "lot_id": lot.id,
+            "position": lot.position,
+            "title": lot.title,
+            "budget": lot.budget,
+            "products": lot.products,
+            "chosen": best.get(lot.id),
+            "alternatives": [c.as_dict() for c in candidates[lot.id] if c.firm_id != best.get(lot.id)],
+        }
+        for lot in project.lots
+    ]
+    solved["project_id"] = project.id
+    return solved
+
+
+# --- invitations and answers -------------------------------------------------------------------
+
+
+def invite(
+    session: Session,
+    project: ProcurementProject,
+    lot_id: int,
+    firm_id: int,
+    *,
+    share: float = 1.0,
+    reasons: list[str] | None = None,
+) -> ConsortiumMember:
+    """Invite a firm to take ``share`` of a lot's budget; its users are notified."""
+    if project.status is not ProjectStatus.OPEN:
+        raise TransitionError(f"status: the project is {project.status.value}; invitations are closed", field="status")
+    lot = next((lot for lot in project.lots if lot.id == lot_id), None)
+    if lot is None:
+        raise NotFoundError(f"lot_id: lot {lot_id} is not part of project {project.id}", field="lot_id")
+    firm = session.get(Firm, firm_id)
+    if firm is None:
+        raise NotFoundError(f"firm_id: firm {firm_id} does not exist", field="firm_id")
+    if firm.id == project.owner_firm_id:
+        raise InputError("firm_id: the project owner leads the consortium; invite other firms", field="firm_id")
+    if not isinstance(share, int | float) or not 0 < share <= 1:
+        raise InputError("share: the member's share of the lot budget, above 0 and at most 1", field="share")
+    active = [
+        m for m in project.members if m.lot_id == lot.id and m.status in (MemberStatus.INVITED, MemberStatus.ACCEPTED)
+    ]
+    if any(m.firm_id == firm.id for m in active):
+        raise InputError(f"firm_id: {firm.name} is already invited to lot {lot.position}", field="firm_id")
+    if sum(m.share for m in active) + share > 1 + 1e-9:
+        left = max(0.0, 1 - sum(m.share for m in active))
+        raise InputError(f"share: lot {lot.position} has only {left:.0%} of its budget left to give", field="share")
+    old = next((m for m in project.members if m.lot_id == lot.id and m.firm_id == firm.id), None)
+    if old is not None:  # declined or withdrawn before: invite again
+        project.members.remove(old)
+        session.flush()
+    member = ConsortiumMember(
+        project_id=project.id,
+        lot_id=lot.id,
+        firm_id=firm.id,
+        share=float(share),
+        is_sme=firm.kind is FirmKind.SME,
+        reasons=list(reasons or []),
+        status=MemberStatus.INVITED,
+        invited_at=utcnow(),
+    )
+    project.members.append(member)
+    session.flush()
+    users = list(session.scalars(select(User.id).where(User.firm_id == firm.id, User.is_active.is_(True))))
+    if users:
+        from marketplace.services.notifications import notify
+
+        notify(
+            session,
+            user_ids=users,
+            kind="consortium",
+            title_zh=f"联合体邀请：{project.title}（第{lot.position}包 {lot.title}）",
+            title_en=f"Consortium invitation: {project.title} (lot {lot.position}, {lot.title})",
+            body_zh=f"{project.owner.name} 邀请贵企业承担该包预算的 {share:.0%}。",
+            body_en=f"{project.owner.name} invites your firm to take {share:.0%} of the lot budget.",
+            link=f"/consortia/{project.id}",
+        )
+    return member
+
+
+def get_member(session: Session, member_id: int) -> ConsortiumMember:
+    member = session.get(ConsortiumMember, member_id)
+    if member is None:
+        raise NotFoundError(f"invitation {member_id} does not exist", field="member_id")
+    return member
+
+
+def respond(session: Session, member: ConsortiumMember, accept: bool) -> ConsortiumMember:
+    if member.project.status is not ProjectStatus.OPEN:
+        raise TransitionError("status: the project is no longer forming its consortium", field="status")
+    member.set_status(MemberStatus.ACCEPTED if accept else MemberStatus.DECLINED)
+    member.responded_at = utcnow()
+    session.flush()
+    return member
+
+
+def withdraw(session: Session, member: ConsortiumMember) -> ConsortiumMember:
+    """The owner takes an invitation back (before or after it was accepted) while the consortium forms."""
+    if member.project.status is not ProjectStatus.OPEN:
+        raise TransitionError("status: the project is no longer forming its consortium", field="status")
+    member.set_status(MemberStatus.WITHDRAWN)
+    member.responded_at = utcnow()
+    session.flush()
+    return member
+
+
+def agreement(project: ProcurementProject) -> dict[str, Any]:
+    """The agreed consortium: accepted members per lot with their shares and budgets, and the
+    SME share achieved (of the total budget)."""
+    total = project.budget
+    lots = []
+    sme_budget = 0.0
+    for lot in project.lots:
+        accepted = [m for m in project.members if m.lot_id == lot.id and m.status is MemberStatus.ACCEPTED]
+        sme_budget += sum(lot.budget * m.share for m in accepted if m.is_sme)
+        lots.append(
+            {
+                "lot_id": lot.id,
+                "position": lot.position,
+                "title": lot.title,
+                "budget": lot.budget,
+                "covered": round(sum(m.share for m in accepted), 6),
+                "members": [
+                    {
+                        "firm_id": m.firm_id,
+                        "firm": m.firm.name,
+                        "share": m.share,
+                        "budget": round(lot.budget * m.share, 2),
+                        "is_sme": m.is_sme,
+                    }
+                    for m in accepted
+                ],
+            }
+        )
+    return {
+        "project_id": project.id,
+        "title": project.title,
+        "owner_firm_id": project.owner_firm_id,
+        "owner": project.owner.name,
+        "total_budget": total,
+        "sme_budget": round(sme_budget, 2),
+        "sme_share": round(sme_budget / total, 4) if total else 0.0,
+        "sme_share_required": project.sme_share,
+        "lots": lots,
+        "complete": all(abs(lot["covered"] - 1) < 1e-6 for lot in lots),
+    }
+
+
+def finalize(session: Session, project: ProcurementProject) -> dict[str, Any]:
+    """Close the consortium when every lot's budget is fully taken by accepted members and the
+    reserved SME share is met; then hand the agreement to contract signing (AGREEMENT_HOOKS)."""
+    if project.status is not ProjectStatus.OPEN:
+        raise TransitionError(f"status: the project is already {project.status.value}", field="status")
+    terms = agreement(project)
+    short = [lot["position"] for lot in terms["lots"] if abs(lot["covered"] - 1) > 1e-6]
+    if short:
+        raise InputError(f"lots: lots {short} are not fully taken by accepted members yet", field="lots")
+    if terms["sme_share"] + 1e-9 < project.sme_share:
+        raise InputError(
+            f"sme_share: SMEs hold {terms['sme_share']:.0%} of the budget; {project.sme_share:.0%} is reserved",
+            field="sme_share",
+        )
+    project.status = ProjectStatus.AGREED
+    session.flush()
+    for hook in AGREEMENT_HOOKS:
+        hook(session, project, terms)
+    return terms
+
+
+def project_dict(project: ProcurementProject) -> dict[str, Any]:
+    return {
+        "project_id": project.id,
+        "owner_firm_id": project.owner_firm_id,
+        "owner": project.owner.name,
+        "title": project.title,
+        "description": project.description,
+        "region": project.region,
+        "sme_share": project.sme_share,
+        "deadline": project.deadline.isoformat() if project.deadline else None,
+        "status": project.status.value,
+        "budget": project.budget,
+        "lots": [
+            {
+                "lot_id": lot.id,
+                "position": lot.position,
+                "title": lot.title,
+                "products": lot.products,
+                "capabilities": lot.capabilities,
+                "budget": lot.budget,
+            }
+            for lot in project.lots
+        ],
+        "members": [member_dict(m) for m in project.members],
+    }
+
+
+def member_dict(m: ConsortiumMember) -> dict[str, Any]:
+    return {
+        "member_id": m.id,
+        "project_id": m.project_id,
+        "lot_id": m.lot_id,
+        "lot_position": m.lot.position,
+        "firm_id": m.firm_id,
+        "firm": m.firm.name,
+        "share": m.share,
+        "is_sme": m.is_sme,
+        "status": m.status.value,
+        "reasons": m.reasons,
+        "invited_at": m.invited_at.isoformat(timespec="seconds"),
+        "responded_at": m.responded_at.isoformat(timespec="seconds") if m.responded_at else None,
+    }
+
+
+def invitations_for(session: Session, firm_id: int) -> list[ConsortiumMember]:
+    return list(
+        session.scalars(
+            select(ConsortiumMember).where(ConsortiumMember.firm_id == firm_id).order_by(ConsortiumMember.id.desc())
+        )
+    )
+
+
+def sme_share_report(session: Session, *, region: str | None = None) -> dict[str, Any]:
+    """For organizers: SME share reserved and achieved (accepted members) per project, and overall."""
+    query = select(ProcurementProject).order_by(ProcurementProject.id)
+    if region:
+        query = query.where(ProcurementProject.region == normalize_region(region))
+    rows = []
+    total = sme = 0.0
+    for project in session.scalars(query):
+        terms = agreement(project)
+        total += terms["total_budget"]
+        sme += terms["sme_budget"]
+        rows.append(
+            {
+                "project_id": project.id,
+                "title": project.title,
+                "owner": project.owner.name,
+                "region": project.region,
+                "status": project.status.value,
+                "total_budget": terms["total_budget"],
+                "sme_budget": terms["sme_budget"],
+                "sme_share": terms["sme_share"],
+                "sme_share_required": project.sme_share,
+                "met": terms["sme_share"] + 1e-9 >= project.sme_share,
+            }
+        )
+    return {
+        "projects": rows,
+        "total_budget": round(total, 2),
+        "sme_budget": round(sme, 2),
+        "sme_share": round(sme / total, 4) if total else 0.0,
+    }
+
+
+# --- permission --------------------------------------------------------------------------------
+
+
+def can_view_project(session: Session, user: Any, project: ProcurementProject) -> bool:
+    """The owner's users, firms invited to it, organizers of its region, admins."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return False
+    if user.role is Role.ADMIN:
+        return True
+    if user.firm_id is not None:
+        return user.firm_id == project.owner_firm_id or any(m.firm_id == user.firm_id for m in project.members)
+    if user.role is Role.ORGANIZER and user.organization_id is not None and project.region:
+        org = session.get(Organization, user.organization_id)
+        return org is not None and org.region == project.region
+    return False
+
+
+def can_manage_project(user: Any, project: ProcurementProject | None = None) -> bool:
+    """Posting (project None) needs a large-firm user; changing a project needs its owner's user."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return False
+    if user.role is Role.ADMIN:
+        return True
+    if user.role is not Role.LARGE or user.firm_id is None:
+        return False
+    return project is None or project.owner_firm_id == user.firm_id
+
+
+def can_answer(user: Any, member: ConsortiumMember) -> bool:
+    """Only the invited firm's users answer an invitation."""
+    return user is not None and getattr(user, "firm_id", None) is not None and user.firm_id == member.firm_id

@@ -1,0 +1,572 @@
+"""Tier readiness (梯度培育): evaluate a firm's figures against the published criteria of each tier.
+
+The criteria are data (``marketplace/tier_criteria/<year>.yaml``, validated when loaded): tiers
+with prerequisite conditions, a scored indicator table with a pass mark, and direct-qualification
+routes. A firm's figures come from what it filled in, falling back to what its profile tells
+(years since listing, patents on record). The assessment says which tiers are met, the score
+where a tier is scored, each missing condition with the gap, and what the next tier needs.
+Who may see a firm's figures is decided by :func:`can_view_figures` alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketplace.errors import InputError
+from marketplace.models import (
+    Firm,
+    FirmIndustry,
+    FirmKind,
+    FirmPatent,
+    FirmProduct,
+    Industry,
+    Organization,
+    Role,
+    TierFigures,
+)
+
+CRITERIA_DIR = Path(__file__).resolve().parents[1] / "tier_criteria"
+OPS = (">=", "<=", ">", "<", "==", "in", "true")
+NEAR_SCORE = 10  # a scored tier is "nearly met" within this many points of its pass mark
+TRUE_WORDS = {"1", "true", "yes", "y", "是", "有", "on"}
+FALSE_WORDS = {"0", "false", "no", "n", "否", "无", "off", ""}
+
+
+# --- criteria ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """One edition of the tier criteria, as loaded from its YAML file."""
+
+    year: int
+    title_zh: str
+    title_en: str
+    sources: list[dict[str, Any]]
+    fields: dict[str, dict[str, Any]]
+    tiers: list[dict[str, Any]]
+
+    def tier(self, key: str) -> dict[str, Any]:
+        for t in self.tiers:
+            if t["key"] == key:
+                return t
+        raise InputError(f"tier: unknown tier {key!r}; use one of {[t['key'] for t in self.tiers]}", field="tier")
+
+
+def available_years() -> list[int]:
+    return sorted(int(p.stem) for p in CRITERIA_DIR.glob("*.yaml") if p.stem.isdigit())
+
+
+@lru_cache(maxsize=8)
+def load_criteria(year: int | None = None) -> Criteria:
+    """The criteria of ``year`` (default: the newest edition); malformed files fail loudly."""
+    years = available_years()
+    if year is None:
+        year = years[-1]
+    if year not in years:
+        raise InputError(f"year: no tier criteria for {year}; available: {years}", field="year")
+    path = CRITERIA_DIR / f"{year}.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    criteria = Criteria(
+        year=int(raw["version"]),
+        title_zh=raw["title_zh"],
+        title_en=raw["title_en"],
+        sources=raw["sources"],
+        fields=raw["fields"],
+        tiers=raw["tiers"],
+    )
+    _check_criteria(criteria, path)
+    return criteria
+
+
+FIELD_KEYS = {"type", "unit", "zh", "en", "profile", "choices"}
+
+
+def _check_criteria(c: Criteria, path: Path) -> None:
+    for key, spec in c.fields.items():
+        if set(spec) - FIELD_KEYS or spec.get("type") not in ("number", "bool", "choice"):
+            raise ValueError(f"{path.name}: field {key} has unknown keys {sorted(set(spec) - FIELD_KEYS)} or type")
+    source_ids = {s["id"] for s in c.sources}
+    keys = [t["key"] for t in c.tiers]
+    for tier in c.tiers:
+        where = f"{path.name}: tier {tier['key']}"
+        if tier.get("source") not in source_ids:
+            raise ValueError(f"{where}: source {tier.get('source')!r} is not listed under sources")
+        if tier.get("requires") and tier["requires"] not in keys[: keys.index(tier["key"])]:
+            raise ValueError(f"{where}: requires {tier['requires']!r}, which is not a lower tier")
+        for cond in tier.get("conditions", []) + tier.get("direct", []):
+            _check_condition(c, cond, where)
+        score = tier.get("score")
+        if score:
+            groups = {g["key"] for g in score.get("groups", [])}
+            for ind in score["indicators"]:
+                if ind.get("group") not in groups:
+                    raise ValueError(f"{where}: indicator {ind['key']} has unknown group {ind.get('group')!r}")
+                for band in ind.get("bands", []):
+                    _check_condition(c, band["when"], where)
+                if "per_unit" in ind and ind["per_unit"]["field"] not in c.fields:
+                    raise ValueError(f"{where}: indicator {ind['key']} reads unknown field")
+
+
+def _check_condition(c: Criteria, cond: dict[str, Any], where: str) -> None:
+    if "any" in cond or "all" in cond:
+        for sub in cond.get("any", []) + cond.get("all", []):
+            _check_condition(c, sub, where)
+        return
+    spec = c.fields.get(cond.get("field"))
+    if spec is None:
+        raise ValueError(f"{where}: condition on unknown field {cond.get('field')!r}")
+    if cond.get("op") not in OPS:
+        raise ValueError(f"{where}: unknown operator {cond.get('op')!r} on {cond['field']}")
+    if cond["op"] == "in" and any(v not in spec.get("choices", {}) for v in cond["value"]):
+        raise ValueError(f"{where}: {cond['field']} has no choice among {cond['value']}")
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def parse_figures(criteria: Criteria, raw: dict[str, Any]) -> dict[str, Any]:
+    """Typed figures from user input; unknown fields and unreadable values are refused by name.
+    Empty values are dropped (a figure not given is unknown, not zero)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = criteria.fields.get(key)
+        if spec is None:
+            raise InputError(f"{key}: unknown figure; known figures: {', '.join(criteria.fields)}", field=key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        out[key] = _parse_value(key, spec, value)
+    return out
+
+
+def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
+    kind = spec["type"]
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise InputError(f"{key}: {spec['zh']} takes yes/no (是/否), not {value!r}", field=key)
+    if kind == "choice":
+        if value not in spec["choices"]:
+            raise InputError(f"{key}: {spec['zh']}: choose one of {', '.join(spec['choices'])}", field=key)
+        return value
+    try:
+        number = float(str(value).replace(",", "").strip()) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        unit = spec.get("unit", "")
+        raise InputError(f"{key}: {spec['zh']} must be a number ({unit}), not {value!r}", field=key) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InputError(f"{key}: {spec['zh']} must be a finite number", field=key)
+    growth = "growth" in key
+    if number < 0 and not growth and key != "net_profit_margin":
+        raise InputError(f"{key}: {spec['zh']} cannot be negative", field=key)
+    if spec.get("unit") == "%" and number > 100 and not growth:
+        raise InputError(f"{key}: {spec['zh']} is a percentage; give a value from 0 to 100", field=key)
+    return int(number) if number.is_integer() else number
+
+
+def profile_figures(
+    listed_on: date | None, patents: int, top_product_share: float | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """Figures a profile tells without the firm typing them in: years since listing (a lower bound
+    of years in business and in the segment), patents on record (taken for Ⅰ类 intellectual
+    property related to the main product until the firm says otherwise) and the revenue share of
+    its main product as its annual report gives it (product weights, clamped to 0..1)."""
+    today = today or date.today()
+    out: dict[str, Any] = {}
+    if listed_on is not None:
+        years = (today - listed_on).days // 365
+        out["years_in_segment"] = years
+        out["years_in_business"] = years
+    if patents:
+        out["class_i_ip_count"] = patents
+    if top_product_share is not None and top_product_share > 0:
+        out["main_product_share"] = round(min(1.0, top_product_share) * 100, 1)
+    return out
+
+
+def get_figures(session: Session, firm: Firm, year: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(figures, where each came from): what the firm filled in, else what its profile tells."""
+    criteria = load_criteria(year)
+    row = session.scalar(
+        select(TierFigures).where(TierFigures.firm_id == firm.id, TierFigures.criteria_year == criteria.year)
+    )
+    stored = dict(row.figures) if row else {}
+    shares = [fp.weight for fp in firm.products if fp.weight is not None]
+    derived = profile_figures(firm.listed_on, len(firm.patents), max(shares, default=None))
+    figures = {**derived, **stored}
+    sources = {k: ("firm" if k in stored else "profile") for k in figures}
+    return figures, sources
+
+
+def save_figures(
+    session: Session, firm: Firm, raw: dict[str, Any], *, by: str, year: int | None = None, replace: bool = False
+) -> TierFigures:
+    """Store the figures a firm (or its organizer) entered; with ``replace`` the given figures are
+    the whole set, otherwise they update the stored ones."""
+    criteria = load_criteria(year)
+    parsed = parse_figures(criteria, raw)
+    row = session.scalar(
+        select(TierFigures).where(TierFigures.firm_id == firm.id, TierFigures.criteria_year == criteria.year)
+    )
+    if row is None:
+        row = TierFigures(firm_id=firm.id, criteria_year=criteria.year, figures={})
+        session.add(row)
+    merged = parsed if replace else {**(row.figures or {}), **parsed}
+    if not replace:
+        for key, value in raw.items():  # an emptied field removes the figure
+            if value is None or (isinstance(value, str) and not value.strip()):
+                merged.pop(key, None)
+    row.figures = merged
+    row.updated_by = by
+    session.flush()
+    return row
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    met: bool | None  # None: a figure it needs is missing
+    text_zh: str
+    text_en: str
+    field: str | None = None
+    value: Any = None
+    required: Any = None
+    gap: float | None = None
+    verified: bool = True
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None or k == "met"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _label(c: Criteria, cond: dict[str, Any]) -> tuple[str, str]:
+    if "zh" in cond:
+        return cond["zh"], cond.get("en", cond["zh"])
+    spec = c.fields[cond["field"]]
+    op, value = cond["op"], cond.get("value")
+    unit = spec.get("unit", "")
+    if op == "true":
+        return spec["zh"], spec["en"]
+    if op == "in":
+        choices = spec["choices"]
+        return (
+            f"{spec['zh']}：" + "或".join(choices[v]["zh"] for v in value),
+            f"{spec['en']}: " + " or ".join(choices[v]["en"] for v in value),
+        )
+    if op == "==" and isinstance(value, bool):
+        return (f"{spec['zh']}：{'是' if value else '否'}", f"{spec['en']}: {'yes' if value else 'no'}")
+    sym = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}[op]
+    return f"{spec['zh']} {sym} {_fmt(value)}{unit}", f"{spec['en']} {sym} {_fmt(value)} {unit}".rstrip()
+
+
+def check(c: Criteria, cond: dict[str, Any], figures: dict[str, Any]) -> Check:
+    """Evaluate one condition (or an any/all group) and say how far the firm is from it."""
+    group = "any" in cond or "all" in cond
+    zh, en = (cond.get("zh", ""), cond.get("en", "")) if group else _label(c, cond)
+    if group:
+        subs = [check(c, s, figures) for s in cond.get("any") or cond.get("all")]
+        results = [s.met for s in subs]
+        if "any" in cond:
+            met = True if any(r is True for r in results) else (None if None in results else False)
+        else:
+            met = False if any(r is False for r in results) else (None if None in results else True)
+        if "zh" not in cond:
+            joiner = ("或", " or ") if "any" in cond else ("且", " and ")
+            zh = joiner[0].join(s.text_zh for s in subs)
+            en = joiner[1].join(s.text_en for s in subs)
+        gaps = [s.gap for s in subs if s.gap is not None and s.met is not True]
+        gap = min(gaps) if gaps and "any" in cond else None
+        return Check(met, zh, en, gap=gap)
+    field, op, required = cond["field"], cond["op"], cond.get("value")
+    verified = cond.get("verified", True)
+    value = figures.get(field)
+    if value is None:
+        return Check(None, zh, en, field, None, required, verified=verified, note=cond.get("note"))
+    if op == "true":
+        met = value is True
+    elif op == "in":
+        met = value in required
+    elif op == "==":
+        met = value == required
+    else:
+        met = {">=": value >= required, "<=": value <= required, ">": value > required, "<": value < required}[op]
+    gap = None
+    if not met and op in (">=", ">", "<=", "<"):
+        gap = round(abs(required - value), 4)
+    return Check(met, zh, en, field, value, required, gap, verified, cond.get("note"))
+
+
+def score_tier(c: Criteria, tier: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
+    """Points per indicator and group, the total, and whether it passes (with group minimums)."""
+    spec = tier["score"]
+    indicators = []
+    by_group: Counter[str] = Counter()
+    for ind in spec["indicators"]:
+        points, missing = _indicator_points(c, ind, figures)
+        by_group[ind["group"]] += points
+        indicators.append(
+            {
+                "key": ind["key"],
+                "group": ind["group"],
+                "zh": ind["zh"],
+                "en": ind["en"],
+                "points": points,
+                "max": ind["max"],
+                "missing": missing,
+            }
+        )
+    groups = []
+    groups_ok = True
+    for g in spec.get("groups", []):
+        ok = by_group[g["key"]] >= g.get("min", 0)
+        groups_ok = groups_ok and ok
+        groups.append({**g, "points": by_group[g["key"]], "ok": ok})
+    total = sum(by_group.values())
+    return {
+        "total": total,
+        "min": spec["min"],
+        "max": sum(i["max"] for i in spec["indicators"]),
+        "passed": total >= spec["min"] and groups_ok,
+        "gap": max(0, spec["min"] - total),
+        "groups": groups,
+        "indicators": indicators,
+    }
+
+
+def _indicator_points(c: Criteria, ind: dict[str, Any], figures: dict[str, Any]) -> tuple[int, bool]:
+    if "per_unit" in ind:
+        rule = ind["per_unit"]
+        value = figures.get(rule["field"])
+        if value is None:
+            return 0, True
+        return min(ind["max"], int(value // rule["unit"]) * rule["points"]), False
+    missing = True
+    for band in ind["bands"]:  # highest first
+        result = check(c, band["when"], figures)
+        if result.met:
+            return band["points"], False
+        if result.met is False:
+            missing = False
+    return 0, missing
+
+
+def assess(figures: dict[str, Any], year: int | None = None) -> dict[str, Any]:
+    """Which tiers the figures meet, and for each the conditions, score and direct routes."""
+    c = load_criteria(year)
+    results: dict[str, dict[str, Any]] = {}
+    for tier in c.tiers:
+        conditions = [check(c, cond, figures) for cond in tier.get("conditions", [])]
+        direct = [check(c, cond, figures) for cond in tier.get("direct", [])]
+        score = score_tier(c, tier, figures) if tier.get("score") else None
+        prerequisite = tier.get("requires")
+        prereq_ok = results[prerequisite]["met"] if prerequisite else True
+        via_direct = any(d.met for d in direct)
+        scored_ok = score is None or score["passed"] or via_direct
+        conditions_ok = all(x.met for x in conditions)
+        met = bool(conditions_ok and scored_ok and prereq_ok)
+        unmet = [x for x in conditions if x.met is not True]
+        near = not met and prereq_ok and _nearly(unmet, score, scored_ok)
+        results[tier["key"]] = {
+            "key": tier["key"],
+            "zh": tier["zh"],
+            "en": tier["en"],
+            "basis": tier.get("basis"),
+            "source": tier["source"],
+            "met": met,
+            "nearly": near,
+            "requires": prerequisite,
+            "requires_met": prereq_ok,
+            "conditions": [x.as_dict() for x in conditions],
+            "missing": [x.as_dict() for x in unmet],
+            "score": score,
+            "direct": [x.as_dict() for x in direct],
+            "via_direct": via_direct,
+        }
+    order = [t["key"] for t in c.tiers]
+    met_keys = [k for k in order if results[k]["met"]]
+    highest = met_keys[-1] if met_keys else None
+    next_key = (
+        next((k for k in order[order.index(highest) + 1 :] if not results[k]["met"]), None) if highest else order[0]
+    )
+    return {
+        "criteria_year": c.year,
+        "highest": highest,
+        "met": met_keys,
+        "next": _next_needs(results[next_key]) if next_key else None,
+        "tiers": [results[k] for k in order],
+    }
+
+
+def _nearly(unmet: list[Check], score: dict[str, Any] | None, scored_ok: bool) -> bool:
+    """One condition short (or a scored tier within NEAR_SCORE points), everything else met."""
+    if not unmet:
+        return score is not None and not scored_ok and score["gap"] <= NEAR_SCORE
+    return len(unmet) == 1 and scored_ok
+
+
+def _next_needs(tier: dict[str, Any]) -> dict[str, Any]:
+    needs = list(tier["missing"])
+    score = tier["score"]
+    if score and not score["passed"] and not tier["via_direct"]:
+        headroom = sorted(
+            (i for i in score["indicators"] if i["points"] < i["max"]), key=lambda i: i["points"] - i["max"]
+        )
+        needs.append(
+            {
+                "met": False,
+                "text_zh": f"评分 {score['total']} 分，需达到 {score['min']} 分（差 {score['gap']} 分）",
+                "text_en": f"score {score['total']}, needs {score['min']} ({score['gap']} short)",
+                "gap": score["gap"],
+                "headroom": [{"zh": i["zh"], "en": i["en"], "points": i["points"], "max": i["max"]} for i in headroom],
+            }
+        )
+    return {
+        "key": tier["key"],
+        "zh": tier["zh"],
+        "en": tier["en"],
+        "needs": needs,
+        "requires_met": tier["requires_met"],
+    }
+
+
+def assess_firm(session: Session, firm: Firm, year: int | None = None) -> dict[str, Any]:
+    figures, sources = get_figures(session, firm, year)
+    result = assess(figures, year)
+    result.update(
+        firm_id=firm.id,
+        firm=firm.name,
+        region=firm.region,
+        declared_tier=firm.tier.value if firm.tier else None,
+        figures=figures,
+        figure_sources=sources,
+    )
+    return result
+
+
+# --- organizers ------------------------------------------------------------------------------
+
+
+def pipeline(
+    session: Session, *, region: str | None = None, chain: str | None = None, year: int | None = None
+) -> dict[str, Any]:
+    """How many firms with figures meet or nearly meet each tier, by region and chain (industry)."""
+    from marketplace.regions import normalize_region
+
+    criteria = load_criteria(year)
+    query = (
+        select(Firm, TierFigures.figures)
+        .join(TierFigures, TierFigures.firm_id == Firm.id)
+        .where(TierFigures.criteria_year == criteria.year)
+    )
+    if region:
+        query = query.where(Firm.region == normalize_region(region))
+    rows = session.execute(query).all()
+    firm_ids = [f.id for f, _ in rows]
+    industries: dict[int, list[str]] = defaultdict(list)
+    patents: Counter[int] = Counter()
+    top_share: dict[int, float | None] = {}
+    if firm_ids:
+        for fid, name in session.execute(
+            select(FirmIndustry.firm_id, Industry.name)
+            .join(Industry, Industry.id == FirmIndustry.industry_id)
+            .where(FirmIndustry.firm_id.in_(firm_ids))
+        ):
+            industries[fid].append(name)
+        for (fid,) in session.execute(select(FirmPatent.firm_id).where(FirmPatent.firm_id.in_(firm_ids))):
+            patents[fid] += 1
+        for fid, share in session.execute(
+            select(FirmProduct.firm_id, func.max(FirmProduct.weight))
+            .where(FirmProduct.firm_id.in_(firm_ids))
+            .group_by(FirmProduct.firm_id)
+        ):
+            top_share[fid] = share
+    keys = [t["key"] for t in criteria.tiers]
+    totals = {k: {"met": 0, "nearly": 0} for k in keys}
+    groups: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    firms_out = []
+    for firm, stored in rows:
+        chains = industries.get(firm.id) or ["（未知行业）"]
+        if chain and not any(chain in name for name in chains):
+            continue
+        derived = profile_figures(firm.listed_on, patents[firm.id], top_share.get(firm.id))
+        figures = {**derived, **(stored or {})}
+        result = assess(figures, criteria.year)
+        group = groups.setdefault(
+            (firm.region or "（未知地区）", chains[0]), {k: {"met": 0, "nearly": 0} for k in keys}
+        )
+        for t in result["tiers"]:
+            for flag in ("met", "nearly"):
+                if t[flag]:
+                    totals[t["key"]][flag] += 1
+                    group[t["key"]][flag] += 1
+        firms_out.append(
+            {
+                "firm_id": firm.id,
+                "name": firm.name,
+                "region": firm.region,
+                "chain": chains[0],
+                "highest": result["highest"],
+                "nearly": [t["key"] for t in result["tiers"] if t["nearly"]],
+            }
+        )
+    return {
+        "criteria_year": criteria.year,
+        "tiers": [{"key": t["key"], "zh": t["zh"], "en": t["en"], **totals[t["key"]]} for t in criteria.tiers],
+        "groups": [
+            {"region": r, "chain": ch, "tiers": counts}
+            for (r, ch), counts in sorted(groups.items(), key=lambda x: x[0])
+        ],
+        "firms": firms_out,
+    }
+
+
+# --- permission ------------------------------------------------------------------------------
+
+
+def can_view_figures(session: Session, user: Any, firm: Firm) -> bool:
+    """A firm's figures (and anything computed from them: tier assessment, policy matches) are
+    visible to the firm's own users, the organizers of the firm's region, and admins."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return False
+    if user.role is Role.ADMIN:
+        return True
+    if user.role in (Role.SME, Role.LARGE):
+        return user.firm_id == firm.id
+    if user.role is Role.ORGANIZER and user.organization_id is not None and firm.region:
+        org = session.get(Organization, user.organization_id)
+        return org is not None and org.region == firm.region
+    return False
+
+
+def organizer_region(session: Session, user: Any) -> str | None:
+    """The region an organizer looks after (None for admins: all regions)."""
+    if user.role is Role.ORGANIZER and user.organization_id is not None:
+        org = session.get(Organization, user.organization_id)
+        return org.region if org else None
+    return None
+
+
+def is_sme(firm: Firm) -> bool:
+    return firm.kind is FirmKind.SME

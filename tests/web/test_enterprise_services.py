@@ -1,0 +1,344 @@
+"""Enterprise-service pages and API: tier self-assessment, policy matching and editing, consortia;
+every permission function's denials through both the pages and the API."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.enterprise_demo import load_enterprise_demo
+from marketplace.models import Firm, Notification, Organization, Policy, ProcurementProject, User
+from marketplace.services.tiers import save_figures
+from tests.web.conftest import csrf_token
+
+
+def h(people, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {people['tokens'][who]}"}
+
+
+@pytest.fixture
+def services(loaded, people):
+    """Demo policies, firms and project; the organizer's association looks after 上海; the test SME
+    has figures."""
+    with session_scope(loaded) as s:
+        load_enterprise_demo(s)
+        org = s.scalar(select(Organization).where(Organization.name == "测试协会"))
+        org.region = "上海"
+        sme = s.get(Firm, people["sme_firm"])
+        save_figures(
+            s,
+            sme,
+            {"rd_share": 6.5, "rd_expense": 350, "revenue": 3000, "employees": 80, "years_in_business": 4},
+            by="t",
+        )
+        project = s.scalar(select(ProcurementProject))
+        return {"project": project.id, "policy": s.scalar(select(Policy.id).order_by(Policy.id))}
+
+
+# --- tiers ---------------------------------------------------------------------------------------
+
+
+def test_sme_sees_its_assessment_and_saves_figures(login, services):
+    client = login("sme")
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert "梯度培育自评" in html and "创新型中小企业" in html and 'id="figures-form"' in html
+    response = client.post(
+        "/tiers/",
+        data={"csrf_token": csrf_token(html), "revenue": "5200", "tech_honour": "true", "tech_honour__shown": "1"},
+    )
+    assert response.status_code == 302
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert 'id="tier-highest">创新型中小企业<' in html
+
+
+def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, services, loaded):
+    client = login("sme")
+    response = client.post("/tiers/", data={"revenue": "lots", "rd_share": "9"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "revenue" in html and "has-error" in html
+    with session_scope(loaded) as s:
+        from marketplace.models import TierFigures
+
+        figures = s.scalar(select(TierFigures.figures).join(Firm).where(Firm.name == "测试隔膜科技（上海）有限公司"))
+        assert figures["rd_share"] == 6.5
+
+
+def test_english_page_shows_english_criteria(login, services):
+    client = login("sme")
+    client.get("/lang/en")
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert "Innovative SME" in html and "Main business share of revenue" in html
+    assert "SME tier self-assessment" in html and "梯度培育自评" not in html
+    assert "Policies for my firm" in client.get("/policies/mine").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("who", "status"), [("sme2", 403), ("large", 403), ("organizer", 200), ("admin", 200)])
+def test_a_firms_tier_page_is_for_itself_its_regional_organizer_and_admins(login, services, people, who, status):
+    assert login(who).get(f"/tiers/firm/{people['sme_firm']}").status_code == status
+
+
+def test_organizer_of_another_region_is_denied_figures(login, services, loaded, people):
+    with session_scope(loaded) as s:
+        s.scalar(select(Organization).where(Organization.name == "测试协会")).region = "江苏"
+    client = login("organizer")
+    assert client.get(f"/tiers/firm/{people['sme_firm']}").status_code == 403
+    assert client.get(f"/api/v1/tiers/firms/{people['sme_firm']}", headers=h(people, "organizer")).status_code == 403
+
+
+def test_pipeline_is_for_organizers_and_shows_their_region(login, services):
+    assert login("sme").get("/tiers/pipeline").status_code == 403
+    html = login("organizer").get("/tiers/pipeline").get_data(as_text=True)
+    assert "梯度培育储备" in html and "示例储能科技（上海）有限公司（演示）" in html
+    assert "示例电解液材料（江苏）" not in html  # another region
+
+
+def test_anonymous_users_are_sent_to_sign_in(client, services, people):
+    assert client.get("/tiers/").status_code == 302
+    assert client.get("/policies/mine").status_code == 302
+    assert client.get("/consortia/").status_code == 302
+
+
+def test_tier_api_assesses_updates_and_denies(client, services, people):
+    fid = people["sme_firm"]
+    ok = client.get(f"/api/v1/tiers/firms/{fid}", headers=h(people, "sme"))
+    assert ok.status_code == 200 and ok.get_json()["firm_id"] == fid
+    assert client.get(f"/api/v1/tiers/firms/{fid}", headers=h(people, "sme2")).status_code == 403
+    assert client.get("/api/v1/tiers/firms/999999", headers=h(people, "admin")).status_code == 404
+    assert client.get(f"/api/v1/tiers/firms/{fid}").status_code == 401
+    bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": {"rd_shar": 3}}, headers=h(people, "sme"))
+    assert bad.status_code == 400 and "rd_shar" in bad.get_json()["detail"]
+    put = client.put(
+        f"/api/v1/tiers/firms/{fid}/figures", json={"figures": {"tech_honour": True}}, headers=h(people, "sme")
+    )
+    assert put.status_code == 200 and put.get_json()["highest"] == "innovative"
+    assert client.get("/api/v1/tiers/pipeline", headers=h(people, "sme")).status_code == 403
+    assert client.get("/api/v1/tiers/pipeline", headers=h(people, "organizer")).status_code == 200
+    assert client.get("/api/v1/tiers/criteria", headers=h(people, "sme")).get_json()["year"] == 2022
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+def test_sme_sees_policies_it_qualifies_for_and_nearly_qualifies_for(login, services):
+    html = login("sme").get("/policies/mine").get_data(as_text=True)
+    qualifies = html.split('id="policies-qualifies"')[1].split('id="policies-nearly"')[0]
+    assert "关于进一步完善研发费用税前加计扣除政策的公告" in qualifies
+    nearly = html.split('id="policies-nearly"')[1]
+    assert "上海市中小企业研发投入补贴" in nearly and "企业梯度" in nearly
+
+
+def test_policy_search_uses_chinese_words(client, services):
+    html = client.get("/policies/?q=小型微利企业所得税").get_data(as_text=True)
+    assert "关于进一步支持小微企业和个体工商户发展有关税费政策的公告" in html
+
+
+def test_organizer_publishes_a_policy_and_the_firms_it_reaches_are_notified(login, services, loaded, people):
+    client = login("organizer")
+    page = client.get("/policies/new").get_data(as_text=True)
+    bad = client.post(
+        "/policies/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "测试补贴",
+            "issuer": "测试协会",
+            "rules": '[{"field": "rd_share", "min": 9, "max": 2}]',
+        },
+    )
+    assert bad.status_code == 400 and "rd_share" in bad.get_data(as_text=True)
+    good = client.post(
+        "/policies/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "测试研发补贴",
+            "issuer": "测试协会",
+            "region": "上海",
+            "benefit": "按研发投入给予补贴",
+            "rules": '[{"field": "rd_share", "min": 6}]',
+            "publish": "1",
+        },
+    )
+    assert good.status_code == 302
+    with session_scope(loaded) as s:
+        sme_user = s.scalar(select(User.id).where(User.email == "sme@t.cn"))
+        notes = s.scalars(select(Notification).where(Notification.kind == "policy")).all()
+        assert [n.user_id for n in notes] == [sme_user] and "测试研发补贴" in notes[0].title_zh
+
+
+def test_only_organizers_create_and_only_the_publisher_edits(login, services, loaded, people):
+    assert login("sme").get("/policies/new").status_code == 403
+    assert login("large").post("/policies/new", data={"title": "x"}).status_code == 403
+    with session_scope(loaded) as s:  # a demo policy belongs to no organization: only admins edit it
+        pid = s.scalar(select(Policy.id).order_by(Policy.id))
+    assert login("organizer").get(f"/policies/{pid}/edit").status_code == 403
+    assert login("admin").get(f"/policies/{pid}/edit").status_code == 200
+
+
+def test_drafts_are_hidden_from_others(login, services, loaded, people):
+    client = login("organizer")
+    page = client.get("/policies/new").get_data(as_text=True)
+    client.post("/policies/new", data={"csrf_token": csrf_token(page), "title": "内部草稿", "issuer": "测试协会"})
+    with session_scope(loaded) as s:
+        pid = s.scalar(select(Policy.id).where(Policy.title == "内部草稿"))
+    assert client.get(f"/policies/{pid}").status_code == 200
+    assert login("sme").get(f"/policies/{pid}").status_code == 404
+    assert "内部草稿" not in login("sme").get("/policies/").get_data(as_text=True)
+    assert client.get(f"/api/v1/policies/{pid}", headers=h(people, "sme")).status_code == 404
+
+
+def test_policy_api_validates_publishes_and_denies(client, services, people):
+    body = {"title": "API 政策", "issuer": "测试协会", "rules": [{"field": "size", "min": 1}]}
+    bad = client.post("/api/v1/policies", json=body, headers=h(people, "organizer"))
+    assert bad.status_code == 400 and "size" in bad.get_json()["detail"]
+    assert client.post("/api/v1/policies", json={**body, "rules": []}, headers=h(people, "sme")).status_code == 403
+    created = client.post(
+        "/api/v1/policies", json={**body, "rules": [{"field": "kind", "in": ["sme"]}]}, headers=h(people, "organizer")
+    )
+    assert created.status_code == 201
+    pid = created.get_json()["policy_id"]
+    assert client.post(f"/api/v1/policies/{pid}/publish", headers=h(people, "sme")).status_code == 404  # a draft
+    assert client.post(f"/api/v1/policies/{pid}/publish", headers=h(people, "organizer")).status_code == 200
+    assert client.post(f"/api/v1/policies/{pid}/publish", headers=h(people, "organizer")).status_code == 409
+    assert client.patch(f"/api/v1/policies/{pid}", json={"title": "改"}, headers=h(people, "sme")).status_code == 403
+    patch = client.patch(
+        f"/api/v1/policies/{pid}",
+        json={"rules": [{"field": "revenue", "min": 5, "max": 1}]},
+        headers=h(people, "organizer"),
+    )
+    assert patch.status_code == 400 and "revenue" in patch.get_json()["detail"]
+    mine = client.get(f"/api/v1/policies/match?firm_id={people['sme_firm']}", headers=h(people, "sme"))
+    assert mine.status_code == 200 and any(i["title"] == "API 政策" for i in mine.get_json()["items"])
+    other = client.get(f"/api/v1/policies/match?firm_id={people['sme_firm']}", headers=h(people, "sme2"))
+    assert other.status_code == 403
+    found = client.get("/api/v1/policies?q=研发费用", headers=h(people, "sme")).get_json()["items"]
+    assert found and "研发" in found[0]["title"]
+
+
+# --- consortia -----------------------------------------------------------------------------------
+
+LOTS = "玻璃 | 光伏玻璃 | 800\n隔膜 | 锂电池隔膜、涂覆隔膜 | 400"
+
+
+def _new_project(client, lots=LOTS, share="30"):
+    page = client.get("/consortia/new").get_data(as_text=True)
+    return client.post(
+        "/consortia/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "组件与储能联合采购",
+            "region": "上海",
+            "sme_share": share,
+            "lots": lots,
+        },
+    )
+
+
+def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loaded, people):
+    client = login("large")
+    bad = _new_project(client, lots="玻璃 | 光伏玻璃")
+    assert bad.status_code == 400 and "lots" in bad.get_data(as_text=True)
+    response = _new_project(client)
+    assert response.status_code == 302
+    project_url = response.headers["Location"]
+    page = client.get(project_url).get_data(as_text=True)
+    proposal = client.post(f"{project_url}/propose", data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
+    assert 'id="lineup-1"' in proposal and "产业链" in proposal
+    with session_scope(loaded) as s:
+        project = s.scalar(select(ProcurementProject).where(ProcurementProject.title == "组件与储能联合采购"))
+        lots = [lot.id for lot in project.lots]
+    client.post(
+        f"{project_url}/invite",
+        data={"csrf_token": csrf_token(page), "lot_id": lots[1], "firm_id": people["sme_firm"], "share": "100"},
+    )
+    sme = login("sme")
+    html = sme.get("/consortia/").get_data(as_text=True)
+    assert "组件与储能联合采购" in html and 'id="invitations"' in html
+    with session_scope(loaded) as s:
+        note = s.scalar(select(Notification).where(Notification.kind == "consortium"))
+        assert note is not None and "联合体邀请" in note.title_zh
+        member_id = s.scalar(select(ProcurementProject).where(ProcurementProject.id == project.id)).members[0].id
+    assert login("sme2").post(f"/consortia/members/{member_id}/accept").status_code == 403
+    sme = login("sme")
+    assert sme.post(f"/consortia/members/{member_id}/accept").status_code == 302
+    assert sme.post(f"/consortia/members/{member_id}/decline").status_code == 409
+    assert "已确认的中小企业份额：33%" in sme.get(project_url).get_data(as_text=True)
+
+
+def test_consortium_permissions_on_pages(login, services, people):
+    assert login("sme").get("/consortia/new").status_code == 403
+    project = f"/consortia/{services['project']}"
+    assert login("large").get(project).status_code == 403  # not the owner, not invited
+    assert login("large").post(f"{project}/propose").status_code == 403
+    assert login("sme").get(project).status_code == 403
+    assert login("organizer").get(project).status_code == 200  # project in 上海, organizer of 上海
+    assert login("admin").get(project).status_code == 200
+    assert login("sme").get("/consortia/report").status_code == 403
+    assert "中小企业份额统计" in login("organizer").get("/consortia/report").get_data(as_text=True)
+    assert login("admin").get("/consortia/9999").status_code == 404
+
+
+def test_consortium_api(client, services, people):
+    body = {
+        "title": "API 项目",
+        "sme_share": 0.5,
+        "lots": [{"title": "隔膜", "products": ["锂电池隔膜"], "budget": 100}],
+    }
+    assert client.post("/api/v1/consortia", json=body, headers=h(people, "sme")).status_code == 403
+    bad = client.post("/api/v1/consortia", json={**body, "sme_share": 2}, headers=h(people, "large"))
+    assert bad.status_code == 400 and "sme_share" in bad.get_json()["detail"]
+    created = client.post("/api/v1/consortia", json=body, headers=h(people, "large"))
+    assert created.status_code == 201
+    pid = created.get_json()["project_id"]
+    lot = created.get_json()["lots"][0]["lot_id"]
+    proposal = client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "large")).get_json()
+    assert proposal["lineups"] and proposal["lineups"][0]["sme_share"] >= 0.5
+    assert client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "sme")).status_code == 403
+    invited = client.post(
+        f"/api/v1/consortia/{pid}/invitations",
+        json={"lot_id": lot, "firm_id": people["sme_firm"]},
+        headers=h(people, "large"),
+    )
+    assert invited.status_code == 201
+    member = invited.get_json()["member_id"]
+    again = client.post(
+        f"/api/v1/consortia/{pid}/invitations",
+        json={"lot_id": lot, "firm_id": people["sme_firm"]},
+        headers=h(people, "large"),
+    )
+    assert again.status_code == 400 and "firm_id" in again.get_json()["detail"]
+    assert client.post(f"/api/v1/consortia/{pid}/finalize", headers=h(people, "large")).status_code == 409
+    assert client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "sme")).status_code == 403
+    taken_back = client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "large"))
+    assert taken_back.status_code == 200 and taken_back.get_json()["status"] == "withdrawn"
+    late = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
+    assert late.status_code == 409
+    invited = client.post(
+        f"/api/v1/consortia/{pid}/invitations",
+        json={"lot_id": lot, "firm_id": people["sme_firm"]},
+        headers=h(people, "large"),
+    )
+    assert invited.status_code == 201  # invited again after withdrawing
+    member = invited.get_json()["member_id"]
+    denied = client.post(
+        f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "large")
+    )
+    assert denied.status_code == 403
+    ok = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
+    assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
+    done = client.post(f"/api/v1/consortia/{pid}/finalize", headers=h(people, "large"))
+    assert done.status_code == 200 and done.get_json()["sme_share"] == 1.0
+    assert client.get(f"/api/v1/consortia/{pid}", headers=h(people, "sme2")).status_code == 403
+    assert client.get("/api/v1/consortia/report", headers=h(people, "sme")).status_code == 403
+    assert client.get("/api/v1/consortia/report", headers=h(people, "admin")).get_json()["projects"]
+
+
+def test_openapi_lists_the_enterprise_service_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in (
+        "/api/v1/tiers/firms/{firm_id}",
+        "/api/v1/policies",
+        "/api/v1/policies/match",
+        "/api/v1/consortia/{project_id}/propose",
+        "/api/v1/consortia/report",
+    ):
+        assert path in paths

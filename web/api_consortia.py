@@ -1,0 +1,190 @@
+"""JSON API of procurement consortia under /api/v1/consortia: projects, proposed line-ups,
+invitations and answers, finalising, and the SME share report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint, Schema, abort
+from apiflask.fields import Boolean, Date, Float, Integer, List, Nested, String
+
+from marketplace.models import ConsortiumMember, ProcurementProject, Role
+from marketplace.services.consortia import (
+    agreement,
+    can_answer,
+    can_manage_project,
+    can_view_project,
+    create_project,
+    finalize,
+    invite,
+    list_projects,
+    member_dict,
+    project_dict,
+    propose,
+    respond,
+    sme_share_report,
+    withdraw,
+)
+from marketplace.services.tiers import organizer_region
+from web.api_enterprise_common import auth, fail
+from web.db import commit, get_db
+from web.engine import get_engine
+from web.extensions import csrf
+
+bp = APIBlueprint("api_consortia", __name__, url_prefix="/api/v1/consortia", tag="Consortia 联合体")
+csrf.exempt(bp)
+
+
+class LotIn(Schema):
+    title = String(required=True)
+    products = List(String(), load_default=list)
+    capabilities = String(load_default="")
+    budget = Float(required=True, metadata={"description": "万元"})
+
+
+class ProjectIn(Schema):
+    title = String(required=True)
+    description = String(load_default="")
+    region = String(allow_none=True)
+    sme_share = Float(load_default=0.0, metadata={"description": "reserved for SMEs, 0..1 of the total budget"})
+    deadline = Date(allow_none=True)
+    lots = List(Nested(LotIn), required=True)
+
+
+class InviteIn(Schema):
+    lot_id = Integer(required=True)
+    firm_id = Integer(required=True)
+    share = Float(load_default=1.0, metadata={"description": "share of the lot budget, (0, 1]"})
+    reasons = List(String(), load_default=list)
+
+
+class AnswerIn(Schema):
+    accept = Boolean(required=True)
+
+
+class ProposeIn(Schema):
+    lineups = Integer(load_default=3)
+
+
+def _visible(project_id: int) -> ProcurementProject:
+    db = get_db()
+    project = db.get(ProcurementProject, project_id)
+    if project is None:
+        abort(404, message=f"project {project_id} does not exist")
+    if not can_view_project(db, auth.current_user, project):
+        abort(403, message="this project is visible to its owner, invited firms, its region's organizers and admins")
+    return project
+
+
+def _managed(project_id: int) -> ProcurementProject:
+    project = _visible(project_id)
+    if not can_manage_project(auth.current_user, project):
+        abort(403, message="only the owner's users change this project")
+    return project
+
+
+@bp.get("")
+@bp.auth_required(auth)
+def list_all():  # noqa: ANN201
+    return {"items": [project_dict(p) for p in list_projects(get_db(), user=auth.current_user)]}
+
+
+@bp.post("")
+@bp.auth_required(auth)
+@bp.input(ProjectIn, arg_name="data")
+def post_project(data: dict[str, Any]):  # noqa: ANN201
+    """Post a procurement project for the caller's firm (large-firm users)."""
+    user = auth.current_user
+    if not can_manage_project(user) or user.firm_id is None:
+        abort(403, message="only large-firm users post procurement projects")
+    project, error = commit(lambda: create_project(get_db(), user.firm_id, data))
+    if error:
+        fail(error)
+    return project_dict(project), 201
+
+
+@bp.get("/<int:project_id>")
+@bp.auth_required(auth)
+def get_one(project_id: int):  # noqa: ANN201
+    project = _visible(project_id)
+    return {**project_dict(project), "agreement": agreement(project)}
+
+
+@bp.post("/<int:project_id>/propose")
+@bp.auth_required(auth)
+@bp.input(ProposeIn, arg_name="data")
+def run_propose(project_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """Consortium line-ups covering every lot (CP-SAT), with reasons, chain paths and alternatives."""
+    project = _managed(project_id)
+    return propose(get_engine(), project, count=max(1, min(10, data["lineups"])))
+
+
+@bp.post("/<int:project_id>/invitations")
+@bp.auth_required(auth)
+@bp.input(InviteIn, arg_name="data")
+def post_invitation(project_id: int, data: dict[str, Any]):  # noqa: ANN201
+    project = _managed(project_id)
+    member, error = commit(
+        lambda: invite(get_db(), project, data["lot_id"], data["firm_id"], share=data["share"], reasons=data["reasons"])
+    )
+    if error:
+        fail(error)
+    return member_dict(member), 201
+
+
+@bp.post("/members/<int:member_id>/answer")
+@bp.auth_required(auth)
+@bp.input(AnswerIn, arg_name="data")
+def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
+    db = get_db()
+    member = db.get(ConsortiumMember, member_id)
+    if member is None:
+        abort(404, message=f"invitation {member_id} does not exist")
+    if not can_answer(auth.current_user, member):
+        abort(403, message="only the invited firm answers")
+    _m, error = commit(lambda: respond(db, member, data["accept"]))
+    if error:
+        fail(error)
+    return member_dict(member)
+
+
+@bp.post("/members/<int:member_id>/withdraw")
+@bp.auth_required(auth)
+def withdraw_invitation(member_id: int):  # noqa: ANN201
+    """The project owner takes an invitation back."""
+    db = get_db()
+    member = db.get(ConsortiumMember, member_id)
+    if member is None:
+        abort(404, message=f"invitation {member_id} does not exist")
+    _managed(member.project_id)
+    _m, error = commit(lambda: withdraw(db, member))
+    if error:
+        fail(error)
+    return member_dict(member)
+
+
+@bp.post("/<int:project_id>/finalize")
+@bp.auth_required(auth)
+def run_finalize(project_id: int):  # noqa: ANN201
+    """Close the consortium: every lot taken, reserved SME share met; hands over to contract signing."""
+    project = _managed(project_id)
+    terms, error = commit(lambda: finalize(get_db(), project))
+    if error:
+        abort(409, message=str(error), detail={error.field or "input": str(error)})
+    return terms
+
+
+@bp.get("/report")
+@bp.auth_required(auth)
+def report():  # noqa: ANN201
+    """SME share reserved and achieved across projects (organizers: their region; admins: all)."""
+    user = auth.current_user
+    db = get_db()
+    if user.role not in (Role.ORGANIZER, Role.ADMIN):
+        abort(403, message="the report is for organizers and admins")
+    region = None
+    if user.role is Role.ORGANIZER:
+        region = organizer_region(db, user)
+        if region is None:
+            abort(403, message="your organization has no region")
+    return sme_share_report(db, region=region)

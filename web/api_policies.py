@@ -1,0 +1,144 @@
+"""JSON API of policies under /api/v1/policies: list and search, create and change (organizers),
+publish, and a firm's matches. Rules are validated and refused with the field named (400)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint, Schema, abort
+from apiflask.fields import Boolean, Integer, List, Raw, String
+
+from marketplace.models import Firm, Policy, PolicyStatus
+from marketplace.services.policies import (
+    can_manage_policy,
+    can_view_policy,
+    create_policy,
+    list_policies,
+    match_firm,
+    policy_dict,
+    publish_policy,
+    search_policies,
+    update_policy,
+)
+from marketplace.services.tiers import can_view_figures
+from web.api_enterprise_common import auth, fail
+from web.db import commit, get_db
+from web.extensions import csrf
+
+bp = APIBlueprint("api_policies", __name__, url_prefix="/api/v1/policies", tag="Policies 惠企政策")
+csrf.exempt(bp)
+
+
+class PolicyIn(Schema):
+    title = String(required=True)
+    issuer = String(required=True)
+    document_number = String(allow_none=True)
+    region = String(allow_none=True)
+    valid_from = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    valid_to = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    benefit = String(load_default="")
+    original_text = String(load_default="")
+    source_url = String(allow_none=True)
+    rules = List(Raw(), load_default=list, metadata={"description": 'e.g. [{"field": "rd_share", "min": 3}]'})
+    publish = Boolean(load_default=False)
+
+
+class PolicyPatch(PolicyIn):
+    title = String()
+    issuer = String()
+    rules = List(Raw())
+
+
+class SearchQuery(Schema):
+    q = String(load_default="")
+
+
+class MatchQuery(Schema):
+    firm_id = Integer(required=True)
+
+
+def _visible(policy_id: int) -> Policy:
+    policy = get_db().get(Policy, policy_id)
+    if policy is None or not can_view_policy(auth.current_user, policy):
+        abort(404, message=f"policy {policy_id} does not exist")
+    return policy
+
+
+def _managed(policy_id: int) -> Policy:
+    policy = _visible(policy_id)
+    if not can_manage_policy(auth.current_user, policy):
+        abort(403, message="only the publishing organization's organizers and admins change a policy")
+    return policy
+
+
+@bp.get("")
+@bp.auth_required(auth)
+@bp.input(SearchQuery, location="query", arg_name="q")
+def list_all(q: dict[str, Any]):  # noqa: ANN201
+    """Published policies; with ``q`` a free-text search (Chinese BM25) ranked by relevance."""
+    db = get_db()
+    if q["q"].strip():
+        return {"items": search_policies(db, q["q"])}
+    return {"items": [policy_dict(p) for p in list_policies(db)]}
+
+
+@bp.post("")
+@bp.auth_required(auth)
+@bp.input(PolicyIn, arg_name="data")
+def post_policy(data: dict[str, Any]):  # noqa: ANN201
+    """Create a policy (organizers); ``publish`` matches every firm and notifies those it reaches."""
+    user = auth.current_user
+    if not can_manage_policy(user):
+        abort(403, message="only organizers publish policies")
+    publish = data.pop("publish", False)
+    db = get_db()
+    policy, error = commit(lambda: create_policy(db, data, organization_id=user.organization_id, publish=publish))
+    if error:
+        fail(error)
+    return policy_dict(policy), 201
+
+
+@bp.get("/<int:policy_id>")
+@bp.auth_required(auth)
+def get_one(policy_id: int):  # noqa: ANN201
+    return policy_dict(_visible(policy_id))
+
+
+@bp.patch("/<int:policy_id>")
+@bp.auth_required(auth)
+@bp.input(PolicyPatch(partial=True), arg_name="data")
+def patch_policy(policy_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """Change a policy; a published one notifies the firms it newly applies to."""
+    policy = _managed(policy_id)
+    data.pop("publish", None)
+    result, error = commit(lambda: update_policy(get_db(), policy, data))
+    if error:
+        fail(error)
+    return {**policy_dict(policy), "reach": result}
+
+
+@bp.post("/<int:policy_id>/publish")
+@bp.auth_required(auth)
+def publish(policy_id: int):  # noqa: ANN201
+    policy = _managed(policy_id)
+    if policy.status is PolicyStatus.PUBLISHED:
+        abort(409, message="the policy is already published")
+    result, error = commit(lambda: publish_policy(get_db(), policy))
+    if error:
+        abort(409, message=str(error))
+    return {**policy_dict(policy), "reach": result}
+
+
+@bp.get("/match")
+@bp.auth_required(auth)
+@bp.input(MatchQuery, location="query", arg_name="q")
+def match(q: dict[str, Any]):  # noqa: ANN201
+    """The policies a firm qualifies for and nearly qualifies for, each rule explained (the firm's
+    own users, its region's organizers and admins)."""
+    db = get_db()
+    firm = db.get(Firm, q["firm_id"])
+    if firm is None:
+        abort(404, message=f"firm {q['firm_id']} does not exist")
+    if not can_view_figures(db, auth.current_user, firm):
+        abort(403, message="a firm's policy matches are visible to the firm, its region's organizers and admins")
+    return {"firm_id": firm.id, "items": match_firm(db, firm.id)}

@@ -1,0 +1,99 @@
+"""JSON API of tier readiness under /api/v1/tiers: criteria, a firm's figures and assessment,
+the organizers' pipeline. A firm's figures go through ``can_view_figures`` only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from apiflask import APIBlueprint, Schema, abort
+from apiflask.fields import Dict, Integer, String
+
+from marketplace.models import Firm, Role
+from marketplace.services.tiers import (
+    assess_firm,
+    can_view_figures,
+    load_criteria,
+    organizer_region,
+    pipeline,
+    save_figures,
+)
+from web.api_enterprise_common import auth, fail
+from web.db import commit, get_db
+from web.extensions import csrf
+
+bp = APIBlueprint("api_tiers", __name__, url_prefix="/api/v1/tiers", tag="Tiers 梯度培育")
+csrf.exempt(bp)
+
+
+class YearQuery(Schema):
+    year = Integer(load_default=None, allow_none=True)
+
+
+class FiguresIn(Schema):
+    figures = Dict(required=True, metadata={"description": "figure name -> value (see GET /criteria fields)"})
+
+
+class PipelineQuery(Schema):
+    region = String(load_default=None, allow_none=True)
+    chain = String(load_default=None, allow_none=True)
+
+
+def _firm(firm_id: int) -> Firm:
+    db = get_db()
+    firm = db.get(Firm, firm_id)
+    if firm is None:
+        abort(404, message=f"firm {firm_id} does not exist")
+    if not can_view_figures(db, auth.current_user, firm):
+        abort(403, message="a firm's figures are visible to the firm, its region's organizers and admins only")
+    return firm
+
+
+@bp.get("/criteria")
+@bp.auth_required(auth)
+@bp.input(YearQuery, location="query", arg_name="q")
+def criteria(q: dict[str, Any]):  # noqa: ANN201
+    """The tier criteria of an edition (default: the newest), with their sources."""
+    from marketplace.errors import InputError
+
+    try:
+        return asdict(load_criteria(q.get("year")))
+    except InputError as exc:
+        fail(exc)
+
+
+@bp.get("/firms/<int:firm_id>")
+@bp.auth_required(auth)
+def assessment(firm_id: int):  # noqa: ANN201
+    """Which tiers the firm meets, scores, missing conditions with gaps, and what the next tier needs."""
+    return assess_firm(get_db(), _firm(firm_id))
+
+
+@bp.put("/firms/<int:firm_id>/figures")
+@bp.auth_required(auth)
+@bp.input(FiguresIn, arg_name="data")
+def put_figures(firm_id: int, data: dict[str, Any]):  # noqa: ANN201
+    """Update the firm's figures (an empty value removes one); returns the new assessment."""
+    firm = _firm(firm_id)
+    db = get_db()
+    _row, error = commit(lambda: save_figures(db, firm, data["figures"], by=auth.current_user.email))
+    if error:
+        fail(error)
+    return assess_firm(db, firm)
+
+
+@bp.get("/pipeline")
+@bp.auth_required(auth)
+@bp.input(PipelineQuery, location="query", arg_name="q")
+def get_pipeline(q: dict[str, Any]):  # noqa: ANN201
+    """Firms meeting or nearly meeting each tier, by region and chain (organizers: their region)."""
+    user = auth.current_user
+    db = get_db()
+    if user.role not in (Role.ORGANIZER, Role.ADMIN):
+        abort(403, message="the pipeline is for organizers and admins")
+    region = q.get("region")
+    if user.role is Role.ORGANIZER:
+        region = organizer_region(db, user)
+        if region is None:
+            abort(403, message="your organization has no region")
+    return pipeline(db, region=region, chain=q.get("chain"))

@@ -1,0 +1,473 @@
+"""Contract pages (云签约): list and approval queue, start (from scratch or an accepted match),
+negotiation view with round diff and clause comments, approval, signing, downloads, the signing
+key page, the public verification page, the CA/CRL downloads and the RFC 3161 TSA endpoint.
+
+Every view reads contracts through :func:`marketplace.services.contracts.get_contract`, which
+applies the one permission rule; denials answer 403 (or 404 where the contract is not yours).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from marketplace.contracts.templates import TEMPLATES, get_template
+from marketplace.errors import InputError, NotFoundError
+from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
+from marketplace.services import contracts as svc
+from web.db import commit, get_db
+from web.extensions import csrf, require_role
+from web.forms import ActionForm
+
+bp = Blueprint("contracts", __name__, url_prefix="/contracts")
+tsa_bp = Blueprint("tsa", __name__)
+csrf.exempt(tsa_bp)  # machine-to-machine RFC 3161 endpoint, no session
+MAX_PDF = 2 * 1024 * 1024
+
+
+@bp.errorhandler(svc.ContractAccessDenied)
+def denied(exc: svc.ContractAccessDenied):  # noqa: ANN201
+    code = 404 if exc.hide else 403
+    return render_template("errors/error.html", code=code, name=str(exc), description=""), code
+
+
+@bp.errorhandler(svc.ConflictError)
+def conflict(exc: svc.ConflictError):  # noqa: ANN201
+    return render_template("errors/error.html", code=409, name=str(exc), description=""), 409
+
+
+@bp.errorhandler(NotFoundError)
+def not_found(exc: NotFoundError):  # noqa: ANN201
+    return render_template("errors/error.html", code=404, name=str(exc), description=""), 404
+
+
+def _settings():  # noqa: ANN202
+    from flask import current_app
+
+    return current_app.extensions["settings"]
+
+
+def _me() -> User:
+    user = get_db().get(User, current_user.id)
+    if user is None or svc.acting_firm(user) is None:
+        abort(403)  # contracts are for active members of a firm
+    return user
+
+
+def _csrf() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+
+
+def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
+    user = _me()
+    return svc.get_contract(get_db(), contract_id, user, action), user
+
+
+def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
+    if error:
+        if isinstance(error, svc.ConflictError):
+            raise error
+        flash(str(error), "error")
+    else:
+        flash(ok, "success")
+    return redirect(url_for("contracts.detail", contract_id=contract_id))
+
+
+# --- lists and starting --------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def index():  # noqa: ANN201
+    user = _me()
+    db = get_db()
+    return render_template(
+        "contracts/list.html",
+        contracts=svc.visible_contracts(db, user),
+        queue=svc.approval_queue(db, user),
+        credential=svc.active_credential(db, user.id),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():  # noqa: ANN201
+    user = _me()
+    db = get_db()
+    if request.method == "POST":
+        _csrf()
+        try:
+            other = int(request.form.get("other_firm_id", ""))
+        except ValueError:
+            flash(_("请选择对方企业 / choose the other firm"), "error")
+            return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
+        mine_is_buyer = request.form.get("my_party", "buyer") == "buyer"
+        contract, error = commit(
+            lambda: svc.start_contract(
+                db,
+                user,
+                buyer_firm_id=user.firm_id if mine_is_buyer else other,
+                supplier_firm_id=other if mine_is_buyer else user.firm_id,
+                template=request.form.get("template") or "supply_chain",
+                fields={"title": request.form.get("title", "")} if request.form.get("title") else None,
+            )
+        )
+        if error:
+            flash(str(error), "error")
+            return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
+        flash(_("合同草稿已创建"), "success")
+        return redirect(url_for("contracts.detail", contract_id=contract.id))
+    return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user))
+
+
+def _firms(db, user: User) -> list[Firm]:  # noqa: ANN001
+    """Counterparties to offer: firms with registered users, then the rest by name (first 200)."""
+    with_users = select(User.firm_id).where(User.firm_id.is_not(None), User.firm_id != user.firm_id)
+    firms = list(db.scalars(select(Firm).where(Firm.id.in_(with_users)).order_by(Firm.name)))
+    return firms
+
+
+@bp.post("/from-suggestion/<int:suggestion_id>")
+@login_required
+def from_suggestion(suggestion_id: int):  # noqa: ANN201
+    _csrf()
+    user = _me()
+    db = get_db()
+    contract, error = commit(lambda: svc.start_from_suggestion(db, user, suggestion_id))
+    if error:
+        flash(str(error), "error")
+        return redirect(url_for("contracts.index"))
+    flash(_("已根据匹配结果生成合同草稿"), "success")
+    return redirect(url_for("contracts.detail", contract_id=contract.id))
+
+
+@bp.get("/suggestions")
+@login_required
+def suggestions():  # noqa: ANN201
+    """Accepted matches of the user's firm that can become contracts."""
+    from marketplace.models import Demand, MatchSuggestion
+
+    user = _me()
+    rows = get_db().scalars(
+        select(MatchSuggestion)
+        .join(Demand)
+        .where(
+            MatchSuggestion.status.in_([SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED]),
+            (Demand.owner_firm_id == user.firm_id) | (MatchSuggestion.firm_id == user.firm_id),
+        )
+    )
+    return render_template("contracts/suggestions.html", suggestions=list(rows))
+
+
+# --- one contract --------------------------------------------------------------------------
+
+
+@bp.get("/<int:contract_id>")
+@login_required
+def detail(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id)
+    db = get_db()
+    party = svc.authorize(user, contract, "view")
+    svc.record_access(db, user, contract, "view")
+    db.commit()
+    number = int(request.args.get("round", len(contract.rounds)))
+    if number < 1 or number > len(contract.rounds):
+        abort(404)
+    colleagues = list(db.scalars(select(User).where(User.firm_id == user.firm_id, User.is_active.is_(True))))
+    return render_template(
+        "contracts/detail.html",
+        contract=contract,
+        party=party,
+        template=get_template(contract.template),
+        round=contract.rounds[number - 1],
+        diff=svc.round_diff(contract, number),
+        clauses=svc.clauses(contract, number),
+        comments=svc.comments(db, contract),
+        latest=svc.latest_round(contract),
+        can_approve=contract.status is ContractStatus.APPROVING
+        and svc.can(user, contract, "approve")
+        and svc._approval(db, contract, party) is None,
+        can_sign=contract.status is ContractStatus.SIGNING
+        and svc.can(user, contract, "sign")
+        and not any(s.party is party for s in contract.signatures)
+        and (party is Party.BUYER or any(s.party is Party.BUYER for s in contract.signatures)),
+        colleagues=colleagues,
+        audit=svc.audit_entries(db, contract),
+        Party=Party,
+        form=ActionForm(),
+    )
+
+
+@bp.route("/<int:contract_id>/counter", methods=["GET", "POST"])
+@login_required
+def counter(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id, "negotiate")
+    template = get_template(contract.template)
+    values = dict(svc.latest_round(contract).fields)
+    if request.method == "POST":
+        _csrf()
+        fields = {f.key: request.form.get(f.key, "") for f in template.fields}
+        _rnd, error = commit(lambda: svc.counter(get_db(), user, contract, fields, request.form.get("note", "")))
+        if not error:
+            flash(_("已提交新一轮条款"), "success")
+            return redirect(url_for("contracts.detail", contract_id=contract.id))
+        if isinstance(error, svc.ConflictError):
+            raise error
+        flash(str(error), "error")
+        values.update(fields)
+        return render_template("contracts/counter.html", contract=contract, template=template, values=values), 400
+    return render_template("contracts/counter.html", contract=contract, template=template, values=values)
+
+
+@bp.post("/<int:contract_id>/accept")
+@login_required
+def accept(contract_id: int):  # noqa: ANN201
+    _csrf()
+    contract, user = _load(contract_id, "negotiate")
+    _r, error = commit(lambda: svc.accept_round(get_db(), user, contract))
+    return _done(error, _("已接受本轮条款，进入双方内部审批"), contract.id)
+
+
+@bp.post("/<int:contract_id>/comment")
+@login_required
+def add_comment(contract_id: int):  # noqa: ANN201
+    _csrf()
+    contract, user = _load(contract_id, "negotiate")
+    _r, error = commit(
+        lambda: svc.comment(
+            get_db(), user, contract, request.form.get("clause", "general"), request.form.get("text", "")
+        )
+    )
+    return _done(error, _("评论已发布"), contract.id)
+
+
+@bp.post("/<int:contract_id>/designate")
+@login_required
+def designate(contract_id: int):  # noqa: ANN201
+    _csrf()
+    contract, user = _load(contract_id, "designate")
+
+    def _id(name: str) -> int | None:
+        raw = request.form.get(name, "")
+        return int(raw) if raw.isdigit() else None
+
+    _r, error = commit(
+        lambda: svc.designate(get_db(), user, contract, approver_id=_id("approver_id"), signer_id=_id("signer_id"))
+    )
+    return _done(error, _("已指定审批人和签署人"), contract.id)
+
+
+@bp.post("/<int:contract_id>/approve")
+@login_required
+def approve(contract_id: int):  # noqa: ANN201
+    _csrf()
+    contract, user = _load(contract_id, "approve")
+    approved = request.form.get("decision", "approve") == "approve"
+    _r, error = commit(
+        lambda: svc.approve(get_db(), _settings(), user, contract, approved=approved, note=request.form.get("note", ""))
+    )
+    return _done(error, _("审批已通过") if approved else _("已退回协商"), contract.id)
+
+
+@bp.post("/<int:contract_id>/supplement")
+@login_required
+def supplement(contract_id: int):  # noqa: ANN201
+    """A 补充协议 to a signed contract: a new contract with its own rounds and signatures."""
+    _csrf()
+    contract, user = _load(contract_id, "negotiate")
+    new, error = commit(lambda: svc.start_supplement(get_db(), user, contract))
+    if error:
+        return _done(error, "", contract.id)
+    flash(_("补充协议草稿已创建"), "success")
+    return redirect(url_for("contracts.detail", contract_id=new.id))
+
+
+@bp.route("/<int:contract_id>/sign", methods=["GET", "POST"])
+@login_required
+def sign(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id, "sign")
+    db = get_db()
+    credential = svc.active_credential(db, user.id)
+    status = 200
+    if request.method == "POST":
+        _csrf()
+        try:
+            _row, error = commit(
+                lambda: svc.sign(
+                    db,
+                    _settings(),
+                    user,
+                    contract,
+                    signing_password=request.form.get("signing_password", ""),
+                    totp_code=request.form.get("totp_code") or None,
+                    request_key=request.form.get("request_key") or None,
+                )
+            )
+        except svc.pades.SigningFailed as exc:
+            db.rollback()
+            flash(_("签署失败，未做任何更改：%(reason)s", reason=str(exc)), "error")
+            status = 503
+        else:
+            if error is None:
+                flash(_("签署成功"), "success")
+                return redirect(url_for("contracts.detail", contract_id=contract.id))
+            if isinstance(error, svc.ConflictError):
+                raise error
+            flash(str(error), "error")
+            status = 400
+    return render_template(
+        "contracts/sign.html", contract=contract, credential=credential, request_key=secrets.token_urlsafe(16)
+    ), status
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(data, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/<int:contract_id>/contract.pdf")
+@login_required
+def download(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id, "download")
+    data = contract.signed_pdf or contract.unsigned_pdf
+    if data is None:
+        raise svc.ConflictError("status: the PDF exists once both firms have approved the agreed round")
+    db = get_db()
+    svc.record_access(db, user, contract, "download", what="contract", sha256=svc.hashlib.sha256(data).hexdigest())
+    db.commit()
+    return _pdf(data, f"{contract.number}.pdf")
+
+
+@bp.get("/<int:contract_id>/certificate.pdf")
+@login_required
+def certificate(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id, "download")
+    db = get_db()
+    data = svc.completion_certificate(db, _settings(), contract)
+    svc.record_access(db, user, contract, "download", what="certificate")
+    db.commit()
+    return _pdf(data, f"{contract.number}-completion.pdf")
+
+
+@bp.get("/<int:contract_id>/audit.json")
+@login_required
+def audit_json(contract_id: int):  # noqa: ANN201
+    contract, user = _load(contract_id, "download")
+    db = get_db()
+    svc.record_access(db, user, contract, "download", what="audit")
+    db.commit()
+    return {
+        "contract": contract.number,
+        "check": svc.verify_audit(db, contract.id).as_dict(),
+        "entries": svc.audit_entries(db, contract),
+    }
+
+
+# --- signing key ---------------------------------------------------------------------------
+
+
+@bp.route("/signing-key", methods=["GET", "POST"])
+@login_required
+def signing_key():  # noqa: ANN201
+    user = _me()
+    db = get_db()
+    totp_uri = None
+    status = 200
+    if request.method == "POST":
+        _csrf()
+        password = request.form.get("signing_password", "")
+        if password != request.form.get("confirm", ""):
+            flash(_("两次输入的签署密码不一致"), "error")
+            status = 400
+        else:
+            result, error = commit(
+                lambda: svc.enroll(db, _settings(), user, password, totp=bool(request.form.get("totp")))
+            )
+            if error:
+                flash(str(error), "error")
+                status = 400
+            else:
+                totp_uri = result[1]
+                flash(_("签署证书已签发"), "success")
+    return render_template(
+        "contracts/signing_key.html", credential=svc.active_credential(db, user.id), totp_uri=totp_uri
+    ), status
+
+
+# --- public: verification, CA, TSA ----------------------------------------------------------
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+def verify(token: str | None = None):  # noqa: ANN201
+    """Anyone can check a contract PDF: upload it, or open the link / QR code printed on it."""
+    db = get_db()
+    report = None
+    status = 200
+    contract = db.scalar(select(Contract).where(Contract.token == token)) if token else None
+    if token and contract is None:
+        abort(404)
+    if request.method == "POST":
+        _csrf()
+        upload = request.files.get("file")
+        data = upload.read(MAX_PDF + 1) if upload else b""
+        if not data or len(data) > MAX_PDF:
+            flash(_("请上传不超过 2 MB 的 PDF 文件 / upload a PDF of at most 2 MB"), "error")
+            status = 400
+        else:
+            report = svc.verify_document(db, _settings(), data)
+            db.commit()
+    elif contract is not None and contract.signed_pdf:
+        report = svc.verify_document(db, _settings(), contract.signed_pdf)
+        db.commit()
+    return render_template("contracts/verify.html", report=report, contract=contract, token=token), status
+
+
+@bp.get("/pki/root.pem")
+def root_pem():  # noqa: ANN201
+    return Response(svc.pki.pem(svc.platform_ca(_settings()).root.cert), mimetype="application/x-pem-file")
+
+
+@bp.get("/pki/issuing.pem")
+def issuing_pem():  # noqa: ANN201
+    return Response(svc.pki.pem(svc.platform_ca(_settings()).issuing.cert), mimetype="application/x-pem-file")
+
+
+@bp.get("/pki/crl")
+def crl():  # noqa: ANN201
+    data = svc.current_crl(get_db(), _settings()).public_bytes(serialization.Encoding.DER)
+    return Response(data, mimetype="application/pkix-crl")
+
+
+@bp.get("/pki/crl/root")
+def root_crl():  # noqa: ANN201
+    data = svc.current_crls(get_db(), _settings())[1].public_bytes(serialization.Encoding.DER)
+    return Response(data, mimetype="application/pkix-crl")
+
+
+@tsa_bp.post("/tsa")
+def tsa():  # noqa: ANN201
+    """RFC 3161 over HTTP: POST a DER TimeStampReq as application/timestamp-query."""
+    if request.mimetype != "application/timestamp-query":
+        abort(415)
+    body = request.get_data(cache=False)
+    if len(body) > 64 * 1024:
+        abort(413)
+    answer = svc.tsa.answer_query(svc.platform_ca(_settings()), body)
+    return Response(answer, mimetype="application/timestamp-reply")
+
+
+# --- organizer statistics ------------------------------------------------------------------
+
+
+@bp.get("/stats")
+@login_required
+def stats():  # noqa: ANN201
+    require_role(Role.ORGANIZER)
+    return render_template("contracts/stats.html", stats=svc.signed_stats(get_db()), templates=TEMPLATES)

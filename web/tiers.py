@@ -1,0 +1,114 @@
+"""Tier readiness pages: a firm's figures and assessment, and the organizers' pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.models import Firm, Role, Tier
+from marketplace.services.tiers import (
+    assess_firm,
+    can_view_figures,
+    get_figures,
+    load_criteria,
+    organizer_region,
+    pipeline,
+    save_figures,
+)
+from web.db import commit, get_db
+from web.extensions import require_role
+
+bp = Blueprint("tiers", __name__, url_prefix="/tiers")
+
+
+@bp.app_template_filter("zhen")
+def zhen(item: dict[str, Any] | None, zh: str = "zh", en: str = "en") -> str:
+    """The Chinese or English text of a criteria item, by the page language."""
+    from flask_babel import get_locale
+
+    if not item:
+        return ""
+    return str(item.get(en) or item.get(zh) or "") if str(get_locale()) == "en" else str(item.get(zh) or "")
+
+
+@bp.app_template_filter("tier_label")
+def tier_label(value: str | None) -> str:
+    """A tier code (little_giant ...) as its label in the page language."""
+    from web import label
+
+    return label(Tier(value)) if value in {t.value for t in Tier} else ""
+
+
+def viewable_firm(firm_id: int) -> Firm:
+    """The firm, if the signed-in user may see its figures (404 when missing, 403 otherwise)."""
+    db = get_db()
+    firm = db.get(Firm, firm_id)
+    if firm is None:
+        abort(404)
+    if not can_view_figures(db, current_user, firm):
+        abort(403)
+    return firm
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def mine():  # noqa: ANN201
+    """The signed-in firm's figures form and assessment; organizers go to the pipeline."""
+    if current_user.firm_id is None:
+        return redirect(url_for("tiers.pipeline_page"))
+    return _firm_page(current_user.firm_id)
+
+
+@bp.route("/firm/<int:firm_id>", methods=["GET", "POST"])
+@login_required
+def firm_page(firm_id: int):  # noqa: ANN201
+    return _firm_page(firm_id)
+
+
+def _firm_page(firm_id: int):  # noqa: ANN202
+    firm = viewable_firm(firm_id)
+    db = get_db()
+    criteria = load_criteria()
+    error = None
+    if request.method == "POST":
+        raw = {key: request.form.get(key, "") for key in criteria.fields if key in request.form}
+        for key, spec in criteria.fields.items():  # an unticked checkbox is "no" only when the form showed it
+            if spec["type"] == "bool" and f"{key}__shown" in request.form and key not in request.form:
+                raw[key] = ""
+        _row, error = commit(lambda: save_figures(db, firm, raw, by=current_user.email))
+        if error is None:
+            flash(_("企业数据已保存"), "success")
+            return redirect(request.path)
+    figures, sources = get_figures(db, firm)
+    if error is not None:
+        figures = {**figures, **{k: v for k, v in request.form.items() if k in criteria.fields}}
+    result = assess_firm(db, firm)
+    return (
+        render_template(
+            "tiers/firm.html",
+            firm=firm,
+            criteria=criteria,
+            figures=figures,
+            sources=sources,
+            result=result,
+            error=error,
+        ),
+        400 if error else 200,
+    )
+
+
+@bp.get("/pipeline")
+@login_required
+def pipeline_page():  # noqa: ANN201
+    require_role(Role.ORGANIZER)
+    db = get_db()
+    region = request.args.get("region") or None
+    if current_user.role is Role.ORGANIZER:
+        region = organizer_region(db, current_user)
+        if region is None:
+            abort(403, description=_("贵组织未设置所辖地区，无法查看企业梯度数据"))
+    data = pipeline(db, region=region, chain=(request.args.get("chain") or None))
+    return render_template("tiers/pipeline.html", data=data, region=region, chain=request.args.get("chain", ""))
