@@ -248,6 +248,12 @@ def _register_errors(app: Flask) -> None:
             "reload the page and try again",
         )
 
+    @app.errorhandler(OverflowError)
+    def too_large(_exc: OverflowError):  # noqa: ANN202
+        """A number beyond what the database stores (e.g. an id of 2**70) is bad input, not a crash."""
+        get_db().rollback()
+        return answer(400, "请求无效 / Bad request", "a number in the request is too large")
+
     @app.errorhandler(OperationalError)
     def busy(exc: OperationalError):  # noqa: ANN202
         get_db().rollback()
