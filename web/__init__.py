@@ -155,6 +155,7 @@ ERROR_RESPONSES = {
     "400": "Bad request: a parameter or field is wrong (the message names it)",
     "403": "Forbidden: the caller may not do this",
     "404": "Not found, or not visible to the caller",
+    "405": "Method not allowed: a path parameter that does not form this operation's URL",
     "409": "Conflict: changed meanwhile, already done, or a duplicate",
     "429": "Too many requests: rate limit reached",
     "503": "Busy: matching capacity is in use; retry shortly",
