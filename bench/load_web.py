@@ -31,7 +31,7 @@ from _common import machine, percentiles
 from sqlalchemy import func, select
 
 from marketplace.config import REPO_ROOT, Settings
-from marketplace.db import schema_is_current, session_scope
+from marketplace.db import init_db, session_scope
 from marketplace.models import Demand, Firm, FirmKind, FirmProduct, Product, Role, User
 from marketplace.postgres import free_port
 from marketplace.services.accounts import create_user, issue_api_token
@@ -200,7 +200,7 @@ def cpu_seconds_children() -> float:
 def summarise(samples: list, seconds: float) -> dict:
     by_category: dict[str, list] = {}
     by_name: dict[str, list] = {}
-    for category, name, ms, error in samples:
+    for category, name, ms, error, _when in samples:
         by_category.setdefault(category, []).append((ms, error))
         by_name.setdefault(name, []).append((ms, error))
 
@@ -222,7 +222,7 @@ def summarise(samples: list, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=200, help="concurrent simulated users")
-    parser.add_argument("--spawn-rate", type=float, default=20, help="users started per second")
+    parser.add_argument("--spawn-rate", type=float, default=5, help="users started per second")
     parser.add_argument("--duration", type=int, default=300, help="seconds of load (after spawning starts)")
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     parser.add_argument("--large", type=int, default=40, help="large-firm accounts (one demand each)")
@@ -240,11 +240,12 @@ def main() -> None:
         parser.error("--users must be 1..1000 and --duration 1..900 (the run is bounded)")
 
     settings = Settings.from_env()
-    if not schema_is_current(settings):
-        raise SystemExit("the database is not set up: run init-db, demo load and index build first (as make run does)")
+    init_db(settings)  # as `make run` does before serving (idempotent)
     with session_scope(settings) as s:
         words = _words(s)
         firms = s.scalar(select(func.count()).select_from(Firm))
+    if not firms or len(words) < 10:
+        raise SystemExit("no data: run `python -m marketplace demo load` and `index build` first (as make run does)")
     owners = prepare_owners(settings, args.large, words)
 
     work = Path(tempfile.mkdtemp(prefix="chainmatch-load-"))
@@ -271,7 +272,10 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    samples = json.loads(samples_path.read_text(encoding="utf-8"))
+    data = json.loads(samples_path.read_text(encoding="utf-8"))
+    samples, spawned_at = data["samples"], data["spawned_at"] or 0.0
+    steady = [s for s in samples if s[4] >= spawned_at]
+    steady_s = max(1.0, max((s[4] for s in samples), default=spawned_at) - spawned_at)
     result = {
         "machine": machine(),
         "database": settings.database_url.split("://", 1)[0],
@@ -288,6 +292,7 @@ def main() -> None:
         "locust_cpu_s": round(locust_cpu, 1),
         "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         **summarise(samples, wall),
+        "after_all_users_started": {"seconds": round(steady_s, 1), **summarise(steady, steady_s)},
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -299,8 +304,16 @@ def main() -> None:
         f"Locust CPU {result['locust_cpu_s']} s, "
         f"load average {result['loadavg_1m_before_after']}"
     )
+    steady = result["after_all_users_started"]
+    print(
+        f"after all {args.users} users had started ({steady['seconds']} s): {steady['requests_per_s']} requests/s, "
+        f"{steady['errors']} errors"
+    )
     print(f"{'what':<24} {'n':>7} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for title, group in (("by category", result["categories"]), ("by request", result["names"])):
+    groups = [("whole run, by category", result["categories"]), ("whole run, by request", result["names"])]
+    groups += [("after all users started, by category", steady["categories"])]
+    groups += [("after all users started, by request", steady["names"])]
+    for title, group in groups:
         print(f"-- {title}")
         for name, st in group.items():
             print(f"{name:<24} {st['n']:>7} {st['errors']:>6} {st['p50_ms']:>8} {st['p95_ms']:>8} {st['p99_ms']:>8}")

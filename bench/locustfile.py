@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import time
 from pathlib import Path
 
 from locust import between, events, task
@@ -25,7 +26,8 @@ WAIT = between(float(os.environ.get("LOAD_WAIT_MIN", "2")), float(os.environ.get
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 INBOX_ANSWER = re.compile(r'action="(/inbox/(\d+)/(?:accept|decline))"')
 OWNER_ACT = re.compile(r'action="(/demands/\d+/suggestions/\d+/(?:shortlist|invite))"')
-SAMPLES: list[tuple[str, str, float, str]] = []  # category, name, ms, error ("" when none)
+SAMPLES: list[tuple[str, str, float, str, float]] = []  # category, name, ms, error ("" if none), when
+SPAWNED: list[float] = []  # when every user had been started
 _next_large = itertools.count()
 _next_sme = itertools.count()
 
@@ -33,12 +35,18 @@ _next_sme = itertools.count()
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, exception=None, **_kw) -> None:  # noqa: ANN001
     category = name.split(":", 1)[0]
-    SAMPLES.append((category, name, float(response_time), repr(exception) if exception else ""))
+    SAMPLES.append((category, name, float(response_time), repr(exception) if exception else "", time.time()))
+
+
+@events.spawning_complete.add_listener
+def _spawned(user_count, **_kw) -> None:  # noqa: ANN001
+    SPAWNED.append(time.time())
 
 
 @events.quitting.add_listener
 def _dump(environment, **_kw) -> None:  # noqa: ANN001
-    Path(os.environ["LOAD_SAMPLES"]).write_text(json.dumps(SAMPLES), encoding="utf-8")
+    data = {"samples": SAMPLES, "spawned_at": SPAWNED[0] if SPAWNED else None}
+    Path(os.environ["LOAD_SAMPLES"]).write_text(json.dumps(data), encoding="utf-8")
 
 
 def _csrf(html: str) -> str:

@@ -1,16 +1,27 @@
 """Approximate nearest-neighbour index over firm vectors (hnswlib, inner product on normalised
 vectors = cosine), persisted to disk with the content hash of each item so that a rebuild only
-adds or replaces the items whose text changed."""
+adds or replaces the items whose text changed.
+
+A saved index records the model, the dimension and the database it was built for. One that belongs
+to another model or database, or whose files are unreadable or disagree with each other (items in
+the metadata that hnswlib does not hold), is not loaded: the caller builds a new one. Items removed
+by one sync and added again by a later one (a firm deleted and restored, or a database rebuilt in
+the same instance directory) are un-deleted before they are replaced, which hnswlib requires."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
 from embeddings.base import Hit
+
+log = logging.getLogger(__name__)
 
 SYNC_CHUNK = 50_000  # vectors added per hnswlib call
 
@@ -52,6 +63,7 @@ class AnnIndex:
             need = len(self.hashes) + len(changed) + len(removed)
             if need > self.index.get_max_elements():
                 self.index.resize_index(max(need, int(self.index.get_max_elements() * 1.5)))
+            self._undelete([ids[p] for p in changed])
             for start in range(0, len(changed), SYNC_CHUNK):  # bounded memory at any index size
                 chunk = changed[start : start + SYNC_CHUNK]
                 vectors = np.asarray(vectors_for(chunk), dtype=np.float32)
@@ -59,6 +71,15 @@ class AnnIndex:
             for p in changed:
                 self.hashes[ids[p]] = hashes[p]
         return {"changed": len(changed), "removed": len(removed), "total": len(self.hashes)}
+
+    def _undelete(self, labels: list[int]) -> None:
+        """hnswlib refuses to add a label it holds as deleted ("Can't use addPoint to update deleted
+        elements if replacement of deleted elements is enabled"): un-delete such labels first."""
+        stored = set(self.index.get_ids_list())
+        for label in labels:
+            if label in stored and label not in self.hashes:
+                with contextlib.suppress(RuntimeError):  # stored but not deleted: add_items replaces it
+                    self.index.unmark_deleted(label)
 
     def search(self, vector: np.ndarray, top_k: int, channel: str = "dense") -> list[Hit]:
         """The top_k nearest items. hnswlib cannot always return k items when many vectors are
@@ -90,23 +111,52 @@ class AnnIndex:
             return None
         return np.asarray(self.index.get_items([doc_id])[0], dtype=np.float32)
 
-    def save(self, directory: Path, model_id: str) -> None:
+    def save(self, directory: Path, model_id: str, database: str = "") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.index.save_index(str(directory / "firms.hnsw"))
-        meta = {"model": model_id, "dim": self.dim, "hashes": {str(k): v for k, v in self.hashes.items()}}
-        (directory / "firms.json").write_text(json.dumps(meta), encoding="utf-8")
+        meta = {
+            "model": model_id,
+            "dim": self.dim,
+            "database": _database_key(database),
+            "count": self.index.get_current_count(),
+            "hashes": {str(k): v for k, v in self.hashes.items()},
+        }
+        tmp = directory / "firms.json.tmp"
+        tmp.write_text(json.dumps(meta), encoding="utf-8")
+        tmp.replace(directory / "firms.json")
 
     @classmethod
-    def load(cls, directory: Path, model_id: str, dim: int) -> AnnIndex | None:
-        """The saved index when it was built with this model, else None (rebuild)."""
+    def load(cls, directory: Path, model_id: str, dim: int, database: str = "") -> AnnIndex | None:
+        """The saved index when it belongs to this model, dimension and database and its files
+        agree; else None (the caller rebuilds), with the reason logged."""
         meta_path, index_path = directory / "firms.json", directory / "firms.hnsw"
         if not meta_path.is_file() or not index_path.is_file():
             return None
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("model") != model_id or meta.get("dim") != dim:
-            return None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            hashes = {int(k): str(v) for k, v in meta["hashes"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _stale(directory, f"unreadable metadata ({exc})")
+        for key, want in (("model", model_id), ("dim", dim), ("database", _database_key(database))):
+            if meta.get(key) != want:
+                return _stale(directory, f"built for {key} {meta.get(key)!r}, not {want!r}")
         ann = cls(dim, init=False)
-        ann.index.load_index(str(index_path), allow_replace_deleted=True)
+        try:
+            ann.index.load_index(str(index_path), allow_replace_deleted=True)
+        except (RuntimeError, ValueError) as exc:
+            return _stale(directory, f"unreadable index ({exc})")
+        if ann.index.get_current_count() != meta.get("count") or not set(hashes) <= set(ann.index.get_ids_list()):
+            return _stale(directory, "index and metadata disagree")
         ann.index.set_ef(ann.ef)
-        ann.hashes = {int(k): v for k, v in meta["hashes"].items()}
+        ann.hashes = hashes
         return ann
+
+
+def _database_key(database: str) -> str:
+    """A hash of the database URL (the URL may hold a password; it is never written out)."""
+    return hashlib.sha256(database.encode("utf-8")).hexdigest()[:16]
+
+
+def _stale(directory: Path, reason: str) -> None:
+    log.warning("vector index %s is rebuilt: %s", directory, reason)
+    return None

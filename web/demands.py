@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from graph.protocol import Label
 from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
@@ -61,7 +62,11 @@ def browse():  # noqa: ANN201
     q = (request.args.get("q") or "").strip()[:200]
     dtype = choice_arg("type", [t.value for t in DemandType])
     page = int_arg("page", 1)
-    query = select(Demand).where(Demand.status == DemandStatus.OPEN, visible_demands_clause(current_viewer()))
+    query = (
+        select(Demand)
+        .options(joinedload(Demand.owner))  # each row shows its owner: one query, not one per row
+        .where(Demand.status == DemandStatus.OPEN, visible_demands_clause(current_viewer()))
+    )
     if dtype:
         query = query.where(Demand.type == DemandType(dtype))
     if q:

@@ -4,6 +4,7 @@ this package registers them on :data:`marketplace.cli.cli`."""
 from marketplace.commands import (
     consortia,  # noqa: F401
     contracts,  # noqa: F401
+    embeddings,  # noqa: F401
     events,  # noqa: F401
     graph,  # noqa: F401
     matching,  # noqa: F401

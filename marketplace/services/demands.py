@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from marketplace.errors import ConflictError, InputError, NotFoundError
 from marketplace.models import DEMAND_TRANSITIONS, Demand, DemandStatus, DemandType, Firm, Visibility, utcnow
@@ -178,7 +178,7 @@ def list_demands(
 ) -> list[Demand]:
     """Demands newest first; with ``viewer``, only those the viewer may see (CLI callers, who run
     on the server, pass none)."""
-    query = select(Demand).order_by(Demand.id.desc())
+    query = select(Demand).options(joinedload(Demand.owner)).order_by(Demand.id.desc())  # lists show the owner
     if viewer is not None:
         query = query.where(visible_demands_clause(viewer))
     if status is not None:

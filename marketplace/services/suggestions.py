@@ -198,7 +198,7 @@ def suggestion_dict(s: MatchSuggestion, locale: str = "zh") -> dict[str, Any]:
         "score": round(s.score, 4),
         "rank": s.rank,
         "reasons": why.render_all(s.reasons, locale),
-        "reason_data": [r for r in (s.reasons or []) if isinstance(r, dict)],  # legacy text reasons: in "reasons"
+        "reason_data": [r if isinstance(r, dict) else why.legacy(str(r)) for r in s.reasons or []],
         "status": s.status.value,
         "owner_action": s.owner_action.value if s.owner_action else "none",
     }

@@ -161,7 +161,8 @@ EVENTS: dict[str, Callable[[World], list[Case]]] = {
     "events.invite": ecase("GET", "/events/{e}/invite", event_level(ORGANIZER)),
     "events.send_invitations": ecase("POST", "/events/{e}/invite", event_level(ORGANIZER), data={}),
     "events.register": ecase("POST", "/events/{e}/register", lambda r: EVENT_ACCESS[r] >= PUBLIC and r in FIRM_USERS),
-    "events.decline": ecase(  # a firm's answer to its invitation: organizers and the admin have none
+    # only a firm answers its invitation (an organizer or admin has none to decline)
+    "events.decline": ecase(
         "POST", "/events/{e}/decline", lambda r: EVENT_ACCESS[r] >= INVITED and r in FIRM_USERS, last=1
     ),
     "events.decide": ecase("POST", "/events/{e}/registrations/{reg}/reject", event_level(ORGANIZER)),

@@ -1,0 +1,35 @@
+"""Lists of demands read their owners in the same query (no query per row)."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from marketplace.db import get_engine, session_scope
+from marketplace.services.demands import create_demand
+
+
+def _queries_for(client, settings, path: str) -> int:  # noqa: ANN001
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    engine = get_engine(settings.database_url)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_demand_list_pages_do_not_query_once_per_owner(client, loaded, people):
+    before = {p: _queries_for(client, loaded, p) for p in ("/demands/", "/")}
+    with session_scope(loaded) as s:
+        from marketplace.models import Firm
+
+        owners = [f.id for f in s.query(Firm).filter(Firm.stock_code.is_not(None)).limit(8)]
+        for i, owner in enumerate(owners):
+            create_demand(s, {"owner_firm_id": owner, "type": "rd", "title": f"查询计数测试需求{i}", "publish": True})
+    after = {p: _queries_for(client, loaded, p) for p in ("/demands/", "/")}
+    assert after == before  # eight more demands of eight more owners, no more queries
