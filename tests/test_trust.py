@@ -207,16 +207,19 @@ def test_demo_accounts_work_under_the_role_rules(loaded):
 
 def test_trust_migration_downgrades_and_upgrades(tmp_path):
     from alembic import command
+    from sqlalchemy import inspect
 
     from marketplace.config import Settings
-    from marketplace.db import alembic_config, init_db, schema_is_current
+    from marketplace.db import alembic_config, get_engine
 
     s = Settings(instance_dir=tmp_path)
-    init_db(s)
-    command.downgrade(alembic_config(s), "0009")
-    assert not schema_is_current(s)
-    init_db(s)
-    assert schema_is_current(s)
+    cfg = alembic_config(s)
+    command.upgrade(cfg, "0003")
+    command.downgrade(cfg, "0003-1")
+    tables = set(inspect(get_engine(s.database_url)).get_table_names())
+    assert "api_tokens" not in tables and "demand_invitations" not in tables
+    command.upgrade(cfg, "0003")
+    assert "api_tokens" in set(inspect(get_engine(s.database_url)).get_table_names())
 
 
 # --- events and the visibility policy --------------------------------------------------------

@@ -155,6 +155,7 @@ ERROR_RESPONSES = {
     "400": "Bad request: a parameter or field is wrong (the message names it)",
     "403": "Forbidden: the caller may not do this",
     "404": "Not found, or not visible to the caller",
+    "405": "Method not allowed: a path parameter that does not form this operation's URL",
     "409": "Conflict: changed meanwhile, already done, or a duplicate",
     "429": "Too many requests: rate limit reached",
     "503": "Busy: matching capacity is in use; retry shortly",
@@ -247,6 +248,12 @@ def _register_errors(app: Flask) -> None:
             "冲突：记录已存在或已被同时修改 / Conflict: this already exists or was changed at the same time",
             "reload the page and try again",
         )
+
+    @app.errorhandler(OverflowError)
+    def too_large(_exc: OverflowError):  # noqa: ANN202
+        """A number beyond what the database stores (e.g. an id of 2**70) is bad input, not a crash."""
+        get_db().rollback()
+        return answer(400, "请求无效 / Bad request", "a number in the request is too large")
 
     @app.errorhandler(OperationalError)
     def busy(exc: OperationalError):  # noqa: ANN202

@@ -7,6 +7,7 @@ from typing import Any
 
 from apiflask import APIBlueprint, Schema, abort
 from apiflask.fields import Boolean, Integer, List, Raw, String
+from apiflask.validators import Range
 
 from marketplace.models import Firm, Policy, PolicyStatus
 from marketplace.services.policies import (
@@ -54,7 +55,7 @@ class SearchQuery(Schema):
 
 
 class MatchQuery(Schema):
-    firm_id = Integer(required=True)
+    firm_id = Integer(required=True, validate=Range(min=1, max=2**63 - 1))
 
 
 def _visible(policy_id: int) -> Policy:
