@@ -249,3 +249,19 @@ def test_cli_add_publish_and_search(runner, settings, tmp_path):
     found = runner.invoke(["policies", "search", "研发投入奖励", "--json"])
     assert json.loads(found.output)[0]["policy_id"] == pid
     assert runner.invoke(["policies", "publish", "424242"]).exit_code == 2
+
+
+def test_search_with_the_dense_model_finds_a_policy_that_shares_no_words_with_the_query(loaded):
+    from embeddings.dense import make_encoder
+    from marketplace.db import session_scope
+
+    encoder = make_encoder("chainmatch-zh-static")  # the shipped Chinese model (numpy, no PyTorch)
+    query = "企业搞研发花的钱可以多抵税"
+    with session_scope(loaded) as s:
+        load_enterprise_demo(s)
+        assert search_policies(s, query) == []  # no word in common: the lexical channel alone finds nothing
+        hits = search_policies(s, query, encoder=encoder)
+        assert hits and all(h["status"] == "published" for h in hits)
+        # the words still lead when they match: the dense channel only adds to them
+        titles = [r["title"] for r in search_policies(s, "研发费用加计扣除", encoder=encoder)]
+        assert titles[0] == "关于进一步完善研发费用税前加计扣除政策的公告"

@@ -24,6 +24,7 @@ from marketplace.services.policies import (
 from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
 from web.db import commit, get_db
+from web.engine import get_encoder
 from web.extensions import csrf
 
 bp = APIBlueprint("api_policies", __name__, url_prefix="/api/v1/policies", tag="Policies 惠企政策")
@@ -76,10 +77,10 @@ def _managed(policy_id: int) -> Policy:
 @bp.auth_required(auth)
 @bp.input(SearchQuery, location="query", arg_name="q")
 def list_all(q: dict[str, Any]):  # noqa: ANN201
-    """Published policies; with ``q`` a free-text search (Chinese BM25) ranked by relevance."""
+    """Published policies; with ``q`` a free-text search (Chinese BM25 + dense model) ranked by relevance."""
     db = get_db()
     if q["q"].strip():
-        return {"items": search_policies(db, q["q"])}
+        return {"items": search_policies(db, q["q"], encoder=get_encoder())}
     return {"items": [policy_dict(p) for p in list_policies(db)]}
 
 

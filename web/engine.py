@@ -178,3 +178,25 @@ def refresh_firm(firm_id: int) -> None:
     if app.extensions.get("engine") is None:
         return
     refresh_queue(app).mark(firm_id)
+
+
+def get_encoder():  # noqa: ANN201
+    """The dense encoder for small searches outside the engine (policy search): the engine's own
+    when it is built, else the configured model loaded once per process; None when dense matching
+    is switched off (MATCH_USE_DENSE)."""
+    app = current_app
+    if not app.config.get("MATCH_USE_DENSE", True):
+        return None
+    engine = app.extensions.get("engine")
+    if engine is not None and engine.encoder is not None:
+        return engine.encoder
+    encoder = app.extensions.get("policy_encoder")
+    if encoder is None:
+        with _lock:
+            encoder = app.extensions.get("policy_encoder")
+            if encoder is None:
+                from embeddings.dense import encoder_from_settings
+
+                encoder = encoder_from_settings(app.extensions["settings"])
+                app.extensions["policy_encoder"] = encoder
+    return encoder

@@ -29,6 +29,7 @@ from marketplace.services.policies import (
     withdraw_policy,
 )
 from web.db import commit, get_db
+from web.engine import get_encoder
 
 bp = Blueprint("policies", __name__, url_prefix="/policies")
 FORM_FIELDS = (
@@ -66,7 +67,7 @@ def browse():  # noqa: ANN201
     db = get_db()
     q = (request.args.get("q") or "").strip()
     if q:
-        rows = search_policies(db, q)
+        rows = search_policies(db, q, encoder=get_encoder())
     else:
         user = current_user if current_user.is_authenticated and can_manage_policy(current_user) else None
         rows = [policy_dict(p) for p in list_policies(db, user=user, include_drafts=user is not None)]

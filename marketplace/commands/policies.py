@@ -129,9 +129,10 @@ def match_command(app: AppContext, firm_id: int | None, all_firms: bool, as_json
 @_json_opt
 @pass_app
 def search_command(app: AppContext, text: str, limit: int, as_json: bool) -> None:
-    """Free-text search over published policies (Chinese BM25)."""
+    """Free-text search over published policies (Chinese BM25 + the dense model)."""
+    from embeddings.dense import encoder_from_settings
     from marketplace.services.policies import search_policies
 
     with app.session() as session:
-        rows = search_policies(session, text, limit=limit)
+        rows = search_policies(session, text, limit=limit, encoder=encoder_from_settings(app.settings))
     emit(rows, as_json, lambda ps: [_print_policy(p) for p in ps] or click.echo("没有找到 / nothing found"))

@@ -698,9 +698,13 @@ def match_batch(policies: list[Policy], facts: list[FirmFacts] | Columns) -> Bat
     return BatchResult(cols.ids, [p.id for p in policies], unmet)
 
 
-def search_policies(session: Session, text: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """Free-text search over published policies with the Chinese lexical channel (jieba + bigram
-    BM25): title weighs most, then the benefit, then the original text."""
+def search_policies(session: Session, text: str, *, limit: int = 20, encoder: Any = None) -> list[dict[str, Any]]:
+    """Free-text search over published policies. The Chinese lexical channel (jieba + bigram BM25:
+    title weighs most, then the benefit, then the original text) finds the words; with an
+    ``encoder`` (the engine's dense model, which reads Chinese) the dense channel also finds
+    policies that say the same thing in other words. Both are fused by weighted CombSUM."""
+    from embeddings.base import Hit
+    from embeddings.fusion import combsum
     from embeddings.lexical import LexicalChannel
 
     text = (text or "").strip()
@@ -717,10 +721,25 @@ def search_policies(session: Session, text: str, *, limit: int = 20) -> list[dic
             "text": (0.5, [p.original_text or "" for p in policies]),
         },
     )
+    channels = {"lexical": [h for h in channel.search(text, len(policies)) if h.score > 0]}
+    if encoder is not None:
+        docs = [f"{p.title}\n{p.benefit}\n{(p.original_text or '')[:500]}" for p in policies]
+        vectors = encoder.encode(docs)
+        query = encoder.encode([text], is_query=True)[0]
+        similarity = vectors @ query
+        channels["dense"] = [
+            Hit(doc_id=p.id, score=float(sim), channel="dense")
+            for p, sim in zip(policies, similarity, strict=True)
+            if sim > DENSE_FLOOR
+        ]
     by_id = {p.id: p for p in policies}
-    return [
-        {**policy_dict(by_id[h.doc_id]), "score": round(h.score, 4)} for h in channel.search(text, limit) if h.score > 0
-    ]
+    fused = combsum(channels, {"lexical": 1.0, "dense": DENSE_WEIGHT})
+    return [{**policy_dict(by_id[doc_id]), "score": round(score, 4)} for doc_id, score in fused[:limit]]
+
+
+# Dense evidence counts half as much as the words; below this cosine a policy is not related.
+DENSE_WEIGHT = 0.5
+DENSE_FLOOR = 0.3
 
 
 # --- permission --------------------------------------------------------------------------------
