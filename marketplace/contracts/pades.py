@@ -13,14 +13,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import logging
 import string
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from cryptography.hazmat.primitives import serialization
@@ -52,6 +56,26 @@ FIELD_NAMES = {"buyer": "BuyerSignature", "supplier": "SupplierSignature"}
 
 class SigningFailed(MarketplaceError):
     """Signing could not complete (TSA unreachable, certificate not valid, ...): nothing was stored."""
+
+
+T = TypeVar("T")
+
+
+def outside_event_loop(fn: Callable[..., T]) -> Callable[..., T]:
+    """pyHanko's synchronous API runs its coroutines with ``asyncio.run()``, which fails in a thread
+    that already runs an event loop (an async server, a notebook, Playwright's sync API). There the
+    call goes to a worker thread; everywhere else it runs as it is."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+
+    return call
 
 
 def add_signature_fields(pdf: bytes) -> bytes:
@@ -114,6 +138,7 @@ class LocalPadesProvider(SigningProvider):
 
     name = "local-pades"
 
+    @outside_event_loop
     def sign(self, pdf: bytes, request: SignRequest) -> bytes:
         signer = signers.SimpleSigner(
             signing_cert=to_asn1_cert(request.cert),
@@ -270,6 +295,7 @@ def _check_signature(emb, vc: ValidationContext, *, skip_diff: bool) -> Signatur
     return check
 
 
+@outside_event_loop
 def verify_pdf(
     data: bytes, roots: list[Certificate], others: list[Certificate], crls: list[CertificateRevocationList]
 ) -> VerifyReport:
