@@ -62,10 +62,11 @@ def test_unknown_edition_is_refused_naming_the_year():
 
 
 def test_innovative_score_adds_the_indicator_bands():
-    # IP class I own (15) + R&D 620 万 (20) + growth 12 % (15) + revenue 9800 (8) + SEI (10) + main share 88 % (20)
+    # 附件1: IP class I own (15) + R&D share 6.3 % (20) + growth 12 % (15) + debt ratio 48 % (10) + SEI (10)
+    # + main share 88 % (20)
     result = assess({k: SPECIALIZED[k] for k in SPECIALIZED})
     score = tier(result, "innovative")["score"]
-    assert score["total"] == 88 and score["passed"]
+    assert score["total"] == 90 and score["passed"]
 
 
 def test_innovation_group_minimum_blocks_a_high_total():
@@ -73,13 +74,13 @@ def test_innovation_group_minimum_blocks_a_high_total():
         "ip_class": "none",
         "rd_share": 3.5,
         "revenue_growth": 20,
-        "revenue": 20000,
+        "debt_ratio": 80,
         "strategic_emerging": True,
         "main_business_share": 90,
     }
     t = tier(assess(figures), "innovative")
-    assert t["score"]["total"] == 65
-    assert not t["met"] and t["nearly"]  # 5 innovation points < 20 required
+    assert t["score"]["total"] == 65  # R&D 3.5 % (15) + growth 20 % (20) + debt 80 % (0) + SEI (10) + share (20)
+    assert not t["met"] and t["nearly"]  # 15 innovation points < 20 required
 
 
 def test_direct_route_qualifies_without_score():
