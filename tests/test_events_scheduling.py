@@ -12,7 +12,15 @@ from sqlalchemy import select
 
 from marketplace.db import session_scope
 from marketplace.errors import InputError
-from marketplace.models import Meeting, MeetingStatus, Role, Side
+from marketplace.models import (
+    Meeting,
+    MeetingRequest,
+    MeetingStatus,
+    RequestSource,
+    RequestStatus,
+    Role,
+    Side,
+)
 from marketplace.models.notifications import Notification
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user
@@ -78,13 +86,15 @@ def test_meeting_without_a_common_slot_is_explained_with_the_firm_name(scheduled
     assert all(m.status is MeetingStatus.WAITING and m.unscheduled_reason for m in waiting)
 
 
-def test_large_firms_maximum_keeps_extra_meetings_out_with_a_reason(loaded):
+def test_large_firms_maximum_goes_to_the_solver_and_extra_meetings_wait_with_a_reason(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, large_max_meetings=2)
         for sme in w["smes"]:
             _accept(s, w["event"], sme.id, w["large"].id)
         data, kept_out = build_solver_input(s, w["event"])
-        assert len(kept_out) == 1 and "最多 2 场" in next(iter(kept_out.values()))
+        assert kept_out == {} and len(data["meetings"]) == 3
+        caps = {p["id"]: p.get("max_meetings") for p in data["participants"]}
+        assert caps[f"f{w['large'].id}"] == 2 and caps[f"f{w['smes'][0].id}"] is None
         summary = schedule_event(s, w["event"], time_limit_s=5)
         assert summary["scheduled"] == 2
         assert any("上限" in u["reason"] for u in summary["unscheduled"])
@@ -113,6 +123,93 @@ def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waitin
     assert late.status is MeetingStatus.SCHEDULED and (late.slot, late.table_no) == freed
     assert all((m.slot, m.table_no) == before[m.id] for m in meetings[1:])
     assert summary["moved"] == 0
+
+
+def _late_sme(s, w, name, available=None):
+    from marketplace.services.firms import create_firm
+
+    firm = create_firm(s, name=name, kind=ev.FirmKind.SME)
+    ev.invite_firms(s, w["event"], [firm.id])
+    reg = ev.register_firm(s, w["event"], firm.id)
+    if available is not None:
+        ev.set_availability(s, reg, available)
+    return firm
+
+
+def _propose(s, w, sme, score) -> MeetingRequest:
+    """An engine proposal (as ``propose_meetings`` writes it), still unanswered."""
+    req = MeetingRequest(
+        event_id=w["event"].id,
+        from_firm_id=sme.id,
+        to_firm_id=w["large"].id,
+        demand_id=w["demand"].id,
+        source=RequestSource.PROPOSAL,
+        status=RequestStatus.PROPOSED,
+        score=score,
+        reasons=["可满足需求"],
+    )
+    s.add(req)
+    s.flush()
+    return req
+
+
+def _full_and_sent(s, w, meetings):
+    schedule_event(s, w["event"], time_limit_s=5)
+    send_agendas(s, w["event"])
+    return {m.id: (m.slot, m.table_no) for m in meetings}
+
+
+def test_a_freed_place_goes_to_an_accepted_waiting_meeting_before_a_proposal(scheduled):
+    s, w, meetings = scheduled
+    before = _full_and_sent(s, w, meetings)
+    late = _accept(s, w["event"], _late_sme(s, w, "候补企业甲有限公司").id, w["large"].id)
+    proposal = _propose(s, w, _late_sme(s, w, "推荐企业乙有限公司"), score=0.99)  # weighs more than `late`
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    assert late.status is MeetingStatus.WAITING and proposal.status is RequestStatus.PROPOSED
+    assert summary["from_proposals"] == []
+    cancelled = meetings[0]
+    freed = (cancelled.slot, cancelled.table_no)
+    ev.cancel_meeting(s, cancelled)
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    assert late.status is MeetingStatus.SCHEDULED and (late.slot, late.table_no) == freed
+    assert proposal.status is RequestStatus.PROPOSED and summary["from_proposals"] == []
+    assert s.scalar(select(Meeting).where(Meeting.request_id == proposal.id)) is None
+    assert all((m.slot, m.table_no) == before[m.id] for m in meetings[1:]) and summary["moved"] == 0
+
+
+def test_without_an_accepted_waiting_meeting_the_best_available_proposal_gets_the_freed_place(scheduled):
+    s, w, meetings = scheduled
+    before = _full_and_sent(s, w, meetings)
+    cancelled = meetings[0]
+    freed = (cancelled.slot, cancelled.table_no)
+    others = [sl for sl in range(w["event"].slot_count) if sl != freed[0]]
+    best = _propose(s, w, _late_sme(s, w, "推荐企业甲有限公司"), score=0.8)
+    weaker = _propose(s, w, _late_sme(s, w, "推荐企业乙有限公司"), score=0.3)
+    absent = _propose(s, w, _late_sme(s, w, "推荐企业丙有限公司", available=others), score=0.95)
+    user = create_user(
+        s, email="proposal-sme@t.cn", password="password-123", name="测试", role=Role.SME, firm_id=best.from_firm_id
+    )
+    ev.cancel_meeting(s, cancelled)
+    # the first scheduling of an event does not place proposals unless asked; rescheduling does
+    summary = schedule_event(s, w["event"], time_limit_s=5, proposals=False)
+    assert summary["from_proposals"] == [] and best.status is RequestStatus.PROPOSED
+    summary = schedule_event(s, w["event"], time_limit_s=5)
+    _check_feasible(s, w)
+    assert summary["from_proposals"] == [best.id] and summary["moved"] == 0
+    assert best.status is RequestStatus.ACCEPTED and best.decided_at is not None
+    assert any("重新排程" in r for r in best.reasons)
+    assert weaker.status is RequestStatus.PROPOSED and absent.status is RequestStatus.PROPOSED  # absent: not available
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == best.id))
+    assert meeting.status is MeetingStatus.SCHEDULED and (meeting.slot, meeting.table_no) == freed
+    assert (meeting.large_firm_id, meeting.sme_firm_id) == (w["large"].id, best.from_firm_id)
+    assert meeting.demand_id == w["demand"].id and meeting.sequence == 1 and meeting.weight == ev.meeting_weight(best)
+    assert all((m.slot, m.table_no) == before[m.id] for m in meetings[1:])
+    notes = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
+    assert any("日程" in t for t in notes)
+    # the SME's requests list shows it accepted, and a later bulk accept does not duplicate it
+    assert best in ev.requests_for_firm(s, w["event"], best.from_firm_id)["proposed_to_me"]
+    assert ev.accept_proposals(s, w["event"], w["large"].id, [best.id]) == []
 
 
 def test_moving_a_meeting_bumps_its_calendar_sequence_and_notifies_both_firms(scheduled):

@@ -2,8 +2,10 @@
 representatives, availability and the SMEs' floor; accepted meetings with weights; locked and
 previous placements), runs the CP-SAT scheduler (:func:`marketplace.services.event_scheduler.solve_json`)
 and writes slots, tables and the reasons for unscheduled meetings back. Rerunning it after a
-cancellation or late requests refills freed slots from the waiting list while staying close to
-the previous schedule. Sending the agendas locks the schedule."""
+cancellation, a no-show or late requests refills freed slots from the waiting list while staying
+close to the previous schedule: accepted-but-unscheduled meetings first, then the engine's
+proposals (not yet accepted, not declined) of registered participants, best score first; a
+proposal that gets a place becomes a scheduled meeting. Sending the agendas locks the schedule."""
 
 from __future__ import annotations
 
@@ -16,8 +18,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marketplace.errors import InputError
-from marketplace.models import Event, EventStatus, Firm, Meeting, MeetingStatus, Side, utcnow
-from marketplace.services.events import approved_registrations, notify_firms
+from marketplace.models import (
+    Event,
+    EventStatus,
+    Firm,
+    Meeting,
+    MeetingRequest,
+    MeetingStatus,
+    RequestSource,
+    RequestStatus,
+    Side,
+    utcnow,
+)
+from marketplace.services.events import _meeting_for, approved_registrations, meeting_weight, notify_firms
 
 REASONS_ZH = {
     "no_capacity": "参会代表或洽谈桌不足",
@@ -27,7 +40,9 @@ REASONS_ZH = {
     "limits": "共同时段内代表人数或洽谈桌已用完",
     "time_limit": "求解时间用完，尚有空位未用",
     "zero_weight": "该洽谈权重为 0",
+    "participant_max": "一方已达本场活动的洽谈场次上限",
 }
+PROPOSAL_NOTE = "重新排程时补入空出的洽谈位 / placed in a freed place when the event was rescheduled"
 ACTIVE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
 
@@ -37,6 +52,10 @@ def pid(firm_id: int) -> str:
 
 def mid(meeting_id: int) -> str:
     return f"m{meeting_id}"
+
+
+def proposal_id(request_id: int) -> str:
+    return f"p{request_id}"
 
 
 def is_locked(meeting: Any) -> bool:
@@ -53,19 +72,10 @@ def build_solver_input(
     session: Session, event: Event, *, time_limit_s: float = 2.0
 ) -> tuple[dict[str, Any], dict[int, str]]:
     """The solver contract's input for this event, and the meetings kept out of it with their
-    reason (a large firm's maximum number of meetings)."""
+    reason (a participant that is no longer registered). A large firm's ``large_max_meetings`` is
+    the solver's ``max_meetings`` of that participant (reason code ``participant_max``)."""
     slots = event.slot_count
     regs = {r.firm_id: r for r in approved_registrations(session, event)}
-    participants = [
-        {
-            "id": pid(r.firm_id),
-            "side": r.side.value,
-            "capacity": r.representatives if r.side is Side.LARGE else 1,
-            "available": r.available(slots),
-            "min_meetings": event.sme_min_meetings if r.side is Side.SME else 0,
-        }
-        for r in regs.values()
-    ]
     meetings = session.execute(  # plain rows: no ORM objects for thousands of meetings
         select(
             Meeting.id,
@@ -82,20 +92,24 @@ def build_solver_input(
         .order_by(Meeting.id)
     ).all()
     kept_out: dict[int, str] = {}
-    per_large: dict[int, list[Any]] = defaultdict(list)
+    locked_per_firm: dict[int, int] = defaultdict(int)
     for m in meetings:
         if m.large_firm_id not in regs or m.sme_firm_id not in regs:
             kept_out[m.id] = "参会企业已退出 / a participant is no longer registered"
-        else:
-            per_large[m.large_firm_id].append(m)
-    for firm_meetings in per_large.values():
-        firm_meetings.sort(key=lambda m: (not is_locked(m), -m.weight, m.id))
-        for m in firm_meetings[event.large_max_meetings :]:
-            if not is_locked(m):
-                kept_out[m.id] = (
-                    f"大企业已达每场活动最多 {event.large_max_meetings} 场洽谈的上限 / "
-                    f"the large firm's maximum of {event.large_max_meetings} meetings is reached"
-                )
+        elif is_locked(m):
+            locked_per_firm[m.large_firm_id] += 1
+    participants = []
+    for r in regs.values():
+        participant: dict[str, Any] = {
+            "id": pid(r.firm_id),
+            "side": r.side.value,
+            "capacity": r.representatives if r.side is Side.LARGE else 1,
+            "available": r.available(slots),
+            "min_meetings": event.sme_min_meetings if r.side is Side.SME else 0,
+        }
+        if r.side is Side.LARGE:  # locked meetings beyond a lowered cap stay where they are
+            participant["max_meetings"] = max(event.large_max_meetings, locked_per_firm[r.firm_id])
+        participants.append(participant)
     items, previous = [], []
     for m in meetings:
         if m.id in kept_out:
@@ -117,9 +131,58 @@ def build_solver_input(
     return data, kept_out
 
 
-def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0) -> dict[str, Any]:
+def proposal_items(session: Session, event: Event) -> tuple[list[dict[str, Any]], dict[str, MeetingRequest]]:
+    """The engine's proposals (still proposed: neither accepted nor declined) between two approved
+    participants of opposite sides, as solver meetings ``p<request id>`` weighted like the meeting
+    each would become (so the best-scored proposal goes first)."""
+    regs = {r.firm_id: r for r in approved_registrations(session, event)}
+    items, by_id = [], {}
+    for req in session.scalars(
+        select(MeetingRequest)
+        .where(
+            MeetingRequest.event_id == event.id,
+            MeetingRequest.source == RequestSource.PROPOSAL,
+            MeetingRequest.status == RequestStatus.PROPOSED,
+        )
+        .order_by(MeetingRequest.id)
+    ):
+        a, b = regs.get(req.from_firm_id), regs.get(req.to_firm_id)
+        if a is None or b is None or a.side is b.side:
+            continue
+        large, sme = (a, b) if a.side is Side.LARGE else (b, a)
+        key = proposal_id(req.id)
+        items.append({"id": key, "a": pid(large.firm_id), "b": pid(sme.firm_id), "weight": meeting_weight(req)})
+        by_id[key] = req
+    return items, by_id
+
+
+def refill_with_proposals(
+    session: Session, event: Event, data: dict[str, Any], result: dict[str, Any]
+) -> dict[str, tuple[MeetingRequest, int, int]]:
+    """Second pass: the places the meetings (accepted ones) left free go to proposals. Every meeting
+    the first pass placed is locked where it is and the unplaced ones are left out, so a proposal
+    never takes an accepted meeting's place nor moves one; the solver's floors, capacities,
+    availability, tables and ``max_meetings`` still hold. Returns {solver id: (proposal, slot, table)}."""
+    from marketplace.services.event_scheduler import solve_json
+
+    items, by_id = proposal_items(session, event)
+    if not items:
+        return {}
+    placed = {s["id"]: {"slot": int(s["slot"]), "table": int(s["table"])} for s in result["scheduled"]}
+    fixed = [{**m, "locked": placed[m["id"]]} for m in data["meetings"] if m["id"] in placed]
+    second = solve_json({**data, "meetings": fixed + items, "previous": []})
+    return {s["id"]: (by_id[s["id"]], int(s["slot"]), int(s["table"])) for s in second["scheduled"] if s["id"] in by_id}
+
+
+def schedule_event(
+    session: Session, event: Event, *, time_limit_s: float = 2.0, proposals: bool | None = None
+) -> dict[str, Any]:
     """Run the scheduler on the event and write the result back; the firms whose meetings were
-    placed, moved or dropped are notified. Returns a summary with the unscheduled reasons."""
+    placed, moved or dropped are notified. Returns a summary with the unscheduled reasons.
+
+    ``proposals`` (default: when rescheduling, i.e. the event was scheduled before) lets the places
+    still free after the accepted meetings go to the engine's proposals: such a proposal is
+    accepted on the large firm's behalf and becomes a scheduled meeting, both firms are notified."""
     from marketplace.services.event_scheduler import solve_json
 
     if event.status not in (EventStatus.OPEN, EventStatus.SCHEDULED):
@@ -127,6 +190,9 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
     started = time.perf_counter()
     data, kept_out = build_solver_input(session, event, time_limit_s=time_limit_s)
     result = solve_json(data)
+    if proposals is None:
+        proposals = event.scheduled_at is not None
+    refilled = refill_with_proposals(session, event, data, result) if proposals else {}
     session.flush()
     rows = session.execute(
         select(
@@ -173,6 +239,15 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
                     "updated_at": utcnow(),
                 }
             )
+    for req, slot, table in refilled.values():  # the proposal becomes a scheduled meeting
+        req.transition(RequestStatus.ACCEPTED)
+        req.reasons = [*(req.reasons or []), PROPOSAL_NOTE]
+        meeting = _meeting_for(session, event, req)
+        meeting.status = MeetingStatus.SCHEDULED
+        meeting.slot, meeting.table_no, meeting.sequence = slot, table, 1
+        meeting.unscheduled_reason = None
+        changed_firms |= {meeting.large_firm_id, meeting.sme_firm_id}
+    session.flush()
     if updates:  # one executemany instead of thousands of unit-of-work updates
         session.execute(update(Meeting), updates)
         for obj in list(session.identity_map.values()):
@@ -194,7 +269,8 @@ def schedule_event(session: Session, event: Event, *, time_limit_s: float = 2.0)
         )
     return {
         "event_id": event.id,
-        "scheduled": len(placed),
+        "scheduled": len(placed) + len(refilled),
+        "from_proposals": sorted(req.id for req, _, _ in refilled.values()),
         "unscheduled": [
             {"meeting_id": m_id, "reason": reason} for m_id, reason in sorted(reasons.items()) if m_id not in placed
         ],
