@@ -30,6 +30,7 @@ def test_sme_checks_its_tier_and_policies(services, page, live_server, sign_in):
         "rd_expense": "620",
         "rd_share": "6.3",
         "employees": "120",
+        "debt_ratio": "45",
     }.items():
         page.fill(f"#f-{name}", value)
     page.select_option("#f-ip_class", "class_i_own")
@@ -39,7 +40,7 @@ def test_sme_checks_its_tier_and_policies(services, page, live_server, sign_in):
     assert "企业数据已保存" in page.inner_text("main")
     assert page.inner_text("#tier-highest") == "创新型中小企业"
     assert "专精特新中小企业" in page.inner_text("#next-tier")
-    assert "评分 88 / 100" in page.inner_text("#tier-innovative")
+    assert "评分 90 / 100" in page.inner_text("#tier-innovative")
     shot(page, "sme-tier-assessment.png")
     page.goto(f"{live_server}/policies/mine")
     qualifies = page.inner_text("#policies-qualifies")
