@@ -227,7 +227,7 @@ def error_status(exc: Exception) -> int:
 
 def _register_errors(app: Flask) -> None:
     from flask import jsonify, render_template
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
     from marketplace.errors import InputError, MarketplaceError
     from web.db import get_db
@@ -249,9 +249,11 @@ def _register_errors(app: Flask) -> None:
             "reload the page and try again",
         )
 
+    @app.errorhandler(DataError)
     @app.errorhandler(OverflowError)
-    def too_large(_exc: OverflowError):  # noqa: ANN202
-        """A number beyond what the database stores (e.g. an id of 2**70) is bad input, not a crash."""
+    def too_large(_exc: Exception):  # noqa: ANN202
+        """A number beyond what the database stores (e.g. an id of 2**70: OverflowError on SQLite, DataError
+        on PostgreSQL) is bad input, not a crash."""
         get_db().rollback()
         return answer(400, "请求无效 / Bad request", "a number in the request is too large")
 
