@@ -27,6 +27,10 @@ class TransitionError(InputError):
     """A status change that the workflow does not allow."""
 
 
+class PermissionDeniedError(InputError):
+    """The user may not do or see this (web and API answer 403)."""
+
+
 class ConflictError(TransitionError):
     """Someone else changed the record first, or it already exists (web and API answer 409)."""
 

@@ -215,11 +215,13 @@ def select_locale() -> str:
 
 
 def error_status(exc: Exception) -> int:
-    """HTTP status for a service error: 404 missing, 409 conflicts and refused transitions, else 400."""
-    from marketplace.errors import NotFoundError, TransitionError
+    """HTTP status for a service error: 404 missing, 403 denied, 409 conflicts and refused transitions, else 400."""
+    from marketplace.errors import NotFoundError, PermissionDeniedError, TransitionError
 
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, PermissionDeniedError):
+        return 403
     if isinstance(exc, TransitionError):
         return 409
     return 400

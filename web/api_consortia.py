@@ -25,7 +25,7 @@ from marketplace.services.consortia import (
     sme_share_report,
     withdraw,
 )
-from marketplace.services.tiers import organizer_region
+from marketplace.services.tiers import report_region
 from web.api_enterprise_common import auth, fail
 from web.db import commit, get_db
 from web.engine import get_engine
@@ -182,9 +182,4 @@ def report():  # noqa: ANN201
     db = get_db()
     if user.role not in (Role.ORGANIZER, Role.ADMIN):
         abort(403, message="the report is for organizers and admins")
-    region = None
-    if user.role is Role.ORGANIZER:
-        region = organizer_region(db, user)
-        if region is None:
-            abort(403, message="your organization has no region")
-    return sme_share_report(db, region=region)
+    return sme_share_report(db, region=report_region(db, user))

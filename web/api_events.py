@@ -13,7 +13,7 @@ from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
 
 from marketplace.errors import InputError, NotFoundError, TransitionError
-from marketplace.models import Event, EventFormat, EventRegistration, Meeting, Outcome, RequestRule
+from marketplace.models import Event, EventFormat, EventRegistration, Meeting, MeetingRequest, Outcome, RequestRule
 from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_rows
 from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
@@ -361,10 +361,10 @@ def get_requests(event_id: int):  # noqa: ANN201
     db = get_db()
     ev.expire_requests(db, event)
     db.commit()
-    query = select(ev.MeetingRequest).where(ev.MeetingRequest.event_id == event.id).order_by(ev.MeetingRequest.id)
+    query = select(MeetingRequest).where(MeetingRequest.event_id == event.id).order_by(MeetingRequest.id)
     if access is not ev.Access.ORGANIZER:
         firm = _own_firm(event)
-        query = query.where((ev.MeetingRequest.from_firm_id == firm) | (ev.MeetingRequest.to_firm_id == firm))
+        query = query.where((MeetingRequest.from_firm_id == firm) | (MeetingRequest.to_firm_id == firm))
     rows = list(db.scalars(query))
     met = ev.met_before(db, event, [(r.from_firm_id, r.to_firm_id) for r in rows])
     return {"items": [ev.request_dict(r, met) for r in rows]}
@@ -385,6 +385,14 @@ def post_request(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     return {"items": [ev.request_dict(req)]}
 
 
+def _request(event: Event, request_id: int) -> MeetingRequest:
+    """A meeting request of ``event``, or 404."""
+    req = get_db().get(MeetingRequest, request_id)
+    if req is None or req.event_id != event.id:
+        abort(404, message=f"request {request_id} does not exist in this event")
+    return req
+
+
 @bp.post("/<int:event_id>/requests/<int:request_id>/answer")
 @bp.auth_required(auth)
 @bp.input(AnswerIn, arg_name="data")
@@ -393,9 +401,7 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
     """The asked firm accepts or declines (409 once expired or answered)."""
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     db = get_db()
-    req = db.get(ev.MeetingRequest, request_id)
-    if req is None or req.event_id != event.id:
-        abort(404, message=f"request {request_id} does not exist in this event")
+    req = _request(event, request_id)
     if ev.request_access(db, auth.current_user, req) is ev.Access.NONE or req.to_firm_id != _firm_id():
         abort(403, message="only the asked firm answers")
     _run(lambda: ev.answer_request(db, req, accept=data["accept"]))
@@ -410,9 +416,7 @@ def must_meet(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: AN
     """The organizer marks a pair must-meet: its weight makes the scheduler place it first."""
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     db = get_db()
-    req = db.get(ev.MeetingRequest, request_id)
-    if req is None or req.event_id != event.id:
-        abort(404, message=f"request {request_id} does not exist in this event")
+    req = _request(event, request_id)
     _run(lambda: ev.set_must_meet(db, req, data["must_meet"]))
     return {"items": [ev.request_dict(req)]}
 

@@ -14,8 +14,8 @@ from marketplace.services.tiers import (
     assess_firm,
     can_view_figures,
     load_criteria,
-    organizer_region,
     pipeline,
+    report_region,
     save_figures,
 )
 from web.api_enterprise_common import auth, fail
@@ -91,9 +91,4 @@ def get_pipeline(q: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     if user.role not in (Role.ORGANIZER, Role.ADMIN):
         abort(403, message="the pipeline is for organizers and admins")
-    region = q.get("region")
-    if user.role is Role.ORGANIZER:
-        region = organizer_region(db, user)
-        if region is None:
-            abort(403, message="your organization has no region")
-    return pipeline(db, region=region, chain=q.get("chain"))
+    return pipeline(db, region=report_region(db, user, q.get("region")), chain=q.get("chain"))

@@ -24,7 +24,7 @@ from marketplace.services.consortia import (
     respond,
     sme_share_report,
 )
-from marketplace.services.tiers import organizer_region
+from marketplace.services.tiers import report_region
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import require_role
@@ -212,9 +212,5 @@ def run_finalize(project_id: int):  # noqa: ANN201
 def report():  # noqa: ANN201
     require_role(Role.ORGANIZER)
     db = get_db()
-    region = request.args.get("region") or None
-    if current_user.role is Role.ORGANIZER:
-        region = organizer_region(db, current_user)
-        if region is None:
-            abort(403, description=_("贵组织未设置所辖地区"))
+    region = report_region(db, current_user, request.args.get("region") or None)
     return render_template("consortia/report.html", data=sme_share_report(db, region=region), region=region)

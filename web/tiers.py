@@ -14,8 +14,8 @@ from marketplace.services.tiers import (
     can_view_figures,
     get_figures,
     load_criteria,
-    organizer_region,
     pipeline,
+    report_region,
     save_figures,
 )
 from web.db import commit, get_db
@@ -105,10 +105,6 @@ def _firm_page(firm_id: int):  # noqa: ANN202
 def pipeline_page():  # noqa: ANN201
     require_role(Role.ORGANIZER)
     db = get_db()
-    region = request.args.get("region") or None
-    if current_user.role is Role.ORGANIZER:
-        region = organizer_region(db, current_user)
-        if region is None:
-            abort(403, description=_("贵组织未设置所辖地区，无法查看企业梯度数据"))
+    region = report_region(db, current_user, request.args.get("region") or None)
     data = pipeline(db, region=region, chain=(request.args.get("chain") or None))
     return render_template("tiers/pipeline.html", data=data, region=region, chain=request.args.get("chain", ""))

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, PermissionDeniedError
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -566,6 +566,21 @@ def organizer_region(session: Session, user: Any) -> str | None:
         org = session.get(Organization, user.organization_id)
         return org.region if org else None
     return None
+
+
+def report_region(session: Session, user: Any, requested: str | None = None) -> str | None:
+    """The region an organizer's or admin's report covers: an organizer always sees its own region
+    (whatever it asked for), an admin the one it asked for (None: all regions). An organizer whose
+    organization has no region is refused."""
+    if user.role is Role.ORGANIZER:
+        region = organizer_region(session, user)
+        if region is None:
+            raise PermissionDeniedError(
+                "贵组织未设置所辖地区，请联系管理员补充 / your organization has no region: ask an admin to set it",
+                field="region",
+            )
+        return region
+    return requested
 
 
 def is_sme(firm: Firm) -> bool:

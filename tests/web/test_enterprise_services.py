@@ -93,6 +93,20 @@ def test_pipeline_is_for_organizers_and_shows_their_region(login, services):
     assert "示例电解液材料（江苏）" not in html  # another region
 
 
+def test_organizer_without_a_region_is_refused_the_regional_reports(login, client, services, loaded, people):
+    with session_scope(loaded) as s:
+        s.scalar(select(Organization).where(Organization.name == "测试协会")).region = None
+    page = login("organizer")
+    for path in ("/tiers/pipeline", "/consortia/report"):
+        response = page.get(path)
+        assert response.status_code == 403 and "所辖地区" in response.get_data(as_text=True)
+    for path in ("/api/v1/tiers/pipeline", "/api/v1/consortia/report"):
+        response = client.get(path, headers=h(people, "organizer"))
+        assert response.status_code == 403 and "no region" in response.get_json()["message"]
+    # an admin still sees every region
+    assert client.get("/api/v1/tiers/pipeline", headers=h(people, "admin")).status_code == 200
+
+
 def test_anonymous_users_are_sent_to_sign_in(client, services, people):
     assert client.get("/tiers/").status_code == 302
     assert client.get("/policies/mine").status_code == 302
