@@ -1,8 +1,9 @@
-"""Lists of demands read their owners in the same query (no query per row)."""
+"""No query per row: lists of demands read their owners in the same query, and saving a ranking
+reads no firm per suggestion."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from marketplace.db import get_engine, session_scope
 from marketplace.services.demands import create_demand
@@ -33,3 +34,31 @@ def test_demand_list_pages_do_not_query_once_per_owner(client, loaded, people):
             create_demand(s, {"owner_firm_id": owner, "type": "rd", "title": f"查询计数测试需求{i}", "publish": True})
     after = {p: _queries_for(client, loaded, p) for p in ("/demands/", "/")}
     assert after == before  # eight more demands of eight more owners, no more queries
+
+
+def test_saving_a_ranking_again_reads_no_firm_per_suggestion(loaded, people):
+    from marketplace.models import Demand, Firm
+    from marketplace.services.suggestions import Candidate, save_suggestions
+
+    def firm_reads(n: int) -> int:
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+            seen.append(statement)
+
+        with session_scope(loaded) as s:
+            demand = s.get(Demand, people["demand"])
+            firms = s.scalars(select(Firm.id).where(Firm.id != demand.owner_firm_id).order_by(Firm.id).limit(n)).all()
+            save_suggestions(s, demand, [Candidate(f, 1.0, []) for f in firms])
+            s.commit()
+            demand = s.get(Demand, people["demand"])
+            engine = get_engine(loaded.database_url)
+            event.listen(engine, "before_cursor_execute", count)
+            try:  # the same firms again with new scores: every row is updated
+                save_suggestions(s, demand, [Candidate(f, 2.0 + n, []) for f in firms])
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+        assert any(st.lstrip().upper().startswith("UPDATE MATCH_SUGGESTIONS") for st in seen)
+        return sum(st.lstrip().upper().startswith("SELECT FIRMS") for st in seen)
+
+    assert firm_reads(3) == firm_reads(15) == 0
