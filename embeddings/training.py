@@ -12,6 +12,13 @@ anchor's fact left out of the positive so the model learns what co-occurs with i
 - name     → the firm's profile (without its name);
 - chain    → a product ↔ its upstream material or downstream product.
 
+With a teacher (``--teacher use-multilingual-v3``) the table is first distilled from Google's
+multilingual USE v3, which reads Chinese and knows words the chain data never pairs: a seeded sample
+of industry, product and patent names is encoded by USE once (cached by content hash), its vectors
+are reduced to the model's dimension by PCA, and the table is trained to reproduce them (MSELoss);
+the pair training above then starts from that table instead of a random one. USE is slow (~50 short
+texts/s on two cores), which is why it teaches the table once instead of serving queries.
+
 A seeded sample of firm facts (products and patents) is held out of every pair and scored after
 training (can the model find the firm from the held-out fact, among all firms' profiles?), next to
 the untrained model and chance; the numbers go into the model card. Training is deterministic for
@@ -42,6 +49,7 @@ from marketplace.errors import InputError
 
 PAIR_KINDS = ("product", "patent", "industry", "name", "chain")
 LOSSES = ("mnrl", "cached-mnrl")
+TEACHERS = ("none", "use-multilingual-v3")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,10 @@ class TrainConfig:
     float16: bool = True
     min_profiles: int = 10
     min_pairs: int = 40
+    teacher: str = "none"
+    teacher_texts: int = 40000
+    distill_epochs: int = 5
+    distill_learning_rate: float = 0.5
 
 
 @dataclass
@@ -231,20 +243,116 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, pro
         disable_tqdm=not progress,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=_loss(model, config.loss))
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same float sums in the same order on any machine: the same weights
-    try:
+    with _one_thread():
         output = trainer.train()
-    finally:
-        torch.set_num_threads(threads)
     losses = [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]
     return {
         "steps": output.global_step,
         "train_loss_per_epoch": losses,
         "train_seconds": round(output.metrics["train_runtime"], 1),
     }
+
+
+def distill_texts(data: TrainingData, limit: int, seed: int) -> list[str]:
+    """The texts the teacher encodes: every industry name, then a seeded sample of product names (70 %
+    of ``limit``) and patent titles (the rest), all taken from the training pairs (never a held-out fact)."""
+    rng = random.Random(seed)
+    industries = sorted({a for kind, a, _ in data.pairs if kind == "industry"})
+    products = sorted(
+        {a for kind, a, _ in data.pairs if kind == "product"}
+        | {t for kind, a, p in data.pairs if kind == "chain" for t in (a, p)}
+    )
+    patents = sorted({a for kind, a, _ in data.pairs if kind == "patent"})
+    n_products = min(len(products), int(limit * 0.7))
+    n_patents = min(len(patents), max(0, limit - len(industries) - n_products))
+    texts = industries + rng.sample(products, n_products) + rng.sample(patents, n_patents)
+    return list(dict.fromkeys(texts))[:limit]
+
+
+def teacher_vectors(
+    texts: list[str], teacher: str, cache_dir: Path | None, progress: bool, batch: int = 64
+) -> np.ndarray:
+    """The teacher's unit vectors for ``texts`` (batches of similar length), read from
+    ``cache_dir`` when the same teacher already encoded the same texts."""
+    key = hashlib.sha256(("\n".join([teacher, *texts])).encode()).hexdigest()[:16]
+    path = cache_dir / f"teacher-{key}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        return np.load(path)
+    from tqdm import tqdm
+
+    from embeddings.dense import make_encoder
+
+    encoder = make_encoder(teacher)
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    for start in tqdm(range(0, len(order), batch), desc=f"teacher {teacher}", disable=not progress, unit="batch"):
+        rows = order[start : start + batch]
+        out[rows] = encoder.encode([texts[i] for i in rows])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, out)
+    return out
+
+
+def pca_targets(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, float]:
+    """``vectors`` projected on their first ``dim`` principal components and normalised; the share
+    of variance kept."""
+    centred = vectors - vectors.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(dim, vt.shape[0])
+    projected = centred @ vt[:k].T
+    if k < dim:  # fewer texts than dimensions (tiny data): pad with zeros
+        projected = np.pad(projected, ((0, 0), (0, dim - k)))
+    projected /= np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+    kept = float((singular[:k] ** 2).sum() / max(float((singular**2).sum()), 1e-12))
+    return projected.astype(np.float32), round(kept, 4)
+
+
+def distill(
+    model: Any, texts: list[str], targets: np.ndarray, config: TrainConfig, work_dir: Path, progress: bool
+) -> dict[str, Any]:
+    """Train the table to reproduce the teacher's (PCA-reduced) vectors: MSELoss, batches of 256."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MSELoss
+
+    dataset = Dataset.from_dict({"sentence": texts, "label": targets.tolist()})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=config.distill_epochs,
+        per_device_train_batch_size=256,
+        learning_rate=config.distill_learning_rate,
+        warmup_steps=0.1,
+        save_strategy="no",
+        report_to="none",
+        logging_strategy="epoch",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=MSELoss(model))
+    with _one_thread():
+        output = trainer.train()
+    return {
+        "steps": output.global_step,
+        "mse_per_epoch": [round(e["loss"], 6) for e in trainer.state.log_history if "loss" in e],
+        "train_seconds": round(output.metrics["train_runtime"], 1),
+    }
+
+
+@contextlib.contextmanager
+def _one_thread() -> Any:
+    """The same float sums in the same order on any machine: the same weights for a seed."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def heldout_metrics(encode: Callable[[list[str]], np.ndarray], data: TrainingData) -> dict[str, float]:
@@ -284,16 +392,29 @@ def train_model(
     source: dict[str, Any],
     progress: bool = False,
     say: Callable[[str], None] = lambda _m: None,
+    teacher_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Mine pairs, learn the tokenizer, train, score the held-out facts and save the model with
-    its card to ``out`` (written to a temporary folder first: a failed run leaves ``out`` as it was)."""
+    its card to ``out`` (written to a temporary folder first: a failed run leaves ``out`` as it was).
+    With a teacher, its vectors are cached in ``teacher_cache``."""
     if config.loss not in LOSSES:
         raise InputError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}", field="loss")
+    if config.teacher not in TEACHERS:
+        raise InputError(f"unknown teacher {config.teacher!r}; use one of {', '.join(TEACHERS)}", field="teacher")
     started = time.perf_counter()
     data = mine_pairs(profiles, relations, config)
     check_enough(len(profiles), data, config)
     say(f"{len(data.pairs)} training pairs {data.counts}, {len(data.heldout)} held-out facts")
     texts = sorted({t for _, a, p in data.pairs for t in (a, p)} | set(data.corpus.values()))
+    taught = distill_texts(data, config.teacher_texts, config.seed) if config.teacher != "none" else []
+    teacher_log: dict[str, Any] = {"teacher": config.teacher}
+    if taught:
+        say(f"teacher {config.teacher}: encoding {len(taught)} industry, product and patent names ...")
+        tick = time.perf_counter()
+        raw = teacher_vectors(taught, config.teacher, teacher_cache, progress)
+        targets, kept = pca_targets(raw, config.dim)
+        seconds = round(time.perf_counter() - tick, 1)
+        teacher_log.update(texts=len(taught), pca_variance_kept=kept, encode_seconds=seconds)
     tokenizer = train_tokenizer(texts, config.vocab_size)
     say(f"tokenizer: {tokenizer.get_vocab_size()} tokens learned from {len(texts)} texts")
     model = build_model(tokenizer, config.dim, config.seed)
@@ -306,6 +427,8 @@ def train_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".train-", dir=out.parent) as tmp:
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its log; stdout is for --json
+            if taught:
+                teacher_log["distillation"] = distill(model, taught, targets, config, Path(tmp) / "distill", progress)
             log = fit(model, data, config, Path(tmp) / "trainer", progress)
         if config.float16:
             model[0].embedding.half()
@@ -327,6 +450,7 @@ def train_model(
             "pairs": {**data.counts, "total": len(data.pairs), "sha256": data.digest()},
             "heldout_facts": {"trained": trained, "untrained": untrained, "chance_R@10": chance},
             "training": log,
+            "teacher": teacher_log,
             "seconds": round(time.perf_counter() - started, 1),
             "software": _versions(),
         }
@@ -405,8 +529,19 @@ def model_card(card: dict[str, Any]) -> str:
         "",
         "## Training",
         "",
+        "With a teacher, the token table was first distilled from the teacher's PCA-reduced vectors of the "
+        "texts counted below (MSELoss), then trained on the pairs above.",
+        "",
         "```json",
-        json.dumps({"training": card["training"], "seconds": card["seconds"], "software": card["software"]}, indent=2),
+        json.dumps(
+            {
+                "teacher": card.get("teacher", {"teacher": "none"}),
+                "training": card["training"],
+                "seconds": card["seconds"],
+                "software": card["software"],
+            },
+            indent=2,
+        ),
         "```",
         "",
     ]

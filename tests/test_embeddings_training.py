@@ -111,6 +111,46 @@ def test_training_is_deterministic_for_a_seed(inputs, tmp_path):
     assert c["pairs"]["total"] > 0
 
 
+def test_distilling_from_use_brings_the_table_towards_the_teacher(inputs, tmp_path):
+    from embeddings.training import build_model, distill, distill_texts, pca_targets, teacher_vectors, train_tokenizer
+
+    profiles, relations = inputs
+    config = TrainConfig(**{**TINY.__dict__, "teacher": "use-multilingual-v3", "teacher_texts": 120})
+    data = mine_pairs(profiles, relations, config)
+    texts = distill_texts(data, config.teacher_texts, config.seed)
+    # only texts the pairs already hold (so the teacher sees nothing the pairs do not)
+    assert 0 < len(texts) <= 120 and set(texts) <= {t for _, a, p in data.pairs for t in (a, p)}
+    raw = teacher_vectors(texts, config.teacher, tmp_path / "cache", progress=False)
+    assert raw.shape == (len(texts), 512) and np.allclose(np.linalg.norm(raw, axis=1), 1, atol=1e-4)
+    cached = list((tmp_path / "cache").glob("teacher-*.npy"))
+    assert len(cached) == 1 and np.array_equal(teacher_vectors(texts, config.teacher, tmp_path / "cache", False), raw)
+    targets, kept = pca_targets(raw, config.dim)
+    assert targets.shape == (len(texts), config.dim) and 0.3 < kept <= 1.0
+    tokenizer = train_tokenizer(texts + [p for _, _, p in data.pairs], config.vocab_size)
+    model = build_model(tokenizer, config.dim, config.seed)
+
+    def agreement() -> float:
+        return float((model.encode(texts, convert_to_numpy=True, normalize_embeddings=True) * targets).sum(1).mean())
+
+    before = agreement()
+    log = distill(model, texts, targets, config, tmp_path / "work", progress=False)
+    assert log["mse_per_epoch"][-1] < log["mse_per_epoch"][0]
+    assert agreement() > before + 0.3
+
+
+def test_training_with_a_teacher_records_it_in_the_card(inputs, tmp_path):
+    profiles, relations = inputs
+    config = TrainConfig(**{**TINY.__dict__, "teacher": "use-multilingual-v3", "teacher_texts": 80})
+    card = train_model(profiles, relations, tmp_path / "taught", config, source={}, teacher_cache=tmp_path / "c")
+    teacher = card["teacher"]
+    assert teacher["teacher"] == "use-multilingual-v3" and teacher["texts"] == 80
+    assert teacher["distillation"]["steps"] > 0 and list((tmp_path / "c").glob("teacher-*.npy"))
+    assert card["heldout_facts"]["trained"]["R@10"] > card["heldout_facts"]["chance_R@10"]
+    assert "use-multilingual-v3" in (tmp_path / "taught" / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="teacher"):
+        train_model(profiles, relations, tmp_path / "x", TrainConfig(teacher="bert"), source={})
+
+
 def test_train_command_writes_a_model_the_engine_serves(loaded: Settings, runner, tmp_path):
     out = tmp_path / "cli-model"
     result = runner.invoke(

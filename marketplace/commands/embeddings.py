@@ -52,6 +52,17 @@ def _human(card: dict) -> None:
 @click.option(
     "--heldout", default=500, show_default=True, type=click.IntRange(0), help="Firm facts held out and scored."
 )
+@click.option(
+    "--teacher",
+    type=click.Choice(["none", "use-multilingual-v3"]),
+    default="none",
+    show_default=True,
+    help="Distil the token table from this model's vectors of industry, product and patent names first "
+    "(docs/matching.md); its vectors are cached under the instance directory.",
+)
+@click.option(
+    "--teacher-texts", default=40000, show_default=True, type=click.IntRange(10), help="Texts the teacher encodes."
+)
 @click.option("--float32", "float32", is_flag=True, help="Store the table as float32 (default float16).")
 @_json_opt
 @pass_app
@@ -110,6 +121,7 @@ def train_command(
         info = {"source": "database", "database": app.settings.database_url}
         with app.session() as session:
             profiles, relations = load_training_inputs(session)
-    card = train_model(profiles, relations, out, config, source=info, progress=progress, say=say)
+    cache = Path(app.settings.instance_dir) / "models" / ".teacher-cache"
+    card = train_model(profiles, relations, out, config, source=info, progress=progress, say=say, teacher_cache=cache)
     card["out"] = str(out)
     emit(card, as_json, _human)
