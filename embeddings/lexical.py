@@ -180,11 +180,11 @@ class LexicalChannel(Channel):
 
 def top_hits(doc_ids: np.ndarray, scores: np.ndarray, top_k: int, channel: str) -> list[Hit]:
     """The top_k positive scores as hits, best first (ties by doc id)."""
-    if len(scores) == 0:
+    idx = np.flatnonzero(scores > 0)  # BM25 scores are sparse: partition only the documents that scored
+    if len(idx) > top_k > 0:
+        idx = idx[np.argpartition(-scores[idx], top_k - 1)[:top_k]]
+    elif top_k <= 0:
         return []
-    k = min(top_k, len(scores))
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[scores[idx] > 0]
     order = sorted(idx, key=lambda i: (-float(scores[i]), int(doc_ids[i])))
     return [Hit(int(doc_ids[i]), float(scores[i]), channel) for i in order]
 
