@@ -271,13 +271,13 @@ def distill_texts(data: TrainingData, limit: int, seed: int) -> list[str]:
 
 def teacher_vectors(
     texts: list[str], teacher: str, cache_dir: Path | None, progress: bool, batch: int = 64
-) -> np.ndarray:
-    """The teacher's unit vectors for ``texts`` (batches of similar length), read from
-    ``cache_dir`` when the same teacher already encoded the same texts."""
+) -> tuple[np.ndarray, bool]:
+    """The teacher's unit vectors for ``texts`` (batches of similar length), and whether they were
+    read from ``cache_dir`` (where the same teacher already encoded the same texts)."""
     key = hashlib.sha256(("\n".join([teacher, *texts])).encode()).hexdigest()[:16]
     path = cache_dir / f"teacher-{key}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():
-        return np.load(path)
+        return np.load(path), True
     from tqdm import tqdm
 
     from embeddings.dense import make_encoder
@@ -291,7 +291,7 @@ def teacher_vectors(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, out)
-    return out
+    return out, False
 
 
 def pca_targets(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, float]:
@@ -411,10 +411,10 @@ def train_model(
     if taught:
         say(f"teacher {config.teacher}: encoding {len(taught)} industry, product and patent names ...")
         tick = time.perf_counter()
-        raw = teacher_vectors(taught, config.teacher, teacher_cache, progress)
+        raw, cached = teacher_vectors(taught, config.teacher, teacher_cache, progress)
         targets, kept = pca_targets(raw, config.dim)
         seconds = round(time.perf_counter() - tick, 1)
-        teacher_log.update(texts=len(taught), pca_variance_kept=kept, encode_seconds=seconds)
+        teacher_log.update(texts=len(taught), pca_variance_kept=kept, encode_seconds=seconds, vectors_from_cache=cached)
     tokenizer = train_tokenizer(texts, config.vocab_size)
     say(f"tokenizer: {tokenizer.get_vocab_size()} tokens learned from {len(texts)} texts")
     model = build_model(tokenizer, config.dim, config.seed)

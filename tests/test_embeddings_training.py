@@ -120,10 +120,11 @@ def test_distilling_from_use_brings_the_table_towards_the_teacher(inputs, tmp_pa
     texts = distill_texts(data, config.teacher_texts, config.seed)
     # only texts the pairs already hold (so the teacher sees nothing the pairs do not)
     assert 0 < len(texts) <= 120 and set(texts) <= {t for _, a, p in data.pairs for t in (a, p)}
-    raw = teacher_vectors(texts, config.teacher, tmp_path / "cache", progress=False)
+    raw, from_cache = teacher_vectors(texts, config.teacher, tmp_path / "cache", progress=False)
     assert raw.shape == (len(texts), 512) and np.allclose(np.linalg.norm(raw, axis=1), 1, atol=1e-4)
-    cached = list((tmp_path / "cache").glob("teacher-*.npy"))
-    assert len(cached) == 1 and np.array_equal(teacher_vectors(texts, config.teacher, tmp_path / "cache", False), raw)
+    assert not from_cache and len(list((tmp_path / "cache").glob("teacher-*.npy"))) == 1
+    again, from_cache = teacher_vectors(texts, config.teacher, tmp_path / "cache", False)
+    assert from_cache and np.array_equal(again, raw)
     targets, kept = pca_targets(raw, config.dim)
     assert targets.shape == (len(texts), config.dim) and 0.3 < kept <= 1.0
     tokenizer = train_tokenizer(texts + [p for _, _, p in data.pairs], config.vocab_size)
