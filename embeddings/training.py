@@ -222,17 +222,29 @@ def _loss(model: Any, name: str) -> Any:
 def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, progress: bool) -> dict[str, Any]:
     """Train ``model`` in place with the sentence-transformers trainer; returns its log summary."""
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     dataset = Dataset.from_dict({"anchor": [a for _, a, _ in data.pairs], "positive": [p for _, _, p in data.pairs]})
-    args = SentenceTransformerTrainingArguments(
+    args = _arguments(
+        work_dir, config, progress, config.epochs, config.batch_size, config.learning_rate, BatchSamplers.NO_DUPLICATES
+    )
+    steps, losses, seconds = _train(model, args, dataset, _loss(model, config.loss))
+    return {"steps": steps, "train_loss_per_epoch": [round(x, 4) for x in losses], "train_seconds": seconds}
+
+
+def _arguments(
+    work_dir: Path, config: TrainConfig, progress: bool, epochs: int, batch_size: int, lr: float, sampler: Any = None
+) -> Any:
+    """The trainer's arguments: CPU, no checkpoints, a loss per epoch, seeded."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    return SentenceTransformerTrainingArguments(
         output_dir=str(work_dir),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
         warmup_steps=0.1,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        **({"batch_sampler": sampler} if sampler is not None else {}),
         save_strategy="no",
         report_to="none",
         logging_strategy="epoch",
@@ -242,15 +254,17 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, pro
         dataloader_num_workers=0,
         disable_tqdm=not progress,
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=_loss(model, config.loss))
+
+
+def _train(model: Any, args: Any, dataset: Any, loss: Any) -> tuple[int, list[float], float]:
+    """Run the sentence-transformers trainer on one thread: (steps, loss per epoch, seconds)."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     with _one_thread():
         output = trainer.train()
-    losses = [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]
-    return {
-        "steps": output.global_step,
-        "train_loss_per_epoch": losses,
-        "train_seconds": round(output.metrics["train_runtime"], 1),
-    }
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return output.global_step, losses, round(output.metrics["train_runtime"], 1)
 
 
 def distill_texts(data: TrainingData, limit: int, seed: int) -> list[str]:
@@ -313,33 +327,12 @@ def distill(
 ) -> dict[str, Any]:
     """Train the table to reproduce the teacher's (PCA-reduced) vectors: MSELoss, batches of 256."""
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MSELoss
 
     dataset = Dataset.from_dict({"sentence": texts, "label": targets.tolist()})
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(work_dir),
-        num_train_epochs=config.distill_epochs,
-        per_device_train_batch_size=256,
-        learning_rate=config.distill_learning_rate,
-        warmup_steps=0.1,
-        save_strategy="no",
-        report_to="none",
-        logging_strategy="epoch",
-        seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=not progress,
-    )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=MSELoss(model))
-    with _one_thread():
-        output = trainer.train()
-    return {
-        "steps": output.global_step,
-        "mse_per_epoch": [round(e["loss"], 6) for e in trainer.state.log_history if "loss" in e],
-        "train_seconds": round(output.metrics["train_runtime"], 1),
-    }
+    args = _arguments(work_dir, config, progress, config.distill_epochs, 256, config.distill_learning_rate)
+    steps, losses, seconds = _train(model, args, dataset, MSELoss(model))
+    return {"steps": steps, "mse_per_epoch": [round(x, 6) for x in losses], "train_seconds": seconds}
 
 
 @contextlib.contextmanager
