@@ -50,6 +50,7 @@ from marketplace.errors import InputError
 PAIR_KINDS = ("product", "patent", "industry", "name", "chain")
 LOSSES = ("mnrl", "cached-mnrl")
 TEACHERS = ("none", "use-multilingual-v3")
+HARD_NEGATIVES = ("none", "bm25")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class TrainConfig:
     min_profiles: int = 10
     min_pairs: int = 40
     teacher: str = "none"
+    hard_negatives: str = "none"
     teacher_texts: int = 40000
     distill_epochs: int = 5
     distill_learning_rate: float = 0.5
@@ -219,17 +221,62 @@ def _loss(model: Any, name: str) -> Any:
     return MultipleNegativesRankingLoss(model)
 
 
+def hard_negatives(data: TrainingData, seed: int, top: int = 5, progress: bool = False) -> list[str | None]:
+    """For each pair, the profile BM25 ranks highest for its anchor among those of other firms (a
+    firm is known by its profile's first line, the name; the anchor of a name pair is that name);
+    a seeded random profile where BM25 finds none; None for chain pairs (product ↔ product)."""
+    from tqdm import tqdm
+
+    from embeddings.lexical import LexicalChannel
+
+    texts = list(data.corpus.values())
+    heads = [t.split("\n", 1)[0] for t in texts]
+    lexical = LexicalChannel(range(len(texts)), {"text": (1.0, texts)})
+    rng = random.Random(seed)
+    out: list[str | None] = []
+    for kind, anchor, positive in tqdm(data.pairs, desc="hard negatives", disable=not progress, mininterval=5):
+        if kind == "chain":
+            out.append(None)
+            continue
+        own = {positive.split("\n", 1)[0], anchor}
+        hit = next((h.doc_id for h in lexical.search(anchor, top) if heads[h.doc_id] not in own), None)
+        for _ in range(10):
+            if hit is not None:
+                break
+            pick = rng.randrange(len(texts))
+            hit = pick if heads[pick] not in own else None
+        out.append(texts[hit] if hit is not None else None)
+    return out
+
+
 def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, progress: bool) -> dict[str, Any]:
-    """Train ``model`` in place with the sentence-transformers trainer; returns its log summary."""
+    """Train ``model`` in place with the sentence-transformers trainer; returns its log summary.
+    With BM25 hard negatives, pairs that have one train as (anchor, positive, negative) triplets
+    and the rest (chain pairs) as pairs, in proportion, both with the same loss."""
     from datasets import Dataset
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
-    dataset = Dataset.from_dict({"anchor": [a for _, a, _ in data.pairs], "positive": [p for _, _, p in data.pairs]})
+    dataset: Any = Dataset.from_dict(
+        {"anchor": [a for _, a, _ in data.pairs], "positive": [p for _, _, p in data.pairs]}
+    )
+    mined: dict[str, Any] = {}
+    if config.hard_negatives == "bm25":
+        tick = time.perf_counter()
+        negatives = hard_negatives(data, config.seed, progress=progress)
+        triplets = [(a, p, n) for (_, a, p), n in zip(data.pairs, negatives, strict=True) if n is not None]
+        rest = [(a, p) for (_, a, p), n in zip(data.pairs, negatives, strict=True) if n is None]
+        columns = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets]}
+        dataset = {"triplets": Dataset.from_dict({**columns, "negative": [t[2] for t in triplets]})}
+        if rest:
+            dataset["pairs"] = Dataset.from_dict({"anchor": [a for a, _ in rest], "positive": [p for _, p in rest]})
+        mined = {"hard_negatives": len(triplets), "mining_seconds": round(time.perf_counter() - tick, 1)}
     args = _arguments(
         work_dir, config, progress, config.epochs, config.batch_size, config.learning_rate, BatchSamplers.NO_DUPLICATES
     )
+    if isinstance(dataset, dict):
+        args.multi_dataset_batch_sampler = "proportional"
     steps, losses, seconds = _train(model, args, dataset, _loss(model, config.loss))
-    return {"steps": steps, "train_loss_per_epoch": [round(x, 4) for x in losses], "train_seconds": seconds}
+    return {"steps": steps, "train_loss_per_epoch": [round(x, 4) for x in losses], "train_seconds": seconds, **mined}
 
 
 def _arguments(
@@ -392,6 +439,11 @@ def train_model(
     With a teacher, its vectors are cached in ``teacher_cache``."""
     if config.loss not in LOSSES:
         raise InputError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}", field="loss")
+    if config.hard_negatives not in HARD_NEGATIVES:
+        raise InputError(
+            f"unknown hard negatives {config.hard_negatives!r}; use one of {', '.join(HARD_NEGATIVES)}",
+            field="hard_negatives",
+        )
     if config.teacher not in TEACHERS:
         raise InputError(f"unknown teacher {config.teacher!r}; use one of {', '.join(TEACHERS)}", field="teacher")
     started = time.perf_counter()

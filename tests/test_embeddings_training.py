@@ -152,6 +152,27 @@ def test_training_with_a_teacher_records_it_in_the_card(inputs, tmp_path):
         train_model(profiles, relations, tmp_path / "x", TrainConfig(teacher="bert"), source={})
 
 
+def test_bm25_hard_negatives_are_profiles_of_other_firms(inputs, tmp_path):
+    from embeddings.training import hard_negatives
+
+    profiles, relations = inputs
+    data = mine_pairs(profiles, relations, TINY)
+    negatives = hard_negatives(data, seed=13)
+    assert len(negatives) == len(data.pairs)
+    corpus = set(data.corpus.values())
+    for (kind, anchor, positive), negative in zip(data.pairs, negatives, strict=True):
+        if kind == "chain":
+            assert negative is None
+            continue
+        assert negative in corpus
+        head = negative.split("\n", 1)[0]
+        assert head != positive.split("\n", 1)[0] and head != anchor  # never the positive's own firm
+    config = TrainConfig(**{**TINY.__dict__, "hard_negatives": "bm25"})
+    card = train_model(profiles, relations, tmp_path / "hn", config, source={})
+    assert card["training"]["hard_negatives"] == sum(n is not None for n in negatives)
+    assert card["heldout_facts"]["trained"]["R@10"] > card["heldout_facts"]["untrained"]["R@10"]
+
+
 def test_train_command_writes_a_model_the_engine_serves(loaded: Settings, runner, tmp_path):
     out = tmp_path / "cli-model"
     result = runner.invoke(

@@ -61,6 +61,13 @@ def _human(card: dict) -> None:
     "(docs/matching.md); its vectors are cached under the instance directory.",
 )
 @click.option(
+    "--hard-negatives",
+    type=click.Choice(["none", "bm25"]),
+    default="none",
+    show_default=True,
+    help="bm25: each fact pair also gets the profile of another firm that BM25 ranks highest for its anchor.",
+)
+@click.option(
     "--teacher-texts", default=40000, show_default=True, type=click.IntRange(10), help="Texts the teacher encodes."
 )
 @click.option("--float32", "float32", is_flag=True, help="Store the table as float32 (default float16).")
