@@ -64,7 +64,7 @@ CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
 # The dense weight measured per model (bench/fusion_tune.py, docs/benchmarks.md): the rows above are
 # for a model that reads no Chinese (the earlier default MiniLM); a model named here gets these.
 DENSE_WEIGHTS_BY_MODEL: dict[str, dict[str, float]] = {
-    "chainmatch-zh-static": {"supply_chain": 1.0, "rd": 1.0, "supply_chain_own": 0.0},
+    "chainmatch-zh-static": {"supply_chain": 1.5, "rd": 1.0, "supply_chain_own": 0.0},
 }
 # "我们生产X，需要X的上游原材料": a firm that makes X itself is a competitor (bench/fusion_tune.py)
 COMPETITOR_FACTOR = 0.5
