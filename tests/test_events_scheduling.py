@@ -102,16 +102,9 @@ def test_large_firms_maximum_goes_to_the_solver_and_extra_meetings_wait_with_a_r
 
 def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waiting_list(scheduled):
     s, w, meetings = scheduled
-    schedule_event(s, w["event"], time_limit_s=5)
-    send_agendas(s, w["event"])
-    before = {m.id: (m.slot, m.table_no) for m in meetings}
+    before = _full_and_sent(s, w, meetings)
     # a late request arrives after the agendas went out
-    from marketplace.services.firms import create_firm
-
-    late_sme = create_firm(s, name="迟到报名企业有限公司", kind=ev.FirmKind.SME)
-    ev.invite_firms(s, w["event"], [late_sme.id])
-    ev.register_firm(s, w["event"], late_sme.id)
-    late = _accept(s, w["event"], late_sme.id, w["large"].id)
+    late = _accept(s, w["event"], _late_sme(s, w, "迟到报名企业有限公司").id, w["large"].id)
     summary = schedule_event(s, w["event"], time_limit_s=5)
     assert {m.id: (m.slot, m.table_no) for m in meetings} == before, "locked meetings stay"
     assert late.status is MeetingStatus.WAITING and summary["unscheduled"]  # all 6 places are taken
