@@ -256,20 +256,22 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work_dir: Path, pro
     from datasets import Dataset
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
-    dataset: Any = Dataset.from_dict(
-        {"anchor": [a for _, a, _ in data.pairs], "positive": [p for _, _, p in data.pairs]}
-    )
+    def table(rows: list[tuple[str, ...]], names: tuple[str, ...]) -> Any:
+        return Dataset.from_dict({name: [row[i] for row in rows] for i, name in enumerate(names)})
+
+    pairs = [(a, p) for _, a, p in data.pairs]
     mined: dict[str, Any] = {}
     if config.hard_negatives == "bm25":
         tick = time.perf_counter()
         negatives = hard_negatives(data, config.seed, progress=progress)
-        triplets = [(a, p, n) for (_, a, p), n in zip(data.pairs, negatives, strict=True) if n is not None]
-        rest = [(a, p) for (_, a, p), n in zip(data.pairs, negatives, strict=True) if n is None]
-        columns = {"anchor": [t[0] for t in triplets], "positive": [t[1] for t in triplets]}
-        dataset = {"triplets": Dataset.from_dict({**columns, "negative": [t[2] for t in triplets]})}
+        triplets = [(a, p, n) for (a, p), n in zip(pairs, negatives, strict=True) if n is not None]
+        rest = [pair for pair, n in zip(pairs, negatives, strict=True) if n is None]
+        dataset: Any = {"triplets": table(triplets, ("anchor", "positive", "negative"))}
         if rest:
-            dataset["pairs"] = Dataset.from_dict({"anchor": [a for a, _ in rest], "positive": [p for _, p in rest]})
+            dataset["pairs"] = table(rest, ("anchor", "positive"))
         mined = {"hard_negatives": len(triplets), "mining_seconds": round(time.perf_counter() - tick, 1)}
+    else:
+        dataset = table(pairs, ("anchor", "positive"))
     args = _arguments(
         work_dir, config, progress, config.epochs, config.batch_size, config.learning_rate, BatchSamplers.NO_DUPLICATES
     )
@@ -580,7 +582,7 @@ def model_card(card: dict[str, Any]) -> str:
         "```json",
         json.dumps(
             {
-                "teacher": card.get("teacher", {"teacher": "none"}),
+                "teacher": card["teacher"],
                 "training": card["training"],
                 "seconds": card["seconds"],
                 "software": card["software"],
