@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 import networkx as nx
 
 from graph.protocol import (
+    FIRM_LINKS,
     Direction,
     Edge,
     ExpansionPolicy,
@@ -116,10 +117,13 @@ class NetworkxGraph:
         # first use, dropped on every write. Expansion touches only the edges its policy follows;
         # flat tuples keep it small (about 16 bytes an edge and direction at 500,000 firms).
         # Built with it, from the same pass over the edges: node labels, and the largest weight on
-        # any edge leaving a firm (1.0 if none), the bound that firm attachment prunes with.
+        # any edge leaving a firm (1.0 if none), the bound that firm attachment prunes with; and
+        # for each chain node with firms attached, (relationship, firms' flat tuple, ...): the
+        # only nodes firm attachment has to visit (most reached nodes have no firm).
         self._adjacency: dict[tuple[str, Direction], dict[str, tuple]] | None = None
         self._labels: dict[str, Label] = {}
         self._firm_weight = 1.0
+        self._firm_links: dict[str, tuple] = {}
 
     def _index(self) -> dict[tuple[str, Direction], dict[str, tuple]]:
         if self._adjacency is None:
@@ -131,9 +135,26 @@ class NetworkxGraph:
                 lists.setdefault((k, Direction.IN), {}).setdefault(v, []).extend((u, d["weight"]))
                 if labels[u] == Label.FIRM and (firm_weight is None or d["weight"] > firm_weight):
                     firm_weight = d["weight"]
+            adjacency = {rd: {n: tuple(flat) for n, flat in by_node.items()} for rd, by_node in lists.items()}
             self._labels, self._firm_weight = labels, 1.0 if firm_weight is None else firm_weight
-            self._adjacency = {rd: {n: tuple(flat) for n, flat in by_node.items()} for rd, by_node in lists.items()}
+            self._firm_links = self._links_to_firms(adjacency, labels)
+            self._adjacency = adjacency
         return self._adjacency
+
+    @staticmethod
+    def _links_to_firms(adjacency: dict[tuple[str, Direction], dict[str, tuple]], labels: dict[str, Label]) -> dict:
+        """Chain node -> (relationship, (firm, weight, firm, weight, ...), ...) over the profile
+        relationships, firms only (products are in industries too); shares the adjacency's tuples
+        where every neighbour is a firm."""
+        links: dict[str, tuple] = {}
+        for rel in FIRM_LINKS:
+            for node, flat in adjacency.get((rel.value, Direction.IN), {}).items():
+                if any(labels[other] is not Label.FIRM for other in flat[::2]):
+                    pairs = zip(flat[::2], flat[1::2], strict=True)
+                    flat = tuple(x for pair in pairs if labels[pair[0]] is Label.FIRM for x in pair)
+                if flat:
+                    links[node] = (*links.get(node, ()), rel.value, flat)
+        return links
 
     # --- writes ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
@@ -216,14 +237,17 @@ class NetworkxGraph:
             if key in self._labels and (key not in first or float(w) > first[key][0]):
                 first[key] = (float(w), None, None)
         walk.layers.append(first)
-        steps = [(step.rel.value, step.direction, step.code, f) for step, f in policy.chain_steps.items()]
+        # each step's neighbour map looked up once, not once per node
+        steps = [(adjacency.get((s.rel.value, s.direction), {}), s.code, f) for s, f in policy.chain_steps.items()]
         labels = self._labels
         for depth in range(1, policy.hops + 1):
             nxt: dict[str, tuple[float, str | None, str | None]] = {}
             for key, (score, _, _) in walk.layers[depth - 1].items():
-                for rel, direction, code, factor in steps:
+                for neighbours, code, factor in steps:
+                    flat = neighbours.get(key)
+                    if flat is None:
+                        continue
                     cand_score = score * factor
-                    flat = adjacency.get((rel, direction), {}).get(key, ())
                     for other in flat[::2]:
                         current = nxt.get(other)
                         if current is None:
@@ -259,8 +283,8 @@ class NetworkxGraph:
         returns, as in the Neo4j backend. A firm keeps only (score, node, relationship) while
         scanning; paths are built for the firms returned."""
         firm_factor = {r.value: f for r, f in policy.firm_steps.items()}
-        adjacency = self._index()
-        labels = self._labels  # read after the index: a concurrent rebuild only adds nodes
+        self._index()
+        links = self._firm_links  # read after the index: a concurrent rebuild only adds nodes
         max_factor = max(firm_factor.values(), default=0.0) * self._firm_weight
 
         def full_key(node: str, firm: str) -> str:
@@ -268,21 +292,23 @@ class NetworkxGraph:
 
         best: dict[str, tuple[float, str, str]] = {}  # firm -> (score, node, relationship)
         level = None
-        for key, (score, _depth) in sorted(reached.items(), key=lambda kv: -kv[1][0]):
+        attached = sorted(((s, key) for key, (s, _depth) in reached.items() if key in links), key=lambda sk: -sk[0])
+        for score, key in attached:
             if score != level and len(best) >= limit:  # re-check only when the score level drops
                 level = score
                 if score * max_factor < heapq.nlargest(limit, (b[0] for b in best.values()))[-1]:
                     break
-            for rel, factor in firm_factor.items():
-                flat = adjacency.get((rel, Direction.IN), {}).get(key, ())
+            node_links = links[key]
+            for rel, flat in zip(node_links[::2], node_links[1::2], strict=True):
+                factor = firm_factor.get(rel)
+                if factor is None:
+                    continue
                 for firm, weight in zip(flat[::2], flat[1::2], strict=True):
                     cand_score = score * factor * weight
                     current = best.get(firm)
-                    if current is None:
-                        if labels.get(firm) is not Label.FIRM:
-                            continue
-                    elif cand_score < current[0] or (
-                        cand_score == current[0] and full_key(key, firm) >= full_key(current[1], firm)
+                    if current is not None and (
+                        cand_score < current[0]
+                        or (cand_score == current[0] and full_key(key, firm) >= full_key(current[1], firm))
                     ):
                         continue
                     best[firm] = (cand_score, key, rel)

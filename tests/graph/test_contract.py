@@ -126,6 +126,14 @@ def test_expansion_follows_only_the_policy_direction(graph):
     assert [r.firm_key for r in patents] == ["firm:4"]
 
 
+def test_firm_attachment_takes_only_firms_from_an_industry_that_products_are_in_too(graph):
+    chain(graph)
+    graph.upsert_edges([Edge("firm:3", Rel.IN_INDUSTRY, "industry:1", 0.8)])  # industry:1 holds product:1 too
+    reached = graph.expand({"industry:1": 1.0}, policy_for("investment"))
+    assert [(r.firm_key, r.score) for r in reached] == [("firm:3", pytest.approx(0.8))]
+    assert [p.via for p in reached[0].path] == [None, "IN_INDUSTRY<"]
+
+
 def test_subgraph_around_a_product(graph):
     chain(graph)
     nodes, edges = graph.subgraph("product:1", hops=1)
