@@ -77,6 +77,16 @@ def test_firm_search_ignores_latin_case_on_every_database(loaded):
     assert upper and upper == lower
 
 
+def test_firm_search_finds_chinese_text_with_and_without_latin_letters_in_any_case(settings):
+    with session_scope(settings) as s:
+        create_firm(s, name="上海Abc芯片有限公司", kind=FirmKind.SME)
+        create_firm(s, name="其他测试有限公司", kind=FirmKind.SME)
+    with session_scope(settings) as s:
+        for text in ("芯片", "abc芯片", "ABC芯片", "Abc芯片"):
+            assert [f.name for f in search_firms(s, text)] == ["上海Abc芯片有限公司"], text
+        assert search_firms(s, "芯片厂") == []
+
+
 def test_firm_search_treats_percent_and_underscore_as_plain_text(settings):
     with session_scope(settings) as s:
         create_firm(s, name="百分百_测试有限公司", kind=FirmKind.SME)
