@@ -90,6 +90,7 @@ class _Walk:
         self.layers: list[dict[str, tuple[float, str | None, str | None]]] = []
         self.name, self.labels = name, labels
         self._keys: dict[tuple[int, str], str] = {}
+        self._paths: dict[tuple[int, str], tuple[PathStep, ...]] = {}
 
     def key(self, depth: int, node: str) -> str:
         found = self._keys.get((depth, node))
@@ -100,12 +101,13 @@ class _Walk:
         return found
 
     def path(self, depth: int, node: str) -> tuple[PathStep, ...]:
-        steps = []
-        for d in range(depth, -1, -1):
-            _, parent, code = self.layers[d][node]
-            steps.append(PathStep(node, self.name(node), self.labels[node], code))
-            node = parent
-        return tuple(reversed(steps))
+        found = self._paths.get((depth, node))
+        if found is None:
+            _, parent, code = self.layers[depth][node]
+            step = PathStep(node, self.name(node), self.labels[node], code)
+            found = (step,) if depth == 0 else (*self.path(depth - 1, parent), step)
+            self._paths[(depth, node)] = found
+        return found
 
 
 class NetworkxGraph:
@@ -116,18 +118,21 @@ class NetworkxGraph:
         # (relationship, direction) -> node -> (neighbour, weight, neighbour, weight, ...): built on
         # first use, dropped on every write. Expansion touches only the edges its policy follows;
         # flat tuples keep it small (about 16 bytes an edge and direction at 500,000 firms).
-        # Built with it, from the same pass over the edges: node labels, and the largest weight on
+        # Built with it, from the same pass over the edges: node labels and names, and the largest weight on
         # any edge leaving a firm (1.0 if none), the bound that firm attachment prunes with; and
         # for each chain node with firms attached, (relationship, firms' flat tuple, ...): the
         # only nodes firm attachment has to visit (most reached nodes have no firm).
         self._adjacency: dict[tuple[str, Direction], dict[str, tuple]] | None = None
         self._labels: dict[str, Label] = {}
+        self._names: dict[str, str] = {}  # node names, read by expansion's paths (the graph's own lookup is slower)
         self._firm_weight = 1.0
         self._firm_links: dict[str, tuple] = {}
 
     def _index(self) -> dict[tuple[str, Direction], dict[str, tuple]]:
         if self._adjacency is None:
-            labels = {k: d["label"] for k, d in self.g.nodes(data=True)}
+            labels, names = {}, {}
+            for k, d in self.g.nodes(data=True):
+                labels[k], names[k] = d["label"], d["name"]
             lists: dict[tuple[str, Direction], dict[str, list]] = {}
             firm_weight = None
             for u, v, k, d in self.g.edges(keys=True, data=True):
@@ -136,7 +141,7 @@ class NetworkxGraph:
                 if labels[u] == Label.FIRM and (firm_weight is None or d["weight"] > firm_weight):
                     firm_weight = d["weight"]
             adjacency = {rd: {n: tuple(flat) for n, flat in by_node.items()} for rd, by_node in lists.items()}
-            self._labels, self._firm_weight = labels, 1.0 if firm_weight is None else firm_weight
+            self._labels, self._names, self._firm_weight = labels, names, 1.0 if firm_weight is None else firm_weight
             self._firm_links = self._links_to_firms(adjacency, labels)
             self._adjacency = adjacency
         return self._adjacency
@@ -195,7 +200,8 @@ class NetworkxGraph:
 
     # --- reads ----------------------------------------------------------------------------
     def _name(self, key: str) -> str:
-        return self.g.nodes[key]["name"]
+        name = self._names.get(key)
+        return self.g.nodes[key]["name"] if name is None else name
 
     def _node(self, key: str) -> Node:
         data = self.g.nodes[key]
