@@ -9,7 +9,7 @@ browse, search, open demands, run matches and answer suggestions for ``--duratio
 stops everything and prints throughput, errors and p50/p95 of page views and of match requests.
 
 Usage:
-  python bench/load_web.py [--users 200] [--duration 300] [--threads 8] [--json]
+  python bench/load_web.py [--users 200] [--duration 300] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from _common import machine, percentiles
 from sqlalchemy import func, select
 
+from marketplace.commands.web import DEFAULT_THREADS
 from marketplace.config import REPO_ROOT, Settings
 from marketplace.db import init_db, session_scope
 from marketplace.models import Demand, Firm, FirmKind, FirmProduct, Product, Role, User
@@ -224,7 +225,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200, help="concurrent simulated users")
     parser.add_argument("--spawn-rate", type=float, default=5, help="users started per second")
     parser.add_argument("--duration", type=int, default=300, help="seconds of load (after spawning starts)")
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="waitress worker threads (serve's default)"
+    )
     parser.add_argument("--large", type=int, default=40, help="large-firm accounts (one demand each)")
     parser.add_argument("--sme", type=int, default=120, help="accounts for suggested firms")
     parser.add_argument("--wait-min", type=float, default=2.0, help="think time between tasks, seconds")
@@ -236,6 +239,8 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = parser.parse_args()
+    if not 1 <= args.threads <= 64:
+        parser.error("--threads must be 1..64 (as for serve)")
     if not 1 <= args.users <= 1000 or not 1 <= args.duration <= 900:
         parser.error("--users must be 1..1000 and --duration 1..900 (the run is bounded)")
 

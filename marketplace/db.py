@@ -29,6 +29,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook s
     cur.close()
 
 
+POOL_SIZE, POOL_OVERFLOW = 20, 20  # connections kept open, and borrowed beyond them, per process
+
+
 @lru_cache(maxsize=8)
 def get_engine(database_url: str) -> Engine:
     """One engine per URL for the process (engines pool connections and are thread-safe)."""
@@ -38,7 +41,9 @@ def get_engine(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    # a connection per waitress thread (`serve --threads`, 16 by default) plus the engine's refresh
+    # worker, without waiting on the pool; more threads borrow overflow connections
+    return create_engine(database_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def session_factory(settings: Settings) -> sessionmaker[Session]:

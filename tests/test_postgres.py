@@ -3,6 +3,7 @@ server, and behaviour that differs between SQLite and PostgreSQL unless the code
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from marketplace import postgres
+from marketplace.commands.web import DEFAULT_THREADS
 from marketplace.config import Settings
 from marketplace.db import get_engine, init_db, schema_is_current, session_scope
 from marketplace.errors import MarketplaceError
@@ -68,6 +70,19 @@ def test_upgrade_from_empty_on_postgresql_creates_the_models_schema(postgres_dat
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         postgres_databases.drop(name)
+
+
+def test_every_server_thread_gets_a_database_connection_at_once(postgres_databases: PostgresDatabases):
+    """`serve`'s threads (and the engine's refresh worker) each hold a connection while they work:
+    the pool must hand them all out together, not make the last ones wait for the first."""
+    threads = DEFAULT_THREADS
+    engine = get_engine(postgres_databases.url(postgres_databases.empty))
+    try:
+        with ExitStack() as stack:
+            connections = [stack.enter_context(engine.connect()) for _ in range(threads + 1)]
+            assert [c.exec_driver_sql("SELECT 1").scalar() for c in connections] == [1] * (threads + 1)
+    finally:
+        engine.dispose()
 
 
 def test_firm_search_ignores_latin_case_on_every_database(loaded):

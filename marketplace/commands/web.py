@@ -9,12 +9,22 @@ import click
 from marketplace.cli import AppContext, _json_opt, cli, demo_group, emit, pass_app
 
 DEMO_PASSWORD = "chainmatch-demo"
+# Page work is CPU-bound Python (about one core per process); threads beyond one keep that core busy
+# while others wait on the database. On PostgreSQL 8 left it idle: match p95 724 ms against 394 ms
+# with 16 in the same week's runs (docs/benchmarks.md, "Load"); SQLite was no worse with 16.
+DEFAULT_THREADS = 16
 
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Worker threads.")
+@click.option(
+    "--threads",
+    default=DEFAULT_THREADS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker threads (they also wait out the database's round trips; docs/deployment.md).",
+)
 @click.option(
     "--connection-limit",
     default=500,
