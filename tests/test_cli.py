@@ -151,3 +151,26 @@ def test_unknown_command_is_usage_error(runner):
     from marketplace.cli import cli
 
     assert CliRunner().invoke(cli, ["frobnicate"]).exit_code == 2
+
+
+def test_serve_builds_the_engine_freezes_it_out_of_garbage_collection_and_serves_with_16_threads(
+    loaded, runner, monkeypatch
+):
+    import gc
+
+    import waitress
+
+    served = {}
+
+    def hand_over(app, **options):  # waitress would block here serving; the test stops at the hand-over
+        served.update(options, engine=app.extensions["engine"], frozen=gc.get_freeze_count())
+
+    monkeypatch.setattr(waitress, "serve", hand_over)
+    try:
+        result = runner.invoke(["serve", "--port", "5999"])
+        assert result.exit_code == 0, result.output
+        assert served["threads"] == 16 and served["port"] == 5999
+        assert served["frozen"] > 0 and "kept out of garbage collection" in result.output
+        assert not any(o is served["engine"].profiles for o in gc.get_objects())  # frozen: not scanned
+    finally:
+        gc.unfreeze()

@@ -38,14 +38,18 @@ def serve_command(app: AppContext, host: str, port: int, threads: int, connectio
     from waitress import serve
 
     from web import create_app
-    from web.engine import get_engine
+    from web.engine import freeze_built_objects, get_engine
 
     flask_app = create_app(app.settings.with_persisted_secret_key())
     started = time.perf_counter()
     click.echo("正在加载匹配引擎 / loading the matching engine ...")
     with flask_app.app_context():
         engine = get_engine()
-    click.echo(f"匹配引擎就绪 / engine ready: {len(engine.profiles)} profiles in {time.perf_counter() - started:.1f} s")
+    frozen = freeze_built_objects()
+    click.echo(
+        f"匹配引擎就绪 / engine ready: {len(engine.profiles)} profiles in {time.perf_counter() - started:.1f} s"
+        f" ({frozen} objects kept out of garbage collection)"
+    )
     click.echo(f"请打开 / open http://{host}:{port}/")
     serve(flask_app, host=host, port=port, threads=threads, connection_limit=connection_limit)
 
