@@ -10,8 +10,8 @@ from marketplace.cli import AppContext, _json_opt, cli, demo_group, emit, pass_a
 
 DEMO_PASSWORD = "chainmatch-demo"
 # Page work is CPU-bound Python (about one core per process); threads beyond one keep that core busy
-# while others wait on the database. On PostgreSQL 8 left it idle: match p95 724 ms against 394 ms
-# with 16 in the same week's runs (docs/benchmarks.md, "Load"); SQLite was no worse with 16.
+# while others wait on the database's round trips. 16 and 8 measured alike within the machine's
+# run-to-run spread on both databases (docs/benchmarks.md, "Load"); the pool covers 16.
 DEFAULT_THREADS = 16
 
 
