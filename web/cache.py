@@ -16,6 +16,7 @@ from flask import current_app
 T = TypeVar("T")
 DEFAULT_SECONDS = 30.0
 _lock = threading.Lock()
+_MISSING = object()
 
 
 def _cache() -> TTLCache | None:
@@ -36,8 +37,10 @@ def cached(key: Hashable, compute: Callable[[], T]) -> T:
     if cache is None:
         return compute()
     with _lock:
-        if key in cache:
-            return cache[key]
+        # one look-up: between `key in cache` and `cache[key]` the entry can expire (a KeyError, a 500)
+        value = cache.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
     value = compute()  # outside the lock: two threads may compute it once each, never block each other
     with _lock:
         cache[key] = value
