@@ -203,10 +203,10 @@ def firms_search_command(app: AppContext, text: str, limit: int, kind: str | Non
 @pass_app
 def firms_show_command(app: AppContext, firm_id: int, as_json: bool) -> None:
     """Everything known about firm FIRM_ID, with the source of each fact."""
-    from marketplace.services.firms import firm_detail, get_firm
+    from marketplace.services.firms import firm_detail
 
     with app.session() as session:
-        data = firm_detail(get_firm(session, firm_id))
+        data = firm_detail(session, firm_id)
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"{d['name']}  (#{d['firm_id']}, {d['kind']}, {d['region'] or '地区未知'})")

@@ -35,7 +35,7 @@ from marketplace.permissions import (
 )
 from marketplace.services.accounts import user_for_token
 from marketplace.services.demands import create_demand, demand_dict
-from marketplace.services.firms import firm_detail, firm_summary, get_firm, search_firms
+from marketplace.services.firms import firm_detail, firm_summary, search_firms
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import (
     inbox,
@@ -335,7 +335,7 @@ def list_firms(q: dict[str, Any]):  # noqa: ANN201
 @bp.output(FirmDetailOut)
 def get_firm_detail(firm_id: int):  # noqa: ANN201
     try:
-        return firm_detail(get_firm(get_db(), firm_id))
+        return firm_detail(get_db(), firm_id)
     except InputError as exc:
         _fail(exc)
 

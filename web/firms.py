@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from marketplace.errors import NotFoundError
 from marketplace.models import Firm, FirmKind, Role, Tier
 from marketplace.services.firms import firm_detail, get_firm, list_firms, search_firms, update_profile
 from web.cache import cached
@@ -55,10 +56,11 @@ def directory():  # noqa: ANN201
 
 @bp.get("/firms/<int:firm_id>")
 def show(firm_id: int):  # noqa: ANN201
-    db = get_db()
-    if db.get(Firm, firm_id) is None:
+    try:
+        firm = firm_detail(get_db(), firm_id)
+    except NotFoundError:
         abort(404)
-    return render_template("firms/show.html", firm=firm_detail(get_firm(db, firm_id)))
+    return render_template("firms/show.html", firm=firm)
 
 
 @bp.route("/profile", methods=["GET", "POST"])

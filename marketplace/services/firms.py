@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.errors import InputError, NotFoundError
@@ -37,8 +37,12 @@ def get_firm(session: Session, firm_id: int) -> Firm:
         ],
     )
     if firm is None:
-        raise NotFoundError(f"firm {firm_id} does not exist; find firms with `firms search TEXT`", field="firm_id")
+        raise _no_such_firm(firm_id)
     return firm
+
+
+def _no_such_firm(firm_id: int) -> NotFoundError:
+    return NotFoundError(f"firm {firm_id} does not exist; find firms with `firms search TEXT`", field="firm_id")
 
 
 def search_firms(
@@ -103,8 +107,35 @@ def firm_summary(firm: Firm) -> dict[str, Any]:
     }
 
 
-def firm_detail(firm: Firm) -> dict[str, Any]:
-    products = sorted(firm.products, key=lambda fp: -(fp.weight or 0))
+def firm_detail(session: Session, firm_id: int) -> dict[str, Any]:
+    """Everything the firm page, ``GET /api/v1/firms/{id}`` and ``firms show`` print: the firm, then
+    its names, products (largest share of revenue first), industries and patents read as plain rows.
+    Loading them as ORM objects (``get_firm``, for edits) took two thirds of the firm page's CPU
+    under load (docs/benchmarks.md, "Load")."""
+    firm = session.get(Firm, firm_id)
+    if firm is None:
+        raise _no_such_firm(firm_id)
+    names = session.execute(
+        select(FirmName.name, FirmName.kind).where(FirmName.firm_id == firm_id).order_by(FirmName.id)
+    )
+    products = session.execute(
+        select(Product.name, FirmProduct.weight, FirmProduct.source)
+        .join(Product, Product.id == FirmProduct.product_id)
+        .where(FirmProduct.firm_id == firm_id)
+        .order_by(func.coalesce(FirmProduct.weight, 0).desc(), FirmProduct.id)
+    )
+    industries = session.execute(
+        select(Industry.name, Industry.code, FirmIndustry.source)
+        .join(Industry, Industry.id == FirmIndustry.industry_id)
+        .where(FirmIndustry.firm_id == firm_id)
+        .order_by(FirmIndustry.id)
+    )
+    patents = session.execute(
+        select(Patent.title, FirmPatent.source)
+        .join(Patent, Patent.id == FirmPatent.patent_id)
+        .where(FirmPatent.firm_id == firm_id)
+        .order_by(FirmPatent.id)
+    )
     return {
         **firm_summary(firm),
         "kind_label": firm.kind.label_zh if firm.kind else None,
@@ -114,12 +145,10 @@ def firm_detail(firm: Firm) -> dict[str, Any]:
         "description": firm.description,
         "source": firm.source,
         "fact_sources": firm.fact_sources,
-        "names": [{"name": n.name, "kind": n.kind.value} for n in firm.names],
-        "products": [{"name": fp.product.name, "weight": fp.weight, "source": fp.source} for fp in products],
-        "industries": [
-            {"name": fi.industry.name, "code": fi.industry.code, "source": fi.source} for fi in firm.industries
-        ],
-        "patents": [{"title": fp.patent.title, "source": fp.source} for fp in firm.patents],
+        "names": [{"name": name, "kind": kind.value} for name, kind in names],
+        "products": [{"name": name, "weight": weight, "source": source} for name, weight, source in products],
+        "industries": [{"name": name, "code": code, "source": source} for name, code, source in industries],
+        "patents": [{"title": title, "source": source} for title, source in patents],
     }
 
 

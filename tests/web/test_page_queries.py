@@ -62,3 +62,28 @@ def test_saving_a_ranking_again_reads_no_firm_per_suggestion(loaded, people):
         return sum(st.lstrip().upper().startswith("SELECT FIRMS") for st in seen)
 
     assert firm_reads(3) == firm_reads(15) == 0
+
+
+def test_firm_page_reads_a_firm_in_the_same_number_of_queries_however_many_products_it_lists(
+    client, loaded, people
+):
+    from marketplace.models import Firm
+    from marketplace.services.firms import update_profile
+
+    firm_id = people["sme_firm"]
+
+    def listing(n: int) -> int:
+        with session_scope(loaded) as s:
+            update_profile(
+                s,
+                s.get(Firm, firm_id),
+                products=[f"查询计数测试产品{i}" for i in range(n)],
+                industries=[f"查询计数测试行业{i}" for i in range(n)],
+                patents=[f"一种查询计数测试方法{i}" for i in range(n)],
+            )
+        return _queries_for(client, loaded, f"/firms/{firm_id}")
+
+    before = listing(1)
+    assert listing(12) == before  # no query per product, industry or patent
+    page = client.get(f"/firms/{firm_id}").get_data(as_text=True)
+    assert "查询计数测试产品11" in page and "查询计数测试行业11" in page and "一种查询计数测试方法11" in page
