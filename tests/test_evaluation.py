@@ -61,6 +61,15 @@ def test_evaluation_on_the_fixture_data_reports_every_task_and_channel(settings,
     assert groups == {"holder has other patents", "holder known by industries only"}
     assert "| patent→holder | fused |" in markdown_table(report)
     assert "电解液" not in report["paraphrase_products_without_maker"]  # the fixtures have its makers
+    product_rows = report["product_producer_breakdown"]
+    assert sum(row["queries"] for row in product_rows) == next(
+        r["n"] for r in report["results"] if r["task"] == "product→producer" and r["config"] == "fused"
+    )
+    kinds = report["paraphrase_kinds"]
+    for config in CONFIGS:
+        assert kinds[config]["kinds counted"] >= kinds[config]["key as written"]
+    table = markdown_table(report)
+    assert "| product→producer R@10 by the hidden product |" in table and "| kinds counted |" in table
 
 
 def test_filtered_product_queries_leave_out_the_visible_makers_but_never_the_answer():
@@ -80,3 +89,44 @@ def test_paraphrase_demands_never_name_their_product_and_span_many_chains():
     assert len(specs) >= 50
     assert all(spec["product"] not in spec["text"] for spec in specs)
     assert len({spec["chain"] for spec in specs}) >= 10
+
+
+def test_a_kind_of_a_product_is_a_name_that_ends_with_it():
+    from marketplace.evaluation import makers_of_kinds
+
+    makers = {"正极材料": {1}, "三元正极材料": {2}, "电解液添加剂": {3}, "锂电池电解液": {4}, "钢": {5}, "不锈钢": {6}}
+    assert makers_of_kinds(makers, "正极材料") == {1, 2}
+    assert makers_of_kinds(makers, "电解液") == {4}  # an additive maker does not make electrolyte
+    assert makers_of_kinds(makers, "钢") == {5}  # one character: no kinds
+    assert makers_of_kinds(makers, "隔膜") == set()
+
+
+def test_paraphrase_breakdown_counts_makers_of_kinds_without_changing_the_key():
+    from marketplace.evaluation import Query, paraphrase_breakdown
+
+    queries = [
+        Query("p0", "决定电芯能量密度的正极侧活性粉体", "supply_chain", {1}, product="正极材料"),
+        Query("p1", "放在正负极之间的微孔绝缘薄膜", "supply_chain", {7}, product="锂电池隔膜"),
+    ]
+    makers = {"正极材料": {1}, "三元正极材料": {2}, "锂电池隔膜": {7}}
+    out = paraphrase_breakdown(queries, {"fused": [[2, 9], [8, 9]]}, makers)
+    assert out["demands whose answers grow"] == 1
+    assert out["fused"] == {"key as written": 0.0, "kinds counted": 0.5}
+    assert queries[0].gold == {1}  # the key itself is untouched
+
+
+def test_product_breakdown_groups_queries_by_how_many_other_firms_list_the_product():
+    from marketplace.evaluation import Query, product_breakdown
+
+    queries = [
+        Query("a", "频谱管理", "supply_chain", {1}, product="频谱管理"),
+        Query("b", "水泥", "supply_chain", {2}, product="水泥"),
+        Query("c", "电解液", "supply_chain", {3}, product="电解液"),
+    ]
+    makers = {"水泥": set(range(10, 20)), "电解液": {3, 30}}
+    rows = product_breakdown(queries, {"fused": [[1], [10, 2], [30]]}, makers)
+    assert [(r["group"], r["queries"], r["fused"]) for r in rows] == [
+        ("no other firm lists it", 1, 1.0),
+        ("1–4 other firms list it", 1, 0.0),
+        ("5 or more list it", 1, 1.0),
+    ]
