@@ -386,3 +386,38 @@ def test_pending_member_of_a_party_firm_is_denied(session, settings, deal):
         with pytest.raises(svc.ContractAccessDenied):
             svc.authorize(pending, contract, action)
     assert svc.visible_contracts(session, pending) == []
+
+
+def test_a_contract_cannot_be_started_from_a_demand_the_actor_may_not_see(session, settings, deal):
+    """Its terms (products, quantity, budget) would be copied into the contract: a demand the actor
+    cannot see answers like one that does not exist, whichever firm the actor names."""
+    from marketplace.errors import NotFoundError
+    from marketplace.services.demands import create_demand
+
+    hidden = create_demand(
+        session,
+        {
+            "owner_firm_id": deal.buyer_firm,
+            "type": "supply_chain",
+            "title": "保密的隔膜采购计划",
+            "wanted_products": ["湿法隔膜"],
+            "budget_max": 800,
+            "visibility": "private",
+            "publish": True,
+        },
+    )
+    third = deal.user(session, "third")
+    with pytest.raises(NotFoundError, match=f"demand {hidden.id} does not exist"):
+        svc.start_contract(
+            session, third, buyer_firm_id=deal.buyer_firm, supplier_firm_id=deal.third_firm, demand_id=hidden.id
+        )
+    assert svc.visible_contracts(session, deal.user(session, "buyer")) == []
+    # the owner starts one from it, with its terms
+    contract = svc.start_contract(
+        session,
+        deal.user(session, "buyer"),
+        buyer_firm_id=deal.buyer_firm,
+        supplier_firm_id=deal.supplier_firm,
+        demand_id=hidden.id,
+    )
+    assert contract.demand_id == hidden.id and "保密的隔膜采购计划" in contract.title

@@ -57,7 +57,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
-from marketplace.permissions import viewer_of
+from marketplace.permissions import can_view_demand, viewer_of
 
 GENESIS = "0" * 64
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
@@ -424,7 +424,9 @@ def start_contract(
     demand = None
     if demand_id is not None:
         demand = session.get(Demand, demand_id)
-        if demand is None:
+        # a demand the actor may not see answers like one that does not exist: its terms would be
+        # copied into the contract
+        if demand is None or not can_view_demand(session, viewer_of(actor), demand):
             raise NotFoundError(f"demand_id: demand {demand_id} does not exist", field="demand_id")
         if demand.owner_firm_id not in (buyer.id, supplier.id):
             raise InputError("demand_id: the demand belongs to neither firm", field="demand_id")
