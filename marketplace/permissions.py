@@ -23,6 +23,7 @@ New grants go in :func:`_grants`, one OR-clause each.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from marketplace.models import (
     MatchSuggestion,
     Membership,
     Role,
+    User,
     Visibility,
 )
 
@@ -74,6 +76,18 @@ def viewer_of(user: Any) -> Viewer:
     firm_id = user.firm_id if role in (Role.LARGE, Role.SME) and membership == Membership.ACTIVE else None
     org_id = user.organization_id if role is Role.ORGANIZER else None
     return Viewer(user_id=user.id, role=role, firm_id=firm_id, organization_id=org_id)
+
+
+def acts_for_firms(firm_ids: Iterable[int]) -> ColumnElement[bool]:
+    """WHERE clause over ``User``: the accounts that act for these firms, as :func:`viewer_of`
+    decides — active firm accounts whose membership is approved. A pending or refused request to
+    join acts for no firm: it gets none of the firm's notifications and is offered for no role."""
+    return and_(
+        User.firm_id.in_(list(firm_ids)),
+        User.role.in_([Role.LARGE, Role.SME]),
+        User.is_active.is_(True),
+        User.membership == Membership.ACTIVE,
+    )
 
 
 def firm_viewer(firm_id: int) -> Viewer:

@@ -292,3 +292,34 @@ def test_invitee_suggestions_never_name_a_hidden_demand(event_world):
     )
     listed = {d.id for d, _hits in chain_demands(s, w["event"], chain_segments(s, w["event"]))}
     assert w["demand"].id in listed and secret.id not in listed
+
+
+def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
+    """Event, consortium and policy notices go to the accounts that act for the firm: a pending or
+    refused request to join, or a disabled account, gets none of them."""
+    from marketplace.permissions import acts_for_firms
+    from marketplace.services.events import firm_user_ids
+
+    firm = create_firm(session, name="丙公司", kind=FirmKind.SME)
+    other = create_firm(session, name="丁公司", kind=FirmKind.SME)
+
+    def member(email: str, firm_id: int, membership: Membership = Membership.ACTIVE) -> User:
+        return create_user(
+            session,
+            email=email,
+            password="longenough",
+            name=email,
+            role=Role.SME,
+            firm_id=firm_id,
+            membership=membership,
+        )
+
+    active = member("a@c.cn", firm.id)
+    member("p@c.cn", firm.id, Membership.PENDING)
+    member("r@c.cn", firm.id, Membership.REJECTED)
+    member("d@c.cn", firm.id).is_active = False
+    elsewhere = member("o@c.cn", other.id)
+    session.flush()
+    assert firm_user_ids(session, [firm.id]) == [active.id]
+    acting = set(session.scalars(select(User.id).where(acts_for_firms([firm.id, other.id]))))
+    assert acting == {active.id, elsewhere.id}

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from marketplace.contracts.templates import TEMPLATES, get_template
 from marketplace.errors import InputError, NotFoundError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
+from marketplace.permissions import acts_for_firms
 from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
@@ -180,7 +181,7 @@ def detail(contract_id: int):  # noqa: ANN201
     number = int(request.args.get("round", len(contract.rounds)))
     if number < 1 or number > len(contract.rounds):
         abort(404)
-    colleagues = list(db.scalars(select(User).where(User.firm_id == user.firm_id, User.is_active.is_(True))))
+    colleagues = list(db.scalars(select(User).where(acts_for_firms([user.firm_id])))) if user.firm_id else []
     return render_template(
         "contracts/detail.html",
         contract=contract,

@@ -35,6 +35,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.permissions import acts_for_firms
 from marketplace.reasons import render_all
 from marketplace.regions import normalize_region
 
@@ -388,7 +389,7 @@ def invite(
     )
     project.members.append(member)
     session.flush()
-    users = list(session.scalars(select(User.id).where(User.firm_id == firm.id, User.is_active.is_(True))))
+    users = list(session.scalars(select(User.id).where(acts_for_firms([firm.id]))))
     if users:
         from marketplace.services.notifications import notify
 

@@ -47,7 +47,7 @@ from marketplace.models import (
     Visibility,
     utcnow,
 )
-from marketplace.permissions import Viewer, viewer_of
+from marketplace.permissions import Viewer, acts_for_firms, viewer_of
 from marketplace.services.demands import validation_message
 
 MAX_SLOTS = 500
@@ -381,7 +381,7 @@ def firm_user_ids(session: Session, firm_ids: Iterable[int]) -> list[int]:
     ids = list(set(firm_ids))
     if not ids:
         return []
-    return list(session.scalars(select(User.id).where(User.firm_id.in_(ids), User.is_active.is_(True))))
+    return list(session.scalars(select(User.id).where(acts_for_firms(ids))))
 
 
 def organizer_user_ids(session: Session, event: Event) -> list[int]:

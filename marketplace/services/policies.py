@@ -35,6 +35,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.permissions import acts_for_firms
 from marketplace.regions import PROVINCES, normalize_region
 from marketplace.services.tiers import load_criteria, profile_figures
 
@@ -552,7 +553,7 @@ def refresh_reach(
     session.flush()
     users = []
     if new and notify:
-        users = list(session.scalars(select(User.id).where(User.firm_id.in_(new), User.is_active.is_(True))))
+        users = list(session.scalars(select(User.id).where(acts_for_firms(new))))
     if users:
         _notify_new_policy(session, policy, users)
     return {
