@@ -62,10 +62,15 @@ def owner_id(s) -> int:
         ({"title": "项目", "lots": LOTS, "sme_share": 30}, "sme_share"),
         ({"title": "项目", "lots": LOTS, "deadline": "next week"}, "deadline"),
         ({"title": "项目", "lots": LOTS, "budget": 5}, "budget"),
+        ({"title": "项目", "lots": LOTS, "deadline": "2020-01-01"}, "deadline"),
+        ({"title": "项目", "lots": [{"title": "a", "products": ["b"], "budget": "Infinity"}]}, "lots"),
+        ({"title": "项目", "lots": [{"title": "a", "products": ["b"], "budget": "NaN"}]}, "lots"),
+        ({"title": "项目", "lots": [{"title": "a", "products": ["b"], "budget": 1e400}]}, "lots"),
+        ({"title": "项" * 256, "lots": LOTS}, "title"),
     ],
 )
 def test_bad_projects_are_refused_naming_the_field(demo, data, field):
-    with session_scope(demo) as s, pytest.raises(InputError) as err:
+    with pytest.raises(InputError) as err, session_scope(demo) as s:
         create_project(s, owner_id(s), data)
     assert err.value.field == field
 

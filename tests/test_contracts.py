@@ -421,3 +421,33 @@ def test_a_contract_cannot_be_started_from_a_demand_the_actor_may_not_see(sessio
         demand_id=hidden.id,
     )
     assert contract.demand_id == hidden.id and "保密的隔膜采购计划" in contract.title
+
+
+@pytest.mark.parametrize("amount", ["Infinity", "NaN", "1e400", "2e13"])
+def test_an_amount_must_be_a_finite_real_sum(session, deal, amount):
+    with pytest.raises(InputError, match="amount: enter an amount in yuan up to") as err:
+        svc.start_contract(
+            session,
+            deal.user(session, "buyer"),
+            buyer_firm_id=deal.buyer_firm,
+            supplier_firm_id=deal.supplier_firm,
+            fields={**FIELDS, "amount": amount},
+        )
+    assert err.value.field == "amount"
+
+
+def test_a_counter_offer_cannot_blank_the_agreed_terms(session, deal):
+    contract = svc.start_contract(
+        session,
+        deal.user(session, "buyer"),
+        buyer_firm_id=deal.buyer_firm,
+        supplier_firm_id=deal.supplier_firm,
+        fields=FIELDS,
+    )
+    supplier = deal.user(session, "supplier")
+    blank = {key: "" for key in FIELDS}  # what an emptied counter-offer form posts
+    with pytest.raises(InputError, match="is required; change it rather than leave it blank"):
+        svc.counter(session, supplier, contract, blank)
+    assert len(contract.rounds) == 1
+    svc.counter(session, supplier, contract, {"unit_price": "0.58"})
+    assert contract.rounds[-1].fields["unit_price"] == "0.58"

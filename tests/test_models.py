@@ -95,3 +95,26 @@ def test_enum_parse_accepts_code_or_chinese_label_and_names_field_otherwise():
 def test_tiers_rank_from_innovative_to_single_champion():
     assert [t.rank for t in Tier] == [1, 2, 3, 4]
     assert Tier.SINGLE_CHAMPION.rank > Tier.SPECIALIZED.rank
+
+
+def test_text_longer_than_its_column_is_refused_naming_the_field_on_every_database(session):
+    """SQLite would store it and PostgreSQL refuse it without naming a field: both refuse it here."""
+    from sqlalchemy import func, select
+
+    from marketplace.models import Policy, ProcurementProject
+
+    policy = Policy(title="专" * 256, issuer="上海市经济和信息化委员会", rules=[])
+    session.add(policy)
+    with pytest.raises(InputError, match=r"title: at most 255 characters \(got 256\)") as caught:
+        session.flush()
+    assert caught.value.field == "title"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Policy)) == 0
+    owner = _firm(session, "采购方")
+    project = ProcurementProject(owner_firm_id=owner.id, title="项目", sme_share=0.3)
+    session.add(project)
+    session.flush()  # within its limits
+    project.region = "省" * 61
+    with pytest.raises(InputError, match="region: at most 60 characters"):
+        session.flush()
+    session.rollback()

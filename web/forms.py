@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
 
 from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
+from marketplace.services.demands import MAX_BUDGET
 
 DETAIL_FIELDS: dict[str, list[str]] = {
     "rd": ["technical_problem", "ip_terms"],
@@ -30,6 +33,14 @@ class LocalizedChoices:
         for name, enum_cls in self.enum_fields.items():
             field = getattr(self, name)
             field.choices = [(value, label(enum_cls(value)) if value else text) for value, text in field.choices]
+
+
+class Finite:
+    """Refuse what Decimal parses but no amount is: Infinity, NaN and numbers beyond a float."""
+
+    def __call__(self, _form: FlaskForm, field) -> None:  # noqa: ANN001
+        if field.data is not None and not math.isfinite(float(field.data)):
+            raise ValidationError(_l("请输入一个有限的数字"))
 
 
 class LoginForm(FlaskForm):
@@ -119,8 +130,12 @@ class DemandForm(LocalizedChoices, FlaskForm):
     wanted_technologies = StringField(_l("所需技术/专利方向（逗号分隔）"), validators=[Optional(), Length(max=1000)])
     wanted_industries = StringField(_l("相关行业（逗号分隔）"), validators=[Optional(), Length(max=1000)])
     region_preference = StringField(_l("地区偏好"), validators=[Optional(), Length(max=60)])
-    budget_min = DecimalField(_l("预算下限（万元）"), validators=[Optional(), NumberRange(min=0)])
-    budget_max = DecimalField(_l("预算上限（万元）"), validators=[Optional(), NumberRange(min=0)])
+    budget_min = DecimalField(
+        _l("预算下限（万元）"), validators=[Optional(), Finite(), NumberRange(min=0, max=MAX_BUDGET)]
+    )
+    budget_max = DecimalField(
+        _l("预算上限（万元）"), validators=[Optional(), Finite(), NumberRange(min=0, max=MAX_BUDGET)]
+    )
     deadline = DateField(_l("截止日期"), validators=[Optional()])
     visibility = SelectField(_l("可见范围"), choices=[(v.value, v.label_zh) for v in Visibility])
     technical_problem = TextAreaField(_l("技术难题"), validators=[Optional(), Length(max=2000)])

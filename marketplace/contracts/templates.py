@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class Template:
         return self.en if locale.startswith("en") else self.zh
 
 
+MAX_AMOUNT = 1e13  # yuan: ten trillion, beyond any contract signed here
 COMMON_HEAD = (
     FieldSpec("title", "合同名称", "Contract title"),
     FieldSpec("amount", "合同总金额（元）", "Total amount (CNY)", "money"),
@@ -285,6 +287,8 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
                 number = float(text.replace(",", ""))
             except ValueError:
                 raise InputError(f"{spec.key}: enter an amount in yuan, e.g. 1200000", field=spec.key) from None
+            if not math.isfinite(number) or number > MAX_AMOUNT:
+                raise InputError(f"{spec.key}: enter an amount in yuan up to {MAX_AMOUNT:,.0f}", field=spec.key)
             if number < 0:
                 raise InputError(f"{spec.key}: the amount cannot be negative", field=spec.key)
             text = f"{number:.2f}"

@@ -10,9 +10,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    String,
+    event,
+    inspect,
 )
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from marketplace.errors import InputError, TransitionError
 
@@ -77,3 +80,30 @@ def _check_transition(kind: str, current: enum.Enum, new: enum.Enum, allowed: se
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+def _text_limits(cls: type) -> list[tuple[str, int]]:
+    """(attribute, length) of a mapped class's bounded text columns; enums check themselves."""
+    limits = []
+    for attr in inspect(cls).column_attrs:
+        column_type = attr.columns[0].type
+        if isinstance(column_type, String) and not isinstance(column_type, SAEnum) and column_type.length:
+            limits.append((attr.key, column_type.length))
+    return limits
+
+
+_LIMITS: dict[type, list[tuple[str, int]]] = {}
+
+
+@event.listens_for(Session, "before_flush")
+def _text_fits_its_column(session: Session, _ctx: object, _instances: object) -> None:
+    """Text longer than its column is bad input, named, on every database and whichever code path
+    wrote it: SQLite would store it, PostgreSQL refuse it with a DataError that names no field."""
+    for obj in list(session.new) + list(session.dirty):
+        cls = type(obj)
+        if cls not in _LIMITS:
+            _LIMITS[cls] = _text_limits(cls)
+        for key, length in _LIMITS[cls]:
+            value = obj.__dict__.get(key)
+            if isinstance(value, str) and len(value) > length:
+                raise InputError(f"{key}: at most {length} characters (got {len(value)})", field=key)

@@ -13,6 +13,7 @@ When every lot is agreed, :func:`finalize` marks the project agreed and calls ea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +48,7 @@ SME_BONUS = 40
 SOLVER_SECONDS = 2.0
 SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
 SOLVER_WORKERS = 1
+MAX_LOT_BUDGET = 1e8  # 万元: a trillion yuan
 
 
 # Called as hook(session, project, agreement_dict, actor) when a consortium is agreed (actor: the
@@ -90,6 +92,8 @@ def create_project(session: Session, owner_firm_id: int, data: dict[str, Any]) -
             deadline = date.fromisoformat(str(deadline))
         except ValueError:
             raise InputError("deadline: use YYYY-MM-DD", field="deadline") from None
+    if isinstance(deadline, date) and deadline < date.today():
+        raise InputError(f"deadline: {deadline.isoformat()} is in the past; give a future date", field="deadline")
     region = (data.get("region") or "").strip() or None
     lots = data.get("lots") or []
     if not isinstance(lots, list) or not lots:
@@ -130,8 +134,10 @@ def _lot(raw: Any, i: int) -> ProjectLot:
         budget = float(raw.get("budget"))
     except (TypeError, ValueError):
         raise InputError(f"{where}.budget: the lot budget in 万元 (a number > 0)", field="lots") from None
-    if not budget > 0:
-        raise InputError(f"{where}.budget: the lot budget must be above 0 万元", field="lots")
+    if not math.isfinite(budget) or not 0 < budget <= MAX_LOT_BUDGET:
+        raise InputError(
+            f"{where}.budget: the lot budget in 万元, above 0 and at most {MAX_LOT_BUDGET:,.0f}", field="lots"
+        )
     return ProjectLot(position=i + 1, title=title, products=products, capabilities=capabilities, budget=budget)
 
 

@@ -663,6 +663,9 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
     _require_status(contract, ContractStatus.NEGOTIATING)
     tpl = get_template(contract.template)
     values = clean_fields(tpl, {**latest_round(contract).fields, **fields}, partial=True)
+    for spec in tpl.fields:  # a draft may still have blanks; a counter-offer cannot blank agreed terms
+        if spec.required and latest_round(contract).fields.get(spec.key) and not values.get(spec.key):
+            raise InputError(f"{spec.key}: {spec.zh} is required; change it rather than leave it blank", field=spec.key)
     if values == latest_round(contract).fields:
         raise InputError("fields: nothing changed; accept the round instead", field="fields")
     if contract.rounds and latest_round(contract).author_firm_id == actor.firm_id and len(contract.rounds) > 1:

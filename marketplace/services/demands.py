@@ -3,6 +3,7 @@ closed, or withdrawn)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,9 @@ from marketplace.permissions import Viewer, visible_demands_clause
 from marketplace.regions import normalize_region
 
 MAX_TEXT = 5000
+MAX_BUDGET = 1e9  # 万元: ten trillion yuan, beyond any real demand
+MAX_TERM = 200  # one wanted product, industry or technology
+MAX_DETAILS = 5000  # characters of the type-specific details, as JSON
 
 
 class DemandInput(BaseModel):
@@ -32,8 +36,8 @@ class DemandInput(BaseModel):
     wanted_industries: list[str] = Field(default_factory=list, max_length=50)
     wanted_technologies: list[str] = Field(default_factory=list, max_length=50)
     region_preference: str | None = Field(default=None, max_length=60)
-    budget_min: float | None = Field(default=None, ge=0)
-    budget_max: float | None = Field(default=None, ge=0)
+    budget_min: float | None = Field(default=None, ge=0, le=MAX_BUDGET, allow_inf_nan=False)
+    budget_max: float | None = Field(default=None, ge=0, le=MAX_BUDGET, allow_inf_nan=False)
     deadline: date | None = None
     visibility: Visibility = Visibility.PUBLIC
     details: dict[str, Any] = Field(default_factory=dict)
@@ -58,6 +62,22 @@ class DemandInput(BaseModel):
             return [v.strip() for v in value if isinstance(v, str) and v.strip()] + [
                 v for v in value if not isinstance(v, str)
             ]
+        return value
+
+    @field_validator("wanted_products", "wanted_industries", "wanted_technologies")
+    @classmethod
+    def _short_terms(cls, value: list[str]) -> list[str]:
+        for term in value:
+            if len(term) > MAX_TERM:
+                raise ValueError(f"{term[:20]}… is {len(term)} characters long; one term has at most {MAX_TERM}")
+        return value
+
+    @field_validator("details")
+    @classmethod
+    def _small_details(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        if size > MAX_DETAILS:
+            raise ValueError(f"{size} characters as JSON; at most {MAX_DETAILS}")
         return value
 
     @field_validator("deadline")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.db import session_scope
 from marketplace.models import Demand, MatchSuggestion, OwnerAction, SuggestionStatus
@@ -156,6 +156,19 @@ def test_demand_form_errors_name_the_field(login):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "has-error" in html
+
+
+@pytest.mark.parametrize("budget", ["Infinity", "NaN", "1e400", "1e30"])
+def test_a_budget_must_be_a_finite_real_amount(login, loaded, budget):
+    client = login("large")
+    with session_scope(loaded) as s:
+        before = s.scalar(select(func.count()).select_from(Demand))
+    response = client.post(
+        "/demands/new", data={"type": "rd", "title": "无穷预算", "budget_min": budget, "visibility": "public"}
+    )
+    assert response.status_code == 400 and "has-error" in response.get_data(as_text=True)
+    with session_scope(loaded) as s:
+        assert s.scalar(select(func.count()).select_from(Demand)) == before
 
 
 def test_owner_filters_and_acts_on_candidates(login, loaded, people):
