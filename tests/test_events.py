@@ -200,11 +200,8 @@ def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_
 def test_pair_that_met_at_an_earlier_event_is_marked(world):
     s, w = world
     sme, large = w["smes"][0], w["large"]
-    earlier = ev.create_event(
-        s,
-        w["org"].id,
-        event_data(title="上一届对接会", start_date=(w["event"].start_date - timedelta(days=90)).isoformat()),
-    )
+    earlier = ev.create_event(s, w["org"].id, event_data(title="上一届对接会"))
+    earlier.start_date = w["event"].start_date - timedelta(days=90)  # it has taken place since
     ev.set_event_status(s, earlier, ev.EventStatus.OPEN)
     ev.invite_firms(s, earlier, [sme.id, large.id])
     ev.register_firm(s, earlier, sme.id)
@@ -340,3 +337,39 @@ def test_survey_invitation_notifies_every_participants_users(world):
     assert ev.invite_to_survey(s, w["event"]) >= 1
     links = list(s.scalars(select(Notification.link).where(Notification.user_id == user.id)))
     assert f"/events/{w['event'].id}/survey" in links
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ({"start_date": "2020-01-01"}, "start_date", "in the past"),
+        ({"sessions": ["09:00-12:00", "11:00-13:00"]}, "sessions", "overlap"),
+        ({"title": "对接会\r\nX-INJ:1"}, "title", "one line"),
+        ({"focus_products": ["隔" * 201]}, "focus_products", "at most 200"),
+    ],
+)
+def test_bad_events_are_refused_naming_the_field(world, extra, field, words):
+    s, w = world
+    with pytest.raises(InputError, match=words) as err:
+        ev.create_event(s, w["org"].id, event_data(**extra))
+    assert err.value.field == field
+
+
+def test_registration_cannot_close_after_the_event_starts(world):
+    s, w = world
+    start = w["event"].start_date
+    with pytest.raises(InputError, match="after the event starts"):
+        ev.update_event(s, w["event"], {"registration_closes": f"{start + timedelta(days=3)}T09:00"})
+    ev.update_event(s, w["event"], {"registration_closes": f"{start - timedelta(days=1)}T09:00"})
+
+
+def test_a_line_break_in_a_firm_name_is_escaped_in_the_calendar_name(world):
+    from icalendar import Calendar
+
+    from marketplace.services.events_agenda import agenda_ics
+
+    s, w = world
+    data = agenda_ics(s, w["event"], w["smes"][0].id, "甲公司\r\nX-INJ:1")
+    unfolded = data.replace(b"\r\n ", b"")
+    assert b"\nX-INJ" not in unfolded and "甲公司\\nX-INJ:1".encode() in unfolded
+    assert "X-INJ" not in Calendar.from_ical(data)  # no property smuggled in

@@ -160,8 +160,8 @@ def send_invitations(project_id: int):  # noqa: ANN201
         pairs = [f"{request.form['lot_id']}:{request.form['firm_id']}"]
     try:
         share = float(request.form.get("share") or 100) / 100
-        parsed = [tuple(int(x) for x in p.split(":", 1)) for p in pairs]
-    except ValueError:
+        parsed = [(int(lot), int(firm)) for lot, firm in (p.split(":", 1) for p in pairs)]
+    except ValueError:  # not a number, or no "lot:firm" pair
         abort(400, description=_("邀请参数无效"))
     if not parsed:
         abort(400, description=_("请选择要邀请的企业"))

@@ -25,6 +25,7 @@ from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
+from web.params import int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
 tsa_bp = Blueprint("tsa", __name__)
@@ -178,9 +179,7 @@ def detail(contract_id: int):  # noqa: ANN201
     party = svc.authorize(user, contract, "view")
     svc.record_access(db, user, contract, "view")
     db.commit()
-    number = int(request.args.get("round", len(contract.rounds)))
-    if number < 1 or number > len(contract.rounds):
-        abort(404)
+    number = int_arg("round", len(contract.rounds), high=len(contract.rounds))
     colleagues = list(db.scalars(select(User).where(acts_for_firms([user.firm_id])))) if user.firm_id else []
     return render_template(
         "contracts/detail.html",

@@ -48,7 +48,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.permissions import Viewer, acts_for_firms, viewer_of
-from marketplace.services.demands import validation_message
+from marketplace.services.demands import MAX_TERM, validation_message
 
 MAX_SLOTS = 500
 
@@ -228,7 +228,26 @@ class EventInput(BaseModel):
             if end <= start:
                 raise ValueError(f"{raw!r} ends before it starts")
             out.append(f"{start:%H:%M}-{end:%H:%M}")
+        ordered = sorted(out)  # HH:MM sorts as time
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if after.split("-")[0] < before.split("-")[1]:
+                raise ValueError(f"{before!r} and {after!r} overlap; one table cannot hold two meetings at once")
         return out
+
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("write the title on one line, without control characters")
+        return value
+
+    @field_validator("focus_products", "focus_industries")
+    @classmethod
+    def _short_terms(cls, value: list[str]) -> list[str]:
+        for term in value:
+            if not isinstance(term, str) or len(term) > MAX_TERM:
+                raise ValueError(f"each entry is a name of at most {MAX_TERM} characters")
+        return value
 
     @field_validator("registration_opens", "registration_closes")
     @classmethod
@@ -242,6 +261,11 @@ class EventInput(BaseModel):
     def _window(self) -> EventInput:
         if self.registration_opens and self.registration_closes and self.registration_opens > self.registration_closes:
             raise ValueError("registration_opens is after registration_closes; swap them")
+        if self.registration_closes and self.registration_closes.date() > self.start_date:
+            raise ValueError(
+                f"registration_closes {self.registration_closes:%Y-%m-%d} is after the event starts "
+                f"({self.start_date.isoformat()}); close registration before it"
+            )
         return self
 
 
@@ -256,6 +280,8 @@ def parse_event(data: dict[str, Any]) -> EventInput:
 def create_event(session: Session, organization_id: int, data: dict[str, Any]) -> Event:
     """A new event of the organization, in draft until registration opens."""
     spec = parse_event(data)
+    if spec.start_date < date.today():
+        raise InputError(f"start_date: {spec.start_date.isoformat()} is in the past; give a future date", "start_date")
     event = Event(organization_id=organization_id, status=EventStatus.DRAFT, **spec.model_dump())
     _check_grid(event)
     session.add(event)

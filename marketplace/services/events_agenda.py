@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
-from icalendar import Calendar
+from icalendar import Calendar, vText
 from icalendar import Event as CalendarEvent
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -80,7 +80,7 @@ def agenda_ics(session: Session, event: Event, firm_id: int, firm_name: str) -> 
     cal.add("prodid", "-//ChainMatch//产业链对接活动//ZH")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", f"{event.title} · {firm_name}")
+    cal.add("x-wr-calname", vText(f"{event.title} · {firm_name}"))  # TEXT-escaped, like SUMMARY
     stamp = datetime.now(EVENT_TZ)
     times = event.slot_times()
     meetings = session.scalars(

@@ -229,3 +229,12 @@ def test_signed_contract_page_starts_a_supplement(client, login, people):
     assert r.status_code == 302 and not r.headers["Location"].endswith(f"/contracts/{cid}")
     assert "补充协议" in login("sme").get(r.headers["Location"]).get_data(as_text=True)
     assert login("sme2").post(f"/contracts/{cid}/supplement").status_code == 404
+
+
+def test_a_round_that_is_not_a_number_is_a_400_naming_it(client, login, people):
+    cid = _start(login, people)
+    c = login("large")
+    for bad in ("abc", "0", "2"):  # the contract has one round
+        r = c.get(f"/contracts/{cid}?round={bad}")
+        assert r.status_code == 400 and "round" in r.get_data(as_text=True)
+    assert c.get(f"/contracts/{cid}?round=1").status_code == 200

@@ -260,6 +260,9 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     with session_scope(loaded) as s:
         project = s.scalar(select(ProcurementProject).where(ProcurementProject.title == "组件与储能联合采购"))
         lots = [lot.id for lot in project.lots]
+    for pair in ("1", "x:y", f"{lots[1]}:"):  # a line-up pair is "lot:firm"
+        bad = client.post(f"{project_url}/invite", data={"csrf_token": csrf_token(page), "pair": pair})
+        assert bad.status_code == 400, pair
     client.post(
         f"{project_url}/invite",
         data={"csrf_token": csrf_token(page), "lot_id": lots[1], "firm_id": people["sme_firm"], "share": "100"},
