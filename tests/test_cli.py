@@ -131,7 +131,7 @@ def test_demand_validation_names_the_bad_field(loaded, runner, tmp_path):
             "1",
         ]
     )
-    assert budget.exit_code == 2 and "budget_min is larger than budget_max" in budget.output
+    assert budget.exit_code == 2 and "budget_min: larger than budget_max" in budget.output
     past = runner.invoke(
         ["demands", "create", "--owner", owner, "--type", "rd", "--title", "研发", "--deadline", "2001-01-01"]
     )

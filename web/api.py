@@ -359,10 +359,11 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     suggestion = db.get(MatchSuggestion, suggestion_id)
     viewer = _viewer()
-    if suggestion is None:
-        abort(404, message=f"suggestion {suggestion_id} does not exist")
-    if not can_answer_suggestion(db, viewer, suggestion):
+    if suggestion is not None and suggestion.firm_id != viewer.firm_id:
         abort(403, message="this suggestion is for another firm")
+    # the firm's own suggestion on a demand it may no longer see answers as the web does: not found
+    if suggestion is None or not can_answer_suggestion(db, viewer, suggestion):
+        abort(404, message=f"suggestion {suggestion_id} does not exist")
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
         _fail(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -191,7 +192,7 @@ class ActionForm(FlaskForm):
 def apply_error(form: FlaskForm, exc: Exception) -> None:
     """Attach each "field: message" part of a service InputError to that form field; anything
     that names no field of the form becomes a form-level error."""
-    for part in str(exc).split("; "):
+    for part in re.split(r"; (?=[A-Za-z_][\w.\[\]]*: )", str(exc)):  # one part per "field: message"
         name, sep, message = part.partition(": ")
         field = getattr(form, name.split(".")[0], None) if sep else None
         if field is not None and hasattr(field, "errors"):

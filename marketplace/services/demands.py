@@ -90,7 +90,7 @@ class DemandInput(BaseModel):
     @model_validator(mode="after")
     def _budget(self) -> DemandInput:
         if self.budget_min is not None and self.budget_max is not None and self.budget_min > self.budget_max:
-            raise ValueError("budget_min is larger than budget_max; swap them or leave one out")
+            raise InputError("budget_min: larger than budget_max; swap them or leave one out", field="budget_min")
         return self
 
 

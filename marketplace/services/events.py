@@ -260,11 +260,12 @@ class EventInput(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> EventInput:
         if self.registration_opens and self.registration_closes and self.registration_opens > self.registration_closes:
-            raise ValueError("registration_opens is after registration_closes; swap them")
+            raise InputError("registration_opens: after registration_closes; swap them", field="registration_opens")
         if self.registration_closes and self.registration_closes.date() > self.start_date:
-            raise ValueError(
-                f"registration_closes {self.registration_closes:%Y-%m-%d} is after the event starts "
-                f"({self.start_date.isoformat()}); close registration before it"
+            raise InputError(
+                f"registration_closes: {self.registration_closes:%Y-%m-%d} is after the event starts "
+                f"({self.start_date.isoformat()}); close registration before it",
+                field="registration_closes",
             )
         return self
 

@@ -421,10 +421,16 @@ def test_only_the_organizer_marks_a_pair_must_meet_and_its_weight_follows(client
 
 
 def test_api_registration_window_with_a_timezone_is_stored_as_utc(client, world, loaded):
-    body = {"registration_opens": "2030-01-01T08:00:00+08:00", "registration_closes": "2030-01-02T08:00:00+08:00"}
-    response = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{world['event']}", json=body)
+    url = f"/api/v1/events/{world['event']}"
+    start = date.fromisoformat(_api(client, world["tokens"]["organizer"], "get", url).get_json()["start_date"])
+    opens, closes = start - timedelta(days=10), start - timedelta(days=2)
+    body = {"registration_opens": f"{opens}T08:00:00+08:00", "registration_closes": f"{closes}T08:00:00+08:00"}
+    response = _api(client, world["tokens"]["organizer"], "patch", url, json=body)
     assert response.status_code == 200, response.get_json()
-    assert response.get_json()["registration_opens"] == "2030-01-01T00:00:00"
+    assert response.get_json()["registration_opens"] == f"{opens}T00:00:00"
+    late = {"registration_closes": f"{start + timedelta(days=1)}T08:00:00+08:00"}
+    refused = _api(client, world["tokens"]["organizer"], "patch", url, json=late)
+    assert refused.status_code == 400 and "registration_closes" in refused.get_json()["message"]
 
 
 def test_api_organizer_decides_open_registrations_once(client, world):

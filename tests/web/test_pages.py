@@ -156,6 +156,13 @@ def test_demand_form_errors_name_the_field(login):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "has-error" in html
+    swapped = client.post(
+        "/demands/new",
+        data={"type": "rd", "title": "预算颠倒", "budget_min": "10", "budget_max": "1", "visibility": "public"},
+    ).get_data(as_text=True)
+    # the service's message sits on the field it names, whole, not split into a form-level fragment
+    field = swapped[swapped.index('for="budget_min"') : swapped.index('for="budget_max"')]
+    assert "larger than budget_max; swap them or leave one out" in field and "demand:" not in swapped
 
 
 @pytest.mark.parametrize("budget", ["Infinity", "NaN", "1e400", "1e30"])

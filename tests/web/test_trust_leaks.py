@@ -460,3 +460,22 @@ def test_heavy_work_allows_one_job_per_key_and_bounds_the_rest(app):
 def test_membership_model_default_is_active(loaded, people):
     with session_scope(loaded) as s:
         assert {u.membership for u in s.scalars(select(User))} == {Membership.ACTIVE}
+
+
+def test_a_firms_suggestion_on_a_demand_it_cannot_see_is_not_found_on_the_web_and_the_api(client, world):  # noqa: F811
+    """sme2 was suggested for A-private and A-invited (not invited): answering says "not found", as
+    for any demand it cannot see; another firm's suggestion is forbidden."""
+    sign_in(client, world.emails["sme2"])
+    for key in ("A-private", "A-invited"):
+        sid = world.suggestions[f"sme2@{key}"]
+        assert client.post(f"/inbox/{sid}/accept").status_code == 404
+        api = client.post(
+            f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=bearer(world.tokens["sme2"])
+        )
+        assert api.status_code == 404 and "does not exist" in api.get_json()["message"], key
+    theirs = client.post(
+        f"/api/v1/suggestions/{world.suggestions['sme@A-public']}/respond",
+        json={"status": "accepted"},
+        headers=bearer(world.tokens["sme2"]),
+    )
+    assert theirs.status_code == 403
