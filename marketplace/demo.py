@@ -161,6 +161,7 @@ def _slice_ickg(src: Path, dst: Path, hit) -> dict[str, int]:  # noqa: ANN001
     return {"ickg_entities": len(used), "ickg_quads": sum(len(v) for v in kept_lines.values())}
 
 
+DEMO_ORGANIZER_REGION = "上海"  # the demo data is centred on Shanghai
 DEMO_SME = {
     "name": "示例新材料科技（上海）有限公司",
     "description": "演示用虚构企业：专注锂电池湿法隔膜与陶瓷涂覆隔膜，具备涂覆浆料配方与在线检测能力。",
@@ -172,7 +173,8 @@ DEMO_SME = {
 
 def ensure_demo_accounts(session: Session, password: str) -> list[dict[str, str]]:
     """Demo users: a large-firm user at the first demo demand's owner, an SME user at a clearly
-    fictional demo firm, an organizer and an admin. Existing accounts are left as they are."""
+    fictional demo firm, an organizer (its organization covers 上海) and an admin. Existing accounts
+    are left as they are, except that an organizer's organization without a region gets 上海."""
     from marketplace.models import FirmKind, OrganizationKind, Role, Tier, User
     from marketplace.services.accounts import create_user
     from marketplace.services.firms import create_firm, update_profile
@@ -216,6 +218,10 @@ def ensure_demo_accounts(session: Session, password: str) -> list[dict[str, str]
         user = session.scalar(select(User).where(User.email == email))
         if user is None:
             user = create_user(session, email=email, password=password, name=name, role=role, **extra)
+        if role is Role.ORGANIZER and user.organization is not None and user.organization.region is None:
+            # the region reports (tier pipeline, SME share) refuse an organization without a region;
+            # the demo data is centred on Shanghai (also set on installs made before the region existed)
+            user.organization.region = DEMO_ORGANIZER_REGION
         belongs = user.firm.name if user.firm else (user.organization.name if user.organization else "—")
         rows.append({"email": email, "role": role.value, "belongs_to": belongs})
     return rows

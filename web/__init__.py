@@ -227,6 +227,25 @@ def error_status(exc: Exception) -> int:
     return 400
 
 
+def http_error_title(code: int | None, fallback: str) -> str:
+    """The short title of an HTTP error status in the current language (``fallback`` for others)."""
+    from flask_babel import gettext as _
+
+    titles = {
+        400: _("请求有误"),
+        401: _("请先登录"),
+        403: _("无权访问"),
+        404: _("未找到"),
+        405: _("不支持的请求方式"),
+        409: _("操作冲突"),
+        413: _("提交的内容过大"),
+        429: _("请求过于频繁"),
+        500: _("服务器出错"),
+        503: _("服务繁忙"),
+    }
+    return titles.get(code, fallback)
+
+
 def _register_errors(app: Flask) -> None:
     from flask import jsonify, render_template
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -271,7 +290,16 @@ def _register_errors(app: Flask) -> None:
     def http_error(exc: HTTPException):  # noqa: ANN202
         if request.path.startswith("/api/"):
             return jsonify({"status": exc.code, "message": exc.name, "detail": {"error": exc.description}}), exc.code
-        return render_template("errors/error.html", code=exc.code, name=exc.name, description=exc.description), exc.code
+        # Pages speak the reader's language: Werkzeug's English name ("Not Found") and its stock
+        # description give way to localized text (the page's sentence per status); a description
+        # given to abort() is the app's own and is kept.
+        generic = exc.description == getattr(type(exc), "description", None)
+        return render_template(
+            "errors/error.html",
+            code=exc.code,
+            name=http_error_title(exc.code, exc.name),
+            description="" if generic else exc.description,
+        ), exc.code
 
     @app.errorhandler(MarketplaceError)
     def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
@@ -286,6 +314,8 @@ def _register_errors(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return jsonify({"status": 500, "message": "Internal Server Error", "detail": {}}), 500
         try:
-            return render_template("errors/error.html", code=500, name="Internal Server Error", description=""), 500
+            return render_template(
+                "errors/error.html", code=500, name=http_error_title(500, "Internal Server Error"), description=""
+            ), 500
         except Exception:  # noqa: BLE001 - the error page itself failed: answer in plain text
             return "服务器出错 / Internal Server Error", 500

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -28,7 +29,14 @@ from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_ics, agenda_rows, checkin_path, checkin_qr_png, checkin_qr_svg
 from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
 from marketplace.services.events_scheduling import schedule_event, send_agendas
-from marketplace.services.events_stats import FUNNEL, FUNNEL_LABELS, event_stats, report_csv, report_xlsx
+from marketplace.services.events_stats import (
+    FUNNEL,
+    FUNNEL_LABELS,
+    UNSEGMENTED,
+    event_stats,
+    report_csv,
+    report_xlsx,
+)
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
@@ -36,6 +44,22 @@ from web.extensions import require_role
 from web.forms import ActionForm, apply_error
 
 bp = Blueprint("events", __name__, url_prefix="/events")
+
+# The report's figures are keyed by their Chinese names (the API, the CLI and the CSV/XLSX exports
+# keep those keys); the statistics page shows them in the reader's language.
+REPORT_LABELS = {
+    "参会企业数": _l("参会企业数"),
+    "其中大企业": _l("其中大企业"),
+    "其中中小企业": _l("其中中小企业"),
+    "已签到企业": _l("已签到企业"),
+    "对接场次": _l("对接场次"),
+    "已排程场次": _l("已排程场次"),
+    "意向数": _l("意向数"),
+    "达成合作意向": _l("达成合作意向"),
+    "意向金额（万元）": _l("意向金额（万元）"),
+    "签约数": _l("签约数"),
+    "金额（万元）": _l("金额（万元）"),
+}
 
 
 @bp.context_processor
@@ -80,6 +104,14 @@ def _own_registration(event) -> EventRegistration:  # noqa: ANN001
 def _post_ok() -> None:
     if not ActionForm().validate_on_submit():
         abort(400)
+
+
+def _flash_form_errors(form) -> None:  # noqa: ANN001
+    """Flash each field error of a small inline form, naming the field by its label."""
+    for name, errors in form.errors.items():
+        label = form[name].label.text if name in form else name
+        for error in errors:
+            flash(_("%(field)s：%(message)s", field=label, message=error), "error")
 
 
 # --- list, create, edit -----------------------------------------------------------------------
@@ -226,7 +258,8 @@ def register(event_id: int):  # noqa: ANN201
         abort(403)
     form = RegisterForm()
     if not form.validate_on_submit():
-        abort(400)
+        _flash_form_errors(form)
+        return redirect(url_for("events.show", event_id=event.id))
     reg, error = commit(
         lambda: ev.register_firm(get_db(), event, current_user.firm_id, representatives=form.representatives.data or 1)
     )
@@ -312,7 +345,8 @@ def send_request(event_id: int, to_firm_id: int):  # noqa: ANN201
     form = RequestForm()
     form.demand_id.choices = [("", "—")] + [(str(d.demand_id), d.demand.title) for d in event.demands]
     if not form.validate_on_submit():
-        abort(400)
+        _flash_form_errors(form)
+        return redirect(url_for("events.browse", event_id=event.id))
     demand_id = int(form.demand_id.data) if (form.demand_id.data or "").isdigit() else None
     _r, error = commit(
         lambda: ev.request_meeting(
@@ -681,7 +715,15 @@ def survey_invite(event_id: int):  # noqa: ANN201
 def stats(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     data = event_stats(get_db(), event)
-    return render_template("events/stats.html", event=event, s=data, funnel=FUNNEL, labels=FUNNEL_LABELS)
+    return render_template(
+        "events/stats.html",
+        event=event,
+        s=data,
+        funnel=FUNNEL,
+        labels=FUNNEL_LABELS,
+        report_labels=REPORT_LABELS,
+        unsegmented=UNSEGMENTED,
+    )
 
 
 @bp.get("/<int:event_id>/report.<fmt>")
@@ -692,7 +734,7 @@ def report(event_id: int, fmt: str):  # noqa: ANN201
     if fmt == "csv":
         return Response(
             report_csv(db, event),
-            mimetype="text/csv; charset=utf-8",
+            content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-report.csv"},
         )
     if fmt == "xlsx":

@@ -60,7 +60,9 @@ def show(firm_id: int):  # noqa: ANN201
         firm = firm_detail(get_db(), firm_id)
     except NotFoundError:
         abort(404)
-    return render_template("firms/show.html", firm=firm)
+    kind = FirmKind(firm["kind"]) if firm["kind"] else None  # labels in the reader's language
+    tier = Tier(firm["tier"]) if firm["tier"] else None
+    return render_template("firms/show.html", firm=firm, kind=kind, tier=tier)
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -87,6 +89,7 @@ def profile():  # noqa: ANN201
                 description=form.description.data or "",
                 region=form.region.data or "",
                 tier=Tier(form.tier.data) if form.tier.data else None,
+                clear_tier=not form.tier.data,  # the empty choice "—" removes the tier
                 products=_lines(form.products.data),
                 industries=_lines(form.industries.data),
                 patents=_lines(form.patents.data),

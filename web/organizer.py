@@ -95,6 +95,6 @@ def export_csv():  # noqa: ANN201
     header = ["demand_id", "title", "type", "status", "owner", "suggestions", "accepted", "contacted", "created_at"]
     return Response(
         csv_text(header, rows),
-        mimetype="text/csv; charset=utf-8",
+        content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": "attachment; filename=chainmatch-demands.csv"},
     )

@@ -64,9 +64,7 @@ def test_saving_a_ranking_again_reads_no_firm_per_suggestion(loaded, people):
     assert firm_reads(3) == firm_reads(15) == 0
 
 
-def test_firm_page_reads_a_firm_in_the_same_number_of_queries_however_many_products_it_lists(
-    client, loaded, people
-):
+def test_firm_page_reads_a_firm_in_the_same_number_of_queries_however_many_products_it_lists(client, loaded, people):
     from marketplace.models import Firm
     from marketplace.services.firms import update_profile
 

@@ -1,0 +1,228 @@
+"""QA findings on the pages: English pages that showed Chinese labels (event statistics, contract
+counter-offer, firm size and tier), error pages that showed Werkzeug's English, bare 400 pages for
+event form input, CSV exports with a doubled charset, links that led to 403 (the demo organizer's
+region reports, the admin's "post a demand/project"), and the profile tier that could not be cleared."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from marketplace.db import session_scope
+from marketplace.models import Firm, MeetingRequest, Organization, Tier, User
+from marketplace.services.firms import update_profile
+from tests.web.test_events import world  # noqa: F401 - the event fixture
+
+REPORT_LABELS_EN = (
+    "Participating firms",
+    "of which large enterprises",
+    "of which SMEs",
+    "Firms checked in",
+    "Meetings held",
+    "Meetings scheduled",
+    "Meetings with an intent",
+    "Cooperation agreements",
+    "Agreed amount (×10k CNY)",
+    "Signed amount (×10k CNY)",
+)
+
+
+# --- English pages -----------------------------------------------------------------------------
+
+
+def test_event_statistics_labels_are_english_on_the_english_page(login, world):  # noqa: F811
+    client = login("organizer")
+    client.get("/lang/en")
+    page = client.get(f"/events/{world['event']}/stats").get_data(as_text=True)
+    for label in REPORT_LABELS_EN:
+        assert label in page
+    for chinese in ("参会企业数", "其中中小企业", "对接场次", "意向数", "金额（万元）", "未分类"):
+        assert chinese not in page
+    client.get("/lang/zh")
+    page = client.get(f"/events/{world['event']}/stats").get_data(as_text=True)
+    assert "参会企业数" in page and "意向金额（万元）" in page and "Participating firms" not in page
+    # the filed report (CSV/XLSX) and the API keep the Chinese row names as their keys
+    client.get("/lang/en")
+    body = client.get(f"/events/{world['event']}/report.csv").data.decode("utf-8-sig")
+    assert "参会企业数" in body and "对接场次" in body
+    headers = {"Authorization": f"Bearer {world['tokens']['organizer']}"}
+    report = client.get(f"/api/v1/events/{world['event']}/stats", headers=headers).get_json()["report"]
+    assert "参会企业数" in report and "签约数" in report
+
+
+def _contract_waiting_for_the_sme(login, people) -> int:
+    client = login("large")
+    r = client.post(
+        "/contracts/new",
+        data={
+            "other_firm_id": people["sme_firm"],
+            "my_party": "buyer",
+            "template": "supply_chain",
+            "title": "隔膜采购",
+        },
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return int(r.headers["Location"].rstrip("/").split("/")[-1])
+
+
+def test_contract_counter_offer_form_labels_follow_the_page_language(login, people):
+    cid = _contract_waiting_for_the_sme(login, people)
+    client = login("sme")
+    client.get("/lang/en")
+    page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
+    assert "Purchase contract" in page and "Total amount (CNY)" in page and "Place of signing" in page
+    assert "采购合同" not in page and "合同总金额（元）" not in page and "签订地点" not in page
+    client.get("/lang/zh")
+    page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
+    assert "采购合同" in page and "合同总金额（元）" in page
+
+
+def test_firm_page_shows_size_and_tier_in_the_readers_language(client, loaded, people):
+    with session_scope(loaded) as s:
+        s.get(Firm, people["sme_firm"]).tier = Tier.SPECIALIZED
+    client.get("/lang/en")
+    page = client.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
+    assert "SME" in page and "Specialized &amp; innovative" in page
+    assert "中小企业" not in page and "专精特新" not in page
+    large = client.get(f"/firms/{people['large_firm']}").get_data(as_text=True)
+    assert "Large enterprise" in large and "大型企业" not in large
+    client.get("/lang/zh")
+    page = client.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
+    assert "中小企业" in page and "专精特新" in page
+
+
+def test_event_browse_shows_the_tier_in_the_readers_language(login, world, loaded):  # noqa: F811
+    with session_scope(loaded) as s:
+        s.get(Firm, world["large_firm"]).tier = Tier.SINGLE_CHAMPION
+    client = login("sme")
+    client.get("/lang/en")
+    page = client.get(f"/events/{world['event']}/browse").get_data(as_text=True)
+    assert "Single champion" in page and "制造业单项冠军" not in page
+
+
+# --- error pages -------------------------------------------------------------------------------
+
+
+def test_not_found_page_has_a_localized_title_instead_of_werkzeugs(client):
+    client.get("/lang/zh")
+    page = client.get("/no-such-page")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 404 and "未找到" in text and "Not Found" not in text
+    assert "The requested URL was not found" not in text
+    client.get("/lang/en")
+    text = client.get("/no-such-page").get_data(as_text=True)
+    assert "Not found" in text and "未找到" not in text
+    api = client.get("/api/v1/no-such-route", headers={"Accept-Language": "zh"}).get_json()
+    assert api["message"] == "Not Found"  # the API's JSON errors stay as they were
+
+
+def test_bare_bad_request_page_is_localized(login, world):  # noqa: F811
+    client = login("organizer")
+    client.get("/lang/zh")
+    page = client.post(f"/events/{world['event']}/status/bogus")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "请求有误" in text and "请求无效，请检查后重试。" in text
+    assert "Bad Request" not in text and "The browser (or proxy) sent a request" not in text
+
+
+def test_bad_request_page_keeps_the_apps_own_description(client):
+    client.get("/lang/zh")
+    page = client.get("/firms/?page=-1")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "page: give a whole number from 1 to" in text and "请求有误" in text
+
+
+# --- event form input errors -------------------------------------------------------------------
+
+
+def test_bad_representatives_number_flashes_the_field_and_returns_to_the_event(login, world):  # noqa: F811
+    client = login("sme")
+    client.get("/lang/zh")
+    for bad in ("0", "abc"):
+        r = client.post(f"/events/{world['event']}/register", data={"representatives": bad})
+        assert r.status_code == 302 and r.headers["Location"].endswith(f"/events/{world['event']}")
+        page = client.get(r.headers["Location"]).get_data(as_text=True)
+        assert "参会代表人数" in page and "flash error" in page
+
+
+def test_too_long_meeting_request_message_flashes_the_field_and_sends_nothing(login, world, loaded):  # noqa: F811
+    client = login("sme")
+    client.get("/lang/en")
+    r = client.post(f"/events/{world['event']}/requests/{world['large_firm']}", data={"message": "m" * 1001})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/events/{world['event']}/browse")
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Message (why you want to meet): " in page and "flash error" in page
+    with session_scope(loaded) as s:
+        assert s.scalar(select(MeetingRequest).where(MeetingRequest.event_id == world["event"])) is None
+
+
+# --- CSV exports -------------------------------------------------------------------------------
+
+
+def test_csv_exports_send_one_charset(login, world):  # noqa: F811
+    client = login("organizer")
+    for url in (f"/events/{world['event']}/report.csv", "/organizer/export.csv"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+# --- links that led to 403 ---------------------------------------------------------------------
+
+
+def test_demo_organizer_opens_the_region_reports_its_nav_links_to(client, loaded, people):
+    from marketplace.demo import ensure_demo_accounts
+
+    with session_scope(loaded) as s:
+        ensure_demo_accounts(s, "chainmatch-demo")
+    r = client.post("/auth/login", data={"email": "organizer@demo.chainmatch.cn", "password": "chainmatch-demo"})
+    assert r.status_code == 302
+    assert client.get("/tiers/pipeline").status_code == 200
+    assert client.get("/consortia/report").status_code == 200
+    with session_scope(loaded) as s:
+        org = s.scalar(select(User).where(User.email == "organizer@demo.chainmatch.cn")).organization
+        assert org.region == "上海"
+
+
+def test_demo_accounts_rerun_keeps_an_organizers_region_and_fills_a_missing_one(loaded, people):
+    from marketplace.demo import ensure_demo_accounts
+
+    with session_scope(loaded) as s:
+        first = ensure_demo_accounts(s, "chainmatch-demo")
+        org = s.scalar(select(User).where(User.email == "organizer@demo.chainmatch.cn")).organization
+        org.region = "江苏"  # an admin changed it: a rerun leaves it alone
+        assert ensure_demo_accounts(s, "chainmatch-demo") == first
+        assert org.region == "江苏"
+        org.region = None  # installs made before the demo organization had a region
+        ensure_demo_accounts(s, "chainmatch-demo")
+        assert org.region == "上海"
+        assert s.scalar(select(Organization).where(Organization.name == org.name)).id == org.id
+
+
+def test_admin_without_a_firm_is_not_offered_posting_links_that_403(login, people):
+    client = login("admin")
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/demands/new"' not in home
+    consortia = client.get("/consortia/").get_data(as_text=True)
+    assert 'href="/consortia/new"' not in consortia
+    client = login("large")
+    assert 'href="/demands/new"' in client.get("/").get_data(as_text=True)
+    assert 'href="/consortia/new"' in client.get("/consortia/").get_data(as_text=True)
+
+
+# --- profile tier ------------------------------------------------------------------------------
+
+
+def test_profile_empty_tier_choice_clears_the_tier(login, loaded, people):
+    client = login("sme")
+    assert client.post("/profile", data={"tier": "specialized"}).status_code == 302
+    with session_scope(loaded) as s:
+        assert s.get(Firm, people["sme_firm"]).tier is Tier.SPECIALIZED
+    assert client.post("/profile", data={"tier": ""}).status_code == 302
+    with session_scope(loaded) as s:
+        assert s.get(Firm, people["sme_firm"]).tier is None
+        firm = s.get(Firm, people["sme_firm"])
+        firm.tier = Tier.INNOVATIVE
+        update_profile(s, firm, products=["锂电池隔膜"])  # other callers: no tier given keeps it
+        assert firm.tier is Tier.INNOVATIVE
+        update_profile(s, firm, clear_tier=True)
+        assert firm.tier is None
