@@ -241,3 +241,56 @@ def test_cli_criteria_and_pipeline(runner, settings):
     data = json.loads(runner.invoke(["tiers", "pipeline", "--region", "江苏", "--json"]).output)
     assert {t["key"]: t["met"] for t in data["tiers"]}["specialized"] == 1
     assert "专精特新" in runner.invoke(["tiers", "pipeline"]).output
+
+
+def test_only_an_organizer_of_the_region_or_an_admin_recognises_a_claimed_tier(session):
+    from marketplace.errors import ConflictError, PermissionDeniedError
+    from marketplace.models import Tier
+    from marketplace.services.tiers import claim_tier, decide_tier_claim, pending_tier_claims
+
+    firm = create_firm(session, name="申报测试有限公司", region="上海")
+    sh = Organization(name="上海中小企业服务中心", kind=OrganizationKind.GOVERNMENT, region="上海")
+    js = Organization(name="江苏中小企业服务中心", kind=OrganizationKind.GOVERNMENT, region="江苏")
+    session.add_all([sh, js])
+    session.flush()
+    assert claim_tier(session, firm, Tier.LITTLE_GIANT) == "claimed"
+    assert firm.tier is None and firm.tier_claim is Tier.LITTLE_GIANT
+    assert claim_tier(session, firm, Tier.LITTLE_GIANT) == "unchanged"
+    assert [f.id for f in pending_tier_claims(session, "上海")] == [firm.id] and not pending_tier_claims(
+        session, "江苏"
+    )
+    for judge in (_user(Role.SME, firm_id=firm.id), _user(Role.ORGANIZER, organization_id=js.id)):
+        judge.email = "x@t.cn"
+        with pytest.raises(PermissionDeniedError):
+            decide_tier_claim(session, judge, firm, accept=True)
+    assert firm.tier is None
+    organizer = _user(Role.ORGANIZER, organization_id=sh.id)
+    organizer.email = "org@t.cn"
+    decide_tier_claim(session, organizer, firm, accept=False)  # turned down: nothing recognised
+    assert firm.tier is None and firm.tier_claim is None
+    with pytest.raises(ConflictError):
+        decide_tier_claim(session, organizer, firm, accept=True)
+    claim_tier(session, firm, Tier.SPECIALIZED)
+    admin = _user(Role.ADMIN)
+    admin.email = "admin@t.cn"
+    decide_tier_claim(session, admin, firm, accept=True)
+    assert firm.tier is Tier.SPECIALIZED and firm.fact_sources["tier"] == "recognised:admin@t.cn"
+    assert claim_tier(session, firm, None) == "cleared" and firm.tier is None  # giving it up needs no one
+
+
+def test_cli_lists_tier_claims_and_the_operator_recognises_one(runner, settings):
+    from marketplace.db import session_scope
+    from marketplace.models import Tier
+    from marketplace.services.tiers import claim_tier
+
+    with session_scope(settings) as s:
+        firm = create_firm(s, name="命令行申报企业有限公司", region="上海")
+        claim_tier(s, firm, Tier.SPECIALIZED)
+        fid = firm.id
+    listed = runner.invoke(["tiers", "claims", "--region", "上海", "--json"])
+    assert listed.exit_code == 0 and [r["firm_id"] for r in json.loads(listed.output)] == [fid]
+    ok = runner.invoke(["tiers", "recognise", "--firm", str(fid), "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["recognised"] == "specialized"
+    again = runner.invoke(["tiers", "recognise", "--firm", str(fid)])
+    assert again.exit_code == 2 and "no tier claim waiting" in again.output
+    assert runner.invoke(["tiers", "recognise", "--firm", "999999"]).exit_code == 2

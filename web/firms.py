@@ -10,6 +10,7 @@ from sqlalchemy import select
 from marketplace.errors import NotFoundError
 from marketplace.models import Firm, FirmKind, Role, Tier
 from marketplace.services.firms import firm_detail, get_firm, list_firms, search_firms, update_profile
+from marketplace.services.tiers import claim_tier
 from web.cache import cached
 from web.db import commit, get_db
 from web.engine import refresh_firm
@@ -77,29 +78,34 @@ def profile():  # noqa: ANN201
     if request.method == "GET":
         form.description.data = firm.description
         form.region.data = firm.region
-        form.tier.data = firm.tier.value if firm.tier else ""
+        claimed = firm.tier_claim or firm.tier
+        form.tier.data = claimed.value if claimed else ""
         form.products.data = "\n".join(fp.product.name for fp in firm.products)
         form.industries.data = "\n".join(fi.industry.name for fi in firm.industries)
         form.patents.data = "\n".join(fp.patent.title for fp in firm.patents)
     elif form.validate_on_submit():
-        _result, error = commit(
-            lambda: update_profile(
+
+        def save() -> str:
+            update_profile(
                 db,
                 firm,
                 description=form.description.data or "",
                 region=form.region.data or "",
-                tier=Tier(form.tier.data) if form.tier.data else None,
-                clear_tier=not form.tier.data,  # the empty choice "—" removes the tier
                 products=_lines(form.products.data),
                 industries=_lines(form.industries.data),
                 patents=_lines(form.patents.data),
             )
-        )
+            # the tier is claimed, not set: an organizer of the region or an admin recognises it
+            return claim_tier(db, firm, Tier(form.tier.data) if form.tier.data else None)
+
+        tier_change, error = commit(save)
         if error:
             apply_error(form, error)
         else:
             refresh_firm(firm.id)
             flash(_("企业档案已保存"), "success")
+            if tier_change == "claimed":
+                flash(_("梯度申报已提交，待所在地区的主管部门或平台管理员认定"), "info")
             return redirect(url_for("firms.profile"))
     status = 400 if request.method == "POST" else 200
     return render_template("firms/profile.html", form=form, firm=firm), status

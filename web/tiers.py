@@ -11,13 +11,17 @@ from flask_login import current_user, login_required
 from marketplace.models import Firm, Role, Tier
 from marketplace.services.tiers import (
     assess_firm,
+    can_recognise_tier,
     can_view_figures,
+    decide_tier_claim,
     get_figures,
     load_criteria,
+    pending_tier_claims,
     pipeline,
     report_region,
     save_figures,
 )
+from web import error_status
 from web.db import commit, get_db
 from web.extensions import require_role
 
@@ -107,4 +111,25 @@ def pipeline_page():  # noqa: ANN201
     db = get_db()
     region = report_region(db, current_user, request.args.get("region") or None)
     data = pipeline(db, region=region, chain=(request.args.get("chain") or None))
-    return render_template("tiers/pipeline.html", data=data, region=region, chain=request.args.get("chain", ""))
+    claims = pending_tier_claims(db, region)
+    return render_template(
+        "tiers/pipeline.html", data=data, region=region, chain=request.args.get("chain", ""), claims=claims
+    )
+
+
+@bp.post("/claims/<int:firm_id>/<any(recognise, reject):decision>")
+@login_required
+def decide_claim(firm_id: int, decision: str):  # noqa: ANN201
+    """An organizer of the firm's region or an admin recognises or turns down its claimed tier."""
+    require_role(Role.ORGANIZER)
+    db = get_db()
+    firm = db.get(Firm, firm_id)
+    if firm is None:
+        abort(404)
+    if not can_recognise_tier(db, current_user, firm):
+        abort(403)
+    _firm, error = commit(lambda: decide_tier_claim(db, current_user, firm, accept=decision == "recognise"))
+    if error is not None:
+        abort(error_status(error), description=str(error))
+    flash(_("已认定该企业的梯度") if decision == "recognise" else _("已退回该企业的梯度申报"), "success")
+    return redirect(url_for("tiers.pipeline_page"))

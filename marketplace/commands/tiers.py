@@ -137,3 +137,60 @@ def pipeline_command(app: AppContext, region: str | None, chain: str | None, yea
             click.echo(f"  {g['region']} · {g['chain']}: {cells}")
 
     emit(data, as_json, human)
+
+
+@tiers_group.command("claims")
+@click.option("--region", help="Only firms of this province.")
+@_json_opt
+@pass_app
+def claims_command(app: AppContext, region: str | None, as_json: bool) -> None:
+    """Firms whose claimed tier waits to be recognised."""
+    from marketplace.services.tiers import pending_tier_claims
+
+    with app.session() as session:
+        data = [
+            {
+                "firm_id": f.id,
+                "name": f.name,
+                "region": f.region,
+                "claim": f.tier_claim.value,
+                "recognised": f.tier.value if f.tier else None,
+            }
+            for f in pending_tier_claims(session, region)
+        ]
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            click.echo(
+                f"{r['firm_id']:>7}  {r['claim']:<16} (now {r['recognised'] or '—'})  {r['name']}  {r['region'] or ''}"
+            )
+        if not rows:
+            click.echo("no tier claims waiting / 暂无待认定的申报")
+
+    emit(data, as_json, human)
+
+
+@tiers_group.command("recognise")
+@click.option("--firm", "firm_id", type=int, required=True)
+@click.option("--reject", is_flag=True, help="Turn the claim down instead.")
+@_json_opt
+@pass_app
+def recognise_command(app: AppContext, firm_id: int, reject: bool, as_json: bool) -> None:
+    """Recognise (or --reject) a firm's claimed tier, as the platform's operator (admin)."""
+    from types import SimpleNamespace
+
+    from marketplace.models import Role
+    from marketplace.services.firms import get_firm
+    from marketplace.services.tiers import decide_tier_claim
+
+    operator = SimpleNamespace(role=Role.ADMIN, email="operator", is_authenticated=True)
+    with app.session() as session:
+        firm = get_firm(session, firm_id)
+        claim = firm.tier_claim
+        decide_tier_claim(session, operator, firm, accept=not reject)
+        data = {
+            "firm_id": firm.id,
+            "claim": claim.value if claim else None,
+            "recognised": firm.tier.value if firm.tier else None,
+        }
+    emit(data, as_json, lambda d: click.echo(f"firm {d['firm_id']}: tier now {d['recognised'] or '—'}"))

@@ -63,7 +63,10 @@ class Firm(TimestampMixin, Base):
     exchange: Mapped[str | None] = mapped_column(String(40))
     listed_on: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[FirmKind] = mapped_column(_enum(FirmKind, "firm_kind"), default=FirmKind.UNKNOWN)
+    # the recognised tier (policies, buyers' filters and rankings rely on it); a firm's own users can
+    # only claim one (``tier_claim``), which an organizer of its region or an admin recognises
     tier: Mapped[Tier | None] = mapped_column(_enum(Tier, "firm_tier"))
+    tier_claim: Mapped[Tier | None] = mapped_column(_enum(Tier, "firm_tier_claim"))
     region: Mapped[str | None] = mapped_column(String(60), index=True)
     description: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(60))

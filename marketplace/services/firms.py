@@ -195,11 +195,11 @@ def update_profile(
     industries: list[str] | None = None,
     patents: list[str] | None = None,
     source: str = "user",
-    clear_tier: bool = False,
 ) -> Firm:
     """Replace parts of a capability profile with what the firm says. A list that is given is the
-    whole list: entries not in it are removed, new ones are recorded with ``source``. ``tier=None``
-    leaves the tier as it is; ``clear_tier=True`` (the profile form's empty choice) removes it."""
+    whole list: entries not in it are removed, new ones are recorded with ``source``. ``tier`` is
+    set as recognised: for trusted sources (imports, demo data); a firm's own users claim a tier
+    with ``marketplace.services.tiers.claim_tier`` instead."""
     facts = dict(firm.fact_sources or {})
     if description is not None:
         firm.description = description.strip() or None
@@ -209,9 +209,6 @@ def update_profile(
         facts["region"] = source
     if tier is not None:
         firm.tier = tier
-        facts["tier"] = source
-    elif clear_tier:
-        firm.tier = None
         facts["tier"] = source
     firm.fact_sources = facts
     if products is not None:

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, PermissionDeniedError
+from marketplace.errors import ConflictError, InputError, PermissionDeniedError
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -31,8 +31,11 @@ from marketplace.models import (
     Industry,
     Organization,
     Role,
+    Tier,
     TierFigures,
+    User,
 )
+from marketplace.permissions import acts_for_firms
 
 CRITERIA_DIR = Path(__file__).resolve().parents[1] / "tier_criteria"
 OPS = (">=", "<=", ">", "<", "==", "in", "true")
@@ -585,3 +588,72 @@ def report_region(session: Session, user: Any, requested: str | None = None) -> 
 
 def is_sme(firm: Firm) -> bool:
     return firm.kind is FirmKind.SME
+
+
+# --- recognition of a claimed tier ------------------------------------------------------------
+
+
+def claim_tier(session: Session, firm: Firm, tier: Tier | None) -> str:
+    """What a firm's own users do with its tier: claim one, which waits for an organizer of the
+    firm's region or an admin to recognise it (:func:`decide_tier_claim`) — a firm cannot grant
+    itself the tier that policies, buyers' filters and rankings rely on — or drop it (no
+    recognition needed to give a tier up). Returns "claimed", "cleared" or "unchanged"."""
+    if tier is None:
+        if firm.tier is None and firm.tier_claim is None:
+            return "unchanged"
+        firm.tier, firm.tier_claim = None, None
+        firm.fact_sources = {**(firm.fact_sources or {}), "tier": "user"}
+        return "cleared"
+    if tier is firm.tier:
+        firm.tier_claim = None
+        return "unchanged"
+    if tier is firm.tier_claim:
+        return "unchanged"
+    firm.tier_claim = tier
+    session.flush()
+    return "claimed"
+
+
+def can_recognise_tier(session: Session, user: Any, firm: Firm) -> bool:
+    """Admins, and the organizers of the firm's region; never the firm's own users."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return False
+    if user.role is Role.ADMIN:
+        return True
+    return user.role is Role.ORGANIZER and firm.region is not None and organizer_region(session, user) == firm.region
+
+
+def decide_tier_claim(session: Session, user: Any, firm: Firm, *, accept: bool) -> Firm:
+    """Recognise (``accept``) or turn down the firm's claimed tier; its users are told."""
+    if not can_recognise_tier(session, user, firm):
+        raise PermissionDeniedError(
+            "tier_claim: only an organizer of the firm's region or an admin recognises a tier", field="tier_claim"
+        )
+    claim = firm.tier_claim
+    if claim is None:
+        raise ConflictError(f"tier_claim: {firm.name} has no tier claim waiting", field="tier_claim")
+    if accept:
+        firm.tier = claim
+        firm.fact_sources = {**(firm.fact_sources or {}), "tier": f"recognised:{user.email}"}
+    firm.tier_claim = None
+    session.flush()
+    from marketplace.services.notifications import notify
+
+    users = list(session.scalars(select(User.id).where(acts_for_firms([firm.id]))))
+    notify(
+        session,
+        user_ids=users,
+        kind="tier",
+        title_zh=f"梯度申报{'已认定' if accept else '未通过'}：{claim.label_zh}",
+        title_en=f"Tier claim {'recognised' if accept else 'turned down'}: {claim.label_en}",
+        link="/profile",
+    )
+    return firm
+
+
+def pending_tier_claims(session: Session, region: str | None) -> list[Firm]:
+    """Firms waiting for their claimed tier to be recognised (in ``region``; None: everywhere)."""
+    query = select(Firm).where(Firm.tier_claim.is_not(None)).order_by(Firm.updated_at, Firm.id)
+    if region is not None:
+        query = query.where(Firm.region == region)
+    return list(session.scalars(query))

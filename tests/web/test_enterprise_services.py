@@ -361,3 +361,41 @@ def test_openapi_lists_the_enterprise_service_endpoints(client):
         "/api/v1/consortia/report",
     ):
         assert path in paths
+
+
+def test_a_firm_claims_a_tier_and_an_organizer_of_its_region_recognises_it(login, services, loaded, people):
+    """No firm grants itself the tier that policies and buyers' filters rely on: the profile's
+    choice is a claim until the organizer of the firm's region (or an admin) recognises it."""
+    sme = login("sme")
+    page = sme.get("/profile").get_data(as_text=True)
+    response = sme.post(
+        "/profile",
+        data={"csrf_token": csrf_token(page), "tier": "little_giant", "description": "隔膜", "region": "上海"},
+    )
+    assert response.status_code == 302
+    with session_scope(loaded) as s:
+        firm = s.get(Firm, people["sme_firm"])
+        recognised_before = firm.tier
+        assert firm.tier_claim.value == "little_giant" and firm.tier is not firm.tier_claim
+    assert "申报中" in sme.get("/profile").get_data(as_text=True)
+    assert sme.post(f"/tiers/claims/{people['sme_firm']}/recognise").status_code == 403  # not its own judge
+    assert login("large").post(f"/tiers/claims/{people['sme_firm']}/recognise").status_code == 403
+    organizer = login("organizer")
+    assert f'data-firm="{people["sme_firm"]}"' in organizer.get("/tiers/pipeline").get_data(as_text=True)
+    assert organizer.post(f"/tiers/claims/{people['sme_firm']}/recognise").status_code == 302
+    assert organizer.post(f"/tiers/claims/{people['sme_firm']}/recognise").status_code == 409  # decided already
+    with session_scope(loaded) as s:
+        firm = s.get(Firm, people["sme_firm"])
+        assert firm.tier.value == "little_giant" and firm.tier_claim is None and recognised_before is None
+        assert firm.fact_sources["tier"].startswith("recognised:")
+        note = s.scalar(select(Notification).where(Notification.kind == "tier"))
+        assert note is not None and "已认定" in note.title_zh
+    # giving a tier up needs no one's approval
+    sme = login("sme")
+    page = sme.get("/profile").get_data(as_text=True)
+    dropped = sme.post(
+        "/profile", data={"csrf_token": csrf_token(page), "tier": "", "description": "隔膜", "region": "上海"}
+    )
+    assert dropped.status_code == 302, dropped.get_data(as_text=True)[-1500:]
+    with session_scope(loaded) as s:
+        assert s.get(Firm, people["sme_firm"]).tier is None

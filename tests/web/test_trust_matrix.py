@@ -277,6 +277,8 @@ SERVICES: dict[str, Callable[[World], list[Case]]] = {
     "tiers.mine": lambda w: [Case("GET", "/tiers/", signed_in)],
     "tiers.firm_page": lambda w: [Case("GET", f"/tiers/firm/{w.firms['sme']}", only("sme", "admin"))],
     "tiers.pipeline_page": lambda w: [Case("GET", "/tiers/pipeline", only("admin"))],
+    # the world's organizers look after no region: only the admin may decide (409: no claim waits)
+    "tiers.decide_claim": lambda w: [Case("POST", f"/tiers/claims/{w.firms['sme']}/recognise", only("admin"))],
     "policies.browse": lambda w: [Case("GET", "/policies/", anyone), Case("GET", "/policies/?q=研发", anyone)],
     "policies.mine": lambda w: [Case("GET", "/policies/mine", member)],
     "policies.detail": lambda w: [Case("GET", "/policies/999999", NO_ONE)],
