@@ -97,9 +97,10 @@ def new():  # noqa: ANN201
             try:
                 share_value: Any = float(share) / 100
             except ValueError:
-                raise InputError(
-                    "sme_share: give the reserved SME share in percent, e.g. 30", field="sme_share"
-                ) from None
+                share_value = None
+            # the form asks for a percentage (the service takes a fraction): say it in the form's terms
+            if share_value is None or not 0 <= share_value <= 1:
+                raise InputError("sme_share: give the reserved SME share in percent, 0 to 100 (e.g. 30)", "sme_share")
             data = {
                 "title": request.form.get("title", ""),
                 "description": request.form.get("description", ""),

@@ -694,7 +694,8 @@ def survey(event_id: int):  # noqa: ANN201
         else:
             flash(_("感谢填写回访问卷"), "success")
             return redirect(url_for("events.show", event_id=event.id))
-    return render_template("events/survey.html", event=event, form=form)
+    status = 400 if request.method == "POST" else 200  # a form shown again carries its errors
+    return render_template("events/survey.html", event=event, form=form), status
 
 
 # --- statistics and report ---------------------------------------------------------------------

@@ -251,6 +251,9 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     client = login("large")
     bad = _new_project(client, lots="玻璃 | 光伏玻璃")
     assert bad.status_code == 400 and "lots" in bad.get_data(as_text=True)
+    for share in ("150", "abc", "-5"):  # the form asks for a percentage, and its message says so
+        bad = _new_project(client, share=share)
+        assert bad.status_code == 400 and "in percent, 0 to 100" in bad.get_data(as_text=True), share
     response = _new_project(client)
     assert response.status_code == 302
     project_url = response.headers["Location"]

@@ -451,3 +451,10 @@ def test_event_pages_speak_english_when_chosen(login, world):
     client.get("/lang/en")
     page = client.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
     assert "Meeting agenda" in page and "Download calendar (ICS)" in page
+
+
+def test_a_survey_with_bad_answers_is_shown_again_with_400(login, world):
+    client = login("sme")
+    response = client.post(f"/events/{world['event']}/survey", data={"satisfaction": "9", "contract_amount": "abc"})
+    assert response.status_code == 400 and "has-error" in response.get_data(as_text=True)
+    assert client.get(f"/events/{world['event']}/survey").status_code == 200
