@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -46,15 +47,21 @@ def tier_label(value: str | None) -> str:
     return label(Tier(value)) if value in {t.value for t in Tier} else ""
 
 
-def viewable_firm(firm_id: int) -> Firm:
-    """The firm, if the signed-in user may see its figures (404 when missing, 403 otherwise)."""
+def _firm_for(firm_id: int, allowed: Callable[[Any, Any, Firm], bool]) -> Firm:
+    """The firm (404 when missing), if ``allowed(session, user, firm)`` lets the signed-in user at it
+    (403 otherwise)."""
     db = get_db()
     firm = db.get(Firm, firm_id)
     if firm is None:
         abort(404)
-    if not can_view_figures(db, current_user, firm):
+    if not allowed(db, current_user, firm):
         abort(403)
     return firm
+
+
+def viewable_firm(firm_id: int) -> Firm:
+    """The firm, if the signed-in user may see its figures."""
+    return _firm_for(firm_id, can_view_figures)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -122,12 +129,8 @@ def pipeline_page():  # noqa: ANN201
 def decide_claim(firm_id: int, decision: str):  # noqa: ANN201
     """An organizer of the firm's region or an admin recognises or turns down its claimed tier."""
     require_role(Role.ORGANIZER)
+    firm = _firm_for(firm_id, can_recognise_tier)
     db = get_db()
-    firm = db.get(Firm, firm_id)
-    if firm is None:
-        abort(404)
-    if not can_recognise_tier(db, current_user, firm):
-        abort(403)
     _firm, error = commit(lambda: decide_tier_claim(db, current_user, firm, accept=decision == "recognise"))
     if error is not None:
         abort(error_status(error), description=str(error))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from marketplace.db import session_scope
 from marketplace.models import Firm, MeetingRequest, Organization, Tier, User
 from marketplace.services.firms import update_profile
+from tests.web.test_contracts_web import _start as start_contract_over_http
 from tests.web.test_events import world  # noqa: F401 - the event fixture
 
 REPORT_LABELS_EN = (
@@ -49,23 +50,8 @@ def test_event_statistics_labels_are_english_on_the_english_page(login, world): 
     assert "参会企业数" in report and "签约数" in report
 
 
-def _contract_waiting_for_the_sme(login, people) -> int:
-    client = login("large")
-    r = client.post(
-        "/contracts/new",
-        data={
-            "other_firm_id": people["sme_firm"],
-            "my_party": "buyer",
-            "template": "supply_chain",
-            "title": "隔膜采购",
-        },
-    )
-    assert r.status_code == 302, r.get_data(as_text=True)
-    return int(r.headers["Location"].rstrip("/").split("/")[-1])
-
-
 def test_contract_counter_offer_form_labels_follow_the_page_language(login, people):
-    cid = _contract_waiting_for_the_sme(login, people)
+    cid = start_contract_over_http(login, people)
     client = login("sme")
     client.get("/lang/en")
     page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
