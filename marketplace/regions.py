@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from marketplace.errors import InputError
+
 PROVINCES: tuple[str, ...] = (
     "北京",
     "天津",
@@ -164,3 +166,17 @@ def normalize_region(raw: str | None) -> str | None:
         return None
     text = raw.strip()
     return _place_to_province(text) or text
+
+
+def parse_region(raw: str | None, field: str = "region") -> str | None:
+    """What a user typed as a region, as a province short name (None when empty); anything that
+    names no province or known city is refused naming the field. Imports use
+    :func:`normalize_region`, which keeps what it cannot map."""
+    region = normalize_region(raw)
+    if region is not None and region not in PROVINCES:
+        raise InputError(
+            f"{field}: {raw.strip()[:40]!r} is not a province or city of China (e.g. 上海, 江苏, 苏州); "
+            "leave it empty for anywhere",
+            field=field,
+        )
+    return region

@@ -38,7 +38,7 @@ from marketplace.models import (
 )
 from marketplace.permissions import acts_for_firms
 from marketplace.reasons import render_all
-from marketplace.regions import normalize_region
+from marketplace.regions import normalize_region, parse_region
 
 CANDIDATES_PER_LOT = 8
 SCORE_SCALE = 1000
@@ -102,7 +102,7 @@ def create_project(session: Session, owner_firm_id: int, data: dict[str, Any]) -
         owner_firm_id=owner.id,
         title=title,
         description=(data.get("description") or "").strip(),
-        region=normalize_region(region) if region else None,
+        region=parse_region(region),
         sme_share=share,
         deadline=deadline or None,
     )

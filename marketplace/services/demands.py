@@ -15,7 +15,7 @@ from marketplace.errors import ConflictError, InputError, NotFoundError
 from marketplace.models import DEMAND_TRANSITIONS, Demand, DemandStatus, DemandType, Firm, Visibility, utcnow
 from marketplace.models.base import _check_transition
 from marketplace.permissions import Viewer, visible_demands_clause
-from marketplace.regions import normalize_region
+from marketplace.regions import parse_region
 
 MAX_TEXT = 5000
 MAX_BUDGET = 1e9  # 万元: ten trillion yuan, beyond any real demand
@@ -122,7 +122,7 @@ def create_demand(session: Session, data: dict[str, Any] | DemandInput) -> Deman
     if session.get(Firm, spec.owner_firm_id) is None:
         raise NotFoundError(f"owner_firm_id: firm {spec.owner_firm_id} does not exist", field="owner_firm_id")
     values = spec.model_dump(exclude={"publish"})
-    values["region_preference"] = normalize_region(values["region_preference"])
+    values["region_preference"] = parse_region(values["region_preference"], "region_preference")
     demand = Demand(**values, status=DemandStatus.DRAFT)
     session.add(demand)
     if spec.publish:
@@ -145,7 +145,7 @@ def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Dem
         )
     for key, value in spec.model_dump(exclude={"publish", "owner_firm_id"}).items():
         setattr(demand, key, value)
-    demand.region_preference = normalize_region(demand.region_preference)
+    demand.region_preference = parse_region(demand.region_preference, "region_preference")
     session.flush()
     return demand
 

@@ -22,7 +22,7 @@ from marketplace.models import (
     Tier,
 )
 from marketplace.models.base import utcnow
-from marketplace.regions import normalize_region
+from marketplace.regions import normalize_region, parse_region
 
 
 def get_firm(session: Session, firm_id: int) -> Firm:
@@ -205,7 +205,7 @@ def update_profile(
         firm.description = description.strip() or None
         facts["description"] = source
     if region is not None:
-        firm.region = normalize_region(region)
+        firm.region = parse_region(region)
         facts["region"] = source
     if tier is not None:
         firm.tier = tier

@@ -36,7 +36,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.permissions import acts_for_firms
-from marketplace.regions import PROVINCES, normalize_region
+from marketplace.regions import PROVINCES, normalize_region, parse_region
 from marketplace.services.tiers import load_criteria, profile_figures
 
 TIER_RANK = {t.value: t.rank for t in Tier}
@@ -465,10 +465,7 @@ def _parse_policy_fields(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     if "source_url" in out and out["source_url"] and not str(out["source_url"]).startswith(("http://", "https://")):
         raise InputError("source_url: give the http(s) address of the original document", field="source_url")
     if "region" in data:
-        region = (data["region"] or "").strip()
-        out["region"] = normalize_region(region) if region else None
-        if region and out["region"] not in PROVINCES:
-            raise InputError(f"region: {region!r} is not a province; leave it empty for nationwide", field="region")
+        out["region"] = parse_region(data["region"])
     for key in ("valid_from", "valid_to"):
         if key in data:
             out[key] = _date(data[key], key)
