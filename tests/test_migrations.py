@@ -31,3 +31,36 @@ def test_migrations_match_the_models(settings):
     with get_engine(settings.database_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_upgrading_a_database_that_holds_firms_keeps_them(settings):
+    """Every later migration runs on databases full of firms, products and users (on SQLite with
+    foreign keys on): copying and dropping a referenced table would fail, and leave the database
+    half-migrated."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from marketplace.db import alembic_config
+
+    cfg = alembic_config(settings)
+    command.downgrade(cfg, "0007")
+    engine = get_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO firms (name, kind, source, fact_sources, created_at, updated_at) "
+                "VALUES ('迁移测试有限公司', 'sme', 'test', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        firm_id = conn.execute(text("SELECT id FROM firms WHERE name = '迁移测试有限公司'")).scalar_one()
+        conn.execute(text("INSERT INTO products (name, source) VALUES ('迁移隔膜', 'test')"))
+        product_id = conn.execute(text("SELECT id FROM products WHERE name = '迁移隔膜'")).scalar_one()
+        conn.execute(
+            text("INSERT INTO firm_products (firm_id, product_id, source) VALUES (:f, :p, 'test')"),
+            {"f": firm_id, "p": product_id},
+        )
+    init_db(settings)
+    assert schema_is_current(settings)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM firm_products WHERE firm_id = :f"), {"f": firm_id}).scalar() == 1
+        assert not inspect(conn).has_table("_alembic_tmp_firms")

@@ -3,6 +3,10 @@
 Revision ID: 0010
 Revises: 0007
 Create Date: 2026-11-26 15:15:00
+
+The column is added in place, not in batch mode: on SQLite a batch copies and drops ``firms``, which
+every firm table references, and with foreign keys on (as migrations run) that fails on any database
+that holds firms. SQLite adds a column with its CHECK inline and drops it again (3.35+).
 """
 
 from collections.abc import Sequence
@@ -19,16 +23,25 @@ TIERS = ("innovative", "specialized", "little_giant", "single_champion")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("firms", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "tier_claim",
-                sa.Enum(*TIERS, name="firm_tier_claim", native_enum=False, create_constraint=True, length=24),
-                nullable=True,
-            )
+    if op.get_bind().dialect.name == "sqlite":
+        allowed = ", ".join(f"'{t}'" for t in TIERS)
+        op.execute(
+            "ALTER TABLE firms ADD COLUMN tier_claim VARCHAR(24) "
+            f"CONSTRAINT firm_tier_claim CHECK (tier_claim IN ({allowed}))"
         )
+        return
+    op.add_column(
+        "firms",
+        sa.Column(
+            "tier_claim",
+            sa.Enum(*TIERS, name="firm_tier_claim", native_enum=False, create_constraint=True, length=24),
+            nullable=True,
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("firms", schema=None) as batch_op:
-        batch_op.drop_column("tier_claim")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE firms DROP COLUMN tier_claim")
+        return
+    op.drop_column("firms", "tier_claim")
