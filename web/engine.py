@@ -38,7 +38,9 @@ SLOT_WAIT_SECONDS = 10.0
 
 
 def get_engine() -> MatchEngine:
-    app = current_app
+    # the app itself, not the current_app proxy: follow_database may hand it to the refresh thread,
+    # which runs with no application context
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     engine = app.extensions.get("engine")
     if engine is None:
         with _lock:

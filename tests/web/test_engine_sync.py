@@ -49,3 +49,17 @@ def test_version_is_checked_at_most_once_per_interval(loaded, people):
         update_profile(s, get_firm(s, people["sme_firm"]), products=[NEW_PRODUCT])
     with app.app_context():
         assert not follow_database(app)  # checked at build time, next check in an hour
+
+
+def test_a_refresh_queued_while_serving_a_request_runs_after_it(loaded, people):
+    """get_engine, as every request calls it, queues the refresh; the worker thread runs with no
+    application context of its own, so it must hold the app itself, not Flask's current_app proxy."""
+    app = create_app(loaded, CONFIG)
+    engine = _engine_of(app)
+    firm_id = people["sme_firm"]
+    with session_scope(loaded) as s:
+        update_profile(s, get_firm(s, firm_id), products=["锂电池隔膜", NEW_PRODUCT])
+    with app.test_request_context("/"):
+        assert get_engine() is engine  # and it noticed the change: a refresh is queued
+    assert refresh_queue(app).wait_idle(timeout=120)
+    assert NEW_PRODUCT in engine.profiles[firm_id].product_names
