@@ -472,7 +472,9 @@ def start_contract(
 def start_from_suggestion(
     session: Session, actor: User, suggestion_id: int, *, fields: dict[str, Any] | None = None
 ) -> Contract:
-    """A contract from an accepted match: the demand owner buys from the suggested firm."""
+    """A contract from an accepted match: the demand owner buys from the suggested firm. One contract
+    per suggestion, as per meeting: a second call returns the contract already started (unless it was
+    cancelled); the suggestion counts as contacted."""
     suggestion = session.get(MatchSuggestion, suggestion_id)
     if suggestion is None:
         raise NotFoundError(f"suggestion_id: suggestion {suggestion_id} does not exist", field="suggestion_id")
@@ -481,6 +483,14 @@ def start_from_suggestion(
         raise ContractAccessDenied("only the demand owner and the suggested firm can start this contract", hide=True)
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
         raise TransitionError("suggestion_id: the suggested firm has not accepted yet", field="suggestion_id")
+    ref = f"suggestion:{suggestion.id}"
+    existing = session.scalar(
+        select(Contract).where(Contract.source_ref == ref, Contract.status != ContractStatus.CANCELLED)
+    )
+    if existing is not None:
+        return existing
+    if suggestion.status is SuggestionStatus.ACCEPTED:
+        suggestion.transition(SuggestionStatus.CONTACTED)
     return start_contract(
         session,
         actor,
@@ -489,7 +499,7 @@ def start_from_suggestion(
         demand_id=demand.id,
         suggestion_id=suggestion.id,
         source=ContractSource.SUGGESTION,
-        source_ref=f"suggestion:{suggestion.id}",
+        source_ref=ref,
         fields=fields,
     )
 

@@ -219,6 +219,13 @@ def test_contract_from_an_accepted_suggestion(client, login, people, loaded):
         c = s.scalar(select(Contract).where(Contract.suggestion_id == sid))
         assert c.rounds[0].fields["product"] == "锂电池隔膜"
         assert c.buyer_firm_id == people["large_firm"] and c.supplier_firm_id == people["sme_firm"]
+        assert s.get(MatchSuggestion, sid).status is SuggestionStatus.CONTACTED
+    # one contract per suggestion, whichever side asks again: both land on it
+    again = login("large").post(f"/contracts/from-suggestion/{sid}")
+    other_side = login("sme").post(f"/contracts/from-suggestion/{sid}")
+    assert again.headers["Location"] == r.headers["Location"] == other_side.headers["Location"]
+    with session_scope(loaded) as s:
+        assert len(s.scalars(select(Contract).where(Contract.suggestion_id == sid)).all()) == 1
 
 
 def test_signed_contract_page_starts_a_supplement(client, login, people):
