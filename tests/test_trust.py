@@ -122,6 +122,15 @@ def test_join_request_is_pending_and_only_the_firms_admin_decides(session):
         decide_membership(session, boss, joiner.id, False)
 
 
+def test_a_member_joins_as_what_the_firm_is(session):
+    """Signing up as a large-firm user to join an SME does not let it post demands for the SME."""
+    create_user(session, email="smeboss@y.cn", password="longenough", name="s", role=Role.SME, firm_name="某己")
+    joiner = register_firm_user(
+        session, email="big@y.cn", password="longenough", name="b", role=Role.LARGE, firm_name="某己", join=True
+    )
+    assert joiner.role is Role.SME
+
+
 def test_joining_an_unknown_firm_names_the_field(session):
     with pytest.raises(InputError, match="firm_name"):
         register_firm_user(

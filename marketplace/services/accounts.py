@@ -161,6 +161,8 @@ def register_firm_user(
         raise InputError(
             "firm_name: no firm is registered under this exact name; check the firm directory", field="firm_name"
         )
+    # a member acts as what the firm is: joining an SME as a "large" user must not let it post demands
+    role = {FirmKind.LARGE: Role.LARGE, FirmKind.SME: Role.SME}.get(firm.kind, role)
     return create_user(
         session, email=email, password=password, name=name, role=role, firm_id=firm.id, membership=Membership.PENDING
     )
