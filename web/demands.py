@@ -21,7 +21,7 @@ from web import error_status, label
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit, require_role
-from web.forms import DETAIL_FIELDS, ActionForm, DemandForm, apply_error
+from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
 from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
@@ -112,7 +112,7 @@ def new():  # noqa: ANN201
             flash(_("需求已发布") if demand.status is DemandStatus.OPEN else _("草稿已保存"), "success")
             return redirect(url_for("demands.detail", demand_id=demand.id))
     status = 400 if request.method == "POST" else 200
-    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=None), status
+    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=None), status
 
 
 @bp.route("/<int:demand_id>/edit", methods=["GET", "POST"])
@@ -126,12 +126,12 @@ def edit(demand_id: int):  # noqa: ANN201
         _result, error = commit(lambda: update_demand(get_db(), demand, form.to_data(demand.owner_firm_id)))
         if error:
             apply_error(form, error)
-            page = render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=demand)
+            page = render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=demand)
             return page, error_status(error)
         flash(_("需求已更新"), "success")
         return redirect(url_for("demands.detail", demand_id=demand.id))
     status = 400 if request.method == "POST" else 200
-    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELDS, demand=demand), status
+    return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=demand), status
 
 
 @bp.get("/<int:demand_id>")

@@ -20,6 +20,12 @@ DETAIL_FIELDS: dict[str, list[str]] = {
     "incubation": ["stage", "support_needed"],
     "service": ["service_scope"],
 }
+# each detail field once, with the demand types it belongs to: a field two types share (stage) is one
+# input, so the form never posts two values under one name
+DETAIL_FIELD_TYPES: dict[str, list[str]] = {}
+for _type, _names in DETAIL_FIELDS.items():
+    for _name in _names:
+        DETAIL_FIELD_TYPES.setdefault(_name, []).append(_type)
 
 
 class LocalizedChoices:

@@ -47,7 +47,7 @@ def test_sme_signs_in_and_edits_its_profile(page, live_server, sign_in):
 def test_large_firm_posts_supply_chain_demand_and_sees_candidates_with_graph(page, live_server, sign_in):
     sign_in("large@t.cn")
     page.goto(f"{live_server}/demands/new?type=supply_chain")
-    assert page.is_visible("fieldset[data-type=supply_chain]") and not page.is_visible("fieldset[data-type=rd]")
+    assert page.is_visible("input[name=quantity]") and not page.is_visible("textarea[name=technical_problem]")
     page.fill("input[name=title]", "采购光伏玻璃与锂电池隔膜")
     page.fill("textarea[name=description]", "组件产线需要光伏玻璃，储能产品需要锂电池隔膜")
     page.fill("input[name=wanted_products]", "光伏玻璃, 锂电池隔膜")
@@ -70,3 +70,18 @@ def test_organizer_opens_the_dashboard(page, live_server, sign_in):
     page.wait_for_selector("body[data-charts-ready='1']", timeout=15000)
     assert page.locator("#chart-type canvas").count() == 1 and page.locator("#chart-funnel canvas").count() == 1
     shot(page, "organizer-dashboard.png")
+
+
+def test_an_incubation_demand_keeps_the_stage_it_shares_with_investment(page, live_server, sign_in):
+    """Investment and incubation both ask for the stage: one input, so what is typed is what is saved."""
+    sign_in("large@t.cn")
+    page.goto(f"{live_server}/demands/new")
+    page.select_option("#demand-type", "incubation")
+    assert page.locator("input[name=stage]").count() == 1 and page.is_visible("input[name=stage]")
+    assert not page.is_visible("input[name=amount]")  # investment only
+    page.fill("input[name=title]", "孵化储能初创团队")
+    page.fill("input[name=stage]", "天使轮")
+    page.fill("input[name=support_needed]", "中试产线与场景验证")
+    page.click("#publish")
+    page.wait_for_load_state("networkidle")
+    assert "天使轮" in page.inner_text("main") and "中试产线与场景验证" in page.inner_text("main")
