@@ -417,7 +417,7 @@ def verify(token: str | None = None):  # noqa: ANN201
         _csrf()
         upload = request.files.get("file")
         data = upload.read(MAX_PDF + 1) if upload else b""
-        if not data or len(data) > MAX_PDF:
+        if not data or len(data) > MAX_PDF or b"%PDF-" not in data[:1024]:  # the header PDF readers look for
             flash(_("请上传不超过 2 MB 的 PDF 文件 / upload a PDF of at most 2 MB"), "error")
             status = 400
         else:

@@ -83,6 +83,15 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
         "/contracts/verify", data={"file": (io.BytesIO(bytes(bad)), "c.pdf")}, content_type="multipart/form-data"
     )
     assert "INVALID" in r.get_data(as_text=True)
+    for junk in (b"just text, not a PDF", b""):  # refused with the page's own message, nothing verified
+        r = anon.post(
+            "/contracts/verify", data={"file": (io.BytesIO(junk), "c.pdf")}, content_type="multipart/form-data"
+        )
+        assert (
+            r.status_code == 400
+            and "PDF" in r.get_data(as_text=True)
+            and "PdfReadError" not in r.get_data(as_text=True)
+        )
 
 
 def test_third_firm_user_gets_404_on_every_contract_page(client, login, people):
