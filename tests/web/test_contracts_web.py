@@ -48,6 +48,10 @@ def _to_signing(client, login, people) -> int:
     c = login("sme")
     r = c.post(f"/contracts/{cid}/counter", data={**FILL, "title": "隔膜采购合同", "note": "补全条款"})
     assert r.status_code == 302, r.get_data(as_text=True)
+    page = c.get(f"/contracts/{cid}").get_data(as_text=True)  # its own round: it waits, no counter offered
+    assert 'id="counter-link"' not in page and 'id="waiting-note"' in page
+    assert 'id="counter-link"' in login("large").get(f"/contracts/{cid}").get_data(as_text=True)
+    c = login("sme")
     c = login("large")
     assert c.post(f"/contracts/{cid}/accept").status_code == 302
     assert c.post(f"/contracts/{cid}/approve", data={"decision": "approve"}).status_code == 302
