@@ -130,7 +130,7 @@ def new():  # noqa: ANN201
 
 
 def _firms(db, user: User) -> list[Firm]:  # noqa: ANN001
-    """Counterparties to offer: firms with registered users, then the rest by name (first 200)."""
+    """Counterparties to offer: the other firms that have registered users, by name."""
     with_users = select(User.firm_id).where(User.firm_id.is_not(None), User.firm_id != user.firm_id)
     firms = list(db.scalars(select(Firm).where(Firm.id.in_(with_users)).order_by(Firm.name)))
     return firms
