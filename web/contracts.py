@@ -322,8 +322,16 @@ def sign(contract_id: int):  # noqa: ANN201
                 raise error
             flash(str(error), "error")
             status = 400
+    # the buyer signs first: the supplier's page says so instead of offering a form the service refuses
+    waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not any(
+        s.party is Party.BUYER for s in contract.signatures
+    )
     return render_template(
-        "contracts/sign.html", contract=contract, credential=credential, request_key=secrets.token_urlsafe(16)
+        "contracts/sign.html",
+        contract=contract,
+        credential=credential,
+        request_key=secrets.token_urlsafe(16),
+        waits_for_buyer=waits_for_buyer,
     ), status
 
 

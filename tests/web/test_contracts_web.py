@@ -66,11 +66,15 @@ def _to_signing(client, login, people) -> int:
 
 def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
     cid = _to_signing(client, login, people)
+    early = login("sme").get(f"/contracts/{cid}/sign").get_data(as_text=True)  # the buyer signs first
+    assert 'id="waits-for-buyer"' in early and 'id="sign-form"' not in early
     c = login("large")
+    assert 'id="sign-form"' in c.get(f"/contracts/{cid}/sign").get_data(as_text=True)
     page = c.get(f"/contracts/{cid}").get_data(as_text=True)
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page  # user text is escaped
     assert c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW, "request_key": "k1"}).status_code == 302
     c = login("sme")
+    assert 'id="sign-form"' in c.get(f"/contracts/{cid}/sign").get_data(as_text=True)
     assert c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
     pdf = c.get(f"/contracts/{cid}/contract.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
