@@ -90,6 +90,15 @@ def acts_for_firms(firm_ids: Iterable[int]) -> ColumnElement[bool]:
     )
 
 
+def acting_user_ids(session: Session, firm_ids: Iterable[int]) -> list[int]:
+    """The ids of the accounts that act for these firms (:func:`acts_for_firms`): whom the firms'
+    notices go to."""
+    ids = list(set(firm_ids))
+    if not ids:
+        return []
+    return list(session.scalars(select(User.id).where(acts_for_firms(ids))))
+
+
 def firm_viewer(firm_id: int) -> Viewer:
     """What a firm as such may see (matching-for-firms ranks only these demands)."""
     return Viewer(user_id=-1, role=Role.SME, firm_id=firm_id)

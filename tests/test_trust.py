@@ -306,8 +306,7 @@ def test_invitee_suggestions_never_name_a_hidden_demand(event_world):
 def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
     """Event, consortium and policy notices go to the accounts that act for the firm: a pending or
     refused request to join, or a disabled account, gets none of them."""
-    from marketplace.permissions import acts_for_firms
-    from marketplace.services.events import firm_user_ids
+    from marketplace.permissions import acting_user_ids, acts_for_firms
 
     firm = create_firm(session, name="丙公司", kind=FirmKind.SME)
     other = create_firm(session, name="丁公司", kind=FirmKind.SME)
@@ -329,6 +328,6 @@ def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
     member("d@c.cn", firm.id).is_active = False
     elsewhere = member("o@c.cn", other.id)
     session.flush()
-    assert firm_user_ids(session, [firm.id]) == [active.id]
+    assert acting_user_ids(session, [firm.id]) == [active.id]
     acting = set(session.scalars(select(User.id).where(acts_for_firms([firm.id, other.id]))))
     assert acting == {active.id, elsewhere.id}

@@ -191,13 +191,14 @@ def detail(contract_id: int):  # noqa: ANN201
         clauses=svc.clauses(contract, number),
         comments=svc.comments(db, contract),
         latest=svc.latest_round(contract),
+        can_counter=svc.may_counter(contract, user.firm_id),
         can_approve=contract.status is ContractStatus.APPROVING
         and svc.can(user, contract, "approve")
         and svc._approval(db, contract, party) is None,
         can_sign=contract.status is ContractStatus.SIGNING
         and svc.can(user, contract, "sign")
         and not any(s.party is party for s in contract.signatures)
-        and (party is Party.BUYER or any(s.party is Party.BUYER for s in contract.signatures)),
+        and (party is Party.BUYER or svc.buyer_has_signed(contract)),
         colleagues=colleagues,
         audit=svc.audit_entries(db, contract),
         Party=Party,
@@ -323,9 +324,7 @@ def sign(contract_id: int):  # noqa: ANN201
             flash(str(error), "error")
             status = 400
     # the buyer signs first: the supplier's page says so instead of offering a form the service refuses
-    waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not any(
-        s.party is Party.BUYER for s in contract.signatures
-    )
+    waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not svc.buyer_has_signed(contract)
     return render_template(
         "contracts/sign.html",
         contract=contract,

@@ -13,8 +13,18 @@ from typing import Any
 from marketplace.errors import InputError
 
 
+class _Labelled:
+    """A Chinese and an English name; ``label`` picks one by locale, as the domain enums do."""
+
+    zh: str
+    en: str
+
+    def label(self, locale: str = "zh") -> str:
+        return self.en if locale.startswith("en") else self.zh
+
+
 @dataclass(frozen=True)
-class FieldSpec:
+class FieldSpec(_Labelled):
     key: str
     zh: str
     en: str
@@ -30,7 +40,7 @@ class Clause:
 
 
 @dataclass(frozen=True)
-class Template:
+class Template(_Labelled):
     code: str
     zh: str
     en: str
@@ -38,9 +48,6 @@ class Template:
     party_b: str
     fields: tuple[FieldSpec, ...]
     clauses: tuple[Clause, ...]
-
-    def label(self, locale: str = "zh") -> str:
-        return self.en if locale.startswith("en") else self.zh
 
 
 MAX_AMOUNT = 1e13  # yuan: ten trillion, beyond any contract signed here

@@ -36,7 +36,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
-from marketplace.permissions import acts_for_firms
+from marketplace.permissions import acting_user_ids
 from marketplace.reasons import render_all
 from marketplace.regions import normalize_region, parse_region
 
@@ -395,7 +395,7 @@ def invite(
     )
     project.members.append(member)
     session.flush()
-    users = list(session.scalars(select(User.id).where(acts_for_firms([firm.id]))))
+    users = acting_user_ids(session, [firm.id])
     if users:
         from marketplace.services.notifications import notify
 

@@ -469,6 +469,13 @@ def start_contract(
     return contract
 
 
+def _started_from(session: Session, source_ref: str) -> Contract | None:
+    """The contract a suggestion or meeting already started, unless it was cancelled: one each."""
+    return session.scalar(
+        select(Contract).where(Contract.source_ref == source_ref, Contract.status != ContractStatus.CANCELLED)
+    )
+
+
 def start_from_suggestion(
     session: Session, actor: User, suggestion_id: int, *, fields: dict[str, Any] | None = None
 ) -> Contract:
@@ -484,9 +491,7 @@ def start_from_suggestion(
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
         raise TransitionError("suggestion_id: the suggested firm has not accepted yet", field="suggestion_id")
     ref = f"suggestion:{suggestion.id}"
-    existing = session.scalar(
-        select(Contract).where(Contract.source_ref == ref, Contract.status != ContractStatus.CANCELLED)
-    )
+    existing = _started_from(session, ref)
     if existing is not None:
         return existing
     if suggestion.status is SuggestionStatus.ACCEPTED:
@@ -522,9 +527,7 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
             field="meeting_id",
         )
     ref = f"meeting:{meeting.id}"
-    existing = session.scalar(
-        select(Contract).where(Contract.source_ref == ref, Contract.status != ContractStatus.CANCELLED)
-    )
+    existing = _started_from(session, ref)
     if existing is not None:
         return existing
     event = session.get(_event_model(), meeting.event_id)
@@ -660,6 +663,17 @@ def _require_status(contract: Contract, *allowed: ContractStatus) -> None:
         raise ConflictError(f"status: the contract is {contract.status.value}, this needs {names}", field="status")
 
 
+def may_counter(contract: Contract, firm_id: int | None) -> bool:
+    """Whose turn it is to propose terms: the drafter may still rework its first round; after that,
+    only the side that did not propose the latest round."""
+    return len(contract.rounds) <= 1 or latest_round(contract).author_firm_id != firm_id
+
+
+def buyer_has_signed(contract: Contract) -> bool:
+    """The buyer (甲方) signs first, with the certification signature; the supplier after it."""
+    return any(s.party is Party.BUYER for s in contract.signatures)
+
+
 def _require_other_side(contract: Contract, actor: User, what: str) -> None:
     if latest_round(contract).author_firm_id == actor.firm_id:
         raise ConflictError(
@@ -678,7 +692,7 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
             raise InputError(f"{spec.key}: {spec.zh} is required; change it rather than leave it blank", field=spec.key)
     if values == latest_round(contract).fields:
         raise InputError("fields: nothing changed; accept the round instead", field="fields")
-    if contract.rounds and latest_round(contract).author_firm_id == actor.firm_id and len(contract.rounds) > 1:
+    if not may_counter(contract, actor.firm_id):
         _require_other_side(contract, actor, "answer")
     rnd = _add_round(session, contract, actor, values, note)
     audit(
@@ -902,7 +916,7 @@ def sign(
     if any(s.party is party for s in contract.signatures):
         raise ConflictError(f"signature: {party.label_zh} has already signed this contract", field="signature")
     _require_status(contract, ContractStatus.SIGNING)
-    if party is Party.SUPPLIER and not any(s.party is Party.BUYER for s in contract.signatures):
+    if party is Party.SUPPLIER and not buyer_has_signed(contract):
         raise ConflictError(
             "signature: the buyer (甲方) signs first with the certification signature", field="signature"
         )

@@ -23,6 +23,14 @@ MAX_TERM = 200  # one wanted product, industry or technology
 MAX_DETAILS = 5000  # characters of the type-specific details, as JSON
 
 
+def short_terms(value: list[str]) -> list[str]:
+    """A list of product, industry or technology names, each a name, not a text (demands, events)."""
+    for term in value:
+        if len(term) > MAX_TERM:
+            raise ValueError(f"{term[:20]}… is {len(term)} characters long; one term has at most {MAX_TERM}")
+    return value
+
+
 class DemandInput(BaseModel):
     """What a firm may post. Unknown fields are rejected so typos do not pass silently."""
 
@@ -67,10 +75,7 @@ class DemandInput(BaseModel):
     @field_validator("wanted_products", "wanted_industries", "wanted_technologies")
     @classmethod
     def _short_terms(cls, value: list[str]) -> list[str]:
-        for term in value:
-            if len(term) > MAX_TERM:
-                raise ValueError(f"{term[:20]}… is {len(term)} characters long; one term has at most {MAX_TERM}")
-        return value
+        return short_terms(value)
 
     @field_validator("details")
     @classmethod

@@ -47,8 +47,8 @@ from marketplace.models import (
     Visibility,
     utcnow,
 )
-from marketplace.permissions import Viewer, acts_for_firms, viewer_of
-from marketplace.services.demands import MAX_TERM, validation_message
+from marketplace.permissions import Viewer, acting_user_ids, viewer_of
+from marketplace.services.demands import short_terms, validation_message
 
 MAX_SLOTS = 500
 
@@ -244,10 +244,7 @@ class EventInput(BaseModel):
     @field_validator("focus_products", "focus_industries")
     @classmethod
     def _short_terms(cls, value: list[str]) -> list[str]:
-        for term in value:
-            if not isinstance(term, str) or len(term) > MAX_TERM:
-                raise ValueError(f"each entry is a name of at most {MAX_TERM} characters")
-        return value
+        return short_terms(value)
 
     @field_validator("registration_opens", "registration_closes")
     @classmethod
@@ -404,13 +401,6 @@ def side_of(firm: Firm) -> Side:
     return Side.LARGE if firm.kind is FirmKind.LARGE else Side.SME
 
 
-def firm_user_ids(session: Session, firm_ids: Iterable[int]) -> list[int]:
-    ids = list(set(firm_ids))
-    if not ids:
-        return []
-    return list(session.scalars(select(User.id).where(acts_for_firms(ids))))
-
-
 def organizer_user_ids(session: Session, event: Event) -> list[int]:
     return list(
         session.scalars(select(User.id).where(User.organization_id == event.organization_id, User.is_active.is_(True)))
@@ -423,7 +413,7 @@ def notify_firms(
     """In-app notification and e-mail to every user of the firms (through the platform sender)."""
     from marketplace.services.notifications import notify
 
-    users = firm_user_ids(session, firm_ids)
+    users = acting_user_ids(session, firm_ids)
     if not users:
         return 0
     return notify(

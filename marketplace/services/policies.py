@@ -32,10 +32,9 @@ from marketplace.models import (
     Role,
     Tier,
     TierFigures,
-    User,
     utcnow,
 )
-from marketplace.permissions import acts_for_firms
+from marketplace.permissions import acting_user_ids
 from marketplace.regions import PROVINCES, normalize_region, parse_region
 from marketplace.services.tiers import load_criteria, profile_figures
 
@@ -550,7 +549,7 @@ def refresh_reach(
     session.flush()
     users = []
     if new and notify:
-        users = list(session.scalars(select(User.id).where(acts_for_firms(new))))
+        users = acting_user_ids(session, new)
     if users:
         _notify_new_policy(session, policy, users)
     return {

@@ -33,9 +33,8 @@ from marketplace.models import (
     Role,
     Tier,
     TierFigures,
-    User,
 )
-from marketplace.permissions import acts_for_firms
+from marketplace.permissions import acting_user_ids
 
 CRITERIA_DIR = Path(__file__).resolve().parents[1] / "tier_criteria"
 OPS = (">=", "<=", ">", "<", "==", "in", "true")
@@ -557,10 +556,12 @@ def can_view_figures(session: Session, user: Any, firm: Firm) -> bool:
         return True
     if user.role in (Role.SME, Role.LARGE):
         return user.firm_id == firm.id
-    if user.role is Role.ORGANIZER and user.organization_id is not None and firm.region:
-        org = session.get(Organization, user.organization_id)
-        return org is not None and org.region == firm.region
-    return False
+    return _organizes_region_of(session, user, firm)
+
+
+def _organizes_region_of(session: Session, user: Any, firm: Firm) -> bool:
+    """An organizer whose organization looks after the firm's region."""
+    return user.role is Role.ORGANIZER and bool(firm.region) and organizer_region(session, user) == firm.region
 
 
 def organizer_region(session: Session, user: Any) -> str | None:
@@ -610,7 +611,6 @@ def claim_tier(session: Session, firm: Firm, tier: Tier | None) -> str:
     if tier is firm.tier_claim:
         return "unchanged"
     firm.tier_claim = tier
-    session.flush()
     return "claimed"
 
 
@@ -620,7 +620,7 @@ def can_recognise_tier(session: Session, user: Any, firm: Firm) -> bool:
         return False
     if user.role is Role.ADMIN:
         return True
-    return user.role is Role.ORGANIZER and firm.region is not None and organizer_region(session, user) == firm.region
+    return _organizes_region_of(session, user, firm)
 
 
 def decide_tier_claim(session: Session, user: Any, firm: Firm, *, accept: bool) -> Firm:
@@ -639,7 +639,7 @@ def decide_tier_claim(session: Session, user: Any, firm: Firm, *, accept: bool) 
     session.flush()
     from marketplace.services.notifications import notify
 
-    users = list(session.scalars(select(User.id).where(acts_for_firms([firm.id]))))
+    users = acting_user_ids(session, [firm.id])
     notify(
         session,
         user_ids=users,
