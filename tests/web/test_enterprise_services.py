@@ -402,3 +402,31 @@ def test_a_firm_claims_a_tier_and_an_organizer_of_its_region_recognises_it(login
     assert dropped.status_code == 302, dropped.get_data(as_text=True)[-1500:]
     with session_scope(loaded) as s:
         assert s.get(Firm, people["sme_firm"]).tier is None
+
+
+def test_an_organizer_of_another_region_neither_sees_nor_decides_a_firms_tier_claim(login, services, loaded, people):
+    from marketplace.models import Role, Tier
+    from marketplace.services.accounts import create_user
+    from marketplace.services.tiers import claim_tier
+    from tests.web.conftest import PASSWORD
+
+    with session_scope(loaded) as s:
+        claim_tier(s, s.get(Firm, people["sme_firm"]), Tier.LITTLE_GIANT)  # a 上海 firm
+        org = create_user(
+            s,
+            email="js-org@t.cn",
+            password=PASSWORD,
+            name="江苏组织者",
+            role=Role.ORGANIZER,
+            organization_name="江苏中心",
+        ).organization
+        org.region = "江苏"
+    people["emails"]["js_organizer"] = "js-org@t.cn"
+    other = login("js_organizer")
+    assert f'data-firm="{people["sme_firm"]}"' not in other.get("/tiers/pipeline").get_data(as_text=True)
+    assert other.post(f"/tiers/claims/{people['sme_firm']}/recognise").status_code == 403
+    assert other.post(f"/tiers/claims/{people['sme_firm']}/reject").status_code == 403
+    with session_scope(loaded) as s:
+        firm = s.get(Firm, people["sme_firm"])
+        assert firm.tier_claim is Tier.LITTLE_GIANT and firm.tier is None
+    assert f'data-firm="{people["sme_firm"]}"' in login("organizer").get("/tiers/pipeline").get_data(as_text=True)
