@@ -12,7 +12,7 @@ TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-deps run test screenshots lint neo4j-build neo4j-start neo4j-stop clean bench evaluate
+.PHONY: setup system-deps run test screenshots lint translations neo4j-build neo4j-start neo4j-stop clean bench evaluate
 
 ## setup: create .venv and install pinned dependencies (fast when nothing changed)
 setup: $(STAMP)
@@ -65,6 +65,17 @@ screenshots: setup system-deps
 
 lint: setup
 	$(PY) -m ruff check .
+
+## translations: collect new service messages (marketplace.errors.msg) into the Chinese catalogue,
+## then compile every catalogue; translate the empty entries of errors.po and run it again
+translations: setup
+	$(VENV)/bin/pybabel extract -F babel-errors.cfg -k msg --no-default-keywords --omit-header \
+	  -o web/translations_errors/errors.pot marketplace web embeddings graph
+	$(VENV)/bin/pybabel update -D errors -l zh -i web/translations_errors/errors.pot -d web/translations_errors \
+	  --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel compile -D errors -d web/translations_errors
+	$(VENV)/bin/pybabel compile -d web/translations
+	$(VENV)/bin/pybabel compile -d web/translations_services
 
 bench: setup
 	$(PY) bench/match_latency.py

@@ -1,6 +1,85 @@
-"""Errors the marketplace raises on purpose. The CLI maps them to exit codes, the web app to 4xx."""
+"""Errors the marketplace raises on purpose, and their messages. The CLI maps them to exit codes,
+the web app to 4xx.
+
+A message a user can see is written with :func:`msg`: English text in the code (what the CLI, the
+API and the logs print), a gettext template that ``pybabel`` extracts (keyword ``msg``) into the
+Simplified Chinese catalogue ``web/translations_errors``, and the values that fill it. The web pages
+render it in the reader's language with :func:`render`; a plain string stays as written.
+"""
 
 from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+class Message(str):
+    """The English text of a message, keeping its ``template`` (a gettext msgid with ``%(name)s``
+    placeholders) and ``params`` (plain values, Messages, or labelled enums) to render it again in
+    another language."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, params: dict[str, Any]) -> Message:
+        text = template % {k: _english(v) for k, v in params.items()}
+        obj = super().__new__(cls, text)
+        obj.template = template
+        obj.params = params
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps template and params through pickling
+        return (Message, (self.template, self.params))
+
+
+def msg(template: str, /, **params: Any) -> Message:
+    """A user-facing message: ``template`` is English with ``%(name)s`` placeholders (``%%`` for a
+    percent sign), and must be a literal so that pybabel extracts it for translation."""
+    return Message(template, params)
+
+
+def join(parts: Iterable[str], sep: str = "; ") -> Message:
+    """Several messages as one, each rendered in the reader's language."""
+    items = list(parts)
+    template = sep.replace("%", "%%").join(f"%(p{i})s" for i in range(len(items)))
+    return Message(template, {f"p{i}": part for i, part in enumerate(items)})
+
+
+def message_of(exc: BaseException) -> str:
+    """The message an exception was raised with (a :class:`Message` when it was made with msg)."""
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, str) else str(exc)
+
+
+def render(message: str, locale: str, translate: Callable[[str], str]) -> str:
+    """``message`` in ``locale``: English as written; otherwise its template through ``translate``
+    (a gettext lookup that returns the template itself when it has no translation), filled with
+    its parameters rendered the same way (labelled enums by their label)."""
+    if not isinstance(message, Message) or locale.startswith("en"):
+        return str(message)
+    params = {k: _localised(v, locale, translate) for k, v in message.params.items()}
+    text = translate(message.template)
+    try:
+        return text % params
+    except (KeyError, TypeError, ValueError):  # a catalogue entry whose placeholders do not fit
+        return str(message)
+
+
+def _english(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _localised(value: Any, locale: str, translate: Callable[[str], str]) -> Any:
+    if _is_labelled(value):
+        return value.label(locale)
+    if isinstance(value, Message):
+        return render(value, locale, translate)
+    return _english(value)
+
+
+def _is_labelled(value: Any) -> bool:
+    return hasattr(value, "label_zh") and hasattr(value, "label") and hasattr(value, "value")
 
 
 class MarketplaceError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 
 PROVINCES: tuple[str, ...] = (
     "北京",
@@ -175,8 +175,12 @@ def parse_region(raw: str | None, field: str = "region") -> str | None:
     region = normalize_region(raw)
     if region is not None and region not in PROVINCES:
         raise InputError(
-            f"{field}: {raw.strip()[:40]!r} is not a province or city of China (e.g. 上海, 江苏, 苏州); "
-            "leave it empty for anywhere",
+            msg(
+                "%(field)s: %(raw)r is not a province or city of China (e.g. 上海, 江苏, 苏州); "
+                "leave it empty for anywhere",
+                field=field,
+                raw=raw.strip()[:40],
+            ),
             field=field,
         )
     return region

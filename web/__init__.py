@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     from web import db, extensions
+    from web.messages import localized
 
     db.init_app(app)
     extensions.init_app(app, select_locale)
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["lbl"] = label
     app.jinja_env.filters["reasons"] = render_reasons
+    app.jinja_env.filters["localized"] = localized  # a service message in the reader's language
 
     from web import (
         account,
@@ -306,7 +308,9 @@ def _register_errors(app: Flask) -> None:
         code = error_status(exc) if isinstance(exc, InputError) else 503
         if request.path.startswith("/api/"):
             return jsonify({"status": code, "message": str(exc), "detail": {}}), code
-        return render_template("errors/error.html", code=code, name=str(exc), description=""), code
+        from web.messages import localized
+
+        return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # noqa: ANN202

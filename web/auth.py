@@ -27,6 +27,7 @@ from web import error_status
 from web.db import commit, get_db
 from web.extensions import LoginUser, limit
 from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm, TokenForm, apply_error
+from web.messages import localized
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -135,7 +136,7 @@ def revoke_token(token_id: int):  # noqa: ANN201
         abort(400)
     _row, error = commit(lambda: revoke_api_token(get_db(), current_user.id, token_id))
     if error:
-        abort(error_status(error), description=str(error))
+        abort(error_status(error), description=localized(error))
     flash(_("令牌已吊销"), "success")
     return redirect(url_for("auth.token"))
 
@@ -155,7 +156,7 @@ def join_organization(token: str):  # noqa: ANN201
     db = get_db()
     invitation, error = commit(lambda: open_organizer_invitation(db, token))
     if error:
-        abort(404, description=str(error))
+        abort(404, description=localized(error))
     form = InvitationAcceptForm()
     if form.validate_on_submit():
         user, error = commit(

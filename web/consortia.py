@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.errors import InputError, TransitionError
+from marketplace.errors import InputError, TransitionError, msg
 from marketplace.models import ConsortiumMember, ProcurementProject, Role, User
 from marketplace.services.consortia import (
     can_answer,
@@ -28,6 +28,7 @@ from marketplace.services.tiers import report_region
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import require_role
+from web.messages import localized
 
 bp = Blueprint("consortia", __name__, url_prefix="/consortia")
 
@@ -70,7 +71,8 @@ def _parse_lots(text: str) -> list[dict[str, Any]]:
         parts = [p.strip() for p in line.replace("｜", "|").split("|")]
         if len(parts) < 3:
             raise InputError(
-                f"lots: line {n} needs 标题 | 产品 | 预算, e.g. 储能电池隔膜 | 锂电池隔膜 | 1200", field="lots"
+                msg("lots: line %(n)s needs 标题 | 产品 | 预算, e.g. 储能电池隔膜 | 锂电池隔膜 | 1200", n=n),
+                field="lots",
             )
         lots.append(
             {
@@ -100,7 +102,9 @@ def new():  # noqa: ANN201
                 share_value = None
             # the form asks for a percentage (the service takes a fraction): say it in the form's terms
             if share_value is None or not 0 <= share_value <= 1:
-                raise InputError("sme_share: give the reserved SME share in percent, 0 to 100 (e.g. 30)", "sme_share")
+                raise InputError(
+                    msg("sme_share: give the reserved SME share in percent, 0 to 100 (e.g. 30)"), field="sme_share"
+                )
             data = {
                 "title": request.form.get("title", ""),
                 "description": request.form.get("description", ""),
@@ -147,6 +151,8 @@ def _detail(project: ProcurementProject, proposal: dict[str, Any] | None, status
 def run_propose(project_id: int):  # noqa: ANN201
     project = managed_project(project_id)
     proposal = propose(get_engine(), project)
+    if proposal.get("message"):  # why no line-up meets the reserved SME share, in the reader's language
+        proposal["message"] = localized(proposal["message"])
     return _detail(project, proposal)
 
 
@@ -175,7 +181,7 @@ def send_invitations(project_id: int):  # noqa: ANN201
 
     count, error = commit(action)
     if error is not None:
-        abort(409 if isinstance(error, TransitionError) else 400, description=str(error))
+        abort(409 if isinstance(error, TransitionError) else 400, description=localized(error))
     flash(_("已发出 %(n)s 份邀请", n=count), "success")
     return redirect(url_for("consortia.detail", project_id=project.id))
 
@@ -191,7 +197,7 @@ def answer(member_id: int, action: str):  # noqa: ANN201
         abort(403)
     _m, error = commit(lambda: respond(db, member, accept=action == "accept"))
     if error is not None:
-        abort(409, description=str(error))
+        abort(409, description=localized(error))
     flash(_("已接受邀请") if action == "accept" else _("已谢绝邀请"), "success")
     return redirect(url_for("consortia.detail", project_id=member.project_id))
 
@@ -203,7 +209,7 @@ def run_finalize(project_id: int):  # noqa: ANN201
     db = get_db()
     _terms, error = commit(lambda: finalize(db, project, db.get(User, current_user.id)))
     if error is not None:
-        abort(409, description=str(error))
+        abort(409, description=localized(error))
     flash(_("联合体组建完成，协议待签署"), "success")
     return redirect(url_for("consortia.detail", project_id=project.id))
 

@@ -25,6 +25,7 @@ from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
+from web.messages import localized
 from web.params import int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
@@ -36,17 +37,17 @@ MAX_PDF = 2 * 1024 * 1024
 @bp.errorhandler(svc.ContractAccessDenied)
 def denied(exc: svc.ContractAccessDenied):  # noqa: ANN201
     code = 404 if exc.hide else 403
-    return render_template("errors/error.html", code=code, name=str(exc), description=""), code
+    return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 
 
 @bp.errorhandler(svc.ConflictError)
 def conflict(exc: svc.ConflictError):  # noqa: ANN201
-    return render_template("errors/error.html", code=409, name=str(exc), description=""), 409
+    return render_template("errors/error.html", code=409, name=localized(exc), description=""), 409
 
 
 @bp.errorhandler(NotFoundError)
 def not_found(exc: NotFoundError):  # noqa: ANN201
-    return render_template("errors/error.html", code=404, name=str(exc), description=""), 404
+    return render_template("errors/error.html", code=404, name=localized(exc), description=""), 404
 
 
 def _settings():  # noqa: ANN202
@@ -76,7 +77,7 @@ def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
     if error:
         if isinstance(error, svc.ConflictError):
             raise error
-        flash(str(error), "error")
+        flash(localized(error), "error")
     else:
         flash(ok, "success")
     return redirect(url_for("contracts.detail", contract_id=contract_id))
@@ -122,7 +123,7 @@ def new():  # noqa: ANN201
             )
         )
         if error:
-            flash(str(error), "error")
+            flash(localized(error), "error")
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
         flash(_("合同草稿已创建"), "success")
         return redirect(url_for("contracts.detail", contract_id=contract.id))
@@ -144,7 +145,7 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
     db = get_db()
     contract, error = commit(lambda: svc.start_from_suggestion(db, user, suggestion_id))
     if error:
-        flash(str(error), "error")
+        flash(localized(error), "error")
         return redirect(url_for("contracts.index"))
     flash(_("已根据匹配结果生成合同草稿"), "success")
     return redirect(url_for("contracts.detail", contract_id=contract.id))
@@ -221,7 +222,7 @@ def counter(contract_id: int):  # noqa: ANN201
             return redirect(url_for("contracts.detail", contract_id=contract.id))
         if isinstance(error, svc.ConflictError):
             raise error
-        flash(str(error), "error")
+        flash(localized(error), "error")
         values.update(fields)
         return render_template("contracts/counter.html", contract=contract, template=template, values=values), 400
     return render_template("contracts/counter.html", contract=contract, template=template, values=values)
@@ -313,7 +314,7 @@ def sign(contract_id: int):  # noqa: ANN201
             )
         except svc.pades.SigningFailed as exc:
             db.rollback()
-            flash(_("签署失败，未做任何更改：%(reason)s", reason=str(exc)), "error")
+            flash(_("签署失败，未做任何更改：%(reason)s", reason=localized(exc)), "error")
             status = 503
         else:
             if error is None:
@@ -321,7 +322,7 @@ def sign(contract_id: int):  # noqa: ANN201
                 return redirect(url_for("contracts.detail", contract_id=contract.id))
             if isinstance(error, svc.ConflictError):
                 raise error
-            flash(str(error), "error")
+            flash(localized(error), "error")
             status = 400
     # the buyer signs first: the supplier's page says so instead of offering a form the service refuses
     waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not svc.buyer_has_signed(contract)
@@ -397,7 +398,7 @@ def signing_key():  # noqa: ANN201
                 lambda: svc.enroll(db, _settings(), user, password, totp=bool(request.form.get("totp")))
             )
             if error:
-                flash(str(error), "error")
+                flash(localized(error), "error")
                 status = 400
             else:
                 totp_uri = result[1]

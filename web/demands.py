@@ -22,6 +22,7 @@ from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
+from web.messages import localized
 from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
@@ -53,7 +54,7 @@ def owned_demand(demand_id: int) -> Demand:
 
 def _refuse(error: Exception) -> None:
     """A refused action (stale state, double submit, closed demand): 409/400 with the reason."""
-    abort(error_status(error), description=str(error))
+    abort(error_status(error), description=localized(error))
 
 
 @bp.get("/")

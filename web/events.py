@@ -6,6 +6,8 @@ permission rules (``event_access``, ``meeting_access``, ``request_access``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -42,6 +44,7 @@ from web.engine import get_engine
 from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
+from web.messages import localized
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -62,6 +65,15 @@ REPORT_LABELS = {
 }
 
 
+def flash_outcome(error: Exception | None, done: str | Callable[[], str]) -> None:
+    """Flash the service error in the reader's language, or ``done`` when the action succeeded
+    (a callable when the text needs the action's result, which is None after an error)."""
+    if error:
+        flash(localized(error), "error")
+    else:
+        flash(done() if callable(done) else done, "success")
+
+
 @bp.context_processor
 def event_context() -> dict:
     """The viewer's access to the current event, for the event tabs."""
@@ -70,12 +82,12 @@ def event_context() -> dict:
 
 @bp.errorhandler(ev.PermissionDeniedError)
 def denied(exc: ev.PermissionDeniedError):  # noqa: ANN201
-    return render_template("errors/error.html", code=403, name=_("无权访问"), description=str(exc)), 403
+    return render_template("errors/error.html", code=403, name=_("无权访问"), description=localized(exc)), 403
 
 
 @bp.errorhandler(NotFoundError)
 def not_found(exc: NotFoundError):  # noqa: ANN201
-    return render_template("errors/error.html", code=404, name=_("未找到"), description=str(exc)), 404
+    return render_template("errors/error.html", code=404, name=_("未找到"), description=localized(exc)), 404
 
 
 def _viewer():  # noqa: ANN202
@@ -209,7 +221,7 @@ def change_status(event_id: int, status: str):  # noqa: ANN201
     if status not in {s.value for s in EventStatus}:
         abort(400)
     _r, error = commit(lambda: ev.set_event_status(get_db(), event, EventStatus(status)))
-    flash(str(error) if error else _("活动状态已更新"), "error" if error else "success")
+    flash_outcome(error, _("活动状态已更新"))
     return redirect(url_for("events.show", event_id=event.id))
 
 
@@ -220,7 +232,7 @@ def add_demands(event_id: int):  # noqa: ANN201
     _post_ok()
     ids = [int(x) for x in request.form.getlist("demand_id") if x.isdigit()]
     _r, error = commit(lambda: ev.add_event_demands(get_db(), event, ids))
-    flash(str(error) if error else _("已加入发榜需求"), "error" if error else "success")
+    flash_outcome(error, _("已加入发榜需求"))
     return redirect(url_for("events.show", event_id=event.id))
 
 
@@ -246,7 +258,7 @@ def send_invitations(event_id: int):  # noqa: ANN201
         return redirect(url_for("events.invite", event_id=event.id))
     db = get_db()
     sent, error = commit(lambda: invite_from_suggestions(db, get_engine(), event, ids))
-    flash(str(error) if error else _("已发送 %(n)d 份邀请", n=len(sent)), "error" if error else "success")
+    flash_outcome(error, lambda: _("已发送 %(n)d 份邀请", n=len(sent)))
     return redirect(url_for("events.show", event_id=event.id))
 
 
@@ -264,7 +276,7 @@ def register(event_id: int):  # noqa: ANN201
         lambda: ev.register_firm(get_db(), event, current_user.firm_id, representatives=form.representatives.data or 1)
     )
     if error:
-        flash(str(error), "error")
+        flash(localized(error), "error")
     elif reg.status is RegistrationStatus.APPROVED:
         flash(_("报名成功"), "success")
     else:
@@ -280,7 +292,7 @@ def decline(event_id: int):  # noqa: ANN201
         abort(403)
     _post_ok()
     _r, error = commit(lambda: ev.decline_invitation(get_db(), event, current_user.firm_id))
-    flash(str(error) if error else _("已谢绝邀请"), "error" if error else "success")
+    flash_outcome(error, _("已谢绝邀请"))
     return redirect(url_for("events.index"))
 
 
@@ -293,7 +305,7 @@ def decide(event_id: int, reg_id: int, decision: str):  # noqa: ANN201
     if reg is None or reg.event_id != event.id or decision not in ("approve", "reject"):
         abort(404)
     _r, error = commit(lambda: ev.decide_registration(get_db(), reg, decision == "approve"))
-    flash(str(error) if error else _("已处理报名"), "error" if error else "success")
+    flash_outcome(error, _("已处理报名"))
     return redirect(url_for("events.show", event_id=event.id))
 
 
@@ -307,7 +319,7 @@ def availability(event_id: int):  # noqa: ANN201
         _post_ok()
         chosen = [int(x) for x in request.form.getlist("slot") if x.isdigit()]
         _r, error = commit(lambda: ev.set_availability(get_db(), reg, chosen))
-        flash(str(error) if error else _("可参会时段已保存"), "error" if error else "success")
+        flash_outcome(error, _("可参会时段已保存"))
         return redirect(url_for("events.availability", event_id=event.id))
     return render_template(
         "events/availability.html",
@@ -353,7 +365,7 @@ def send_request(event_id: int, to_firm_id: int):  # noqa: ANN201
             get_db(), event, reg.firm_id, to_firm_id, message=form.message.data or "", demand_id=demand_id
         )
     )
-    flash(str(error) if error else _("洽谈申请已发送"), "error" if error else "success")
+    flash_outcome(error, _("洽谈申请已发送"))
     return redirect(url_for("events.browse", event_id=event.id))
 
 
@@ -385,7 +397,7 @@ def answer(event_id: int, request_id: int, answer: str):  # noqa: ANN201
     _r, error = commit(lambda: ev.answer_request(db, req, accept=answer == "accept"))
     if error:
         db.commit()  # an expired request stays expired
-    flash(str(error) if error else _("已回复洽谈申请"), "error" if error else "success")
+    flash_outcome(error, _("已回复洽谈申请"))
     return redirect(url_for("events.requests_page", event_id=event.id))
 
 
@@ -397,7 +409,7 @@ def accept_proposals(event_id: int):  # noqa: ANN201
     _post_ok()
     ids = [int(x) for x in request.form.getlist("request_id") if x.isdigit()]
     done, error = commit(lambda: ev.accept_proposals(get_db(), event, reg.firm_id, ids))
-    flash(str(error) if error else _("已接受 %(n)d 个推荐洽谈", n=len(done)), "error" if error else "success")
+    flash_outcome(error, lambda: _("已接受 %(n)d 个推荐洽谈", n=len(done)))
     return redirect(url_for("events.requests_page", event_id=event.id))
 
 
@@ -407,7 +419,7 @@ def propose(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
     made, error = commit(lambda: ev.propose_meetings(get_db(), get_engine(), event))
-    flash(str(error) if error else _("平台已推荐 %(n)d 场洽谈", n=len(made)), "error" if error else "success")
+    flash_outcome(error, lambda: _("平台已推荐 %(n)d 场洽谈", n=len(made)))
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
@@ -455,7 +467,7 @@ def run_schedule(event_id: int):  # noqa: ANN201
     _post_ok()
     summary, error = commit(lambda: schedule_event(get_db(), event))
     if error:
-        flash(str(error), "error")
+        flash(localized(error), "error")
     else:
         flash(
             _("已排程 %(n)d 场洽谈，%(w)d 场未排入", n=summary["scheduled"], w=len(summary["unscheduled"])), "success"
@@ -473,7 +485,7 @@ def must_meet(event_id: int, request_id: int):  # noqa: ANN201
     if req.event_id != event.id:
         abort(404)
     _r, error = commit(lambda: ev.set_must_meet(db, req, not req.must_meet))
-    flash(str(error) if error else _("已更新必见标记"), "error" if error else "success")
+    flash_outcome(error, _("已更新必见标记"))
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
@@ -483,7 +495,7 @@ def send(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
     n, error = commit(lambda: send_agendas(get_db(), event))
-    flash(str(error) if error else _("日程已发送给 %(n)d 家企业并锁定", n=n), "error" if error else "success")
+    flash_outcome(error, lambda: _("日程已发送给 %(n)d 家企业并锁定", n=n))
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
@@ -569,9 +581,7 @@ def checkin(event_id: int, token: str):  # noqa: ANN201
     if request.method == "POST":
         _post_ok()
         _r, error = commit(lambda: ev.check_in(db, event, token))
-        flash(
-            str(error) if error else _("%(firm)s 已签到", firm=reg.firm.display_name), "error" if error else "success"
-        )
+        flash_outcome(error, _("%(firm)s 已签到", firm=reg.firm.display_name))
         return redirect(url_for("events.checkin", event_id=event.id, token=token))
     rows = agenda_rows(db, event, reg.firm_id, include_waiting=False)
     return render_template("events/checkin.html", event=event, reg=reg, rows=rows, form=ActionForm())
@@ -605,7 +615,7 @@ def meeting_action(event_id: int, meeting_id: int, action: str):  # noqa: ANN201
     if action not in actions:
         abort(404)
     _r, error = commit(actions[action])
-    flash(str(error) if error else _("洽谈状态已更新"), "error" if error else "success")
+    flash_outcome(error, _("洽谈状态已更新"))
     return redirect(request.referrer or url_for("events.agenda", event_id=event.id))
 
 
@@ -669,7 +679,7 @@ def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
         db.rollback()
         abort(403)
     if error:
-        flash(str(error), "error")
+        flash(localized(error), "error")
         return redirect(url_for("events.outcome", event_id=event.id, meeting_id=meeting.id))
     return redirect(url_for("contracts.detail", contract_id=contract.id))
 
@@ -707,7 +717,7 @@ def survey_invite(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
     n, error = commit(lambda: ev.invite_to_survey(get_db(), event))
-    flash(str(error) if error else _("已邀请参会企业填写回访问卷（%(n)d 人）", n=n), "error" if error else "success")
+    flash_outcome(error, lambda: _("已邀请参会企业填写回访问卷（%(n)d 人）", n=n))
     return redirect(url_for("events.stats", event_id=event.id))
 
 

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 
 from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
 from marketplace.services.demands import MAX_BUDGET
+from web.messages import localized
 
 DETAIL_FIELDS: dict[str, list[str]] = {
     "rd": ["technical_problem", "ip_terms"],
@@ -198,7 +199,7 @@ class ActionForm(FlaskForm):
 def apply_error(form: FlaskForm, exc: Exception) -> None:
     """Attach each "field: message" part of a service InputError to that form field; anything
     that names no field of the form becomes a form-level error."""
-    for part in re.split(r"; (?=[A-Za-z_][\w.\[\]]*: )", str(exc)):  # one part per "field: message"
+    for part in re.split(r"; (?=[A-Za-z_][\w.\[\]]*: )", localized(exc)):  # one part per "field: message"
         name, sep, message = part.partition(": ")
         field = getattr(form, name.split(".")[0], None) if sep else None
         if field is not None and hasattr(field, "errors"):

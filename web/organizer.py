@@ -17,6 +17,7 @@ from web import error_status, label
 from web.db import commit, get_db
 from web.extensions import current_viewer, require_role
 from web.forms import ActionForm
+from web.messages import localized
 
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
@@ -56,7 +57,7 @@ def invite():  # noqa: ANN201
         abort(403 if not viewer.is_organizer else 400)
     result, error = commit(lambda: create_organizer_invitation(get_db(), viewer))
     if error:
-        abort(error_status(error), description=str(error))
+        abort(error_status(error), description=localized(error))
     return _dashboard(request.host_url.rstrip("/") + url_for("auth.join_organization", token=result[0]), 201)
 
 

@@ -7,6 +7,9 @@ from collections.abc import Iterable
 
 from flask import abort, request
 
+from marketplace.errors import msg
+from web.messages import localized
+
 MAX_PAGE = 10_000
 
 
@@ -19,7 +22,14 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_PAGE) -> i
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        abort(400, description=f"{name}: give a whole number from {low} to {high} (got {raw[:40]!r})")
+        message = msg(
+            "%(name)s: give a whole number from %(low)s to %(high)s (got %(raw)r)",
+            name=name,
+            low=low,
+            high=high,
+            raw=raw[:40],
+        )
+        abort(400, description=localized(message))
     return value
 
 
@@ -28,5 +38,11 @@ def choice_arg(name: str, choices: Iterable[str]) -> str:
     raw = request.args.get(name) or ""
     allowed = list(choices)
     if raw and raw not in allowed:
-        abort(400, description=f"{name}: unknown value {raw[:40]!r}; use one of {', '.join(allowed)}")
+        message = msg(
+            "%(field)s: unknown value %(raw)r; use one of %(allowed)s",
+            field=name,
+            raw=raw[:40],
+            allowed=", ".join(allowed),
+        )
+        abort(400, description=localized(message))
     return raw

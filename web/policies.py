@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 from marketplace.models import Policy, PolicyStatus
 from marketplace.services.policies import (
     RULES,
@@ -30,6 +30,7 @@ from marketplace.services.policies import (
 )
 from web.db import commit, get_db
 from web.engine import get_encoder
+from web.messages import localized
 
 bp = Blueprint("policies", __name__, url_prefix="/policies")
 FORM_FIELDS = (
@@ -107,7 +108,10 @@ def _form_data() -> dict[str, Any]:
     try:
         data["rules"] = json.loads(raw_rules)
     except json.JSONDecodeError as exc:
-        raise InputError(f"rules: not valid JSON ({exc.msg} at column {exc.colno})", field="rules") from None
+        raise InputError(
+            msg("rules: not valid JSON (%(reason)s at column %(column)s)", reason=exc.msg, column=exc.colno),
+            field="rules",
+        ) from None
     return data
 
 
@@ -158,7 +162,13 @@ def _editor(policy: Policy | None, error: InputError | None):  # noqa: ANN202
     else:
         values = {k: "" for k in FORM_FIELDS} | {"rules": "[]"}
     return (
-        render_template("policies/form.html", policy=policy, values=values, error=error, rule_fields=list(RULES)),
+        render_template(
+            "policies/form.html",
+            policy=policy,
+            values=values,
+            error=error,
+            rule_fields=list(RULES),
+        ),
         400 if error else 200,
     )
 
@@ -173,7 +183,7 @@ def change_status(policy_id: int, action: str):  # noqa: ANN201
             abort(409, description=_("政策已发布"))
         result, error = commit(lambda: publish_policy(db, policy))
         if error:
-            abort(409, description=str(error))
+            abort(409, description=localized(error))
         flash(_("已发布；适用企业 %(n)s 家已收到通知", n=result["notified_firms"]), "success")
     else:
         commit(lambda: withdraw_policy(db, policy))

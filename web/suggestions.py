@@ -23,6 +23,7 @@ from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit
 from web.forms import ActionForm
+from web.messages import localized
 
 bp = Blueprint("suggestions", __name__, url_prefix="/inbox")
 ANSWERS = {"accept": SuggestionStatus.ACCEPTED, "decline": SuggestionStatus.DECLINED}
@@ -92,6 +93,6 @@ def answer(suggestion_id: int, answer: str):  # noqa: ANN201
         abort(403 if suggestion is not None and suggestion.firm_id != current_user.firm_id else 404)
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, ANSWERS[answer]))
     if error:
-        abort(error_status(error), description=str(error))
+        abort(error_status(error), description=localized(error))
     flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
     return redirect(url_for("suggestions.show"))

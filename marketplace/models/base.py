@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from marketplace.errors import InputError, TransitionError
+from marketplace.errors import InputError, TransitionError, join, msg
 
 
 def utcnow() -> datetime:
@@ -65,16 +65,35 @@ class LabelledEnum(str, enum.Enum):
             if text in (member.value, member.label_zh, member.label_en):
                 return member
         allowed = ", ".join(f"{m.value} ({m.label_zh})" for m in cls)
-        raise InputError(f"{field}: unknown value {raw!r}; use one of {allowed}", field=field)
+        raise InputError(
+            msg("%(field)s: unknown value %(raw)r; use one of %(allowed)s", field=field, raw=raw, allowed=allowed),
+            field=field,
+        )
 
 
 def _check_transition(kind: str, current: enum.Enum, new: enum.Enum, allowed: set) -> None:
     if new not in allowed:
-        options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+        options = join(sorted(allowed, key=lambda s: s.value), ", ") if allowed else msg("none (final state)")
         raise TransitionError(
-            f"{kind} cannot go from {current.value} to {new.value}; allowed next: {options}",
+            msg(
+                "%(kind)s cannot go from %(current)s to %(new)s; allowed next: %(options)s",
+                kind=_RECORD_KINDS.get(kind, kind),
+                current=current,
+                new=new,
+                options=options,
+            ),
             field="status",
         )
+
+
+_RECORD_KINDS = {  # what _check_transition names, translatable
+    "demand": msg("demand"),
+    "suggestion": msg("suggestion"),
+    "consortium member": msg("consortium member"),
+    "contract": msg("contract"),
+    "event": msg("event"),
+    "meeting request": msg("meeting request"),
+}
 
 
 class TimestampMixin:
@@ -106,4 +125,7 @@ def _text_fits_its_column(session: Session, _ctx: object, _instances: object) ->
         for key, length in _LIMITS[cls]:
             value = obj.__dict__.get(key)
             if isinstance(value, str) and len(value) > length:
-                raise InputError(f"{key}: at most {length} characters (got {len(value)})", field=key)
+                raise InputError(
+                    msg("%(field)s: at most %(max)s characters (got %(n)s)", field=key, max=length, n=len(value)),
+                    field=key,
+                )

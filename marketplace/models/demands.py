@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, _check_transition, _enum, utcnow
 from marketplace.models.firms import Firm
 
@@ -181,6 +181,10 @@ def _no_self_suggestion(session: Session, _ctx: object, _instances: object) -> N
         firm_id = firm.id if firm is not None else obj.firm_id
         if demand is not None and firm_id is not None and demand.owner_firm_id == firm_id:
             raise InputError(
-                f"firm {firm_id} owns demand {demand.id} and cannot be suggested for it",
+                msg(
+                    "firm %(firm)s owns demand %(demand)s and cannot be suggested for it",
+                    firm=firm_id,
+                    demand=demand.id,
+                ),
                 field="firm_id",
             )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.errors import ConflictError, InputError, NotFoundError, join, message_of, msg
 from marketplace.models import DEMAND_TRANSITIONS, Demand, DemandStatus, DemandType, Firm, Visibility, utcnow
 from marketplace.models.base import _check_transition
 from marketplace.permissions import Viewer, visible_demands_clause
@@ -27,7 +27,14 @@ def short_terms(value: list[str]) -> list[str]:
     """A list of product, industry or technology names, each a name, not a text (demands, events)."""
     for term in value:
         if len(term) > MAX_TERM:
-            raise ValueError(f"{term[:20]}… is {len(term)} characters long; one term has at most {MAX_TERM}")
+            raise ValueError(
+                msg(
+                    "%(start)s… is %(n)s characters long; one term has at most %(max)s",
+                    start=term[:20],
+                    n=len(term),
+                    max=MAX_TERM,
+                )
+            )
     return value
 
 
@@ -82,20 +89,22 @@ class DemandInput(BaseModel):
     def _small_details(cls, value: dict[str, Any]) -> dict[str, Any]:
         size = len(json.dumps(value, ensure_ascii=False, default=str))
         if size > MAX_DETAILS:
-            raise ValueError(f"{size} characters as JSON; at most {MAX_DETAILS}")
+            raise ValueError(msg("%(n)s characters as JSON; at most %(max)s", n=size, max=MAX_DETAILS))
         return value
 
     @field_validator("deadline")
     @classmethod
     def _future(cls, value: date | None) -> date | None:
         if value is not None and value < date.today():
-            raise ValueError(f"deadline {value.isoformat()} is in the past; give a future date (YYYY-MM-DD)")
+            raise ValueError(
+                msg("deadline %(date)s is in the past; give a future date (YYYY-MM-DD)", date=value.isoformat())
+            )
         return value
 
     @model_validator(mode="after")
     def _budget(self) -> DemandInput:
         if self.budget_min is not None and self.budget_max is not None and self.budget_min > self.budget_max:
-            raise InputError("budget_min: larger than budget_max; swap them or leave one out", field="budget_min")
+            raise InputError(msg("budget_min: larger than budget_max; swap them or leave one out"), field="budget_min")
         return self
 
 
@@ -106,11 +115,13 @@ def validation_message(exc: ValidationError) -> tuple[str, str | None]:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "demand"
         first_field = first_field or loc
-        msg = err["msg"].removeprefix("Value error, ")
-        if isinstance(err.get("ctx", {}).get("error"), InputError):
-            msg = str(err["ctx"]["error"]).split(": ", 1)[-1]
-        lines.append(f"{loc}: {msg}")
-    return "; ".join(lines), first_field
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, InputError):  # names its own field
+            lines.append(message_of(cause))
+            continue
+        reason = message_of(cause) if isinstance(cause, ValueError) else err["msg"].removeprefix("Value error, ")
+        lines.append(msg("%(field)s: %(reason)s", field=loc, reason=reason))
+    return join(lines), first_field
 
 
 def parse_demand(data: dict[str, Any]) -> DemandInput:
@@ -125,7 +136,9 @@ def create_demand(session: Session, data: dict[str, Any] | DemandInput) -> Deman
     """Validate and store a demand (as a draft, or open when ``publish`` is set)."""
     spec = data if isinstance(data, DemandInput) else parse_demand(data)
     if session.get(Firm, spec.owner_firm_id) is None:
-        raise NotFoundError(f"owner_firm_id: firm {spec.owner_firm_id} does not exist", field="owner_firm_id")
+        raise NotFoundError(
+            msg("owner_firm_id: firm %(id)s does not exist", id=spec.owner_firm_id), field="owner_firm_id"
+        )
     values = spec.model_dump(exclude={"publish"})
     values["region_preference"] = parse_region(values["region_preference"], "region_preference")
     demand = Demand(**values, status=DemandStatus.DRAFT)
@@ -139,13 +152,19 @@ def create_demand(session: Session, data: dict[str, Any] | DemandInput) -> Deman
 def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Demand:
     """Edit a draft or open demand with the same validation as creation."""
     if demand.status not in (DemandStatus.DRAFT, DemandStatus.OPEN):
-        raise InputError(f"status: a {demand.status.value} demand can no longer be edited", field="status")
+        raise InputError(
+            msg("status: a %(status)s demand can no longer be edited", status=demand.status), field="status"
+        )
     merged = {**demand_input_dict(demand), **data, "owner_firm_id": demand.owner_firm_id}
     spec = parse_demand(merged)
     if not hold_in_status(session, demand.id, (DemandStatus.DRAFT, DemandStatus.OPEN)):
         session.refresh(demand)
         raise ConflictError(
-            f"status: demand {demand.id} was {demand.status.value} meanwhile and can no longer be edited",
+            msg(
+                "status: demand %(id)s was %(status)s meanwhile and can no longer be edited",
+                id=demand.id,
+                status=demand.status,
+            ),
             field="status",
         )
     for key, value in spec.model_dump(exclude={"publish", "owner_firm_id"}).items():
@@ -187,7 +206,9 @@ def hold_in_status(session: Session, demand_id: int, statuses: tuple[DemandStatu
 def get_demand(session: Session, demand_id: int) -> Demand:
     demand = session.get(Demand, demand_id)
     if demand is None:
-        raise NotFoundError(f"demand {demand_id} does not exist; list demands with `demands list`", field="demand_id")
+        raise NotFoundError(
+            msg("demand %(id)s does not exist; list demands with `demands list`", id=demand_id), field="demand_id"
+        )
     return demand
 
 
@@ -234,7 +255,11 @@ def set_status(session: Session, demand: Demand, status: DemandStatus) -> Demand
     session.refresh(demand)
     if changed != 1:
         raise ConflictError(
-            f"status: demand {demand.id} was changed meanwhile (now {demand.status.value}); reload and try again",
+            msg(
+                "status: demand %(id)s was changed meanwhile (now %(status)s); reload and try again",
+                id=demand.id,
+                status=demand.status,
+            ),
             field="status",
         )
     return demand

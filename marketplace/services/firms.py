@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError, NotFoundError, msg
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -42,7 +42,9 @@ def get_firm(session: Session, firm_id: int) -> Firm:
 
 
 def _no_such_firm(firm_id: int) -> NotFoundError:
-    return NotFoundError(f"firm {firm_id} does not exist; find firms with `firms search TEXT`", field="firm_id")
+    return NotFoundError(
+        msg("firm %(id)s does not exist; find firms with `firms search TEXT`", id=firm_id), field="firm_id"
+    )
 
 
 def search_firms(
@@ -56,7 +58,7 @@ def search_firms(
     """Firms whose name, short name, former name or a product contains ``text``."""
     text = (text or "").strip()
     if not text:
-        raise InputError("search text is empty; give part of a firm or product name", field="text")
+        raise InputError(msg("search text is empty; give part of a firm or product name"), field="text")
     contains = _contains_ignoring_case(session, text)
     by_name = select(FirmName.firm_id).where(contains(FirmName.name, text))
     by_product = (
@@ -165,9 +167,9 @@ def create_firm(
 ) -> Firm:
     name = (name or "").strip()
     if not name:
-        raise InputError("name: a firm needs its registered name", field="name")
+        raise InputError(msg("name: a firm needs its registered name"), field="name")
     if session.scalar(select(Firm.id).where(Firm.name == name)) is not None:
-        raise InputError(f"name: a firm named {name!r} already exists", field="name")
+        raise InputError(msg("name: a firm named %(name)r already exists", name=name), field="name")
     firm = Firm(
         name=name,
         short_name=(short_name or "").strip() or None,
@@ -269,7 +271,12 @@ def resolve_firm(session: Session, ref: str, field: str = "firm") -> Firm:
     ids = set(session.scalars(select(FirmName.firm_id).where(FirmName.name == ref)))
     ids |= set(session.scalars(select(Firm.id).where(or_(Firm.name == ref, Firm.short_name == ref))))
     if not ids:
-        raise NotFoundError(f"{field}: no firm named {ref!r}; use `firms search` to find it", field=field)
+        raise NotFoundError(
+            msg("%(field)s: no firm named %(ref)r; use `firms search` to find it", field=field, ref=ref), field=field
+        )
     if len(ids) > 1:
-        raise InputError(f"{field}: {ref!r} names several firms ({sorted(ids)}); give the id", field=field)
+        raise InputError(
+            msg("%(field)s: %(ref)r names several firms (%(ids)s); give the id", field=field, ref=ref, ids=sorted(ids)),
+            field=field,
+        )
     return get_firm(session, ids.pop())

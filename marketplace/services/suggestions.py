@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace import reasons as why
-from marketplace.errors import ConflictError, NotFoundError, TransitionError
+from marketplace.errors import ConflictError, NotFoundError, TransitionError, msg
 from marketplace.models import (
     SUGGESTION_TRANSITIONS,
     Demand,
@@ -60,7 +60,7 @@ def upsert_suggestion(session: Session, demand: Demand, cand: Candidate, rank: i
 def get_suggestion(session: Session, suggestion_id: int) -> MatchSuggestion:
     suggestion = session.get(MatchSuggestion, suggestion_id)
     if suggestion is None:
-        raise NotFoundError(f"suggestion {suggestion_id} does not exist", field="suggestion_id")
+        raise NotFoundError(msg("suggestion %(id)s does not exist", id=suggestion_id), field="suggestion_id")
     return suggestion
 
 
@@ -83,7 +83,10 @@ def _move(session: Session, suggestion: MatchSuggestion, new: SuggestionStatus) 
     session.refresh(suggestion)
     if changed != 1:
         raise ConflictError(
-            f"status: this suggestion was answered meanwhile (now {suggestion.status.value}); reload the page",
+            msg(
+                "status: this suggestion was answered meanwhile (now %(status)s); reload the page",
+                status=suggestion.status,
+            ),
             field="status",
         )
 
@@ -96,7 +99,11 @@ def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionSta
     if not hold_in_status(session, demand.id, (DemandStatus.OPEN, DemandStatus.MATCHED)):
         session.refresh(demand)
         raise ConflictError(
-            f"status: demand {demand.id} is {demand.status.value}; suggestions on it can no longer be answered",
+            msg(
+                "status: demand %(id)s is %(status)s; suggestions on it can no longer be answered",
+                id=demand.id,
+                status=demand.status,
+            ),
             field="status",
         )
     _move(session, suggestion, status)
@@ -115,7 +122,7 @@ def owner_act(
     session.flush()
     if suggestion.owner_action is OwnerAction.REJECTED and action is not OwnerAction.REJECTED:
         raise TransitionError(
-            "owner_action: a declined firm cannot be shortlisted or invited again", field="owner_action"
+            msg("owner_action: a declined firm cannot be shortlisted or invited again"), field="owner_action"
         )
     seen = suggestion.owner_action or OwnerAction.NONE
     changed = session.execute(
@@ -126,7 +133,9 @@ def owner_act(
     ).rowcount
     session.refresh(suggestion)
     if changed != 1:
-        raise ConflictError("owner_action: this candidate was changed meanwhile; reload the page", field="owner_action")
+        raise ConflictError(
+            msg("owner_action: this candidate was changed meanwhile; reload the page"), field="owner_action"
+        )
     if action is OwnerAction.INVITED:
         invite_firm(session, suggestion.demand_id, suggestion.firm_id, invited_by_id)
         if suggestion.status is SuggestionStatus.ACCEPTED:

@@ -160,9 +160,18 @@ def test_demand_form_errors_name_the_field(login):
         "/demands/new",
         data={"type": "rd", "title": "预算颠倒", "budget_min": "10", "budget_max": "1", "visibility": "public"},
     ).get_data(as_text=True)
-    # the service's message sits on the field it names, whole, not split into a form-level fragment
+    # the service's message sits on the field it names, whole, not split into a form-level fragment,
+    # in the reader's language
     field = swapped[swapped.index('for="budget_min"') : swapped.index('for="budget_max"')]
-    assert "larger than budget_max; swap them or leave one out" in field and "demand:" not in swapped
+    assert "预算下限大于预算上限；请对调两者，或只填一个" in field and "demand:" not in swapped
+    client.get("/lang/en")
+    english = client.post(
+        "/demands/new",
+        data={"type": "rd", "title": "预算颠倒", "budget_min": "10", "budget_max": "1", "visibility": "public"},
+    ).get_data(as_text=True)
+    field = english[english.index('for="budget_min"') : english.index('for="budget_max"')]
+    assert "larger than budget_max; swap them or leave one out" in field
+    client.get("/lang/zh")
 
 
 @pytest.mark.parametrize("budget", ["Infinity", "NaN", "1e400", "1e30"])
@@ -217,7 +226,7 @@ def test_owner_publishes_closes_and_edits(login, loaded, people):
         d = s.get(Demand, people["draft"])
         assert d.status.value == "closed" and d.title == "新标题研发" and d.details == {"ip_terms": "共享"}
     refused = client.post(f"/demands/{people['draft']}/status/publish")
-    assert refused.status_code == 409 and "cannot go from closed to open" in refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "需求不能从“已关闭”变为“征集中”" in refused.get_data(as_text=True)
 
 
 def test_sme_inbox_refresh_accept_and_decline(login, loaded, people):

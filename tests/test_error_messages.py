@@ -1,0 +1,96 @@
+"""Service messages: English as the code writes it, Simplified Chinese from the "errors" catalogue,
+every message translated with the same placeholders, the compiled catalogue in step with its source."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from marketplace.errors import InputError, Message, join, message_of, msg, render
+from marketplace.models import DemandStatus
+from marketplace.models.base import _check_transition
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "web" / "translations_errors"
+PO = CATALOGUE / "zh" / "LC_MESSAGES" / "errors.po"
+PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?([srdfgx%])")
+
+
+def zh(message: str) -> str:
+    translations = Translations.load(str(CATALOGUE), ["zh"], domain="errors")
+    return render(message, "zh", translations.gettext)
+
+
+def test_a_message_keeps_its_english_text_and_renders_in_chinese_from_the_catalogue():
+    message = msg("budget_min: larger than budget_max; swap them or leave one out")
+    assert message == "budget_min: larger than budget_max; swap them or leave one out"
+    assert zh(message) == "budget_min: 预算下限大于预算上限；请对调两者，或只填一个"
+    assert render(message, "en", lambda t: "never used") == str(message)
+
+
+def test_enum_parameters_read_as_their_value_in_english_and_their_label_in_chinese():
+    with pytest.raises(InputError) as raised:
+        _check_transition("demand", DemandStatus.OPEN, DemandStatus.DRAFT, {DemandStatus.CLOSED})
+    message = message_of(raised.value)
+    assert str(raised.value) == "demand cannot go from open to draft; allowed next: closed"
+    assert zh(message) == "需求不能从“征集中”变为“草稿”；下一步只能是：已关闭"
+
+
+def test_joined_and_nested_messages_are_each_translated():
+    joined = join([msg("demand"), msg("contract")])
+    assert joined == "demand; contract" and zh(joined) == "需求; 合同"
+    nested = msg("%(field)s: %(reason)s", field="deadline", reason=msg("none (final state)"))
+    assert zh(nested) == "deadline: 无（已是最终状态）"
+
+
+def test_a_message_without_translation_or_with_a_broken_one_falls_back_to_english():
+    assert zh(msg("no such message %(x)s", x=1)) == "no such message 1"
+    broken = Message("demand %(id)s", {"id": 3})
+    assert render(broken, "zh", lambda t: "需求 %(missing)s") == "demand 3"
+
+
+def test_a_message_survives_pickling_with_its_template():
+    message = msg("firm %(id)s does not exist; find firms with `firms search TEXT`", id=7)
+    copy = pickle.loads(pickle.dumps(message))
+    assert copy == message and copy.template == message.template and copy.params == {"id": 7}
+
+
+def _templates_in_code() -> set[str]:
+    found = set()
+    for package in ("marketplace", "web", "embeddings", "graph"):
+        for _file, _line, text, _comments, _context in extract_from_dir(
+            ROOT / package, method_map=[("**.py", "python")], keywords={"msg": None}, comment_tags=()
+        ):
+            found.add(text)
+    return found
+
+
+def _placeholders(text: str) -> list[tuple[str, str]]:
+    return sorted(PLACEHOLDER.findall(text))
+
+
+def test_every_message_in_the_code_has_a_chinese_translation_with_the_same_placeholders():
+    with PO.open("rb") as f:
+        catalogue = {m.id: m.string for m in read_po(f) if m.id}
+    templates = _templates_in_code()
+    assert len(templates) > 100  # the extraction found the services' messages
+    untranslated = sorted(t for t in templates if not catalogue.get(t))
+    assert not untranslated, f"run `make translations` and translate: {untranslated[:5]}"
+    mismatched = [t for t in templates if _placeholders(t) != _placeholders(catalogue[t])]
+    assert not mismatched, mismatched[:5]
+    assert not any(re.search(r"[\u4e00-\u9fff]", t) and t == catalogue[t] for t in templates if "%(" not in t)
+
+
+def test_the_compiled_catalogue_matches_its_source():
+    with PO.open("rb") as f:
+        source = {m.id: m.string for m in read_po(f) if m.id and m.string}
+    with PO.with_suffix(".mo").open("rb") as f:
+        compiled = {m.id: m.string for m in read_mo(f) if m.id}
+    assert compiled == source, "run `make translations` to compile web/translations_errors"

@@ -1,0 +1,22 @@
+"""Service messages in the reader's language: every page shows a service error through
+:func:`localized`, which renders a :func:`marketplace.errors.msg` message from the Simplified
+Chinese catalogue in ``web/translations_errors`` (gettext domain ``errors``; English is the text in
+the code). The JSON API answers in English, the text the code raises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask_babel import Domain, get_locale
+
+from marketplace.errors import message_of, render
+
+ERRORS_DIR = Path(__file__).parent / "translations_errors"
+errors_domain = Domain(translation_directories=[str(ERRORS_DIR)], domain="errors")
+
+
+def localized(error: BaseException | str) -> str:
+    """An error (or its message) in the current request's language."""
+    message = message_of(error) if isinstance(error, BaseException) else error
+    translations = errors_domain.get_translations()
+    return render(message, str(get_locale() or "zh"), translations.gettext)
