@@ -45,7 +45,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, join, msg
 
 SIDES = ("large", "sme")
 DEFAULT_TIME_LIMIT_S = 10.0
@@ -199,40 +199,53 @@ class Result:
 
 def _int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name}: expected a whole number, got {value!r}", field=name)
+        raise InputError(msg("%(name)s: expected a whole number, got %(value)r", name=name, value=value), field=name)
     if low is not None and value < low:
-        raise InputError(f"{name}: must be at least {low}, got {value}", field=name)
+        raise InputError(
+            msg("%(name)s: must be at least %(low)s, got %(value)s", name=name, low=low, value=value), field=name
+        )
     if high is not None and value > high:
-        raise InputError(f"{name}: must be at most {high}, got {value}", field=name)
+        raise InputError(
+            msg("%(name)s: must be at most %(high)s, got %(value)s", name=name, high=high, value=value), field=name
+        )
     return value
 
 
 def _number(value: Any, name: str, low: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputError(f"{name}: expected a finite number, got {value!r}", field=name)
+        raise InputError(msg("%(name)s: expected a finite number, got %(value)r", name=name, value=value), field=name)
     if low is not None and value < low:
-        raise InputError(f"{name}: must be at least {low}, got {value}", field=name)
+        raise InputError(
+            msg("%(name)s: must be at least %(low)s, got %(value)s", name=name, low=low, value=value), field=name
+        )
     return float(value)
 
 
 def _ident(value: Any, name: str) -> Id:
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise InputError(f"{name}: expected a non-empty string or integer id, got {value!r}", field=name)
+        raise InputError(
+            msg("%(name)s: expected a non-empty string or integer id, got %(value)r", name=name, value=value),
+            field=name,
+        )
     return value
 
 
 def _obj(value: Any, name: str, required: Sequence[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise InputError(f"{name}: expected an object, got {type(value).__name__}", field=name)
+        raise InputError(
+            msg("%(name)s: expected an object, got %(type)s", name=name, type=type(value).__name__), field=name
+        )
     for key in required:
         if key not in value:
-            raise InputError(f"{name}.{key}: missing", field=f"{name}.{key}")
+            raise InputError(msg("%(name)s.%(key)s: missing", name=name, key=key), field=f"{name}.{key}")
     return value
 
 
 def _list(value: Any, name: str) -> list[Any]:
     if not isinstance(value, list):
-        raise InputError(f"{name}: expected a list, got {type(value).__name__}", field=name)
+        raise InputError(
+            msg("%(name)s: expected a list, got %(type)s", name=name, type=type(value).__name__), field=name
+        )
     return value
 
 
@@ -240,7 +253,7 @@ def _placement(value: Any, name: str, slots: int, tables: int) -> Placement:
     obj = _obj(value, name, ("slot", "table"))
     slot = _int(obj["slot"], f"{name}.slot", 0, slots - 1)
     if tables == 0:
-        raise InputError(f"{name}.table: the event has no tables", field=f"{name}.table")
+        raise InputError(msg("%(name)s.table: the event has no tables", name=name), field=f"{name}.table")
     table = _int(obj["table"], f"{name}.table", 0, tables - 1)
     return Placement(slot, table)
 
@@ -250,7 +263,9 @@ def _parse_participant(raw: Any, name: str, slots: int) -> Participant:
     pid = _ident(obj["id"], f"{name}.id")
     side = obj["side"]
     if side not in SIDES:
-        raise InputError(f"{name}.side: must be 'large' or 'sme', got {side!r}", field=f"{name}.side")
+        raise InputError(
+            msg("%(name)s.side: must be 'large' or 'sme', got %(side)r", name=name, side=side), field=f"{name}.side"
+        )
     capacity = _int(obj.get("capacity", 1), f"{name}.capacity", 0)
     if "available" in obj:
         raw_slots = _list(obj["available"], f"{name}.available")
@@ -277,14 +292,16 @@ def parse_instance(data: Any) -> Instance:
     tables = _int(top["tables"], "tables", 0)
     time_limit = _number(top.get("time_limit_s", DEFAULT_TIME_LIMIT_S), "time_limit_s", 0.0)
     if time_limit <= 0:
-        raise InputError("time_limit_s: must be positive", field="time_limit_s")
+        raise InputError(msg("time_limit_s: must be positive"), field="time_limit_s")
 
     participants: list[Participant] = []
     by_id: dict[Id, Participant] = {}
     for i, raw in enumerate(_list(top["participants"], "participants")):
         p = _parse_participant(raw, f"participants[{i}]", slots)
         if p.id in by_id:
-            raise InputError(f"participants[{i}].id: duplicate id {p.id!r}", field=f"participants[{i}].id")
+            raise InputError(
+                msg("participants[%(i)s].id: duplicate id %(id)r", i=i, id=p.id), field=f"participants[{i}].id"
+            )
         by_id[p.id] = p
         participants.append(p)
 
@@ -298,16 +315,21 @@ def parse_instance(data: Any) -> Instance:
         obj = _obj(raw, name, ("id", "a", "b"))
         mid = _ident(obj["id"], f"{name}.id")
         if mid in seen:
-            raise InputError(f"{name}.id: duplicate meeting id {mid!r}", field=f"{name}.id")
+            raise InputError(msg("%(name)s.id: duplicate meeting id %(id)r", name=name, id=mid), field=f"{name}.id")
         seen.add(mid)
         ends = []
         for end in ("a", "b"):
             pid = _ident(obj[end], f"{name}.{end}")
             if pid not in by_id:
-                raise InputError(f"{name}.{end}: unknown participant {pid!r}", field=f"{name}.{end}")
+                raise InputError(
+                    msg("%(name)s.%(end)s: unknown participant %(pid)r", name=name, end=end, pid=pid),
+                    field=f"{name}.{end}",
+                )
             ends.append(pid)
         if ends[0] == ends[1]:
-            raise InputError(f"{name}.b: a meeting of {ends[0]!r} with itself", field=f"{name}.b")
+            raise InputError(
+                msg("%(name)s.b: a meeting of %(pid)r with itself", name=name, pid=ends[0]), field=f"{name}.b"
+            )
         weight = _number(obj.get("weight", 1), f"{name}.weight", 0.0)
         locked = None
         if obj.get("locked") is not None:
@@ -315,8 +337,13 @@ def parse_instance(data: Any) -> Instance:
             where = (locked.slot, locked.table)
             if where in locked_at:
                 raise InputError(
-                    f"{name}.locked.table: table {locked.table} in slot {locked.slot} is already locked for "
-                    f"{locked_at[where]}",
+                    msg(
+                        "%(name)s.locked.table: table %(table)s in slot %(slot)s is already locked for %(other)s",
+                        name=name,
+                        table=locked.table,
+                        slot=locked.slot,
+                        other=locked_at[where],
+                    ),
                     field=f"{name}.locked.table",
                 )
             locked_at[where] = name
@@ -325,14 +352,26 @@ def parse_instance(data: Any) -> Instance:
                 quota = by_id[pid].max_meetings
                 if quota is not None and locked_total[pid] > quota:
                     raise InputError(
-                        f"{name}.locked: participant {pid!r} has more locked meetings than its max_meetings {quota}",
+                        msg(
+                            "%(name)s.locked: participant %(pid)r has more locked meetings than its max_meetings "
+                            "%(quota)s",
+                            name=name,
+                            pid=pid,
+                            quota=quota,
+                        ),
                         field=f"{name}.locked",
                     )
                 locked_load[pid, locked.slot] += 1
                 if locked_load[pid, locked.slot] > by_id[pid].capacity:
                     raise InputError(
-                        f"{name}.locked.slot: participant {pid!r} has more locked meetings in slot {locked.slot} "
-                        f"than its capacity {by_id[pid].capacity}",
+                        msg(
+                            "%(name)s.locked.slot: participant %(pid)r has more locked meetings in slot %(slot)s "
+                            "than its capacity %(capacity)s",
+                            name=name,
+                            pid=pid,
+                            slot=locked.slot,
+                            capacity=by_id[pid].capacity,
+                        ),
                         field=f"{name}.locked.slot",
                     )
         meetings.append(Meeting(mid, ends[0], ends[1], weight, locked))
@@ -347,7 +386,7 @@ def parse_instance(data: Any) -> Instance:
         slot = _int(obj["slot"], f"{name}.slot", 0)
         table = _int(obj["table"], f"{name}.table", 0)
         if mid in previous:
-            raise InputError(f"{name}.id: meeting {mid!r} appears twice", field=f"{name}.id")
+            raise InputError(msg("%(name)s.id: meeting %(id)r appears twice", name=name, id=mid), field=f"{name}.id")
         previous[mid] = Placement(slot, table if table < tables else -1)
     # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
     previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
@@ -868,27 +907,35 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
             continue
         pa, pb = prep.a[k], prep.b[k]
         if prep.T == 0:
-            out[k] = ("no_capacity", "the event has no tables")
+            out[k] = ("no_capacity", msg("the event has no tables"))
             continue
         zero = [pid[p] for p in (pa, pb) if prep.cap[p] == 0]
         if zero:
-            out[k] = ("no_capacity", f"participant {zero[0]!r} has capacity 0 (no representative)")
+            out[k] = ("no_capacity", msg("participant %(pid)r has capacity 0 (no representative)", pid=zero[0]))
             continue
         if not prep.slots[k]:
             if not prep.avail[pa] or not prep.avail[pb]:
                 who = pid[pa] if not prep.avail[pa] else pid[pb]
-                out[k] = ("no_common_slot", f"participant {who!r} is available in no slot")
+                out[k] = ("no_common_slot", msg("participant %(pid)r is available in no slot", pid=who))
             else:
                 out[k] = (
                     "no_common_slot",
-                    f"no common available slot: {pid[pa]!r} is available in {sorted(prep.avail[pa])}, "
-                    f"{pid[pb]!r} in {sorted(prep.avail[pb])}",
+                    msg(
+                        "no common available slot: %(a)r is available in %(slots_a)s, %(b)r in %(slots_b)s",
+                        a=pid[pa],
+                        slots_a=sorted(prep.avail[pa]),
+                        b=pid[pb],
+                        slots_b=sorted(prep.avail[pb]),
+                    ),
                 )
             continue
         at_most = [p for p in (pa, pb) if prep.most[p] is not None and total[p] >= prep.most[p]]
         if at_most:
             p = at_most[0]
-            out[k] = ("participant_max", f"{pid[p]!r} already has its maximum of {prep.most[p]} meetings")
+            out[k] = (
+                "participant_max",
+                msg("%(pid)r already has its maximum of %(most)s meetings", pid=pid[p], most=prep.most[p]),
+            )
             continue
         full_p: dict[int, list[int]] = defaultdict(list)
         full_t: list[int] = []
@@ -913,25 +960,45 @@ def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, 
                 free.append(s)
         if free:
             if prep.w[k] == 0:
-                out[k] = ("zero_weight", f"slot {free[0]} was free but the meeting has weight 0")
+                out[k] = ("zero_weight", msg("slot %(slot)s was free but the meeting has weight 0", slot=free[0]))
             else:
-                why = "the time limit ended the search" if timed_out else "it was left for the model's other goals"
-                out[k] = ("time_limit" if timed_out else "limits", f"slot {free[0]} was free but {why}")
+                if timed_out:
+                    out[k] = (
+                        "time_limit",
+                        msg("slot %(slot)s was free but the time limit ended the search", slot=free[0]),
+                    )
+                else:
+                    out[k] = (
+                        "limits",
+                        msg("slot %(slot)s was free but it was left for the model's other goals", slot=free[0]),
+                    )
             continue
-        parts = [f"{pid[p]!r} is at its capacity {prep.cap[p]} in slot(s) {ss}" for p, ss in full_p.items()]
+        parts = [
+            msg("%(pid)r is at its capacity %(cap)s in slot(s) %(slots)s", pid=pid[p], cap=prep.cap[p], slots=ss)
+            for p, ss in full_p.items()
+        ]
         if full_t:
-            parts.append(f"all {prep.T} tables are taken in slot(s) {full_t}")
+            parts.append(msg("all %(tables)s tables are taken in slot(s) %(slots)s", tables=prep.T, slots=full_t))
         code = "limits" if full_p and full_t else ("participant_full" if full_p else "tables_full")
-        tail = ""
         if low < math.inf:
             if low >= prep.w[k]:
-                tail = f"; the meetings holding those places weigh {low:g} or more (this one {prep.w[k]:g})"
-            else:
-                tail = (
-                    f"; a meeting holding one of those places weighs less ({low:g}, this one {prep.w[k]:g}) but "
-                    "moving it would cost more (fairness floors, locked meetings or the other limits)"
+                parts.append(
+                    msg(
+                        "the meetings holding those places weigh %(low)g or more (this one %(weight)g)",
+                        low=low,
+                        weight=prep.w[k],
+                    )
                 )
-        out[k] = (code, "; ".join(parts) + tail)
+            else:
+                parts.append(
+                    msg(
+                        "a meeting holding one of those places weighs less (%(low)g, this one %(weight)g) but "
+                        "moving it would cost more (fairness floors, locked meetings or the other limits)",
+                        low=low,
+                        weight=prep.w[k],
+                    )
+                )
+        out[k] = (code, join(parts))
     return out
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError
+from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError, msg
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -105,7 +105,7 @@ def event_access(session: Session, viewer: Any, event: Event) -> Access:
 def require_event(session: Session, viewer: Any, event: Event, need: Access) -> Access:
     access = event_access(session, viewer, event)
     if access < need:
-        raise PermissionDeniedError(f"event {event.id}: not allowed for this account")
+        raise PermissionDeniedError(msg("event %(event_id)s: not allowed for this account", event_id=event.id))
     return access
 
 
@@ -135,7 +135,7 @@ def request_access(session: Session, viewer: Any, req: MeetingRequest) -> Access
 
 def require(access: Access, need: Access, what: str) -> None:
     if access < need:
-        raise PermissionDeniedError(f"{what}: not allowed for this account")
+        raise PermissionDeniedError(msg("%(what)s: not allowed for this account", what=what))
 
 
 def visible_events(session: Session, viewer: Any) -> list[Event]:
@@ -224,21 +224,29 @@ class EventInput(BaseModel):
             try:
                 start, end = (datetime.strptime(p.strip(), "%H:%M") for p in raw.replace("–", "-").split("-", 1))
             except ValueError:
-                raise ValueError(f"{raw!r} is not a time range; write it as HH:MM-HH:MM, e.g. 09:00-12:00") from None
+                raise ValueError(
+                    msg("%(raw)r is not a time range; write it as HH:MM-HH:MM, e.g. 09:00-12:00", raw=raw)
+                ) from None
             if end <= start:
-                raise ValueError(f"{raw!r} ends before it starts")
+                raise ValueError(msg("%(raw)r ends before it starts", raw=raw))
             out.append(f"{start:%H:%M}-{end:%H:%M}")
         ordered = sorted(out)  # HH:MM sorts as time
         for before, after in zip(ordered, ordered[1:], strict=False):
             if after.split("-")[0] < before.split("-")[1]:
-                raise ValueError(f"{before!r} and {after!r} overlap; one table cannot hold two meetings at once")
+                raise ValueError(
+                    msg(
+                        "%(before)r and %(after)r overlap; one table cannot hold two meetings at once",
+                        before=before,
+                        after=after,
+                    )
+                )
         return out
 
     @field_validator("title")
     @classmethod
     def _one_line(cls, value: str) -> str:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("write the title on one line, without control characters")
+            raise ValueError(msg("write the title on one line, without control characters"))
         return value
 
     @field_validator("focus_products", "focus_industries")
@@ -257,11 +265,17 @@ class EventInput(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> EventInput:
         if self.registration_opens and self.registration_closes and self.registration_opens > self.registration_closes:
-            raise InputError("registration_opens: after registration_closes; swap them", field="registration_opens")
+            raise InputError(
+                msg("registration_opens: after registration_closes; swap them"), field="registration_opens"
+            )
         if self.registration_closes and self.registration_closes.date() > self.start_date:
             raise InputError(
-                f"registration_closes: {self.registration_closes:%Y-%m-%d} is after the event starts "
-                f"({self.start_date.isoformat()}); close registration before it",
+                msg(
+                    "registration_closes: %(closes)s is after the event starts (%(start)s); "
+                    "close registration before it",
+                    closes=self.registration_closes.strftime("%Y-%m-%d"),
+                    start=self.start_date.isoformat(),
+                ),
                 field="registration_closes",
             )
         return self
@@ -279,7 +293,10 @@ def create_event(session: Session, organization_id: int, data: dict[str, Any]) -
     """A new event of the organization, in draft until registration opens."""
     spec = parse_event(data)
     if spec.start_date < date.today():
-        raise InputError(f"start_date: {spec.start_date.isoformat()} is in the past; give a future date", "start_date")
+        raise InputError(
+            msg("start_date: %(date)s is in the past; give a future date", date=spec.start_date.isoformat()),
+            "start_date",
+        )
     event = Event(organization_id=organization_id, status=EventStatus.DRAFT, **spec.model_dump())
     _check_grid(event)
     session.add(event)
@@ -298,7 +315,12 @@ def update_event(session: Session, event: Event, data: dict[str, Any]) -> Event:
     )
     if used is not None and used >= event.slot_count:
         raise InputError(
-            f"sessions: meetings are scheduled up to slot {used}; keep at least {used + 1} slots", "sessions"
+            msg(
+                "sessions: meetings are scheduled up to slot %(used)s; keep at least %(keep)s slots",
+                used=used,
+                keep=used + 1,
+            ),
+            "sessions",
         )
     session.flush()
     return event
@@ -307,9 +329,14 @@ def update_event(session: Session, event: Event, data: dict[str, Any]) -> Event:
 def _check_grid(event: Event) -> None:
     count = event.slot_count
     if count == 0:
-        raise InputError("sessions: no slot fits; make the sessions longer than one slot", field="sessions")
+        raise InputError(msg("sessions: no slot fits; make the sessions longer than one slot"), field="sessions")
     if count > MAX_SLOTS:
-        raise InputError(f"sessions: {count} slots is more than {MAX_SLOTS}; use fewer days or sessions", "sessions")
+        raise InputError(
+            msg(
+                "sessions: %(count)s slots is more than %(max)s; use fewer days or sessions", count=count, max=MAX_SLOTS
+            ),
+            "sessions",
+        )
 
 
 def event_input_dict(event: Event) -> dict[str, Any]:
@@ -319,7 +346,7 @@ def event_input_dict(event: Event) -> dict[str, Any]:
 def get_event(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None:
-        raise NotFoundError(f"event {event_id} does not exist", field="event_id")
+        raise NotFoundError(msg("event %(event_id)s does not exist", event_id=event_id), field="event_id")
     return event
 
 
@@ -341,14 +368,24 @@ def add_event_demands(session: Session, event: Event, demand_ids: Iterable[int])
         # only demands the organizing organization may see (trust policy): a private or invited demand
         # of another firm is reported like a missing one
         if demand is None or not can_view_demand(session, organizers, demand):
-            raise NotFoundError(f"demand_ids: demand {demand_id} does not exist", field="demand_ids")
+            raise NotFoundError(
+                msg("demand_ids: demand %(demand_id)s does not exist", demand_id=demand_id), field="demand_ids"
+            )
         if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
             raise InputError(
-                f"demand_ids: demand {demand_id} is {demand.status.value}; only open demands", "demand_ids"
+                msg(
+                    "demand_ids: demand %(demand_id)s is %(status)s; only open demands",
+                    demand_id=demand_id,
+                    status=demand.status,
+                ),
+                "demand_ids",
             )
         if demand.visibility is not Visibility.PUBLIC:
             raise InputError(
-                f"demand_ids: demand {demand_id} is not public; only public demands go on a board",
+                msg(
+                    "demand_ids: demand %(demand_id)s is not public; only public demands go on a board",
+                    demand_id=demand_id,
+                ),
                 "demand_ids",
             )
         if demand_id not in have:
@@ -438,7 +475,7 @@ def invite_firms(
     for firm_id in dict.fromkeys(firm_ids):
         firm = session.get(Firm, firm_id)
         if firm is None:
-            raise NotFoundError(f"firm_ids: firm {firm_id} does not exist", field="firm_ids")
+            raise NotFoundError(msg("firm_ids: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_ids")
         if firm_id in existing:
             continue
         inv = EventInvitation(
@@ -477,18 +514,20 @@ def register_firm(
     Answering an invitation with yes is the same call."""
     firm = session.get(Firm, firm_id)
     if firm is None:
-        raise NotFoundError(f"firm_id: firm {firm_id} does not exist", field="firm_id")
+        raise NotFoundError(msg("firm_id: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
     invitation = session.scalar(
         select(EventInvitation).where(EventInvitation.event_id == event.id, EventInvitation.firm_id == firm_id)
     )
     if invitation is None and not (event.open_registration and event.registration_is_open()):
-        raise TransitionError("event: registration is not open for this event", field="event")
+        raise TransitionError(msg("event: registration is not open for this event"), field="event")
     if registration_for(session, event, firm_id) is not None:
-        raise TransitionError("firm_id: this firm is already registered", field="firm_id")
+        raise TransitionError(msg("firm_id: this firm is already registered"), field="firm_id")
     side = side or (invitation.side if invitation else side_of(firm))
     if not 1 <= representatives <= (event.max_representatives if side is Side.LARGE else 1):
         limit = event.max_representatives if side is Side.LARGE else 1
-        raise InputError(f"representatives: between 1 and {limit} for this side", field="representatives")
+        raise InputError(
+            msg("representatives: between 1 and %(limit)s for this side", limit=limit), field="representatives"
+        )
     capacity = event.capacity_large if side is Side.LARGE else event.capacity_sme
     taken = session.scalar(
         select(func.count())
@@ -500,7 +539,10 @@ def register_firm(
         )
     )
     if taken >= capacity:
-        raise TransitionError(f"side: the event is full on the {side.value} side ({capacity})", field="side")
+        raise TransitionError(
+            msg("side: the event is full on the %(side)s side (%(capacity)s)", side=side, capacity=capacity),
+            field="side",
+        )
     reg = EventRegistration(
         event_id=event.id,
         firm_id=firm_id,
@@ -523,9 +565,9 @@ def decline_invitation(session: Session, event: Event, firm_id: int) -> EventInv
         select(EventInvitation).where(EventInvitation.event_id == event.id, EventInvitation.firm_id == firm_id)
     )
     if invitation is None:
-        raise NotFoundError("invitation: this firm has no invitation to the event", field="invitation")
+        raise NotFoundError(msg("invitation: this firm has no invitation to the event"), field="invitation")
     if invitation.status is not InvitationStatus.SENT:
-        raise TransitionError(f"invitation: already {invitation.status.value}", field="invitation")
+        raise TransitionError(msg("invitation: already %(status)s", status=invitation.status), field="invitation")
     invitation.status = InvitationStatus.DECLINED
     invitation.responded_at = utcnow()
     session.flush()
@@ -535,7 +577,7 @@ def decline_invitation(session: Session, event: Event, firm_id: int) -> EventInv
 def decide_registration(session: Session, reg: EventRegistration, approve: bool) -> EventRegistration:
     """The organizer approves or rejects an open registration."""
     if reg.status is not RegistrationStatus.PENDING:
-        raise TransitionError(f"registration: already {reg.status.value}", field="status")
+        raise TransitionError(msg("registration: already %(status)s", status=reg.status), field="status")
     reg.status = RegistrationStatus.APPROVED if approve else RegistrationStatus.REJECTED
     session.flush()
     event = session.get(Event, reg.event_id)
@@ -553,7 +595,10 @@ def set_availability(session: Session, reg: EventRegistration, slots: Iterable[i
         chosen = sorted(set(int(s) for s in slots))
         bad = [s for s in chosen if not 0 <= s < event.slot_count]
         if bad:
-            raise InputError(f"slots: {bad[0]} is not a slot of this event (0–{event.slot_count - 1})", field="slots")
+            raise InputError(
+                msg("slots: %(slot)s is not a slot of this event (0–%(last)s)", slot=bad[0], last=event.slot_count - 1),
+                field="slots",
+            )
         reg.available_slots = chosen
     session.flush()
     return reg
@@ -595,7 +640,7 @@ def browse_participants(
     region, and whether the pair met at an earlier event."""
     mine = registration_for(session, event, firm_id)
     if mine is None or mine.status is not RegistrationStatus.APPROVED:
-        raise PermissionDeniedError("event: only approved participants browse the other side")
+        raise PermissionDeniedError(msg("event: only approved participants browse the other side"))
     other = Side.SME if mine.side is Side.LARGE else Side.LARGE
     demands_by_owner: dict[int, list[Demand]] = {}
     for link in event.demands:
@@ -671,21 +716,26 @@ def request_meeting(
     otherwise the request expires after the event's expiry hours."""
     expire_requests(session, event)
     if from_firm_id == to_firm_id:
-        raise InputError("to_firm_id: a firm cannot meet itself", field="to_firm_id")
+        raise InputError(msg("to_firm_id: a firm cannot meet itself"), field="to_firm_id")
     mine = registration_for(session, event, from_firm_id)
     theirs = registration_for(session, event, to_firm_id)
     if mine is None or mine.status is not RegistrationStatus.APPROVED:
-        raise PermissionDeniedError("event: only approved participants request meetings")
+        raise PermissionDeniedError(msg("event: only approved participants request meetings"))
     if theirs is None or theirs.status is not RegistrationStatus.APPROVED:
-        raise NotFoundError(f"to_firm_id: firm {to_firm_id} is not a participant of this event", field="to_firm_id")
+        raise NotFoundError(
+            msg("to_firm_id: firm %(firm_id)s is not a participant of this event", firm_id=to_firm_id),
+            field="to_firm_id",
+        )
     if mine.side is theirs.side:
-        raise InputError("to_firm_id: meetings are between a large firm and an SME", field="to_firm_id")
+        raise InputError(msg("to_firm_id: meetings are between a large firm and an SME"), field="to_firm_id")
     if len(message or "") > 1000:
-        raise InputError("message: at most 1000 characters", field="message")
+        raise InputError(msg("message: at most 1000 characters"), field="message")
     if _pair_request(session, event, from_firm_id, to_firm_id) is not None:
-        raise TransitionError("to_firm_id: there is already a request between these two firms", field="to_firm_id")
+        raise TransitionError(msg("to_firm_id: there is already a request between these two firms"), field="to_firm_id")
     if demand_id is not None and demand_id not in {d.demand_id for d in event.demands}:
-        raise InputError(f"demand_id: demand {demand_id} is not part of this event", field="demand_id")
+        raise InputError(
+            msg("demand_id: demand %(demand_id)s is not part of this event", demand_id=demand_id), field="demand_id"
+        )
     pending = session.scalar(
         select(func.count())
         .select_from(MeetingRequest)
@@ -697,7 +747,11 @@ def request_meeting(
     )
     if pending >= event.pending_cap:
         raise TransitionError(
-            f"to_firm_id: {pending} requests are still unanswered (limit {event.pending_cap}); wait for answers",
+            msg(
+                "to_firm_id: %(pending)s requests are still unanswered (limit %(cap)s); wait for answers",
+                pending=pending,
+                cap=event.pending_cap,
+            ),
             field="to_firm_id",
         )
     req = MeetingRequest(
@@ -733,7 +787,7 @@ def answer_request(session: Session, req: MeetingRequest, *, accept: bool, notif
     if req.status is RequestStatus.PENDING and req.expires_at and req.expires_at < utcnow():
         req.transition(RequestStatus.EXPIRED)
         session.flush()
-        raise TransitionError("status: the request expired before it was answered", field="status")
+        raise TransitionError(msg("status: the request expired before it was answered"), field="status")
     req.transition(RequestStatus.ACCEPTED if accept else RequestStatus.DECLINED)
     if accept:
         _meeting_for(session, event, req)
@@ -754,7 +808,7 @@ def _meeting_for(session: Session, event: Event, req: MeetingRequest) -> Meeting
     }
     a, b = regs.get(req.from_firm_id), regs.get(req.to_firm_id)
     if a is None or b is None:
-        raise TransitionError("status: both firms must be approved participants", field="status")
+        raise TransitionError(msg("status: both firms must be approved participants"), field="status")
     large, sme = (a, b) if a.side is Side.LARGE else (b, a)
     meeting = Meeting(
         event_id=event.id,
@@ -851,7 +905,7 @@ def request_dict(req: MeetingRequest, met: set[frozenset[int]] | None = None) ->
 def get_request(session: Session, request_id: int) -> MeetingRequest:
     req = session.get(MeetingRequest, request_id)
     if req is None:
-        raise NotFoundError(f"request {request_id} does not exist", field="request_id")
+        raise NotFoundError(msg("request %(request_id)s does not exist", request_id=request_id), field="request_id")
     return req
 
 
@@ -915,7 +969,9 @@ def accept_proposals(session: Session, event: Event, firm_id: int, request_ids: 
     for request_id in dict.fromkeys(request_ids):
         req = get_request(session, request_id)
         if req.event_id != event.id or req.to_firm_id != firm_id or req.source is not RequestSource.PROPOSAL:
-            raise PermissionDeniedError(f"request_ids: proposal {request_id} is not yours to accept")
+            raise PermissionDeniedError(
+                msg("request_ids: proposal %(request_id)s is not yours to accept", request_id=request_id)
+            )
         if req.status is RequestStatus.PROPOSED:
             answer_request(session, req, accept=True, notify=False)
             done.append(req)
@@ -958,7 +1014,7 @@ def met_before(session: Session, event: Event, pairs: Iterable[tuple[int, int]])
 def get_meeting(session: Session, meeting_id: int) -> Meeting:
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
-        raise NotFoundError(f"meeting {meeting_id} does not exist", field="meeting_id")
+        raise NotFoundError(msg("meeting %(meeting_id)s does not exist", meeting_id=meeting_id), field="meeting_id")
     return meeting
 
 
@@ -971,7 +1027,7 @@ def check_in(session: Session, event: Event, token: str) -> EventRegistration:
         )
     )
     if reg is None or reg.status is not RegistrationStatus.APPROVED:
-        raise NotFoundError("token: no approved participant has this check-in code", field="token")
+        raise NotFoundError(msg("token: no approved participant has this check-in code"), field="token")
     if reg.checked_in_at is None:
         reg.checked_in_at = utcnow()
     for meeting in session.scalars(
@@ -990,7 +1046,9 @@ def check_in(session: Session, event: Event, token: str) -> EventRegistration:
 def mark_meeting(session: Session, meeting: Meeting, held: bool) -> Meeting:
     """Held or no-show; only a scheduled meeting, and it stays where it is."""
     if meeting.status not in (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW):
-        raise TransitionError(f"status: a {meeting.status.value} meeting cannot be marked", field="status")
+        raise TransitionError(
+            msg("status: a %(status)s meeting cannot be marked", status=meeting.status), field="status"
+        )
     meeting.status = MeetingStatus.HELD if held else MeetingStatus.NO_SHOW
     meeting.locked = True
     session.flush()
@@ -1000,7 +1058,9 @@ def mark_meeting(session: Session, meeting: Meeting, held: bool) -> Meeting:
 def cancel_meeting(session: Session, meeting: Meeting) -> Meeting:
     """Cancel a meeting (its slot is freed for the next scheduling run); the other side is told."""
     if meeting.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW, MeetingStatus.CANCELLED):
-        raise TransitionError(f"status: a {meeting.status.value} meeting cannot be cancelled", field="status")
+        raise TransitionError(
+            msg("status: a %(status)s meeting cannot be cancelled", status=meeting.status), field="status"
+        )
     had_slot = meeting.slot is not None
     meeting.status = MeetingStatus.CANCELLED
     meeting.slot = meeting.table_no = None
@@ -1045,9 +1105,9 @@ def record_outcome(session: Session, meeting: Meeting, firm_id: int, data: dict[
         message, field = validation_message(exc)
         raise InputError(message, field=field) from None
     if firm_id not in (meeting.large_firm_id, meeting.sme_firm_id):
-        raise PermissionDeniedError("meeting: only the two firms report its outcome")
+        raise PermissionDeniedError(msg("meeting: only the two firms report its outcome"))
     if meeting.status is not MeetingStatus.HELD:
-        raise TransitionError("status: mark the meeting held before recording its outcome", field="status")
+        raise TransitionError(msg("status: mark the meeting held before recording its outcome"), field="status")
     row = next((o for o in meeting.outcomes if o.firm_id == firm_id), None)
     if row is None:
         row = MeetingOutcome(meeting=meeting, firm_id=firm_id, outcome=spec.outcome)
@@ -1109,7 +1169,7 @@ def submit_survey(session: Session, event: Event, firm_id: int, data: dict[str, 
     """The follow-up survey of a participant (a resubmission replaces its answers)."""
     reg = registration_for(session, event, firm_id)
     if reg is None or reg.status is not RegistrationStatus.APPROVED:
-        raise PermissionDeniedError("survey: only participants answer the survey")
+        raise PermissionDeniedError(msg("survey: only participants answer the survey"))
     try:
         spec = SurveyInput.model_validate(data)
     except ValidationError as exc:

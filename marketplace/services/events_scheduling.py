@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 from marketplace.models import (
     Event,
     EventStatus,
@@ -186,7 +186,9 @@ def schedule_event(
     from marketplace.services.event_scheduler import solve_json
 
     if event.status not in (EventStatus.OPEN, EventStatus.SCHEDULED):
-        raise InputError(f"status: open registration before scheduling (event is {event.status.value})", "status")
+        raise InputError(
+            msg("status: open registration before scheduling (event is %(status)s)", status=event.status), "status"
+        )
     started = time.perf_counter()
     data, kept_out = build_solver_input(session, event, time_limit_s=time_limit_s)
     result = solve_json(data)
@@ -306,7 +308,7 @@ def send_agendas(session: Session, event: Event) -> int:
         session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED))
     )
     if not meetings:
-        raise InputError("status: nothing is scheduled yet; run the scheduler first", field="status")
+        raise InputError(msg("status: nothing is scheduled yet; run the scheduler first"), field="status")
     now = utcnow()
     firms: set[int] = set()
     for m in meetings:

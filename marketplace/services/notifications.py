@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.config import Settings
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 from marketplace.models import User, utcnow
 from marketplace.models.notifications import Notification, OutboxEmail
 
@@ -41,9 +41,11 @@ def notify(
     ``link`` must be a path inside the app ("/events/3/agenda"), never an outside URL.
     """
     if not kind or not title_zh or not title_en:
-        raise InputError("kind, title_zh and title_en are required", field="title_zh")
+        raise InputError(msg("kind, title_zh and title_en are required"), field="title_zh")
     if link is not None and (not link.startswith("/") or link.startswith("//") or "\\" in link):
-        raise InputError(f"link: {link!r} must be a path inside the app, starting with one /", field="link")
+        raise InputError(
+            msg("link: %(link)r must be a path inside the app, starting with one /", link=link), field="link"
+        )
     ids = sorted(set(user_ids))
     if not ids:
         return 0

@@ -13,7 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.models import Event, Meeting, MeetingStatus, Organization, Role
+from marketplace.models import Event, EventRegistration, Meeting, MeetingStatus, Organization, Role
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user, issue_api_token
 from marketplace.services.firms import create_firm
@@ -110,7 +110,16 @@ def test_organizer_creates_an_event_with_the_form(login, world):
     assert "新能源汽车产业链对接会" in page and "共 15 个时段" in page
 
 
-def test_event_form_with_bad_sessions_shows_the_field_error(login, world):
+@pytest.mark.parametrize(
+    ("language", "shown", "not_shown"),
+    [
+        ("zh", "不是时间段，请写成 HH:MM-HH:MM，例如 09:00-12:00", "is not a time range"),
+        ("en", "is not a time range; write it as HH:MM-HH:MM, e.g. 09:00-12:00", "不是时间段"),
+    ],
+)
+def test_event_form_with_bad_sessions_shows_the_field_error_in_the_readers_language(
+    login, world, language, shown, not_shown
+):
     client = login("organizer")
     response = client.post(
         "/events/new",
@@ -132,9 +141,27 @@ def test_event_form_with_bad_sessions_shows_the_field_error(login, world):
             "large_max_meetings": 16,
             "max_representatives": 3,
         },
+        headers={"Accept-Language": language},
     )
     assert response.status_code == 400
-    assert "HH:MM-HH:MM" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert shown in page and not_shown not in page
+
+
+def test_event_service_errors_are_flashed_in_the_readers_language(login, world, loaded):
+    client = login("organizer")
+    send = f"/events/{world['event']}/send"
+    page = client.post(send, follow_redirects=True).get_data(as_text=True)
+    assert "status: 尚未排入任何洽谈，请先运行排程" in page and "nothing is scheduled" not in page
+    page = client.post(send, headers={"Accept-Language": "en"}, follow_redirects=True).get_data(as_text=True)
+    assert "status: nothing is scheduled yet; run the scheduler first" in page
+    with session_scope(loaded) as s:  # invited firms were approved at once: a second decision is refused
+        reg_id = s.scalar(select(EventRegistration.id).where(EventRegistration.event_id == world["event"]))
+    decide = f"/events/{world['event']}/registrations/{reg_id}/approve"
+    page = client.post(decide, follow_redirects=True).get_data(as_text=True)
+    assert "registration: 该报名已处理（已通过）" in page
+    page = client.post(decide, headers={"Accept-Language": "en"}, follow_redirects=True).get_data(as_text=True)
+    assert "registration: already approved" in page
 
 
 def test_invite_page_ranks_firms_with_reasons_and_segments(login, world):
