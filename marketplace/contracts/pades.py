@@ -45,7 +45,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from marketplace.contracts.pki import PrivateKey
 from marketplace.contracts.render import SIGNATURE_BOXES, stamp_font
 from marketplace.contracts.tsa import to_asn1_cert, to_asn1_key
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, msg
 
 # Expected and harmless here: revocation data is supplied, never fetched; bitmap tables are dropped.
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
@@ -276,19 +276,19 @@ def _check_signature(emb, vc: ValidationContext, *, skip_diff: bool) -> Signatur
         check.timestamp_ok = bool(ts and ts.intact and ts.valid and ts.trusted)
         check.certified = emb.docmdp_level is not None
         if not check.timestamp_ok:
-            check.problems.append("no valid RFC 3161 timestamp from a trusted TSA")
+            check.problems.append(msg("no valid RFC 3161 timestamp from a trusted TSA"))
         if st.docmdp_ok is False:
-            check.problems.append("changes after this signature break its certification (DocMDP)")
+            check.problems.append(msg("changes after this signature break its certification (DocMDP)"))
     if not check.intact:
-        check.problems.append("the signed bytes were changed (digest mismatch)")
+        check.problems.append(msg("the signed bytes were changed (digest mismatch)"))
     elif not check.valid:
-        check.problems.append("the cryptographic signature is invalid")
+        check.problems.append(msg("the cryptographic signature is invalid"))
     if check.revoked:
-        check.problems.append("the signer's certificate is revoked")
+        check.problems.append(msg("the signer's certificate is revoked"))
     elif check.intact and not check.trusted:  # over changed bytes the trust check says nothing more
-        check.problems.append("the certificate does not chain to the platform root or is not valid now")
+        check.problems.append(msg("the certificate does not chain to the platform root or is not valid now"))
     if check.modification and ModificationLevel[check.modification] > ModificationLevel.FORM_FILLING:
-        check.problems.append(f"the document was modified after signing ({check.modification})")
+        check.problems.append(msg("the document was modified after signing (%(level)s)", level=check.modification))
     if check.timestamp is not None and check.timestamp.tzinfo is not None:
         check.timestamp = check.timestamp.astimezone(UTC)  # the TSA answers in its local zone
     check.ok = not check.problems
@@ -304,10 +304,12 @@ def verify_pdf(
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         sigs = list(reader.embedded_signatures)
     except Exception as exc:  # noqa: BLE001 - a damaged file is a result, not a crash
-        return VerifyReport(False, [], [f"not a readable PDF: {exc.__class__.__name__}: {exc}"])
+        return VerifyReport(
+            False, [], [msg("not a readable PDF: %(error)s: %(detail)s", error=exc.__class__.__name__, detail=str(exc))]
+        )
     problems: list[str] = []
     if not sigs:
-        return VerifyReport(False, [], ["the PDF carries no signature"])
+        return VerifyReport(False, [], [msg("the PDF carries no signature")])
     vc = validation_context(roots, others, crls, for_signing=False)
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # failures are reported, not logged as tracebacks
     checks = []
@@ -326,10 +328,16 @@ def verify_pdf(
                     False,
                     False,
                     False,
-                    problems=[f"cannot be validated: {exc.__class__.__name__}: {exc}"],
+                    problems=[
+                        msg(
+                            "cannot be validated: %(error)s: %(detail)s",
+                            error=exc.__class__.__name__,
+                            detail=str(exc),
+                        )
+                    ],
                 )
             )
     for c in checks:
-        problems += [f"{c.field}: {p}" for p in c.problems]
+        problems += [msg("%(signature)s: %(problem)s", signature=c.field, problem=p) for p in c.problems]
     kw = _keywords(reader)
     return VerifyReport(not problems, checks, problems, kw.get("chainmatch-contract"), kw.get("content-sha256"))

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PLATFORM_NAME = "ChainMatch 产业链供需对接平台"
@@ -219,7 +219,7 @@ def issue_user_cert(
 
 def encrypt_user_key(key: PrivateKey, password: str) -> bytes:
     if len(password or "") < 8:
-        raise InputError("signing_password: use at least 8 characters", field="signing_password")
+        raise InputError(msg("signing_password: use at least 8 characters"), field="signing_password")
     return _key_pem(key, password.encode("utf-8"))
 
 
@@ -228,7 +228,7 @@ def decrypt_user_key(blob: bytes, password: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(blob, password=(password or "").encode("utf-8"))
     except (ValueError, TypeError) as exc:
-        raise InputError("signing_password: the signing password is wrong", field="signing_password") from exc
+        raise InputError(msg("signing_password: the signing password is wrong"), field="signing_password") from exc
     return key  # type: ignore[return-value]
 
 

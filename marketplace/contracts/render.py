@@ -28,7 +28,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace.contracts.templates import Template, render_clauses
-from marketplace.errors import MarketplaceError
+from marketplace.errors import MarketplaceError, msg
 
 DEFAULT_FONT_SOURCE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 FONT_NAME = "WQYZenHei"
@@ -41,8 +41,11 @@ def cjk_font(cache_dir: Path, source: Path = DEFAULT_FONT_SOURCE) -> Path:
     source = Path(source)
     if not source.is_file():
         raise MarketplaceError(
-            f"CJK font {source} is missing: install Debian's fonts-wqy-zenhei (make system-deps) "
-            "or set MARKETPLACE_CONTRACTS_FONT to a TrueType/TTC file"
+            msg(
+                "CJK font %(path)s is missing: install Debian's fonts-wqy-zenhei (make system-deps) "
+                "or set MARKETPLACE_CONTRACTS_FONT to a TrueType/TTC file",
+                path=str(source),
+            )
         )
     if source.suffix.lower() != ".ttc":
         return source

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, msg
 
 
 class _Labelled:
@@ -272,7 +272,8 @@ def get_template(code: str) -> Template:
         return TEMPLATES[code]
     except KeyError:
         raise InputError(
-            f"template: unknown template {code!r}; use one of {', '.join(TEMPLATES)}", field="template"
+            msg("template: unknown template %(code)r; use one of %(codes)s", code=code, codes=", ".join(TEMPLATES)),
+            field="template",
         ) from None
 
 
@@ -282,25 +283,32 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
     known = {f.key: f for f in template.fields}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise InputError(f"{unknown[0]}: not a field of {template.zh}", field=unknown[0])
+        raise InputError(
+            msg("%(key)s: not a field of %(template)s", key=unknown[0], template=template.zh), field=unknown[0]
+        )
     out: dict[str, str] = {}
     for spec in template.fields:
         raw = values.get(spec.key, "")
         text = "" if raw is None else str(raw).strip()
         if len(text) > 20000:
-            raise InputError(f"{spec.key}: at most 20,000 characters", field=spec.key)
+            raise InputError(msg("%(key)s: at most 20,000 characters", key=spec.key), field=spec.key)
         if spec.kind == "money" and text:
             try:
                 number = float(text.replace(",", ""))
             except ValueError:
-                raise InputError(f"{spec.key}: enter an amount in yuan, e.g. 1200000", field=spec.key) from None
+                raise InputError(
+                    msg("%(key)s: enter an amount in yuan, e.g. 1200000", key=spec.key), field=spec.key
+                ) from None
             if not math.isfinite(number) or number > MAX_AMOUNT:
-                raise InputError(f"{spec.key}: enter an amount in yuan up to {MAX_AMOUNT:,.0f}", field=spec.key)
+                raise InputError(
+                    msg("%(key)s: enter an amount in yuan up to %(max)s", key=spec.key, max=f"{MAX_AMOUNT:,.0f}"),
+                    field=spec.key,
+                )
             if number < 0:
-                raise InputError(f"{spec.key}: the amount cannot be negative", field=spec.key)
+                raise InputError(msg("%(key)s: the amount cannot be negative", key=spec.key), field=spec.key)
             text = f"{number:.2f}"
         if spec.required and not text and not partial:
-            raise InputError(f"{spec.key}: {spec.zh} is required", field=spec.key)
+            raise InputError(msg("%(key)s: %(label)s is required", key=spec.key, label=spec.zh), field=spec.key)
         out[spec.key] = text
     return out
 

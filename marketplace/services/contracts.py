@@ -37,7 +37,7 @@ from marketplace.contracts.templates import (
     get_template,
     render_clauses,
 )
-from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError
+from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError, join, msg
 from marketplace.models import (
     Contract,
     ContractApproval,
@@ -121,9 +121,11 @@ def signing_provider(settings: Settings) -> pades.SigningProvider:
     try:
         provider = getattr(importlib.import_module(module), cls)()
     except (ImportError, AttributeError, ValueError) as exc:
-        raise MarketplaceError(f"MARKETPLACE_CONTRACTS_PROVIDER={name!r} cannot be loaded: {exc}") from exc
+        raise MarketplaceError(
+            msg("MARKETPLACE_CONTRACTS_PROVIDER=%(name)r cannot be loaded: %(error)s", name=name, error=str(exc))
+        ) from exc
     if not isinstance(provider, pades.SigningProvider):
-        raise MarketplaceError(f"MARKETPLACE_CONTRACTS_PROVIDER={name!r} is not a SigningProvider")
+        raise MarketplaceError(msg("MARKETPLACE_CONTRACTS_PROVIDER=%(name)r is not a SigningProvider", name=name))
     return provider
 
 
@@ -149,15 +151,15 @@ def authorize(user: User | None, contract: Contract, action: str) -> Party:
     firm_id = acting_firm(user)
     party = contract.party_of_firm(firm_id) if firm_id is not None else None
     if party is None:
-        raise ContractAccessDenied("only the two parties' users can see this contract", hide=True)
+        raise ContractAccessDenied(msg("only the two parties' users can see this contract"), hide=True)
     if action == "approve":
         approver = contract.buyer_approver_id if party is Party.BUYER else contract.supplier_approver_id
         if user.id != approver:
-            raise ContractAccessDenied("only the approver your firm designated can approve this contract")
+            raise ContractAccessDenied(msg("only the approver your firm designated can approve this contract"))
     if action == "sign":
         signer = contract.buyer_signer_id if party is Party.BUYER else contract.supplier_signer_id
         if user.id != signer:
-            raise ContractAccessDenied("only the signer your firm designated can sign this contract")
+            raise ContractAccessDenied(msg("only the signer your firm designated can sign this contract"))
     return party
 
 
@@ -194,7 +196,7 @@ def approval_queue(session: Session, user: User) -> list[Contract]:
 def get_contract(session: Session, contract_id: int, user: User | None, action: str = "view") -> Contract:
     contract = session.get(Contract, contract_id)
     if contract is None:
-        raise NotFoundError(f"contract {contract_id} does not exist", field="contract_id")
+        raise NotFoundError(msg("contract %(id)s does not exist", id=contract_id), field="contract_id")
     authorize(user, contract, action)
     return contract
 
@@ -202,7 +204,7 @@ def get_contract(session: Session, contract_id: int, user: User | None, action: 
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFoundError(f"user {user_id} does not exist", field="user_id")
+        raise NotFoundError(msg("user %(id)s does not exist", id=user_id), field="user_id")
     return user
 
 
@@ -340,7 +342,7 @@ def audit_entries(session: Session, contract: Contract) -> list[dict[str, Any]]:
 def _firm(session: Session, firm_id: int, field: str) -> Firm:
     firm = session.get(Firm, firm_id)
     if firm is None:
-        raise NotFoundError(f"{field}: firm {firm_id} does not exist", field=field)
+        raise NotFoundError(msg("%(field)s: firm %(id)s does not exist", field=field, id=firm_id), field=field)
     return firm
 
 
@@ -416,20 +418,20 @@ def start_contract(
     scratch contracts all come here. The actor must belong to one of the two firms; they become
     their firm's approver and signer until :func:`designate` changes that."""
     if buyer_firm_id == supplier_firm_id:
-        raise InputError("supplier_firm_id: a contract needs two different firms", field="supplier_firm_id")
+        raise InputError(msg("supplier_firm_id: a contract needs two different firms"), field="supplier_firm_id")
     buyer = _firm(session, buyer_firm_id, "buyer_firm_id")
     supplier = _firm(session, supplier_firm_id, "supplier_firm_id")
     if acting_firm(actor) not in (buyer.id, supplier.id):
-        raise ContractAccessDenied("you can only start contracts for your own firm")
+        raise ContractAccessDenied(msg("you can only start contracts for your own firm"))
     demand = None
     if demand_id is not None:
         demand = session.get(Demand, demand_id)
         # a demand the actor may not see answers like one that does not exist: its terms would be
         # copied into the contract
         if demand is None or not can_view_demand(session, viewer_of(actor), demand):
-            raise NotFoundError(f"demand_id: demand {demand_id} does not exist", field="demand_id")
+            raise NotFoundError(msg("demand_id: demand %(id)s does not exist", id=demand_id), field="demand_id")
         if demand.owner_firm_id not in (buyer.id, supplier.id):
-            raise InputError("demand_id: the demand belongs to neither firm", field="demand_id")
+            raise InputError(msg("demand_id: the demand belongs to neither firm"), field="demand_id")
     code = template or (DEMAND_TYPE_TEMPLATE.get(demand.type.value) if demand else None) or "supply_chain"
     tpl = get_template(code)
     values = prefill_fields(tpl, buyer, supplier, demand, prefill)
@@ -484,12 +486,16 @@ def start_from_suggestion(
     cancelled); the suggestion counts as contacted."""
     suggestion = session.get(MatchSuggestion, suggestion_id)
     if suggestion is None:
-        raise NotFoundError(f"suggestion_id: suggestion {suggestion_id} does not exist", field="suggestion_id")
+        raise NotFoundError(
+            msg("suggestion_id: suggestion %(id)s does not exist", id=suggestion_id), field="suggestion_id"
+        )
     demand = suggestion.demand
     if acting_firm(actor) not in (demand.owner_firm_id, suggestion.firm_id):
-        raise ContractAccessDenied("only the demand owner and the suggested firm can start this contract", hide=True)
+        raise ContractAccessDenied(
+            msg("only the demand owner and the suggested firm can start this contract"), hide=True
+        )
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
-        raise TransitionError("suggestion_id: the suggested firm has not accepted yet", field="suggestion_id")
+        raise TransitionError(msg("suggestion_id: the suggested firm has not accepted yet"), field="suggestion_id")
     ref = f"suggestion:{suggestion.id}"
     existing = _started_from(session, ref)
     if existing is not None:
@@ -517,13 +523,13 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
 
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
-        raise NotFoundError(f"meeting_id: meeting {meeting_id} does not exist", field="meeting_id")
+        raise NotFoundError(msg("meeting_id: meeting %(id)s does not exist", id=meeting_id), field="meeting_id")
     if acting_firm(actor) not in (meeting.large_firm_id, meeting.sme_firm_id):
-        raise ContractAccessDenied("only the two firms of the meeting can start its contract", hide=True)
+        raise ContractAccessDenied(msg("only the two firms of the meeting can start its contract"), hide=True)
     agreements = [o for o in meeting.outcomes if o.outcome is Outcome.AGREEMENT]
     if not agreements:
         raise TransitionError(
-            "meeting_id: neither firm reported a cooperation agreement (达成合作意向/协议) for this meeting",
+            msg("meeting_id: neither firm reported a cooperation agreement (达成合作意向/协议) for this meeting"),
             field="meeting_id",
         )
     ref = f"meeting:{meeting.id}"
@@ -599,7 +605,7 @@ def start_supplement(session: Session, actor: User, parent: Contract, fields: di
     authorize(actor, parent, "negotiate")
     if parent.status is not ContractStatus.SIGNED:
         raise TransitionError(
-            "parent: only a signed contract takes a supplement; edit the draft instead", field="parent"
+            msg("parent: only a signed contract takes a supplement; edit the draft instead"), field="parent"
         )
     return start_contract(
         session,
@@ -659,8 +665,11 @@ def _claim_roles(contract: Contract, party: Party, actor: User) -> None:
 
 def _require_status(contract: Contract, *allowed: ContractStatus) -> None:
     if contract.status not in allowed:
-        names = "/".join(s.value for s in allowed)
-        raise ConflictError(f"status: the contract is {contract.status.value}, this needs {names}", field="status")
+        names = join(allowed, sep="/")
+        raise ConflictError(
+            msg("status: the contract is %(status)s, this needs %(needs)s", status=contract.status, needs=names),
+            field="status",
+        )
 
 
 def may_counter(contract: Contract, firm_id: int | None) -> bool:
@@ -676,9 +685,12 @@ def buyer_has_signed(contract: Contract) -> bool:
 
 def _require_other_side(contract: Contract, actor: User, what: str) -> None:
     if latest_round(contract).author_firm_id == actor.firm_id:
-        raise ConflictError(
-            f"round: your side proposed the latest round; wait for the other side to {what}", field="round"
+        message = (
+            msg("round: your side proposed the latest round; wait for the other side to accept")
+            if what == "accept"
+            else msg("round: your side proposed the latest round; wait for the other side to answer")
         )
+        raise ConflictError(message, field="round")
 
 
 def counter(session: Session, actor: User, contract: Contract, fields: dict[str, Any], note: str = "") -> ContractRound:
@@ -689,9 +701,16 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
     values = clean_fields(tpl, {**latest_round(contract).fields, **fields}, partial=True)
     for spec in tpl.fields:  # a draft may still have blanks; a counter-offer cannot blank agreed terms
         if spec.required and latest_round(contract).fields.get(spec.key) and not values.get(spec.key):
-            raise InputError(f"{spec.key}: {spec.zh} is required; change it rather than leave it blank", field=spec.key)
+            raise InputError(
+                msg(
+                    "%(key)s: %(label)s is required; change it rather than leave it blank",
+                    key=spec.key,
+                    label=spec.zh,
+                ),
+                field=spec.key,
+            )
     if values == latest_round(contract).fields:
-        raise InputError("fields: nothing changed; accept the round instead", field="fields")
+        raise InputError(msg("fields: nothing changed; accept the round instead"), field="fields")
     if not may_counter(contract, actor.firm_id):
         _require_other_side(contract, actor, "answer")
     rnd = _add_round(session, contract, actor, values, note)
@@ -711,12 +730,12 @@ def comment(session: Session, actor: User, contract: Contract, clause: str, text
     authorize(actor, contract, "negotiate")
     text = (text or "").strip()
     if not text:
-        raise InputError("text: write a comment", field="text")
+        raise InputError(msg("text: write a comment"), field="text")
     if len(text) > 4000:
-        raise InputError("text: at most 4,000 characters", field="text")
+        raise InputError(msg("text: at most 4,000 characters"), field="text")
     keys = {c.key for c in get_template(contract.template).clauses} | {"general"}
     if clause not in keys:
-        raise InputError(f"clause: unknown clause {clause!r}", field="clause")
+        raise InputError(msg("clause: unknown clause %(clause)r", clause=clause), field="clause")
     rnd = latest_round(contract)
     row = ContractComment(contract_id=contract.id, round_id=rnd.id, clause=clause, author_id=actor.id, text=text)
     session.add(row)
@@ -753,7 +772,7 @@ def designate(
             continue
         user = session.get(User, user_id)
         if user is None or acting_firm(user) != firm_id:
-            raise InputError(f"{field}: choose an active user of your own firm", field=field)
+            raise InputError(msg("%(field)s: choose an active user of your own firm", field=field), field=field)
     if party is Party.BUYER:
         contract.buyer_approver_id = approver_id or contract.buyer_approver_id
         contract.buyer_signer_id = signer_id or contract.buyer_signer_id
@@ -780,7 +799,7 @@ def approve(
     party = authorize(actor, contract, "approve")
     _require_status(contract, ContractStatus.APPROVING)
     if _approval(session, contract, party) is not None:
-        raise ConflictError("approval: your firm has already approved this round", field="approval")
+        raise ConflictError(msg("approval: your firm has already approved this round"), field="approval")
     row = ContractApproval(
         contract_id=contract.id,
         round_id=contract.final_round_id,
@@ -850,9 +869,9 @@ def enroll(
     password (only they can use it). Any earlier credential is revoked. Returns the credential
     and, with ``totp``, the otpauth:// URI to put into an authenticator app."""
     if acting_firm(user) is None:
-        raise InputError("user: only active members of a firm sign contracts", field="user")
+        raise InputError(msg("user: only active members of a firm sign contracts"), field="user")
     if len(signing_password or "") < 8:
-        raise InputError("signing_password: use at least 8 characters", field="signing_password")
+        raise InputError(msg("signing_password: use at least 8 characters"), field="signing_password")
     ca = platform_ca(settings)
     key = pki.new_user_key()
     cert = pki.issue_user_cert(ca, key, name=user.name, email=user.email, firm=user.firm.name)
@@ -914,22 +933,24 @@ def sign(
             return done
     party = authorize(actor, contract, "sign")
     if any(s.party is party for s in contract.signatures):
-        raise ConflictError(f"signature: {party.label_zh} has already signed this contract", field="signature")
+        raise ConflictError(
+            msg("signature: %(party)s has already signed this contract", party=party.label_zh), field="signature"
+        )
     _require_status(contract, ContractStatus.SIGNING)
     if party is Party.SUPPLIER and not buyer_has_signed(contract):
         raise ConflictError(
-            "signature: the buyer (甲方) signs first with the certification signature", field="signature"
+            msg("signature: the buyer (甲方) signs first with the certification signature"), field="signature"
         )
     cred = active_credential(session, actor.id)
     if cred is None:
         raise InputError(
-            "signing_password: you have no signing certificate yet; set a signing password first",
+            msg("signing_password: you have no signing certificate yet; set a signing password first"),
             field="signing_password",
         )
     intent = "签署密码 password"
     if cred.totp_secret:
         if not totp_code or not pyotp.TOTP(cred.totp_secret).verify(str(totp_code).strip(), valid_window=1):
-            raise InputError("totp_code: the one-time code is wrong or expired", field="totp_code")
+            raise InputError(msg("totp_code: the one-time code is wrong or expired"), field="totp_code")
         intent = "签署密码+动态码 password+TOTP"
     key = pki.decrypt_user_key(cred.encrypted_key, signing_password)
     ca = platform_ca(settings)
@@ -953,7 +974,9 @@ def sign(
     signed = provider.sign(base, request)
     report = pades.verify_pdf(signed, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
     if not report.ok:
-        raise pades.SigningFailed("the new signature did not verify, nothing was stored: " + "; ".join(report.problems))
+        raise pades.SigningFailed(
+            msg("the new signature did not verify, nothing was stored: %(problems)s", problems=join(report.problems))
+        )
     own = [s for s in report.signatures if s.kind == "signature"][-1]
     digest = hashlib.sha256(signed).hexdigest()
     row = ContractSignature(
@@ -975,7 +998,7 @@ def sign(
         session.flush()
     except IntegrityError as exc:
         raise ConflictError(
-            "signature: this party's signature was stored by a concurrent request", field="signature"
+            msg("signature: this party's signature was stored by a concurrent request"), field="signature"
         ) from exc
     audit(
         session,
@@ -1005,7 +1028,7 @@ def round_diff(contract: Contract, number: int) -> list[tuple[str, str]]:
     """Line diff of round ``number`` against the round before it: (tag, line) with tag in
     ' ' (same), '-' (removed), '+' (added)."""
     if number < 1 or number > len(contract.rounds):
-        raise NotFoundError(f"round: round {number} does not exist", field="round")
+        raise NotFoundError(msg("round: round %(number)s does not exist", number=number), field="round")
     tpl = get_template(contract.template)
     names = _names(contract)
     new = content_text(tpl, contract.rounds[number - 1].fields, *names).splitlines()
@@ -1086,7 +1109,7 @@ def verify_document(session: Session, settings: Settings, data: bytes) -> pades.
     report = pades.verify_pdf(data, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
     contract = session.scalar(select(Contract).where(Contract.token == report.token)) if report.token else None
     if contract is None:
-        report.problems.append("the PDF does not name a contract of this platform")
+        report.problems.append(msg("the PDF does not name a contract of this platform"))
         report.ok = False
         return report
     rnd = session.get(ContractRound, contract.final_round_id) if contract.final_round_id else None
@@ -1104,9 +1127,9 @@ def verify_document(session: Session, settings: Settings, data: bytes) -> pades.
         and contract.status is ContractStatus.SIGNED,
     }
     if not report.record["original_matches"]:
-        report.problems.append("the signed document is not the version frozen on the platform")
+        report.problems.append(msg("the signed document is not the version frozen on the platform"))
     if not report.record["content_hash_matches"]:
-        report.problems.append("the content hash differs from the agreed round on record")
+        report.problems.append(msg("the content hash differs from the agreed round on record"))
     report.ok = not report.problems
     audit(session, contract, "verify", None, ok=report.ok, sha256=hashlib.sha256(data).hexdigest())
     return report
@@ -1116,7 +1139,9 @@ def completion_certificate(session: Session, settings: Settings, contract: Contr
     """The completion certificate (PDF): parties, content hash per round, signatures with
     timestamps and intent checks, the signed file's hash and the audit head."""
     if contract.status is not ContractStatus.SIGNED:
-        raise ConflictError("status: the completion certificate exists once both parties have signed", field="status")
+        raise ConflictError(
+            msg("status: the completion certificate exists once both parties have signed"), field="status"
+        )
     creds = {
         c.id: c
         for c in session.scalars(
@@ -1157,7 +1182,7 @@ def export_contract(session: Session, settings: Settings, contract: Contract, ou
     """Everything needed to verify without the platform: signed PDF, completion certificate,
     audit log (JSON), the CA root and issuing certificates and the current CRL."""
     if contract.status is not ContractStatus.SIGNED:
-        raise ConflictError("status: only a signed contract can be exported", field="status")
+        raise ConflictError(msg("status: only a signed contract can be exported"), field="status")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ca = platform_ca(settings)

@@ -91,6 +91,15 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
         "/contracts/verify", data={"file": (io.BytesIO(bytes(bad)), "c.pdf")}, content_type="multipart/form-data"
     )
     assert "INVALID" in r.get_data(as_text=True)
+    # the problems in the reader's language: Chinese by default, English on request
+    assert "已签署文件不是平台上定稿冻结的版本" in r.get_data(as_text=True)
+    r = anon.post(
+        "/contracts/verify",
+        data={"file": (io.BytesIO(bytes(bad)), "c.pdf")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
+    assert "the signed document is not the version frozen on the platform" in r.get_data(as_text=True)
     for junk in (b"just text, not a PDF", b""):  # refused with the page's own message, nothing verified
         r = anon.post(
             "/contracts/verify", data={"file": (io.BytesIO(junk), "c.pdf")}, content_type="multipart/form-data"
@@ -150,13 +159,18 @@ def test_second_signature_by_the_same_party_is_a_conflict(client, login, people)
     cid = _to_signing(client, login, people)
     c = login("large")
     assert c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
-    assert c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 409
+    r = c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW})
+    assert r.status_code == 409 and "signature: 甲方已签署此合同" in r.get_data(as_text=True)
 
 
 def test_wrong_signing_password_is_a_400_naming_the_field(client, login, people):
     cid = _to_signing(client, login, people)
     r = login("large").post(f"/contracts/{cid}/sign", data={"signing_password": "nope-nope"})
-    assert r.status_code == 400 and "signing_password" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "signing_password: 签署密码错误" in r.get_data(as_text=True)
+    r = login("large").post(
+        f"/contracts/{cid}/sign", data={"signing_password": "nope-nope"}, headers={"Accept-Language": "en"}
+    )
+    assert r.status_code == 400 and "signing_password: the signing password is wrong" in r.get_data(as_text=True)
 
 
 def test_api_flow_denials_and_openapi(client, login, people):
