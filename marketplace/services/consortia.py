@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from marketplace.errors import InputError, NotFoundError, TransitionError
+from marketplace.errors import InputError, NotFoundError, TransitionError, msg
 from marketplace.models import (
     ConsortiumMember,
     Firm,
@@ -72,32 +72,38 @@ def create_project(session: Session, owner_firm_id: int, data: dict[str, Any]) -
     unknown = set(data) - allowed
     if unknown:
         name = sorted(unknown)[0]
-        raise InputError(f"{name}: unknown project field; known: {', '.join(sorted(allowed))}", field=name)
+        raise InputError(
+            msg("%(name)s: unknown project field; known: %(known)s", name=name, known=", ".join(sorted(allowed))),
+            field=name,
+        )
     owner = session.get(Firm, owner_firm_id)
     if owner is None:
-        raise NotFoundError(f"owner: firm {owner_firm_id} does not exist", field="owner")
+        raise NotFoundError(msg("owner: firm %(firm_id)s does not exist", firm_id=owner_firm_id), field="owner")
     title = (data.get("title") or "").strip()
     if len(title) < 2:
-        raise InputError("title: give the project a title", field="title")
+        raise InputError(msg("title: give the project a title"), field="title")
     share = data.get("sme_share", 0)
     try:
         share = float(share if share not in (None, "") else 0)
     except (TypeError, ValueError):
-        raise InputError("sme_share: a fraction between 0 and 1 (0.3 for 30 %)", field="sme_share") from None
+        raise InputError(msg("sme_share: a fraction between 0 and 1 (0.3 for 30 %%)"), field="sme_share") from None
     if not 0 <= share <= 1:
-        raise InputError("sme_share: a fraction between 0 and 1 (0.3 for 30 %)", field="sme_share")
+        raise InputError(msg("sme_share: a fraction between 0 and 1 (0.3 for 30 %%)"), field="sme_share")
     deadline = data.get("deadline")
     if deadline not in (None, "") and not isinstance(deadline, date):
         try:
             deadline = date.fromisoformat(str(deadline))
         except ValueError:
-            raise InputError("deadline: use YYYY-MM-DD", field="deadline") from None
+            raise InputError(msg("deadline: use YYYY-MM-DD"), field="deadline") from None
     if isinstance(deadline, date) and deadline < date.today():
-        raise InputError(f"deadline: {deadline.isoformat()} is in the past; give a future date", field="deadline")
+        raise InputError(
+            msg("deadline: %(deadline)s is in the past; give a future date", deadline=deadline.isoformat()),
+            field="deadline",
+        )
     region = (data.get("region") or "").strip() or None
     lots = data.get("lots") or []
     if not isinstance(lots, list) or not lots:
-        raise InputError("lots: a project needs at least one lot", field="lots")
+        raise InputError(msg("lots: a project needs at least one lot"), field="lots")
     project = ProcurementProject(
         owner_firm_id=owner.id,
         title=title,
@@ -114,29 +120,35 @@ def create_project(session: Session, owner_firm_id: int, data: dict[str, Any]) -
 
 
 def _lot(raw: Any, i: int) -> ProjectLot:
-    where = f"lots[{i}]"
     if not isinstance(raw, dict):
-        raise InputError(f"{where}: each lot is an object with title, products, budget", field="lots")
+        raise InputError(msg("lots[%(i)s]: each lot is an object with title, products, budget", i=i), field="lots")
     unknown = set(raw) - {"title", "products", "capabilities", "budget"}
     if unknown:
-        raise InputError(f"{where}.{sorted(unknown)[0]}: unknown lot field", field="lots")
+        raise InputError(msg("lots[%(i)s].%(name)s: unknown lot field", i=i, name=sorted(unknown)[0]), field="lots")
     title = (raw.get("title") or "").strip()
     if not title:
-        raise InputError(f"{where}.title: each lot needs a title", field="lots")
+        raise InputError(msg("lots[%(i)s].title: each lot needs a title", i=i), field="lots")
     products = raw.get("products") or []
     if isinstance(products, str):
         products = [p.strip() for p in products.replace("，", ",").replace("、", ",").split(",")]
     products = [p.strip() for p in products if isinstance(p, str) and p.strip()]
     capabilities = (raw.get("capabilities") or "").strip()
     if not products and not capabilities:
-        raise InputError(f"{where}.products: name the products or capabilities the lot needs", field="lots")
+        raise InputError(
+            msg("lots[%(i)s].products: name the products or capabilities the lot needs", i=i), field="lots"
+        )
     try:
         budget = float(raw.get("budget"))
     except (TypeError, ValueError):
-        raise InputError(f"{where}.budget: the lot budget in 万元 (a number > 0)", field="lots") from None
+        raise InputError(msg("lots[%(i)s].budget: the lot budget in 万元 (a number > 0)", i=i), field="lots") from None
     if not math.isfinite(budget) or not 0 < budget <= MAX_LOT_BUDGET:
         raise InputError(
-            f"{where}.budget: the lot budget in 万元, above 0 and at most {MAX_LOT_BUDGET:,.0f}", field="lots"
+            msg(
+                "lots[%(i)s].budget: the lot budget in 万元, above 0 and at most %(max)s",
+                i=i,
+                max=f"{MAX_LOT_BUDGET:,.0f}",
+            ),
+            field="lots",
         )
     return ProjectLot(position=i + 1, title=title, products=products, capabilities=capabilities, budget=budget)
 
@@ -148,7 +160,10 @@ def get_project(session: Session, project_id: int) -> ProcurementProject:
         options=[selectinload(ProcurementProject.lots), selectinload(ProcurementProject.members)],
     )
     if project is None:
-        raise NotFoundError(f"project {project_id} does not exist; see `consortia list`", field="project_id")
+        raise NotFoundError(
+            msg("project %(project_id)s does not exist; see `consortia list`", project_id=project_id),
+            field="project_id",
+        )
     return project
 
 
@@ -284,9 +299,13 @@ def solve_lineups(
     result: dict[str, Any] = {"status": status_name, "lineups": lineups}
     if status_name == "infeasible":
         sme_budget = sum(lot.budget for lot in lots if any(c.is_sme for c in candidates[lot.id]))
-        result["message"] = (
-            f"SME candidates were found for lots worth {sme_budget:g} 万元 of {total:g}; the reserved share "
-            f"{project.sme_share:.0%} needs {project.sme_share * total:g} 万元"
+        result["message"] = msg(
+            "SME candidates were found for lots worth %(sme_budget)g 万元 of %(total)g; the reserved share "
+            "%(share).0f%% needs %(needed)g 万元",
+            sme_budget=sme_budget,
+            total=total,
+            share=project.sme_share * 100,
+            needed=project.sme_share * total,
         )
     return result
 
@@ -360,25 +379,38 @@ def invite(
 ) -> ConsortiumMember:
     """Invite a firm to take ``share`` of a lot's budget; its users are notified."""
     if project.status is not ProjectStatus.OPEN:
-        raise TransitionError(f"status: the project is {project.status.value}; invitations are closed", field="status")
+        raise TransitionError(
+            msg("status: the project is %(status)s; invitations are closed", status=project.status), field="status"
+        )
     lot = next((lot for lot in project.lots if lot.id == lot_id), None)
     if lot is None:
-        raise NotFoundError(f"lot_id: lot {lot_id} is not part of project {project.id}", field="lot_id")
+        raise NotFoundError(
+            msg("lot_id: lot %(lot_id)s is not part of project %(project_id)s", lot_id=lot_id, project_id=project.id),
+            field="lot_id",
+        )
     firm = session.get(Firm, firm_id)
     if firm is None:
-        raise NotFoundError(f"firm_id: firm {firm_id} does not exist", field="firm_id")
+        raise NotFoundError(msg("firm_id: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
     if firm.id == project.owner_firm_id:
-        raise InputError("firm_id: the project owner leads the consortium; invite other firms", field="firm_id")
+        raise InputError(msg("firm_id: the project owner leads the consortium; invite other firms"), field="firm_id")
     if not isinstance(share, int | float) or not 0 < share <= 1:
-        raise InputError("share: the member's share of the lot budget, above 0 and at most 1", field="share")
+        raise InputError(msg("share: the member's share of the lot budget, above 0 and at most 1"), field="share")
     active = [
         m for m in project.members if m.lot_id == lot.id and m.status in (MemberStatus.INVITED, MemberStatus.ACCEPTED)
     ]
     if any(m.firm_id == firm.id for m in active):
-        raise InputError(f"firm_id: {firm.name} is already invited to lot {lot.position}", field="firm_id")
+        raise InputError(
+            msg("firm_id: %(firm)s is already invited to lot %(lot)s", firm=firm.name, lot=lot.position),
+            field="firm_id",
+        )
     if sum(m.share for m in active) + share > 1 + 1e-9:
         left = max(0.0, 1 - sum(m.share for m in active))
-        raise InputError(f"share: lot {lot.position} has only {left:.0%} of its budget left to give", field="share")
+        raise InputError(
+            msg(
+                "share: lot %(lot)s has only %(left).0f%% of its budget left to give", lot=lot.position, left=left * 100
+            ),
+            field="share",
+        )
     old = next((m for m in project.members if m.lot_id == lot.id and m.firm_id == firm.id), None)
     if old is not None:  # declined or withdrawn before: invite again
         project.members.remove(old)
@@ -415,13 +447,13 @@ def invite(
 def get_member(session: Session, member_id: int) -> ConsortiumMember:
     member = session.get(ConsortiumMember, member_id)
     if member is None:
-        raise NotFoundError(f"invitation {member_id} does not exist", field="member_id")
+        raise NotFoundError(msg("invitation %(member_id)s does not exist", member_id=member_id), field="member_id")
     return member
 
 
 def respond(session: Session, member: ConsortiumMember, accept: bool) -> ConsortiumMember:
     if member.project.status is not ProjectStatus.OPEN:
-        raise TransitionError("status: the project is no longer forming its consortium", field="status")
+        raise TransitionError(msg("status: the project is no longer forming its consortium"), field="status")
     member.set_status(MemberStatus.ACCEPTED if accept else MemberStatus.DECLINED)
     member.responded_at = utcnow()
     session.flush()
@@ -431,7 +463,7 @@ def respond(session: Session, member: ConsortiumMember, accept: bool) -> Consort
 def withdraw(session: Session, member: ConsortiumMember) -> ConsortiumMember:
     """The owner takes an invitation back (before or after it was accepted) while the consortium forms."""
     if member.project.status is not ProjectStatus.OPEN:
-        raise TransitionError("status: the project is no longer forming its consortium", field="status")
+        raise TransitionError(msg("status: the project is no longer forming its consortium"), field="status")
     member.set_status(MemberStatus.WITHDRAWN)
     member.responded_at = utcnow()
     session.flush()
@@ -484,14 +516,20 @@ def finalize(session: Session, project: ProcurementProject, actor: User | None =
     """Close the consortium when every lot's budget is fully taken by accepted members and the
     reserved SME share is met; then hand the agreement to contract signing (AGREEMENT_HOOKS)."""
     if project.status is not ProjectStatus.OPEN:
-        raise TransitionError(f"status: the project is already {project.status.value}", field="status")
+        raise TransitionError(msg("status: the project is already %(status)s", status=project.status), field="status")
     terms = agreement(project)
     short = [lot["position"] for lot in terms["lots"] if abs(lot["covered"] - 1) > 1e-6]
     if short:
-        raise InputError(f"lots: lots {short} are not fully taken by accepted members yet", field="lots")
+        raise InputError(
+            msg("lots: lots %(lots)s are not fully taken by accepted members yet", lots=short), field="lots"
+        )
     if terms["sme_share"] + 1e-9 < project.sme_share:
         raise InputError(
-            f"sme_share: SMEs hold {terms['sme_share']:.0%} of the budget; {project.sme_share:.0%} is reserved",
+            msg(
+                "sme_share: SMEs hold %(held).0f%% of the budget; %(reserved).0f%% is reserved",
+                held=terms["sme_share"] * 100,
+                reserved=project.sme_share * 100,
+            ),
             field="sme_share",
         )
     project.status = ProjectStatus.AGREED

@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import ConflictError, InputError, PermissionDeniedError
+from marketplace.errors import ConflictError, InputError, PermissionDeniedError, msg
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -61,7 +61,10 @@ class Criteria:
         for t in self.tiers:
             if t["key"] == key:
                 return t
-        raise InputError(f"tier: unknown tier {key!r}; use one of {[t['key'] for t in self.tiers]}", field="tier")
+        raise InputError(
+            msg("tier: unknown tier %(key)r; use one of %(tiers)s", key=key, tiers=[t["key"] for t in self.tiers]),
+            field="tier",
+        )
 
 
 def available_years() -> list[int]:
@@ -75,7 +78,9 @@ def load_criteria(year: int | None = None) -> Criteria:
     if year is None:
         year = years[-1]
     if year not in years:
-        raise InputError(f"year: no tier criteria for {year}; available: {years}", field="year")
+        raise InputError(
+            msg("year: no tier criteria for %(year)s; available: %(years)s", year=year, years=years), field="year"
+        )
     path = CRITERIA_DIR / f"{year}.yaml"
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     criteria = Criteria(
@@ -143,7 +148,10 @@ def parse_figures(criteria: Criteria, raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         spec = criteria.fields.get(key)
         if spec is None:
-            raise InputError(f"{key}: unknown figure; known figures: {', '.join(criteria.fields)}", field=key)
+            raise InputError(
+                msg("%(key)s: unknown figure; known figures: %(known)s", key=key, known=", ".join(criteria.fields)),
+                field=key,
+            )
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         out[key] = _parse_value(key, spec, value)
@@ -160,23 +168,45 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
             return True
         if word in FALSE_WORDS:
             return False
-        raise InputError(f"{key}: {spec['zh']} takes yes/no (是/否), not {value!r}", field=key)
+        raise InputError(
+            msg("%(key)s: %(name)s takes yes/no (是/否), not %(value)r", key=key, name=spec["zh"], value=value),
+            field=key,
+        )
     if kind == "choice":
         if value not in spec["choices"]:
-            raise InputError(f"{key}: {spec['zh']}: choose one of {', '.join(spec['choices'])}", field=key)
+            raise InputError(
+                msg(
+                    "%(key)s: %(name)s: choose one of %(choices)s",
+                    key=key,
+                    name=spec["zh"],
+                    choices=", ".join(spec["choices"]),
+                ),
+                field=key,
+            )
         return value
     try:
         number = float(str(value).replace(",", "").strip()) if not isinstance(value, int | float) else float(value)
     except ValueError:
         unit = spec.get("unit", "")
-        raise InputError(f"{key}: {spec['zh']} must be a number ({unit}), not {value!r}", field=key) from None
+        raise InputError(
+            msg(
+                "%(key)s: %(name)s must be a number (%(unit)s), not %(value)r",
+                key=key,
+                name=spec["zh"],
+                unit=unit,
+                value=value,
+            ),
+            field=key,
+        ) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InputError(f"{key}: {spec['zh']} must be a finite number", field=key)
+        raise InputError(msg("%(key)s: %(name)s must be a finite number", key=key, name=spec["zh"]), field=key)
     growth = "growth" in key
     if number < 0 and not growth and key != "net_profit_margin":
-        raise InputError(f"{key}: {spec['zh']} cannot be negative", field=key)
+        raise InputError(msg("%(key)s: %(name)s cannot be negative", key=key, name=spec["zh"]), field=key)
     if spec.get("unit") == "%" and number > 100 and not growth:
-        raise InputError(f"{key}: {spec['zh']} is a percentage; give a value from 0 to 100", field=key)
+        raise InputError(
+            msg("%(key)s: %(name)s is a percentage; give a value from 0 to 100", key=key, name=spec["zh"]), field=key
+        )
     return int(number) if number.is_integer() else number
 
 
@@ -580,7 +610,7 @@ def report_region(session: Session, user: Any, requested: str | None = None) -> 
         region = organizer_region(session, user)
         if region is None:
             raise PermissionDeniedError(
-                "贵组织未设置所辖地区，请联系管理员补充 / your organization has no region: ask an admin to set it",
+                msg("贵组织未设置所辖地区，请联系管理员补充 / your organization has no region: ask an admin to set it"),
                 field="region",
             )
         return region
@@ -627,11 +657,11 @@ def decide_tier_claim(session: Session, user: Any, firm: Firm, *, accept: bool) 
     """Recognise (``accept``) or turn down the firm's claimed tier; its users are told."""
     if not can_recognise_tier(session, user, firm):
         raise PermissionDeniedError(
-            "tier_claim: only an organizer of the firm's region or an admin recognises a tier", field="tier_claim"
+            msg("tier_claim: only an organizer of the firm's region or an admin recognises a tier"), field="tier_claim"
         )
     claim = firm.tier_claim
     if claim is None:
-        raise ConflictError(f"tier_claim: {firm.name} has no tier claim waiting", field="tier_claim")
+        raise ConflictError(msg("tier_claim: %(firm)s has no tier claim waiting", firm=firm.name), field="tier_claim")
     if accept:
         firm.tier = claim
         firm.fact_sources = {**(firm.fact_sources or {}), "tier": f"recognised:{user.email}"}

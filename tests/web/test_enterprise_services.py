@@ -57,6 +57,10 @@ def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, ser
     response = client.post("/tiers/", data={"revenue": "lots", "rd_share": "9"})
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "revenue" in html and "has-error" in html
+    # the service message, in Chinese on a Chinese page and as written on an English one
+    assert "revenue: 上年度营业收入总额 须为数字（万元），而不是 &#39;lots&#39;" in html
+    english = client.post("/tiers/", data={"revenue": "lots"}, headers={"Accept-Language": "en"})
+    assert "revenue: 上年度营业收入总额 must be a number (万元), not &#39;lots&#39;" in english.get_data(as_text=True)
     with session_scope(loaded) as s:
         from marketplace.models import TierFigures
 
@@ -233,7 +237,7 @@ def test_policy_api_validates_publishes_and_denies(client, services, people):
 LOTS = "玻璃 | 光伏玻璃 | 800\n隔膜 | 锂电池隔膜、涂覆隔膜 | 400"
 
 
-def _new_project(client, lots=LOTS, share="30"):
+def _new_project(client, lots=LOTS, share="30", headers=None):
     page = client.get("/consortia/new").get_data(as_text=True)
     return client.post(
         "/consortia/new",
@@ -244,16 +248,19 @@ def _new_project(client, lots=LOTS, share="30"):
             "sme_share": share,
             "lots": lots,
         },
+        headers=headers,
     )
 
 
 def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loaded, people):
     client = login("large")
     bad = _new_project(client, lots="玻璃 | 光伏玻璃")
-    assert bad.status_code == 400 and "lots" in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "lots: 第 1 行须按" in bad.get_data(as_text=True)
     for share in ("150", "abc", "-5"):  # the form asks for a percentage, and its message says so
         bad = _new_project(client, share=share)
-        assert bad.status_code == 400 and "in percent, 0 to 100" in bad.get_data(as_text=True), share
+        assert bad.status_code == 400 and "请以百分数填写预留给中小企业的份额" in bad.get_data(as_text=True), share
+    english = _new_project(client, share="150", headers={"Accept-Language": "en"})
+    assert english.status_code == 400 and "in percent, 0 to 100" in english.get_data(as_text=True)
     response = _new_project(client)
     assert response.status_code == 302
     project_url = response.headers["Location"]
@@ -283,7 +290,10 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     assert sme.post(f"/consortia/members/{member_id}/decline").status_code == 409
     assert "已确认的中小企业份额：33%" in sme.get(project_url).get_data(as_text=True)
     assert sme.post(f"{project_url}/finalize").status_code == 403
-    assert login("large").post(f"{project_url}/finalize").status_code == 409  # lot 1 has no member yet
+    refused = login("large").post(f"{project_url}/finalize")  # lot 1 has no member yet
+    assert refused.status_code == 409 and "尚未被已接受邀请的成员全部承担" in refused.get_data(as_text=True)
+    refused = client.post(f"{project_url}/finalize", headers={"Accept-Language": "en"})
+    assert refused.status_code == 409 and "not fully taken by accepted members yet" in refused.get_data(as_text=True)
 
 
 def test_consortium_permissions_on_pages(login, services, people):
