@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.errors import ConflictError, InputError, NotFoundError, msg
 from marketplace.models import (
     ApiToken,
     Firm,
@@ -50,14 +50,16 @@ def _token_hash(token: str) -> str:
 
 def _check_password(password: str | None) -> str:
     if not (MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD):
-        raise InputError(f"password: use {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password")
+        raise InputError(
+            msg("password: use %(min)s to %(max)s characters", min=MIN_PASSWORD, max=MAX_PASSWORD), field="password"
+        )
     return password or ""
 
 
 def _clean_email(email: str | None) -> str:
     email = (email or "").strip().lower()
     if not _EMAIL.match(email) or len(email) > 255:
-        raise InputError("email: enter a valid e-mail address", field="email")
+        raise InputError(msg("email: enter a valid e-mail address"), field="email")
     return email
 
 
@@ -83,10 +85,10 @@ def create_user(
     active user of a firm becomes its firm admin."""
     email = _clean_email(email)
     if _email_taken(session, email):
-        raise ConflictError("email: this e-mail address is already registered", field="email")
+        raise ConflictError(msg("email: this e-mail address is already registered"), field="email")
     _check_password(password)
     if not (name or "").strip():
-        raise InputError("name: enter your name", field="name")
+        raise InputError(msg("name: enter your name"), field="name")
     user = User(
         email=email,
         name=name.strip()[:120],
@@ -100,7 +102,7 @@ def create_user(
     elif role is Role.ORGANIZER:
         org_name = (organization_name or "").strip()
         if not org_name:
-            raise InputError("organization_name: organizers belong to an organization", field="organization_name")
+            raise InputError(msg("organization_name: organizers belong to an organization"), field="organization_name")
         org = session.scalar(select(Organization).where(Organization.name == org_name))
         if org is None:
             org = Organization(name=org_name[:255], kind=organization_kind)
@@ -126,14 +128,14 @@ def _firm_has_admin(session: Session, firm_id: int) -> bool:
 def _firm_for(session: Session, role: Role, firm_id: int | None, firm_name: str | None) -> int:
     if firm_id is not None:
         if session.get(Firm, firm_id) is None:
-            raise NotFoundError(f"firm_id: firm {firm_id} does not exist", field="firm_id")
+            raise NotFoundError(msg("firm_id: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
         return firm_id
     if not (firm_name or "").strip():
-        raise InputError("firm_name: enter your firm's registered name", field="firm_name")
+        raise InputError(msg("firm_name: enter your firm's registered name"), field="firm_name")
     existing = session.scalar(select(Firm).where(Firm.name == firm_name.strip()))
     if existing is not None:
         raise InputError(
-            "firm_name: this firm already exists; choose 'join an existing firm' to ask its admin to let you in",
+            msg("firm_name: this firm already exists; choose 'join an existing firm' to ask its admin to let you in"),
             field="firm_name",
         )
     kind = FirmKind.LARGE if role is Role.LARGE else FirmKind.SME
@@ -148,7 +150,7 @@ def register_firm_user(
     Returns None when the e-mail is already registered: the page answers the same either way
     (no account enumeration), and the password is hashed either way (same timing)."""
     if role not in (Role.LARGE, Role.SME):
-        raise InputError("role: sign-up is for large-firm and SME users; organizers are invited", field="role")
+        raise InputError(msg("role: sign-up is for large-firm and SME users; organizers are invited"), field="role")
     email = _clean_email(email)
     _check_password(password)
     if _email_taken(session, email):
@@ -159,7 +161,7 @@ def register_firm_user(
     firm = session.scalar(select(Firm).where(Firm.name == (firm_name or "").strip()))
     if firm is None:
         raise InputError(
-            "firm_name: no firm is registered under this exact name; check the firm directory", field="firm_name"
+            msg("firm_name: no firm is registered under this exact name; check the firm directory"), field="firm_name"
         )
     # a member acts as what the firm is: joining an SME as a "large" user must not let it post demands
     role = {FirmKind.LARGE: Role.LARGE, FirmKind.SME: Role.SME}.get(firm.kind, role)
@@ -182,10 +184,10 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 def change_password(session: Session, user: User, current: str, new: str) -> User:
     if not check_password_hash(user.password_hash, current or ""):
-        raise InputError("current_password: the current password is not correct", field="current_password")
+        raise InputError(msg("current_password: the current password is not correct"), field="current_password")
     _check_password(new)
     if new == current:
-        raise InputError("new_password: choose a password different from the current one", field="new_password")
+        raise InputError(msg("new_password: choose a password different from the current one"), field="new_password")
     user.password_hash = generate_password_hash(new)
     session.flush()
     return user
@@ -219,7 +221,9 @@ def decide_membership(session: Session, viewer: Viewer, user_id: int, approve: b
     The first approved member of a firm without a firm admin becomes its firm admin."""
     user = session.get(User, user_id)
     if user is None or user.firm_id is None or not can_manage_members(viewer, user.firm_id, session):
-        raise NotFoundError(f"user_id: no membership request {user_id} for you to decide", field="user_id")
+        raise NotFoundError(
+            msg("user_id: no membership request %(user_id)s for you to decide", user_id=user_id), field="user_id"
+        )
     new = Membership.ACTIVE if approve else Membership.REJECTED
     changed = session.execute(
         update(User)
@@ -229,7 +233,9 @@ def decide_membership(session: Session, viewer: Viewer, user_id: int, approve: b
     ).rowcount
     session.refresh(user)
     if changed != 1:
-        raise ConflictError(f"user_id: this request was already decided ({user.membership.value})", field="user_id")
+        raise ConflictError(
+            msg("user_id: this request was already decided (%(status)s)", status=user.membership), field="user_id"
+        )
     if approve and not _firm_has_admin(session, user.firm_id):
         user.is_firm_admin = True
     session.flush()
@@ -250,12 +256,15 @@ def create_organizer_invitation(
         org_id = inviter.organization_id
         if organization_id not in (None, org_id):
             raise InputError(
-                "organization_id: organizers invite only into their own organization", field="organization_id"
+                msg("organization_id: organizers invite only into their own organization"), field="organization_id"
             )
     else:
-        raise InputError("role: only organizers and the admin can invite organizers", field="role")
+        raise InputError(msg("role: only organizers and the admin can invite organizers"), field="role")
     if org_id is None or session.get(Organization, org_id) is None:
-        raise NotFoundError(f"organization_id: organization {org_id} does not exist", field="organization_id")
+        raise NotFoundError(
+            msg("organization_id: organization %(organization_id)s does not exist", organization_id=org_id),
+            field="organization_id",
+        )
     token = secrets.token_urlsafe(24)
     invitation = OrganizerInvitation(
         organization_id=org_id,
@@ -271,7 +280,9 @@ def create_organizer_invitation(
 def open_organizer_invitation(session: Session, token: str) -> OrganizerInvitation:
     invitation = session.scalar(select(OrganizerInvitation).where(OrganizerInvitation.token_hash == _token_hash(token)))
     if invitation is None or invitation.used_at is not None or invitation.expires_at <= utcnow():
-        raise NotFoundError("token: this invitation link is unknown, used or expired; ask for a new one", field="token")
+        raise NotFoundError(
+            msg("token: this invitation link is unknown, used or expired; ask for a new one"), field="token"
+        )
     return invitation
 
 
@@ -294,7 +305,7 @@ def accept_organizer_invitation(session: Session, token: str, *, email: str, pas
         execution_options={"synchronize_session": False},
     ).rowcount
     if changed != 1:
-        raise ConflictError("token: this invitation link was just used", field="token")
+        raise ConflictError(msg("token: this invitation link was just used"), field="token")
     return user
 
 
@@ -305,11 +316,11 @@ def create_api_token(session: Session, user: User, name: str, days: int | None =
     """A new named token that expires after ``days`` (1..365). Shown once; only its hash is stored."""
     name = (name or "").strip()
     if not 1 <= len(name) <= 80:
-        raise InputError("name: give the token a name of 1 to 80 characters", field="name")
+        raise InputError(msg("name: give the token a name of 1 to 80 characters"), field="name")
     if days is None or not 1 <= days <= MAX_TOKEN_DAYS:
-        raise InputError(f"expires_in_days: choose 1 to {MAX_TOKEN_DAYS} days", field="expires_in_days")
+        raise InputError(msg("expires_in_days: choose 1 to %(max)s days", max=MAX_TOKEN_DAYS), field="expires_in_days")
     if user.role in (Role.LARGE, Role.SME) and user.membership is not Membership.ACTIVE:
-        raise InputError("membership: API tokens need an approved firm membership", field="membership")
+        raise InputError(msg("membership: API tokens need an approved firm membership"), field="membership")
     token = "cm_" + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id, name=name, token_hash=_token_hash(token), expires_at=utcnow() + timedelta(days=days)
@@ -332,7 +343,7 @@ def revoke_api_token(session: Session, user_id: int, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (others' tokens look like missing ones)."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user_id:
-        raise NotFoundError(f"token_id: you have no token {token_id}", field="token_id")
+        raise NotFoundError(msg("token_id: you have no token %(token_id)s", token_id=token_id), field="token_id")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()

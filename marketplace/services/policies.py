@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError, NotFoundError, msg
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -200,12 +200,27 @@ class RangeRule:
         lo, hi = rule.get("min"), rule.get("max")
         for key, v in (("min", lo), ("max", hi)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise InputError(f"{where}.{key}: {self.name} {key} must be a number, not {v!r}", field=self.name)
+                raise InputError(
+                    msg(
+                        "%(where)s.%(key)s: %(name)s %(key)s must be a number, not %(value)r",
+                        where=where,
+                        key=key,
+                        name=self.name,
+                        value=v,
+                    ),
+                    field=self.name,
+                )
         if lo is None and hi is None:
-            raise InputError(f"{where}: {self.name} needs min or max", field=self.name)
+            raise InputError(msg("%(where)s: %(name)s needs min or max", where=where, name=self.name), field=self.name)
         if lo is not None and hi is not None and lo > hi:
             raise InputError(
-                f"{where}: {self.name} range is contradictory (min {lo} > max {hi}); no firm could qualify",
+                msg(
+                    "%(where)s: %(name)s range is contradictory (min %(min)s > max %(max)s); no firm could qualify",
+                    where=where,
+                    name=self.name,
+                    min=lo,
+                    max=hi,
+                ),
                 field=self.name,
             )
         return {
@@ -262,11 +277,13 @@ class TierRule:
 
     def validate(self, rule: dict[str, Any], where: str) -> dict[str, Any]:
         if ("min" in rule) == ("in" in rule):
-            raise InputError(f"{where}: tier takes either min or in", field="tier")
+            raise InputError(msg("%(where)s: tier takes either min or in", where=where), field="tier")
         allowed = [t.value for t in Tier]
         values = [rule["min"]] if "min" in rule else rule["in"]
         if not isinstance(values, list) or not values or any(v not in allowed for v in values):
-            raise InputError(f"{where}: tier values must be among {allowed}", field="tier")
+            raise InputError(
+                msg("%(where)s: tier values must be among %(allowed)s", where=where, allowed=allowed), field="tier"
+            )
         return {"field": "tier", **({"min": rule["min"]} if "min" in rule else {"in": list(values)})}
 
     def describe(self, rule: dict[str, Any]) -> tuple[str, str]:
@@ -306,16 +323,24 @@ class SetRule:
 
     def _clean(self, values: list[Any], where: str) -> list[str]:
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise InputError(f"{where}: {self.name} needs a non-empty list under 'in'", field=self.name)
+            raise InputError(
+                msg("%(where)s: %(name)s needs a non-empty list under 'in'", where=where, name=self.name),
+                field=self.name,
+            )
         if self.name == "region":
             out = [normalize_region(v) for v in values]
             bad = [v for v, n in zip(values, out, strict=True) if n not in PROVINCES]
             if bad:
-                raise InputError(f"{where}: region {bad[0]!r} is not a province (上海, 江苏 ...)", field="region")
+                raise InputError(
+                    msg("%(where)s: region %(region)r is not a province (上海, 江苏 ...)", where=where, region=bad[0]),
+                    field="region",
+                )
             return out
         allowed = [k.value for k in FirmKind]
         if any(v not in allowed for v in values):
-            raise InputError(f"{where}: kind values must be among {allowed}", field="kind")
+            raise InputError(
+                msg("%(where)s: kind values must be among %(allowed)s", where=where, allowed=allowed), field="kind"
+            )
         return values
 
     def validate(self, rule: dict[str, Any], where: str) -> dict[str, Any]:
@@ -359,7 +384,10 @@ class KeywordRule:
             or not values
             or not all(isinstance(v, str) and v.strip() and "\n" not in v for v in values)
         ):
-            raise InputError(f"{where}: {self.name} needs a non-empty list of names under 'any'", field=self.name)
+            raise InputError(
+                msg("%(where)s: %(name)s needs a non-empty list of names under 'any'", where=where, name=self.name),
+                field=self.name,
+            )
         return {"field": self.name, "any": [v.strip() for v in values]}
 
     def describe(self, rule: dict[str, Any]) -> tuple[str, str]:
@@ -408,23 +436,41 @@ def validate_rules(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InputError('rules: give a list of rules such as [{"field": "rd_share", "min": 3}]', field="rules")
+        raise InputError(msg('rules: give a list of rules such as [{"field": "rd_share", "min": 3}]'), field="rules")
     out, seen = [], set()
     for i, rule in enumerate(raw):
         where = f"rules[{i}]"
         if not isinstance(rule, dict):
-            raise InputError(f"{where}: each rule is an object with a 'field'", field="rules")
+            raise InputError(msg("%(where)s: each rule is an object with a 'field'", where=where), field="rules")
         name = rule.get("field")
         kind = RULES.get(name)
         if kind is None:
-            raise InputError(f"{where}: unknown field {name!r}; use one of {', '.join(RULES)}", field=str(name))
+            raise InputError(
+                msg(
+                    "%(where)s: unknown field %(name)r; use one of %(fields)s",
+                    where=where,
+                    name=name,
+                    fields=", ".join(RULES),
+                ),
+                field=str(name),
+            )
         extra = set(rule) - kind.keys
         if extra:
             raise InputError(
-                f"{where}: {name} does not take {sorted(extra)}; it takes {sorted(kind.keys - {'field'})}", field=name
+                msg(
+                    "%(where)s: %(name)s does not take %(extra)s; it takes %(takes)s",
+                    where=where,
+                    name=name,
+                    extra=sorted(extra),
+                    takes=sorted(kind.keys - {"field"}),
+                ),
+                field=name,
             )
         if name in seen:
-            raise InputError(f"{where}: {name} is given twice; merge the two into one rule", field=name)
+            raise InputError(
+                msg("%(where)s: %(name)s is given twice; merge the two into one rule", where=where, name=name),
+                field=name,
+            )
         seen.add(name)
         out.append(kind.validate(rule, where))
     return out
@@ -453,16 +499,24 @@ def _parse_policy_fields(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     unknown = set(data) - allowed
     if unknown:
         field_name = sorted(unknown)[0]
-        raise InputError(f"{field_name}: unknown policy field; known: {', '.join(sorted(allowed))}", field=field_name)
+        raise InputError(
+            msg(
+                "%(field)s: unknown policy field; known: %(known)s", field=field_name, known=", ".join(sorted(allowed))
+            ),
+            field=field_name,
+        )
     out: dict[str, Any] = {}
     for key in _TEXT_FIELDS:
         if key in data:
             out[key] = (data[key] or "").strip() if isinstance(data[key], str) or data[key] is None else data[key]
     for key in ("title", "issuer"):
         if (key in data or not partial) and not out.get(key):
-            raise InputError(f"{key}: a policy needs its {key}", field=key)
+            message = (
+                msg("title: a policy needs its title") if key == "title" else msg("issuer: a policy needs its issuer")
+            )
+            raise InputError(message, field=key)
     if "source_url" in out and out["source_url"] and not str(out["source_url"]).startswith(("http://", "https://")):
-        raise InputError("source_url: give the http(s) address of the original document", field="source_url")
+        raise InputError(msg("source_url: give the http(s) address of the original document"), field="source_url")
     if "region" in data:
         out["region"] = parse_region(data["region"])
     for key in ("valid_from", "valid_to"):
@@ -481,7 +535,7 @@ def _date(value: Any, key: str) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise InputError(f"{key}: use YYYY-MM-DD, not {value!r}", field=key) from None
+        raise InputError(msg("%(key)s: use YYYY-MM-DD, not %(value)r", key=key, value=value), field=key) from None
 
 
 def create_policy(
@@ -512,12 +566,12 @@ def update_policy(session: Session, policy: Policy, data: dict[str, Any]) -> dic
 
 def _check_dates(policy: Policy) -> None:
     if policy.valid_from and policy.valid_to and policy.valid_from > policy.valid_to:
-        raise InputError("valid_to: the policy ends before it starts", field="valid_to")
+        raise InputError(msg("valid_to: the policy ends before it starts"), field="valid_to")
 
 
 def publish_policy(session: Session, policy: Policy) -> dict[str, Any]:
     if policy.status is PolicyStatus.WITHDRAWN:
-        raise InputError("status: a withdrawn policy cannot be published again; create a new one", field="status")
+        raise InputError(msg("status: a withdrawn policy cannot be published again; create a new one"), field="status")
     policy.status = PolicyStatus.PUBLISHED
     session.flush()
     return refresh_reach(session, policy)
@@ -578,7 +632,10 @@ def _notify_new_policy(session: Session, policy: Policy, user_ids: list[int]) ->
 def get_policy(session: Session, policy_id: int) -> Policy:
     policy = session.get(Policy, policy_id)
     if policy is None:
-        raise NotFoundError(f"policy {policy_id} does not exist; list them with `policies list`", field="policy_id")
+        raise NotFoundError(
+            msg("policy %(policy_id)s does not exist; list them with `policies list`", policy_id=policy_id),
+            field="policy_id",
+        )
     return policy
 
 
@@ -648,7 +705,7 @@ def match_firm(
     """The policies in force a firm qualifies for, then those it nearly qualifies for."""
     facts = load_facts(session, [firm_id])
     if not facts:
-        raise NotFoundError(f"firm {firm_id} does not exist", field="firm_id")
+        raise NotFoundError(msg("firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
     policies = policies if policies is not None else [p for p in list_policies(session) if in_force(p)]
     if not include_no:  # screen with the plain checks; explain only the policies within one rule
         policies = [p for p in policies if _within_one_rule(p, facts[0])]
@@ -706,7 +763,7 @@ def search_policies(session: Session, text: str, *, limit: int = 20, encoder: An
 
     text = (text or "").strip()
     if not text:
-        raise InputError("q: the search text is empty", field="q")
+        raise InputError(msg("q: the search text is empty"), field="q")
     policies = list_policies(session)
     if not policies:
         return []
