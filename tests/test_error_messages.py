@@ -94,3 +94,15 @@ def test_the_compiled_catalogue_matches_its_source():
     with PO.with_suffix(".mo").open("rb") as f:
         compiled = {m.id: m.string for m in read_mo(f) if m.id}
     assert compiled == source, "run `make translations` to compile web/translations_errors"
+
+
+def test_pydantic_messages_are_translated_only_where_their_english_is_unchanged():
+    from marketplace.services.demands import parse_demand
+
+    with pytest.raises(InputError) as raised:
+        parse_demand({"owner_firm_id": 1, "type": "rd", "title": "x", "budget_min": "abc"})
+    assert str(raised.value) == (
+        "title: String should have at least 2 characters; "
+        "budget_min: Input should be a valid number, unable to parse string as a number"
+    )
+    assert zh(message_of(raised.value)) == "title: 至少需要 2 个字符; budget_min: 请填写数字"

@@ -119,9 +119,36 @@ def validation_message(exc: ValidationError) -> tuple[str, str | None]:
         if isinstance(cause, InputError):  # names its own field
             lines.append(message_of(cause))
             continue
-        reason = message_of(cause) if isinstance(cause, ValueError) else err["msg"].removeprefix("Value error, ")
+        reason = message_of(cause) if isinstance(cause, ValueError) else _pydantic_reason(err)
         lines.append(msg("%(field)s: %(reason)s", field=loc, reason=reason))
     return join(lines), first_field
+
+
+def _pydantic_reason(err: Any) -> str:
+    """Pydantic's own message for the commonest errors as a translatable message when its English
+    is exactly pydantic's (so API and CLI text do not change), else pydantic's text as it is."""
+    make = _PYDANTIC_MESSAGES.get(err["type"])
+    ctx = {k: v for k, v in (err.get("ctx") or {}).items() if not isinstance(v, BaseException)}
+    try:
+        message = make(ctx) if make else None
+    except KeyError:
+        message = None
+    return message if message is not None and message == err["msg"] else err["msg"].removeprefix("Value error, ")
+
+
+_PYDANTIC_MESSAGES: dict[str, Any] = {
+    "missing": lambda c: msg("Field required"),
+    "extra_forbidden": lambda c: msg("Extra inputs are not permitted"),
+    "string_too_short": lambda c: msg("String should have at least %(min_length)s characters", **c),
+    "string_too_long": lambda c: msg("String should have at most %(max_length)s characters", **c),
+    "int_parsing": lambda c: msg("Input should be a valid integer, unable to parse string as an integer"),
+    "float_parsing": lambda c: msg("Input should be a valid number, unable to parse string as a number"),
+    "bool_parsing": lambda c: msg("Input should be a valid boolean, unable to interpret input"),
+    "list_type": lambda c: msg("Input should be a valid list"),
+    "enum": lambda c: msg("Input should be %(expected)s", **c),
+    "greater_than_equal": lambda c: msg("Input should be greater than or equal to %(ge)s", **c),
+    "less_than_equal": lambda c: msg("Input should be less than or equal to %(le)s", **c),
+}
 
 
 def parse_demand(data: dict[str, Any]) -> DemandInput:
