@@ -189,9 +189,9 @@ def _run(action):  # noqa: ANN001, ANN202
 def _event(event_id: int, need: ev.Access) -> tuple[Event, ev.Access]:
     db = get_db()
     event = db.get(Event, event_id)
-    if event is None:
+    access = ev.event_access(db, auth.current_user, event) if event is not None else ev.Access.NONE
+    if access is ev.Access.NONE:  # as the pages do: an event one may not see is not shown to exist
         abort(404, message=f"event {event_id} does not exist")
-    access = ev.event_access(db, auth.current_user, event)
     if access < need:
         abort(403, message=f"event {event_id}: not allowed for this account")
     return event, access

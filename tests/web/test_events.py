@@ -353,12 +353,18 @@ API_PARTICIPANT = [
 ]
 
 
+def _denied_status(who: str | None) -> int:
+    """401 without a token; 404 for an account that may not see the event at all (another
+    organization's organizer: the event is not shown to exist, as on the pages); 403 otherwise."""
+    return 401 if who is None else 404 if who == "stranger" else 403
+
+
 def test_api_organizer_routes_are_denied_to_others(client, world):
     for who in (None, "stranger", "sme", "outsider"):
         token = world["tokens"][who] if who else None
         for method, url, body in API_ORGANIZER:
             response = _api(client, token, method, url.format(e=world["event"]), json=body)
-            assert response.status_code == (401 if who is None else 403), (who, url, response.get_json())
+            assert response.status_code == _denied_status(who), (who, url, response.get_json())
 
 
 def test_api_participant_routes_are_denied_to_non_participants(client, world):
@@ -366,7 +372,17 @@ def test_api_participant_routes_are_denied_to_non_participants(client, world):
         token = world["tokens"][who] if who else None
         for method, url, body in API_PARTICIPANT:
             response = _api(client, token, method, url.format(e=world["event"]), json=body)
-            assert response.status_code == (401 if who is None else 403), (who, url, response.get_json())
+            assert response.status_code == _denied_status(who), (who, url, response.get_json())
+
+
+def test_api_hides_an_event_from_who_may_not_see_it_as_the_pages_do(client, login, world):
+    stranger = world["tokens"]["stranger"]
+    hidden = _api(client, stranger, "get", f"/api/v1/events/{world['event']}")
+    missing = _api(client, stranger, "get", "/api/v1/events/99999")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_json()["message"] == f"event {world['event']} does not exist"
+    page = login("stranger")
+    assert page.get(f"/events/{world['event']}").status_code == 404
 
 
 def test_api_unknown_event_is_404(client, world):
@@ -467,7 +483,7 @@ def test_api_organizer_decides_open_registrations_once(client, world):
     reg_id = made.get_json()["items"][0]["registration_id"]
     url = f"/api/v1/events/{e}/registrations/{reg_id}/decision"
     assert _api(client, world["tokens"]["outsider"], "post", url, json={"accept": True}).status_code == 403
-    assert _api(client, world["tokens"]["stranger"], "post", url, json={"accept": True}).status_code == 403
+    assert _api(client, world["tokens"]["stranger"], "post", url, json={"accept": True}).status_code == 404
     ok = _api(client, world["tokens"]["organizer"], "post", url, json={"accept": True})
     assert ok.status_code == 200 and ok.get_json()["items"][0]["status"] == "approved"
     assert _api(client, world["tokens"]["organizer"], "post", url, json={"accept": False}).status_code == 409
