@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     from web import db, extensions
+    from web.auth import same_site_referrer
     from web.messages import localized
 
     db.init_app(app)
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["same_site_referrer"] = same_site_referrer
     app.jinja_env.filters["lbl"] = label
     app.jinja_env.filters["reasons"] = render_reasons
     app.jinja_env.filters["localized"] = localized  # a service message in the reader's language

@@ -44,6 +44,16 @@ def safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else fallback
 
 
+def same_site_referrer() -> str | None:
+    """The page the browser came from, as a path on this site; None when it came from elsewhere
+    (or says nothing), so that "back" links and redirects never leave the site."""
+    referrer = request.referrer or ""
+    if not referrer.startswith(request.host_url):
+        return None
+    back = "/" + referrer[len(request.host_url) :]
+    return back if safe_next(back) == back else None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limit("RATELIMIT_SIGN_IN", methods=["POST"])
 def login():  # noqa: ANN201

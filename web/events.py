@@ -39,6 +39,7 @@ from marketplace.services.events_stats import (
     report_csv,
     report_xlsx,
 )
+from web.auth import same_site_referrer
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
@@ -616,7 +617,7 @@ def meeting_action(event_id: int, meeting_id: int, action: str):  # noqa: ANN201
         abort(404)
     _r, error = commit(actions[action])
     flash_outcome(error, _("洽谈状态已更新"))
-    return redirect(request.referrer or url_for("events.agenda", event_id=event.id))
+    return redirect(same_site_referrer() or url_for("events.agenda", event_id=event.id))
 
 
 @bp.route("/<int:event_id>/meetings/<int:meeting_id>/outcome", methods=["GET", "POST"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, session, url_for
 from sqlalchemy import text
 
 from marketplace.models import DemandStatus, FirmKind
@@ -13,6 +13,7 @@ from marketplace.services.demands import list_demands
 from marketplace.services.firms import list_firms
 from marketplace.services.stats import catalogue_counts, counts, visible_counts
 from web import LANGUAGES
+from web.auth import same_site_referrer
 from web.cache import cached
 from web.db import get_db
 from web.extensions import current_viewer
@@ -65,5 +66,4 @@ def healthz():  # noqa: ANN201
 def set_language(code: str):  # noqa: ANN201
     if code in LANGUAGES:
         session["lang"] = code
-    target = request.referrer or url_for("main.index")
-    return redirect(target if target.startswith(request.host_url) else url_for("main.index"))
+    return redirect(same_site_referrer() or url_for("main.index"))

@@ -343,3 +343,18 @@ def test_my_demands_lists_drafts_of_my_firm_only(login, people):
 def test_no_page_pulls_assets_from_a_cdn(client):
     assert client.get("/api/v1/docs").status_code == 404  # Swagger UI would load from a CDN
     assert client.get("/api/v1/openapi.json").is_json
+
+
+def test_a_refused_action_page_links_back_to_the_page_it_came_from_on_this_site_only(login, loaded, people):
+    client = login("large")
+    assert client.post(f"/demands/{people['draft']}/status/publish").status_code == 302
+    assert client.post(f"/demands/{people['draft']}/status/close").status_code == 302
+    came_from = f"http://localhost/demands/{people['draft']}"
+    refused = client.post(f"/demands/{people['draft']}/status/publish", headers={"Referer": came_from})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and f'href="/demands/{people["draft"]}" id="error-back"' in page
+    elsewhere = client.post(f"/demands/{people['draft']}/status/publish", headers={"Referer": "https://evil.example/x"})
+    assert elsewhere.status_code == 409 and 'id="error-back"' not in elsewhere.get_data(as_text=True)
+    # the language switch goes back only to pages of this site, too
+    assert client.get("/lang/zh", headers={"Referer": "https://evil.example/x"}).headers["Location"] == "/"
+    assert client.get("/lang/zh", headers={"Referer": came_from}).headers["Location"] == f"/demands/{people['draft']}"
