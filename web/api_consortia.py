@@ -69,10 +69,9 @@ class ProposeIn(Schema):
 def _visible(project_id: int) -> ProcurementProject:
     db = get_db()
     project = db.get(ProcurementProject, project_id)
-    if project is None:
+    if project is None or not can_view_project(db, auth.current_user, project):
+        # a project one may not see is not shown to exist (as demands and events)
         abort(404, message=f"project {project_id} does not exist")
-    if not can_view_project(db, auth.current_user, project):
-        abort(403, message="this project is visible to its owner, invited firms, its region's organizers and admins")
     return project
 
 

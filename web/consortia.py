@@ -36,10 +36,8 @@ bp = Blueprint("consortia", __name__, url_prefix="/consortia")
 def visible_project(project_id: int) -> ProcurementProject:
     db = get_db()
     project = db.get(ProcurementProject, project_id)
-    if project is None:
-        abort(404)
-    if not can_view_project(db, current_user, project):
-        abort(403)
+    if project is None or not can_view_project(db, current_user, project):
+        abort(404)  # a project one may not see is not shown to exist (as demands and events)
     return project
 
 

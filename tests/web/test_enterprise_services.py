@@ -299,9 +299,10 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
 def test_consortium_permissions_on_pages(login, services, people):
     assert login("sme").get("/consortia/new").status_code == 403
     project = f"/consortia/{services['project']}"
-    assert login("large").get(project).status_code == 403  # not the owner, not invited
-    assert login("large").post(f"{project}/propose").status_code == 403
-    assert login("sme").get(project).status_code == 403
+    # not the owner, not invited: the project is not shown to exist (404, as a missing one)
+    assert login("large").get(project).status_code == 404
+    assert login("large").post(f"{project}/propose").status_code == 404
+    assert login("sme").get(project).status_code == 404
     assert login("organizer").get(project).status_code == 200  # project in 上海, organizer of 上海
     assert login("admin").get(project).status_code == 200
     assert login("sme").get("/consortia/report").status_code == 403
@@ -324,7 +325,7 @@ def test_consortium_api(client, services, people):
     lot = created.get_json()["lots"][0]["lot_id"]
     proposal = client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "large")).get_json()
     assert proposal["lineups"] and proposal["lineups"][0]["sme_share"] >= 0.5
-    assert client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "sme")).status_code == 403
+    assert client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "sme")).status_code == 404
     invited = client.post(
         f"/api/v1/consortia/{pid}/invitations",
         json={"lot_id": lot, "firm_id": people["sme_firm"]},
@@ -357,9 +358,15 @@ def test_consortium_api(client, services, people):
     assert denied.status_code == 403
     ok = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
     assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
+    # an invited firm sees the project but does not manage it: 403, not 404
+    assert client.get(f"/api/v1/consortia/{pid}", headers=h(people, "sme")).status_code == 200
+    assert client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "sme")).status_code == 403
     done = client.post(f"/api/v1/consortia/{pid}/finalize", headers=h(people, "large"))
     assert done.status_code == 200 and done.get_json()["sme_share"] == 1.0
-    assert client.get(f"/api/v1/consortia/{pid}", headers=h(people, "sme2")).status_code == 403
+    hidden = client.get(f"/api/v1/consortia/{pid}", headers=h(people, "sme2"))
+    missing = client.get("/api/v1/consortia/999999", headers=h(people, "sme2"))
+    assert hidden.status_code == missing.status_code == 404  # not shown to exist, like a missing project
+    assert hidden.get_json()["message"] == f"project {pid} does not exist"
     assert client.get("/api/v1/consortia/report", headers=h(people, "sme")).status_code == 403
     assert client.get("/api/v1/consortia/report", headers=h(people, "admin")).get_json()["projects"]
 
