@@ -133,6 +133,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     for module in (tiers, policies, consortia, api_tiers, api_policies, api_consortia):
         app.register_blueprint(module.bp)
     _register_errors(app)
+    from web.params import refuse_unknown_api_parameters
+
+    app.before_request(refuse_unknown_api_parameters)
     app.after_request(_security_headers)
     app.spec_processor(_document_error_responses)
 

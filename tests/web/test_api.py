@@ -110,3 +110,16 @@ def test_match_endpoint_ranks_firms_with_reasons(client, people):
     assert response.status_code == 200 and len(results) == 3 and results[0]["reasons"]
     empty = client.post("/api/v1/match", json={"text": "   ", "type": "rd"}, headers=h(people, "sme"))
     assert empty.status_code == 400 and empty.get_json()["detail"]["text"]
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it(client, people):
+    headers = h(people, "sme")
+    typo = client.get("/api/v1/demands?stauts=open", headers=headers)
+    body = typo.get_json()
+    assert typo.status_code == 400 and body["message"].startswith("stauts: unknown query parameter")
+    assert (
+        "page" in body["message"] and "type" in body["message"] and body["detail"] == {"query": {"stauts": "unknown"}}
+    )
+    # an endpoint that takes no query parameters refuses them too; known ones still work
+    assert client.get("/api/v1/events?page=2", headers=headers).status_code == 400
+    assert client.get("/api/v1/demands?page=1&type=rd", headers=headers).status_code == 200
