@@ -377,13 +377,15 @@ def test_accepting_a_suggestion_on_a_closed_demand_is_refused(client, world, loa
         s.get(Demand, world.demands["A-public"]).status = DemandStatus.CLOSED
     sign_in(client, world.emails["sme"])
     response = client.post(f"/inbox/{world.suggestions['sme@A-public']}/accept")
-    assert response.status_code == 409 and "closed" in response.get_data(as_text=True)
+    assert response.status_code == 409 and "已关闭" in response.get_data(as_text=True)  # the demand's status
     api = client.post(
         f"/api/v1/suggestions/{world.suggestions['sme@A-public']}/respond",
         json={"status": "accepted"},
         headers=bearer(world.tokens["sme"]),
     )
-    assert api.status_code == 409
+    assert (
+        api.status_code == 409 and "is closed; suggestions on it can no longer be answered" in api.get_json()["message"]
+    )
     with session_scope(loaded) as s:
         assert s.get(MatchSuggestion, world.suggestions["sme@A-public"]).status is SuggestionStatus.SUGGESTED
 
