@@ -8,7 +8,7 @@ import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from sqlalchemy import func, select
 
-from marketplace.errors import InputError, TransitionError
+from marketplace.errors import InputError, TransitionError, message_of
 from marketplace.models import ContractAuditEntry, ContractSignature, ContractStatus, SigningCredential
 from marketplace.services import contracts as svc
 from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, to_signed, to_signing
@@ -164,8 +164,10 @@ def test_tsa_down_refuses_signing_cleanly(session, settings, deal):
     contract = to_signing(session, settings, deal)
     down = settings.with_overrides(contracts_tsa_url="http://127.0.0.1:9/tsa")  # discard port: nothing listens
     head = svc.audit_head(session, contract.id)
-    with pytest.raises(svc.pades.SigningFailed, match="nothing was stored"):
+    with pytest.raises(svc.pades.SigningFailed, match="nothing was stored") as failed:
         svc.sign(session, down, deal.user(session, "buyer"), contract, signing_password=SIGNING_PASSWORD)
+    # translatable for the sign page, the technical reason kept as a value
+    assert message_of(failed.value).template == "signing failed, nothing was stored: %(reason)s"
     assert contract.signed_pdf is None and contract.signatures == []
     assert svc.audit_head(session, contract.id) == head
 

@@ -314,7 +314,7 @@ def sign(contract_id: int):  # noqa: ANN201
             )
         except svc.pades.SigningFailed as exc:
             db.rollback()
-            flash(_("签署失败，未做任何更改：%(reason)s", reason=localized(exc)), "error")
+            flash(localized(exc), "error")  # says that nothing was stored, and why
             status = 503
         else:
             if error is None:

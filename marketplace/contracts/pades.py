@@ -175,7 +175,7 @@ class LocalPadesProvider(SigningProvider):
                 output=out,
             )
         except (SigningError, Exception) as exc:  # noqa: BLE001 - pyHanko wraps TSA/validation errors variously
-            raise SigningFailed(f"signing failed, nothing was stored: {_reason(exc)}") from exc
+            raise SigningFailed(msg("signing failed, nothing was stored: %(reason)s", reason=_reason(exc))) from exc
         return out.getvalue()
 
 
