@@ -291,7 +291,7 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     assert "已确认的中小企业份额：33%" in sme.get(project_url).get_data(as_text=True)
     assert sme.post(f"{project_url}/finalize").status_code == 403
     refused = login("large").post(f"{project_url}/finalize")  # lot 1 has no member yet
-    assert refused.status_code == 409 and "尚未被已接受邀请的成员全部承担" in refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "的预算尚未由已接受邀请的成员全部承担" in refused.get_data(as_text=True)
     refused = client.post(f"{project_url}/finalize", headers={"Accept-Language": "en"})
     assert refused.status_code == 409 and "not fully taken by accepted members yet" in refused.get_data(as_text=True)
 
