@@ -259,6 +259,7 @@ def _register_errors(app: Flask) -> None:
 
     from marketplace.errors import InputError, MarketplaceError
     from web.db import get_db
+    from web.messages import localized
 
     def answer(code: int, name: str, description: str = "", headers: dict[str, str] | None = None):  # noqa: ANN202
         if request.path.startswith("/api/"):
@@ -313,8 +314,6 @@ def _register_errors(app: Flask) -> None:
         code = error_status(exc) if isinstance(exc, InputError) else 503
         if request.path.startswith("/api/"):
             return jsonify({"status": code, "message": str(exc), "detail": {}}), code
-        from web.messages import localized
-
         return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 
     @app.errorhandler(Exception)

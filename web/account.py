@@ -9,11 +9,10 @@ from flask_login import current_user, login_required
 
 from marketplace.models import User
 from marketplace.services.accounts import change_password, decide_membership, pending_members
-from web import error_status
 from web.db import commit, get_db
 from web.extensions import current_viewer
 from web.forms import ActionForm, PasswordChangeForm, apply_error
-from web.messages import localized
+from web.messages import refuse
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 DECISIONS = {"approve": True, "reject": False}
@@ -54,6 +53,6 @@ def decide(user_id: int, decision: str):  # noqa: ANN201
         abort(400)
     _user, error = commit(lambda: decide_membership(get_db(), current_viewer(), user_id, DECISIONS[decision]))
     if error:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     flash(_("已处理加入申请"), "success")
     return redirect(url_for("account.members"))

@@ -13,7 +13,7 @@ from web import error_status
 from web.db import commit, get_db
 from web.extensions import current_viewer, require_role
 from web.forms import ActionForm, OrganizerForm, apply_error
-from web.messages import localized
+from web.messages import refuse
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -67,6 +67,6 @@ def invite_organizer(organization_id: int):  # noqa: ANN201
         abort(400)
     result, error = commit(lambda: create_organizer_invitation(get_db(), current_viewer(), organization_id))
     if error:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     link = request.host_url.rstrip("/") + url_for("auth.join_organization", token=result[0])
     return _page(OrganizerForm(formdata=None), 201, _("邀请链接（7 天内有效，只能使用一次）："), link)

@@ -27,7 +27,7 @@ from web import error_status
 from web.db import commit, get_db
 from web.extensions import LoginUser, limit
 from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm, TokenForm, apply_error
-from web.messages import localized
+from web.messages import localized, refuse
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -146,7 +146,7 @@ def revoke_token(token_id: int):  # noqa: ANN201
         abort(400)
     _row, error = commit(lambda: revoke_api_token(get_db(), current_user.id, token_id))
     if error:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     flash(_("令牌已吊销"), "success")
     return redirect(url_for("auth.token"))
 

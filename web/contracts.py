@@ -25,7 +25,7 @@ from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
-from web.messages import localized
+from web.messages import flash_outcome, localized
 from web.params import int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
@@ -74,12 +74,9 @@ def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
 
 
 def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
-    if error:
-        if isinstance(error, svc.ConflictError):
-            raise error
-        flash(localized(error), "error")
-    else:
-        flash(ok, "success")
+    if isinstance(error, svc.ConflictError):
+        raise error
+    flash_outcome(error, ok)
     return redirect(url_for("contracts.detail", contract_id=contract_id))
 
 

@@ -22,7 +22,7 @@ from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
-from web.messages import localized
+from web.messages import refuse
 from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
@@ -50,11 +50,6 @@ def owned_demand(demand_id: int) -> Demand:
     if not is_owner(demand):
         abort(403)
     return demand
-
-
-def _refuse(error: Exception) -> None:
-    """A refused action (stale state, double submit, closed demand): 409/400 with the reason."""
-    abort(error_status(error), description=localized(error))
 
 
 @bp.get("/")
@@ -176,7 +171,7 @@ def change_status(demand_id: int, action: str):  # noqa: ANN201
         abort(400)
     _result, error = commit(lambda: set_status(get_db(), demand, STATUS_ACTIONS[action]))
     if error:
-        _refuse(error)
+        refuse(error)
     flash(_("状态已更新：%(status)s", status=label(demand.status)), "success")
     return redirect(url_for("demands.detail", demand_id=demand_id))
 
@@ -210,7 +205,7 @@ def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
         abort(404)
     _result, error = commit(lambda: owner_act(db, suggestion, OWNER_ACTIONS[action], current_user.id))
     if error:
-        _refuse(error)
+        refuse(error)
     return redirect(url_for("demands.detail", demand_id=demand_id) + f"#s{suggestion_id}")
 
 

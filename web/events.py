@@ -6,8 +6,6 @@ permission rules (``event_access``, ``meeting_access``, ``request_access``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -45,7 +43,7 @@ from web.engine import get_engine
 from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
-from web.messages import localized
+from web.messages import flash_outcome, localized
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -64,15 +62,6 @@ REPORT_LABELS = {
     "签约数": _l("签约数"),
     "金额（万元）": _l("金额（万元）"),
 }
-
-
-def flash_outcome(error: Exception | None, done: str | Callable[[], str]) -> None:
-    """Flash the service error in the reader's language, or ``done`` when the action succeeded
-    (a callable when the text needs the action's result, which is None after an error)."""
-    if error:
-        flash(localized(error), "error")
-    else:
-        flash(done() if callable(done) else done, "success")
 
 
 @bp.context_processor

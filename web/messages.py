@@ -5,8 +5,11 @@ the code). The JSON API answers in English, the text the code raises."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
+from flask import abort, flash
 from flask_babel import Domain, get_locale
 
 from marketplace.errors import message_of, render
@@ -20,3 +23,20 @@ def localized(error: BaseException | str) -> str:
     message = message_of(error) if isinstance(error, BaseException) else error
     translations = errors_domain.get_translations()
     return render(message, str(get_locale() or "zh"), translations.gettext)
+
+
+def refuse(error: BaseException) -> NoReturn:
+    """A refused action: the HTTP status the service error means (``web.error_status``: 404, 403,
+    409 or 400) with its message in the reader's language."""
+    from web import error_status
+
+    abort(error_status(error), description=localized(error))
+
+
+def flash_outcome(error: Exception | None, done: str | Callable[[], str]) -> None:
+    """Flash the service error in the reader's language, or ``done`` when the action succeeded
+    (a callable when the text needs the action's result, which is None after an error)."""
+    if error:
+        flash(localized(error), "error")
+    else:
+        flash(done() if callable(done) else done, "success")

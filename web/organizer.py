@@ -13,11 +13,11 @@ from marketplace.models import Demand, DemandStatus, DemandType, MatchSuggestion
 from marketplace.permissions import visible_demands_clause
 from marketplace.services.accounts import create_organizer_invitation
 from marketplace.services.stats import counts, demand_breakdown, suggestion_funnel, unmet_industries
-from web import error_status, label
+from web import label
 from web.db import commit, get_db
 from web.extensions import current_viewer, require_role
 from web.forms import ActionForm
-from web.messages import localized
+from web.messages import refuse
 
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 
@@ -57,7 +57,7 @@ def invite():  # noqa: ANN201
         abort(403 if not viewer.is_organizer else 400)
     result, error = commit(lambda: create_organizer_invitation(get_db(), viewer))
     if error:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     return _dashboard(request.host_url.rstrip("/") + url_for("auth.join_organization", token=result[0]), 201)
 
 

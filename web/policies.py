@@ -162,13 +162,7 @@ def _editor(policy: Policy | None, error: InputError | None):  # noqa: ANN202
     else:
         values = {k: "" for k in FORM_FIELDS} | {"rules": "[]"}
     return (
-        render_template(
-            "policies/form.html",
-            policy=policy,
-            values=values,
-            error=error,
-            rule_fields=list(RULES),
-        ),
+        render_template("policies/form.html", policy=policy, values=values, error=error, rule_fields=list(RULES)),
         400 if error else 200,
     )
 

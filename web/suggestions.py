@@ -18,12 +18,12 @@ from marketplace.models import DemandStatus, MatchSuggestion, SuggestionStatus
 from marketplace.permissions import can_answer_suggestion
 from marketplace.services.matching import suggest_demands
 from marketplace.services.suggestions import inbox, respond_and_follow_up
-from web import error_status, label
+from web import label
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit
 from web.forms import ActionForm
-from web.messages import localized
+from web.messages import refuse
 
 bp = Blueprint("suggestions", __name__, url_prefix="/inbox")
 ANSWERS = {"accept": SuggestionStatus.ACCEPTED, "decline": SuggestionStatus.DECLINED}
@@ -93,6 +93,6 @@ def answer(suggestion_id: int, answer: str):  # noqa: ANN201
         abort(403 if suggestion is not None and suggestion.firm_id != current_user.firm_id else 404)
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, ANSWERS[answer]))
     if error:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     flash(_("已回复：%(status)s", status=label(suggestion.status)), "success")
     return redirect(url_for("suggestions.show"))

@@ -22,10 +22,9 @@ from marketplace.services.tiers import (
     report_region,
     save_figures,
 )
-from web import error_status
 from web.db import commit, get_db
 from web.extensions import require_role
-from web.messages import localized
+from web.messages import refuse
 
 bp = Blueprint("tiers", __name__, url_prefix="/tiers")
 
@@ -134,6 +133,6 @@ def decide_claim(firm_id: int, decision: str):  # noqa: ANN201
     db = get_db()
     _firm, error = commit(lambda: decide_tier_claim(db, current_user, firm, accept=decision == "recognise"))
     if error is not None:
-        abort(error_status(error), description=localized(error))
+        refuse(error)
     flash(_("已认定该企业的梯度") if decision == "recognise" else _("已退回该企业的梯度申报"), "success")
     return redirect(url_for("tiers.pipeline_page"))
