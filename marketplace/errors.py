@@ -46,6 +46,38 @@ def join(parts: Iterable[str], sep: str = "; ") -> Message:
     return Message(template, {f"p{i}": part for i, part in enumerate(items)})
 
 
+def to_data(message: str) -> Any:
+    """A message as JSON-safe data, to store it and render it later in the reader's language:
+    a plain string stays a string; a :class:`Message` becomes its template and parameters
+    (nested messages kept, enums by their value, other values as JSON allows)."""
+    if not isinstance(message, Message):
+        return str(message)
+    return {"template": message.template, "params": {k: _param_data(v) for k, v in message.params.items()}}
+
+
+def from_data(data: Any) -> str:
+    """The message :func:`to_data` stored (a plain string as it is)."""
+    if not isinstance(data, dict):
+        return str(data)
+    params = {
+        k: from_data(v["message"]) if isinstance(v, dict) and "message" in v else v
+        for k, v in (data.get("params") or {}).items()
+    }
+    return Message(str(data.get("template", "")), params)
+
+
+def _param_data(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"message": to_data(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_param_data(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 def message_of(exc: BaseException) -> str:
     """The message an exception was raised with (a :class:`Message` when it was made with msg)."""
     first = exc.args[0] if exc.args else ""

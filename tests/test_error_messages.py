@@ -3,6 +3,7 @@ every message translated with the same placeholders, the compiled catalogue in s
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -11,21 +12,15 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from babel.support import Translations
 
-from marketplace.errors import InputError, Message, join, message_of, msg, render
+from marketplace.errors import InputError, Message, from_data, join, message_of, msg, render, to_data
 from marketplace.models import DemandStatus
 from marketplace.models.base import _check_transition
+from tests.messages_helpers import CATALOGUE, zh
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUE = ROOT / "web" / "translations_errors"
 PO = CATALOGUE / "zh" / "LC_MESSAGES" / "errors.po"
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?([srdfgx%])")
-
-
-def zh(message: str) -> str:
-    translations = Translations.load(str(CATALOGUE), ["zh"], domain="errors")
-    return render(message, "zh", translations.gettext)
 
 
 def test_a_message_keeps_its_english_text_and_renders_in_chinese_from_the_catalogue():
@@ -60,6 +55,21 @@ def test_a_message_survives_pickling_with_its_template():
     message = msg("firm %(id)s does not exist; find firms with `firms search TEXT`", id=7)
     copy = pickle.loads(pickle.dumps(message))
     assert copy == message and copy.template == message.template and copy.params == {"id": 7}
+
+
+def test_a_stored_message_comes_back_with_its_template_and_nested_parts():
+    message = msg(
+        "%(summary)s: %(detail)s",
+        summary=msg("not scheduled"),
+        detail=join([msg("participant %(pid)r is available in no slot", pid="华为"), msg("the meeting has weight 0")]),
+    )
+    data = to_data(message)
+    assert json.loads(json.dumps(data)) == data  # stored in a JSON column as it is
+    copy = from_data(data)
+    assert copy == message and isinstance(copy, Message)
+    assert zh(copy) == "未排入：参会方 '华为' 没有任何可参会时段; 该洽谈权重为 0"
+    assert to_data("plain text") == "plain text" and from_data("plain text") == "plain text"
+    assert to_data(msg("%(status)s", status=DemandStatus.OPEN)) == {"template": "%(status)s", "params": {"status": "open"}}
 
 
 def _templates_in_code() -> set[str]:

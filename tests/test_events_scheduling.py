@@ -27,6 +27,7 @@ from marketplace.services.accounts import create_user
 from marketplace.services.events_scheduling import build_solver_input, schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats, report_numbers
 from tests.events_helpers import setup_event
+from tests.messages_helpers import zh
 
 
 def _accept(s, event, sme_id, large_id, demand_id=None) -> Meeting:
@@ -81,9 +82,30 @@ def test_meeting_without_a_common_slot_is_explained_with_the_firm_name(scheduled
     _check_feasible(s, w)
     reasons = [u["reason"] for u in summary["unscheduled"]]
     assert len(reasons) == 2
-    assert all(sme.display_name in r and ("共同" in r or "可参会" in r or "代表" in r) for r in reasons), reasons
+    for r in reasons:
+        assert r == f"the two firms share no slot they can attend: participant '{sme.display_name}' is available in no slot"
+        assert zh(r) == f"双方没有共同的可参会时段：参会方 '{sme.display_name}' 没有任何可参会时段"
     waiting = [m for m in meetings if m.sme_firm_id == sme.id]
-    assert all(m.status is MeetingStatus.WAITING and m.unscheduled_reason for m in waiting)
+    for m in waiting:  # stored as a message: English for the API and exports, Chinese on the pages
+        s.refresh(m)
+        assert m.status is MeetingStatus.WAITING and m.unscheduled_reason == reasons[0]
+        assert zh(m.reason) == zh(reasons[0]) and m.reason.template == "%(summary)s: %(detail)s"
+
+
+def test_reasons_name_slots_by_their_start_time_not_the_solvers_slot_number(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, tables=1)
+        event = w["event"]
+        for sme in w["smes"]:
+            _accept(s, event, sme.id, w["large"].id)
+        ev.set_availability(s, w["regs"][w["large"].id], [0])  # three meetings for one table in one slot
+        summary = schedule_event(s, event, time_limit_s=5)
+        start = event.slot_times()[0][0].strftime("%m-%d %H:%M")
+        reasons = [u["reason"] for u in summary["unscheduled"]]
+        assert len(reasons) == 2
+        for r in reasons:
+            assert f"in slot(s) {start}" in r and "[0]" not in r and "'f" not in r, r
+            assert f"时段 {start}" in zh(r), zh(r)
 
 
 def test_large_firms_maximum_goes_to_the_solver_and_extra_meetings_wait_with_a_reason(loaded):
@@ -97,7 +119,7 @@ def test_large_firms_maximum_goes_to_the_solver_and_extra_meetings_wait_with_a_r
         assert caps[f"f{w['large'].id}"] == 2 and caps[f"f{w['smes'][0].id}"] is None
         summary = schedule_event(s, w["event"], time_limit_s=5)
         assert summary["scheduled"] == 2
-        assert any("上限" in u["reason"] for u in summary["unscheduled"])
+        assert any("上限" in zh(u["reason"]) for u in summary["unscheduled"])
 
 
 def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waiting_list(scheduled):

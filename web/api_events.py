@@ -482,7 +482,7 @@ def get_meetings(event_id: int):  # noqa: ANN201
                 "slot": m.slot,
                 "table": m.table_no,
                 "locked": m.locked,
-                "reason": m.unscheduled_reason,
+                "reason": m.reason,
             }
             for m in rows
         ]

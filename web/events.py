@@ -519,6 +519,7 @@ def agenda(event_id: int):  # noqa: ANN201
         checkin_url=url,
         form=ActionForm(),
         printable=False,
+        statuses={s.value: s for s in MeetingStatus},
     )
 
 
@@ -734,13 +735,13 @@ def report(event_id: int, fmt: str):  # noqa: ANN201
     db = get_db()
     if fmt == "csv":
         return Response(
-            report_csv(db, event),
+            report_csv(db, event, localized),
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-report.csv"},
         )
     if fmt == "xlsx":
         return Response(
-            report_xlsx(db, event),
+            report_xlsx(db, event, localized),
             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f"attachment; filename=chainmatch-event-{event.id}-report.xlsx"},
         )

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.errors import from_data
 from marketplace.models.accounts import Organization
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, _check_transition, _enum, utcnow
 from marketplace.models.demands import Demand
@@ -326,7 +327,9 @@ class Meeting(TimestampMixin, Base):
     status: Mapped[MeetingStatus] = mapped_column(_enum(MeetingStatus, "event_meeting_status"))
     slot: Mapped[int | None] = mapped_column(Integer)
     table_no: Mapped[int | None] = mapped_column(Integer)
-    unscheduled_reason: Mapped[str | None] = mapped_column(Text)
+    unscheduled_reason: Mapped[str | None] = mapped_column(Text)  # English, as the API and exports give it
+    # the same reason as a stored message (marketplace.errors.to_data), rendered in the reader's language
+    unscheduled_detail: Mapped[Any | None] = mapped_column(JSON)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # bumped whenever slot or table change, so calendars replace the entry (ICS SEQUENCE)
@@ -341,6 +344,15 @@ class Meeting(TimestampMixin, Base):
 
     def other(self, firm_id: int) -> Firm:
         return self.sme_firm if firm_id == self.large_firm_id else self.large_firm
+
+    @property
+    def reason(self) -> str | None:
+        """Why the meeting is on the waiting list: a message pages render in the reader's
+        language (English where it is used as plain text), or the stored text of a reason kept
+        before reasons were stored as messages."""
+        if self.unscheduled_detail is not None:
+            return from_data(self.unscheduled_detail)
+        return self.unscheduled_reason
 
 
 class MeetingOutcome(TimestampMixin, Base):

@@ -64,7 +64,7 @@ def agenda_rows(session: Session, event: Event, firm_id: int, *, include_waiting
                 "demand_id": m.demand_id,
                 "demand": m.demand.title if m.demand else None,
                 "locked": m.locked,
-                "reason": m.unscheduled_reason,
+                "reason": m.reason,
                 "outcome": outcome.outcome.value if outcome else None,
                 "sequence": m.sequence,
             }

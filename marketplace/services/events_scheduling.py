@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, msg
+from marketplace.errors import InputError, Message, msg, to_data
 from marketplace.models import (
     Event,
     EventStatus,
@@ -32,16 +32,19 @@ from marketplace.models import (
 )
 from marketplace.services.events import _meeting_for, approved_registrations, meeting_weight, notify_firms
 
-REASONS_ZH = {
-    "no_capacity": "参会代表或洽谈桌不足",
-    "no_common_slot": "双方没有共同的可参会时段",
-    "participant_full": "共同时段内一方的洽谈已排满",
-    "tables_full": "共同时段内洽谈桌已满",
-    "limits": "共同时段内代表人数或洽谈桌已用完",
-    "time_limit": "求解时间用完，尚有空位未用",
-    "zero_weight": "该洽谈权重为 0",
-    "participant_max": "一方已达本场活动的洽谈场次上限",
+# what each solver reason code means, for the organizer (the solver's own text gives the details)
+SUMMARIES = {
+    "no_capacity": msg("not enough representatives or tables"),
+    "no_common_slot": msg("the two firms share no slot they can attend"),
+    "participant_full": msg("in every common slot one of the two firms is fully booked"),
+    "tables_full": msg("in every common slot all tables are taken"),
+    "limits": msg("in every common slot the representatives or the tables are used up"),
+    "time_limit": msg("the time limit ended the search with a free place left"),
+    "zero_weight": msg("the meeting has weight 0"),
+    "participant_max": msg("one of the two firms has reached its maximum of meetings for the event"),
 }
+NOT_SCHEDULED = msg("not scheduled")
+LEFT_EVENT = msg("a participant is no longer registered")
 PROPOSAL_NOTE = "重新排程时补入空出的洽谈位 / placed in a freed place when the event was rescheduled"
 ACTIVE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
@@ -70,7 +73,7 @@ def is_locked(meeting: Any) -> bool:
 
 def build_solver_input(
     session: Session, event: Event, *, time_limit_s: float = 2.0
-) -> tuple[dict[str, Any], dict[int, str]]:
+) -> tuple[dict[str, Any], dict[int, Message]]:
     """The solver contract's input for this event, and the meetings kept out of it with their
     reason (a participant that is no longer registered). A large firm's ``large_max_meetings`` is
     the solver's ``max_meetings`` of that participant (reason code ``participant_max``)."""
@@ -91,11 +94,11 @@ def build_solver_input(
         .where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE))
         .order_by(Meeting.id)
     ).all()
-    kept_out: dict[int, str] = {}
+    kept_out: dict[int, Message] = {}
     locked_per_firm: dict[int, int] = defaultdict(int)
     for m in meetings:
         if m.large_firm_id not in regs or m.sme_firm_id not in regs:
-            kept_out[m.id] = "参会企业已退出 / a participant is no longer registered"
+            kept_out[m.id] = LEFT_EVENT
         elif is_locked(m):
             locked_per_firm[m.large_firm_id] += 1
     participants = []
@@ -206,11 +209,13 @@ def schedule_event(
             Meeting.large_firm_id,
             Meeting.sme_firm_id,
             Meeting.unscheduled_reason,
+            Meeting.unscheduled_detail,
         ).where(Meeting.event_id == event.id, Meeting.status.in_(ACTIVE))
     ).all()
     placed = {int(s["id"][1:]): (int(s["slot"]), int(s["table"])) for s in result["scheduled"]}
     names = firm_names(session, {f for r in rows for f in (r.large_firm_id, r.sme_firm_id)})
-    reasons = {int(u["id"][1:]): explain(u, names) for u in result["unscheduled"]}
+    times = [start.strftime("%m-%d %H:%M") for start, _ in event.slot_times()]
+    reasons = {int(u["id"][1:]): explain(u, names, times) for u in result["unscheduled"]}
     reasons.update(kept_out)
     changed_firms: set[int] = set()
     moved = 0
@@ -223,20 +228,23 @@ def schedule_event(
             status, reason = MeetingStatus.SCHEDULED, None
         else:
             slot = table = None
-            status, reason = MeetingStatus.WAITING, reasons.get(r.id, "未排入 / not scheduled")
+            status, reason = MeetingStatus.WAITING, reasons.get(r.id, NOT_SCHEDULED)
+        detail = to_data(reason) if reason is not None else None
         sequence = r.sequence
         if (r.slot, r.table_no) != (slot, table):
             sequence += 1
             changed_firms |= {r.large_firm_id, r.sme_firm_id}
             moved += r.slot is not None
-        if (r.slot, r.table_no, r.status, r.unscheduled_reason, r.sequence) != (slot, table, status, reason, sequence):
+        before = (r.slot, r.table_no, r.status, r.unscheduled_reason, r.unscheduled_detail, r.sequence)
+        if before != (slot, table, status, reason, detail, sequence):
             updates.append(
                 {
                     "id": r.id,
                     "slot": slot,
                     "table_no": table,
                     "status": status,
-                    "unscheduled_reason": reason,
+                    "unscheduled_reason": None if reason is None else str(reason),
+                    "unscheduled_detail": detail,
                     "sequence": sequence,
                     "updated_at": utcnow(),
                 }
@@ -247,7 +255,7 @@ def schedule_event(
         meeting = _meeting_for(session, event, req)
         meeting.status = MeetingStatus.SCHEDULED
         meeting.slot, meeting.table_no, meeting.sequence = slot, table, 1
-        meeting.unscheduled_reason = None
+        meeting.unscheduled_reason = meeting.unscheduled_detail = None
         changed_firms |= {meeting.large_firm_id, meeting.sme_firm_id}
     session.flush()
     if updates:  # one executemany instead of thousands of unit-of-work updates
@@ -293,13 +301,39 @@ def firm_names(session: Session, firm_ids: set[int]) -> dict[str, str]:
 
 
 _SOLVER_ID = re.compile(r"'(f\d+)'")
+_FIRM_PARAMS = ("pid", "a", "b")
+_SLOT_PARAMS = ("slot", "slots", "slots_a", "slots_b")
 
 
-def explain(unscheduled: dict[str, Any], names: dict[str, str]) -> str:
-    """The solver's reason in Chinese and English, with firm names instead of solver ids."""
-    text = _SOLVER_ID.sub(lambda m: names.get(m.group(1), m.group(0)), str(unscheduled.get("reason", "")))
-    zh = REASONS_ZH.get(str(unscheduled.get("code")), "未排入")
-    return f"{zh} / {text}" if text else zh
+def explain(unscheduled: dict[str, Any], names: dict[str, str], times: list[str]) -> Message:
+    """Why a meeting is left out, for the organizer: what the solver's reason code means, then the
+    solver's details with firm names instead of solver ids and slot start times instead of slot
+    numbers. A message, so that pages render it in the reader's language."""
+    summary = SUMMARIES.get(str(unscheduled.get("code")), NOT_SCHEDULED)
+    reason = unscheduled.get("reason")
+    if not reason:
+        return summary
+    if isinstance(reason, Message):
+        detail: str = _readable(reason, names, times)
+    else:  # the solver's text without its template (a JSON round trip): ids replaced in place
+        detail = _SOLVER_ID.sub(lambda m: repr(names.get(m.group(1), m.group(1))), str(reason))
+    return msg("%(summary)s: %(detail)s", summary=summary, detail=detail)
+
+
+def _readable(message: Message, names: dict[str, str], times: list[str]) -> Message:
+    def slot_time(value: Any) -> Any:
+        return times[value] if isinstance(value, int) and 0 <= value < len(times) else value
+
+    params: dict[str, Any] = {}
+    for key, value in message.params.items():
+        if isinstance(value, Message):
+            value = _readable(value, names, times)
+        elif key in _FIRM_PARAMS and isinstance(value, str):
+            value = names.get(value, value)
+        elif key in _SLOT_PARAMS:
+            value = ", ".join(str(slot_time(v)) for v in value) if isinstance(value, list) else slot_time(value)
+        params[key] = value
+    return Message(message.template, params)
 
 
 def send_agendas(session: Session, event: Event) -> int:

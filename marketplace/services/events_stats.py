@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -140,7 +141,9 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def meeting_rows(session: Session, event: Event) -> list[list[Any]]:
+def meeting_rows(session: Session, event: Event, text: Callable[[str], str] = str) -> list[list[Any]]:
+    """Every meeting as a report row; ``text`` renders the waiting-list reason (a message) in the
+    reader's language (English by default: the CLI)."""
     times = event.slot_times()
     header = [
         "洽谈编号",
@@ -170,7 +173,7 @@ def meeting_rows(session: Session, event: Event) -> list[list[Any]]:
                 m.demand.title if m.demand else "",
                 outcomes,
                 max(amounts) if amounts else "",
-                m.unscheduled_reason or "",
+                text(m.reason) if m.reason else "",
             ]
         )
     return rows
@@ -188,15 +191,15 @@ def summary_rows(session: Session, event: Event) -> list[list[Any]]:
     return rows
 
 
-def report_csv(session: Session, event: Event) -> bytes:
+def report_csv(session: Session, event: Event, text: Callable[[str], str] = str) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    for row in summary_rows(session, event) + [[]] + meeting_rows(session, event):
+    for row in summary_rows(session, event) + [[]] + meeting_rows(session, event, text):
         writer.writerow([safe_cell(v) for v in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: spreadsheet programs read UTF-8
 
 
-def report_xlsx(session: Session, event: Event) -> bytes:
+def report_xlsx(session: Session, event: Event, text: Callable[[str], str] = str) -> bytes:
     from openpyxl import Workbook
 
     book = Workbook()
@@ -205,7 +208,7 @@ def report_xlsx(session: Session, event: Event) -> bytes:
     for row in summary_rows(session, event):
         summary.append([safe_cell(v) for v in row])
     detail = book.create_sheet("洽谈明细")
-    for row in meeting_rows(session, event):
+    for row in meeting_rows(session, event, text):
         detail.append([safe_cell(v) for v in row])
     for sheet in (summary, detail):  # text cells stay text even when they look like a formula
         for cells in sheet.iter_rows():

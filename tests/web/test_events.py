@@ -16,6 +16,7 @@ from marketplace.db import session_scope
 from marketplace.models import Event, EventRegistration, Meeting, MeetingStatus, Organization, Role
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user, issue_api_token
+from marketplace.services.events_scheduling import schedule_event
 from marketplace.services.firms import create_firm
 from tests.web.conftest import PASSWORD
 
@@ -266,6 +267,39 @@ def test_report_counts_from_records_and_neutralises_formulas(login, world, loade
     book = load_workbook(io.BytesIO(client.get(f"/events/{world['event']}/report.xlsx").data))
     cells = [c.value for row in book["洽谈明细"].iter_rows() for c in row]
     assert '\'=HYPERLINK("http://evil")' in cells
+
+
+def test_waiting_list_reason_reads_in_the_readers_language_on_pages_and_in_english_in_the_api(
+    client, login, world, loaded
+):
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        ev.answer_request(s, req, accept=True)
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
+        ev.set_availability(s, reg, [])  # the SME can attend no slot: the meeting waits
+        schedule_event(s, event, time_limit_s=5)
+        name = reg.firm.display_name
+    english = f"the two firms share no slot they can attend: participant '{name}' is available in no slot"
+    chinese = f"双方没有共同的可参会时段：参会方 '{name}' 没有任何可参会时段"
+    organizer = login("organizer")
+    page = organizer.get(f"/events/{world['event']}/schedule").get_data(as_text=True)
+    assert chinese.replace("'", "&#39;") in page and "share no slot" not in page
+    body = organizer.get(f"/events/{world['event']}/report.csv").data.decode("utf-8-sig")
+    assert chinese in body
+    organizer.get("/lang/en")
+    page = organizer.get(f"/events/{world['event']}/schedule").get_data(as_text=True)
+    assert english.replace("'", "&#39;") in page and "没有共同" not in page
+    organizer.get("/lang/zh")
+    sme = login("sme")
+    agenda = sme.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
+    assert "候补（未排入）" in agenda and chinese.replace("'", "&#39;") in agenda
+    sme.get("/lang/en")
+    agenda = sme.get(f"/events/{world['event']}/agenda").get_data(as_text=True)
+    assert "Waiting list" in agenda and "候补（未排入）" not in agenda and english.replace("'", "&#39;") in agenda
+    sme.get("/lang/zh")
+    api = _api(client, world["tokens"]["organizer"], "get", f"/api/v1/events/{world['event']}/meetings").get_json()
+    assert [m["reason"] for m in api["items"]] == [english]
 
 
 # --- permissions ------------------------------------------------------------------------------
