@@ -134,7 +134,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.register_blueprint(module.bp)
     _register_errors(app)
     from web.params import refuse_unknown_api_parameters
+    from web.request_input import refuse_unreadable_input
 
+    app.before_request(refuse_unreadable_input)
     app.before_request(refuse_unknown_api_parameters)
     app.after_request(_security_headers)
     app.spec_processor(_document_error_responses)
@@ -255,6 +257,7 @@ def http_error_title(code: int | None, fallback: str) -> str:
 
 def _register_errors(app: Flask) -> None:
     from flask import jsonify, render_template
+    from flask_wtf.csrf import CSRFError
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
     from marketplace.errors import InputError, MarketplaceError
@@ -302,11 +305,16 @@ def _register_errors(app: Flask) -> None:
         # description give way to localized text (the page's sentence per status); a description
         # given to abort() is the app's own and is kept.
         generic = exc.description == getattr(type(exc), "description", None)
+        description = "" if generic else exc.description
+        if isinstance(exc, CSRFError):  # Flask-WTF's reason is English ("The CSRF token is missing.")
+            from flask_babel import gettext as _
+
+            description = _("表单已过期或缺少安全令牌：请返回刷新页面后重新提交。")
         return render_template(
             "errors/error.html",
             code=exc.code,
             name=http_error_title(exc.code, exc.name),
-            description="" if generic else exc.description,
+            description=description,
         ), exc.code
 
     @app.errorhandler(MarketplaceError)

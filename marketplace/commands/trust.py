@@ -84,7 +84,7 @@ def invite_organizer(app: AppContext, organization: str, base_url: str, as_json:
 
     with app.session() as session:
         query = select(Organization.id).where(
-            Organization.id == int(organization) if organization.isdigit() else Organization.name == organization
+            Organization.id == int(organization) if organization.isascii() and organization.isdigit() else Organization.name == organization
         )
         org_id = session.scalar(query)
         if org_id is None:

@@ -266,7 +266,7 @@ def _replace_industries(session: Session, firm: Firm, values: list[str], source:
 def resolve_firm(session: Session, ref: str, field: str = "firm") -> Firm:
     """A firm by id, or by exactly one of its names."""
     ref = (ref or "").strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # "²".isdigit() is true, int("²") fails
         return get_firm(session, int(ref))
     ids = set(session.scalars(select(FirmName.firm_id).where(FirmName.name == ref)))
     ids |= set(session.scalars(select(Firm.id).where(or_(Firm.name == ref, Firm.short_name == ref))))

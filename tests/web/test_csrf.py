@@ -38,3 +38,11 @@ def test_api_is_exempt_from_csrf_but_needs_a_token(csrf_client, people):
     assert csrf_client.get("/api/v1/demands").status_code == 401
     ok = csrf_client.get("/api/v1/demands", headers={"Authorization": f"Bearer {people['tokens']['sme']}"})
     assert ok.status_code == 200
+
+
+def test_a_refused_form_says_why_in_the_readers_language(csrf_client):
+    page = csrf_client.post("/auth/login", data={"email": "sme@t.cn"}).get_data(as_text=True)
+    assert "表单已过期或缺少安全令牌" in page and "CSRF token is missing" not in page
+    csrf_client.get("/lang/en")
+    page = csrf_client.post("/auth/login", data={"email": "sme@t.cn"}).get_data(as_text=True)
+    assert "The form has expired or lacks its security token" in page and "表单已过期" not in page
