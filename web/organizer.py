@@ -5,6 +5,7 @@ grants it (public demands, and later its own events' demands), never drafts or p
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
 
@@ -64,7 +65,8 @@ def invite():  # noqa: ANN201
 @bp.get("/export.csv")
 @login_required
 def export_csv():  # noqa: ANN201
-    """Demands the organizer may see, with their suggestion counts; cells are formula-safe."""
+    """Demands the organizer may see, with their suggestion counts; headers, types and statuses in
+    the reader's language; cells are formula-safe."""
     require_role(Role.ORGANIZER)
     db = get_db()
     per_demand: dict[int, dict[SuggestionStatus, int]] = {}
@@ -84,8 +86,8 @@ def export_csv():  # noqa: ANN201
             [
                 demand.id,
                 demand.title,
-                demand.type.value,
-                demand.status.value,
+                label(demand.type),
+                label(demand.status),
                 demand.owner.name,
                 sum(tally.values()),
                 tally.get(SuggestionStatus.ACCEPTED, 0) + contacted,
@@ -93,7 +95,17 @@ def export_csv():  # noqa: ANN201
                 demand.created_at.isoformat(timespec="seconds"),
             ]
         )
-    header = ["demand_id", "title", "type", "status", "owner", "suggestions", "accepted", "contacted", "created_at"]
+    header = [
+        _("需求编号"),
+        _("需求标题"),
+        _("需求类型"),
+        _("状态"),
+        _("发布企业"),
+        _("推荐企业数"),
+        _("已接受"),
+        _("已联系"),
+        _("创建时间（UTC）"),
+    ]
     return Response(
         csv_text(header, rows),
         content_type="text/csv; charset=utf-8",

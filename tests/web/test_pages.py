@@ -256,7 +256,14 @@ def test_organizer_dashboard_and_csv(login, people):
     csv = client.get("/organizer/export.csv")
     assert csv.mimetype == "text/csv"
     body = csv.get_data(as_text=True)
-    assert body.splitlines()[0].lstrip("\ufeff").startswith("demand_id,title,type,status") and "采购锂电池隔膜" in body
+    assert (
+        body.splitlines()[0].lstrip("\ufeff").startswith("需求编号,需求标题,需求类型,状态") and "采购锂电池隔膜" in body
+    )
+    assert ",供应链/采购,征集中," in body  # type and status by their labels, not their codes
+    client.get("/lang/en")
+    body = client.get("/organizer/export.csv").get_data(as_text=True)
+    assert body.splitlines()[0].lstrip("\ufeff").startswith("Demand ID,Demand title,Demand type,Status")
+    client.get("/lang/zh")
 
 
 def test_firm_directory_search_and_pages(client, people):
