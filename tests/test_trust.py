@@ -8,12 +8,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.db import session_scope
 from marketplace.errors import ConflictError, InputError, NotFoundError
 from marketplace.exports import csv_text, safe_cell
-from marketplace.models import Demand, DemandStatus, FirmKind, Membership, Role, User, utcnow
+from marketplace.models import Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
 from marketplace.permissions import ANONYMOUS, Viewer, can_view_demand, firm_viewer, visible_demands_clause
 from marketplace.services.accounts import (
     create_api_token,
@@ -136,6 +136,56 @@ def test_joining_an_unknown_firm_names_the_field(session):
         register_firm_user(
             session, email="n@y.cn", password="longenough", name="n", role=Role.SME, firm_name="不存在", join=True
         )
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["福莱特", "测试隔膜科技(上海)有限公司", "测试隔膜科技（上海）有限公司\u200b", "ＡＣＭＥ co", " acme  CO "],
+)
+def test_sign_up_cannot_found_a_look_alike_of_an_existing_firm(session, look_alike):
+    """A new firm named like one already here (its short name, ASCII brackets, invisible
+    characters, case or width) is refused: its founder would become the admin of an impostor."""
+    for firm, short in (
+        ("福莱特玻璃集团股份有限公司", "福莱特"),
+        ("测试隔膜科技（上海）有限公司", None),
+        ("Acme Co", None),
+    ):
+        if not session.scalar(select(Firm.id).where(Firm.name == firm)):
+            create_firm(session, name=firm, short_name=short)
+    firms = session.scalar(select(func.count(Firm.id)))
+    with pytest.raises(InputError, match="firm_name: this firm already exists"):
+        register_firm_user(
+            session, email="new@y.cn", password="longenough", name="n", role=Role.SME, firm_name=look_alike, join=False
+        )
+    assert session.scalar(select(func.count(Firm.id))) == firms
+
+
+def test_joining_by_a_look_alike_name_joins_the_real_firm(session):
+    real = create_firm(session, name="测试隔膜科技（上海）有限公司", short_name="测试隔膜")
+    joiner = register_firm_user(
+        session,
+        email="j@y.cn",
+        password="longenough",
+        name="j",
+        role=Role.SME,
+        firm_name="测试隔膜科技(上海)有限公司",
+        join=True,
+    )
+    assert joiner.firm_id == real.id and joiner.membership is Membership.PENDING
+    assert create_firm(session, name="Acme\u200b Tools").name == "Acme Tools"  # invisible characters not stored
+
+
+@pytest.mark.parametrize("join", [True, False])
+def test_sign_up_answers_a_bad_firm_name_alike_for_registered_and_new_e_mails(session, join):
+    """No account enumeration: a firm name that is refused is refused whether or not the e-mail
+    has an account."""
+    create_user(session, email="taken@y.cn", password="longenough", name="a", role=Role.SME, firm_name="某庚")
+    bad = "不存在的企业" if join else "某庚"
+    for email in ("taken@y.cn", "fresh@y.cn"):
+        with pytest.raises(InputError, match="firm_name"):
+            register_firm_user(
+                session, email=email, password="longenough", name="n", role=Role.SME, firm_name=bad, join=join
+            )
 
 
 def test_tokens_expire_are_limited_and_need_an_approved_membership(session):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
 from marketplace.models import User
 from marketplace.services.accounts import change_password, decide_membership, pending_members
 from web.db import commit, get_db
-from web.extensions import current_viewer
+from web.extensions import LoginUser, current_viewer
 from web.forms import ActionForm, PasswordChangeForm, apply_error
 from web.messages import refuse
 
@@ -29,7 +29,8 @@ def password():  # noqa: ANN201
         if error:
             apply_error(form, error)
         else:
-            flash(_("密码已修改"), "success")
+            login_user(LoginUser(user))  # this session goes on; every other one ended with the old password
+            flash(_("密码已修改，其他设备上的登录已退出"), "success")
             return redirect(url_for("account.password"))
     status = 400 if request.method == "POST" else 200
     return render_template("account/password.html", form=form), status

@@ -18,6 +18,7 @@ from marketplace.services.accounts import (
     accept_organizer_invitation,
     authenticate,
     create_api_token,
+    end_sessions,
     list_api_tokens,
     open_organizer_invitation,
     register_firm_user,
@@ -111,6 +112,12 @@ def register():  # noqa: ANN201
 @login_required
 def logout():  # noqa: ANN201
     if ActionForm().validate_on_submit():
+        db = get_db()
+        user = db.get(User, current_user.id)
+        if user is not None:
+            _done, error = commit(lambda: end_sessions(db, user))  # a copied session cookie ends too
+            if error:
+                refuse(error)
         logout_user()
         session.clear()
     return redirect(url_for("main.index"))

@@ -46,9 +46,12 @@ class LoginUser:
         self.is_authenticated = True
         self.is_active = user.is_active
         self.is_anonymous = False
+        self.session_epoch = user.session_epoch
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The session's user id: the user and its session epoch, so that a password change or a
+        sign-out (which bump the epoch) ends every session issued before."""
+        return f"{self.id}.{self.session_epoch}"
 
     @property
     def is_pending(self) -> bool:
@@ -63,8 +66,13 @@ class LoginUser:
 def load_user(user_id: str) -> LoginUser | None:
     from web.db import get_db
 
-    user = get_db().get(User, int(user_id)) if user_id.isdigit() else None
-    return LoginUser(user) if user is not None and user.is_active else None
+    uid, _, epoch = user_id.partition(".")
+    if not (uid.isascii() and uid.isdigit() and epoch.isascii() and epoch.isdigit()):
+        return None  # an id from before session epochs, or a forged one: sign in again
+    user = get_db().get(User, int(uid))
+    if user is None or not user.is_active or user.session_epoch != int(epoch):
+        return None
+    return LoginUser(user)
 
 
 def current_viewer() -> Viewer:

@@ -83,8 +83,9 @@ def invite_organizer(app: AppContext, organization: str, base_url: str, as_json:
     from marketplace.services.accounts import create_organizer_invitation
 
     with app.session() as session:
+        by_id = organization.isascii() and organization.isdigit()
         query = select(Organization.id).where(
-            Organization.id == int(organization) if organization.isascii() and organization.isdigit() else Organization.name == organization
+            Organization.id == int(organization) if by_id else Organization.name == organization
         )
         org_id = session.scalar(query)
         if org_id is None:

@@ -69,6 +69,9 @@ class User(TimestampMixin, Base):
     membership: Mapped[Membership] = mapped_column(
         _enum(Membership, "user_membership"), default=Membership.ACTIVE, server_default=Membership.ACTIVE.value
     )
+    # part of every sign-in session's id: bumped by a password change or a sign-out, it ends every
+    # session (and remember-me cookie) issued before
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     firm: Mapped[Firm | None] = relationship()
     organization: Mapped[Organization | None] = relationship()

@@ -32,7 +32,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.permissions import Viewer
-from marketplace.services.firms import create_firm
+from marketplace.services.firms import clean_firm_name, create_firm, firms_named
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -63,6 +63,11 @@ def _clean_email(email: str | None) -> str:
     return email
 
 
+def _check_name(name: str | None) -> None:
+    if not (name or "").strip():
+        raise InputError(msg("name: enter your name"), field="name")
+
+
 def _email_taken(session: Session, email: str) -> bool:
     return session.scalar(select(User.id).where(User.email == email)) is not None
 
@@ -87,8 +92,7 @@ def create_user(
     if _email_taken(session, email):
         raise ConflictError(msg("email: this e-mail address is already registered"), field="email")
     _check_password(password)
-    if not (name or "").strip():
-        raise InputError(msg("name: enter your name"), field="name")
+    _check_name(name)
     user = User(
         email=email,
         name=name.strip()[:120],
@@ -130,16 +134,36 @@ def _firm_for(session: Session, role: Role, firm_id: int | None, firm_name: str 
         if session.get(Firm, firm_id) is None:
             raise NotFoundError(msg("firm_id: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
         return firm_id
-    if not (firm_name or "").strip():
+    _check_new_firm_name(session, firm_name)
+    kind = FirmKind.LARGE if role is Role.LARGE else FirmKind.SME
+    return create_firm(session, name=firm_name or "", kind=kind).id
+
+
+def _check_new_firm_name(session: Session, firm_name: str | None) -> None:
+    """A new firm's name must be given and name no firm already here — by its registered name,
+    short name or any other name, however written (brackets, case, invisible characters): one
+    could otherwise sign up as 福莱特 and become the admin of a look-alike firm."""
+    if not clean_firm_name(firm_name or ""):
         raise InputError(msg("firm_name: enter your firm's registered name"), field="firm_name")
-    existing = session.scalar(select(Firm).where(Firm.name == firm_name.strip()))
-    if existing is not None:
+    if firms_named(session, firm_name or ""):
         raise InputError(
             msg("firm_name: this firm already exists; choose 'join an existing firm' to ask its admin to let you in"),
             field="firm_name",
         )
-    kind = FirmKind.LARGE if role is Role.LARGE else FirmKind.SME
-    return create_firm(session, name=firm_name, kind=kind).id
+
+
+def _firm_to_join(session: Session, firm_name: str | None) -> Firm:
+    found = firms_named(session, firm_name or "")
+    if not found:
+        raise InputError(
+            msg("firm_name: no firm is registered under this exact name; check the firm directory"), field="firm_name"
+        )
+    if len(found) > 1:
+        raise InputError(
+            msg("firm_name: several firms go by this name; enter the full registered name from the firm directory"),
+            field="firm_name",
+        )
+    return session.get(Firm, found.pop())
 
 
 def register_firm_user(
@@ -153,16 +177,17 @@ def register_firm_user(
         raise InputError(msg("role: sign-up is for large-firm and SME users; organizers are invited"), field="role")
     email = _clean_email(email)
     _check_password(password)
+    _check_name(name)
+    # the firm is checked before the e-mail: otherwise a bad firm name would answer 400 for a new
+    # e-mail and "done" for a registered one, telling which e-mails have accounts
+    firm = _firm_to_join(session, firm_name) if join else None
+    if not join:
+        _check_new_firm_name(session, firm_name)
     if _email_taken(session, email):
         generate_password_hash(password)  # same work as a real sign-up
         return None
-    if not join:
-        return create_user(session, email=email, password=password, name=name, role=role, firm_name=firm_name)
-    firm = session.scalar(select(Firm).where(Firm.name == (firm_name or "").strip()))
     if firm is None:
-        raise InputError(
-            msg("firm_name: no firm is registered under this exact name; check the firm directory"), field="firm_name"
-        )
+        return create_user(session, email=email, password=password, name=name, role=role, firm_name=firm_name)
     # a member acts as what the firm is: joining an SME as a "large" user must not let it post demands
     role = {FirmKind.LARGE: Role.LARGE, FirmKind.SME: Role.SME}.get(firm.kind, role)
     return create_user(
@@ -189,8 +214,16 @@ def change_password(session: Session, user: User, current: str, new: str) -> Use
     if new == current:
         raise InputError(msg("new_password: choose a password different from the current one"), field="new_password")
     user.password_hash = generate_password_hash(new)
+    user.session_epoch += 1  # every other session signed in with the old password ends
     session.flush()
     return user
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Sign the user out everywhere: every session and remember-me cookie issued so far stops
+    working (a copied session cookie too)."""
+    user.session_epoch += 1
+    session.flush()
 
 
 # --- firm membership -------------------------------------------------------------------------

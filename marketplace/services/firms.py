@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -154,6 +155,38 @@ def firm_detail(session: Session, firm_id: int) -> dict[str, Any]:
     }
 
 
+def name_key(name: str) -> str:
+    """A firm name as compared for sameness: NFKC (full-width brackets and letters become ASCII),
+    without spaces and invisible characters (zero-width, direction marks), case folded — so
+    测试隔膜科技(上海)有限公司 is 测试隔膜科技（上海）有限公司 and "ACME CO" is "Acme Co"."""
+    text = unicodedata.normalize("NFKC", name or "")
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc")).casefold()
+
+
+def clean_firm_name(name: str) -> str:
+    """A firm name as stored: trimmed, without invisible characters (zero-width, direction marks)."""
+    return "".join(ch for ch in (name or "") if unicodedata.category(ch) not in ("Cf", "Cc")).strip()
+
+
+def firms_named(session: Session, name: str) -> set[int]:
+    """The firms a name refers to: the registered name, the short name or any other name a firm
+    is known by, compared by :func:`name_key`."""
+    key = name_key(name)
+    if not key:
+        return set()
+    exact = set(session.scalars(select(Firm.id).where(or_(Firm.name == name, Firm.short_name == name))))
+    exact |= set(session.scalars(select(FirmName.firm_id).where(FirmName.name == name)))
+    if exact:
+        return exact
+    found: set[int] = set()
+    rows = session.execute(select(Firm.id, Firm.name, Firm.short_name)).all()
+    rows += [(fid, other, None) for fid, other in session.execute(select(FirmName.firm_id, FirmName.name))]
+    for fid, full, short in rows:
+        if name_key(full) == key or (short and name_key(short) == key):
+            found.add(fid)
+    return found
+
+
 def create_firm(
     session: Session,
     *,
@@ -165,10 +198,10 @@ def create_firm(
     description: str | None = None,
     source: str = "user",
 ) -> Firm:
-    name = (name or "").strip()
+    name = clean_firm_name(name)
     if not name:
         raise InputError(msg("name: a firm needs its registered name"), field="name")
-    if session.scalar(select(Firm.id).where(Firm.name == name)) is not None:
+    if firms_named(session, name):
         raise InputError(msg("name: a firm named %(name)r already exists", name=name), field="name")
     firm = Firm(
         name=name,
