@@ -246,6 +246,12 @@ def update_profile(
         firm.tier = tier
         facts["tier"] = source
     firm.fact_sources = facts
+    for field, values, limit in (
+        ("products", products, 255),
+        ("industries", industries, 255),
+        ("patents", patents, 500),
+    ):
+        _check_lines(field, values, limit)
     if products is not None:
         _replace_links(session, firm, firm.products, FirmProduct, "product", Product, "name", products, source)
     if industries is not None:
@@ -255,6 +261,23 @@ def update_profile(
     firm.updated_at = utcnow()  # marks the profile as changed for every server process's engine
     session.flush()
     return firm
+
+
+def _check_lines(field: str, values: list[str] | None, limit: int) -> None:
+    """Each entry (a line, or a part between 、) within what the table stores, named by its number."""
+    for number, value in enumerate(values or [], start=1):
+        length = len((value or "").strip())
+        if length > limit:
+            raise InputError(
+                msg(
+                    "%(field)s: entry %(number)s has %(length)s characters; at most %(limit)s per entry",
+                    field=field,
+                    number=number,
+                    length=length,
+                    limit=limit,
+                ),
+                field=field,
+            )
 
 
 def _clean(values: list[str]) -> list[str]:

@@ -106,6 +106,15 @@ def test_sme_edits_its_profile(login, loaded, people):
     assert "专精特新" not in shown and "陶瓷涂覆隔膜" in shown and "上海" in shown
 
 
+def test_an_over_long_profile_entry_is_named_by_its_field_and_number(login, loaded, people):
+    client = login("sme")
+    response = client.post("/profile", data={"products": "锂电池隔膜\n" + "隔" * 300, "patents": "一种隔膜"})
+    assert response.status_code == 400
+    assert "第 2 项有 300 个字符，每项最多 255 个" in response.get_data(as_text=True)  # under the products field
+    html = client.get("/profile").get_data(as_text=True)
+    assert "隔" * 300 not in html  # nothing stored
+
+
 def test_large_firm_user_cannot_open_organizer_dashboard(login):
     assert login("large").get("/organizer/").status_code == 403
 
