@@ -160,14 +160,18 @@ def test_supplier_cannot_sign_before_the_buyer(session, settings, deal):
         svc.sign(session, settings, deal.user(session, "supplier"), contract, signing_password=SIGNING_PASSWORD)
 
 
-def test_tsa_down_refuses_signing_cleanly(session, settings, deal):
+def test_tsa_down_refuses_signing_cleanly(session, settings, deal, caplog):
     contract = to_signing(session, settings, deal)
     down = settings.with_overrides(contracts_tsa_url="http://127.0.0.1:9/tsa")  # discard port: nothing listens
     head = svc.audit_head(session, contract.id)
     with pytest.raises(svc.pades.SigningFailed, match="nothing was stored") as failed:
         svc.sign(session, down, deal.user(session, "buyer"), contract, signing_password=SIGNING_PASSWORD)
-    # translatable for the sign page, the technical reason kept as a value
-    assert message_of(failed.value).template == "signing failed, nothing was stored: %(reason)s"
+    # translatable for the sign page, without the exception chain; the technical reason goes to the log
+    message = message_of(failed.value)
+    assert message.template.startswith("signing failed, nothing was stored;") and not message.params
+    assert "Error" not in message and "<-" not in message
+    assert "TimestampRequestError" in failed.value.detail
+    assert any("TimestampRequestError" in r.getMessage() for r in caplog.records)
     assert contract.signed_pdf is None and contract.signatures == []
     assert svc.audit_head(session, contract.id) == head
 

@@ -1,6 +1,7 @@
 """JSON API of contracts under /api/v1/contracts (APIFlask, Bearer tokens like web/api.py):
 list, read, start, counter, accept, approve, sign, download and verify. Permission comes from
-:func:`marketplace.services.contracts.authorize`; denials are 403/404, conflicts 409."""
+:func:`marketplace.services.contracts.authorize`: whoever may not see a contract gets 404 (as on
+the pages), a party's user who may not do the action 403; conflicts are 409."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from apiflask.fields import Boolean, Dict, Float, Integer, List, String
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app
 
+from marketplace.contracts.pki import MAX_SIGNING_PASSWORD
 from marketplace.contracts.templates import TEMPLATES
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError, NotFoundError, PermissionDeniedError
 from marketplace.models import User
 from marketplace.services import contracts as svc
 from web.api import auth
+from web.contracts import MAX_PDF
 from web.db import get_db
 from web.extensions import csrf
 
@@ -48,6 +51,9 @@ def _run(action) -> Any:  # noqa: ANN001
     except NotFoundError as exc:
         db.rollback()
         abort(404, message=str(exc), detail={exc.field or "id": str(exc)})
+    except PermissionDeniedError as exc:
+        db.rollback()
+        abort(403, message=str(exc))
     except InputError as exc:
         db.rollback()
         abort(400, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
@@ -107,7 +113,7 @@ class ApproveIn(Schema):
 
 
 class SignIn(Schema):
-    signing_password = String(required=True, validate=Length(min=1, max=256))
+    signing_password = String(required=True, validate=Length(min=1, max=MAX_SIGNING_PASSWORD))
     totp_code = String(allow_none=True)
     request_key = String(allow_none=True, validate=Length(max=64))
 
@@ -256,11 +262,16 @@ def pdf(contract_id: int):  # noqa: ANN201
 @bp.input(VerifyIn, arg_name="data")
 @bp.output(VerifyOut)
 def verify(data: dict[str, Any]):  # noqa: ANN201
-    """Public: verify a contract PDF (base64) like `contracts verify FILE --json`."""
+    """Public: verify a contract PDF (base64) like `contracts verify FILE --json`. Input that is
+    not a PDF at all answers 400 (as the verification page does); a PDF whose signatures do not
+    verify answers 200 with ``ok: false`` and the problems."""
     try:
         raw = base64.b64decode(data["pdf_base64"], validate=True)
     except ValueError:
         abort(400, message="pdf_base64: not valid base64", detail={"pdf_base64": "not valid base64"})
+    if not raw or len(raw) > MAX_PDF or b"%PDF-" not in raw[:1024]:  # the header PDF readers look for
+        problem = "not a PDF of at most 2 MB; send the contract PDF, base64-encoded"
+        abort(400, message=f"pdf_base64: {problem}", detail={"pdf_base64": problem})
     return _run(lambda: svc.verify_document(get_db(), _settings(), raw)).as_dict()
 
 

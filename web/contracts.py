@@ -3,7 +3,9 @@ negotiation view with round diff and clause comments, approval, signing, downloa
 key page, the public verification page, the CA/CRL downloads and the RFC 3161 TSA endpoint.
 
 Every view reads contracts through :func:`marketplace.services.contracts.get_contract`, which
-applies the one permission rule; denials answer 403 (or 404 where the contract is not yours).
+applies the one permission rule: whoever may not see a contract (another firm, organizers, admins)
+gets 404, as if it did not exist; a party's user who may not do an action gets 403. A refused action
+answers its status (400, 403, 404, 409) with the message in the reader's language.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from marketplace.contracts.templates import TEMPLATES, get_template
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError, NotFoundError, msg
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
 from marketplace.permissions import acts_for_firms
 from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
-from web.messages import flash_outcome, localized
-from web.params import int_arg
+from web.messages import flash_outcome, localized, refuse
+from web.params import form_id, int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
 tsa_bp = Blueprint("tsa", __name__)
@@ -69,15 +71,54 @@ def _csrf() -> None:
 
 
 def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
-    user = _me()
+    """The contract if the user may do ``action``: 404 for whoever may not see it (staff and users
+    of other firms alike, as the API answers), 403 for a party's user who may not do the action."""
+    user = get_db().get(User, current_user.id)
+    if user is None:
+        abort(404)
     return svc.get_contract(get_db(), contract_id, user, action), user
 
 
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    """A posted choice (buttons, selects): one of ``allowed``, else 400 naming the field."""
+    raw = request.form.get(name) or default
+    if raw not in allowed:
+        message = msg(
+            "%(field)s: unknown value %(raw)r; use one of %(allowed)s",
+            field=name,
+            raw=raw[:40],
+            allowed=", ".join(allowed),
+        )
+        abort(400, description=localized(message))
+    return raw
+
+
 def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
-    if isinstance(error, svc.ConflictError):
-        raise error
-    flash_outcome(error, ok)
+    """Back to the contract with ``ok`` flashed, or the refusal's status and message."""
+    if error is not None:
+        refuse(error)
+    flash_outcome(None, ok)
     return redirect(url_for("contracts.detail", contract_id=contract_id))
+
+
+def audit_label(action: str) -> str:
+    """An audit entry's action in the reader's language (unknown actions as they are)."""
+    labels = {
+        "create": _("创建"),
+        "edit": _("修改条款"),
+        "comment": _("发表评论"),
+        "accept": _("接受"),
+        "designate": _("已指定审批人和签署人"),
+        "approve": _("审批通过"),
+        "reject": _("退回"),
+        "finalise": _("定稿"),
+        "sign": _("签署"),
+        "view": _("查看"),
+        "download": _("下载"),
+        "verify": _("验证"),
+        "export": _("导出"),
+    }
+    return labels.get(action, action)
 
 
 # --- lists and starting --------------------------------------------------------------------
@@ -108,7 +149,7 @@ def new():  # noqa: ANN201
         except ValueError:
             flash(_("请选择对方企业 / choose the other firm"), "error")
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
-        mine_is_buyer = request.form.get("my_party", "buyer") == "buyer"
+        mine_is_buyer = _choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
         contract, error = commit(
             lambda: svc.start_contract(
                 db,
@@ -190,6 +231,7 @@ def detail(contract_id: int):  # noqa: ANN201
         comments=svc.comments(db, contract),
         latest=svc.latest_round(contract),
         can_counter=svc.may_counter(contract, user.firm_id),
+        can_designate=svc.may_designate(db, user, contract),
         can_approve=contract.status is ContractStatus.APPROVING
         and svc.can(user, contract, "approve")
         and svc._approval(db, contract, party) is None,
@@ -199,6 +241,7 @@ def detail(contract_id: int):  # noqa: ANN201
         and (party is Party.BUYER or svc.buyer_has_signed(contract)),
         colleagues=colleagues,
         audit=svc.audit_entries(db, contract),
+        audit_label=audit_label,
         Party=Party,
         form=ActionForm(),
     )
@@ -208,6 +251,12 @@ def detail(contract_id: int):  # noqa: ANN201
 @login_required
 def counter(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "negotiate")
+    if request.method == "GET":
+        try:  # no edit form for terms that can no longer change (approving, signing, signed)
+            svc.require_negotiating(contract)
+        except svc.ConflictError as exc:
+            flash(localized(exc), "error")
+            return redirect(url_for("contracts.detail", contract_id=contract.id))
     template = get_template(contract.template)
     values = dict(svc.latest_round(contract).fields)
     if request.method == "POST":
@@ -252,14 +301,8 @@ def add_comment(contract_id: int):  # noqa: ANN201
 def designate(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "designate")
-
-    def _id(name: str) -> int | None:
-        raw = request.form.get(name, "")
-        return int(raw) if raw.isdigit() else None
-
-    _r, error = commit(
-        lambda: svc.designate(get_db(), user, contract, approver_id=_id("approver_id"), signer_id=_id("signer_id"))
-    )
+    approver_id, signer_id = form_id("approver_id"), form_id("signer_id")  # 400 naming the field
+    _r, error = commit(lambda: svc.designate(get_db(), user, contract, approver_id=approver_id, signer_id=signer_id))
     return _done(error, _("已指定审批人和签署人"), contract.id)
 
 
@@ -268,7 +311,7 @@ def designate(contract_id: int):  # noqa: ANN201
 def approve(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "approve")
-    approved = request.form.get("decision", "approve") == "approve"
+    approved = _choice("decision", "approve", ("approve", "reject")) == "approve"
     _r, error = commit(
         lambda: svc.approve(get_db(), _settings(), user, contract, approved=approved, note=request.form.get("note", ""))
     )
@@ -311,7 +354,7 @@ def sign(contract_id: int):  # noqa: ANN201
             )
         except svc.pades.SigningFailed as exc:
             db.rollback()
-            flash(localized(exc), "error")  # says that nothing was stored, and why
+            flash(localized(exc), "error")  # that nothing was stored; the technical reason is in the log
             status = 503
         else:
             if error is None:

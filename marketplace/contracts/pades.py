@@ -54,8 +54,16 @@ STAMP_TEXT = "%(firm)s\n签署人：%(signer)s\n意愿认证：%(intent)s\n时�
 FIELD_NAMES = {"buyer": "BuyerSignature", "supplier": "SupplierSignature"}
 
 
+log = logging.getLogger(__name__)
+
+
 class SigningFailed(MarketplaceError):
-    """Signing could not complete (TSA unreachable, certificate not valid, ...): nothing was stored."""
+    """Signing could not complete (TSA unreachable, certificate not valid, ...): nothing was stored.
+    The message is for the signer; ``detail`` keeps the technical reason (also logged)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 T = TypeVar("T")
@@ -175,7 +183,16 @@ class LocalPadesProvider(SigningProvider):
                 output=out,
             )
         except (SigningError, Exception) as exc:  # noqa: BLE001 - pyHanko wraps TSA/validation errors variously
-            raise SigningFailed(msg("signing failed, nothing was stored: %(reason)s", reason=_reason(exc))) from exc
+            # the exception chain is for the operator's log, never for the signer's page
+            reason = _reason(exc)
+            log.warning("signing failed for %s (%s), nothing stored: %s", request.signer_name, request.party, reason)
+            raise SigningFailed(
+                msg(
+                    "signing failed, nothing was stored; try again in a few minutes and tell the platform "
+                    "operator if it keeps failing"
+                ),
+                detail=reason,
+            ) from exc
         return out.getvalue()
 
 

@@ -9,7 +9,10 @@ decrypted in memory for one signature.
 from __future__ import annotations
 
 import os
+import re
+import stringprep
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +27,10 @@ from marketplace.errors import InputError, msg
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PLATFORM_NAME = "ChainMatch 产业链供需对接平台"
 _FILES = ("root", "issuing", "tsa")
+MIN_SIGNING_PASSWORD = 8
+MAX_SIGNING_PASSWORD = 128  # characters; cryptography refuses key passwords over 1,023 bytes
+# invisible characters (zero-width space and joiners, word joiner, BOM, soft hyphen, ...)
+_INVISIBLE = re.compile(r"[\s\u00ad\u034f\u180b-\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufe00-\ufe0f]")
 
 
 @dataclass(frozen=True)
@@ -201,11 +208,68 @@ def new_user_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _name_char_ok(char: str) -> bool:
+    """Whether an X.509 Name (RFC 4518 string preparation, as asn1crypto and so pyHanko apply it)
+    accepts the character: code points assigned in Unicode 3.2, no private use, non-characters,
+    surrogates, controls, display-changing or replacement characters."""
+    for c in unicodedata.normalize("NFKC", char):
+        if (
+            stringprep.in_table_a1(c)
+            or stringprep.in_table_c3(c)
+            or stringprep.in_table_c4(c)
+            or stringprep.in_table_c5(c)
+            or stringprep.in_table_c8(c)
+            or c == "\ufffd"
+            or unicodedata.category(c) in ("Cc", "Cf")
+        ):
+            return False
+    return True
+
+
+def name_usable(text: str) -> bool:
+    """Whether asn1crypto accepts ``text`` in a certificate subject (pyHanko fails on it otherwise)."""
+    from asn1crypto import x509 as asn1_x509
+
+    try:
+        value = asn1_x509.DirectoryString(name="utf8_string", value=asn1_x509.UTF8String(text))
+        asn1_x509.NameTypeAndValue({"type": "common_name", "value": value}).prepped_value  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def subject_text(text: str, fallback: str) -> str:
+    """``text`` made fit for a certificate subject, keeping what is readable: characters X.509
+    names refuse (emoji and others outside Unicode 3.2, controls, invisible format characters) are
+    dropped, right-to-left text mixed with left-to-right text is dropped, spaces are collapsed;
+    ``fallback`` when nothing usable is left. At most 64 characters (the RFC 5280 upper bound of
+    a common name)."""
+    kept = "".join(ch for ch in (text or "") if _name_char_ok(ch))
+    if any(stringprep.in_table_d1(ch) for ch in kept):
+        if any(stringprep.in_table_d2(ch) for ch in kept):
+            kept = "".join(ch for ch in kept if not stringprep.in_table_d1(ch))
+        else:  # right-to-left only: it must start and end with a right-to-left character
+            while kept and not stringprep.in_table_d1(kept[0]):
+                kept = kept[1:]
+            while kept and not stringprep.in_table_d1(kept[-1]):
+                kept = kept[:-1]
+    kept = " ".join(kept.split())[:64].strip()
+    if kept and name_usable(kept):
+        return kept
+    safe = " ".join("".join(ch for ch in (text or "") if 0x20 <= ord(ch) < 0x7F).split())[:64].strip()
+    return safe if safe and name_usable(safe) else fallback
+
+
 def issue_user_cert(
     ca: PlatformCA, key: PrivateKey, *, name: str, email: str, firm: str, days: int = 365 * 3
 ) -> x509.Certificate:
-    """A signing certificate for one user: their name and firm, non-repudiation usage, the CRL URL."""
-    subject = _name(name, org=firm, unit="ChainMatch signer")
+    """A signing certificate for one user: their name and firm, non-repudiation usage, the CRL URL.
+    The subject keeps the readable part of names that X.509 refuses (:func:`subject_text`)."""
+    subject = _name(
+        subject_text(name, fallback=email.split("@")[0] or "ChainMatch signer"),
+        org=subject_text(firm, fallback="ChainMatch member firm"),
+        unit="ChainMatch signer",
+    )
     return (
         _builder(subject, ca.issuing.cert.subject, key.public_key(), days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -217,14 +281,36 @@ def issue_user_cert(
     )
 
 
-def encrypt_user_key(key: PrivateKey, password: str) -> bytes:
-    if len(password or "") < 8:
+def check_signing_password(password: str | None) -> str:
+    """A new signing password: 8 to 128 characters, not only spaces or invisible characters."""
+    password = password or ""
+    if len(password) < MIN_SIGNING_PASSWORD:
         raise InputError(msg("signing_password: use at least 8 characters"), field="signing_password")
-    return _key_pem(key, password.encode("utf-8"))
+    if len(password) > MAX_SIGNING_PASSWORD:
+        raise InputError(
+            msg("signing_password: use at most %(max)s characters", max=MAX_SIGNING_PASSWORD),
+            field="signing_password",
+        )
+    if not _INVISIBLE.sub("", password):
+        raise InputError(
+            msg("signing_password: spaces and invisible characters alone are not a password; use visible characters"),
+            field="signing_password",
+        )
+    return password
+
+
+def encrypt_user_key(key: PrivateKey, password: str) -> bytes:
+    return _key_pem(key, check_signing_password(password).encode("utf-8"))
 
 
 def decrypt_user_key(blob: bytes, password: str) -> PrivateKey:
-    """The user's key, or InputError when the signing password is wrong."""
+    """The user's key, or InputError when the signing password is wrong (or longer than any
+    signing password can be)."""
+    if len(password or "") > MAX_SIGNING_PASSWORD:
+        raise InputError(
+            msg("signing_password: use at most %(max)s characters", max=MAX_SIGNING_PASSWORD),
+            field="signing_password",
+        )
     try:
         key = serialization.load_pem_private_key(blob, password=(password or "").encode("utf-8"))
     except (ValueError, TypeError) as exc:

@@ -190,6 +190,7 @@ def render_contract(doc: ContractDocument, font_file: Path) -> bytes:
             [Paragraph("签订地点", st["body"]), Paragraph(escape(doc.values.get("sign_place", "")), st["body"])],
         ],
         colWidths=[38 * mm, 130 * mm],
+        splitInRow=1,  # a cell taller than a page (a very long place or firm name) continues on the next
     )
     parties.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story += [parties, Spacer(1, 4 * mm)]

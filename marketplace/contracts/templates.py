@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marketplace.errors import InputError, msg
@@ -30,6 +31,7 @@ class FieldSpec(_Labelled):
     en: str
     kind: str = "text"  # text | textarea | money | date
     required: bool = True
+    max_length: int = 20000  # characters; short single-line fields (title, place) much less
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,13 @@ class Template(_Labelled):
     clauses: tuple[Clause, ...]
 
 
-MAX_AMOUNT = 1e13  # yuan: ten trillion, beyond any contract signed here
+MAX_AMOUNT = Decimal(10) ** 13  # yuan: ten trillion, beyond any contract signed here
+MAX_TITLE = 200  # the contracts.title column
+MAX_PLACE = 100  # one line in the parties table of the PDF
 COMMON_HEAD = (
-    FieldSpec("title", "合同名称", "Contract title"),
+    FieldSpec("title", "合同名称", "Contract title", max_length=MAX_TITLE),
     FieldSpec("amount", "合同总金额（元）", "Total amount (CNY)", "money"),
-    FieldSpec("sign_place", "签订地点", "Place of signing"),
+    FieldSpec("sign_place", "签订地点", "Place of signing", max_length=MAX_PLACE),
 )
 COMMON_TAIL = (FieldSpec("extra_terms", "其他约定", "Other terms", "textarea", required=False),)
 DISPUTE = Clause(
@@ -277,9 +281,41 @@ def get_template(code: str) -> Template:
         ) from None
 
 
+# digits with optional thousands separators in groups of three, then at most a decimal part
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
+def clean_money(key: str, text: str) -> str:
+    """An amount in yuan as it is stored: ``1234567.50``. Refused rather than rewritten: more than
+    two decimals (fen), thousands separators out of place, not a number, negative, beyond
+    :data:`MAX_AMOUNT`; ``-0`` is 0."""
+    if "," in text and not _GROUPED.fullmatch(text):
+        raise InputError(
+            msg("%(key)s: a thousands separator is out of place; write 1,234,567.89 or 1234567.89", key=key),
+            field=key,
+        )
+    try:
+        number = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise InputError(msg("%(key)s: enter an amount in yuan, e.g. 1200000", key=key), field=key) from None
+    if not number.is_finite() or number > MAX_AMOUNT:
+        raise InputError(
+            msg("%(key)s: enter an amount in yuan up to %(max)s", key=key, max=f"{MAX_AMOUNT:,.0f}"), field=key
+        )
+    if number < 0:
+        raise InputError(msg("%(key)s: the amount cannot be negative", key=key), field=key)
+    cents = number.quantize(Decimal("0.01"))
+    if cents != number:
+        raise InputError(
+            msg("%(key)s: at most two decimal places (fen), e.g. 1200000.50; got %(raw)s", key=key, raw=text[:40]),
+            field=key,
+        )
+    return f"{cents + 0:.2f}" if cents else "0.00"  # + 0 drops the sign of -0
+
+
 def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = False) -> dict[str, str]:
-    """Field values as stripped strings; unknown keys rejected, money checked, required ones
-    present unless ``partial`` (drafts may still have blanks)."""
+    """Field values as stripped strings; unknown keys rejected, lengths and money checked, required
+    ones present unless ``partial`` (drafts may still have blanks)."""
     known = {f.key: f for f in template.fields}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -292,25 +328,29 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
         text = "" if raw is None else str(raw).strip()
         if len(text) > 20000:
             raise InputError(msg("%(key)s: at most 20,000 characters", key=spec.key), field=spec.key)
+        if len(text) > spec.max_length:
+            raise InputError(
+                msg(
+                    "%(key)s: at most %(max)s characters (got %(n)s); keep it to one short line",
+                    key=spec.key,
+                    max=spec.max_length,
+                    n=len(text),
+                ),
+                field=spec.key,
+            )
         if spec.kind == "money" and text:
-            try:
-                number = float(text.replace(",", ""))
-            except ValueError:
-                raise InputError(
-                    msg("%(key)s: enter an amount in yuan, e.g. 1200000", key=spec.key), field=spec.key
-                ) from None
-            if not math.isfinite(number) or number > MAX_AMOUNT:
-                raise InputError(
-                    msg("%(key)s: enter an amount in yuan up to %(max)s", key=spec.key, max=f"{MAX_AMOUNT:,.0f}"),
-                    field=spec.key,
-                )
-            if number < 0:
-                raise InputError(msg("%(key)s: the amount cannot be negative", key=spec.key), field=spec.key)
-            text = f"{number:.2f}"
+            text = clean_money(spec.key, text)
         if spec.required and not text and not partial:
             raise InputError(msg("%(key)s: %(label)s is required", key=spec.key, label=spec.zh), field=spec.key)
         out[spec.key] = text
     return out
+
+
+def clip_fields(template: Template, values: dict[str, Any]) -> dict[str, Any]:
+    """Pre-filled values (from a demand, a meeting, a parent contract) cut to each field's length,
+    so that a long demand title does not make a contract impossible to start."""
+    limits = {f.key: f.max_length for f in template.fields}
+    return {k: v[: limits[k]].strip() if isinstance(v, str) and k in limits else v for k, v in values.items()}
 
 
 class _Blank(dict):

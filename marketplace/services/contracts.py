@@ -32,12 +32,21 @@ from marketplace.contracts.templates import (
     DEMAND_TYPE_TEMPLATE,
     Template,
     clean_fields,
+    clip_fields,
     content_hash,
     content_text,
     get_template,
     render_clauses,
 )
-from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError, join, msg
+from marketplace.errors import (
+    InputError,
+    MarketplaceError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransitionError,
+    join,
+    msg,
+)
 from marketplace.models import (
     Contract,
     ContractApproval,
@@ -57,13 +66,14 @@ from marketplace.models import (
     User,
     utcnow,
 )
-from marketplace.permissions import can_view_demand, viewer_of
+from marketplace.permissions import acts_for_firms, can_view_demand, viewer_of
 
 GENESIS = "0" * 64
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
 # stays valid. Revocation for cause (lost, compromised) lists it.
 SUPERSEDED = "superseded"
 ACTIONS = ("view", "negotiate", "approve", "sign", "designate", "download")
+MAX_NOTE = 2000  # characters of a round's or an approval's note
 
 
 class ContractAccessDenied(MarketplaceError):
@@ -382,7 +392,7 @@ def prefill_fields(
         )
     values.update({k: v for k, v in (extra or {}).items() if v not in (None, "")})
     known = {f.key for f in template.fields}
-    return clean_fields(template, {k: v for k, v in values.items() if k in known}, partial=True)
+    return clean_fields(template, clip_fields(template, {k: v for k, v in values.items() if k in known}), partial=True)
 
 
 def _new_number(session: Session) -> str:
@@ -417,6 +427,7 @@ def start_contract(
     ``source_ref="meeting:<id>"``, ``prefill={"sign_place": ..., "extra_terms": ...}``) and
     scratch contracts all come here. The actor must belong to one of the two firms; they become
     their firm's approver and signer until :func:`designate` changes that."""
+    note = clean_note(note)
     if buyer_firm_id == supplier_firm_id:
         raise InputError(msg("supplier_firm_id: a contract needs two different firms"), field="supplier_firm_id")
     buyer = _firm(session, buyer_firm_id, "buyer_firm_id")
@@ -639,7 +650,7 @@ def _add_round(session: Session, contract: Contract, actor: User, values: dict[s
         content_hash=content_hash(tpl, values, *_names(contract)),
         author_firm_id=actor.firm_id,
         author_id=actor.id,
-        note=(note or "").strip()[:2000],
+        note=clean_note(note),
     )
     session.add(rnd)
     contract.rounds.append(rnd)
@@ -650,6 +661,17 @@ def _add_round(session: Session, contract: Contract, actor: User, values: dict[s
 
 def latest_round(contract: Contract) -> ContractRound:
     return contract.rounds[-1]
+
+
+def clean_note(note: str | None) -> str:
+    """A round's or an approval's note: refused, not cut, when longer than :data:`MAX_NOTE`."""
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE:
+        raise InputError(
+            msg("note: at most %(max)s characters (got %(n)s); shorten the note", max=f"{MAX_NOTE:,}", n=len(text)),
+            field="note",
+        )
+    return text
 
 
 def _claim_roles(contract: Contract, party: Party, actor: User) -> None:
@@ -670,6 +692,11 @@ def _require_status(contract: Contract, *allowed: ContractStatus) -> None:
             msg("status: the contract is %(status)s, this needs %(needs)s", status=contract.status, needs=names),
             field="status",
         )
+
+
+def require_negotiating(contract: Contract) -> None:
+    """ConflictError (409) unless the terms are still being negotiated."""
+    _require_status(contract, ContractStatus.NEGOTIATING)
 
 
 def may_counter(contract: Contract, firm_id: int | None) -> bool:
@@ -697,6 +724,7 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
     """The other side proposes changed terms: a new frozen round."""
     _claim_roles(contract, authorize(actor, contract, "negotiate"), actor)
     _require_status(contract, ContractStatus.NEGOTIATING)
+    note = clean_note(note)
     tpl = get_template(contract.template)
     values = clean_fields(tpl, {**latest_round(contract).fields, **fields}, partial=True)
     for spec in tpl.fields:  # a draft may still have blanks; a counter-offer cannot blank agreed terms
@@ -727,7 +755,9 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
 
 
 def comment(session: Session, actor: User, contract: Contract, clause: str, text: str) -> ContractComment:
+    """A comment on a clause of the latest round, while the terms are negotiated (409 after)."""
     authorize(actor, contract, "negotiate")
+    _require_status(contract, ContractStatus.NEGOTIATING)
     text = (text or "").strip()
     if not text:
         raise InputError(msg("text: write a comment"), field="text")
@@ -759,20 +789,74 @@ def accept_round(session: Session, actor: User, contract: Contract) -> ContractR
     return rnd
 
 
+def _side_starter(session: Session, contract: Contract, firm_id: int) -> int | None:
+    """The user who started the contract for this firm: who created it, or (the other side) who
+    first countered or accepted for the firm."""
+    return session.scalar(
+        select(ContractAuditEntry.actor_id)
+        .join(User, User.id == ContractAuditEntry.actor_id)
+        .where(
+            ContractAuditEntry.contract_id == contract.id,
+            ContractAuditEntry.action.in_(("create", "edit", "accept")),
+            User.firm_id == firm_id,
+        )
+        .order_by(ContractAuditEntry.seq)
+        .limit(1)
+    )
+
+
+def _designators(session: Session, contract: Contract, party: Party) -> list[int]:
+    """Who designates a firm's approver and signer: its active firm administrators, or, when it
+    has none, the user who started the contract for the firm."""
+    firm_id = contract.firm_id_of(party)
+    admins = list(session.scalars(select(User.id).where(acts_for_firms([firm_id]), User.is_firm_admin.is_(True))))
+    if admins:
+        return admins
+    starter = _side_starter(session, contract, firm_id)
+    return [starter] if starter is not None else []
+
+
+def may_designate(session: Session, actor: User, contract: Contract) -> bool:
+    """Whether the actor designates for their firm (see :func:`designate`)."""
+    if not can(actor, contract, "designate"):
+        return False
+    return actor.id in _designators(session, contract, authorize(actor, contract, "designate"))
+
+
 def designate(
     session: Session, actor: User, contract: Contract, *, approver_id: int | None = None, signer_id: int | None = None
 ) -> Contract:
-    """Name the approver and/or signer of the actor's own firm (users of that firm)."""
+    """Name the approver and/or signer of the actor's own firm (users of that firm).
+
+    Only the firm's administrator designates (or, for a firm without one, the user who started
+    the contract for it), and nobody grants themselves a role they do not hold: a member who could
+    name themselves approver would override the firm's choice. Others get PermissionDeniedError."""
     party = authorize(actor, contract, "designate")
     _require_status(contract, ContractStatus.NEGOTIATING, ContractStatus.APPROVING)
-    _claim_roles(contract, party, actor)
+    if actor.id not in _designators(session, contract, party):
+        raise PermissionDeniedError(
+            msg(
+                "only your firm's administrator (or, if your firm has none, the colleague who started this "
+                "contract for your firm) designates the approver and signer"
+            )
+        )
+    held = {  # an empty role falls to the designator anyway (as on a first counter): not a grant
+        "approver_id": (contract.buyer_approver_id if party is Party.BUYER else contract.supplier_approver_id)
+        or actor.id,
+        "signer_id": (contract.buyer_signer_id if party is Party.BUYER else contract.supplier_signer_id) or actor.id,
+    }
     firm_id = contract.firm_id_of(party)
     for field, user_id in (("approver_id", approver_id), ("signer_id", signer_id)):
         if user_id is None:
             continue
-        user = session.get(User, user_id)
+        if user_id == actor.id and held[field] != actor.id:
+            raise PermissionDeniedError(
+                msg("%(field)s: you cannot designate yourself; choose a colleague", field=field), field=field
+            )
+        user = session.get(User, user_id) if 0 < user_id < 2**31 else None  # the id column is 32-bit
         if user is None or acting_firm(user) != firm_id:
             raise InputError(msg("%(field)s: choose an active user of your own firm", field=field), field=field)
+    _claim_roles(contract, party, actor)  # an empty role falls to the designator, as on a first counter
     if party is Party.BUYER:
         contract.buyer_approver_id = approver_id or contract.buyer_approver_id
         contract.buyer_signer_id = signer_id or contract.buyer_signer_id
@@ -806,7 +890,7 @@ def approve(
         party=party,
         approver_id=actor.id,
         approved=approved,
-        note=(note or "").strip()[:2000],
+        note=clean_note(note),
     )
     session.add(row)
     session.flush()
@@ -870,8 +954,7 @@ def enroll(
     and, with ``totp``, the otpauth:// URI to put into an authenticator app."""
     if acting_firm(user) is None:
         raise InputError(msg("user: only active members of a firm sign contracts"), field="user")
-    if len(signing_password or "") < 8:
-        raise InputError(msg("signing_password: use at least 8 characters"), field="signing_password")
+    pki.check_signing_password(signing_password)
     ca = platform_ca(settings)
     key = pki.new_user_key()
     cert = pki.issue_user_cert(ca, key, name=user.name, email=user.email, firm=user.firm.name)
@@ -947,6 +1030,15 @@ def sign(
             msg("signing_password: you have no signing certificate yet; set a signing password first"),
             field="signing_password",
         )
+    cert = x509.load_pem_x509_certificate(cred.cert_pem.encode())
+    if not all(pki.name_usable(str(a.value)) for a in cert.subject):  # issued before names were made safe
+        raise InputError(
+            msg(
+                "signing_password: your signing certificate carries a name that signatures cannot use; "
+                "set your signing password again to get a new certificate"
+            ),
+            field="signing_password",
+        )
     intent = "签署密码 password"
     if cred.totp_secret:
         if not totp_code or not pyotp.TOTP(cred.totp_secret).verify(str(totp_code).strip(), valid_window=1):
@@ -963,7 +1055,7 @@ def sign(
         firm_name=actor.firm.name,
         reason=f"同意签署合同 {contract.number}（第 {_final_round_no(session, contract)} 轮定稿）",
         location=session.get(ContractRound, contract.final_round_id).fields.get("sign_place", ""),
-        cert=x509.load_pem_x509_certificate(cred.cert_pem.encode()),
+        cert=cert,
         key=key,
         chain=[ca.issuing.cert, ca.root.cert],
         validation=_validation(session, settings),
