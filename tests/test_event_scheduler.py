@@ -21,6 +21,7 @@ import marketplace.commands  # noqa: F401  (registers the events group)
 from marketplace.cli import cli
 from marketplace.errors import InputError
 from marketplace.services.event_scheduler import (
+    MAX_WEIGHT,
     REASON_CODES,
     greedy_schedule,
     parse_instance,
@@ -423,6 +424,7 @@ BAD_INPUTS = [
     ("locked without table", mutate("meetings.0.locked", {"slot": 0}), "meetings[0].locked.table"),
     ("negative weight", mutate("meetings.0.weight", -3), "meetings[0].weight"),
     ("weight not a number", mutate("meetings.0.weight", "high"), "meetings[0].weight"),
+    ("weight above the maximum", mutate("meetings.0.weight", 1e308), "meetings[0].weight"),
     ("slots not a number", mutate("slots", "16"), "slots"),
     ("zero slots", mutate("slots", 0), "slots"),
     ("negative tables", mutate("tables", -1), "tables"),
@@ -509,6 +511,25 @@ def test_cli_bad_input_exits_2_naming_the_field(case, change, field):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert field in result.stderr
+
+
+def test_cli_refuses_weights_above_the_maximum_so_its_json_is_always_finite():
+    data = {
+        "slots": 2,
+        "tables": 1,
+        "participants": [{"id": "L", "side": "large"}, {"id": "S", "side": "sme"}],
+        "meetings": [{"id": 1, "a": "L", "b": "S", "weight": 1e308}, {"id": 2, "a": "L", "b": "S", "weight": 1e308}],
+        "time_limit_s": 1,
+    }
+    refused = invoke(["events", "solve", "--input", "-", "--json"], input=json.dumps(data))
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "meetings[0].weight: must be at most 1000000000" in refused.stderr
+    for m in data["meetings"]:
+        m["weight"] = MAX_WEIGHT  # the largest weight allowed: the objective stays a finite number
+    result = invoke(["events", "solve", "--input", "-", "--json"], input=json.dumps(data))
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in the output"))
+    assert out["objective"] == 2 * MAX_WEIGHT
 
 
 def test_cli_malformed_json_exits_2():

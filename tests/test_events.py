@@ -3,13 +3,13 @@ expiry, the day itself, permissions and demand visibility through events."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.errors import InputError, NotFoundError, TransitionError
+from marketplace.errors import ConflictError, InputError, NotFoundError, TransitionError
 from marketplace.models import (
     Demand,
     EventRegistration,
@@ -373,3 +373,124 @@ def test_a_line_break_in_a_firm_name_is_escaped_in_the_calendar_name(world):
     unfolded = data.replace(b"\r\n ", b"")
     assert b"\nX-INJ" not in unfolded and "甲公司\\nX-INJ:1".encode() in unfolded
     assert "X-INJ" not in Calendar.from_ical(data)  # no property smuggled in
+
+
+@pytest.mark.parametrize("title", ["对接会\u2028第二行", "对接会\u2029第二段", "对接会\u0085下一行", "对接会\x9b控制"])
+def test_title_with_a_unicode_line_separator_or_c1_control_is_refused(world, title):
+    s, w = world
+    with pytest.raises(InputError, match="one line") as err:
+        ev.create_event(s, w["org"].id, event_data(title=title))
+    assert err.value.field == "title"
+
+
+@pytest.mark.parametrize(("start", "days"), [("9999-12-30", 7), ("9999-12-31", 1)])
+def test_a_start_date_more_than_five_years_ahead_is_refused_naming_start_date(world, start, days):
+    s, w = world
+    with pytest.raises(InputError, match="more than 5 years ahead") as err:
+        ev.create_event(s, w["org"].id, event_data(start_date=start, days=days))
+    assert err.value.field == "start_date"
+    with pytest.raises(InputError) as err:
+        ev.update_event(s, w["event"], {"start_date": start, "days": days})
+    assert err.value.field == "start_date"
+
+
+def test_the_latest_allowed_start_date_takes_the_longest_event(world):
+    s, w = world
+    latest = ev.latest_start_date()
+    event = ev.create_event(s, w["org"].id, event_data(start_date=latest.isoformat(), days=7))
+    assert event.slot_times()[-1][0].date() == latest + timedelta(days=6)
+    assert ev.latest_start_date(date(2028, 2, 29)) == date(2033, 2, 28)
+
+
+def test_registration_cannot_close_after_the_first_slot_in_the_event_time_zone(world):
+    s, w = world
+    event = w["event"]  # one session from 09:00 (Asia/Shanghai), i.e. 01:00 UTC
+    start = event.start_date
+    with pytest.raises(InputError) as err:
+        ev.update_event(s, event, {"registration_closes": f"{start}T20:00:00+08:00"})
+    assert err.value.field == "registration_closes"
+    assert f"{start} 20:00+08:00 is after the event starts ({start} 09:00+08:00)" in str(err.value)
+    with pytest.raises(InputError):  # naive values are UTC: 01:01 UTC is 09:01 in Shanghai
+        ev.update_event(s, event, {"registration_closes": f"{start}T01:01:00"})
+    ev.update_event(s, event, {"registration_closes": f"{start}T09:00:00+08:00"})
+    assert event.registration_closes == datetime(start.year, start.month, start.day, 1, 0)
+    late_morning = ev.update_event(s, event, {"sessions": ["13:30-17:00", "10:00-12:00"]})
+    assert late_morning.registration_closes is not None  # the first slot now starts at 10:00
+
+
+def test_null_clears_the_optional_texts_and_lists_of_an_event(world):
+    s, w = world
+    event = ev.update_event(
+        s, w["event"], {"description": "旧简介", "location": "旧地点", "focus_industries": ["电池"]}
+    )
+    ev.update_event(
+        s, event, {"description": None, "location": None, "focus_industries": None, "registration_closes": None}
+    )
+    assert (event.description, event.location, event.focus_industries) == ("", "", [])
+    assert event.registration_closes is None
+
+
+def test_an_event_without_sessions_is_refused_naming_sessions(world):
+    s, w = world
+    for empty in ("", [], None):
+        with pytest.raises(InputError, match="at least one session") as err:
+            ev.update_event(s, w["event"], {"sessions": empty})
+        assert err.value.field == "sessions"
+
+
+def test_a_finished_event_takes_no_registration_even_from_an_invited_firm(loaded):
+    from marketplace.services.firms import create_firm
+
+    with session_scope(loaded) as s:
+        w = setup_event(s)
+        late = create_firm(s, name="迟到测试企业有限公司", kind=ev.FirmKind.SME)
+        ev.invite_firms(s, w["event"], [late.id])
+        ev.decline_invitation(s, w["event"], late.id)
+        ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
+        with pytest.raises(ConflictError, match="the event is finished; firms register only") as err:
+            ev.register_firm(s, w["event"], late.id)
+        assert err.value.field == "status"
+        assert ev.registration_for(s, w["event"], late.id) is None
+
+
+def test_a_draft_event_takes_no_registration_even_from_an_invited_firm(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False)
+        w["event"].status = ev.EventStatus.DRAFT
+        ev.invite_firms(s, w["event"], [w["smes"][0].id])
+        with pytest.raises(ConflictError, match="the event is draft"):
+            ev.register_firm(s, w["event"], w["smes"][0].id)
+
+
+def test_meetings_are_neither_requested_nor_answered_nor_proposed_once_the_event_is_finished(world):
+    s, w = world
+    event = w["event"]
+    pending = ev.request_meeting(s, event, w["smes"][0].id, w["large"].id)
+    ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+    with pytest.raises(ConflictError, match="the event is finished; meetings are requested and answered"):
+        ev.request_meeting(s, event, w["smes"][1].id, w["large"].id)
+    for accept in (True, False):
+        with pytest.raises(ConflictError) as err:
+            ev.answer_request(s, pending, accept=accept)
+        assert err.value.field == "status"
+    assert pending.status is RequestStatus.PENDING
+    assert s.scalar(select(Meeting.id).where(Meeting.event_id == event.id)) is None
+    with pytest.raises(ConflictError):
+        ev.propose_meetings(s, None, event)
+
+
+def test_a_rejected_registration_alone_does_not_show_the_event(world):
+    from marketplace.services.firms import create_firm
+
+    s, w = world
+    event = w["event"]
+    firm = create_firm(s, name="被拒测试企业有限公司", kind=ev.FirmKind.SME)
+    user = _user(s, Role.SME, firm_id=firm.id)
+    reg = ev.register_firm(s, event, firm.id)
+    assert ev.event_access(s, user, event) is ev.Access.INVITED  # pending: sees the event page
+    ev.decide_registration(s, reg, approve=False)
+    assert ev.event_access(s, user, event) is ev.Access.PUBLIC  # open registration: like anyone
+    event.open_registration = False
+    assert ev.event_access(s, user, event) is ev.Access.NONE
+    ev.invite_firms(s, event, [firm.id])
+    assert ev.event_access(s, user, event) is ev.Access.INVITED  # an invitation still shows it

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.errors import InputError
+from marketplace.errors import ConflictError
 from marketplace.models import (
     Meeting,
     MeetingRequest,
@@ -248,9 +248,20 @@ def test_scheduling_a_draft_event_is_refused(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)
         w["event"].status = ev.EventStatus.DRAFT
-        with pytest.raises(InputError) as err:
+        with pytest.raises(ConflictError, match="open registration before scheduling") as err:
             schedule_event(s, w["event"])
         assert err.value.field == "status"
+
+
+def test_a_finished_event_is_neither_scheduled_nor_its_agendas_sent_as_a_conflict(scheduled):
+    s, w, meetings = scheduled
+    schedule_event(s, w["event"], time_limit_s=5)
+    ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
+    for action in (lambda: schedule_event(s, w["event"]), lambda: send_agendas(s, w["event"])):
+        with pytest.raises(ConflictError, match="the event is finished; it can no longer be scheduled") as err:
+            action()
+        assert err.value.field == "status"
+    assert not any(m.locked for m in meetings)  # nothing was sent
 
 
 def test_statistics_follow_the_records(scheduled):

@@ -1,7 +1,8 @@
 """JSON API of chain-matching events under /api/v1/events (APIFlask, Bearer tokens like
 web/api.py). Same permissions as the pages: only the organizing organization (or an admin) edits,
 invites, schedules and reads statistics; approved participants see their own requests and
-agenda; everyone else gets 403 (401 without a token, 404 for an event that does not exist)."""
+agenda; everyone else gets 403 (401 without a token; 404 for an event, meeting or request that does
+not exist or that the caller may not see at all). Integers are strict (1.5 or "3" answer 422)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List,
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
 
-from marketplace.errors import InputError, NotFoundError, TransitionError
+from marketplace.errors import InputError
 from marketplace.models import Event, EventFormat, EventRegistration, Meeting, MeetingRequest, Outcome, RequestRule
 from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_rows
 from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
 from marketplace.services.events_scheduling import schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats
+from web import error_status
 from web.api import auth
 from web.db import get_db
 from web.engine import get_engine
@@ -33,35 +35,35 @@ csrf.exempt(bp)
 
 class EventIn(Schema):
     title = String(required=True, validate=Length(min=2, max=200))
-    description = String(validate=Length(max=5000))
+    description = String(allow_none=True, validate=Length(max=5000), metadata={"description": "null clears it"})
     format = String(validate=OneOf([f.value for f in EventFormat]))
-    location = String(validate=Length(max=255))
-    focus_products = List(String())
-    focus_industries = List(String())
+    location = String(allow_none=True, validate=Length(max=255), metadata={"description": "null clears it"})
+    focus_products = List(String(), allow_none=True, metadata={"description": "null clears it"})
+    focus_industries = List(String(), allow_none=True, metadata={"description": "null clears it"})
     start_date = Date(required=True)
-    days = Integer(validate=Range(min=1, max=7))
+    days = Integer(strict=True, validate=Range(min=1, max=7))
     sessions = List(String(), metadata={"description": 'e.g. ["09:00-12:00", "13:30-17:00"]'})
-    slot_minutes = Integer(validate=Range(min=5, max=240))
-    gap_minutes = Integer(validate=Range(min=0, max=120))
-    tables = Integer(validate=Range(min=1, max=5000))
+    slot_minutes = Integer(strict=True, validate=Range(min=5, max=240))
+    gap_minutes = Integer(strict=True, validate=Range(min=0, max=120))
+    tables = Integer(strict=True, validate=Range(min=1, max=5000))
     registration_opens = DateTime(allow_none=True)
     registration_closes = DateTime(allow_none=True)
-    capacity_large = Integer(validate=Range(min=0))
-    capacity_sme = Integer(validate=Range(min=0))
+    capacity_large = Integer(strict=True, validate=Range(min=0))
+    capacity_sme = Integer(strict=True, validate=Range(min=0))
     open_registration = Boolean()
     request_rule = String(validate=OneOf([r.value for r in RequestRule]))
-    request_expiry_hours = Integer(validate=Range(min=1))
-    pending_cap = Integer(validate=Range(min=1))
-    sme_min_meetings = Integer(validate=Range(min=0))
-    large_max_meetings = Integer(validate=Range(min=1))
-    max_representatives = Integer(validate=Range(min=1))
+    request_expiry_hours = Integer(strict=True, validate=Range(min=1))
+    pending_cap = Integer(strict=True, validate=Range(min=1))
+    sme_min_meetings = Integer(strict=True, validate=Range(min=0))
+    large_max_meetings = Integer(strict=True, validate=Range(min=1))
+    max_representatives = Integer(strict=True, validate=Range(min=1))
 
 
 class EventPatch(EventIn):
     title = String(validate=Length(min=2, max=200))
     start_date = Date()
     status = String(validate=OneOf(["open", "scheduled", "finished"]))
-    demand_ids = List(Integer(), metadata={"description": "demands to add to the event's board"})
+    demand_ids = List(Integer(strict=True), metadata={"description": "demands to add to the event's board"})
 
 
 class EventOut(Schema):
@@ -102,21 +104,21 @@ class EventList(Schema):
 
 
 class InviteIn(Schema):
-    firm_ids = List(Integer(), required=True, validate=Length(min=1, max=500))
+    firm_ids = List(Integer(strict=True), required=True, validate=Length(min=1, max=500))
 
 
 class RegisterIn(Schema):
-    representatives = Integer(load_default=1, validate=Range(min=1, max=50))
+    representatives = Integer(strict=True, load_default=1, validate=Range(min=1, max=50))
 
 
 class AvailabilityIn(Schema):
-    slots = List(Integer(), allow_none=True, required=True)
+    slots = List(Integer(strict=True), allow_none=True, required=True)
 
 
 class RequestIn(Schema):
-    to_firm_id = Integer(required=True)
+    to_firm_id = Integer(strict=True, required=True)
     message = String(load_default="", validate=Length(max=1000))
-    demand_id = Integer(allow_none=True)
+    demand_id = Integer(strict=True, allow_none=True)
 
 
 class AnswerIn(Schema):
@@ -128,7 +130,7 @@ class MustMeetIn(Schema):
 
 
 class ProposalsIn(Schema):
-    request_ids = List(Integer(), required=True, validate=Length(min=1, max=1000))
+    request_ids = List(Integer(strict=True), required=True, validate=Length(min=1, max=1000))
 
 
 class ScheduleIn(Schema):
@@ -148,9 +150,9 @@ class OutcomeIn(Schema):
 
 class SurveyIn(Schema):
     still_in_contact = Boolean(load_default=False)
-    contracts_signed = Integer(load_default=0, validate=Range(min=0))
+    contracts_signed = Integer(strict=True, load_default=0, validate=Range(min=0))
     contract_amount = Float(load_default=0, validate=Range(min=0))
-    satisfaction = Integer(required=True, validate=Range(min=1, max=5))
+    satisfaction = Integer(strict=True, required=True, validate=Range(min=1, max=5))
     comment = String(load_default="", validate=Length(max=2000))
 
 
@@ -162,13 +164,12 @@ class Items(Schema):
 
 
 def _fail(exc: InputError) -> None:
-    if isinstance(exc, NotFoundError):
-        status = 404
-    elif isinstance(exc, TransitionError):
-        status = 409
-    else:
-        status = 400
-    abort(status, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
+    """The service error as 404 / 403 / 409 / 400; ``detail`` maps its field to what is wrong (the
+    message without its ``field: `` prefix when it has one, else the whole message)."""
+    text = str(exc)
+    field = exc.field
+    reason = text.removeprefix(f"{field}: ") if field else text
+    abort(error_status(exc), message=text, detail={field or "input": reason})
 
 
 def _run(action):  # noqa: ANN001, ANN202
@@ -402,7 +403,9 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     db = get_db()
     req = _request(event, request_id)
-    if ev.request_access(db, auth.current_user, req) is ev.Access.NONE or req.to_firm_id != _firm_id():
+    if ev.request_access(db, auth.current_user, req) is ev.Access.NONE:  # another pair's: not shown to exist
+        abort(404, message=f"request {request_id} does not exist in this event")
+    if req.to_firm_id != _firm_id():
         abort(403, message="only the asked firm answers")
     _run(lambda: ev.answer_request(db, req, accept=data["accept"]))
     return {"items": [ev.request_dict(req)]}
@@ -498,6 +501,20 @@ def get_agenda(event_id: int):  # noqa: ANN201
     return {"items": agenda_rows(get_db(), event, _own_firm(event))}
 
 
+def _meeting(event: Event, meeting_id: int) -> Meeting:
+    """A meeting of ``event`` the caller may see (the organizer or one of the two firms), or 404:
+    another pair's meeting is not shown to exist."""
+    db = get_db()
+    meeting = db.get(Meeting, meeting_id)
+    if (
+        meeting is None
+        or meeting.event_id != event.id
+        or ev.meeting_access(db, auth.current_user, meeting) is ev.Access.NONE
+    ):
+        abort(404, message=f"meeting {meeting_id} does not exist in this event")
+    return meeting
+
+
 @bp.post("/<int:event_id>/meetings/<int:meeting_id>/status")
 @bp.auth_required(auth)
 @bp.input(MarkIn, arg_name="data")
@@ -506,11 +523,7 @@ def mark_meeting(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa:
     """Held, no-show or cancelled (the organizer or one of the two firms)."""
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     db = get_db()
-    meeting = db.get(Meeting, meeting_id)
-    if meeting is None or meeting.event_id != event.id:
-        abort(404, message=f"meeting {meeting_id} does not exist in this event")
-    if ev.meeting_access(db, auth.current_user, meeting) is ev.Access.NONE:
-        abort(403, message="not your meeting")
+    meeting = _meeting(event, meeting_id)
     if data["status"] == "cancelled":
         _run(lambda: ev.cancel_meeting(db, meeting))
     else:
@@ -526,11 +539,7 @@ def put_outcome(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa: 
     """The caller's firm's outcome of a held meeting; "agreement" carries the contract source."""
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     db = get_db()
-    meeting = db.get(Meeting, meeting_id)
-    if meeting is None or meeting.event_id != event.id:
-        abort(404, message=f"meeting {meeting_id} does not exist in this event")
-    if ev.meeting_access(db, auth.current_user, meeting) is ev.Access.NONE:
-        abort(403, message="not your meeting")
+    meeting = _meeting(event, meeting_id)
     row = _run(lambda: ev.record_outcome(db, meeting, _firm_id() or 0, data))
     item = {"meeting_id": meeting.id, "outcome": row.outcome.value, "amount": row.amount}
     if row.outcome is Outcome.AGREEMENT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -19,6 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from marketplace.models import Event, EventFormat, Outcome, RequestRule
+from marketplace.services.events import EVENT_TZ, as_event_time
 from web.forms import LocalizedChoices
 
 
@@ -48,13 +50,21 @@ class EventForm(LocalizedChoices, FlaskForm):
     large_max_meetings = IntegerField(_l("每家大企业最多洽谈场次"), default=16, validators=[NumberRange(min=1)])
     max_representatives = IntegerField(_l("大企业最多代表人数（并行洽谈）"), default=3, validators=[NumberRange(min=1)])
 
+    TIMES = ("registration_opens", "registration_closes")
+
     def to_data(self) -> dict[str, Any]:
-        """Filled fields only: an empty optional field takes the service's default."""
-        return {
-            name: field.data
-            for name, field in self._fields.items()
-            if name != "csrf_token" and field.data is not None and field.data != ""
-        }
+        """Every field as the form holds it: an emptied optional field (description, location,
+        focus, registration window) is cleared, not kept (the service reads None as cleared). The
+        registration window is wall-clock time in the event time zone (``EVENT_TZ``), as shown."""
+        data: dict[str, Any] = {}
+        for name, field in self._fields.items():
+            if name == "csrf_token":
+                continue
+            value = field.data
+            if name in self.TIMES and isinstance(value, datetime):
+                value = value.replace(tzinfo=EVENT_TZ)
+            data[name] = value
+        return data
 
     def fill(self, event: Event) -> None:
         for name, field in self._fields.items():
@@ -65,6 +75,8 @@ class EventForm(LocalizedChoices, FlaskForm):
                 value = ", ".join(value)
             elif hasattr(value, "value"):
                 value = value.value
+            elif name in self.TIMES and value is not None:
+                value = as_event_time(value)  # stored in UTC, shown in the event time zone
             field.data = value
 
 

@@ -24,6 +24,7 @@ from marketplace.models import (
     RequestSource,
     RequestStatus,
     Role,
+    Tier,
 )
 from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_ics, agenda_rows, checkin_path, checkin_qr_png, checkin_qr_svg
@@ -44,6 +45,7 @@ from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, S
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
 from web.messages import flash_outcome, localized
+from web.params import form_id, form_ids, int_arg
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -220,7 +222,7 @@ def change_status(event_id: int, status: str):  # noqa: ANN201
 def add_demands(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
-    ids = [int(x) for x in request.form.getlist("demand_id") if x.isdigit()]
+    ids = form_ids("demand_id")
     _r, error = commit(lambda: ev.add_event_demands(get_db(), event, ids))
     flash_outcome(error, _("已加入发榜需求"))
     return redirect(url_for("events.show", event_id=event.id))
@@ -242,7 +244,7 @@ def invite(event_id: int):  # noqa: ANN201
 def send_invitations(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
-    ids = [int(x) for x in request.form.getlist("firm_id") if x.isdigit()]
+    ids = form_ids("firm_id")
     if not ids:
         flash(_("请先勾选要邀请的企业"), "error")
         return redirect(url_for("events.invite", event_id=event.id))
@@ -307,7 +309,7 @@ def availability(event_id: int):  # noqa: ANN201
     slots = event.slot_times()
     if request.method == "POST":
         _post_ok()
-        chosen = [int(x) for x in request.form.getlist("slot") if x.isdigit()]
+        chosen = form_ids("slot")
         _r, error = commit(lambda: ev.set_availability(get_db(), reg, chosen))
         flash_outcome(error, _("可参会时段已保存"))
         return redirect(url_for("events.availability", event_id=event.id))
@@ -330,7 +332,7 @@ def browse(event_id: int):  # noqa: ANN201
     reg = _own_registration(event)
     q = (request.args.get("q") or "").strip()
     region = (request.args.get("region") or "").strip() or None
-    min_tier = request.args.get("tier", 0, type=int)
+    min_tier = int_arg("tier", 0, low=0, high=len(Tier))
     rows = ev.browse_participants(get_db(), event, reg.firm_id, q=q, region=region, min_tier=min_tier)
     form = RequestForm()
     form.demand_id.choices = [("", "—")] + [(str(d.demand_id), d.demand.title) for d in event.demands]
@@ -349,7 +351,7 @@ def send_request(event_id: int, to_firm_id: int):  # noqa: ANN201
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return redirect(url_for("events.browse", event_id=event.id))
-    demand_id = int(form.demand_id.data) if (form.demand_id.data or "").isdigit() else None
+    demand_id = form_id("demand_id", form.demand_id.data or "")
     _r, error = commit(
         lambda: ev.request_meeting(
             get_db(), event, reg.firm_id, to_firm_id, message=form.message.data or "", demand_id=demand_id
@@ -379,11 +381,13 @@ def answer(event_id: int, request_id: int, answer: str):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     _post_ok()
     db = get_db()
-    req = ev.get_request(db, request_id)
-    if req.event_id != event.id or answer not in ("accept", "decline"):
+    req = db.get(MeetingRequest, request_id)
+    if req is None or req.event_id != event.id or answer not in ("accept", "decline"):
         abort(404)
+    if ev.request_access(db, _viewer(), req) is ev.Access.NONE:
+        abort(404)  # another pair's request is not shown to exist
     if req.to_firm_id != current_user.firm_id:
-        abort(403)
+        abort(403)  # visible (the asking firm, the organizer) but not theirs to answer
     _r, error = commit(lambda: ev.answer_request(db, req, accept=answer == "accept"))
     if error:
         db.commit()  # an expired request stays expired
@@ -397,7 +401,7 @@ def accept_proposals(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
     reg = _own_registration(event)
     _post_ok()
-    ids = [int(x) for x in request.form.getlist("request_id") if x.isdigit()]
+    ids = form_ids("request_id")
     done, error = commit(lambda: ev.accept_proposals(get_db(), event, reg.firm_id, ids))
     flash_outcome(error, lambda: _("已接受 %(n)d 个推荐洽谈", n=len(done)))
     return redirect(url_for("events.requests_page", event_id=event.id))
@@ -493,10 +497,11 @@ def send(event_id: int):  # noqa: ANN201
 
 
 def _agenda_firm(event, access):  # noqa: ANN001, ANN202
-    """Whose agenda: the participant's own; the organizer may pass ?firm=ID."""
+    """Whose agenda: the participant's own; the organizer may pass ?firm=ID (400 when it is no id)."""
     db = get_db()
-    if access is ev.Access.ORGANIZER and request.args.get("firm", type=int):
-        reg = ev.registration_for(db, event, request.args.get("firm", type=int))
+    firm_id = form_id("firm", request.args.get("firm", ""))
+    if access is ev.Access.ORGANIZER and firm_id is not None:
+        reg = ev.registration_for(db, event, firm_id)
         if reg is None:
             abort(404)
         return reg
@@ -587,7 +592,7 @@ def _meeting(event, meeting_id: int) -> Meeting:  # noqa: ANN001
     if meeting is None or meeting.event_id != event.id:
         abort(404)
     if ev.meeting_access(db, _viewer(), meeting) is ev.Access.NONE:
-        abort(403)
+        abort(404)  # another pair's meeting is not shown to exist
     return meeting
 
 

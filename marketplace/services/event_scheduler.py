@@ -66,6 +66,9 @@ MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
 LOG_SEARCH = False
 _WEIGHT_SCALE = 1_000_000  # the largest weight becomes this integer in the CP-SAT objective
+#: the largest weight a meeting may have: sums of weights (the objective) stay finite and exact
+#: enough, whatever the number of meetings (the event service's weights stay below 1,200)
+MAX_WEIGHT = 1_000_000_000
 
 Id = Hashable
 
@@ -211,12 +214,16 @@ def _int(value: Any, name: str, low: int | None = None, high: int | None = None)
     return value
 
 
-def _number(value: Any, name: str, low: float | None = None) -> float:
+def _number(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(msg("%(name)s: expected a finite number, got %(value)r", name=name, value=value), field=name)
     if low is not None and value < low:
         raise InputError(
             msg("%(name)s: must be at least %(low)s, got %(value)s", name=name, low=low, value=value), field=name
+        )
+    if high is not None and value > high:
+        raise InputError(
+            msg("%(name)s: must be at most %(high)s, got %(value)s", name=name, high=high, value=value), field=name
         )
     return float(value)
 
@@ -330,7 +337,7 @@ def parse_instance(data: Any) -> Instance:
             raise InputError(
                 msg("%(name)s.b: a meeting of %(pid)r with itself", name=name, pid=ends[0]), field=f"{name}.b"
             )
-        weight = _number(obj.get("weight", 1), f"{name}.weight", 0.0)
+        weight = _number(obj.get("weight", 1), f"{name}.weight", 0.0, MAX_WEIGHT)
         locked = None
         if obj.get("locked") is not None:
             locked = _placement(obj["locked"], f"{name}.locked", slots, tables)
@@ -1333,7 +1340,7 @@ def solve_json(data: dict[str, Any]) -> dict[str, Any]:
     "available": [slot, ...] (default all), "min_meetings": int >= 0 (default 0),
     "max_meetings": int >= 0 or null (default null: no cap over the event)}],
     "meetings": [{"id": str|int, "a": participant id, "b": participant id,
-    "weight": number >= 0 (default 1), "locked": {"slot", "table"} (optional)}],
+    "weight": number from 0 to MAX_WEIGHT (default 1), "locked": {"slot", "table"} (optional)}],
     "previous": [{"id", "slot", "table"}] (optional; ids not in meetings are ignored),
     "time_limit_s": number > 0 (default 10)}``. Slots and tables are numbered from 0.
 

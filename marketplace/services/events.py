@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, MarketplaceError, NotFoundError, TransitionError, msg
+from marketplace.errors import ConflictError, InputError, MarketplaceError, Message, NotFoundError, TransitionError, msg
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -49,8 +50,16 @@ from marketplace.models import (
 )
 from marketplace.permissions import Viewer, acting_user_ids, viewer_of
 from marketplace.services.demands import short_terms, validation_message
+from marketplace.services.events_agenda import EVENT_TZ
 
 MAX_SLOTS = 500
+MAX_YEARS_AHEAD = 5  # an event starts at most this many years from today (dates stay far from 9999-12-31)
+
+# What each stage of the lifecycle (draft → open ⇄ scheduled → finished) allows; anything else is
+# refused with 409 naming the event's status.
+REGISTERING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # firms register (invited or not)
+MEETING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # meetings are requested, proposed and answered
+SCHEDULING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # the scheduler runs, agendas are sent
 
 
 def as_viewer(viewer: Any) -> Viewer:
@@ -90,12 +99,14 @@ def event_access(session: Session, viewer: Any, event: Event) -> Access:
     reg = registration_for(session, event, viewer.firm_id)
     if reg is not None and reg.status is RegistrationStatus.APPROVED:
         return Access.PARTICIPANT
+    if reg is not None and reg.status is RegistrationStatus.PENDING:
+        return Access.INVITED
     invited = session.scalar(
         select(EventInvitation.id).where(
             EventInvitation.event_id == event.id, EventInvitation.firm_id == viewer.firm_id
         )
     )
-    if reg is not None or invited is not None:
+    if invited is not None:  # a rejected or withdrawn registration alone sees nothing more
         return Access.INVITED
     if event.open_registration and event.status in (EventStatus.OPEN, EventStatus.SCHEDULED):
         return Access.PUBLIC
@@ -181,7 +192,7 @@ class EventInput(BaseModel):
     focus_industries: list[str] = Field(default_factory=list, max_length=30)
     start_date: date
     days: int = Field(default=1, ge=1, le=7)
-    sessions: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-17:00"], min_length=1, max_length=6)
+    sessions: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-17:00"], max_length=6)
     slot_minutes: int = Field(default=20, ge=5, le=240)
     gap_minutes: int = Field(default=5, ge=0, le=120)
     tables: int = Field(default=20, ge=1, le=5000)
@@ -207,9 +218,17 @@ class EventInput(BaseModel):
     def _rule(cls, value: object) -> object:
         return RequestRule.parse(value, "request_rule") if isinstance(value, str) else value
 
+    @field_validator("description", "location", mode="before")
+    @classmethod
+    def _cleared_text(cls, value: object) -> object:
+        """None (the API's null) clears an optional text."""
+        return "" if value is None else value
+
     @field_validator("focus_products", "focus_industries", "sessions", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
+        if value is None:
+            return []  # the API's null clears the list (sessions then asks for one)
         if isinstance(value, str):
             value = value.replace("，", ",").replace("、", ",").replace("\n", ",").split(",")
         if isinstance(value, list):
@@ -219,6 +238,8 @@ class EventInput(BaseModel):
     @field_validator("sessions")
     @classmethod
     def _sessions(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(msg("add at least one session, e.g. 09:00-12:00"))
         out = []
         for raw in value:
             try:
@@ -245,7 +266,9 @@ class EventInput(BaseModel):
     @field_validator("title")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        # control characters C0 and C1 (U+0085 NEL among them), DEL, and the line and paragraph
+        # separators U+2028 / U+2029
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
             raise ValueError(msg("write the title on one line, without control characters"))
         return value
 
@@ -264,21 +287,74 @@ class EventInput(BaseModel):
 
     @model_validator(mode="after")
     def _window(self) -> EventInput:
+        latest = latest_start_date()
+        if self.start_date > latest:
+            raise InputError(
+                msg(
+                    "start_date: %(date)s is more than %(years)s years ahead; give a date up to %(latest)s",
+                    date=self.start_date.isoformat(),
+                    years=MAX_YEARS_AHEAD,
+                    latest=latest.isoformat(),
+                ),
+                field="start_date",
+            )
         if self.registration_opens and self.registration_closes and self.registration_opens > self.registration_closes:
             raise InputError(
                 msg("registration_opens: after registration_closes; swap them"), field="registration_opens"
             )
-        if self.registration_closes and self.registration_closes.date() > self.start_date:
+        starts = first_slot_start(self.start_date, self.sessions, self.slot_minutes)
+        closes = self.registration_closes
+        if closes and starts and closes > starts.astimezone(UTC).replace(tzinfo=None):
             raise InputError(
                 msg(
                     "registration_closes: %(closes)s is after the event starts (%(start)s); "
                     "close registration before it",
-                    closes=self.registration_closes.strftime("%Y-%m-%d"),
-                    start=self.start_date.isoformat(),
+                    closes=event_time_text(closes.replace(tzinfo=UTC).astimezone(EVENT_TZ)),
+                    start=event_time_text(starts),
                 ),
                 field="registration_closes",
             )
         return self
+
+
+def latest_start_date(today: date | None = None) -> date:
+    """The latest start date an event may have: :data:`MAX_YEARS_AHEAD` years from today."""
+    today = today or date.today()
+    try:
+        return today.replace(year=today.year + MAX_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
+
+
+def first_slot_start(start_date: date, sessions: list[str], slot_minutes: int) -> datetime | None:
+    """When the event's first slot begins, in the event time zone (:data:`EVENT_TZ`): the earliest
+    session of the first day that holds a slot (None when none does)."""
+    begins = []
+    for session in sessions:
+        first, last = (datetime.strptime(part, "%H:%M") for part in session.split("-", 1))
+        if (last - first) >= timedelta(minutes=slot_minutes):
+            begins.append(first.time())
+    if not begins:
+        return None
+    return datetime.combine(start_date, min(begins), tzinfo=EVENT_TZ)
+
+
+def event_time_text(stamp: datetime) -> str:
+    """An aware time as ``2030-01-10 09:00+08:00`` (minutes, with its UTC offset)."""
+    offset = stamp.strftime("%z")
+    return f"{stamp:%Y-%m-%d %H:%M}{offset[:3]}:{offset[3:]}"
+
+
+def as_event_time(stamp: datetime) -> datetime:
+    """A stored (naive UTC) timestamp as the event time zone's wall-clock time, naive."""
+    return stamp.replace(tzinfo=UTC).astimezone(EVENT_TZ).replace(tzinfo=None)
+
+
+def require_status(event: Event, allowed: tuple[EventStatus, ...], refusal: Message) -> None:
+    """409 unless the event's status allows the action (see :data:`REGISTERING`, :data:`MEETING`,
+    :data:`SCHEDULING`); ``refusal`` names the status and what is refused."""
+    if event.status not in allowed:
+        raise ConflictError(refusal, field="status")
 
 
 def parse_event(data: dict[str, Any]) -> EventInput:
@@ -515,6 +591,11 @@ def register_firm(
     firm = session.get(Firm, firm_id)
     if firm is None:
         raise NotFoundError(msg("firm_id: firm %(firm_id)s does not exist", firm_id=firm_id), field="firm_id")
+    require_status(
+        event,
+        REGISTERING,
+        msg("status: the event is %(status)s; firms register only while it is open or scheduled", status=event.status),
+    )
     invitation = session.scalar(
         select(EventInvitation).where(EventInvitation.event_id == event.id, EventInvitation.firm_id == firm_id)
     )
@@ -714,6 +795,7 @@ def request_meeting(
 ) -> MeetingRequest:
     """A participant asks one of the other side for a meeting. Auto-accept events accept at once;
     otherwise the request expires after the event's expiry hours."""
+    require_status(event, MEETING, meetings_closed(event))
     expire_requests(session, event)
     if from_firm_id == to_firm_id:
         raise InputError(msg("to_firm_id: a firm cannot meet itself"), field="to_firm_id")
@@ -784,6 +866,7 @@ def answer_request(session: Session, req: MeetingRequest, *, accept: bool, notif
     """The asked firm (or, for a proposal, the demand owner) accepts or declines; an accepted
     request becomes a meeting on the waiting list until the organizer schedules."""
     event = session.get(Event, req.event_id)
+    require_status(event, MEETING, meetings_closed(event))
     if req.status is RequestStatus.PENDING and req.expires_at and req.expires_at < utcnow():
         req.transition(RequestStatus.EXPIRED)
         session.flush()
@@ -800,6 +883,14 @@ def answer_request(session: Session, req: MeetingRequest, *, accept: bool, notif
         )
         notify_firms(session, event, [req.from_firm_id], "event_request", zh, en, f"/events/{event.id}/requests")
     return req
+
+
+def meetings_closed(event: Event) -> Message:
+    """Why meetings can no longer be requested, proposed or answered in this event."""
+    return msg(
+        "status: the event is %(status)s; meetings are requested and answered only while it is open or scheduled",
+        status=event.status,
+    )
 
 
 def _meeting_for(session: Session, event: Event, req: MeetingRequest) -> Meeting:
@@ -914,6 +1005,7 @@ def propose_meetings(session: Session, engine: Any, event: Event, *, per_demand:
     best-matching registered SMEs, with the engine's reasons. Existing pairs are left alone."""
     from marketplace.matching import POOL
 
+    require_status(event, MEETING, meetings_closed(event))
     smes = {r.firm_id: r for r in approved_registrations(session, event, Side.SME)}
     owners = {r.firm_id for r in approved_registrations(session, event, Side.LARGE)}
     proposals: list[MeetingRequest] = []

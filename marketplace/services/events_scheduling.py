@@ -30,7 +30,14 @@ from marketplace.models import (
     Side,
     utcnow,
 )
-from marketplace.services.events import _meeting_for, approved_registrations, meeting_weight, notify_firms
+from marketplace.services.events import (
+    SCHEDULING,
+    _meeting_for,
+    approved_registrations,
+    meeting_weight,
+    notify_firms,
+    require_status,
+)
 
 # what each solver reason code means, for the organizer (the solver's own text gives the details)
 SUMMARIES = {
@@ -188,10 +195,7 @@ def schedule_event(
     accepted on the large firm's behalf and becomes a scheduled meeting, both firms are notified."""
     from marketplace.services.event_scheduler import solve_json
 
-    if event.status not in (EventStatus.OPEN, EventStatus.SCHEDULED):
-        raise InputError(
-            msg("status: open registration before scheduling (event is %(status)s)", status=event.status), "status"
-        )
+    require_scheduling(event)
     started = time.perf_counter()
     data, kept_out = build_solver_input(session, event, time_limit_s=time_limit_s)
     result = solve_json(data)
@@ -336,8 +340,21 @@ def _readable(message: Message, names: dict[str, str], times: list[str]) -> Mess
     return Message(message.template, params)
 
 
+def require_scheduling(event: Event) -> None:
+    """The scheduler runs and agendas are sent only while the event is open or scheduled (409):
+    a draft opens registration first, a finished event is closed for good."""
+    if event.status is EventStatus.DRAFT:
+        refusal = msg("status: open registration before scheduling (event is %(status)s)", status=event.status)
+    else:
+        refusal = msg(
+            "status: the event is %(status)s; it can no longer be scheduled or its agendas sent", status=event.status
+        )
+    require_status(event, SCHEDULING, refusal)
+
+
 def send_agendas(session: Session, event: Event) -> int:
     """Send every participant its agenda: scheduled meetings are locked from now on."""
+    require_scheduling(event)
     meetings = list(
         session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED))
     )

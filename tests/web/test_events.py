@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
@@ -63,6 +63,7 @@ def world(loaded, people):
             "event": event.id,
             "tokens": people["tokens"],
             "token_of": {r.firm_id: r.checkin_token for r in regs.values()},
+            "outsider_firm": outsider_firm.id,
             **people,
         }
 
@@ -241,8 +242,8 @@ def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login,
     assert started.status_code == 302 and "/contracts/" in started.headers["Location"]
     again = client.post(f"/events/{world['event']}/meetings/{meeting_id}/contract")
     assert again.headers["Location"] == started.headers["Location"]  # one contract per meeting
-    client = login("sme2")  # not one of the two firms
-    assert client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").status_code == 403
+    client = login("sme2")  # not one of the two firms: the meeting is not shown to exist
+    assert client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").status_code == 404
 
 
 def test_report_counts_from_records_and_neutralises_formulas(login, world, loaded):
@@ -535,3 +536,240 @@ def test_a_survey_with_bad_answers_is_shown_again_with_400(login, world):
     response = client.post(f"/events/{world['event']}/survey", data={"satisfaction": "9", "contract_amount": "abc"})
     assert response.status_code == 400 and "has-error" in response.get_data(as_text=True)
     assert client.get(f"/events/{world['event']}/survey").status_code == 200
+
+
+# --- refused input, status rules and hidden objects ----------------------------------------------
+
+FORM_ID_ROUTES = [  # (who, url, field): ids posted by the event forms
+    ("organizer", "/events/{e}/demands", "demand_id"),
+    ("organizer", "/events/{e}/invite", "firm_id"),
+    ("sme", "/events/{e}/availability", "slot"),
+    ("sme", "/events/{e}/requests/{large}", "demand_id"),
+    ("large", "/events/{e}/proposals/accept", "request_id"),
+]
+
+
+@pytest.mark.parametrize(("who", "url", "field"), FORM_ID_ROUTES, ids=[r[2] + r[1] for r in FORM_ID_ROUTES])
+@pytest.mark.parametrize("raw", ["²", "abc", "-1"])
+def test_a_posted_id_that_is_not_ascii_digits_answers_400_naming_the_field(login, world, loaded, who, url, field, raw):
+    client = login(who)
+    response = client.post(
+        url.format(e=world["event"], large=world["large_firm"]), data={field: raw, "message": "你好"}
+    )
+    assert response.status_code == 400
+    assert f"{field}: " in response.get_data(as_text=True)
+    with session_scope(loaded) as s:  # nothing was done with the other values
+        assert s.scalar(select(ev.MeetingRequest.id)) is None
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
+        assert reg.available_slots is None
+
+
+def _edit_form(start: date, **changes: str) -> dict[str, str]:
+    data = {
+        "title": "锂电池产业链对接会",
+        "format": "onsite",
+        "start_date": start.isoformat(),
+        "days": "1",
+        "sessions": "09:00-10:15",
+        "slot_minutes": "20",
+        "gap_minutes": "5",
+        "tables": "3",
+        "capacity_large": "50",
+        "capacity_sme": "200",
+        "open_registration": "y",
+        "request_rule": "approval",
+        "request_expiry_hours": "48",
+        "pending_cap": "10",
+        "sme_min_meetings": "1",
+        "large_max_meetings": "16",
+        "max_representatives": "3",
+        "description": "",
+        "location": "",
+        "focus_products": "",
+        "registration_opens": "",
+        "registration_closes": "",
+    }
+    data.update(changes)
+    return data
+
+
+def test_emptied_optional_fields_of_the_edit_form_are_cleared(login, world, loaded):
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        event.description, event.location, event.focus_products = "旧简介", "旧地点", ["锂电池"]
+        event.registration_closes = datetime.combine(event.start_date - timedelta(days=2), datetime.min.time())
+        start = event.start_date
+    client = login("organizer")
+    response = client.post(f"/events/{world['event']}/edit", data=_edit_form(start))
+    assert response.status_code == 302
+    assert "活动已保存" in client.get(response.headers["Location"]).get_data(as_text=True)
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        assert (event.description, event.location, event.focus_products) == ("", "", [])
+        assert event.registration_closes is None
+
+
+def test_the_edit_form_reads_and_shows_the_registration_window_in_the_event_time_zone(login, world, loaded):
+    with session_scope(loaded) as s:
+        start = s.get(Event, world["event"]).start_date
+    client = login("organizer")
+    eve = start - timedelta(days=1)
+    response = client.post(f"/events/{world['event']}/edit", data=_edit_form(start, registration_closes=f"{eve}T08:00"))
+    assert response.status_code == 302
+    with session_scope(loaded) as s:  # 08:00 in Shanghai is midnight UTC
+        assert s.get(Event, world["event"]).registration_closes == datetime.combine(eve, datetime.min.time())
+    page = client.get(f"/events/{world['event']}/edit").get_data(as_text=True)
+    assert f'value="{eve}T08:00"' in page
+    late = client.post(f"/events/{world['event']}/edit", data=_edit_form(start, registration_closes=f"{start}T20:00"))
+    assert late.status_code == 400
+    assert f"{start} 20:00" in late.get_data(as_text=True) and f"{start} 09:00" in late.get_data(as_text=True)
+    with session_scope(loaded) as s:
+        assert s.get(Event, world["event"]).registration_closes == datetime.combine(eve, datetime.min.time())
+
+
+def test_an_event_far_in_the_future_is_refused_naming_start_date(client, login, world):
+    page = login("organizer").post(
+        "/events/new", data=_edit_form(date(9999, 12, 30), days="7"), headers={"Accept-Language": "en"}
+    )
+    assert page.status_code == 400 and "more than 5 years ahead" in page.get_data(as_text=True)
+    body = {"title": "远期对接会", "start_date": "9999-12-30", "days": 7, "sessions": ["09:00-10:00"]}
+    api = _api(client, world["tokens"]["organizer"], "post", "/api/v1/events", json=body)
+    assert api.status_code == 400 and list(api.get_json()["detail"]) == ["start_date"]
+    api = _api(client, world["tokens"]["organizer"], "post", "/api/v1/events", json={**body, "title": "对接\u2028会"})
+    assert api.status_code == 400 and list(api.get_json()["detail"]) == ["title"]
+
+
+def test_api_null_clears_optional_fields_of_an_event(client, world, loaded):
+    url = f"/api/v1/events/{world['event']}"
+    token = world["tokens"]["organizer"]
+    _api(client, token, "patch", url, json={"description": "简介", "location": "会场", "focus_industries": ["电池"]})
+    cleared = _api(client, token, "patch", url, json={"description": None, "location": None, "focus_industries": None})
+    assert cleared.status_code == 200, cleared.get_json()
+    body = cleared.get_json()
+    assert (body["description"], body["location"], body["focus_industries"]) == ("", "", [])
+    assert _api(client, token, "patch", url, json={"days": None}).status_code == 422  # not optional
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "url", "body", "field"),
+    [
+        ("organizer", "post", "/api/v1/events", {"days": 1.5}, "days"),
+        ("organizer", "post", "/api/v1/events", {"tables": "2"}, "tables"),
+        ("sme", "put", "/api/v1/events/{e}/availability", {"slots": [1.5]}, "slots"),
+        ("sme", "post", "/api/v1/events/{e}/requests", {"to_firm_id": 1.0}, "to_firm_id"),
+    ],
+)
+def test_api_non_integers_answer_422_naming_the_field(client, world, loaded, who, method, url, body, field):
+    if url == "/api/v1/events":
+        body = {"title": "对接会", "start_date": (date.today() + timedelta(days=9)).isoformat(), **body}
+    response = _api(client, world["tokens"][who], method, url.format(e=world["event"]), json=body)
+    assert response.status_code == 422
+    assert field in response.get_json()["detail"]["json"]
+    with session_scope(loaded) as s:
+        assert s.scalar(select(Event.id).where(Event.title == "对接会")) is None
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
+        assert reg.available_slots is None
+
+
+def test_bad_browse_and_agenda_parameters_answer_400_naming_them(login, world):
+    client = login("sme")
+    for tier in ("abc", "-5", "9"):
+        response = client.get(f"/events/{world['event']}/browse?tier={tier}")
+        assert response.status_code == 400 and "tier: " in response.get_data(as_text=True), tier
+    assert client.get(f"/events/{world['event']}/browse?tier=2").status_code == 200
+    client = login("organizer")
+    for firm in ("abc", "-1", "²"):
+        response = client.get(f"/events/{world['event']}/agenda?firm={firm}")
+        assert response.status_code == 400 and "firm: " in response.get_data(as_text=True), firm
+    assert client.get(f"/events/{world['event']}/agenda?firm={world['sme_firm']}").status_code == 200
+
+
+def test_another_pairs_meeting_or_request_answers_404_like_a_missing_one(client, login, world, loaded):
+    e = world["event"]
+    meeting_id = _schedule_by_hand(loaded, world)
+    with session_scope(loaded) as s:  # a pending request of the SME to the large firm
+        large2 = create_firm(s, name="测试第二大企业有限公司", kind=ev.FirmKind.LARGE)
+        event = s.get(Event, e)
+        ev.invite_firms(s, event, [large2.id])
+        ev.register_firm(s, event, large2.id)
+        req_id = ev.request_meeting(s, event, world["sme_firm"], large2.id).id
+    pages = login("sme2")  # a participant, but not one of the pair
+    for url in (f"/events/{e}/meetings/{meeting_id}/held", f"/events/{e}/requests/{req_id}/answer/accept"):
+        assert pages.post(url).status_code == 404, url
+        assert (
+            pages.post(url.replace(str(meeting_id) if "meetings" in url else str(req_id), "99999")).status_code == 404
+        )
+    assert pages.get(f"/events/{e}/meetings/{meeting_id}/outcome").status_code == 404
+    token = world["tokens"]["sme2"]
+    for method, url, body in [
+        ("post", f"/api/v1/events/{e}/requests/{req_id}/answer", {"accept": True}),
+        ("post", f"/api/v1/events/{e}/meetings/{meeting_id}/status", {"status": "held"}),
+        ("put", f"/api/v1/events/{e}/meetings/{meeting_id}/outcome", {"outcome": "follow_up"}),
+    ]:
+        response = _api(client, token, method, url, json=body)
+        assert response.status_code == 404 and "does not exist in this event" in response.get_json()["message"], url
+    asker = login("sme")  # sees its own request but does not answer it
+    assert asker.post(f"/events/{e}/requests/{req_id}/answer/accept").status_code == 403
+    with session_scope(loaded) as s:
+        assert s.get(ev.MeetingRequest, req_id).status is ev.RequestStatus.PENDING
+        assert s.get(Meeting, meeting_id).status is MeetingStatus.SCHEDULED
+
+
+def test_a_rejected_firm_no_longer_sees_the_event_once_registration_is_closed(client, login, world, loaded):
+    e = world["event"]
+    with session_scope(loaded) as s:
+        firm = create_firm(s, name="被拒测试企业有限公司", kind=ev.FirmKind.SME)
+        user = create_user(s, email="rej@t.cn", password=PASSWORD, name="被拒", role=Role.SME, firm_id=firm.id)
+        token = issue_api_token(s, user)
+        event = s.get(Event, e)
+        ev.decide_registration(s, ev.register_firm(s, event, firm.id), approve=False)
+        event.open_registration = False
+    world["emails"]["rejected"] = "rej@t.cn"
+    assert login("rejected").get(f"/events/{e}").status_code == 404
+    assert _api(client, token, "get", f"/api/v1/events/{e}").status_code == 404
+    assert all(item["event_id"] != e for item in _api(client, token, "get", "/api/v1/events").get_json()["items"])
+
+
+def test_a_finished_event_refuses_registrations_meetings_and_scheduling_with_409(client, login, world, loaded):
+    e = world["event"]
+    tokens = world["tokens"]
+    made = _api(client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]})
+    req_id = made.get_json()["items"][0]["request_id"]
+    with session_scope(loaded) as s:
+        event = s.get(Event, e)
+        ev.invite_firms(s, event, [world["outsider_firm"]])
+        ev.decline_invitation(s, event, world["outsider_firm"])
+        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+    refusals = [
+        ("outsider", f"/api/v1/events/{e}/registrations", {}, "firms register only while"),
+        ("sme2", f"/api/v1/events/{e}/requests", {"to_firm_id": world["large_firm"]}, "meetings are requested"),
+        ("large", f"/api/v1/events/{e}/requests/{req_id}/answer", {"accept": True}, "meetings are requested"),
+        ("organizer", f"/api/v1/events/{e}/schedule", {"time_limit_s": 0.5}, "can no longer be scheduled"),
+    ]
+    for who, url, body, words in refusals:
+        response = _api(client, tokens[who], "post", url, json=body)
+        assert response.status_code == 409, (url, response.get_json())
+        assert (
+            response.get_json()["message"].startswith("status: the event is finished;")
+            and words in (response.get_json()["message"])
+        )
+    page = login("outsider").post(f"/events/{e}/register", data={"representatives": "1"}, follow_redirects=True)
+    assert "status: " in page.get_data(as_text=True) and "已结束" in page.get_data(as_text=True)  # flashed
+    with session_scope(loaded) as s:
+        assert ev.registration_for(s, s.get(Event, e), world["outsider_firm"]) is None
+        assert s.scalar(select(Meeting.id)) is None
+
+
+def test_api_conflict_detail_keeps_a_message_without_a_field_prefix_whole(client, world):
+    e = world["event"]
+    tokens = world["tokens"]
+    made = _api(client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]})
+    url = f"/api/v1/events/{e}/requests/{made.get_json()['items'][0]['request_id']}/answer"
+    _api(client, tokens["large"], "post", url, json={"accept": True})
+    twice = _api(client, tokens["large"], "post", url, json={"accept": True}).get_json()
+    assert twice["message"].startswith("meeting request cannot go from accepted to accepted")
+    assert twice["detail"] == {"status": twice["message"]}
+    again = _api(
+        client, tokens["sme"], "post", f"/api/v1/events/{e}/requests", json={"to_firm_id": world["large_firm"]}
+    )
+    assert again.get_json()["detail"] == {"to_firm_id": "there is already a request between these two firms"}
