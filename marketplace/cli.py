@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.config import Settings
 from marketplace.db import init_db, session_scope
-from marketplace.errors import InputError, MarketplaceError
+from marketplace.errors import InputError, MarketplaceError, msg
 from marketplace.models import DemandStatus, DemandType, FirmKind
 
 
@@ -56,14 +56,64 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the databases store in an integer column
+
+
+class BoundedInt(click.types.IntParamType):
+    """A whole number the databases can store (64 bits): a larger id is a usage error (exit 2)
+    naming the argument, not an OverflowError from the database driver."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
+            self.fail(
+                msg(
+                    "%(value)s is out of range: expected a whole number from %(min)s to %(max)s",
+                    value=number,
+                    min=INT64_MIN,
+                    max=INT64_MAX,
+                ),
+                param,
+                ctx,
+            )
+        return number
+
+
+BOUNDED_INT = BoundedInt()
+
+
+def bound_int_parameters(command: click.Command) -> None:
+    """Give every plain ``type=int`` argument and option of ``command`` and its subcommands the
+    64-bit bound (ids reach the database); done once, when the command is about to run."""
+    for param in command.params:
+        if param.type is click.INT:
+            param.type = BOUNDED_INT
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            bound_int_parameters(sub)
+
+
 class MarketplaceGroup(click.Group):
     """Turns the marketplace's own errors into a clear message and the right exit code."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            bound_int_parameters(command)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MarketplaceError as exc:
             fail(str(exc), exc.exit_code)
+        except OverflowError as exc:
+            if "too large to convert" not in str(exc):  # not a number on its way to the database
+                raise
+            # the last guard for a number read without BoundedInt (e.g. an id inside a text argument)
+            fail(msg("a number is too large for the database: ids go up to %(max)s", max=INT64_MAX), 2)
         except OperationalError as exc:
             fail(f"database error: {exc.orig}; check MARKETPLACE_DATABASE_URL", 1)
         except SQLAlchemyError as exc:

@@ -6,10 +6,14 @@ benchmarks share one configuration path.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from marketplace.errors import MarketplaceError, Message, msg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
@@ -18,6 +22,65 @@ DEFAULT_EMBEDDING_MODEL = "chainmatch-zh-static"  # models/chainmatch-zh-static,
 DEV_SECRET_KEY = "dev-only-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(MarketplaceError):
+    """A ``MARKETPLACE_*`` environment variable holds a value the platform cannot use; the message
+    names the variable and what it accepts (the CLI exits 2, the web app refuses to start)."""
+
+    exit_code = 2
+
+    def __init__(self, variable: str, value: str, accepts: Message) -> None:
+        super().__init__(
+            msg("%(variable)s=%(value)r is not valid: %(accepts)s", variable=variable, value=value, accepts=accepts)
+        )
+        self.variable = variable
+
+
+def _env_int(
+    e: Mapping[str, str], name: str, default: int, accepts: Message, low: int | None = None, high: int | None = None
+) -> int:
+    raw = e.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, accepts) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(name, raw, accepts)
+    return value
+
+
+def _env_weight(e: Mapping[str, str], name: str) -> float | None:
+    raw = e.get(name, "")
+    if not raw.strip():
+        return None
+    accepts = msg("expected a number of 0 or more, such as %(example)s", example="0.6")
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, accepts) from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(name, raw, accepts)
+    return value
+
+
+def _env_instance_dir(e: Mapping[str, str]) -> Path:
+    """The instance directory, created when missing: a path that cannot hold it is named here, not
+    as a FileNotFoundError deep inside the first command that opens the database."""
+    raw = e.get("MARKETPLACE_INSTANCE_DIR", "") or str(DEFAULT_INSTANCE)
+    path = Path(raw)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            "MARKETPLACE_INSTANCE_DIR",
+            raw,
+            msg("expected a directory that exists or can be created (%(error)s)", error=reason),
+        ) from None
+    return path
 
 
 @dataclass(frozen=True)
@@ -87,8 +150,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from ``MARKETPLACE_*`` variables; a value that cannot be used raises
+        :class:`ConfigError` naming the variable and what it accepts."""
         e = os.environ if environ is None else environ
-        instance = Path(e.get("MARKETPLACE_INSTANCE_DIR", str(DEFAULT_INSTANCE)))
+        instance = _env_instance_dir(e)
         return cls(
             instance_dir=instance,
             database_url=e.get("MARKETPLACE_DATABASE_URL", ""),
@@ -102,7 +167,7 @@ class Settings:
             query_prefix=e.get("MARKETPLACE_EMBEDDING_QUERY_PREFIX", ""),
             embedding_device=e.get("MARKETPLACE_EMBEDDING_DEVICE", "cpu"),
             encoder_runtime=e.get("MARKETPLACE_ENCODER_RUNTIME", "onnx"),
-            dense_weight=float(e["MARKETPLACE_DENSE_WEIGHT"]) if e.get("MARKETPLACE_DENSE_WEIGHT") else None,
+            dense_weight=_env_weight(e, "MARKETPLACE_DENSE_WEIGHT"),
             secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
@@ -112,9 +177,16 @@ class Settings:
             contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
             contracts_font_cache=Path(e.get("MARKETPLACE_CONTRACTS_FONT_CACHE", str(DEFAULT_INSTANCE / "fonts"))),
             contracts_provider=e.get("MARKETPLACE_CONTRACTS_PROVIDER", "local"),
-            match_slots=max(1, int(e.get("MARKETPLACE_MATCH_SLOTS", "2") or 2)),
+            match_slots=max(
+                1,
+                _env_int(
+                    e, "MARKETPLACE_MATCH_SLOTS", 2, msg("expected a whole number, such as %(example)s", example=2)
+                ),
+            ),
             smtp_host=e.get("MARKETPLACE_SMTP_HOST", ""),
-            smtp_port=int(e.get("MARKETPLACE_SMTP_PORT", "25")),
+            smtp_port=_env_int(
+                e, "MARKETPLACE_SMTP_PORT", 25, msg("expected a TCP port number from 1 to 65535"), 1, 65535
+            ),
             smtp_from=e.get("MARKETPLACE_SMTP_FROM", "noreply@chainmatch.local"),
             smtp_user=e.get("MARKETPLACE_SMTP_USER", ""),
             smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),

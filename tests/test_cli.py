@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
 
 from tests.conftest import FIXTURES
 
@@ -174,3 +180,90 @@ def test_serve_builds_the_engine_freezes_it_out_of_garbage_collection_and_serves
         assert not any(o is served["engine"].profiles for o in gc.get_objects())  # frozen: not scanned
     finally:
         gc.unfreeze()
+
+
+# --- ids beyond 64 bits and bad environment values: exit 2 with a message, never a traceback ------
+
+HUGE = "99999999999999999999"  # more than a 64-bit integer column holds
+
+
+@pytest.mark.parametrize(
+    ("args", "argument"),
+    [
+        (["users", "decide", HUGE, "approve"], "'USER_ID'"),
+        (["firms", "show", HUGE], "'FIRM_ID'"),
+        (["demands", "show", HUGE], "'DEMAND_ID'"),
+        (["demands", "close", HUGE], "'DEMAND_ID'"),
+        (["events", "show", HUGE], "'EVENT_ID'"),
+        (["events", "invite", "1", "2", HUGE], "'FIRM_IDS...'"),
+        (["policies", "publish", HUGE], "'POLICY_ID'"),
+        (["demands", "list", "--owner", HUGE], "'--owner'"),
+        (["suggest", "--firm", HUGE, "--json"], "'--firm'"),
+        (["firms", "show", "--", "-" + HUGE], "'FIRM_ID'"),
+    ],
+)
+def test_an_id_beyond_64_bits_exits_2_naming_the_argument(runner, args, argument):
+    result = runner.invoke(args)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"Invalid value for {argument}" in result.output and "is out of range" in result.output
+
+
+def test_an_id_beyond_64_bits_inside_a_text_argument_exits_2_without_a_traceback(runner):
+    result = runner.invoke(["users", "invite-organizer", HUGE])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "a number is too large for the database" in result.output
+
+
+def test_the_largest_64_bit_id_is_looked_up_like_any_other(runner):
+    result = runner.invoke(["firms", "show", str(2**63 - 1)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepts"),
+    [
+        ("MARKETPLACE_SMTP_PORT", "abc", "a TCP port number from 1 to 65535"),
+        ("MARKETPLACE_SMTP_PORT", "70000", "a TCP port number from 1 to 65535"),
+        ("MARKETPLACE_MATCH_SLOTS", "x", "a whole number"),
+        ("MARKETPLACE_DENSE_WEIGHT", "abc", "a number of 0 or more"),
+        ("MARKETPLACE_DENSE_WEIGHT", "nan", "a number of 0 or more"),
+    ],
+)
+def test_a_bad_environment_value_exits_2_naming_the_variable_and_what_it_accepts(tmp_path, variable, value, accepts):
+    import marketplace.commands  # noqa: F401  (registers all commands)
+    from marketplace.cli import cli
+
+    env = {"MARKETPLACE_INSTANCE_DIR": str(tmp_path), variable: value}
+    for args in (["stats"], ["notifications", "deliver"]):
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        assert f"{variable}={value!r} is not valid" in result.output and accepts in result.output
+
+
+def test_an_instance_dir_that_cannot_be_created_exits_2_naming_the_variable(tmp_path):
+    from marketplace.cli import cli
+
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    env = {"MARKETPLACE_INSTANCE_DIR": str(tmp_path / "a-file" / "instance")}
+    result = CliRunner().invoke(cli, ["stats"], env=env, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "MARKETPLACE_INSTANCE_DIR=" in result.output and "a directory that exists or can be created" in result.output
+
+
+def test_python_m_marketplace_with_a_bad_environment_value_prints_no_traceback(tmp_path):
+    env = {**os.environ, "MARKETPLACE_INSTANCE_DIR": str(tmp_path), "MARKETPLACE_SMTP_PORT": "abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "marketplace", "stats"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "MARKETPLACE_SMTP_PORT='abc' is not valid: expected a TCP port number from 1 to 65535" in done.stderr
+
+
+def test_the_web_app_refuses_to_start_with_the_same_message(tmp_path, monkeypatch):
+    from marketplace.config import ConfigError
+    from web import create_app
+
+    monkeypatch.setenv("MARKETPLACE_INSTANCE_DIR", str(tmp_path))
+    monkeypatch.setenv("MARKETPLACE_MATCH_SLOTS", "x")
+    with pytest.raises(ConfigError, match="MARKETPLACE_MATCH_SLOTS='x' is not valid: expected a whole number"):
+        create_app()

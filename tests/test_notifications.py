@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import default
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,6 +20,7 @@ from marketplace.services.firms import create_firm
 from marketplace.services.notifications import (
     OutboxSender,
     SmtpSender,
+    absolute_link,
     deliver_outbox,
     mark_read,
     notifications_for,
@@ -129,3 +134,175 @@ def test_deliver_command_reports_pending_as_json(runner, settings, two_users):
     result = runner.invoke(["notifications", "deliver", "--json"])
     assert result.exit_code == 0
     assert '"pending": 2' in result.output
+
+
+# --- one line per title, one message at a time, links a mail client can open ---------------------
+
+
+class _SmtpServer:
+    """A real SMTP server on a free local port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.handler = _Collect()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=_free_port())
+
+    def __enter__(self) -> _SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def received(self) -> list[tuple[list[str], EmailMessage]]:
+        return [(rcpt, message_from_string(raw, policy=default)) for rcpt, raw in self.handler.messages]
+
+
+def _headers(raw: str) -> list[str]:
+    return raw.split("\n\n", 1)[0].replace("\r", "").split("\n")
+
+
+def test_titles_with_line_breaks_become_one_line_so_no_mail_header_can_be_injected(session, two_users):
+    a, _ = two_users
+    notify(
+        session,
+        user_ids=[a],
+        kind="consortium",
+        title_zh="隔膜\r\nBcc: x@evil.example",
+        title_en="Lot\nX-Evil: 1\x00\u2028end",
+    )
+    note = session.scalars(select(Notification)).one()
+    assert note.title_zh == "隔膜 Bcc: x@evil.example" and note.title_en == "Lot X-Evil: 1 end"
+    mail = session.scalars(select(OutboxEmail)).one()
+    assert "\r" not in mail.subject and "\n" not in mail.subject
+    with _SmtpServer() as server:
+        assert deliver_outbox(session, SmtpSender(host="127.0.0.1", port=server.port)) == {
+            "sent": 1,
+            "failed": 0,
+            "pending": 0,
+        }
+    [(rcpt, message)] = server.received()
+    assert rcpt == ["a@t.cn"] and message["Bcc"] is None and message["X-Evil"] is None
+    assert message["Subject"] == "隔膜 Bcc: x@evil.example / Lot X-Evil: 1 end"
+
+
+def test_a_title_of_only_line_breaks_is_refused_as_missing(session, two_users):
+    with pytest.raises(InputError):
+        notify(session, user_ids=[two_users[0]], kind="k", title_zh="\r\n", title_en="x")
+
+
+def test_mail_queued_with_a_line_break_in_its_subject_is_sent_with_one_line(session):
+    session.add(OutboxEmail(to_address="d@t.cn", subject="隔膜\r\nBcc: x@evil.example", body="正文\n"))
+    session.commit()
+    with _SmtpServer() as server:
+        assert deliver_outbox(session, SmtpSender(host="127.0.0.1", port=server.port))["sent"] == 1
+    [(rcpt, message)] = server.received()
+    assert rcpt == ["d@t.cn"] and message["Bcc"] is None
+    assert not any(h.startswith("Bcc") for h in _headers(server.handler.messages[0][1]))
+
+
+def _queue_good_bad_good(settings, a: int, b: int) -> None:
+    with session_scope(settings) as s:
+        _notify(s, [a])
+        s.add(OutboxEmail(to_address="c@t.cn\r\nBcc: x@evil.example", subject="坏地址 / bad address", body="x\n"))
+        s.flush()
+        _notify(s, [b])
+
+
+def test_one_mail_that_cannot_be_sent_does_not_stop_the_others_and_none_goes_out_twice(settings, two_users):
+    a, b = two_users
+    _queue_good_bad_good(settings, a, b)
+    with _SmtpServer() as server:
+        sender = SmtpSender(host="127.0.0.1", port=server.port)
+        with session_scope(settings) as s:
+            assert deliver_outbox(s, sender) == {"sent": 2, "failed": 1, "pending": 1}
+        with session_scope(settings) as s:
+            rows = s.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+            assert [r.sent_at is not None for r in rows] == [True, False, True]
+            assert rows[1].attempts == 1 and rows[1].last_error.startswith("ValueError")
+        with session_scope(settings) as s:  # the next run tries only the failed one again
+            assert deliver_outbox(s, sender) == {"sent": 0, "failed": 1, "pending": 1}
+            assert s.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()[1].attempts == 2
+    assert sorted(rcpt[0] for rcpt, _ in server.received()) == ["a@t.cn", "b@t.cn"]
+
+
+class _KilledOnSecondMail(SmtpSender):
+    """The real SMTP sender, in a process that dies while sending the second mail."""
+
+    calls = 0
+
+    def send(self, to_address: str, subject: str, body: str) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        super().send(to_address, subject, body)
+
+
+def test_a_mail_that_went_out_stays_marked_sent_when_the_run_dies_later(settings, two_users):
+    with session_scope(settings) as s:
+        _notify(s, list(two_users))
+    with _SmtpServer() as server:
+        with pytest.raises(KeyboardInterrupt), session_scope(settings) as s:
+            deliver_outbox(s, _KilledOnSecondMail(host="127.0.0.1", port=server.port))
+        with session_scope(settings) as s:
+            rows = s.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+            assert [r.sent_at is not None for r in rows] == [True, False]
+            assert deliver_outbox(s, SmtpSender(host="127.0.0.1", port=server.port))["sent"] == 1
+    assert sorted(rcpt[0] for rcpt, _ in server.received()) == ["a@t.cn", "b@t.cn"]  # nobody twice
+
+
+def _invoke_with_smtp(settings, port: int, args: list[str], **overrides):
+    from click.testing import CliRunner
+
+    import marketplace.commands  # noqa: F401  (registers all commands)
+    from marketplace.cli import AppContext, cli
+
+    app = AppContext(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=port, **overrides))
+    return CliRunner().invoke(cli, args, obj=app, catch_exceptions=False)
+
+
+def test_deliver_command_reports_a_failed_mail_and_exits_1_without_a_traceback(settings, two_users):
+    a, b = two_users
+    _queue_good_bad_good(settings, a, b)
+    with _SmtpServer() as server:
+        result = _invoke_with_smtp(settings, server.port, ["notifications", "deliver", "--json"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert json.loads(result.stdout) == {"sent": 2, "failed": 1, "pending": 1}
+    assert "1 message(s) could not be sent" in result.stderr and "Traceback" not in result.output
+    assert len(server.handler.messages) == 2
+
+
+def test_deliver_command_exits_0_when_every_mail_went_out(settings, two_users):
+    with session_scope(settings) as s:
+        _notify(s, list(two_users))
+    with _SmtpServer() as server:
+        result = _invoke_with_smtp(settings, server.port, ["notifications", "deliver"])
+    assert result.exit_code == 0 and "sent 2, 失败 / failed 0" in result.output
+
+
+def test_mail_links_start_with_the_public_base_url_while_pages_keep_in_app_paths(settings, two_users):
+    with session_scope(settings) as s:
+        _notify(s, [two_users[0]], link="/consortia/1")
+    with _SmtpServer() as server:
+        result = _invoke_with_smtp(
+            settings, server.port, ["notifications", "deliver"], public_base_url="https://chainmatch.example.cn/"
+        )
+    assert result.exit_code == 0, result.output
+    [(_, message)] = server.received()
+    assert message.get_content().rstrip().endswith("ChainMatch: https://chainmatch.example.cn/consortia/1")
+    with session_scope(settings) as s:
+        assert s.scalars(select(Notification)).one().link == "/consortia/1"  # the page links inside the app
+        assert s.scalars(select(OutboxEmail)).one().body.endswith("https://chainmatch.example.cn/consortia/1\n")
+
+
+def test_absolute_link_touches_only_the_closing_in_app_link():
+    assert (
+        absolute_link("标题\n\nChainMatch: /events/3\n", "https://x.cn")
+        == "标题\n\nChainMatch: https://x.cn/events/3\n"
+    )
+    assert absolute_link("ChainMatch: //evil.example\n", "https://x.cn") == "ChainMatch: //evil.example\n"
+    assert absolute_link("ChainMatch: /a\nmore\n", "https://x.cn") == "ChainMatch: /a\nmore\n"
+    assert absolute_link("ChainMatch: /a\n", "") == "ChainMatch: /a\n"

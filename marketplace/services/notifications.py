@@ -5,10 +5,17 @@
 transaction, so a rolled-back change never leaves a message behind. ``deliver_outbox`` hands queued
 mail to a :class:`MailSender`: the default :class:`OutboxSender` keeps mail in the table (readable by
 admins and tests); :class:`SmtpSender` sends it through an SMTP server named in the settings.
+
+Titles are one line: line breaks and other control characters become spaces, so a title (a consortium
+name, a policy title ...) can never add a header to the e-mail whose subject it becomes. Each queued
+message is delivered on its own and committed at once: one that fails keeps its error for the next
+run, and none that went out is sent again.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +29,18 @@ from marketplace.config import Settings
 from marketplace.errors import InputError, msg
 from marketplace.models import User, utcnow
 from marketplace.models.notifications import Notification, OutboxEmail
+
+log = logging.getLogger(__name__)
+
+# C0 controls (CR, LF, tab, NUL ...), DEL, C1 controls (NEL ...) and the Unicode line/paragraph separators
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+LINK_LABEL = "ChainMatch: "  # the last line of a mail body: the link to the page the notification is about
+
+
+def single_line(text: str) -> str:
+    """``text`` with each run of control characters and line breaks collapsed to one space, trimmed:
+    safe for a title and an e-mail header."""
+    return _CONTROL_RUN.sub(" ", text).strip()
 
 
 def notify(
@@ -38,8 +57,11 @@ def notify(
 ) -> int:
     """Write one notification per (distinct, active) user and queue its e-mail; returns how many.
 
-    ``link`` must be a path inside the app ("/events/3/agenda"), never an outside URL.
+    ``link`` must be a path inside the app ("/events/3/agenda"), never an outside URL; the e-mail
+    shows it under ``settings.public_base_url`` when it is delivered (:func:`deliver_outbox`).
+    Titles are made one line (:func:`single_line`): they become the e-mail's subject.
     """
+    title_zh, title_en = single_line(title_zh or ""), single_line(title_en or "")
     if not kind or not title_zh or not title_en:
         raise InputError(msg("kind, title_zh and title_en are required"), field="title_zh")
     if link is not None and (not link.startswith("/") or link.startswith("//") or "\\" in link):
@@ -78,7 +100,7 @@ def notify(
 def _mail_body(note: Notification) -> str:
     parts = [note.title_zh, note.body_zh, "", note.title_en, note.body_en]
     if note.link:
-        parts += ["", f"ChainMatch: {note.link}"]
+        parts += ["", f"{LINK_LABEL}{note.link}"]
     return "\n".join(p for p in parts if p is not None).strip() + "\n"
 
 
@@ -135,7 +157,8 @@ class SmtpSender:
 
     def send(self, to_address: str, subject: str, body: str) -> None:
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.sender, to_address, subject
+        # one line even for mail queued before titles were made one line: no header can be added
+        message["From"], message["To"], message["Subject"] = self.sender, to_address, single_line(subject)
         message.set_content(body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
             if self.starttls:
@@ -160,25 +183,48 @@ def sender_from_settings(settings: Settings) -> MailSender:
     )
 
 
-def deliver_outbox(session: Session, sender: MailSender, *, limit: int = 500) -> dict[str, int]:
-    """Send queued mail; each message is marked sent or keeps its error for the next try."""
+def absolute_link(body: str, base_url: str) -> str:
+    """``body`` with its closing in-app link (``ChainMatch: /events/3``) under ``base_url``
+    (``settings.public_base_url``), so that a mail client can open it; other text is left alone."""
+    base = base_url.strip().rstrip("/")
+    lines = body.rstrip("\n").split("\n")
+    path = lines[-1][len(LINK_LABEL) :] if lines[-1].startswith(LINK_LABEL) else ""
+    if not base or not path.startswith("/") or path.startswith("//"):
+        return body
+    lines[-1] = f"{LINK_LABEL}{base}{path}"
+    return "\n".join(lines) + "\n"
+
+
+def _pending(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sent_at.is_(None))) or 0
+
+
+def deliver_outbox(session: Session, sender: MailSender, *, limit: int = 500, base_url: str = "") -> dict[str, int]:
+    """Send queued mail, oldest first, each message on its own, and return the counts.
+
+    A message that went out is marked sent (with the body as sent: its link under ``base_url``,
+    normally ``settings.public_base_url``) and committed at once, so a later failure, in this run or
+    the process, never sends it again. A message the sender refuses, or that cannot be sent at all,
+    keeps its error in ``last_error`` and stays queued for the next run; the others still go out.
+    The session is committed after every message.
+    """
     if sender.keeps_in_outbox:
-        pending = session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sent_at.is_(None)))
-        return {"sent": 0, "failed": 0, "pending": pending or 0}
+        return {"sent": 0, "failed": 0, "pending": _pending(session)}
     sent = failed = 0
     rows = session.scalars(
         select(OutboxEmail).where(OutboxEmail.sent_at.is_(None)).order_by(OutboxEmail.id).limit(limit)
-    )
+    ).all()
     for mail in rows:
+        body = absolute_link(mail.body, base_url)
         mail.attempts += 1
         try:
-            sender.send(mail.to_address, mail.subject, mail.body)
-        except (OSError, smtplib.SMTPException) as exc:
+            sender.send(mail.to_address, mail.subject, body)
+        except Exception as exc:  # noqa: BLE001 - any failure of one message is its own, never the run's
             mail.last_error = f"{exc.__class__.__name__}: {exc}"
             failed += 1
+            log.warning("mail %s to %r not sent (attempt %s): %s", mail.id, mail.to_address, mail.attempts, exc)
         else:
-            mail.sent_at, mail.last_error = utcnow(), None
+            mail.sent_at, mail.last_error, mail.body = utcnow(), None, body
             sent += 1
-        session.flush()
-    pending = session.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.sent_at.is_(None)))
-    return {"sent": sent, "failed": failed, "pending": pending or 0}
+        session.commit()
+    return {"sent": sent, "failed": failed, "pending": _pending(session)}

@@ -28,6 +28,7 @@ def test_user_sees_own_notification_with_unread_badge_and_not_others(app, loaded
     assert "&lt;b&gt;会议已调整&lt;/b&gt;" in html  # escaped
     assert "大企业的私有通知" not in html
     assert 'class="badge">1<' in html
+    assert 'href="/inbox/"' in html  # the page links inside the app; only e-mail adds the public address
 
 
 def test_marking_read_clears_the_badge_and_another_users_id_is_ignored(app, loaded, people, login):
