@@ -83,7 +83,7 @@ def invite_organizer(app: AppContext, organization: str, base_url: str, as_json:
     from marketplace.services.accounts import create_organizer_invitation
 
     with app.session() as session:
-        by_id = organization.isascii() and organization.isdigit()
+        by_id = organization.isascii() and organization.isdigit() and int(organization) < 2**63
         query = select(Organization.id).where(
             Organization.id == int(organization) if by_id else Organization.name == organization
         )
