@@ -46,6 +46,12 @@ BASE = {"title": "测试政策", "issuer": "测试局"}
         ([{"field": "industry", "any": "电池"}], "industry", "non-empty list"),
         ([{"field": "revenue", "min": 1}, {"field": "revenue", "max": 9}], "revenue", "twice"),
         ("rd_share>3", "rules", "list of rules"),
+        ([{"field": "revenue", "min": float("-inf")}], "revenue", "rules[0].min: revenue min must be a finite number"),
+        ([{"field": "revenue", "max": float("inf")}], "revenue", "rules[0].max: revenue max must be a finite number"),
+        ([{"field": "employees", "min": float("nan")}], "employees", "must be a finite number, not nan"),
+        ([{"field": "employees", "min": 10**400}], "employees", "must be a finite number"),  # beyond a float
+        ([{"field": ["revenue"], "min": 1}], "rules", "rules[0].field: give one field name as text"),
+        ([{"field": {"name": "revenue"}}], "rules", "rules[0].field: give one field name as text"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(rules, field, words):

@@ -138,12 +138,22 @@ def test_unverified_threshold_is_flagged():
         ({"revenue": -5}, "revenue"),
         ({"ip_class": "gold"}, "ip_class"),
         ({"own_brand": "maybe"}, "own_brand"),
+        ({"ip_class": ["class_i"]}, "ip_class"),  # a list is no choice (and was unhashable: 500)
+        ({"ip_class": {"a": 1}}, "ip_class"),
+        ({"revenue": True}, "revenue"),  # a boolean is no amount (was stored as 1)
+        ({"revenue": [1]}, "revenue"),
+        ({"revenue": 10**400}, "revenue"),  # beyond a float
     ],
 )
 def test_bad_figures_are_refused_naming_the_field(raw, field):
     with pytest.raises(InputError) as err:
         parse_figures(load_criteria(), raw)
-    assert err.value.field == field
+    assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+
+
+def test_a_choice_figure_given_as_a_list_names_the_choices():
+    with pytest.raises(InputError, match=r"^ip_class: .*choose one of none, class_ii"):
+        parse_figures(load_criteria(), {"ip_class": ["x"]})
 
 
 def test_figures_accept_words_and_drop_blanks():

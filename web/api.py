@@ -33,6 +33,7 @@ from marketplace.permissions import (
     viewer_of,
     visible_demands_clause,
 )
+from marketplace.regions import parse_region
 from marketplace.services.accounts import user_for_token
 from marketplace.services.demands import create_demand, demand_dict
 from marketplace.services.firms import firm_detail, firm_summary, search_firms
@@ -74,9 +75,20 @@ def auth_error(error):  # noqa: ANN001, ANN201
     )
 
 
+def error_detail(exc: Exception) -> dict[str, str]:
+    """The ``detail`` of an error answer: {field: reason}, the reason being the message without its
+    "field: " prefix when it starts with the field the error names, else the whole message (a
+    message such as "suggestion … cannot go from accepted to declined; allowed next: contacted" has
+    no field prefix to split off)."""
+    text = str(exc)
+    field = getattr(exc, "field", None)
+    if field and text.startswith(f"{field}: "):
+        return {field: text[len(field) + 2 :]}
+    return {field or "input": text}
+
+
 def _fail(exc: InputError) -> None:
-    status = error_status(exc)
-    abort(status, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
+    abort(error_status(exc), message=str(exc), detail=error_detail(exc))
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -359,10 +371,11 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     suggestion = db.get(MatchSuggestion, suggestion_id)
     viewer = _viewer()
-    if suggestion is not None and suggestion.firm_id != viewer.firm_id:
-        abort(403, message="this suggestion is for another firm")
-    # the firm's own suggestion on a demand it may no longer see answers as the web does: not found
     if suggestion is None or not can_answer_suggestion(db, viewer, suggestion):
+        # the demand's managers see its suggestions but do not answer them; to anyone else (another
+        # firm, or the firm itself on a demand it may no longer see) the suggestion does not exist
+        if suggestion is not None and can_edit_demand(viewer, suggestion.demand):
+            abort(403, message="only the suggested firm answers a suggestion")
         abort(404, message=f"suggestion {suggestion_id} does not exist")
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
@@ -382,10 +395,14 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     text, warning = clean_query(data["text"]) if data["text"].strip() else ("", None)
     if not text:
         abort(400, message="text is empty", detail={"text": "describe what the demand needs"})
+    try:  # a region that names no province is refused, as on demands, not matched to nothing
+        region = parse_region(data.get("region"), "region")
+    except InputError as exc:
+        _fail(exc)
     filters = Filters(
         kind=FirmKind(data["kind"]) if data.get("kind") else None,
         min_tier=Tier(data["min_tier"]) if data.get("min_tier") else None,
-        region=data.get("region"),
+        region=region,
         industry=data.get("industry"),
     )
     firm_id = _viewer().firm_id

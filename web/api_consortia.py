@@ -137,7 +137,8 @@ def post_invitation(project_id: int, data: dict[str, Any]):  # noqa: ANN201
 def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     member = db.get(ConsortiumMember, member_id)
-    if member is None:
+    if member is None or not can_view_project(db, auth.current_user, member.project):
+        # an invitation to a project one may not see is not shown to exist (as the project)
         abort(404, message=f"invitation {member_id} does not exist")
     if not can_answer(auth.current_user, member):
         abort(403, message="only the invited firm answers")

@@ -7,13 +7,14 @@ from typing import NoReturn
 
 from apiflask import abort
 
-from marketplace.errors import InputError, NotFoundError, TransitionError
-from web.api import auth
+from marketplace.errors import InputError
+from web import error_status
+from web.api import auth, error_detail
 
 __all__ = ["auth", "fail"]
 
 
 def fail(exc: InputError) -> NoReturn:
-    """404 for a missing record, 409 for a workflow conflict, 400 for bad input; the field named."""
-    status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, TransitionError) else 400
-    abort(status, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
+    """404 for a missing record, 403 for a denial, 409 for a workflow conflict, 400 for bad input;
+    the field named."""
+    abort(error_status(exc), message=str(exc), detail=error_detail(exc))

@@ -18,7 +18,7 @@ from marketplace.services.accounts import (
     token_dict,
 )
 from web import error_status
-from web.api import auth
+from web.api import auth, error_detail
 from web.db import commit, get_db
 from web.extensions import csrf, limit
 
@@ -57,8 +57,7 @@ class TokenList(Schema):
 
 
 def _fail(exc: Exception) -> None:
-    field = getattr(exc, "field", None) or "input"
-    abort(error_status(exc), message=str(exc), detail={field: str(exc).split(": ", 1)[-1]})
+    abort(error_status(exc), message=str(exc), detail=error_detail(exc))
 
 
 @bp.get("")

@@ -28,7 +28,7 @@ from marketplace.services.tiers import report_region
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import require_role
-from web.messages import localized
+from web.messages import localized, refuse
 
 bp = Blueprint("consortia", __name__, url_prefix="/consortia")
 
@@ -189,13 +189,13 @@ def send_invitations(project_id: int):  # noqa: ANN201
 def answer(member_id: int, action: str):  # noqa: ANN201
     db = get_db()
     member = db.get(ConsortiumMember, member_id)
-    if member is None:
-        abort(404)
+    if member is None or not can_view_project(db, current_user, member.project):
+        abort(404)  # an invitation to a project one may not see is not shown to exist (as the project)
     if not can_answer(current_user, member):
         abort(403)
     _m, error = commit(lambda: respond(db, member, accept=action == "accept"))
     if error is not None:
-        abort(409, description=localized(error))
+        refuse(error)
     flash(_("已接受邀请") if action == "accept" else _("已谢绝邀请"), "success")
     return redirect(url_for("consortia.detail", project_id=member.project_id))
 

@@ -8,19 +8,12 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, StopValidation
 
 from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
-from marketplace.services.demands import MAX_BUDGET
+from marketplace.services.demands import DETAIL_FIELDS, MAX_BUDGET
 from web.messages import localized
 
-DETAIL_FIELDS: dict[str, list[str]] = {
-    "rd": ["technical_problem", "ip_terms"],
-    "supply_chain": ["quantity", "quality_standard", "delivery"],
-    "investment": ["stage", "amount"],
-    "incubation": ["stage", "support_needed"],
-    "service": ["service_scope"],
-}
 # each detail field once, with the demand types it belongs to: a field two types share (stage) is one
 # input, so the form never posts two values under one name
 DETAIL_FIELD_TYPES: dict[str, list[str]] = {}
@@ -47,8 +40,14 @@ class Finite:
     """Refuse what Decimal parses but no amount is: Infinity, NaN and numbers beyond a float."""
 
     def __call__(self, _form: FlaskForm, field) -> None:  # noqa: ANN001
-        if field.data is not None and not math.isfinite(float(field.data)):
-            raise ValidationError(_l("请输入一个有限的数字"))
+        if field.data is None:
+            return
+        try:
+            finite = math.isfinite(float(field.data))
+        except (ValueError, OverflowError):  # a signalling NaN (Decimal("sNaN")) cannot even become a float
+            finite = False
+        if not finite:  # stop: the range check after this one cannot compare a signalling NaN either
+            raise StopValidation(_l("请输入一个有限的数字"))
 
 
 class LoginForm(FlaskForm):
@@ -187,9 +186,11 @@ class DemandForm(LocalizedChoices, FlaskForm):
         self.budget_max.data = demand.budget_max
         self.deadline.data = demand.deadline
         self.visibility.data = demand.visibility.value
-        for key, value in (demand.details or {}).items():
-            if hasattr(self, key):
-                getattr(self, key).data = value
+        # only the detail fields of the demand's type: a details key never fills another field
+        details = demand.details or {}
+        for key in DETAIL_FIELDS.get(demand.type.value, []):
+            if details.get(key) is not None:
+                getattr(self, key).data = str(details[key])
 
 
 class ActionForm(FlaskForm):

@@ -102,16 +102,30 @@ def detail(policy_id: int):  # noqa: ANN201
     )
 
 
+MAX_RULES_TEXT = 20_000  # characters of rules JSON: a policy has a handful of rules
+
+
+def _no_constant(word: str) -> float:
+    """json.loads takes NaN and ±Infinity, which no rule bound is."""
+    raise InputError(msg("rules: %(value)s is not a number; give finite numbers", value=word), field="rules")
+
+
 def _form_data() -> dict[str, Any]:
     data: dict[str, Any] = {k: request.form.get(k, "") for k in FORM_FIELDS}
     raw_rules = (request.form.get("rules") or "").strip() or "[]"
+    if len(raw_rules) > MAX_RULES_TEXT:
+        raise InputError(
+            msg("rules: %(n)s characters; at most %(max)s", n=len(raw_rules), max=MAX_RULES_TEXT), field="rules"
+        )
     try:
-        data["rules"] = json.loads(raw_rules)
+        data["rules"] = json.loads(raw_rules, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InputError(
             msg("rules: not valid JSON (%(reason)s at column %(column)s)", reason=exc.msg, column=exc.colno),
             field="rules",
         ) from None
+    except RecursionError:  # brackets nested deeper than any rule
+        raise InputError(msg("rules: nested too deeply; give a list of rule objects"), field="rules") from None
     return data
 
 

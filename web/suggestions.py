@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.models import DemandStatus, MatchSuggestion, SuggestionStatus
-from marketplace.permissions import can_answer_suggestion
+from marketplace.permissions import can_answer_suggestion, can_edit_demand
 from marketplace.services.matching import suggest_demands
 from marketplace.services.suggestions import inbox, respond_and_follow_up
 from web import label
@@ -89,8 +89,11 @@ def answer(suggestion_id: int, answer: str):  # noqa: ANN201
         abort(400)
     db = get_db()
     suggestion = db.get(MatchSuggestion, suggestion_id)
-    if suggestion is None or not can_answer_suggestion(db, current_viewer(), suggestion):
-        abort(403 if suggestion is not None and suggestion.firm_id != current_user.firm_id else 404)
+    viewer = current_viewer()
+    if suggestion is None or not can_answer_suggestion(db, viewer, suggestion):
+        # the demand's managers see its suggestions but do not answer them (403); to anyone else, the
+        # suggested firm included once it may no longer see the demand, it does not exist (404)
+        abort(403 if suggestion is not None and can_edit_demand(viewer, suggestion.demand) else 404)
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, ANSWERS[answer]))
     if error:
         refuse(error)

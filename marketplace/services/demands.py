@@ -4,6 +4,7 @@ closed, or withdrawn)."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,14 @@ MAX_TEXT = 5000
 MAX_BUDGET = 1e9  # 万元: ten trillion yuan, beyond any real demand
 MAX_TERM = 200  # one wanted product, industry or technology
 MAX_DETAILS = 5000  # characters of the type-specific details, as JSON
+# the type-specific details each demand type takes (the demand form shows the same fields)
+DETAIL_FIELDS: dict[str, list[str]] = {
+    "rd": ["technical_problem", "ip_terms"],
+    "supply_chain": ["quantity", "quality_standard", "delivery"],
+    "investment": ["stage", "amount"],
+    "incubation": ["stage", "support_needed"],
+    "service": ["service_scope"],
+}
 
 
 def short_terms(value: list[str]) -> list[str]:
@@ -102,6 +111,34 @@ class DemandInput(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _type_details(self) -> DemandInput:
+        """Only the details the demand's type defines, each a text or a finite number: any other key
+        (e.g. "visibility" or "title") would be mistaken for the demand's own field by its edit form."""
+        allowed = DETAIL_FIELDS[self.type.value]
+        for key, value in self.details.items():
+            if key not in allowed:
+                raise InputError(
+                    msg(
+                        "details.%(key)s: %(type)s demands have no such detail; give only %(allowed)s",
+                        key=key[:60],
+                        type=self.type,
+                        allowed=", ".join(allowed),
+                    ),
+                    field=f"details.{key}",
+                )
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise InputError(msg("details.%(key)s: give a text or a number", key=key), field=f"details.{key}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(
+                    msg("details.%(key)s: %(value)s is not a finite number", key=key, value=value),
+                    field=f"details.{key}",
+                )
+        self.details = {k: v for k, v in self.details.items() if v is not None}
+        return self
+
+    @model_validator(mode="after")
     def _budget(self) -> DemandInput:
         if self.budget_min is not None and self.budget_max is not None and self.budget_min > self.budget_max:
             raise InputError(msg("budget_min: larger than budget_max; swap them or leave one out"), field="budget_min")
@@ -128,12 +165,35 @@ def _pydantic_reason(err: Any) -> str:
     """Pydantic's own message for the commonest errors as a translatable message when its English
     is exactly pydantic's (so API and CLI text do not change), else pydantic's text as it is."""
     make = _PYDANTIC_MESSAGES.get(err["type"])
-    ctx = {k: v for k, v in (err.get("ctx") or {}).items() if not isinstance(v, BaseException)}
+    ctx = {k: _bound(v) for k, v in (err.get("ctx") or {}).items() if not isinstance(v, BaseException)}
     try:
         message = make(ctx) if make else None
     except KeyError:
         message = None
     return message if message is not None and message == err["msg"] else err["msg"].removeprefix("Value error, ")
+
+
+def _bound(value: Any) -> Any:
+    """A bound as pydantic writes it: an integral float without ".0" (le=1e9 reads 1000000000)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _too_short(c: dict[str, Any]) -> str | None:
+    if c["field_type"] != "List":
+        return None
+    if c["min_length"] == 1:
+        return msg("List should have at least 1 item after validation, not %(actual_length)s", **c)
+    return msg("List should have at least %(min_length)s items after validation, not %(actual_length)s", **c)
+
+
+def _too_long(c: dict[str, Any]) -> str | None:
+    if c["field_type"] != "List":
+        return None
+    if c["max_length"] == 1:
+        return msg("List should have at most 1 item after validation, not %(actual_length)s", **c)
+    return msg("List should have at most %(max_length)s items after validation, not %(actual_length)s", **c)
 
 
 _PYDANTIC_MESSAGES: dict[str, Any] = {
@@ -148,6 +208,8 @@ _PYDANTIC_MESSAGES: dict[str, Any] = {
     "enum": lambda c: msg("Input should be %(expected)s", **c),
     "greater_than_equal": lambda c: msg("Input should be greater than or equal to %(ge)s", **c),
     "less_than_equal": lambda c: msg("Input should be less than or equal to %(le)s", **c),
+    "too_short": _too_short,
+    "too_long": _too_long,
 }
 
 
@@ -183,6 +245,10 @@ def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Dem
             msg("status: a %(status)s demand can no longer be edited", status=demand.status), field="status"
         )
     merged = {**demand_input_dict(demand), **data, "owner_firm_id": demand.owner_firm_id}
+    if "details" not in data:  # the stored details, of the type the demand now has
+        kind = merged.get("type")
+        allowed = DETAIL_FIELDS.get(kind.value if isinstance(kind, DemandType) else str(kind), [])
+        merged["details"] = {k: v for k, v in merged["details"].items() if k in allowed}
     spec = parse_demand(merged)
     if not hold_in_status(session, demand.id, (DemandStatus.DRAFT, DemandStatus.OPEN)):
         session.refresh(demand)

@@ -9,6 +9,7 @@ kind evaluates one firm (``check``, with its explanation) and a whole column of 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -159,6 +160,14 @@ class Columns:
         return self._keyword_cache[key]
 
 
+def _finite(v: float) -> bool:
+    """A number a float holds: not NaN or ±Infinity, nor an integer beyond a float's range."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _num(v: Any) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
 
@@ -203,6 +212,17 @@ class RangeRule:
                 raise InputError(
                     msg(
                         "%(where)s.%(key)s: %(name)s %(key)s must be a number, not %(value)r",
+                        where=where,
+                        key=key,
+                        name=self.name,
+                        value=v,
+                    ),
+                    field=self.name,
+                )
+            if v is not None and not _finite(v):
+                raise InputError(
+                    msg(
+                        "%(where)s.%(key)s: %(name)s %(key)s must be a finite number, not %(value)s",
                         where=where,
                         key=key,
                         name=self.name,
@@ -443,6 +463,15 @@ def validate_rules(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(rule, dict):
             raise InputError(msg("%(where)s: each rule is an object with a 'field'", where=where), field="rules")
         name = rule.get("field")
+        if name is not None and not isinstance(name, str):  # a list or object is no field name (nor hashable)
+            raise InputError(
+                msg(
+                    "%(where)s.field: give one field name as text; use one of %(fields)s",
+                    where=where,
+                    fields=", ".join(RULES),
+                ),
+                field="rules",
+            )
         kind = RULES.get(name)
         if kind is None:
             raise InputError(

@@ -173,7 +173,7 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
             field=key,
         )
     if kind == "choice":
-        if value not in spec["choices"]:
+        if not isinstance(value, str) or value not in spec["choices"]:  # a list or object is no choice
             raise InputError(
                 msg(
                     "%(key)s: %(name)s: choose one of %(choices)s",
@@ -185,8 +185,10 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
             )
         return value
     try:
-        number = float(str(value).replace(",", "").strip()) if not isinstance(value, int | float) else float(value)
-    except ValueError:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):  # true is no amount, nor a list
+            raise ValueError(value)
+        number = float(value.replace(",", "").strip()) if isinstance(value, str) else float(value)
+    except (ValueError, OverflowError):
         unit = spec.get("unit", "")
         raise InputError(
             msg(

@@ -76,16 +76,12 @@ def test_sme_reads_inbox_and_responds(client, people):
     inbox = client.get("/api/v1/suggestions", headers=h(people, "sme")).get_json()["items"]
     assert inbox, "the separator SME should be suggested for the separator demand"
     sid = inbox[0]["suggestion_id"]
-    assert (
-        client.post(
-            f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=h(people, "sme2")
-        ).status_code
-        == 403
-    )
     ok = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "accepted"}, headers=h(people, "sme"))
     assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
     again = client.post(f"/api/v1/suggestions/{sid}/respond", json={"status": "declined"}, headers=h(people, "sme"))
     assert again.status_code == 409 and "accepted to declined" in again.get_json()["message"]
+    # the detail is the whole reason, not what follows the message's first ": "
+    assert list(again.get_json()["detail"].values()) == [again.get_json()["message"]]
     assert (
         client.post(
             f"/api/v1/suggestions/{sid}/respond", json={"status": "maybe"}, headers=h(people, "sme")
@@ -123,3 +119,39 @@ def test_an_unknown_query_parameter_is_refused_naming_it(client, people):
     # an endpoint that takes no query parameters refuses them too; known ones still work
     assert client.get("/api/v1/events?page=2", headers=headers).status_code == 400
     assert client.get("/api/v1/demands?page=1&type=rd", headers=headers).status_code == 200
+
+
+def test_another_firms_suggestion_is_not_found_and_the_demand_owner_may_not_answer(client, people):
+    """A suggestion is seen by its firm and by the demand's managers: to another firm it does not
+    exist (404, ids are not enumerable); the demand owner sees it but does not answer it (403)."""
+    client.post(f"/api/v1/demands/{people['demand']}/match", headers=h(people, "large"))
+    sid = client.get("/api/v1/suggestions", headers=h(people, "sme")).get_json()["items"][0]["suggestion_id"]
+    body = {"status": "accepted"}
+    other = client.post(f"/api/v1/suggestions/{sid}/respond", json=body, headers=h(people, "sme2"))
+    missing = client.post("/api/v1/suggestions/999999/respond", json=body, headers=h(people, "sme2"))
+    assert other.status_code == missing.status_code == 404
+    assert other.get_json()["message"] == f"suggestion {sid} does not exist"
+    owner = client.post(f"/api/v1/suggestions/{sid}/respond", json=body, headers=h(people, "large"))
+    assert owner.status_code == 403
+
+
+def test_match_refuses_a_region_that_names_no_province(client, people):
+    body = {"text": "锂电池隔膜", "type": "supply_chain", "region": "火星"}
+    bad = client.post("/api/v1/match", json=body, headers=h(people, "large"))
+    assert bad.status_code == 400 and "region" in bad.get_json()["detail"]
+    assert "'火星' is not a province or city of China" in bad.get_json()["message"]
+    ok = client.post("/api/v1/match", json={**body, "region": "上海市"}, headers=h(people, "large"))
+    assert ok.status_code == 200
+
+
+def test_posting_a_demand_refuses_details_its_type_does_not_have(client, people):
+    """details.visibility once overrode the demand's visibility on its edit form (a private demand
+    saved unchanged became public): only the type's own detail keys are taken."""
+    body = {"type": "rd", "title": "私密研发需求", "visibility": "private", "details": {"visibility": "public"}}
+    bad = client.post("/api/v1/demands", json=body, headers=h(people, "large"))
+    assert bad.status_code == 400
+    assert bad.get_json()["detail"] == {
+        "details.visibility": "rd demands have no such detail; give only technical_problem, ip_terms"
+    }
+    ok = client.post("/api/v1/demands", json={**body, "details": {"ip_terms": "共享"}}, headers=h(people, "large"))
+    assert ok.status_code == 201 and ok.get_json()["details"] == {"ip_terms": "共享"}

@@ -126,6 +126,10 @@ def test_tier_api_assesses_updates_and_denies(client, services, people):
     assert client.get(f"/api/v1/tiers/firms/{fid}").status_code == 401
     bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": {"rd_shar": 3}}, headers=h(people, "sme"))
     assert bad.status_code == 400 and "rd_shar" in bad.get_json()["detail"]
+    for figures, words in [({"ip_class": ["x"]}, "choose one of"), ({"revenue": True}, "must be a number")]:
+        bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": figures}, headers=h(people, "sme"))
+        field = next(iter(figures))
+        assert bad.status_code == 400 and words in bad.get_json()["detail"][field], figures
     put = client.put(
         f"/api/v1/tiers/firms/{fid}/figures", json={"figures": {"tech_honour": True}}, headers=h(people, "sme")
     )
@@ -284,7 +288,11 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
         note = s.scalar(select(Notification).where(Notification.kind == "consortium"))
         assert note is not None and "联合体邀请" in note.title_zh
         member_id = s.scalar(select(ProcurementProject).where(ProcurementProject.id == project.id)).members[0].id
-    assert login("sme2").post(f"/consortia/members/{member_id}/accept").status_code == 403
+    # sme2 may not see the project: its invitation is not shown to exist (404, as a missing one);
+    # the owner sees the project but only the invited firm answers (403)
+    assert login("sme2").post(f"/consortia/members/{member_id}/accept").status_code == 404
+    assert login("sme2").post("/consortia/members/999999/accept").status_code == 404
+    assert login("large").post(f"/consortia/members/{member_id}/accept").status_code == 403
     sme = login("sme")
     assert sme.post(f"/consortia/members/{member_id}/accept").status_code == 302
     assert sme.post(f"/consortia/members/{member_id}/decline").status_code == 409
@@ -356,8 +364,14 @@ def test_consortium_api(client, services, people):
         f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "large")
     )
     assert denied.status_code == 403
+    # sme2 may not see the project: the invitation is not shown to exist, like a missing one
+    hidden = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme2"))
+    assert hidden.status_code == 404 and hidden.get_json()["message"] == f"invitation {member} does not exist"
     ok = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
     assert ok.status_code == 200 and ok.get_json()["status"] == "accepted"
+    again = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": False}, headers=h(people, "sme"))
+    assert again.status_code == 409 and "accepted to declined" in again.get_json()["message"]
+    assert list(again.get_json()["detail"].values()) == [again.get_json()["message"]]  # the whole reason
     # an invited firm sees the project but does not manage it: 403, not 404
     assert client.get(f"/api/v1/consortia/{pid}", headers=h(people, "sme")).status_code == 200
     assert client.post(f"/api/v1/consortia/{pid}/propose", json={}, headers=h(people, "sme")).status_code == 403

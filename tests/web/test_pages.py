@@ -183,7 +183,7 @@ def test_demand_form_errors_name_the_field(login):
     client.get("/lang/zh")
 
 
-@pytest.mark.parametrize("budget", ["Infinity", "NaN", "1e400", "1e30"])
+@pytest.mark.parametrize("budget", ["Infinity", "NaN", "1e400", "1e30", "sNaN", "-sNaN", "snan123"])  # sNaN: was 500
 def test_a_budget_must_be_a_finite_real_amount(login, loaded, budget):
     client = login("large")
     with session_scope(loaded) as s:
@@ -192,6 +192,8 @@ def test_a_budget_must_be_a_finite_real_amount(login, loaded, budget):
         "/demands/new", data={"type": "rd", "title": "无穷预算", "budget_min": budget, "visibility": "public"}
     )
     assert response.status_code == 400 and "has-error" in response.get_data(as_text=True)
+    if "nan" in budget.lower() or "Infinity" in budget:
+        assert "请输入一个有限的数字" in response.get_data(as_text=True)  # the field's own error
     with session_scope(loaded) as s:
         assert s.scalar(select(func.count()).select_from(Demand)) == before
 
@@ -255,7 +257,9 @@ def test_sme_cannot_answer_another_firms_suggestion(login, loaded, people):
     login("sme").post("/inbox/refresh")
     with session_scope(loaded) as s:
         sid = s.scalar(select(MatchSuggestion.id).where(MatchSuggestion.firm_id == people["sme_firm"]))
-    assert login("sme2").post(f"/inbox/{sid}/accept").status_code == 403
+    # another firm's suggestion is not shown to exist (404, as a missing id), not merely forbidden
+    assert login("sme2").post(f"/inbox/{sid}/accept").status_code == 404
+    assert login("sme2").post("/inbox/999999/accept").status_code == 404
 
 
 def test_organizer_dashboard_and_csv(login, people):

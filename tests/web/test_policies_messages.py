@@ -59,3 +59,27 @@ def test_the_api_keeps_the_english_message(client, people):
     )
     assert bad.status_code == 400
     assert "rules[0]: rd_share range is contradictory (min 9 > max 2); no firm could qualify" in str(bad.get_json())
+
+
+def test_the_editor_refuses_nan_infinity_deep_nesting_and_a_list_as_field(login, loaded):
+    from sqlalchemy import func, select
+
+    from marketplace.models import Policy
+
+    client = login("organizer")
+    with session_scope(loaded) as s:
+        before = s.scalar(select(func.count(Policy.id)))
+    for rules, words in [
+        ('[{"field": "revenue", "min": NaN}]', "rules: NaN is not a number"),
+        ('[{"field": "revenue", "min": -Infinity}]', "rules: -Infinity is not a number"),
+        ('[{"field": "revenue", "max": Infinity}]', "rules: Infinity is not a number"),
+        ('[{"field": "revenue", "min": 1e999}]', "rules[0].min: revenue min must be a finite number"),
+        ('[{"field": ["revenue"], "min": 1}]', "rules[0].field: give one field name as text"),
+        ("[" * 5000 + "]" * 5000, "rules: nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "rules: 200000 characters; at most 20000"),
+    ]:
+        response = _post_policy(client, EN, rules=rules, publish="1")
+        assert response.status_code == 400, rules[:40]
+        assert words in unescape(response.get_data(as_text=True)), rules[:40]
+    with session_scope(loaded) as s:
+        assert s.scalar(select(func.count(Policy.id))) == before  # nothing saved

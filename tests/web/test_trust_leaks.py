@@ -466,7 +466,8 @@ def test_membership_model_default_is_active(loaded, people):
 
 def test_a_firms_suggestion_on_a_demand_it_cannot_see_is_not_found_on_the_web_and_the_api(client, world):  # noqa: F811
     """sme2 was suggested for A-private and A-invited (not invited): answering says "not found", as
-    for any demand it cannot see; another firm's suggestion is forbidden."""
+    for any demand it cannot see; another firm's suggestion is not found either (ids are not
+    enumerable), while the demand's owner, who sees it, is forbidden to answer it."""
     sign_in(client, world.emails["sme2"])
     for key in ("A-private", "A-invited"):
         sid = world.suggestions[f"sme2@{key}"]
@@ -480,4 +481,47 @@ def test_a_firms_suggestion_on_a_demand_it_cannot_see_is_not_found_on_the_web_an
         json={"status": "accepted"},
         headers=bearer(world.tokens["sme2"]),
     )
-    assert theirs.status_code == 403
+    assert theirs.status_code == 404 and "does not exist" in theirs.get_json()["message"]
+    assert client.post(f"/inbox/{world.suggestions['sme@A-public']}/accept").status_code == 404
+    owner = client.post(
+        f"/api/v1/suggestions/{world.suggestions['sme@A-public']}/respond",
+        json={"status": "accepted"},
+        headers=bearer(world.tokens["large"]),
+    )
+    assert owner.status_code == 403
+    sign_in(client, world.emails["large"])
+    assert client.post(f"/inbox/{world.suggestions['sme@A-public']}/accept").status_code == 403
+
+
+def test_stored_details_never_fill_the_visibility_or_title_of_the_edit_form(client, world, loaded):  # noqa: F811
+    """A private demand whose details held "visibility": "public" (and "title") showed 公开 on its
+    edit form, so saving it unchanged made it public. Only the type's own detail fields are filled."""
+    from html import unescape
+
+    from tests.web.conftest import csrf_token
+
+    key = "A-private"
+    with session_scope(loaded) as s:  # as the API stored such details before it refused them
+        demand = s.get(Demand, world.demands[key])
+        demand.details = {"visibility": "public", "title": "被替换的标题", "quantity": "10 吨"}
+    sign_in(client, world.emails["large"])
+    page = client.get(f"/demands/{world.demands[key]}/edit").get_data(as_text=True)
+    assert '<option selected value="private">' in page and '<option selected value="public">' not in page
+    assert "被替换的标题" not in page and world.titles[key] in unescape(page) and "10 吨" in page
+    saved = client.post(
+        f"/demands/{world.demands[key]}/edit",
+        data={
+            "csrf_token": csrf_token(page),
+            "type": "supply_chain",
+            "title": world.titles[key],
+            "visibility": "private",
+            "quantity": "10 吨",
+        },
+    )
+    assert saved.status_code == 302
+    with session_scope(loaded) as s:
+        demand = s.get(Demand, world.demands[key])
+        assert demand.visibility.value == "private" and demand.title == world.titles[key]
+        assert demand.details == {"quantity": "10 吨"}
+    sign_in(client, world.emails["sme2"])
+    assert client.get(f"/demands/{world.demands[key]}").status_code == 404
