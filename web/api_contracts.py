@@ -18,7 +18,7 @@ from marketplace.contracts.templates import TEMPLATES
 from marketplace.errors import InputError, NotFoundError, PermissionDeniedError
 from marketplace.models import User
 from marketplace.services import contracts as svc
-from web.api import auth
+from web.api import auth, error_detail
 from web.contracts import MAX_PDF
 from web.db import get_db
 from web.extensions import csrf
@@ -56,7 +56,7 @@ def _run(action) -> Any:  # noqa: ANN001
         abort(403, message=str(exc))
     except InputError as exc:
         db.rollback()
-        abort(400, message=str(exc), detail={exc.field or "input": str(exc).split(": ", 1)[-1]})
+        abort(400, message=str(exc), detail=error_detail(exc))
     except svc.pades.SigningFailed as exc:
         db.rollback()
         abort(503, message=str(exc))
