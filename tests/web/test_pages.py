@@ -156,6 +156,11 @@ def test_large_firm_posts_supply_chain_demand_and_sees_candidates(login, people)
     assert "100 万平米" in html
     graph = client.get(f"/demands/{demand_id}/graph.json").get_json()
     assert graph["nodes"][0]["id"] == "demand" and len(graph["links"]) >= 1
+    assert 'data-categories="[&#34;需求&#34;, &#34;产品&#34;, &#34;行业&#34;, &#34;专利&#34;, &#34;企业&#34;]"' in html
+    client.get("/lang/en")  # the graph's legend follows the page's language
+    html = client.get(demand_url).get_data(as_text=True)
+    assert 'data-categories="[&#34;Demands&#34;, &#34;Products&#34;, &#34;Industries&#34;, &#34;Patents&#34;' in html
+    client.get("/lang/zh")
 
 
 def test_demand_form_errors_name_the_field(login):

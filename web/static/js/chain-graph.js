@@ -3,7 +3,8 @@
   var el = document.getElementById("chain-graph");
   if (!el || !window.echarts) return;
   var chart = echarts.init(el);
-  var names = ["需求", "产品", "行业", "专利", "企业"];
+  // category names in the page's language (the template writes them; Chinese when it does not)
+  var names = el.dataset.categories ? JSON.parse(el.dataset.categories) : ["需求", "产品", "行业", "专利", "企业"];
   fetch(el.dataset.url, { credentials: "same-origin" })
     .then(function (r) { return r.json(); })
     .then(function (data) {
