@@ -143,6 +143,8 @@ def test_unverified_threshold_is_flagged():
         ({"revenue": True}, "revenue"),  # a boolean is no amount (was stored as 1)
         ({"revenue": [1]}, "revenue"),
         ({"revenue": 10**400}, "revenue"),  # beyond a float
+        ({"revenue": 1e308}, "revenue"),  # a float, but stored as a 309-digit integer
+        ({"revenue": "2e12"}, "revenue"),
     ],
 )
 def test_bad_figures_are_refused_naming_the_field(raw, field):

@@ -158,6 +158,9 @@ def parse_figures(criteria: Criteria, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_FIGURE = 1e12  # any figure (万元, %, years, counts) beyond this is a typing error
+
+
 def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
     kind = spec["type"]
     if kind == "bool":
@@ -202,6 +205,10 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
         ) from None
     if number != number or number in (float("inf"), float("-inf")):
         raise InputError(msg("%(key)s: %(name)s must be a finite number", key=key, name=spec["zh"]), field=key)
+    if abs(number) > MAX_FIGURE:  # 1e308 would be stored as a 309-digit integer
+        raise InputError(
+            msg("%(key)s: %(name)s is at most %(max)s", key=key, name=spec["zh"], max=f"{MAX_FIGURE:,.0f}"), field=key
+        )
     growth = "growth" in key
     if number < 0 and not growth and key != "net_profit_margin":
         raise InputError(msg("%(key)s: %(name)s cannot be negative", key=key, name=spec["zh"]), field=key)
