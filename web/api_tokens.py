@@ -28,7 +28,7 @@ csrf.exempt(bp)
 
 class TokenIn(Schema):
     name = String(required=True, validate=Length(min=1, max=80))
-    expires_in_days = Integer(load_default=TOKEN_DAYS, validate=Range(min=1, max=MAX_TOKEN_DAYS))
+    expires_in_days = Integer(strict=True, load_default=TOKEN_DAYS, validate=Range(min=1, max=MAX_TOKEN_DAYS))
 
 
 class TokenOut(Schema):

@@ -118,8 +118,11 @@ def logout():  # noqa: ANN201
             _done, error = commit(lambda: end_sessions(db, user))  # a copied session cookie ends too
             if error:
                 refuse(error)
+        lang = session.get("lang")
         logout_user()
         session.clear()
+        if lang:  # the reader's language survives signing out
+            session["lang"] = lang
     return redirect(url_for("main.index"))
 
 

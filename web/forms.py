@@ -50,8 +50,13 @@ class Finite:
             raise StopValidation(_l("请输入一个有限的数字"))
 
 
+def strip_text(value: str | None) -> str | None:
+    """Spaces around a typed or pasted value (an e-mail copied with a trailing space) are not part of it."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class LoginForm(FlaskForm):
-    email = StringField(_l("邮箱"), validators=[DataRequired(), Email()])
+    email = StringField(_l("邮箱"), filters=[strip_text], validators=[DataRequired(), Email()])
     password = PasswordField(_l("密码"), validators=[DataRequired()])
 
 
@@ -61,7 +66,7 @@ class RegisterForm(LocalizedChoices, FlaskForm):
 
     enum_fields = {"role": Role}
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
-    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
+    email = StringField(_l("邮箱"), filters=[strip_text], validators=[DataRequired(), Email(), Length(max=255)])
     password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
     role = SelectField(
         _l("身份"),
@@ -102,7 +107,7 @@ class OrganizerForm(LocalizedChoices, FlaskForm):
 
     enum_fields = {"organization_kind": OrganizationKind}
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
-    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
+    email = StringField(_l("邮箱"), filters=[strip_text], validators=[DataRequired(), Email(), Length(max=255)])
     password = PasswordField(_l("初始密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
     organization_name = StringField(_l("组织名称"), validators=[DataRequired(), Length(max=255)])
     organization_kind = SelectField(_l("组织类型"), choices=[(k.value, k.label_zh) for k in OrganizationKind])
@@ -112,7 +117,7 @@ class InvitationAcceptForm(FlaskForm):
     """An invited colleague creates an organizer account in the inviting organization."""
 
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=120)])
-    email = StringField(_l("邮箱"), validators=[DataRequired(), Email(), Length(max=255)])
+    email = StringField(_l("邮箱"), filters=[strip_text], validators=[DataRequired(), Email(), Length(max=255)])
     password = PasswordField(_l("密码（至少 8 位）"), validators=[DataRequired(), Length(min=8, max=128)])
 
 

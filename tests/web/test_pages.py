@@ -69,6 +69,11 @@ def test_register_with_bad_fields_shows_field_errors_and_saves_nothing(client, l
         assert s.scalar(select(Firm).where(Firm.name == "某某")) is None
 
 
+def test_spaces_around_a_pasted_e_mail_are_ignored_at_sign_in(client, people):
+    response = client.post("/auth/login", data={"email": "  sme@t.cn ", "password": "correct-horse-1"})
+    assert response.status_code == 302
+
+
 def test_wrong_password_is_refused(client):
     response = client.post("/auth/login", data={"email": "sme@t.cn", "password": "wrong-password"})
     assert response.status_code == 400 and "邮箱或密码不正确" in response.get_data(as_text=True)

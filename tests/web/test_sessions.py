@@ -45,3 +45,10 @@ def test_a_session_id_without_its_epoch_is_not_accepted(app, people):
     with client.session_transaction() as session:
         session["_user_id"] = session["_user_id"].split(".")[0]  # as sessions were issued before epochs
     assert not _signed_in(client)
+
+
+def test_signing_out_keeps_the_readers_language(app, people):
+    client = _sign_in(app, "sme@t.cn")
+    client.get("/lang/en")
+    client.post("/auth/logout")
+    assert "Sign in" in client.get("/auth/login").get_data(as_text=True)

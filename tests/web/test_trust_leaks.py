@@ -309,6 +309,10 @@ def test_api_tokens_are_named_listed_revocable_and_expire(client, people, loaded
         "/api/v1/tokens", json={"name": "ci", "expires_in_days": 1}, headers=bearer(people["tokens"]["sme"])
     )
     assert made.status_code == 201
+    fraction = client.post(
+        "/api/v1/tokens", json={"name": "x", "expires_in_days": 1.5}, headers=bearer(people["tokens"]["sme"])
+    )
+    assert fraction.status_code == 422 and "expires_in_days" in str(fraction.get_json())  # not silently 1 day
     new = made.get_json()
     assert new["name"] == "ci" and new["token"].startswith("cm_") and new["active"]
     listed = client.get("/api/v1/tokens", headers=bearer(new["token"])).get_json()["items"]
