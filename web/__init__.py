@@ -236,6 +236,13 @@ def error_status(exc: Exception) -> int:
     return 400
 
 
+def http_error_name(code: int) -> str:
+    """The standard English name of an HTTP status ("Conflict"), as the API answers it."""
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    return HTTP_STATUS_CODES.get(code, "Error")
+
+
 def http_error_title(code: int | None, fallback: str) -> str:
     """The short title of an HTTP error status in the current language (``fallback`` for others)."""
     from flask_babel import gettext as _
@@ -248,6 +255,7 @@ def http_error_title(code: int | None, fallback: str) -> str:
         405: _("不支持的请求方式"),
         409: _("操作冲突"),
         413: _("提交的内容过大"),
+        415: _("不支持的内容类型"),
         429: _("请求过于频繁"),
         500: _("服务器出错"),
         503: _("服务繁忙"),
@@ -260,26 +268,25 @@ def _register_errors(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-    from marketplace.errors import InputError, MarketplaceError
+    from marketplace.errors import InputError, MarketplaceError, msg
     from web.db import get_db
     from web.messages import localized
 
-    def answer(code: int, name: str, description: str = "", headers: dict[str, str] | None = None):  # noqa: ANN202
+    def answer(code: int, reason: str, headers: dict[str, str] | None = None):  # noqa: ANN202
+        """The API's JSON (English) or the error page: its title and ``reason`` (a service message)
+        in the reader's language."""
         if request.path.startswith("/api/"):
-            body = jsonify({"status": code, "message": name, "detail": {"error": description} if description else {}})
+            body = jsonify({"status": code, "message": http_error_name(code), "detail": {"error": str(reason)}})
             return body, code, headers or {}
-        page = render_template("errors/error.html", code=code, name=name, description=description)
+        title = http_error_title(code, http_error_name(code))
+        page = render_template("errors/error.html", code=code, name=title, description=localized(reason))
         return page, code, headers or {}
 
     @app.errorhandler(IntegrityError)
     def duplicate(exc: IntegrityError):  # noqa: ANN202
         get_db().rollback()
         app.logger.info("integrity conflict on %s: %s", request.path, exc.orig)
-        return answer(
-            409,
-            "冲突：记录已存在或已被同时修改 / Conflict: this already exists or was changed at the same time",
-            "reload the page and try again",
-        )
+        return answer(409, msg("this already exists or was changed at the same time; reload the page and try again"))
 
     @app.errorhandler(DataError)
     @app.errorhandler(OverflowError)
@@ -287,15 +294,15 @@ def _register_errors(app: Flask) -> None:
         """A number beyond what the database stores (e.g. an id of 2**70: OverflowError on SQLite, DataError
         on PostgreSQL) is bad input, not a crash."""
         get_db().rollback()
-        return answer(400, "请求无效 / Bad request", "a number in the request is too large")
+        return answer(400, msg("a number in the request is too large"))
 
     @app.errorhandler(OperationalError)
     def busy(exc: OperationalError):  # noqa: ANN202
         get_db().rollback()
         if "locked" in str(exc.orig).lower():
-            return answer(503, "服务繁忙，请稍后重试 / Busy, try again", "the database is busy", {"Retry-After": "1"})
+            return answer(503, msg("the database is busy; try again in a moment"), {"Retry-After": "1"})
         app.logger.exception("database error on %s", request.path)
-        return answer(500, "Internal Server Error")
+        return answer(500, "")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
@@ -334,4 +341,4 @@ def _register_errors(app: Flask) -> None:
                 "errors/error.html", code=500, name=http_error_title(500, "Internal Server Error"), description=""
             ), 500
         except Exception:  # noqa: BLE001 - the error page itself failed: answer in plain text
-            return "服务器出错 / Internal Server Error", 500
+            return "服务器出错 / Internal Server Error", 500  # no template, no locale: both languages

@@ -96,13 +96,8 @@ def register():  # noqa: ANN201
         if error:
             apply_error(form, error)
         else:
-            flash(
-                _(
-                    "注册申请已处理：如该邮箱可用，账号已创建，请登录。加入已有企业需等待该企业管理员批准。"
-                    " / If this e-mail could be used, the account is ready: sign in."
-                ),
-                "success",
-            )
+            done = _("注册申请已处理：如该邮箱可用，账号已创建，请登录。加入已有企业需等待该企业管理员批准。")
+            flash(done, "success")
             return redirect(url_for("auth.login"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/register.html", form=form), status

@@ -147,7 +147,7 @@ def new():  # noqa: ANN201
         try:
             other = int(request.form.get("other_firm_id", ""))
         except ValueError:
-            flash(_("请选择对方企业 / choose the other firm"), "error")
+            flash(_("请选择对方企业"), "error")
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
         mine_is_buyer = _choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
         contract, error = commit(
@@ -466,7 +466,7 @@ def verify(token: str | None = None):  # noqa: ANN201
         upload = request.files.get("file")
         data = upload.read(MAX_PDF + 1) if upload else b""
         if not data or len(data) > MAX_PDF or b"%PDF-" not in data[:1024]:  # the header PDF readers look for
-            flash(_("请上传不超过 2 MB 的 PDF 文件 / upload a PDF of at most 2 MB"), "error")
+            flash(_("请上传不超过 2 MB 的 PDF 文件"), "error")
             status = 400
         else:
             report = svc.verify_document(db, _settings(), data)

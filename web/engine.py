@@ -29,8 +29,10 @@ from flask import Flask, abort, current_app
 
 from marketplace.db import session_scope
 from marketplace.engine_sync import data_version, firms_changed_since
+from marketplace.errors import msg
 from marketplace.matching import MatchEngine
 from web.db import get_db
+from web.messages import for_reader
 
 _lock = threading.Lock()  # building and refreshing the engine
 _setup = threading.Lock()  # creating the per-app helpers below
@@ -103,11 +105,11 @@ class HeavyWork:
     def slot(self, key: str) -> Iterator[None]:
         with self._guard:
             if key in self._running:
-                abort(409, description="这项匹配正在进行中，请稍候 / this match is already running; wait for it")
+                abort(409, description=for_reader(msg("this match is already running; wait for it to finish")))
             self._running.add(key)
         try:
             if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
-                abort(503, description="匹配服务繁忙，请稍后重试 / matching is busy; try again shortly")
+                abort(503, description=for_reader(msg("matching is busy; try again shortly")))
             try:
                 yield
             finally:

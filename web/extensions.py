@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, abort, current_app
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
@@ -17,7 +17,8 @@ from marketplace.permissions import Viewer, viewer_of
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "请先登录 / Please sign in first."
+login_manager.login_message = "请先登录后再访问此页面。"  # a msgid: flashed in the reader's language
+login_manager.localize_callback = gettext
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(get_remote_address, storage_uri="memory://")

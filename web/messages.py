@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from flask import abort, flash
+from flask import abort, flash, request
 from flask_babel import Domain, get_locale
 
 from marketplace.errors import message_of, render
@@ -23,6 +23,11 @@ def localized(error: BaseException | str) -> str:
     message = message_of(error) if isinstance(error, BaseException) else error
     translations = errors_domain.get_translations()
     return render(message, str(get_locale() or "zh"), translations.gettext)
+
+
+def for_reader(message: str) -> str:
+    """A message as the caller reads it: English for the JSON API, the reader's language on pages."""
+    return str(message) if request.path.startswith("/api/") else localized(message)
 
 
 def refuse(error: BaseException) -> NoReturn:

@@ -60,7 +60,7 @@ def _debounce(firm_id: int) -> None:
             wait = int(interval - (now - last)) + 1
             abort(
                 429,
-                description=_("刚刚刷新过，请 %(n)d 秒后再试 / refreshed a moment ago; try again in %(n)d s", n=wait),
+                description=_("刚刚刷新过，请 %(n)d 秒后再试", n=wait),
             )
         _last_refresh[key] = now
 

@@ -442,7 +442,7 @@ def test_a_signer_with_emoji_in_the_name_signs_and_failures_show_no_exception_ch
     finally:
         app.extensions["settings"] = settings
     flashed = " ".join(_flashes(r))
-    assert r.status_code == 503 and "nothing was stored" in flashed
+    assert r.status_code == 503 and "签署失败，未保存任何内容" in flashed
     assert "Error" not in flashed and "<-" not in flashed and "127.0.0.1" not in flashed
     r = c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW})
     assert r.status_code == 302, _flashes(r)

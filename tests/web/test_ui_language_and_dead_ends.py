@@ -216,3 +216,13 @@ def test_profile_empty_tier_choice_clears_the_tier(login, loaded, people):
         firm.tier = Tier.INNOVATIVE
         update_profile(s, firm, products=["锂电池隔膜"])  # other callers: no tier given keeps it
         assert firm.tier is Tier.INNOVATIVE
+
+
+def test_english_pages_use_ascii_punctuation_around_labels(login, people):
+    client = login("sme")
+    client.get("/lang/en")
+    page = client.get("/profile").get_data(as_text=True)
+    client.get("/lang/zh")
+    assert "Recognised tier: " in page and "Recognised tier：" not in page
+    chinese = client.get("/profile").get_data(as_text=True)
+    assert "已认定梯度：" in chinese  # Chinese keeps its full-width colon
