@@ -33,6 +33,23 @@ class Message(str):
         return (Message, (self.template, self.params))
 
 
+class Term:
+    """A name known in Chinese and English (a figure's name, a unit), as a message parameter: the
+    English text reads ``en``, a Chinese page ``zh``."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.label_zh, self.label_en, self.value = zh, en, en
+
+    def label(self, locale: str = "zh") -> str:
+        return self.label_en if locale.startswith("en") else self.label_zh
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Term) and (self.label_zh, self.label_en) == (other.label_zh, other.label_en)
+
+    def __hash__(self) -> int:
+        return hash((self.label_zh, self.label_en))
+
+
 def msg(template: str, /, **params: Any) -> Message:
     """A user-facing message: ``template`` is English with ``%(name)s`` placeholders (``%%`` for a
     percent sign), and must be a literal so that pybabel extracts it for translation."""
@@ -69,7 +86,7 @@ def from_data(data: Any) -> str:
 def _param_data(value: Any) -> Any:
     if isinstance(value, Message):
         return {"message": to_data(value)}
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum | Term):
         return value.value
     if isinstance(value, list | tuple):
         return [_param_data(v) for v in value]
@@ -99,7 +116,7 @@ def render(message: str, locale: str, translate: Callable[[str], str]) -> str:
 
 
 def _english(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
+    return value.value if isinstance(value, enum.Enum | Term) else value
 
 
 def _localised(value: Any, locale: str, translate: Callable[[str], str]) -> Any:

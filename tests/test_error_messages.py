@@ -13,7 +13,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from marketplace.errors import InputError, Message, from_data, join, message_of, msg, render, to_data
+from marketplace.errors import InputError, Message, Term, from_data, join, message_of, msg, render, to_data
 from marketplace.models import DemandStatus
 from marketplace.models.base import _check_transition
 from tests.messages_helpers import CATALOGUE, zh
@@ -45,6 +45,15 @@ def test_joined_and_nested_messages_are_each_translated():
     assert zh(nested) == "deadline: 无（已是最终状态）"
 
 
+def test_a_term_reads_in_english_in_the_message_and_in_chinese_on_a_chinese_page():
+    message = msg(
+        "%(key)s: %(name)s must be a finite number", key="revenue", name=Term("上年度营业收入总额", "Revenue")
+    )
+    assert message == "revenue: Revenue must be a finite number"
+    assert zh(message) == "revenue: 上年度营业收入总额 须为有限数值"
+    assert to_data(message)["params"]["name"] == "Revenue"
+
+
 def test_a_message_without_translation_or_with_a_broken_one_falls_back_to_english():
     assert zh(msg("no such message %(x)s", x=1)) == "no such message 1"
     broken = Message("demand %(id)s", {"id": 3})
@@ -69,7 +78,10 @@ def test_a_stored_message_comes_back_with_its_template_and_nested_parts():
     assert copy == message and isinstance(copy, Message)
     assert zh(copy) == "未排入：参会方 '华为' 没有任何可参会时段; 该洽谈权重为 0"
     assert to_data("plain text") == "plain text" and from_data("plain text") == "plain text"
-    assert to_data(msg("%(status)s", status=DemandStatus.OPEN)) == {"template": "%(status)s", "params": {"status": "open"}}
+    assert to_data(msg("%(status)s", status=DemandStatus.OPEN)) == {
+        "template": "%(status)s",
+        "params": {"status": "open"},
+    }
 
 
 def _templates_in_code() -> set[str]:

@@ -22,6 +22,7 @@ from marketplace.services.tiers import (
     report_region,
     save_figures,
 )
+from marketplace.units import unit_en
 from web.db import commit, get_db
 from web.extensions import require_role
 from web.messages import refuse
@@ -37,6 +38,14 @@ def zhen(item: dict[str, Any] | None, zh: str = "zh", en: str = "en") -> str:
     if not item:
         return ""
     return str(item.get(en) or item.get(zh) or "") if str(get_locale()) == "en" else str(item.get(zh) or "")
+
+
+@bp.app_template_filter("unit")
+def unit(value: str | None) -> str:
+    """A figure's unit (万元, 年 …) by the page language."""
+    from flask_babel import get_locale
+
+    return unit_en(value) if str(get_locale()) == "en" else (value or "")
 
 
 @bp.app_template_filter("tier_label")

@@ -38,6 +38,7 @@ from marketplace.models import (
 from marketplace.permissions import acting_user_ids
 from marketplace.regions import PROVINCES, normalize_region, parse_region
 from marketplace.services.tiers import load_criteria, profile_figures
+from marketplace.units import unit_en
 
 TIER_RANK = {t.value: t.rank for t in Tier}
 
@@ -251,12 +252,12 @@ class RangeRule:
 
     def describe(self, rule: dict[str, Any]) -> tuple[str, str]:
         lo, hi = rule.get("min"), rule.get("max")
-        u = self.unit
+        u, en = self.unit, unit_en(self.unit)
         if lo is not None and hi is not None:
-            return f"{self.zh} {lo}–{hi}{u}", f"{self.en} {lo}–{hi} {u}"
+            return f"{self.zh} {lo}–{hi}{u}", f"{self.en} {lo}–{hi} {en}".rstrip()
         if lo is not None:
-            return f"{self.zh} ≥ {lo}{u}", f"{self.en} ≥ {lo} {u}"
-        return f"{self.zh} ≤ {hi}{u}", f"{self.en} ≤ {hi} {u}"
+            return f"{self.zh} ≥ {lo}{u}", f"{self.en} ≥ {lo} {en}".rstrip()
+        return f"{self.zh} ≤ {hi}{u}", f"{self.en} ≤ {hi} {en}".rstrip()
 
     def holds(self, rule: dict[str, Any], f: FirmFacts) -> bool:
         value = f.figures.get(self.figure)
@@ -277,7 +278,8 @@ class RangeRule:
         gap = ""
         if not ok:
             gap = f"（差 {round(lo - value, 2)}{self.unit}）" if lo is not None and value < lo else ""
-        return Verdict(ok, f"{zh}：当前 {value}{self.unit}{gap}", f"{en}: now {value} {self.unit}", self.name)
+        now_en = f"{en}: now {value} {unit_en(self.unit)}".rstrip()
+        return Verdict(ok, f"{zh}：当前 {value}{self.unit}{gap}", now_en, self.name)
 
     def mask(self, rule: dict[str, Any], cols: Columns) -> np.ndarray:
         v = cols.number(self.figure)

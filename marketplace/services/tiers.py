@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import ConflictError, InputError, PermissionDeniedError, msg
+from marketplace.errors import ConflictError, InputError, PermissionDeniedError, Term, msg
 from marketplace.models import (
     Firm,
     FirmIndustry,
@@ -35,6 +35,7 @@ from marketplace.models import (
     TierFigures,
 )
 from marketplace.permissions import acting_user_ids
+from marketplace.units import unit_en
 
 CRITERIA_DIR = Path(__file__).resolve().parents[1] / "tier_criteria"
 OPS = (">=", "<=", ">", "<", "==", "in", "true")
@@ -158,6 +159,11 @@ def parse_figures(criteria: Criteria, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _name(spec: dict[str, Any]) -> Term:
+    """A figure's name for messages: Chinese on Chinese pages, English otherwise."""
+    return Term(spec["zh"], spec.get("en") or spec["zh"])
+
+
 MAX_FIGURE = 1e12  # any figure (万元, %, years, counts) beyond this is a typing error
 
 
@@ -172,7 +178,7 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
         if word in FALSE_WORDS:
             return False
         raise InputError(
-            msg("%(key)s: %(name)s takes yes/no (是/否), not %(value)r", key=key, name=spec["zh"], value=value),
+            msg("%(key)s: %(name)s takes yes/no (是/否), not %(value)r", key=key, name=_name(spec), value=value),
             field=key,
         )
     if kind == "choice":
@@ -181,7 +187,7 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
                 msg(
                     "%(key)s: %(name)s: choose one of %(choices)s",
                     key=key,
-                    name=spec["zh"],
+                    name=_name(spec),
                     choices=", ".join(spec["choices"]),
                 ),
                 field=key,
@@ -197,24 +203,24 @@ def _parse_value(key: str, spec: dict[str, Any], value: Any) -> Any:
             msg(
                 "%(key)s: %(name)s must be a number (%(unit)s), not %(value)r",
                 key=key,
-                name=spec["zh"],
-                unit=unit,
+                name=_name(spec),
+                unit=Term(unit, unit_en(unit)),
                 value=value,
             ),
             field=key,
         ) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InputError(msg("%(key)s: %(name)s must be a finite number", key=key, name=spec["zh"]), field=key)
+        raise InputError(msg("%(key)s: %(name)s must be a finite number", key=key, name=_name(spec)), field=key)
     if abs(number) > MAX_FIGURE:  # 1e308 would be stored as a 309-digit integer
         raise InputError(
-            msg("%(key)s: %(name)s is at most %(max)s", key=key, name=spec["zh"], max=f"{MAX_FIGURE:,.0f}"), field=key
+            msg("%(key)s: %(name)s is at most %(max)s", key=key, name=_name(spec), max=f"{MAX_FIGURE:,.0f}"), field=key
         )
     growth = "growth" in key
     if number < 0 and not growth and key != "net_profit_margin":
-        raise InputError(msg("%(key)s: %(name)s cannot be negative", key=key, name=spec["zh"]), field=key)
+        raise InputError(msg("%(key)s: %(name)s cannot be negative", key=key, name=_name(spec)), field=key)
     if spec.get("unit") == "%" and number > 100 and not growth:
         raise InputError(
-            msg("%(key)s: %(name)s is a percentage; give a value from 0 to 100", key=key, name=spec["zh"]), field=key
+            msg("%(key)s: %(name)s is a percentage; give a value from 0 to 100", key=key, name=_name(spec)), field=key
         )
     return int(number) if number.is_integer() else number
 
@@ -319,7 +325,7 @@ def _label(c: Criteria, cond: dict[str, Any]) -> tuple[str, str]:
     if op == "==" and isinstance(value, bool):
         return (f"{spec['zh']}：{'是' if value else '否'}", f"{spec['en']}: {'yes' if value else 'no'}")
     sym = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}[op]
-    return f"{spec['zh']} {sym} {_fmt(value)}{unit}", f"{spec['en']} {sym} {_fmt(value)} {unit}".rstrip()
+    return f"{spec['zh']} {sym} {_fmt(value)}{unit}", f"{spec['en']} {sym} {_fmt(value)} {unit_en(unit)}".rstrip()
 
 
 def check(c: Criteria, cond: dict[str, Any], figures: dict[str, Any]) -> Check:

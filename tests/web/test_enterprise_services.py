@@ -3,6 +3,8 @@ every permission function's denials through both the pages and the API."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -57,10 +59,12 @@ def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, ser
     response = client.post("/tiers/", data={"revenue": "lots", "rd_share": "9"})
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "revenue" in html and "has-error" in html
-    # the service message, in Chinese on a Chinese page and as written on an English one
+    # the service message, in Chinese on a Chinese page and in English (the figure's English name) on an English one
     assert "revenue: 上年度营业收入总额 须为数字（万元），而不是 &#39;lots&#39;" in html
     english = client.post("/tiers/", data={"revenue": "lots"}, headers={"Accept-Language": "en"})
-    assert "revenue: 上年度营业收入总额 must be a number (万元), not &#39;lots&#39;" in english.get_data(as_text=True)
+    assert "revenue: Revenue last year must be a number (×10k CNY), not &#39;lots&#39;" in english.get_data(
+        as_text=True
+    )
     with session_scope(loaded) as s:
         from marketplace.models import TierFigures
 
@@ -74,7 +78,11 @@ def test_english_page_shows_english_criteria(login, services):
     html = client.get("/tiers/").get_data(as_text=True)
     assert "Innovative SME" in html and "Main business share of revenue" in html
     assert "SME tier self-assessment" in html and "梯度培育自评" not in html
-    assert "Policies for my firm" in client.get("/policies/mine").get_data(as_text=True)
+    assert "Revenue last year (×10k CNY)" in html and "万元" not in html  # units in English too
+    mine = client.get("/policies/mine").get_data(as_text=True)
+    assert "Policies for my firm" in mine and "Years since founding ≥ 2 years: now 4 years" in mine
+    assert "Revenue last year ≤ 20000 ×10k CNY: now 3000 ×10k CNY" in mine
+    client.get("/lang/zh")
 
 
 @pytest.mark.parametrize(("who", "status"), [("sme2", 403), ("large", 403), ("organizer", 200), ("admin", 200)])
@@ -302,6 +310,23 @@ def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loa
     assert refused.status_code == 409 and "的预算尚未由已接受邀请的成员全部承担" in refused.get_data(as_text=True)
     refused = client.post(f"{project_url}/finalize", headers={"Accept-Language": "en"})
     assert refused.status_code == 409 and "not fully taken by accepted members yet" in refused.get_data(as_text=True)
+
+
+def test_sme_share_report_shows_the_project_status_label_in_the_readers_language(login, services):
+    client = login("organizer")
+    statuses = re.compile(r'<table class="table" id="report">.*?</table>', re.S)
+
+    def status_cells() -> list[str]:
+        table = statuses.search(client.get("/consortia/report").get_data(as_text=True)).group(0)
+        return [re.findall(r"<td>([^<]*)</td>", row)[2] for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+
+    assert "组建中" in status_cells() and not {"open", "Forming"} & set(status_cells())
+    client.get("/lang/en")
+    try:
+        cells = status_cells()
+    finally:
+        client.get("/lang/zh")
+    assert "Forming" in cells and not {"open", "组建中"} & set(cells)
 
 
 def test_consortium_permissions_on_pages(login, services, people):
