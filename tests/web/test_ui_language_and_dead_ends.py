@@ -69,11 +69,13 @@ def test_firm_page_shows_size_and_tier_in_the_readers_language(client, loaded, p
     page = client.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
     assert "SME" in page and "Specialized &amp; innovative" in page
     assert "中小企业" not in page and "专精特新" not in page
+    assert "Entered by the firm" in page  # where the profile comes from, not the code "user"
     large = client.get(f"/firms/{people['large_firm']}").get_data(as_text=True)
     assert "Large enterprise" in large and "大型企业" not in large
+    assert "ChainKG (A-share industry-chain knowledge graph)" in large
     client.get("/lang/zh")
     page = client.get(f"/firms/{people['sme_firm']}").get_data(as_text=True)
-    assert "中小企业" in page and "专精特新" in page
+    assert "中小企业" in page and "专精特新" in page and "企业自行填写" in page
 
 
 def test_event_browse_shows_the_tier_in_the_readers_language(login, world, loaded):  # noqa: F811
