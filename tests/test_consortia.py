@@ -162,6 +162,9 @@ def test_invitation_answer_agreement_and_hook(demo):
         assert members[0].status is MemberStatus.ACCEPTED
         report = sme_share_report(s)
         assert report["projects"][0]["met"] and report["sme_share"] == 1.0
+        status = report["projects"][0]["status"]  # labelled on pages, its value in JSON
+        assert status is project.status and status.label("en") == project.status.label_en
+        assert json.loads(json.dumps(report))["projects"][0]["status"] == project.status.value
 
 
 def _user(role, firm_id=None, organization_id=None):
@@ -224,6 +227,7 @@ def test_cli_create_refuses_bad_files_and_reports(runner, demo, tmp_path):
     assert runner.invoke(["consortia", "create", "--owner", str(owner), "--file", str(broken)]).exit_code == 2
     report = json.loads(runner.invoke(["consortia", "report", "--json"]).output)
     assert {p["title"] for p in report["projects"]} >= {"命令行项目"}
+    assert {p["status"] for p in report["projects"]} <= {"open", "agreed", "closed"}  # codes, not ProjectStatus.OPEN
 
 
 def test_finalizing_a_consortium_starts_one_purchase_contract_per_accepted_member(demo):

@@ -331,6 +331,107 @@ def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(wor
     assert any(seg["gaps"] for seg in found["segments"])  # the fixture chain has segments nobody covers
 
 
+def test_invite_suggestions_keep_reasons_as_data_and_write_them_in_the_readers_language(loaded):
+    """Reasons, segments and statuses: data in the suggestions and on the invitation, text in the
+    locale asked for (English or Chinese, never both), names and titles as written."""
+    from marketplace.services.events_invitees import (
+        SEGMENTS,
+        invite_from_suggestions,
+        invite_suggestions,
+        segment_name,
+        stored_segment,
+    )
+
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False)
+        ev.invite_firms(s, w["event"], [w["large"].id])
+        ev.register_firm(s, w["event"], w["large"].id)
+        zh = invite_suggestions(s, None, w["event"])
+        en = invite_suggestions(s, None, w["event"], locale="en")
+        buyer_zh = next(r for r in zh["large"] if r["firm_id"] == w["large"].id)
+        buyer_en = next(r for r in en["large"] if r["firm_id"] == w["large"].id)
+        assert "需求《采购锂电池隔膜》涉及产业链：锂电池、隔膜" in buyer_zh["reasons"]
+        assert "Demand “采购锂电池隔膜” is in the chain: 锂电池, 隔膜" in buyer_en["reasons"]
+        assert buyer_en["reason_data"][0] == {
+            "kind": "demand_in_chain",
+            "title": "采购锂电池隔膜",
+            "terms": ["锂电池", "隔膜"],
+        }
+        assert buyer_en["status"] == "registration_approved"
+        assert (buyer_zh["status_label"], buyer_en["status_label"]) == ("报名：已通过", "Registration: Approved")
+        separator = w["smes"][0].id  # 测试隔膜科技 makes 锂电池隔膜 and has 隔膜 in its name
+        sme_zh = next(r for r in zh["sme"] if r["firm_id"] == separator)
+        sme_en = next(r for r in en["sme"] if r["firm_id"] == separator)
+        assert (
+            "企业名称涉及产业链：隔膜" in sme_zh["reasons"]
+            and "Firm name mentions the chain: 隔膜" in sme_en["reasons"]
+        )
+        assert sme_en["segment"] in SEGMENTS and sme_en["segment_label"] == SEGMENTS[sme_en["segment"]][1]
+        assert sme_zh["segment_label"] == SEGMENTS[sme_zh["segment"]][0]
+        assert sme_zh["status"] is None and sme_zh["status_label"] is None
+        assert [seg["label"] for seg in en["segments"]] == [SEGMENTS[seg["segment"]][1] for seg in en["segments"]]
+        for row in en["large"] + en["sme"]:  # English text only: no Chinese sentence, no raw data
+            for text in row["reasons"]:
+                assert isinstance(text, str) and "{" not in text
+                assert not any(word in text for word in ("需求《", "涉及产业链", "生产", "企业名称", "产业链："))
+        # inviting keeps the reasons as data and the segment as the statistics group it
+        sent = invite_from_suggestions(s, None, w["event"], [separator], en)
+        assert sent[0].reasons == sme_en["reason_data"]
+        assert sent[0].segment == stored_segment(sme_en["segment"])
+        assert segment_name(sent[0].segment, "en") == sme_en["segment_label"]
+        assert segment_name(sent[0].segment, "zh") == sme_zh["segment_label"]
+        assert segment_name("自定义环节", "en") == "自定义环节"  # other text as written
+
+
+@pytest.mark.parametrize(
+    ("reason", "zh", "en"),
+    [
+        (
+            {"kind": "demand_in_chain", "title": "甲", "terms": []},
+            "需求《甲》：本活动发榜需求",
+            "Demand “甲” is on this event's board",
+        ),
+        (
+            {"kind": "makes_chain_product", "segment": "upstream", "product": "电解液", "buyer": False},
+            "生产上游原材料：电解液",
+            "Makes 电解液 (Upstream materials)",
+        ),
+        (
+            {"kind": "makes_chain_product", "segment": "core", "product": "锂电池", "buyer": True},
+            "生产核心产品：锂电池（产业链买方）",
+            "Makes 锂电池 (Core products; a buyer in the chain)",
+        ),
+        (
+            {"kind": "firm_relation", "relation": "supplies", "firm": "福莱特"},
+            "与福莱特有供应关系（产业链企业关系）",
+            "Supplies 福莱特 (chain firm relation)",
+        ),
+        (
+            {"kind": "can_meet_demand", "title": "甲", "owner": "福莱特"},
+            "可满足需求《甲》（福莱特）",
+            "Can meet demand “甲” (福莱特)",
+        ),
+        ({"kind": "products", "terms": ["隔膜"]}, "匹配产品：隔膜", "Matching products: 隔膜"),  # the engine's
+        ({"kind": "lexical"}, "文本相关（BM25）", "Text match (BM25)"),
+        ("旧版理由", "旧版理由", "旧版理由"),  # stored before reasons were data: as written
+    ],
+)
+def test_invitee_reasons_render_in_either_language(reason, zh, en):
+    from marketplace.services.events_invitees import render_reason
+
+    assert render_reason(reason, "zh") == zh
+    assert render_reason(reason, "en") == en
+
+
+def test_browse_gives_the_request_status_as_a_labelled_enum(world):
+    s, w = world
+    sme = w["smes"][0]
+    ev.request_meeting(s, w["event"], sme.id, w["large"].id)
+    row = next(r for r in ev.browse_participants(s, w["event"], sme.id) if r["firm_id"] == w["large"].id)
+    assert row["request_status"] is RequestStatus.PENDING and row["request_status"] == "pending"
+    assert row["request_status"].label("en") == "Awaiting answer"
+
+
 def test_survey_invitation_notifies_every_participants_users(world):
     s, w = world
     user = _user(s, Role.SME, firm_id=w["smes"][1].id)

@@ -7,6 +7,7 @@ permission rules (``event_access``, ``meeting_access``, ``request_access``)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -28,7 +29,12 @@ from marketplace.models import (
 )
 from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_ics, agenda_rows, checkin_path, checkin_qr_png, checkin_qr_svg
-from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
+from marketplace.services.events_invitees import (
+    invite_from_suggestions,
+    invite_suggestions,
+    render_reasons,
+    segment_name,
+)
 from marketplace.services.events_scheduling import schedule_event, send_agendas
 from marketplace.services.events_stats import (
     FUNNEL,
@@ -66,10 +72,20 @@ REPORT_LABELS = {
 }
 
 
+def _locale() -> str:
+    return str(get_locale() or "zh")
+
+
 @bp.context_processor
 def event_context() -> dict:
-    """The viewer's access to the current event, for the event tabs."""
-    return {"Access": ev.Access, "access": g.get("event_access", ev.Access.NONE)}
+    """The viewer's access to the current event, for the event tabs; an invitation's stored
+    reasons and a stored chain segment in the reader's language."""
+    return {
+        "Access": ev.Access,
+        "access": g.get("event_access", ev.Access.NONE),
+        "invitee_reasons": lambda reasons: render_reasons(reasons, _locale()),
+        "segment_name": lambda value: segment_name(value, _locale()),
+    }
 
 
 @bp.errorhandler(ev.PermissionDeniedError)
@@ -235,7 +251,7 @@ def add_demands(event_id: int):  # noqa: ANN201
 @login_required
 def invite(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
-    suggestions = invite_suggestions(get_db(), get_engine(), event)
+    suggestions = invite_suggestions(get_db(), get_engine(), event, locale=_locale())
     return render_template("events/invite.html", event=event, s=suggestions, form=ActionForm())
 
 

@@ -608,7 +608,7 @@ def sme_share_report(session: Session, *, region: str | None = None) -> dict[str
                 "title": project.title,
                 "owner": project.owner.name,
                 "region": project.region,
-                "status": project.status.value,
+                "status": project.status,  # a ProjectStatus: its value in JSON, |lbl on pages
                 "total_budget": terms["total_budget"],
                 "sme_budget": terms["sme_budget"],
                 "sme_share": terms["sme_share"],

@@ -763,7 +763,7 @@ def browse_participants(
                 "products": products,
                 "demands": [{"demand_id": d.id, "title": d.title} for d in demands],
                 "met_before": frozenset((firm_id, firm.id)) in met,
-                "request_status": req.status.value if req else None,
+                "request_status": req.status if req else None,  # a RequestStatus: its value in JSON, |lbl on pages
             }
         )
     return rows

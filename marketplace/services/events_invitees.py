@@ -3,7 +3,12 @@ relations (upstream materials, sub-products and parts, downstream uses); large f
 demands lie in the chain, or that make its downstream products, are ranked on the buyer side;
 firms that can meet those demands are ranked on the SME side by the matching engine (lexical,
 dense and chain-graph channels); each with its reasons. Segments without any candidate are
-listed so the organizer sees the chain's gaps."""
+listed so the organizer sees the chain's gaps.
+
+Reasons are data, as the matching engine's are (:mod:`marketplace.reasons`): the engine's own kinds,
+plus this module's ``INVITEE_KINDS`` (a demand in the chain, a chain product the firm makes, a firm
+relation, a demand the firm can meet, a chain word in the firm's name). :func:`render_reason` writes
+either in the reader's language; names, titles and products from the data stay as written."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from marketplace import reasons as why
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -26,9 +32,11 @@ from marketplace.models import (
     FirmProduct,
     FirmRelation,
     FirmRelationKind,
+    InvitationStatus,
     Product,
     ProductRelation,
     ProductRelationKind,
+    RegistrationStatus,
 )
 from marketplace.permissions import organization_viewer, visible_demands_clause
 
@@ -41,9 +49,111 @@ SEGMENTS = {
 MAX_PER_SEGMENT = 40
 
 
-def segment_label(key: str) -> str:
+def segment_label(key: str, locale: object = "zh") -> str:
+    """A chain segment's name in the reader's language."""
+    zh, en = SEGMENTS[key]
+    return en if why.language(locale) == "en" else zh
+
+
+def stored_segment(key: str) -> str:
+    """The segment as invitations and registrations store it (both languages: the statistics and
+    the report group by this text)."""
     zh, en = SEGMENTS[key]
     return f"{zh} / {en}"
+
+
+def segment_name(value: str | None, locale: object = "zh") -> str | None:
+    """A segment key or a stored segment (:func:`stored_segment`) in the reader's language; any
+    other text as written."""
+    if not value:
+        return value
+    for key in SEGMENTS:
+        if value in (key, stored_segment(key)):
+            return segment_label(key, locale)
+    return value
+
+
+# --- reasons --------------------------------------------------------------------------------------
+
+INVITEE_KINDS = ("demand_in_chain", "makes_chain_product", "firm_relation", "can_meet_demand", "name_in_chain")
+_REASON_TEXT = {
+    "zh": {
+        "demand_in_chain": "需求《{title}》涉及产业链：{terms}",
+        "demand_on_board": "需求《{title}》：本活动发榜需求",
+        "makes_chain_product": "生产{segment}：{product}",
+        "makes_chain_product_buyer": "生产{segment}：{product}（产业链买方）",
+        "supplies": "与{firm}有供应关系（产业链企业关系）",
+        "cooperates": "与{firm}有合作关系（产业链企业关系）",
+        "joint_venture": "与{firm}有合资关系（产业链企业关系）",
+        "can_meet_demand": "可满足需求《{title}》（{owner}）",
+        "name_in_chain": "企业名称涉及产业链：{term}",
+        "list": "、",
+    },
+    "en": {
+        "demand_in_chain": "Demand “{title}” is in the chain: {terms}",
+        "demand_on_board": "Demand “{title}” is on this event's board",
+        "makes_chain_product": "Makes {product} ({segment})",
+        "makes_chain_product_buyer": "Makes {product} ({segment}; a buyer in the chain)",
+        "supplies": "Supplies {firm} (chain firm relation)",
+        "cooperates": "Cooperates with {firm} (chain firm relation)",
+        "joint_venture": "Joint venture with {firm} (chain firm relation)",
+        "can_meet_demand": "Can meet demand “{title}” ({owner})",
+        "name_in_chain": "Firm name mentions the chain: {term}",
+        "list": ", ",
+    },
+}
+_STATUS_TEXT = {"zh": ("邀请：{}", "报名：{}"), "en": ("Invitation: {}", "Registration: {}")}
+
+
+def render_reason(reason: why.Reason | str, locale: object = "zh") -> str:
+    """One invitee reason (this module's kinds, the engine's, or a stored sentence) as a sentence
+    in the reader's language."""
+    kind = reason.get("kind") if isinstance(reason, dict) else None
+    if kind not in INVITEE_KINDS:
+        return why.render(reason, locale)
+    lang = why.language(locale)
+    text = _REASON_TEXT[lang]
+    if kind == "demand_in_chain":
+        terms = reason.get("terms") or []
+        if not terms:
+            return text["demand_on_board"].format(title=reason.get("title", ""))
+        return text[kind].format(title=reason.get("title", ""), terms=text["list"].join(terms))
+    if kind == "makes_chain_product":
+        segment = reason.get("segment", "")
+        label = segment_label(segment, lang) if segment in SEGMENTS else str(segment)
+        template = text["makes_chain_product_buyer" if reason.get("buyer") else kind]
+        return template.format(segment=label, product=reason.get("product", ""))
+    if kind == "firm_relation":
+        relation = str(reason.get("relation", ""))
+        if relation in text:
+            return text[relation].format(firm=reason.get("firm", ""))
+        try:
+            verb = FirmRelationKind(relation).label(lang)
+        except ValueError:
+            verb = relation
+        return f"{verb}: {reason.get('firm', '')}"
+    if kind == "can_meet_demand":
+        return text[kind].format(title=reason.get("title", ""), owner=reason.get("owner", ""))
+    return text[kind].format(term=reason.get("term", ""))
+
+
+def render_reasons(reasons: list[why.Reason | str] | None, locale: object = "zh") -> list[str]:
+    return [render_reason(r, locale) for r in reasons or []]
+
+
+def status_label(status: str | None, locale: object = "zh") -> str | None:
+    """An invitee's status code (:func:`_statuses`: an invitation status, or ``registration_`` and
+    a registration status) as a label in the reader's language."""
+    if not status:
+        return None
+    lang = why.language(locale)
+    invitation, registration = _STATUS_TEXT[lang]
+    try:
+        if status.startswith("registration_"):
+            return registration.format(RegistrationStatus(status.removeprefix("registration_")).label(lang))
+        return invitation.format(InvitationStatus(status).label(lang))
+    except ValueError:
+        return status
 
 
 def chain_segments(session: Session, event: Event) -> dict[str, dict[int, str]]:
@@ -96,25 +206,30 @@ class Candidate:
     name: str
     side: str
     score: float = 0.0
-    segment: str | None = None
-    reasons: list[str] = field(default_factory=list)
+    segment: str | None = None  # a key of SEGMENTS
+    reasons: list[why.Reason] = field(default_factory=list)
     demand_ids: list[int] = field(default_factory=list)
 
-    def add(self, score: float, reason: str) -> None:
+    def add(self, score: float, reason: why.Reason) -> None:
         self.score += score
         if reason not in self.reasons:
             self.reasons.append(reason)
 
-    def as_dict(self, status: str | None) -> dict[str, Any]:
+    def as_dict(self, status: str | None, locale: object = "zh") -> dict[str, Any]:
+        """``reasons``, ``segment_label`` and ``status_label`` in ``locale``; ``reason_data``, the
+        ``segment`` key and the ``status`` code as data."""
         return {
             "firm_id": self.firm_id,
             "firm": self.name,
             "side": self.side,
             "score": round(self.score, 4),
             "segment": self.segment,
-            "reasons": self.reasons[:6],
+            "segment_label": segment_label(self.segment, locale) if self.segment else None,
+            "reasons": render_reasons(self.reasons[:6], locale),
+            "reason_data": self.reasons[:6],
             "demand_ids": self.demand_ids,
             "status": status,
+            "status_label": status_label(status, locale),
         }
 
 
@@ -144,9 +259,10 @@ def chain_demands(
 
 
 def invite_suggestions(
-    session: Session, engine: Any, event: Event, *, limit: int = 30, per_demand: int = 15
+    session: Session, engine: Any, event: Event, *, limit: int = 30, per_demand: int = 15, locale: object = "zh"
 ) -> dict[str, Any]:
-    """Ranked invitees on both sides with reasons, the chain segments and their gaps."""
+    """Ranked invitees on both sides with reasons, the chain segments and their gaps; the text
+    (reasons, segment and status labels) in ``locale``."""
     segments = chain_segments(session, event)
     product_segment = {pid: key for key, products in segments.items() for pid in products}
     firm_products: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -172,17 +288,18 @@ def invite_suggestions(
     demands = chain_demands(session, event, segments)
     for demand, hits in demands:
         c = cand(large, demand.owner, "large")
-        c.add(1.0 + 0.2 * len(hits), f"需求《{demand.title}》涉及产业链：{'、'.join(hits) or '本活动发榜需求'}")
+        c.add(1.0 + 0.2 * len(hits), {"kind": "demand_in_chain", "title": demand.title, "terms": list(hits)})
         c.demand_ids.append(demand.id)
     for firm_id, products in firm_products.items():
         kind = kinds.get(firm_id)
         for seg, pname in products[:3]:
             if kind is FirmKind.LARGE and seg in ("core", "downstream"):
-                cand(large, firm_id, "large").add(0.3, f"生产{SEGMENTS[seg][0]}：{pname}（产业链买方）")
+                reason = {"kind": "makes_chain_product", "segment": seg, "product": pname, "buyer": True}
+                cand(large, firm_id, "large").add(0.3, reason)
             elif kind is not FirmKind.LARGE:
                 c = cand(sme, firm_id, "sme")
-                c.add(0.2, f"生产{SEGMENTS[seg][0]}：{pname}")
-                c.segment = c.segment or segment_label(seg)
+                c.add(0.2, {"kind": "makes_chain_product", "segment": seg, "product": pname, "buyer": False})
+                c.segment = c.segment or seg
     _related_smes(session, large, lambda fid: cand(sme, fid, "sme"))
     _named_smes(session, event, lambda fid: cand(sme, fid, "sme"))
     if engine is not None:
@@ -200,7 +317,10 @@ def invite_suggestions(
                 if firm is None or firm.kind is FirmKind.LARGE:
                     continue
                 c = cand(sme, firm, "sme")
-                c.add(result.score, f"可满足需求《{demand.title}》（{demand.owner.display_name}）")
+                c.add(
+                    result.score,
+                    {"kind": "can_meet_demand", "title": demand.title, "owner": demand.owner.display_name},
+                )
                 for reason in result.reasons[:3]:
                     if reason not in c.reasons:
                         c.reasons.append(reason)
@@ -220,7 +340,7 @@ def invite_suggestions(
             hits = {p for p in segments[key].values() if any(p in t for t in texts)}
             if hits:
                 covered |= hits
-                c.segment = c.segment or segment_label(key)
+                c.segment = c.segment or key
     seg_rows = []
     for key, products in segments.items():
         have = sorted(n for n in products.values() if n in covered)
@@ -228,16 +348,16 @@ def invite_suggestions(
         seg_rows.append(
             {
                 "segment": key,
-                "label": segment_label(key),
+                "label": segment_label(key, locale),
                 "products": sorted(products.values()),
                 "covered": have,
                 "gaps": missing,
-                "candidates": sum(1 for c in ranked_large + ranked_sme if c.segment == segment_label(key)),
+                "candidates": sum(1 for c in ranked_large + ranked_sme if c.segment == key),
             }
         )
     return {
-        "large": [c.as_dict(status.get(c.firm_id)) for c in ranked_large],
-        "sme": [c.as_dict(status.get(c.firm_id)) for c in ranked_sme],
+        "large": [c.as_dict(status.get(c.firm_id), locale) for c in ranked_large],
+        "sme": [c.as_dict(status.get(c.firm_id), locale) for c in ranked_sme],
         "segments": seg_rows,
         "demands": [
             {"demand_id": d.id, "title": d.title, "owner": d.owner.display_name, "terms": h} for d, h in demands
@@ -246,9 +366,9 @@ def invite_suggestions(
 
 
 RELATION_REASONS = {
-    FirmRelationKind.SUPPLIES: ("供应", 0.4),
-    FirmRelationKind.COOPERATES: ("合作", 0.25),
-    FirmRelationKind.JOINT_VENTURE: ("合资", 0.2),
+    FirmRelationKind.SUPPLIES: 0.4,
+    FirmRelationKind.COOPERATES: 0.25,
+    FirmRelationKind.JOINT_VENTURE: 0.2,
 }
 
 
@@ -275,8 +395,8 @@ def _related_smes(session: Session, large: dict[int, Candidate], add: Any) -> No
             continue  # the large firm supplies it: a customer, not a supplier
         if partner == buyer or kinds.get(partner) is not FirmKind.SME:
             continue
-        verb, score = RELATION_REASONS[relation]
-        add(partner).add(score, f"与{large[buyer].name}有{verb}关系（产业链企业关系）")
+        reason = {"kind": "firm_relation", "relation": relation.value, "firm": large[buyer].name}
+        add(partner).add(RELATION_REASONS[relation], reason)
 
 
 def _named_smes(session: Session, event: Event, add: Any, limit: int = 200) -> None:
@@ -288,7 +408,7 @@ def _named_smes(session: Session, event: Event, add: Any, limit: int = 200) -> N
     query = select(Firm.id, Firm.name).where(Firm.kind == FirmKind.SME, or_(*(Firm.name.contains(t) for t in terms)))
     for firm_id, name in session.execute(query.order_by(Firm.id).limit(limit)):
         hit = next(t for t in sorted(terms, key=len, reverse=True) if t in name)
-        add(firm_id).add(0.15, f"企业名称涉及产业链：{hit}")
+        add(firm_id).add(0.15, {"kind": "name_in_chain", "term": hit})
 
 
 def _product_names(session: Session, firm_ids: list[int]) -> dict[int, list[str]]:
@@ -321,15 +441,18 @@ def _statuses(session: Session, event: Event) -> dict[int, str]:
 def invite_from_suggestions(
     session: Session, engine: Any, event: Event, firm_ids: list[int], suggestions: dict[str, Any] | None = None
 ) -> list[EventInvitation]:
-    """Bulk-invite chosen firms, keeping each one's reasons and chain segment."""
+    """Bulk-invite chosen firms, keeping each one's reasons (as data, rendered in the reader's
+    language when shown) and chain segment (as :func:`stored_segment`)."""
     from marketplace.services.events import invite_firms
 
     suggestions = suggestions or invite_suggestions(session, engine, event, limit=200)
     rows = {r["firm_id"]: r for r in suggestions["large"] + suggestions["sme"]}
-    sent = invite_firms(session, event, firm_ids, {fid: rows[fid]["reasons"] for fid in firm_ids if fid in rows})
+    reasons = {fid: rows[fid].get("reason_data", rows[fid]["reasons"]) for fid in firm_ids if fid in rows}
+    sent = invite_firms(session, event, firm_ids, reasons)
     for inv in sent:
         if inv.firm_id in rows:
-            inv.segment = rows[inv.firm_id]["segment"]
+            seg = rows[inv.firm_id]["segment"]
+            inv.segment = stored_segment(seg) if seg in SEGMENTS else seg
     session.flush()
     return sent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -172,6 +173,112 @@ def test_invite_page_ranks_firms_with_reasons_and_segments(login, world):
     assert "上游原材料" in page and "下游应用" in page
     assert "需求《采购锂电池隔膜》涉及产业链" in page  # 福莱特 on the large side, with why
     assert 'name="firm_id"' in page
+
+
+def _reason_items(page: str) -> list[str]:
+    return [
+        item
+        for ul in re.findall(r'<ul class="reasons">(.*?)</ul>', page, re.S)
+        for item in re.findall(r"<li>(.*?)</li>", ul)
+    ]
+
+
+RAW = ("{&#39;kind&#39;", "{'kind'", "registration_approved", "registration_pending")
+
+
+def test_invite_page_shows_reasons_segments_and_statuses_in_the_readers_language(login, world):
+    client = login("organizer")
+    url = f"/events/{world['event']}/invite"
+    page = client.get(url).get_data(as_text=True)
+    reasons = _reason_items(page)
+    assert "需求《采购锂电池隔膜》涉及产业链：锂电池、隔膜" in reasons  # 福莱特 on the large side, with why
+    assert "企业名称涉及产业链：隔膜" in reasons and "可满足需求《采购锂电池隔膜》（福莱特）" in reasons
+    assert "匹配产品：锂电池隔膜" in reasons  # the engine's reasons, written out
+    assert ">核心产品<" in page and ">上游原材料<" in page and "Upstream materials" not in page
+    assert ">报名：已通过<" in page
+    assert not any(raw in page for raw in RAW)
+    client.get("/lang/en")
+    try:
+        page = client.get(url).get_data(as_text=True)
+    finally:
+        client.get("/lang/zh")
+    reasons = _reason_items(page)
+    assert "Demand “采购锂电池隔膜” is in the chain: 锂电池, 隔膜" in reasons
+    assert "Firm name mentions the chain: 隔膜" in reasons and "Can meet demand “采购锂电池隔膜” (福莱特)" in reasons
+    assert "Matching products: 锂电池隔膜" in reasons
+    assert ">Core products<" in page and ">Upstream materials<" in page
+    assert not any(word in page for word in ("上游原材料", "核心产品", "下游应用"))
+    assert ">Registration: Approved<" in page
+    assert not any(raw in page for raw in RAW)
+    chinese_sentences = ("需求《", "涉及产业链", "生产", "企业名称", "可满足", "匹配产品", "文本相关", "产业链：")
+    assert not [r for r in reasons if any(word in r for word in chinese_sentences)]
+    api = client.get(
+        f"/api/v1/events/{world['event']}/invite-suggestions",
+        headers={"Authorization": f"Bearer {world['tokens']['organizer']}"},
+    ).get_json()
+    buyer = next(r for r in api["large"] if r["firm_id"] == world["large_firm"])
+    assert buyer["status"] == "registration_approved" and buyer["reason_data"][0]["kind"] == "demand_in_chain"
+
+
+def test_invitation_reasons_and_segments_on_the_event_page_in_the_readers_language(login, world, loaded):
+    from marketplace.services.events_invitees import stored_segment
+
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        reasons = {world["outsider_firm"]: [{"kind": "name_in_chain", "term": "隔膜"}, {"kind": "lexical"}]}
+        ev.invite_firms(s, event, [world["outsider_firm"]], reasons)
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
+        reg.segment = stored_segment("upstream")
+    url = f"/events/{world['event']}"
+    for who, zh, en in [
+        (
+            "outsider",
+            ["企业名称涉及产业链：隔膜", "文本相关（BM25）"],
+            ["Firm name mentions the chain: 隔膜", "Text match (BM25)"],
+        ),
+        ("organizer", ["上游原材料"], ["Upstream materials"]),
+    ]:
+        client = login(who)
+        page = client.get(url).get_data(as_text=True)
+        shown = _reason_items(page) if who == "outsider" else re.findall(r"<td>([^<]*)</td>", page)
+        assert set(zh) <= set(shown) and not set(en) & set(shown)
+        client.get("/lang/en")
+        try:
+            page = client.get(url).get_data(as_text=True)
+        finally:
+            client.get("/lang/zh")
+        shown = _reason_items(page) if who == "outsider" else re.findall(r"<td>([^<]*)</td>", page)
+        assert set(en) <= set(shown) and not set(zh) & set(shown)
+        assert "{&#39;kind&#39;" not in page and "上游原材料 / Upstream materials" not in page
+
+
+def test_request_status_and_reasons_are_labelled_in_the_readers_language(login, world, loaded):
+    with session_scope(loaded) as s:
+        event = s.get(Event, world["event"])
+        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        req.reasons = [{"kind": "products", "terms": ["锂电池隔膜"]}, "旧版理由"]
+    browse, requests = f"/events/{world['event']}/browse", f"/events/{world['event']}/requests"
+    status = re.compile(r'<div class="tag muted">([^<]*)</div>')
+    for lang, label, other, reason in [
+        ("zh", "洽谈申请：待回复", "Awaiting answer", "匹配产品：锂电池隔膜"),
+        ("en", "Awaiting answer", "待回复", "Matching products: 锂电池隔膜"),
+    ]:
+        try:
+            client = login("sme")
+            client.get(f"/lang/{lang}")
+            shown = status.findall(client.get(browse).get_data(as_text=True))
+            client = login("large")
+            client.get(f"/lang/{lang}")
+            page = client.get(requests).get_data(as_text=True)
+        finally:
+            client.get("/lang/zh")
+        assert any(label in s for s in shown) and not any("pending" in s or other in s for s in shown)
+        assert reason in _reason_items(page) and "旧版理由" in _reason_items(page)  # stored text as written
+        assert "{&#39;kind&#39;" not in page
+    api = client.get(
+        f"/api/v1/events/{world['event']}/participants", headers={"Authorization": f"Bearer {world['tokens']['sme']}"}
+    )
+    assert {r["firm_id"]: r["request_status"] for r in api.get_json()["items"]}[world["large_firm"]] == "pending"
 
 
 def test_sme_requests_a_meeting_and_the_large_firm_accepts(login, world, loaded):
