@@ -25,6 +25,7 @@ from marketplace.models import (
 from marketplace.models.notifications import Notification
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user
+from marketplace.services.events_invitees import render_reason
 from tests.events_helpers import event_data, setup_event
 
 
@@ -187,7 +188,10 @@ def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_
     assert proposals, "the separator SME should be proposed for the separator demand"
     registered = {r.firm_id for r in ev.approved_registrations(s, w["event"], ev.Side.SME)}
     assert all(p.from_firm_id in registered and p.to_firm_id == w["large"].id for p in proposals)
-    assert all(p.demand_id == w["demand"].id and p.reasons[0].startswith("可满足需求") for p in proposals)
+    assert all(p.demand_id == w["demand"].id and p.reasons[0]["kind"] == "can_meet_demand" for p in proposals)
+    first = proposals[0].reasons[0]
+    assert render_reason(first, "zh") == f"可满足需求《{first['title']}》（{first['owner']}）"
+    assert render_reason(first, "en") == f"Can meet demand “{first['title']}” ({first['owner']})"
     assert proposals[0].from_firm_id == w["smes"][0].id  # the separator maker ranks first
     again = ev.propose_meetings(s, engine, w["event"], per_demand=3)
     assert again == []

@@ -24,6 +24,7 @@ from marketplace.models import (
 from marketplace.models.notifications import Notification
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user
+from marketplace.services.events_invitees import render_reason
 from marketplace.services.events_scheduling import build_solver_input, schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats, report_numbers
 from tests.events_helpers import setup_event
@@ -83,7 +84,10 @@ def test_meeting_without_a_common_slot_is_explained_with_the_firm_name(scheduled
     reasons = [u["reason"] for u in summary["unscheduled"]]
     assert len(reasons) == 2
     for r in reasons:
-        assert r == f"the two firms share no slot they can attend: participant '{sme.display_name}' is available in no slot"
+        assert (
+            r
+            == f"the two firms share no slot they can attend: participant '{sme.display_name}' is available in no slot"
+        )
         assert zh(r) == f"双方没有共同的可参会时段：参会方 '{sme.display_name}' 没有任何可参会时段"
     waiting = [m for m in meetings if m.sme_firm_id == sme.id]
     for m in waiting:  # stored as a message: English for the API and exports, Chinese on the pages
@@ -213,7 +217,9 @@ def test_without_an_accepted_waiting_meeting_the_best_available_proposal_gets_th
     _check_feasible(s, w)
     assert summary["from_proposals"] == [best.id] and summary["moved"] == 0
     assert best.status is RequestStatus.ACCEPTED and best.decided_at is not None
-    assert any("重新排程" in r for r in best.reasons)
+    assert best.reasons[-1] == {"kind": "refilled"}  # said in the reader's language where it is shown
+    assert render_reason(best.reasons[-1], "en") == "Placed in a freed place when the event was rescheduled"
+    assert render_reason(best.reasons[-1], "zh") == "重新排程时补入空出的洽谈位"
     assert weaker.status is RequestStatus.PROPOSED and absent.status is RequestStatus.PROPOSED  # absent: not available
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == best.id))
     assert meeting.status is MeetingStatus.SCHEDULED and (meeting.slot, meeting.table_no) == freed

@@ -1037,7 +1037,10 @@ def propose_meetings(session: Session, engine: Any, event: Event, *, per_demand:
                 source=RequestSource.PROPOSAL,
                 status=RequestStatus.PROPOSED,
                 score=float(result.score),
-                reasons=[f"可满足需求《{demand.title}》", *result.reasons],
+                reasons=[  # data, rendered in the reader's language (events_invitees.render_reason)
+                    {"kind": "can_meet_demand", "title": demand.title, "owner": demand.owner.display_name},
+                    *result.reasons,
+                ],
             )
             session.add(req)
             session.flush()

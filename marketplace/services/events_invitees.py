@@ -75,7 +75,14 @@ def segment_name(value: str | None, locale: object = "zh") -> str | None:
 
 # --- reasons --------------------------------------------------------------------------------------
 
-INVITEE_KINDS = ("demand_in_chain", "makes_chain_product", "firm_relation", "can_meet_demand", "name_in_chain")
+INVITEE_KINDS = (
+    "demand_in_chain",
+    "makes_chain_product",
+    "firm_relation",
+    "can_meet_demand",
+    "name_in_chain",
+    "refilled",  # a proposal placed in a freed place by a reschedule
+)
 _REASON_TEXT = {
     "zh": {
         "demand_in_chain": "需求《{title}》涉及产业链：{terms}",
@@ -87,6 +94,7 @@ _REASON_TEXT = {
         "joint_venture": "与{firm}有合资关系（产业链企业关系）",
         "can_meet_demand": "可满足需求《{title}》（{owner}）",
         "name_in_chain": "企业名称涉及产业链：{term}",
+        "refilled": "重新排程时补入空出的洽谈位",
         "list": "、",
     },
     "en": {
@@ -99,6 +107,7 @@ _REASON_TEXT = {
         "joint_venture": "Joint venture with {firm} (chain firm relation)",
         "can_meet_demand": "Can meet demand “{title}” ({owner})",
         "name_in_chain": "Firm name mentions the chain: {term}",
+        "refilled": "Placed in a freed place when the event was rescheduled",
         "list": ", ",
     },
 }

@@ -52,7 +52,7 @@ SUMMARIES = {
 }
 NOT_SCHEDULED = msg("not scheduled")
 LEFT_EVENT = msg("a participant is no longer registered")
-PROPOSAL_NOTE = "重新排程时补入空出的洽谈位 / placed in a freed place when the event was rescheduled"
+PROPOSAL_NOTE = {"kind": "refilled"}  # rendered in the reader's language (events_invitees.render_reason)
 ACTIVE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
 
@@ -255,7 +255,7 @@ def schedule_event(
             )
     for req, slot, table in refilled.values():  # the proposal becomes a scheduled meeting
         req.transition(RequestStatus.ACCEPTED)
-        req.reasons = [*(req.reasons or []), PROPOSAL_NOTE]
+        req.reasons = [*(req.reasons or []), dict(PROPOSAL_NOTE)]
         meeting = _meeting_for(session, event, req)
         meeting.status = MeetingStatus.SCHEDULED
         meeting.slot, meeting.table_no, meeting.sequence = slot, table, 1
