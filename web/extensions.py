@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, abort, current_app
+from flask import Flask, abort, current_app, request
 from flask_babel import Babel, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -92,7 +92,9 @@ def require_role(*roles: Role) -> None:
     """403 unless the signed-in user has one of the roles (admins pass everywhere). Firm users
     whose membership is still pending have no firm role yet."""
     if not current_user.is_authenticated:
-        abort(401)
+        if request.path.startswith("/api/"):
+            abort(401)
+        abort(login_manager.unauthorized())  # a page sends to sign-in, as @login_required does
     if current_user.role is Role.ADMIN:
         return
     if current_user.role not in roles or (current_user.role in (Role.LARGE, Role.SME) and current_user.is_pending):

@@ -388,3 +388,8 @@ def test_a_refused_action_page_links_back_to_the_page_it_came_from_on_this_site_
     # the language switch goes back only to pages of this site, too
     assert client.get("/lang/zh", headers={"Referer": "https://evil.example/x"}).headers["Location"] == "/"
     assert client.get("/lang/zh", headers={"Referer": came_from}).headers["Location"] == f"/demands/{people['draft']}"
+
+
+def test_admin_page_sends_anonymous_visitors_to_sign_in(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
