@@ -20,7 +20,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from marketplace.contracts.templates import TEMPLATES, get_template
-from marketplace.errors import InputError, NotFoundError, msg
+from marketplace.errors import InputError, NotFoundError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
 from marketplace.permissions import acts_for_firms
 from marketplace.services import contracts as svc
@@ -28,7 +28,7 @@ from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
 from web.messages import flash_outcome, localized, refuse
-from web.params import form_id, int_arg
+from web.params import form_choice, form_id, int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
 tsa_bp = Blueprint("tsa", __name__)
@@ -77,20 +77,6 @@ def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
     if user is None:
         abort(404)
     return svc.get_contract(get_db(), contract_id, user, action), user
-
-
-def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
-    """A posted choice (buttons, selects): one of ``allowed``, else 400 naming the field."""
-    raw = request.form.get(name) or default
-    if raw not in allowed:
-        message = msg(
-            "%(field)s: unknown value %(raw)r; use one of %(allowed)s",
-            field=name,
-            raw=raw[:40],
-            allowed=", ".join(allowed),
-        )
-        abort(400, description=localized(message))
-    return raw
 
 
 def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
@@ -149,7 +135,7 @@ def new():  # noqa: ANN201
         except ValueError:
             flash(_("请选择对方企业"), "error")
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
-        mine_is_buyer = _choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
+        mine_is_buyer = form_choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
         contract, error = commit(
             lambda: svc.start_contract(
                 db,
@@ -311,7 +297,7 @@ def designate(contract_id: int):  # noqa: ANN201
 def approve(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "approve")
-    approved = _choice("decision", "approve", ("approve", "reject")) == "approve"
+    approved = form_choice("decision", "approve", ("approve", "reject")) == "approve"
     _r, error = commit(
         lambda: svc.approve(get_db(), _settings(), user, contract, approved=approved, note=request.form.get("note", ""))
     )

@@ -62,11 +62,8 @@ def form_id(name: str, raw: str | None = None) -> int | None:
     return int(text)
 
 
-def choice_arg(name: str, choices: Iterable[str]) -> str:
-    """The parameter when it is one of ``choices`` or empty; otherwise 400."""
-    raw = request.args.get(name) or ""
-    allowed = list(choices)
-    if raw and raw not in allowed:
+def _check_choice(name: str, raw: str, allowed: list[str]) -> str:
+    if raw not in allowed:
         message = msg(
             "%(field)s: unknown value %(raw)r; use one of %(allowed)s",
             field=name,
@@ -75,6 +72,18 @@ def choice_arg(name: str, choices: Iterable[str]) -> str:
         )
         abort(400, description=localized(message))
     return raw
+
+
+def choice_arg(name: str, choices: Iterable[str]) -> str:
+    """The parameter when it is one of ``choices`` or empty; otherwise 400."""
+    raw = request.args.get(name) or ""
+    return _check_choice(name, raw, list(choices)) if raw else raw
+
+
+def form_choice(name: str, default: str, choices: Iterable[str]) -> str:
+    """A posted choice (buttons, selects): one of ``choices`` (``default`` when not posted), else
+    400 naming the field."""
+    return _check_choice(name, request.form.get(name) or default, list(choices))
 
 
 def refuse_unknown_api_parameters():  # noqa: ANN201 - a Flask before_request hook
