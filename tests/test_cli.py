@@ -267,3 +267,8 @@ def test_the_web_app_refuses_to_start_with_the_same_message(tmp_path, monkeypatc
     monkeypatch.setenv("MARKETPLACE_MATCH_SLOTS", "x")
     with pytest.raises(ConfigError, match="MARKETPLACE_MATCH_SLOTS='x' is not valid: expected a whole number"):
         create_app()
+
+
+def test_match_refuses_a_region_that_names_no_province(runner, loaded):
+    result = runner.invoke(["match", "--text", "锂电池隔膜", "--type", "rd", "--channels", "lexical", "--region", "火星"])
+    assert result.exit_code == 2 and "--region: " in result.output and "no matching firms" not in result.output

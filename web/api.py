@@ -36,7 +36,7 @@ from marketplace.permissions import (
 from marketplace.regions import parse_region
 from marketplace.services.accounts import user_for_token
 from marketplace.services.demands import create_demand, demand_dict
-from marketplace.services.firms import firm_detail, firm_summary, search_firms
+from marketplace.services.firms import count_firms, firm_detail, firm_summary, search_firms
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import (
     inbox,
@@ -204,7 +204,7 @@ class RespondIn(Schema):
 class MatchIn(Schema):
     text = String(required=True, validate=Length(min=1, max=20000))
     type = String(required=True, validate=OneOf([t.value for t in DemandType]))
-    top_k = Integer(load_default=10, validate=Range(min=1, max=100))
+    top_k = Integer(strict=True, load_default=10, validate=Range(min=1, max=100))
     kind = String(validate=OneOf([k.value for k in FirmKind]))
     min_tier = String(validate=OneOf([t.value for t in Tier]))
     region = String()
@@ -332,8 +332,9 @@ def match_stored_demand(demand_id: int):  # noqa: ANN201
 def list_firms(q: dict[str, Any]):  # noqa: ANN201
     kind = FirmKind(q["kind"]) if q.get("kind") else None
     if q["q"].strip():
-        rows = search_firms(get_db(), q["q"], limit=q["per_page"], offset=(q["page"] - 1) * q["per_page"], kind=kind)
-        meta = {"page": q["page"], "per_page": q["per_page"], "total": -1}
+        db = get_db()
+        rows = search_firms(db, q["q"], limit=q["per_page"], offset=(q["page"] - 1) * q["per_page"], kind=kind)
+        meta = {"page": q["page"], "per_page": q["per_page"], "total": count_firms(db, q["q"], kind=kind)}
     else:
         query = select(Firm).order_by(Firm.id)
         if kind is not None:
@@ -360,7 +361,8 @@ def my_suggestions():  # noqa: ANN201
     viewer = _viewer()
     if viewer.firm_id is None:
         abort(403, message="only firm users with an approved membership have an inbox")
-    return {"items": [suggestion_dict(s, _locale()) for s in inbox(get_db(), viewer.firm_id, viewer=viewer)]}
+    rows = inbox(get_db(), viewer.firm_id, viewer=viewer, answerable=True)
+    return {"items": [suggestion_dict(s, _locale()) for s in rows]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -395,6 +397,8 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     text, warning = clean_query(data["text"]) if data["text"].strip() else ("", None)
     if not text:
         abort(400, message="text is empty", detail={"text": "describe what the demand needs"})
+    if not any(ch.isalnum() for ch in text):  # only punctuation, emoji or invisible characters
+        abort(400, message="text has nothing to search for", detail={"text": "describe what the demand needs in words"})
     try:  # a region that names no province is refused, as on demands, not matched to nothing
         region = parse_region(data.get("region"), "region")
     except InputError as exc:
@@ -403,7 +407,7 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
         kind=FirmKind(data["kind"]) if data.get("kind") else None,
         min_tier=Tier(data["min_tier"]) if data.get("min_tier") else None,
         region=region,
-        industry=data.get("industry"),
+        industry=(data.get("industry") or "").strip() or None,  # blank is no filter, not "no industry"
     )
     firm_id = _viewer().firm_id
     exclude = [firm_id] if firm_id else []

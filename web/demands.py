@@ -10,10 +10,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from graph.protocol import Label
+from marketplace.errors import InputError
 from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
 from marketplace.permissions import can_edit_demand, can_view_demand, visible_demands_clause
 from marketplace.reasons import chain_path
-from marketplace.regions import normalize_region
+from marketplace.regions import normalize_region, parse_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import owner_act, suggestions_for_demand
@@ -66,7 +67,9 @@ def browse():  # noqa: ANN201
     if dtype:
         query = query.where(Demand.type == DemandType(dtype))
     if q:
-        query = query.where(or_(Demand.title.contains(q), Demand.description.contains(q)))
+        # % and _ are what the user typed, not wildcards
+        literal = {"autoescape": True}
+        query = query.where(or_(Demand.title.contains(q, **literal), Demand.description.contains(q, **literal)))
     rows = list(db.scalars(query.order_by(Demand.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
     return render_template(
         "demands/browse.html",
@@ -130,6 +133,17 @@ def edit(demand_id: int):  # noqa: ANN201
     return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=demand), status
 
 
+def _region_arg() -> str:
+    """The suggestions' region filter: a province (its name as the data writes it), else 400."""
+    raw = (request.args.get("region") or "").strip()
+    if not raw:
+        return ""
+    try:
+        return parse_region(raw, "region") or ""
+    except InputError as exc:
+        refuse(exc)
+
+
 @bp.get("/<int:demand_id>")
 def detail(demand_id: int):  # noqa: ANN201
     db = get_db()
@@ -138,7 +152,7 @@ def detail(demand_id: int):  # noqa: ANN201
     filters = {
         "tier": choice_arg("tier", [t.value for t in Tier]),
         "kind": choice_arg("kind", [k.value for k in FirmKind]),
-        "region": (request.args.get("region") or "").strip()[:60],
+        "region": _region_arg(),
     }
     suggestions = suggestions_for_demand(db, demand.id) if owner else []
     suggestions = [s for s in suggestions if _passes(s.firm, filters)]

@@ -74,23 +74,24 @@ def _walk(data: Any) -> tuple[str, Message] | None:
     return None
 
 
-def _refuse(field: str, problem: Message):  # noqa: ANN202
+def _refuse(field: str, problem: Message, location: str = "json"):  # noqa: ANN202
     message = msg("%(field)s: %(problem)s", field=field[:80], problem=problem)
     if request.path.startswith("/api/"):
-        return jsonify({"status": 400, "message": str(message), "detail": {"json": {field[:80]: str(problem)}}}), 400
+        detail = {location: {field[:80]: str(problem)}}
+        return jsonify({"status": 400, "message": str(message), "detail": detail}), 400
     abort(400, description=localized(message))
 
 
 def refuse_unreadable_input():  # noqa: ANN201 - a Flask before_request hook
     """400 naming the field for a NUL, a lone surrogate, a non-finite number or a too deeply
     nested body (see the module docstring); None lets the request through."""
-    fields = list(request.args.items(multi=True))
+    fields = [("query", name, value) for name, value in request.args.items(multi=True)]
     if request.method not in ("GET", "HEAD"):
-        fields += request.form.items(multi=True)
-    for name, value in fields:
+        fields += [("form", name, value) for name, value in request.form.items(multi=True)]
+    for location, name, value in fields:
         problem = _text_problem(value)
         if problem:
-            return _refuse(name, problem)
+            return _refuse(name, problem, location)
     if not request.is_json:
         return None
     raw = request.get_data(cache=True)

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from marketplace.models import DemandStatus, MatchSuggestion, SuggestionStatus
+from marketplace.models import MatchSuggestion, SuggestionStatus
 from marketplace.permissions import can_answer_suggestion, can_edit_demand
 from marketplace.services.matching import suggest_demands
 from marketplace.services.suggestions import inbox, respond_and_follow_up
@@ -41,11 +41,7 @@ def _firm_id() -> int:
 @login_required
 def show():  # noqa: ANN201
     firm_id = _firm_id()
-    rows = [
-        s
-        for s in inbox(get_db(), firm_id, viewer=current_viewer())
-        if s.demand.status in (DemandStatus.OPEN, DemandStatus.MATCHED)
-    ]
+    rows = inbox(get_db(), firm_id, viewer=current_viewer(), answerable=True)
     return render_template("suggestions/inbox.html", suggestions=rows, form=ActionForm())
 
 

@@ -66,12 +66,13 @@ def read_queries(path: Path) -> list[dict[str, Any]]:
 
 def _filters(kind: str | None, min_tier: str | None, region: str | None, industry: str | None):  # noqa: ANN202
     from marketplace.matching import Filters
+    from marketplace.regions import parse_region
 
     return Filters(
         kind=FirmKind(kind) if kind else None,
         min_tier=Tier(min_tier) if min_tier else None,
-        region=region,
-        industry=industry,
+        region=parse_region(region, "--region"),  # a region that names no province: exit 2, not "no firms"
+        industry=(industry or "").strip() or None,
     )
 
 

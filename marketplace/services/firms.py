@@ -57,6 +57,22 @@ def search_firms(
     kind: FirmKind | None = None,
 ) -> list[Firm]:
     """Firms whose name, short name, former name or a product contains ``text``."""
+    query = _firm_search(session, text, kind)
+    text = text.strip()
+    # Exact and name matches first, then listed firms, then by id for a stable order.
+    contains = _contains_ignoring_case(session, text)
+    name_first = (Firm.name == text).desc(), contains(Firm.name, text).desc()
+    query = query.order_by(*name_first, Firm.stock_code.is_(None), Firm.id)
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def count_firms(session: Session, text: str, *, kind: FirmKind | None = None) -> int:
+    """How many firms :func:`search_firms` finds in all (for paging)."""
+    query = _firm_search(session, text, kind).with_only_columns(Firm.id).order_by(None)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _firm_search(session: Session, text: str, kind: FirmKind | None) -> Any:
     text = (text or "").strip()
     if not text:
         raise InputError(msg("search text is empty; give part of a firm or product name"), field="text")
@@ -67,15 +83,10 @@ def search_firms(
         .join(Product, Product.id == FirmProduct.product_id)
         .where(contains(Product.name, text))
     )
-    name_matches = contains(Firm.name, text)
     query = select(Firm).where(
-        or_(name_matches, contains(Firm.short_name, text), Firm.id.in_(by_name), Firm.id.in_(by_product))
+        or_(contains(Firm.name, text), contains(Firm.short_name, text), Firm.id.in_(by_name), Firm.id.in_(by_product))
     )
-    if kind is not None:
-        query = query.where(Firm.kind == kind)
-    # Exact and name matches first, then listed firms, then by id for a stable order.
-    query = query.order_by((Firm.name == text).desc(), name_matches.desc(), Firm.stock_code.is_(None), Firm.id)
-    return list(session.scalars(query.offset(offset).limit(limit)))
+    return query.where(Firm.kind == kind) if kind is not None else query
 
 
 def _contains_ignoring_case(session: Session, text: str):  # noqa: ANN202 - returns (column, text) -> SQL condition

@@ -181,10 +181,16 @@ def suggestions_for_demand(session: Session, demand_id: int) -> list[MatchSugges
 
 
 def inbox(
-    session: Session, firm_id: int, status: SuggestionStatus | None = None, *, viewer: Viewer
+    session: Session,
+    firm_id: int,
+    status: SuggestionStatus | None = None,
+    *,
+    viewer: Viewer,
+    answerable: bool = False,
 ) -> list[MatchSuggestion]:
     """The firm's suggestions on demands the viewer may see (a suggestion alone never reveals an
-    invited or private demand)."""
+    invited or private demand); with ``answerable``, only those on demands still open or matched
+    (a closed demand's suggestions can no longer be answered)."""
     query = (
         select(MatchSuggestion)
         .join(Demand, Demand.id == MatchSuggestion.demand_id)
@@ -194,6 +200,8 @@ def inbox(
     )
     if status is not None:
         query = query.where(MatchSuggestion.status == status)
+    if answerable:
+        query = query.where(Demand.status.in_((DemandStatus.OPEN, DemandStatus.MATCHED)))
     return list(session.scalars(query))
 
 

@@ -155,3 +155,42 @@ def test_posting_a_demand_refuses_details_its_type_does_not_have(client, people)
     }
     ok = client.post("/api/v1/demands", json={**body, "details": {"ip_terms": "共享"}}, headers=h(people, "large"))
     assert ok.status_code == 201 and ok.get_json()["details"] == {"ip_terms": "共享"}
+
+
+def test_the_api_inbox_leaves_out_suggestions_on_closed_demands_as_the_page_does(client, login, people):
+    client.post(f"/api/v1/demands/{people['demand']}/match", headers=h(people, "large"))
+    inbox = client.get("/api/v1/suggestions", headers=h(people, "sme")).get_json()["items"]
+    assert people["demand"] in {s["demand_id"] for s in inbox}
+    assert login("large").post(f"/demands/{people['demand']}/status/close").status_code == 302
+    inbox = client.get("/api/v1/suggestions", headers=h(people, "sme")).get_json()["items"]
+    assert people["demand"] not in {s["demand_id"] for s in inbox}  # answering them would only be a 409
+
+
+def test_firm_search_reports_its_total_for_paging(client, people):
+    first = client.get("/api/v1/firms?q=隔膜&per_page=1", headers=h(people, "sme")).get_json()
+    total = first["meta"]["total"]
+    assert total >= 2 and len(first["items"]) == 1
+    last = client.get(f"/api/v1/firms?q=隔膜&per_page=1&page={total}", headers=h(people, "sme")).get_json()
+    beyond = client.get(f"/api/v1/firms?q=隔膜&per_page=1&page={total + 1}", headers=h(people, "sme")).get_json()
+    assert len(last["items"]) == 1 and beyond["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"text": "锂电池隔膜", "type": "rd", "top_k": 2.7}, 422, "top_k"),  # was cut to 2
+        ({"text": "🔋🔋🔋", "type": "rd"}, 400, "text"),
+        ({"text": "。。。！", "type": "rd"}, 400, "text"),
+        ({"text": "\u200b", "type": "rd"}, 400, "text"),
+    ],
+)
+def test_match_refuses_what_it_would_otherwise_bend_naming_the_field(client, people, body, status, field):
+    response = client.post("/api/v1/match", json=body, headers=h(people, "large"))
+    assert response.status_code == status and field in str(response.get_json()["detail"])
+
+
+def test_a_blank_industry_filter_is_no_filter(client, people):
+    body = {"text": "锂电池隔膜", "type": "supply_chain"}
+    plain = client.post("/api/v1/match", json=body, headers=h(people, "large")).get_json()["results"]
+    blank = client.post("/api/v1/match", json={**body, "industry": "  "}, headers=h(people, "large")).get_json()
+    assert plain and [r["firm_id"] for r in blank["results"]] == [r["firm_id"] for r in plain]

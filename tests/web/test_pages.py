@@ -393,3 +393,16 @@ def test_a_refused_action_page_links_back_to_the_page_it_came_from_on_this_site_
 def test_admin_page_sends_anonymous_visitors_to_sign_in(client):
     response = client.get("/admin/")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_demand_board_search_takes_percent_and_underscore_literally(client, people):
+    assert "采购锂电池隔膜" in client.get("/demands/?q=隔膜").get_data(as_text=True)
+    for wildcard in ("%25", "_"):
+        assert "采购锂电池隔膜" not in client.get(f"/demands/?q={wildcard}").get_data(as_text=True)
+
+
+def test_a_suggestion_region_filter_that_names_no_province_is_refused(login, people):
+    client = login("large")
+    page = client.get(f"/demands/{people['demand']}?region=火星")
+    assert page.status_code == 400 and "region: " in page.get_data(as_text=True)
+    assert client.get(f"/demands/{people['demand']}?region=上海市").status_code == 200

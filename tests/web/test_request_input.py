@@ -81,6 +81,7 @@ def test_page_form_with_a_nul_character_is_refused_in_the_readers_language(login
 def test_query_parameter_with_a_nul_character_is_refused(client, people):
     response = client.get("/api/v1/demands?q=a%00b", headers=_auth(people, "sme"))
     assert response.status_code == 400 and response.get_json()["message"].startswith("q: contains a NUL")
+    assert "q" in response.get_json()["detail"]["query"]  # where it was: the query, not a JSON body
     assert client.get("/demands?q=a%00b").status_code == 400
 
 
