@@ -270,5 +270,7 @@ def test_the_web_app_refuses_to_start_with_the_same_message(tmp_path, monkeypatc
 
 
 def test_match_refuses_a_region_that_names_no_province(runner, loaded):
-    result = runner.invoke(["match", "--text", "锂电池隔膜", "--type", "rd", "--channels", "lexical", "--region", "火星"])
+    result = runner.invoke(
+        ["match", "--text", "锂电池隔膜", "--type", "rd", "--channels", "lexical", "--region", "火星"]
+    )
     assert result.exit_code == 2 and "--region: " in result.output and "no matching firms" not in result.output
