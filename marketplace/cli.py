@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from marketplace.config import Settings
@@ -56,22 +56,23 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the databases store in an integer column
+# what every database stores in an integer column (PostgreSQL's INTEGER: 32 bits; ids are INTEGER)
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class BoundedInt(click.types.IntParamType):
-    """A whole number the databases can store (64 bits): a larger id is a usage error (exit 2)
-    naming the argument, not an OverflowError from the database driver."""
+    """A whole number the databases can store (32 bits, as PostgreSQL's INTEGER columns): a larger
+    id is a usage error (exit 2) naming the argument, not an overflow from the database driver."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
-        if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
+        if isinstance(number, int) and not INT_MIN <= number <= INT_MAX:
             self.fail(
                 msg(
                     "%(value)s is out of range: expected a whole number from %(min)s to %(max)s",
                     value=number,
-                    min=INT64_MIN,
-                    max=INT64_MAX,
+                    min=INT_MIN,
+                    max=INT_MAX,
                 ),
                 param,
                 ctx,
@@ -84,7 +85,7 @@ BOUNDED_INT = BoundedInt()
 
 def bound_int_parameters(command: click.Command) -> None:
     """Give every plain ``type=int`` argument and option of ``command`` and its subcommands the
-    64-bit bound (ids reach the database); done once, when the command is about to run."""
+    database's integer bound (ids reach the database); done once, when the command is about to run."""
     for param in command.params:
         if param.type is click.INT:
             param.type = BOUNDED_INT
@@ -113,7 +114,11 @@ class MarketplaceGroup(click.Group):
             if "too large to convert" not in str(exc):  # not a number on its way to the database
                 raise
             # the last guard for a number read without BoundedInt (e.g. an id inside a text argument)
-            fail(msg("a number is too large for the database: ids go up to %(max)s", max=INT64_MAX), 2)
+            fail(msg("a number is too large for the database: ids go up to %(max)s", max=INT_MAX), 2)
+        except DataError as exc:  # PostgreSQL: "integer out of range", "value too long" …
+            if "out of range" in str(exc.orig):
+                fail(msg("a number is too large for the database: ids go up to %(max)s", max=INT_MAX), 2)
+            fail(f"the database refused a value: {exc.orig}", 2)
         except OperationalError as exc:
             fail(f"database error: {exc.orig}; check MARKETPLACE_DATABASE_URL", 1)
         except SQLAlchemyError as exc:
