@@ -26,6 +26,7 @@ from marketplace.models import (
 )
 from marketplace.services.events import approved_registrations
 from marketplace.services.events_agenda import table_label
+from marketplace.services.events_invitees import segment_name
 
 FUNNEL = ("invited", "registered", "requested", "accepted", "scheduled", "held", "outcome")
 FUNNEL_LABELS = {
@@ -186,8 +187,9 @@ def summary_rows(session: Session, event: Event) -> list[list[Any]]:
     rows.append(["缺席率", stats["no_show_rate"] if stats["no_show_rate"] is not None else ""])
     rows.append([])
     rows.append(["产业链环节", *(FUNNEL_LABELS[s][0] for s in FUNNEL)])
-    for seg, counts in stats["funnel_by_segment"].items():
-        rows.append([seg, *(counts[s] for s in FUNNEL)])
+    for seg, counts in stats["funnel_by_segment"].items():  # the report is Chinese: segments too
+        name = "未分类" if seg == UNSEGMENTED else segment_name(seg, "zh")
+        rows.append([name, *(counts[s] for s in FUNNEL)])
     return rows
 
 

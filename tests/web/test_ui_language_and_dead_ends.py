@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.models import Firm, MeetingRequest, Organization, Tier, User
+from marketplace.models import EventInvitation, Firm, MeetingRequest, Organization, Tier, User
+from marketplace.services.events_invitees import stored_segment
 from marketplace.services.firms import update_profile
 from tests.web.test_contracts_web import _start as start_contract_over_http
 from tests.web.test_events import world  # noqa: F401 - the event fixture
@@ -30,12 +31,16 @@ REPORT_LABELS_EN = (
 # --- English pages -----------------------------------------------------------------------------
 
 
-def test_event_statistics_labels_are_english_on_the_english_page(login, world):  # noqa: F811
+def test_event_statistics_labels_are_english_on_the_english_page(login, world, loaded):  # noqa: F811
+    with session_scope(loaded) as s:  # one invitation in a chain segment, as the invite page stores it
+        invitation = s.scalar(select(EventInvitation).where(EventInvitation.event_id == world["event"]))
+        invitation.segment = stored_segment("upstream")
     client = login("organizer")
     client.get("/lang/en")
     page = client.get(f"/events/{world['event']}/stats").get_data(as_text=True)
     for label in REPORT_LABELS_EN:
         assert label in page
+    assert "<td>Upstream materials</td>" in page and "上游原材料" not in page
     for chinese in ("参会企业数", "其中中小企业", "对接场次", "意向数", "金额（万元）", "未分类"):
         assert chinese not in page
     client.get("/lang/zh")
@@ -44,7 +49,7 @@ def test_event_statistics_labels_are_english_on_the_english_page(login, world): 
     # the filed report (CSV/XLSX) and the API keep the Chinese row names as their keys
     client.get("/lang/en")
     body = client.get(f"/events/{world['event']}/report.csv").data.decode("utf-8-sig")
-    assert "参会企业数" in body and "对接场次" in body
+    assert "参会企业数" in body and "对接场次" in body and "\n上游原材料," in body and "Upstream" not in body
     headers = {"Authorization": f"Bearer {world['tokens']['organizer']}"}
     report = client.get(f"/api/v1/events/{world['event']}/stats", headers=headers).get_json()["report"]
     assert "参会企业数" in report and "签约数" in report
