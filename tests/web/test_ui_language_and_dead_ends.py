@@ -62,7 +62,12 @@ def test_contract_counter_offer_form_labels_follow_the_page_language(login, peop
     page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
     assert "Purchase contract" in page and "Total amount (CNY)" in page and "Place of signing" in page
     assert "采购合同" not in page and "合同总金额（元）" not in page and "签订地点" not in page
+    detail = client.get(f"/contracts/{cid}").get_data(as_text=True)
+    assert "· Purchase contract ·" in detail and "采购合同" not in detail  # the kind of contract, one language
+    listing = client.get("/contracts/").get_data(as_text=True)
+    assert "/ Contracts" not in listing
     client.get("/lang/zh")
+    assert "· 采购合同 ·" in client.get(f"/contracts/{cid}").get_data(as_text=True)
     page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
     assert "采购合同" in page and "合同总金额（元）" in page
 
