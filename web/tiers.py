@@ -11,6 +11,8 @@ from flask_login import current_user, login_required
 
 from marketplace.models import Firm, Role, Tier
 from marketplace.services.tiers import (
+    UNKNOWN_CHAIN,
+    UNKNOWN_REGION,
     assess_firm,
     can_recognise_tier,
     can_view_figures,
@@ -129,7 +131,13 @@ def pipeline_page():  # noqa: ANN201
     data = pipeline(db, region=region, chain=(request.args.get("chain") or None))
     claims = pending_tier_claims(db, region)
     return render_template(
-        "tiers/pipeline.html", data=data, region=region, chain=request.args.get("chain", ""), claims=claims
+        "tiers/pipeline.html",
+        data=data,
+        region=region,
+        chain=request.args.get("chain", ""),
+        claims=claims,
+        unknown_chain=UNKNOWN_CHAIN,
+        unknown_region=UNKNOWN_REGION,
     )
 
 

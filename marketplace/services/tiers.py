@@ -164,6 +164,8 @@ def _name(spec: dict[str, Any]) -> Term:
     return Term(spec["zh"], spec.get("en") or spec["zh"])
 
 
+# a pipeline group of firms whose industry or region is not on record (pages show them translated)
+UNKNOWN_CHAIN, UNKNOWN_REGION = "（未知行业）", "（未知地区）"
 MAX_FIGURE = 1e12  # any figure (万元, %, years, counts) beyond this is a typing error
 
 
@@ -554,14 +556,14 @@ def pipeline(
     groups: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
     firms_out = []
     for firm, stored in rows:
-        chains = industries.get(firm.id) or ["（未知行业）"]
+        chains = industries.get(firm.id) or [UNKNOWN_CHAIN]
         if chain and not any(chain in name for name in chains):
             continue
         derived = profile_figures(firm.listed_on, patents[firm.id], top_share.get(firm.id))
         figures = {**derived, **(stored or {})}
         result = assess(figures, criteria.year)
         group = groups.setdefault(
-            (firm.region or "（未知地区）", chains[0]), {k: {"met": 0, "nearly": 0} for k in keys}
+            (firm.region or UNKNOWN_REGION, chains[0]), {k: {"met": 0, "nearly": 0} for k in keys}
         )
         for t in result["tiers"]:
             for flag in ("met", "nearly"):

@@ -103,6 +103,11 @@ def test_pipeline_is_for_organizers_and_shows_their_region(login, services):
     html = login("organizer").get("/tiers/pipeline").get_data(as_text=True)
     assert "梯度培育储备" in html and "示例储能科技（上海）有限公司（演示）" in html
     assert "示例电解液材料（江苏）" not in html  # another region
+    client = login("organizer")
+    client.get("/lang/en")
+    english = client.get("/tiers/pipeline").get_data(as_text=True)
+    client.get("/lang/zh")
+    assert "(industry unknown)" in english and "未知行业" not in english  # firms without an industry on record
 
 
 def test_organizer_without_a_region_is_refused_the_regional_reports(login, client, services, loaded, people):
