@@ -442,6 +442,7 @@ def assess(figures: dict[str, Any], year: int | None = None) -> dict[str, Any]:
             "zh": tier["zh"],
             "en": tier["en"],
             "basis": tier.get("basis"),
+            "basis_en": tier.get("basis_en") or tier.get("basis"),
             "source": tier["source"],
             "met": met,
             "nearly": near,

@@ -72,13 +72,15 @@ def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, ser
         assert figures["rd_share"] == 6.5
 
 
-def test_english_page_shows_english_criteria(login, services):
+def test_english_page_shows_english_criteria(login, services, people):
     client = login("sme")
     client.get("/lang/en")
     html = client.get("/tiers/").get_data(as_text=True)
     assert "Innovative SME" in html and "Main business share of revenue" in html
     assert "SME tier self-assessment" in html and "梯度培育自评" not in html
     assert "Revenue last year (×10k CNY)" in html and "万元" not in html  # units in English too
+    firm = client.get(f"/tiers/firm/{people['sme_firm']}").get_data(as_text=True)
+    assert "Annex 1: evaluation criteria for innovative SMEs" in firm and "附件1" not in firm
     mine = client.get("/policies/mine").get_data(as_text=True)
     assert "Policies for my firm" in mine and "Years since founding ≥ 2 years: now 4 years" in mine
     assert "Revenue last year ≤ 20000 ×10k CNY: now 3000 ×10k CNY" in mine
