@@ -68,10 +68,8 @@ def _parse_lots(text: str) -> list[dict[str, Any]]:
     for n, line in enumerate([ln for ln in (text or "").splitlines() if ln.strip()], start=1):
         parts = [p.strip() for p in line.replace("｜", "|").split("|")]
         if len(parts) < 3:
-            raise InputError(
-                msg("lots: line %(n)s needs 标题 | 产品 | 预算, e.g. 储能电池隔膜 | 锂电池隔膜 | 1200", n=n),
-                field="lots",
-            )
+            hint = msg("lots: line %(n)s needs title | products | budget, e.g. separators | films | 1200", n=n)
+            raise InputError(hint, field="lots")
         lots.append(
             {
                 "title": parts[0],
