@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marketplace.errors import InputError, msg
+from marketplace.errors import InputError, Term, msg
 
 
 class _Labelled:
@@ -22,6 +22,10 @@ class _Labelled:
 
     def label(self, locale: str = "zh") -> str:
         return self.en if locale.startswith("en") else self.zh
+
+    def term(self) -> Term:
+        """The name as a message parameter: English in the message, Chinese on a Chinese page."""
+        return Term(self.zh, self.en)
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,7 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
         if spec.kind == "money" and text:
             text = clean_money(spec.key, text)
         if spec.required and not text and not partial:
-            raise InputError(msg("%(key)s: %(label)s is required", key=spec.key, label=spec.zh), field=spec.key)
+            raise InputError(msg("%(key)s: %(label)s is required", key=spec.key, label=spec.term()), field=spec.key)
         out[spec.key] = text
     return out
 

@@ -43,6 +43,7 @@ from marketplace.errors import (
     MarketplaceError,
     NotFoundError,
     PermissionDeniedError,
+    Term,
     TransitionError,
     join,
     msg,
@@ -540,7 +541,10 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
     agreements = [o for o in meeting.outcomes if o.outcome is Outcome.AGREEMENT]
     if not agreements:
         raise TransitionError(
-            msg("meeting_id: neither firm reported a cooperation agreement (达成合作意向/协议) for this meeting"),
+            msg(
+                "meeting_id: neither firm reported “%(outcome)s” for this meeting",
+                outcome=Term(Outcome.AGREEMENT.label_zh, Outcome.AGREEMENT.label_en),
+            ),
             field="meeting_id",
         )
     ref = f"meeting:{meeting.id}"
@@ -733,7 +737,7 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
                 msg(
                     "%(key)s: %(label)s is required; change it rather than leave it blank",
                     key=spec.key,
-                    label=spec.zh,
+                    label=spec.term(),
                 ),
                 field=spec.key,
             )

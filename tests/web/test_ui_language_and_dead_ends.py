@@ -68,6 +68,17 @@ def test_contract_counter_offer_form_labels_follow_the_page_language(login, peop
     assert "/ Contracts" not in listing
     client.get("/lang/zh")
     assert "· 采购合同 ·" in client.get(f"/contracts/{cid}").get_data(as_text=True)
+
+
+def test_a_required_contract_field_is_named_in_the_pages_language(login, people):
+    cid = start_contract_over_http(login, people)
+    client = login("large")  # the drafter reworks its first round with the title blanked
+    client.get("/lang/en")
+    english = client.post(f"/contracts/{cid}/counter", data={"title": ""}).get_data(as_text=True)
+    client.get("/lang/zh")
+    chinese = client.post(f"/contracts/{cid}/counter", data={"title": ""}).get_data(as_text=True)
+    assert "Contract title is required" in english and "合同名称" not in english
+    assert "合同名称" in chinese and "Contract title" not in chinese
     page = client.get(f"/contracts/{cid}/counter").get_data(as_text=True)
     assert "采购合同" in page and "合同总金额（元）" in page
 
