@@ -354,7 +354,7 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
     session.add(meeting)
     session.flush()
     buyer = deal.user(session, "buyer")
-    with pytest.raises(TransitionError, match="cooperation agreement"):
+    with pytest.raises(TransitionError, match="neither firm reported “Cooperation agreement”"):
         svc.start_from_meeting(session, buyer, meeting.id)
     session.add(
         MeetingOutcome(
