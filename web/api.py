@@ -20,6 +20,7 @@ from marketplace.models import (
     DemandType,
     Firm,
     FirmKind,
+    Industry,
     MatchSuggestion,
     Role,
     SuggestionStatus,
@@ -385,6 +386,21 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     return suggestion_dict(suggestion, _locale())
 
 
+def _industry_filter(raw: str | None) -> str | None:
+    """The industry filter of a match: blank is no filter; a text no industry name contains is
+    refused (it would only ever answer an empty list)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if get_db().scalar(select(Industry.id).where(Industry.name.contains(text, autoescape=True)).limit(1)) is None:
+        abort(
+            400,
+            message=f"industry: no industry name contains {text[:40]!r}",
+            detail={"industry": "give part of an industry name as the firm pages show it, or leave it out"},
+        )
+    return text
+
+
 @bp.post("/match")
 @bp.auth_required(auth)
 @bp.input(MatchIn, arg_name="data")
@@ -407,7 +423,7 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
         kind=FirmKind(data["kind"]) if data.get("kind") else None,
         min_tier=Tier(data["min_tier"]) if data.get("min_tier") else None,
         region=region,
-        industry=(data.get("industry") or "").strip() or None,  # blank is no filter, not "no industry"
+        industry=_industry_filter(data.get("industry")),
     )
     firm_id = _viewer().firm_id
     exclude = [firm_id] if firm_id else []

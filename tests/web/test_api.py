@@ -189,6 +189,14 @@ def test_match_refuses_what_it_would_otherwise_bend_naming_the_field(client, peo
     assert response.status_code == status and field in str(response.get_json()["detail"])
 
 
+def test_an_industry_filter_no_industry_matches_is_refused(client, people):
+    body = {"text": "锂电池隔膜", "type": "supply_chain", "industry": "火星产业"}
+    response = client.post("/api/v1/match", json=body, headers=h(people, "large"))
+    assert response.status_code == 400 and "industry" in response.get_json()["detail"]
+    known = client.post("/api/v1/match", json={**body, "industry": "IT服务"}, headers=h(people, "large"))
+    assert known.status_code == 200  # part of a name the data holds
+
+
 def test_a_blank_industry_filter_is_no_filter(client, people):
     body = {"text": "锂电池隔膜", "type": "supply_chain"}
     plain = client.post("/api/v1/match", json=body, headers=h(people, "large")).get_json()["results"]
