@@ -65,10 +65,7 @@ def login():  # noqa: ANN201
             form.form_errors.append(_("邮箱或密码不正确"))
         else:
             target = safe_next(request.args.get("next"))
-            lang = session.get("lang")
-            session.clear()  # no state from before sign-in survives it (session fixation)
-            if lang:
-                session["lang"] = lang
+            _fresh_session()  # no state from before sign-in survives it (session fixation)
             login_user(LoginUser(user))
             flash(_("欢迎回来，%(name)s", name=user.name), "success")
             return redirect(target)
@@ -103,6 +100,14 @@ def register():  # noqa: ANN201
     return render_template("auth/register.html", form=form), status
 
 
+def _fresh_session() -> None:
+    """An empty session that keeps only the reader's language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 @bp.post("/logout")
 @login_required
 def logout():  # noqa: ANN201
@@ -113,11 +118,8 @@ def logout():  # noqa: ANN201
             _done, error = commit(lambda: end_sessions(db, user))  # a copied session cookie ends too
             if error:
                 refuse(error)
-        lang = session.get("lang")
         logout_user()
-        session.clear()
-        if lang:  # the reader's language survives signing out
-            session["lang"] = lang
+        _fresh_session()
     return redirect(url_for("main.index"))
 
 

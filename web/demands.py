@@ -14,7 +14,7 @@ from marketplace.errors import InputError
 from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
 from marketplace.permissions import can_edit_demand, can_view_demand, visible_demands_clause
 from marketplace.reasons import chain_path
-from marketplace.regions import normalize_region, parse_region
+from marketplace.regions import parse_region
 from marketplace.services.demands import create_demand, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import owner_act, suggestions_for_demand
@@ -174,7 +174,7 @@ def _passes(firm, filters: dict[str, str]) -> bool:  # noqa: ANN001
         return False
     if filters["tier"] and (firm.tier is None or firm.tier.rank < Tier(filters["tier"]).rank):
         return False
-    return not (filters["region"] and firm.region != normalize_region(filters["region"]))
+    return not (filters["region"] and firm.region != filters["region"])  # already a province (_region_arg)
 
 
 @bp.post("/<int:demand_id>/status/<action>")

@@ -38,28 +38,25 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_PAGE) -> i
 _ID = re.compile(r"[0-9]{1,18}")
 
 
-def form_ids(name: str) -> list[int]:
-    """The ids a form posts under ``name`` (checkboxes, selects): each a whole number of ASCII
-    digits, else 400 naming the field (``"²".isdigit()`` is true but ``int("²")`` fails)."""
-    raws = [raw.strip() for raw in request.form.getlist(name)]
-    bad = [raw for raw in raws if raw and not _ID.fullmatch(raw)]
-    if bad:
-        message = msg("%(name)s: %(raw)r is not an id; choose from the list", name=name, raw=bad[0][:40])
+def _posted_id(name: str, raw: str) -> int:
+    """``raw`` as an id (ASCII digits: ``"²".isdigit()`` is true but ``int("²")`` fails), else 400
+    naming the field."""
+    if not _ID.fullmatch(raw):
+        message = msg("%(name)s: %(raw)r is not an id; choose from the list", name=name, raw=raw[:40])
         abort(400, description=localized(message))
-    return [int(raw) for raw in raws if raw]
+    return int(raw)
+
+
+def form_ids(name: str) -> list[int]:
+    """The ids a form posts under ``name`` (checkboxes, selects); empty values are skipped."""
+    return [_posted_id(name, raw) for raw in (v.strip() for v in request.form.getlist(name)) if raw]
 
 
 def form_id(name: str, raw: str | None = None) -> int | None:
     """One optional id a form posts under ``name`` (or ``raw``, a form field's data): None when
-    empty, else a whole number, else 400 naming the field."""
-    text = (request.form.get(name) if raw is None else raw) or ""
-    text = text.strip()
-    if not text:
-        return None
-    if not _ID.fullmatch(text):
-        message = msg("%(name)s: %(raw)r is not an id; choose from the list", name=name, raw=text[:40])
-        abort(400, description=localized(message))
-    return int(text)
+    empty."""
+    text = ((request.form.get(name) if raw is None else raw) or "").strip()
+    return _posted_id(name, text) if text else None
 
 
 def _check_choice(name: str, raw: str, allowed: list[str]) -> str:

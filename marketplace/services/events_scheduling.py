@@ -9,7 +9,6 @@ proposal that gets a place becomes a scheduled meeting. Sending the agendas lock
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -304,7 +303,6 @@ def firm_names(session: Session, firm_ids: set[int]) -> dict[str, str]:
     return {pid(fid): short or name for fid, name, short in rows}
 
 
-_SOLVER_ID = re.compile(r"'(f\d+)'")
 _FIRM_PARAMS = ("pid", "a", "b")
 _SLOT_PARAMS = ("slot", "slots", "slots_a", "slots_b")
 
@@ -317,10 +315,7 @@ def explain(unscheduled: dict[str, Any], names: dict[str, str], times: list[str]
     reason = unscheduled.get("reason")
     if not reason:
         return summary
-    if isinstance(reason, Message):
-        detail: str = _readable(reason, names, times)
-    else:  # the solver's text without its template (a JSON round trip): ids replaced in place
-        detail = _SOLVER_ID.sub(lambda m: repr(names.get(m.group(1), m.group(1))), str(reason))
+    detail = _readable(reason, names, times) if isinstance(reason, Message) else str(reason)
     return msg("%(summary)s: %(detail)s", summary=summary, detail=detail)
 
 
