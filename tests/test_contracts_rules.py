@@ -293,3 +293,16 @@ def test_a_parties_table_cell_taller_than_a_page_continues_on_the_next(settings,
     font = render.cjk_font(settings.contracts_font_cache, settings.contracts_font)
     pdf = render.render_contract(_document({**FIELDS, "sign_place": place}), font)  # no LayoutError
     assert pdf.startswith(b"%PDF")
+
+
+def test_every_party_and_article_of_every_template_has_an_english_heading():
+    from marketplace.contracts.templates import HEADINGS_EN, TEMPLATES, render_clauses
+
+    for template in TEMPLATES.values():
+        assert template.party_a in HEADINGS_EN and template.party_b in HEADINGS_EN, template.code
+        for clause in template.clauses:
+            assert clause.title in HEADINGS_EN, (template.code, clause.title)
+        english = render_clauses(template, {}, "en")
+        assert [t for _k, t, _x in english][0].startswith("Article 1. ")
+        # only the headings change: the article texts are the Chinese ones
+        assert [x for *_r, x in english] == [x for *_r, x in render_clauses(template, {})]

@@ -202,18 +202,17 @@ def _security_headers(response):  # noqa: ANN001, ANN202 - Flask after_request h
 
 def label(member: Any) -> str:
     """A domain enum's label in the current language (Chinese unless English was chosen)."""
-    from flask_babel import get_locale
+    from web.messages import page_locale
 
-    return member.label(str(get_locale() or "zh"))
+    return member.label(page_locale())
 
 
 def render_reasons(reasons: Any) -> list[str]:
     """A suggestion's stored reasons as sentences in the current language."""
-    from flask_babel import get_locale
-
     from marketplace.reasons import render_all
+    from web.messages import page_locale
 
-    return render_all(reasons, str(get_locale() or "zh"))
+    return render_all(reasons, page_locale())
 
 
 def select_locale() -> str:

@@ -49,6 +49,7 @@ from web import error_status
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import csrf, limit, limiter
+from web.messages import page_locale
 
 bp = APIBlueprint("api", __name__, url_prefix="/api/v1", tag="ChainMatch")
 csrf.exempt(bp)
@@ -230,13 +231,6 @@ class MatchOut(Schema):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _locale() -> str:
-    """The language reasons are rendered in: the request's (Accept-Language), Chinese by default."""
-    from flask_babel import get_locale
-
-    return str(get_locale() or "zh")
-
-
 def _page(query, page: int, per_page: int) -> tuple[list, dict[str, int]]:  # noqa: ANN001
     db = get_db()
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -307,7 +301,7 @@ def get_demand(demand_id: int):  # noqa: ANN201
 @bp.output(SuggestionList)
 def demand_suggestions(demand_id: int):  # noqa: ANN201
     demand = _owned(demand_id)
-    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(get_db(), demand.id)]}
+    return {"items": [suggestion_dict(s, page_locale()) for s in suggestions_for_demand(get_db(), demand.id)]}
 
 
 @bp.post("/demands/<int:demand_id>/match")
@@ -323,7 +317,7 @@ def match_stored_demand(demand_id: int):  # noqa: ANN201
     with heavy_work(f"demand-{demand.id}"):
         match_demand(db, get_engine(), demand, top_k=20)
         db.commit()
-    return {"items": [suggestion_dict(s, _locale()) for s in suggestions_for_demand(db, demand.id)]}
+    return {"items": [suggestion_dict(s, page_locale()) for s in suggestions_for_demand(db, demand.id)]}
 
 
 @bp.get("/firms")
@@ -363,7 +357,7 @@ def my_suggestions():  # noqa: ANN201
     if viewer.firm_id is None:
         abort(403, message="only firm users with an approved membership have an inbox")
     rows = inbox(get_db(), viewer.firm_id, viewer=viewer, answerable=True)
-    return {"items": [suggestion_dict(s, _locale()) for s in rows]}
+    return {"items": [suggestion_dict(s, page_locale()) for s in rows]}
 
 
 @bp.post("/suggestions/<int:suggestion_id>/respond")
@@ -383,7 +377,7 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
         _fail(error)
-    return suggestion_dict(suggestion, _locale())
+    return suggestion_dict(suggestion, page_locale())
 
 
 def _industry_filter(raw: str | None) -> str | None:
@@ -429,4 +423,4 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     exclude = [firm_id] if firm_id else []
     with heavy_work(f"text-{auth.current_user.id}"):
         results = get_engine().match(text, data["type"], top_k=data["top_k"], filters=filters, exclude=exclude)
-    return {"results": [r.as_dict(locale=_locale()) for r in results], "warning": warning}
+    return {"results": [r.as_dict(locale=page_locale()) for r in results], "warning": warning}

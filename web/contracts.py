@@ -27,7 +27,7 @@ from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
-from web.messages import flash_outcome, localized, refuse
+from web.messages import flash_outcome, localized, page_locale, refuse
 from web.params import form_choice, form_id, int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
@@ -213,7 +213,7 @@ def detail(contract_id: int):  # noqa: ANN201
         template=get_template(contract.template),
         round=contract.rounds[number - 1],
         diff=svc.round_diff(contract, number),
-        clauses=svc.clauses(contract, number),
+        clauses=svc.clauses(contract, number, page_locale()),
         comments=svc.comments(db, contract),
         latest=svc.latest_round(contract),
         can_counter=svc.may_counter(contract, user.firm_id),

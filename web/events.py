@@ -7,7 +7,6 @@ permission rules (``event_access``, ``meeting_access``, ``request_access``)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -50,7 +49,7 @@ from web.engine import get_engine
 from web.event_forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
-from web.messages import flash_outcome, localized
+from web.messages import flash_outcome, localized, page_locale
 from web.params import form_id, form_ids, int_arg
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -72,10 +71,6 @@ REPORT_LABELS = {
 }
 
 
-def _locale() -> str:
-    return str(get_locale() or "zh")
-
-
 @bp.context_processor
 def event_context() -> dict:
     """The viewer's access to the current event, for the event tabs; an invitation's stored
@@ -83,8 +78,8 @@ def event_context() -> dict:
     return {
         "Access": ev.Access,
         "access": g.get("event_access", ev.Access.NONE),
-        "invitee_reasons": lambda reasons: render_reasons(reasons, _locale()),
-        "segment_name": lambda value: segment_name(value, _locale()),
+        "invitee_reasons": lambda reasons: render_reasons(reasons, page_locale()),
+        "segment_name": lambda value: segment_name(value, page_locale()),
     }
 
 
@@ -251,7 +246,7 @@ def add_demands(event_id: int):  # noqa: ANN201
 @login_required
 def invite(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
-    suggestions = invite_suggestions(get_db(), get_engine(), event, locale=_locale())
+    suggestions = invite_suggestions(get_db(), get_engine(), event, locale=page_locale())
     return render_template("events/invite.html", event=event, s=suggestions, form=ActionForm())
 
 

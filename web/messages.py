@@ -18,11 +18,16 @@ ERRORS_DIR = Path(__file__).parent / "translations_errors"
 errors_domain = Domain(translation_directories=[str(ERRORS_DIR)], domain="errors")
 
 
+def page_locale() -> str:
+    """The current request's language code (``zh`` unless the reader chose English)."""
+    return str(get_locale() or "zh")
+
+
 def localized(error: BaseException | str) -> str:
     """An error (or its message) in the current request's language."""
     message = message_of(error) if isinstance(error, BaseException) else error
     translations = errors_domain.get_translations()
-    return render(message, str(get_locale() or "zh"), translations.gettext)
+    return render(message, page_locale(), translations.gettext)
 
 
 def for_reader(message: str) -> str:

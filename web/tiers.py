@@ -27,7 +27,7 @@ from marketplace.services.tiers import (
 from marketplace.units import unit_en
 from web.db import commit, get_db
 from web.extensions import require_role
-from web.messages import refuse
+from web.messages import page_locale, refuse
 
 bp = Blueprint("tiers", __name__, url_prefix="/tiers")
 
@@ -35,19 +35,15 @@ bp = Blueprint("tiers", __name__, url_prefix="/tiers")
 @bp.app_template_filter("zhen")
 def zhen(item: dict[str, Any] | None, zh: str = "zh", en: str = "en") -> str:
     """The Chinese or English text of a criteria item, by the page language."""
-    from flask_babel import get_locale
-
     if not item:
         return ""
-    return str(item.get(en) or item.get(zh) or "") if str(get_locale()) == "en" else str(item.get(zh) or "")
+    return str(item.get(en) or item.get(zh) or "") if page_locale().startswith("en") else str(item.get(zh) or "")
 
 
 @bp.app_template_filter("unit")
 def unit(value: str | None) -> str:
     """A figure's unit (万元, 年 …) by the page language."""
-    from flask_babel import get_locale
-
-    return unit_en(value) if str(get_locale()) == "en" else (value or "")
+    return unit_en(value) if page_locale().startswith("en") else (value or "")
 
 
 @bp.app_template_filter("tier_label")

@@ -55,6 +55,10 @@ class Template(_Labelled):
     fields: tuple[FieldSpec, ...]
     clauses: tuple[Clause, ...]
 
+    def party_label(self, which: str, locale: str = "zh") -> str:
+        """``甲方（采购方）`` for party ``a``, ``乙方…`` for ``b``, in the page's language."""
+        return heading(self.party_a if which == "a" else self.party_b, locale)
+
 
 MAX_AMOUNT = Decimal(10) ** 13  # yuan: ten trillion, beyond any contract signed here
 MAX_TITLE = 200  # the contracts.title column
@@ -77,6 +81,56 @@ EFFECT = Clause(
     "可靠的电子签名与手写签名或者盖章具有同等的法律效力。",
 )
 OTHER = Clause("other", "其他约定", "{extra_terms}")
+
+# English names of the parties and articles, for English pages only: the contract itself (the text
+# that is hashed, diffed, printed and signed) is Chinese.
+HEADINGS_EN = {
+    "甲方": "Party A",
+    "乙方": "Party B",
+    "甲方（采购方）": "Party A (buyer)",
+    "乙方（供应方）": "Party B (supplier)",
+    "甲方（委托方）": "Party A (client)",
+    "乙方（研究开发方）": "Party B (developer)",
+    "甲方（投资方）": "Party A (investor)",
+    "乙方（被投资方）": "Party B (investee)",
+    "甲方（孵化方）": "Party A (incubator)",
+    "乙方（入孵企业）": "Party B (incubatee)",
+    "乙方（服务方）": "Party B (service provider)",
+    "标的": "Subject",
+    "规格与质量标准": "Specification and quality",
+    "交货": "Delivery",
+    "验收": "Acceptance",
+    "付款": "Payment",
+    "违约责任": "Liability for breach",
+    "争议解决": "Disputes",
+    "其他约定": "Other terms",
+    "合同生效": "Entry into force",
+    "项目内容": "Project",
+    "交付成果": "Deliverables",
+    "进度": "Schedule",
+    "知识产权": "Intellectual property",
+    "保密": "Confidentiality",
+    "投资金额": "Investment",
+    "资金用途": "Use of funds",
+    "公司治理": "Governance",
+    "交割条件": "Closing conditions",
+    "排他期": "Exclusivity",
+    "孵化服务": "Incubation services",
+    "孵化期限": "Term",
+    "阶段目标": "Milestones",
+    "服务内容": "Scope of service",
+    "服务标准": "Service level",
+    "服务期限": "Term",
+    "协议依据": "Basis",
+    "变更内容": "Changes",
+    "金额": "Amount",
+}
+
+
+def heading(zh: str, locale: str = "zh") -> str:
+    """A party's or an article's name in the page's language."""
+    return HEADINGS_EN.get(zh, zh) if locale.startswith("en") else zh
+
 
 TEMPLATES: dict[str, Template] = {}
 
@@ -362,15 +416,20 @@ class _Blank(dict):
         return "____"
 
 
-def render_clauses(template: Template, values: dict[str, str]) -> list[tuple[str, str, str]]:
-    """``(clause key, numbered title, text)`` for every clause; blanks print as ____."""
+def render_clauses(template: Template, values: dict[str, str], locale: str = "zh") -> list[tuple[str, str, str]]:
+    """``(clause key, numbered title, text)`` for every clause; blanks print as ____. The text is the
+    Chinese that is signed; with an English ``locale`` only the numbered title is English."""
     filled = _Blank({k: v for k, v in values.items() if v})
     rows = []
     for n, clause in enumerate(template.clauses, start=1):
         text = clause.body.format_map(filled)
         if clause.key == "other" and not values.get("extra_terms"):
             text = "无。"
-        rows.append((clause.key, f"第{n}条 {clause.title}", text))
+        if locale.startswith("en"):
+            title = f"Article {n}. {heading(clause.title, locale)} ({clause.title})"
+        else:
+            title = f"第{n}条 {clause.title}"
+        rows.append((clause.key, title, text))
     return rows
 
 

@@ -1132,9 +1132,10 @@ def round_diff(contract: Contract, number: int) -> list[tuple[str, str]]:
     return [(line[0], line[2:]) for line in difflib.ndiff(old, new) if line[:1] in (" ", "-", "+")]
 
 
-def clauses(contract: Contract, number: int | None = None) -> list[tuple[str, str, str]]:
+def clauses(contract: Contract, number: int | None = None, locale: str = "zh") -> list[tuple[str, str, str]]:
+    """The round's articles (the latest round by default), titles in ``locale``, text as signed."""
     rnd = contract.rounds[(number or len(contract.rounds)) - 1]
-    return render_clauses(get_template(contract.template), rnd.fields)
+    return render_clauses(get_template(contract.template), rnd.fields, locale)
 
 
 def comments(session: Session, contract: Contract) -> list[ContractComment]:

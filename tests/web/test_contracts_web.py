@@ -486,3 +486,15 @@ def test_audit_actions_are_labelled_in_the_readers_language(client, login, peopl
     page = c.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'data-action="edit">Change terms<' in page and 'data-action="accept">Accept<' in page
     assert ">create<" not in page and ">edit<" not in page and ">accept<" not in page
+
+
+def test_english_pages_name_parties_and_articles_in_english_and_keep_the_signed_chinese_text(client, login, people):
+    cid = _start(login, people)
+    c = login("large")
+    page = c.get(f"/contracts/{cid}").get_data(as_text=True)
+    assert "<dt>甲方（采购方）</dt>" in page and "第1条 标的" in page and 'id="binding-language"' not in page
+    page = c.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<dt>Party A (buyer)</dt>" in page and "<dt>Party B (supplier)</dt>" in page
+    assert "Article 1. Subject (标的)" in page and "第1条" not in page
+    assert "乙方向甲方供应" in page  # the clause text is the Chinese that is signed
+    assert 'id="binding-language"' in page and "what is signed" in page
