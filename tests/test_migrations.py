@@ -64,3 +64,31 @@ def test_upgrading_a_database_that_holds_firms_keeps_them(settings):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM firm_products WHERE firm_id = :f"), {"f": firm_id}).scalar() == 1
         assert not inspect(conn).has_table("_alembic_tmp_firms")
+
+
+def test_the_firm_name_keys_are_filled_for_firms_that_were_there_before(settings):
+    from alembic import command
+    from sqlalchemy import text
+
+    from marketplace.db import alembic_config
+
+    cfg = alembic_config(settings)
+    command.downgrade(cfg, "0012")
+    engine = get_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO firms (name, short_name, kind, source, fact_sources, created_at, updated_at) VALUES "
+                "('键测试（上海）有限公司', 'ＫＥＹ 测试', 'sme', 'test', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        firm_id = conn.execute(text("SELECT id FROM firms WHERE short_name = 'ＫＥＹ 测试'")).scalar_one()
+        conn.execute(
+            text("INSERT INTO firm_names (firm_id, name, kind, source) VALUES (:f, 'Key\u200bAlias', 'alias', 'test')"),
+            {"f": firm_id},
+        )
+    init_db(settings)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT name_key, short_name_key FROM firms WHERE id = :f"), {"f": firm_id}).one()
+        alias = conn.execute(text("SELECT name_key FROM firm_names WHERE firm_id = :f"), {"f": firm_id}).scalar_one()
+    assert tuple(keys) == ("键测试(上海)有限公司", "key测试") and alias == "keyalias"

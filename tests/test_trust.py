@@ -381,3 +381,21 @@ def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
     assert acting_user_ids(session, [firm.id]) == [active.id]
     acting = set(session.scalars(select(User.id).where(acts_for_firms([firm.id, other.id]))))
     assert acting == {active.id, elsewhere.id}
+
+
+def test_a_renamed_firm_and_its_other_names_are_found_by_their_stored_keys(session):
+    """The comparison key is stored next to every name and follows renames (importers rename
+    firms in place), so the lookup is one indexed query and never a stale one."""
+    from marketplace.models import FirmName, NameKind
+    from marketplace.services.firms import firms_named
+
+    firm = create_firm(session, name="旧名称科技有限公司")
+    firm.name, firm.short_name = "新名称科技（上海）有限公司", "新名称"
+    session.add(FirmName(firm_id=firm.id, name="ＸＹＺ Alias", kind=NameKind.ALIAS, source="test"))
+    session.flush()
+    assert firm.name_key == "新名称科技(上海)有限公司" and firm.short_name_key == "新名称"
+    assert firms_named(session, "新名称科技(上海)有限公司 ") == {firm.id}
+    assert firms_named(session, "新 名 称") == {firm.id}
+    assert firms_named(session, "xyz alias") == {firm.id}
+    assert firms_named(session, "旧名称科技有限公司") == {firm.id}  # still one of its names (firm_names)
+    assert firms_named(session, "别的公司") == set()

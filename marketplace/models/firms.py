@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Any
 
 from sqlalchemy import JSON, Date, Float, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from marketplace.models.base import Base, LabelledEnum, TimestampMixin, _enum
 from marketplace.models.chain import Industry, Patent, Product
@@ -51,6 +52,15 @@ class FirmRelationKind(LabelledEnum):
 # --- Firms ----------------------------------------------------------------------------------
 
 
+def name_key(name: str | None) -> str:
+    """A firm name as compared for sameness: NFKC (full-width brackets and letters become ASCII),
+    without spaces and invisible characters (zero-width, direction marks), case folded — so
+    测试隔膜科技(上海)有限公司 is 测试隔膜科技（上海）有限公司 and "ACME CO" is "Acme Co". Stored, indexed,
+    next to every firm name (set whenever the name is), so that finding a firm by it is one lookup."""
+    text = unicodedata.normalize("NFKC", name or "")
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc")).casefold()
+
+
 class Firm(TimestampMixin, Base):
     """A company. ``name`` is the registered full name when known, else the best-known name."""
 
@@ -73,10 +83,22 @@ class Firm(TimestampMixin, Base):
     # Where each attribute came from, e.g. {"region": "inferred:registered-name", "kind": "chainkg:listed"}
     fact_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    # name_key() of name and short_name, kept by the validator below
+    name_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    short_name_key: Mapped[str | None] = mapped_column(String(255), index=True)
+
     names: Mapped[list[FirmName]] = relationship(back_populates="firm", cascade="all, delete-orphan")
     products: Mapped[list[FirmProduct]] = relationship(back_populates="firm", cascade="all, delete-orphan")
     industries: Mapped[list[FirmIndustry]] = relationship(back_populates="firm", cascade="all, delete-orphan")
     patents: Mapped[list[FirmPatent]] = relationship(back_populates="firm", cascade="all, delete-orphan")
+
+    @validates("name", "short_name")
+    def _keep_name_keys(self, attribute: str, value: str | None) -> str | None:
+        if attribute == "name":
+            self.name_key = name_key(value)
+        else:
+            self.short_name_key = name_key(value) if value else None
+        return value
 
     @property
     def display_name(self) -> str:
@@ -94,8 +116,14 @@ class FirmName(Base):
     name: Mapped[str] = mapped_column(String(255), index=True)
     kind: Mapped[NameKind] = mapped_column(_enum(NameKind, "firm_name_kind"))
     source: Mapped[str] = mapped_column(String(40))
+    name_key: Mapped[str | None] = mapped_column(String(255), index=True)  # name_key(name)
 
     firm: Mapped[Firm] = relationship(back_populates="names")
+
+    @validates("name")
+    def _keep_name_key(self, _attribute: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
 
 
 class FirmProduct(Base):

@@ -23,6 +23,7 @@ from marketplace.models import (
     Tier,
 )
 from marketplace.models.base import utcnow
+from marketplace.models.firms import name_key
 from marketplace.regions import normalize_region, parse_region
 
 
@@ -166,14 +167,6 @@ def firm_detail(session: Session, firm_id: int) -> dict[str, Any]:
     }
 
 
-def name_key(name: str) -> str:
-    """A firm name as compared for sameness: NFKC (full-width brackets and letters become ASCII),
-    without spaces and invisible characters (zero-width, direction marks), case folded — so
-    测试隔膜科技(上海)有限公司 is 测试隔膜科技（上海）有限公司 and "ACME CO" is "Acme Co"."""
-    text = unicodedata.normalize("NFKC", name or "")
-    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc")).casefold()
-
-
 def clean_firm_name(name: str) -> str:
     """A firm name as stored: trimmed, without invisible characters (zero-width, direction marks)."""
     return "".join(ch for ch in (name or "") if unicodedata.category(ch) not in ("Cf", "Cc")).strip()
@@ -181,21 +174,12 @@ def clean_firm_name(name: str) -> str:
 
 def firms_named(session: Session, name: str) -> set[int]:
     """The firms a name refers to: the registered name, the short name or any other name a firm
-    is known by, compared by :func:`name_key`."""
+    is known by, compared by :func:`name_key` (indexed lookups, no scan)."""
     key = name_key(name)
     if not key:
         return set()
-    exact = set(session.scalars(select(Firm.id).where(or_(Firm.name == name, Firm.short_name == name))))
-    exact |= set(session.scalars(select(FirmName.firm_id).where(FirmName.name == name)))
-    if exact:
-        return exact
-    found: set[int] = set()
-    rows = session.execute(select(Firm.id, Firm.name, Firm.short_name)).all()
-    rows += [(fid, other, None) for fid, other in session.execute(select(FirmName.firm_id, FirmName.name))]
-    for fid, full, short in rows:
-        if name_key(full) == key or (short and name_key(short) == key):
-            found.add(fid)
-    return found
+    found = set(session.scalars(select(Firm.id).where(or_(Firm.name_key == key, Firm.short_name_key == key))))
+    return found | set(session.scalars(select(FirmName.firm_id).where(FirmName.name_key == key)))
 
 
 def create_firm(
