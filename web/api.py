@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, HTTPTokenAuth, Schema, abort
+from apiflask import HTTPTokenAuth, Schema, abort
 from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
-from flask import current_app
 from sqlalchemy import func, select
 
 from marketplace.errors import InputError
@@ -48,12 +47,10 @@ from marketplace.services.suggestions import (
 from web import error_status
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
-from web.extensions import csrf, limit, limiter
+from web.extensions import api_blueprint, limit
 from web.messages import page_locale
 
-bp = APIBlueprint("api", __name__, url_prefix="/api/v1", tag="ChainMatch")
-csrf.exempt(bp)
-limiter.limit(lambda: current_app.config["RATELIMIT_API"])(bp)
+bp = api_blueprint("api", __name__, "/api/v1", "ChainMatch")
 MAX_PAGE = 10_000
 auth = HTTPTokenAuth(scheme="Bearer", description="Create a token on /auth/token")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Boolean, Date, Float, Integer, List, Nested, String
 
 from marketplace.models import ConsortiumMember, ProcurementProject, Role
@@ -29,10 +29,9 @@ from marketplace.services.tiers import report_region
 from web.api_enterprise_common import auth, fail
 from web.db import commit, get_db
 from web.engine import get_engine
-from web.extensions import csrf
+from web.extensions import api_blueprint
 
-bp = APIBlueprint("api_consortia", __name__, url_prefix="/api/v1/consortia", tag="Consortia 联合体")
-csrf.exempt(bp)
+bp = api_blueprint("api_consortia", __name__, "/api/v1/consortia", "Consortia 联合体")
 
 
 class LotIn(Schema):

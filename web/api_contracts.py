@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Boolean, Dict, Float, Integer, List, String
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app
@@ -21,10 +21,9 @@ from marketplace.services import contracts as svc
 from web.api import auth, error_detail
 from web.contracts import MAX_PDF
 from web.db import get_db
-from web.extensions import csrf
+from web.extensions import api_blueprint
 
-bp = APIBlueprint("api_contracts", __name__, url_prefix="/api/v1/contracts", tag="Contracts")
-csrf.exempt(bp)
+bp = api_blueprint("api_contracts", __name__, "/api/v1/contracts", "Contracts")
 
 
 def _me() -> User:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
@@ -24,10 +24,9 @@ from web import error_status
 from web.api import auth
 from web.db import get_db
 from web.engine import get_engine
-from web.extensions import csrf
+from web.extensions import api_blueprint
 
-bp = APIBlueprint("api_events", __name__, url_prefix="/api/v1/events", tag="Events 产业链对接活动")
-csrf.exempt(bp)
+bp = api_blueprint("api_events", __name__, "/api/v1/events", "Events 产业链对接活动")
 
 
 # --- schemas --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Boolean, Integer, List, Raw, String
 from apiflask.validators import Range
 
@@ -25,10 +25,9 @@ from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
 from web.db import commit, get_db
 from web.engine import get_encoder
-from web.extensions import csrf
+from web.extensions import api_blueprint
 
-bp = APIBlueprint("api_policies", __name__, url_prefix="/api/v1/policies", tag="Policies 惠企政策")
-csrf.exempt(bp)
+bp = api_blueprint("api_policies", __name__, "/api/v1/policies", "Policies 惠企政策")
 
 
 class PolicyIn(Schema):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Dict, Integer, String
 
 from marketplace.models import Firm, Role
@@ -20,10 +20,9 @@ from marketplace.services.tiers import (
 )
 from web.api_enterprise_common import auth, fail
 from web.db import commit, get_db
-from web.extensions import csrf
+from web.extensions import api_blueprint
 
-bp = APIBlueprint("api_tiers", __name__, url_prefix="/api/v1/tiers", tag="Tiers 梯度培育")
-csrf.exempt(bp)
+bp = api_blueprint("api_tiers", __name__, "/api/v1/tiers", "Tiers 梯度培育")
 
 
 class YearQuery(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, Schema, abort
+from apiflask import Schema, abort
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 
@@ -20,10 +20,9 @@ from marketplace.services.accounts import (
 from web import error_status
 from web.api import auth, error_detail
 from web.db import commit, get_db
-from web.extensions import csrf, limit
+from web.extensions import api_blueprint, limit
 
-bp = APIBlueprint("api_tokens", __name__, url_prefix="/api/v1/tokens", tag="Tokens")
-csrf.exempt(bp)
+bp = api_blueprint("api_tokens", __name__, "/api/v1/tokens", "Tokens")
 
 
 class TokenIn(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from apiflask import APIBlueprint
 from flask import Flask, abort, current_app, request
 from flask_babel import Babel, gettext
 from flask_limiter import Limiter
@@ -28,6 +29,16 @@ def limit(config_key: str, methods: list[str] | None = None):  # noqa: ANN201 - 
     """Rate-limit a view with the limit string in ``app.config[config_key]`` (e.g. "10/minute"),
     counting only ``methods`` when given (sign-in counts attempts, not page views)."""
     return limiter.limit(lambda: current_app.config[config_key], methods=methods)
+
+
+def api_blueprint(name: str, import_name: str, url_prefix: str, tag: str) -> APIBlueprint:
+    """A blueprint of the JSON API under ``/api/v1``: CSRF-exempt (it authenticates by bearer
+    token or session and answers JSON) and counted in the one API rate limit
+    (``app.config["RATELIMIT_API"]``) that every API blueprint shares per client address."""
+    bp = APIBlueprint(name, import_name, url_prefix=url_prefix, tag=tag)
+    csrf.exempt(bp)
+    limiter.shared_limit(lambda: current_app.config["RATELIMIT_API"], scope="api")(bp)
+    return bp
 
 
 class LoginUser:

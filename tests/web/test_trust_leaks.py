@@ -529,3 +529,15 @@ def test_stored_details_never_fill_the_visibility_or_title_of_the_edit_form(clie
         assert demand.details == {"quantity": "10 吨"}
     sign_in(client, world.emails["sme2"])
     assert client.get(f"/demands/{world.demands[key]}").status_code == 404
+
+
+def test_the_api_rate_limit_counts_every_api_area_together(loaded, people):
+    """One API limit per client address covers the whole API (events, contracts, policies, tiers,
+    consortia and tokens too), so switching endpoints does not reset it; pages are not counted."""
+    app = create_app(loaded, {"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True})
+    app.config["RATELIMIT_API"] = "4 per minute"
+    client = app.test_client()
+    paths = ["/api/v1/firms", "/api/v1/events", "/api/v1/contracts", "/api/v1/policies", "/api/v1/tiers/criteria"]
+    codes = [client.get(path).status_code for path in paths + ["/api/v1/tokens"]]
+    assert 429 not in codes[:4] and codes[4:] == [429, 429], codes
+    assert client.get("/").status_code == 200
