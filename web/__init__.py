@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from apiflask import APIFlask
+from apiflask.exceptions import HTTPError as APIFlaskHTTPError
 from flask import Flask, request, session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         JSON_AS_ASCII=False,
         INFO={"description": "ChainMatch 产业链供需对接平台 API. Authenticate with `Authorization: Bearer <token>`."},
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
+        HTTP_ERROR_SCHEMA=API_ERROR_SCHEMA,
     )
     app.url_map.converters["int"] = BoundedIntConverter  # ids beyond a 64-bit integer are 404, not 500
     app.config.update(RATE_LIMIT_DEFAULTS, HEAVY_WORK_SLOTS=settings.match_slots)
@@ -235,6 +237,29 @@ def error_status(exc: Exception) -> int:
     return 400
 
 
+# The API's error body, one shape for every error (documented as the OpenAPI ``HTTPError``).
+API_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer", "description": "the HTTP status code"},
+        "message": {"type": "string", "description": "what went wrong, in English"},
+        "detail": {
+            "type": "object",
+            "description": "the fields at fault: {field: reason}; errors in the request's form are nested by "
+            "where the field was, {json|query: {field: [reasons]}}",
+        },
+    },
+    "required": ["status", "message", "detail"],
+}
+
+
+def api_error(code: int, message: str, detail: dict[str, Any] | None = None, headers: Any = None):  # noqa: ANN201
+    """A JSON error answer of the API in its one shape: ``{"status", "message", "detail"}``."""
+    from flask import jsonify
+
+    return jsonify({"status": code, "message": str(message), "detail": detail or {}}), code, dict(headers or {})
+
+
 def http_error_name(code: int) -> str:
     """The standard English name of an HTTP status ("Conflict"), as the API answers it."""
     from werkzeug.http import HTTP_STATUS_CODES
@@ -263,7 +288,7 @@ def http_error_title(code: int | None, fallback: str) -> str:
 
 
 def _register_errors(app: Flask) -> None:
-    from flask import jsonify, render_template
+    from flask import render_template
     from flask_wtf.csrf import CSRFError
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
@@ -275,8 +300,7 @@ def _register_errors(app: Flask) -> None:
         """The API's JSON (English) or the error page: its title and ``reason`` (a service message)
         in the reader's language."""
         if request.path.startswith("/api/"):
-            body = jsonify({"status": code, "message": http_error_name(code), "detail": {"error": str(reason)}})
-            return body, code, headers or {}
+            return api_error(code, http_error_name(code), {"error": str(reason)}, headers)
         title = http_error_title(code, http_error_name(code))
         page = render_template("errors/error.html", code=code, name=title, description=localized(reason))
         return page, code, headers or {}
@@ -303,10 +327,16 @@ def _register_errors(app: Flask) -> None:
         app.logger.exception("database error on %s", request.path)
         return answer(500, "")
 
+    @app.errorhandler(APIFlaskHTTPError)
+    def api_abort(exc: APIFlaskHTTPError):  # noqa: ANN202
+        """The API's own aborts and request validation (422): the same body as every other error."""
+        return api_error(exc.status_code, exc.message, exc.detail, exc.headers)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # 405 keeps its Allow
         if request.path.startswith("/api/"):
-            return jsonify({"status": exc.code, "message": exc.name, "detail": {"error": exc.description}}), exc.code
+            return api_error(exc.code or 500, exc.name, {"error": exc.description}, headers)
         # Pages speak the reader's language: Werkzeug's English name ("Not Found") and its stock
         # description give way to localized text (the page's sentence per status); a description
         # given to abort() is the app's own and is kept.
@@ -316,25 +346,28 @@ def _register_errors(app: Flask) -> None:
             from flask_babel import gettext as _
 
             description = _("表单已过期或缺少安全令牌：请返回刷新页面后重新提交。")
-        return render_template(
-            "errors/error.html",
-            code=exc.code,
-            name=http_error_title(exc.code, exc.name),
-            description=description,
-        ), exc.code
+        return (
+            render_template(
+                "errors/error.html", code=exc.code, name=http_error_title(exc.code, exc.name), description=description
+            ),
+            exc.code,
+            headers,
+        )
 
     @app.errorhandler(MarketplaceError)
     def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
         code = error_status(exc) if isinstance(exc, InputError) else 503
         if request.path.startswith("/api/"):
-            return jsonify({"status": code, "message": str(exc), "detail": {}}), code
+            from web.api import error_detail
+
+            return api_error(code, str(exc), error_detail(exc) if getattr(exc, "field", None) else {})
         return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # noqa: ANN202
         app.logger.exception("unhandled error on %s", request.path)
         if request.path.startswith("/api/"):
-            return jsonify({"status": 500, "message": "Internal Server Error", "detail": {}}), 500
+            return api_error(500, "Internal Server Error")
         try:
             return render_template(
                 "errors/error.html", code=500, name=http_error_title(500, "Internal Server Error"), description=""

@@ -44,7 +44,7 @@ from marketplace.services.suggestions import (
     suggestion_dict,
     suggestions_for_demand,
 )
-from web import error_status
+from web import api_error, error_status
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import api_blueprint, limit
@@ -63,15 +63,7 @@ def verify_token(token: str):  # noqa: ANN201
 
 @auth.error_processor
 def auth_error(error):  # noqa: ANN001, ANN201
-    return (
-        {
-            "status": error.status_code,
-            "message": error.message,
-            "detail": {"auth": "send Authorization: Bearer <token>"},
-        },
-        error.status_code,
-        error.headers,
-    )
+    return api_error(error.status_code, error.message, {"auth": "send Authorization: Bearer <token>"}, error.headers)
 
 
 def error_detail(exc: Exception) -> dict[str, str]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from flask import abort, current_app, jsonify, request
+from flask import abort, current_app, request
 
 from marketplace.errors import msg
+from web import api_error
 from web.messages import localized
 
 MAX_PAGE = 10_000
@@ -100,4 +101,4 @@ def refuse_unknown_api_parameters():  # noqa: ANN201 - a Flask before_request ho
         return None
     takes = ", ".join(sorted(known)) or "none"
     message = f"{unknown[0]}: unknown query parameter; this endpoint takes: {takes}"
-    return jsonify({"status": 400, "message": message, "detail": {"query": {name: "unknown" for name in unknown}}}), 400
+    return api_error(400, message, {"query": {name: ["unknown parameter"] for name in unknown}})

@@ -18,9 +18,10 @@ import json
 import math
 from typing import Any
 
-from flask import abort, jsonify, request
+from flask import abort, request
 
 from marketplace.errors import Message, msg
+from web import api_error
 from web.messages import localized
 
 _MAX_DEPTH = 32
@@ -77,8 +78,7 @@ def _walk(data: Any) -> tuple[str, Message] | None:
 def _refuse(field: str, problem: Message, location: str = "json"):  # noqa: ANN202
     message = msg("%(field)s: %(problem)s", field=field[:80], problem=problem)
     if request.path.startswith("/api/"):
-        detail = {location: {field[:80]: str(problem)}}
-        return jsonify({"status": 400, "message": str(message), "detail": detail}), 400
+        return api_error(400, str(message), {location: {field[:80]: [str(problem)]}})
     abort(400, description=localized(message))
 
 

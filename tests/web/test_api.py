@@ -114,7 +114,7 @@ def test_an_unknown_query_parameter_is_refused_naming_it(client, people):
     body = typo.get_json()
     assert typo.status_code == 400 and body["message"].startswith("stauts: unknown query parameter")
     assert (
-        "page" in body["message"] and "type" in body["message"] and body["detail"] == {"query": {"stauts": "unknown"}}
+        "page" in body["message"] and "type" in body["message"] and body["detail"] == {"query": {"stauts": ["unknown parameter"]}}
     )
     # an endpoint that takes no query parameters refuses them too; known ones still work
     assert client.get("/api/v1/events?page=2", headers=headers).status_code == 400
@@ -202,3 +202,25 @@ def test_a_blank_industry_filter_is_no_filter(client, people):
     plain = client.post("/api/v1/match", json=body, headers=h(people, "large")).get_json()["results"]
     blank = client.post("/api/v1/match", json={**body, "industry": "  "}, headers=h(people, "large")).get_json()
     assert plain and [r["firm_id"] for r in blank["results"]] == [r["firm_id"] for r in plain]
+
+
+def test_every_api_error_has_the_one_documented_shape(client, people):
+    """Aborts in views, request validation (422), routing errors, auth and transport refusals all
+    answer {status, message, detail}, as the OpenAPI HTTPError schema says; 405 keeps its Allow."""
+    headers = h(people, "sme")
+    answers = {
+        "missing demand": client.get("/api/v1/demands/999999", headers=headers),
+        "validation": client.get("/api/v1/demands?per_page=0", headers=headers),
+        "unknown route": client.get("/api/v1/nope", headers=headers),
+        "wrong method": client.delete("/api/v1/demands", headers=headers),
+        "no token": client.get("/api/v1/demands"),
+        "unknown parameter": client.get("/api/v1/demands?x=1", headers=headers),
+        "NUL": client.get("/api/v1/firms?q=a%00b", headers=headers),
+    }
+    for what, response in answers.items():
+        body = response.get_json()
+        assert response.status_code >= 400 and set(body) == {"status", "message", "detail"}, (what, body)
+        assert body["status"] == response.status_code and isinstance(body["detail"], dict), (what, body)
+    assert "GET" in answers["wrong method"].headers["Allow"]
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["HTTPError"]
+    assert set(schema["required"]) == {"status", "message", "detail"}
