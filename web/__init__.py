@@ -135,11 +135,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     for module in (tiers, policies, consortia, api_tiers, api_policies, api_consortia):
         app.register_blueprint(module.bp)
     _register_errors(app)
-    from web.params import refuse_unknown_api_parameters
+    from web.params import refuse_bodies_not_sent_as_json, refuse_unknown_api_parameters
     from web.request_input import refuse_unreadable_input
 
     app.before_request(refuse_unreadable_input)
     app.before_request(refuse_unknown_api_parameters)
+    app.before_request(refuse_bodies_not_sent_as_json)
     app.after_request(_security_headers)
     app.spec_processor(_document_error_responses)
 

@@ -102,3 +102,22 @@ def refuse_unknown_api_parameters():  # noqa: ANN201 - a Flask before_request ho
     takes = ", ".join(sorted(known)) or "none"
     message = f"{unknown[0]}: unknown query parameter; this endpoint takes: {takes}"
     return api_error(400, message, {"query": {name: ["unknown parameter"] for name in unknown}})
+
+
+def _reads_a_json_body() -> bool:
+    """Whether the current API endpoint declares a JSON body (an APIFlask ``@bp.input``)."""
+    spec = getattr(current_app.view_functions.get(request.endpoint or ""), "_spec", {})
+    return "body" in spec and spec.get("content_type", "application/json") == "application/json"
+
+
+def refuse_bodies_not_sent_as_json():  # noqa: ANN201 - a Flask before_request hook
+    """An API call that sends a body to an endpoint reading JSON, but as a form or plain text,
+    answers 415 naming the Content-Type: read as JSON it would be empty, and the answer would blame
+    every required field ("title: missing") although they were sent."""
+    if not request.path.startswith("/api/") or request.is_json or not (request.content_length or request.form):
+        return None
+    if not _reads_a_json_body():
+        return None
+    sent = (request.content_type or "none")[:60]
+    message = f"Content-Type: this endpoint reads a JSON body; send it with Content-Type: application/json (got {sent})"
+    return api_error(415, message, {"headers": {"Content-Type": ["send application/json"]}})

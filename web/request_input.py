@@ -7,9 +7,8 @@ Refused with 400 naming the field, before anything is stored:
   makes every page and API list that shows it fail to encode);
 - NaN, Infinity or a number too large for a float (``1e400``) in a JSON body: Python reads them,
   strict JSON clients cannot read them back;
-- a JSON body nested too deeply to parse.
-
-Other malformed JSON is left to the endpoint (webargs answers it with 400 or 422).
+- a JSON body nested too deeply to parse;
+- a body sent as JSON that is not JSON (named with its line and column) or not UTF-8.
 """
 
 from __future__ import annotations
@@ -101,7 +100,17 @@ def refuse_unreadable_input():  # noqa: ANN201 - a Flask before_request hook
         data = json.loads(raw, parse_constant=_NotFinite, parse_float=_float)
     except RecursionError:
         return _refuse("body", msg("nested too deeply to read; send a flatter JSON document"))
-    except ValueError:
-        return None  # malformed JSON: the endpoint's parser answers it
+    except json.JSONDecodeError as exc:
+        return _refuse(
+            "body",
+            msg(
+                "not valid JSON (%(error)s at line %(line)s, column %(column)s); send one JSON document",
+                error=exc.msg,
+                line=exc.lineno,
+                column=exc.colno,
+            ),
+        )
+    except UnicodeDecodeError:
+        return _refuse("body", msg("is not UTF-8 text; send the JSON document encoded as UTF-8"))
     found = _walk(data)
     return _refuse(*found) if found else None

@@ -89,3 +89,30 @@ def test_ordinary_unicode_passes(client, loaded, people):
     body = {"type": "rd", "title": "锂电池隔膜 😀 ‏研发", "details": {"technical_problem": "零宽\u200b字符"}}
     response = client.post("/api/v1/demands", json=body, headers=_auth(people))
     assert response.status_code == 201, response.get_json()
+
+
+def test_a_body_that_is_not_json_is_named_with_its_line_and_column(client, people):
+    response = client.post(
+        "/api/v1/match",
+        data='{"text": "隔膜",\n "top_k": }',
+        headers=_auth(people, "sme"),
+    )
+    body = response.get_json()
+    assert response.status_code == 400 and body["message"].startswith("body: not valid JSON")
+    assert "line 2, column 11" in body["message"] and "body" in body["detail"]["json"]
+    latin = client.post(
+        "/api/v1/match", data=b'{"text": "\xe9"}', headers=_auth(people, "sme")
+    )
+    assert latin.status_code == 400 and "UTF-8" in latin.get_json()["message"]
+
+
+def test_a_json_endpoint_sent_a_form_answers_415_naming_the_content_type(client, people):
+    """Read as JSON a form is empty, and the answer blamed fields that were sent."""
+    headers = {"Authorization": _auth(people)["Authorization"]}
+    form = client.post("/api/v1/demands", data={"type": "rd", "title": "隔膜研发"}, headers=headers)
+    assert form.status_code == 415 and form.get_json()["message"].startswith("Content-Type:")
+    assert "application/x-www-form-urlencoded" in form.get_json()["message"]
+    text = client.post("/api/v1/demands", data="type=rd", headers={**headers, "Content-Type": "text/plain"})
+    assert text.status_code == 415
+    # JSON still works, and a body-less call is left to the endpoint
+    assert client.post("/api/v1/demands", json={"type": "rd"}, headers=headers).status_code == 422
