@@ -23,6 +23,7 @@ from marketplace.config import Settings
 from marketplace.db import init_db, session_scope
 from marketplace.errors import InputError, MarketplaceError, msg
 from marketplace.models import DemandStatus, DemandType, FirmKind
+from marketplace.models.base import INT_MAX, INT_MIN
 
 
 class AppContext:
@@ -56,8 +57,6 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-# what every database stores in an integer column (PostgreSQL's INTEGER: 32 bits; ids are INTEGER)
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class BoundedInt(click.types.IntParamType):

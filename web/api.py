@@ -45,6 +45,7 @@ from marketplace.services.suggestions import (
     suggestions_for_demand,
 )
 from web import api_error, error_status
+from web.api_fields import JsonNumber
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import api_blueprint, limit
@@ -107,8 +108,8 @@ class DemandIn(Schema):
     wanted_industries = List(String(), load_default=list)
     wanted_technologies = List(String(), load_default=list)
     region_preference = String(allow_none=True)
-    budget_min = Float(allow_none=True, validate=Range(min=0))
-    budget_max = Float(allow_none=True, validate=Range(min=0))
+    budget_min = JsonNumber(allow_none=True, validate=Range(min=0))
+    budget_max = JsonNumber(allow_none=True, validate=Range(min=0))
     deadline = Date(allow_none=True)
     visibility = String(load_default="public", validate=OneOf([v.value for v in Visibility]))
     details = Dict(load_default=dict)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema, abort
-from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
 
 from marketplace.errors import InputError
 from marketplace.models import Event, EventFormat, EventRegistration, Meeting, MeetingRequest, Outcome, RequestRule
+from marketplace.models.base import INT_MAX
 from marketplace.services import events as ev
 from marketplace.services.events_agenda import agenda_rows
 from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
@@ -22,6 +23,7 @@ from marketplace.services.events_scheduling import schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats
 from web import error_status
 from web.api import auth
+from web.api_fields import Id, JsonNumber
 from web.db import get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
@@ -47,22 +49,22 @@ class EventIn(Schema):
     tables = Integer(strict=True, validate=Range(min=1, max=5000))
     registration_opens = DateTime(allow_none=True)
     registration_closes = DateTime(allow_none=True)
-    capacity_large = Integer(strict=True, validate=Range(min=0))
-    capacity_sme = Integer(strict=True, validate=Range(min=0))
+    capacity_large = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
+    capacity_sme = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
     open_registration = Boolean()
     request_rule = String(validate=OneOf([r.value for r in RequestRule]))
-    request_expiry_hours = Integer(strict=True, validate=Range(min=1))
-    pending_cap = Integer(strict=True, validate=Range(min=1))
-    sme_min_meetings = Integer(strict=True, validate=Range(min=0))
-    large_max_meetings = Integer(strict=True, validate=Range(min=1))
-    max_representatives = Integer(strict=True, validate=Range(min=1))
+    request_expiry_hours = Integer(strict=True, validate=Range(min=1, max=24 * 366))
+    pending_cap = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
+    sme_min_meetings = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
+    large_max_meetings = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
+    max_representatives = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
 
 
 class EventPatch(EventIn):
     title = String(validate=Length(min=2, max=200))
     start_date = Date()
     status = String(validate=OneOf(["open", "scheduled", "finished"]))
-    demand_ids = List(Integer(strict=True), metadata={"description": "demands to add to the event's board"})
+    demand_ids = List(Id(), metadata={"description": "demands to add to the event's board"})
 
 
 class EventOut(Schema):
@@ -103,7 +105,7 @@ class EventList(Schema):
 
 
 class InviteIn(Schema):
-    firm_ids = List(Integer(strict=True), required=True, validate=Length(min=1, max=500))
+    firm_ids = List(Id(), required=True, validate=Length(min=1, max=500))
 
 
 class RegisterIn(Schema):
@@ -111,13 +113,13 @@ class RegisterIn(Schema):
 
 
 class AvailabilityIn(Schema):
-    slots = List(Integer(strict=True), allow_none=True, required=True)
+    slots = List(Integer(strict=True, validate=Range(min=0, max=INT_MAX)), allow_none=True, required=True)
 
 
 class RequestIn(Schema):
-    to_firm_id = Integer(strict=True, required=True)
+    to_firm_id = Id(required=True)
     message = String(load_default="", validate=Length(max=1000))
-    demand_id = Integer(strict=True, allow_none=True)
+    demand_id = Id(allow_none=True)
 
 
 class AnswerIn(Schema):
@@ -129,11 +131,11 @@ class MustMeetIn(Schema):
 
 
 class ProposalsIn(Schema):
-    request_ids = List(Integer(strict=True), required=True, validate=Length(min=1, max=1000))
+    request_ids = List(Id(), required=True, validate=Length(min=1, max=1000))
 
 
 class ScheduleIn(Schema):
-    time_limit_s = Float(load_default=2.0, validate=Range(min=0.1, max=60))
+    time_limit_s = JsonNumber(load_default=2.0, validate=Range(min=0.1, max=60))
     send = Boolean(load_default=False, metadata={"description": "send the agendas and lock the schedule"})
 
 
@@ -143,14 +145,14 @@ class MarkIn(Schema):
 
 class OutcomeIn(Schema):
     outcome = String(required=True, validate=OneOf([o.value for o in Outcome]))
-    amount = Float(allow_none=True, validate=Range(min=0))
+    amount = JsonNumber(allow_none=True, validate=Range(min=0))
     note = String(load_default="", validate=Length(max=2000))
 
 
 class SurveyIn(Schema):
     still_in_contact = Boolean(load_default=False)
-    contracts_signed = Integer(strict=True, load_default=0, validate=Range(min=0))
-    contract_amount = Float(load_default=0, validate=Range(min=0))
+    contracts_signed = Integer(strict=True, load_default=0, validate=Range(min=0, max=INT_MAX))
+    contract_amount = JsonNumber(load_default=0, validate=Range(min=0))
     satisfaction = Integer(strict=True, required=True, validate=Range(min=1, max=5))
     comment = String(load_default="", validate=Length(max=2000))
 

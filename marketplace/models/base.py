@@ -19,6 +19,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from marketplace.errors import InputError, TransitionError, join, msg
 
+# what every database stores in an integer column (PostgreSQL's INTEGER: 32 bits; ids are INTEGER):
+# the CLI and the API bound ids and counts by it, so an id of 2**70 is refused naming its field
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

@@ -224,3 +224,24 @@ def test_every_api_error_has_the_one_documented_shape(client, people):
     assert "GET" in answers["wrong method"].headers["Allow"]
     schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["HTTPError"]
     assert set(schema["required"]) == {"status", "message", "detail"}
+
+
+def test_ids_and_numbers_in_json_bodies_are_strict_and_bounded(client, people):
+    """2**70 as an id, 1.5 as an id, "3" as an id or an amount: 422 naming the field, never a
+    truncated id, a converted string or a database overflow answered without a field."""
+    headers = h(people, "large")
+    demand = {"type": "rd", "title": "隔膜研发"}
+    for bad in ({"budget_min": "100"}, {"budget_max": "1e3"}):
+        response = client.post("/api/v1/demands", json={**demand, **bad}, headers=headers)
+        assert response.status_code == 422 and next(iter(bad)) in response.get_json()["detail"]["json"], bad
+    event = client.post(
+        "/api/v1/events", json={"title": "对接会", "start_date": "2027-03-01"}, headers=h(people, "organizer")
+    )
+    assert event.status_code == 201, event.get_json()
+    path = f"/api/v1/events/{event.get_json()['event_id']}"
+    for body in ({"demand_ids": [2**70]}, {"demand_ids": [1.5]}, {"demand_ids": ["3"]}, {"capacity_sme": 2**70}):
+        response = client.patch(path, json=body, headers=h(people, "organizer"))
+        assert response.status_code == 422, (body, response.get_json())
+        assert next(iter(body)) in response.get_json()["detail"]["json"], body
+    invite = client.post(f"{path}/invitations", json={"firm_ids": [2**70]}, headers=h(people, "organizer"))
+    assert invite.status_code == 422 and "firm_ids" in invite.get_json()["detail"]["json"]
