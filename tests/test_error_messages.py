@@ -128,3 +128,20 @@ def test_pydantic_messages_are_translated_only_where_their_english_is_unchanged(
         "budget_min: Input should be a valid number, unable to parse string as a number"
     )
     assert zh(message_of(raised.value)) == "title: 至少需要 2 个字符; budget_min: 请填写数字"
+
+
+def test_pages_name_fields_by_their_label_and_show_no_code_keys():
+    """Messages start with their field for the API and forms; people read a label or nothing."""
+    from web.messages import for_people
+
+    assert for_people("to_firm_id: 企业 19483 不是本活动的参会企业", "zh") == "企业 19483 不是本活动的参会企业"
+    assert for_people("status: nothing is scheduled yet; run the scheduler first", "en") == (
+        "Nothing is scheduled yet; run the scheduler first"
+    )
+    assert for_people("title: 请填写政策名称", "zh") == "标题：请填写政策名称"
+    assert for_people("sign_place: at most 100 characters", "en") == "Place of signing: at most 100 characters"
+    assert for_people("rules[1].min: must be a number; registration: already approved", "en") == (
+        "Rules #2: must be a number; Already approved"
+    )
+    assert for_people("纯文本，无字段", "zh") == "纯文本，无字段"
+    assert for_people("上年度营业收入总额: 须为数字", "zh") == "上年度营业收入总额: 须为数字"  # not a code key

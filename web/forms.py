@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -12,7 +11,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 
 from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
 from marketplace.services.demands import DETAIL_FIELDS, MAX_BUDGET
-from web.messages import localized
+from web.messages import FIELD_PART, for_people, localized, page_locale
 
 # each detail field once, with the demand types it belongs to: a field two types share (stage) is one
 # input, so the form never posts two values under one name
@@ -205,10 +204,10 @@ class ActionForm(FlaskForm):
 def apply_error(form: FlaskForm, exc: Exception) -> None:
     """Attach each "field: message" part of a service InputError to that form field; anything
     that names no field of the form becomes a form-level error."""
-    for part in re.split(r"; (?=[A-Za-z_][\w.\[\]]*: )", localized(exc)):  # one part per "field: message"
+    for part in FIELD_PART.split(localized(exc, field_keys=True)):  # one part per "field: message"
         name, sep, message = part.partition(": ")
         field = getattr(form, name.split(".")[0], None) if sep else None
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
         else:
-            form.form_errors.append(part)
+            form.form_errors.append(for_people(part, page_locale()))

@@ -404,5 +404,5 @@ def test_demand_board_search_takes_percent_and_underscore_literally(client, peop
 def test_a_suggestion_region_filter_that_names_no_province_is_refused(login, people):
     client = login("large")
     page = client.get(f"/demands/{people['demand']}?region=火星")
-    assert page.status_code == 400 and "region: " in page.get_data(as_text=True)
+    assert page.status_code == 400 and "地区：" in page.get_data(as_text=True)
     assert client.get(f"/demands/{people['demand']}?region=上海市").status_code == 200

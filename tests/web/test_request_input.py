@@ -71,10 +71,10 @@ def test_page_form_with_a_nul_character_is_refused_in_the_readers_language(login
     response = client.post("/profile", data={"description": "能力\x00简介"})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert "description: 含有 NUL 字符，请删除" in page
+    assert "描述：含有 NUL 字符，请删除" in page
     client.get("/lang/en")
     page = client.post("/profile", data={"description": "x\x00"}).get_data(as_text=True)
-    assert "description: contains a NUL character; remove it" in page
+    assert "Description: contains a NUL character; remove it" in page
     client.get("/lang/zh")
 
 

@@ -139,12 +139,12 @@ def test_bad_request_page_keeps_the_apps_own_description(client):
     text = page.get_data(as_text=True)
     assert (
         page.status_code == 400
-        and "page: 请填写 1 到 10000 之间的整数（收到 &#39;-1&#39;）" in text
+        and "页码：请填写 1 到 10000 之间的整数（收到 &#39;-1&#39;）" in text
         and "请求有误" in text
     )
     client.get("/lang/en")
     text = client.get("/firms/?page=-1").get_data(as_text=True)
-    assert "page: give a whole number from 1 to 10000 (got &#39;-1&#39;)" in text
+    assert "Page: give a whole number from 1 to 10000 (got &#39;-1&#39;)" in text
 
 
 # --- event form input errors -------------------------------------------------------------------
