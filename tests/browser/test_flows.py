@@ -85,3 +85,15 @@ def test_an_incubation_demand_keeps_the_stage_it_shares_with_investment(page, li
     page.click("#publish")
     page.wait_for_load_state("networkidle")
     assert "天使轮" in page.inner_text("main") and "中试产线与场景验证" in page.inner_text("main")
+
+
+def test_a_long_unbroken_word_wraps_instead_of_widening_the_page(page, live_server, sign_in):
+    sign_in("large@t.cn")
+    page.goto(f"{live_server}/demands/new?type=supply_chain")
+    page.fill("input[name=title]", "采购" + "隔膜" * 3 + "X" * 150)
+    page.fill("textarea[name=description]", "Y" * 400)
+    page.fill("input[name=wanted_products]", "锂电池隔膜")
+    page.click("#publish")
+    page.wait_for_load_state("networkidle")
+    assert "Y" * 400 in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
