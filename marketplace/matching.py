@@ -13,6 +13,7 @@ semantic similarity, and the filters it satisfied.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import re
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jieba
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -171,6 +173,25 @@ def clean_query(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+# a similar-named product or industry whose head word the text lacks: products are left out,
+# industries kept at half weight (docs/benchmarks.md, "Head words of similar names")
+_HEADLESS = {"product": 0.0, "industry": 0.5}
+_GENERIC_TAILS = ("制造业", "服务业", "行业", "产业")
+
+
+@functools.lru_cache(maxsize=200_000)
+def head_word(name: str) -> str:
+    """The word a Chinese product or industry name names a kind of: its last word (锂电池隔膜 → 隔膜,
+    电解质水行业 → 水), after a generic tail (行业, 产业, 制造业, 服务业); Latin names are their own head."""
+    text = name.strip()
+    for tail in _GENERIC_TAILS:
+        if text.endswith(tail) and len(text) > len(tail):
+            text = text[: -len(tail)]
+            break
+    words = [w for w in jieba.lcut(text) if w.strip()]
+    return words[-1] if words else text
+
+
 class EntityLinker:
     """Links a text to chain nodes: product and industry names it mentions (exact substrings;
     noise and the lexical channel's stopwords excluded — ChainKG has products named 系统 or 方法,
@@ -203,14 +224,24 @@ class EntityLinker:
         return {key: weight for key, _, weight in self.similar_named(text, limit)}
 
     def similar_named(self, text: str, limit: int = FUZZY_SEEDS) -> list[tuple[str, str, float]]:
-        """(node key, name, weight) of the nodes whose names are most similar to the text."""
+        """(node key, name, weight) of the nodes whose names are most similar to the text. A product
+        whose head word (the last word of a Chinese compound) the text does not contain is left out,
+        an industry (head word after 行业/产业) weighs half: 电解质水行业 is about drinks, not 电解质."""
         if self.node_index is None:
             return []
-        hits = self.node_index.search(text, limit)
+        hits = self.node_index.search(text, limit * 2)
         if not hits:
             return []
-        top = hits[0].score
-        return [(self.node_keys[h.doc_id], self.node_names[h.doc_id], FUZZY_WEIGHT * h.score / top) for h in hits]
+        top, lowered = hits[0].score, text.lower()
+        kept = []
+        for h in hits:
+            key, name = self.node_keys[h.doc_id], self.node_names[h.doc_id]
+            factor = 1.0
+            if not key.startswith("patent:") and head_word(name).lower() not in lowered:
+                factor = _HEADLESS.get(key.split(":")[0], 1.0)
+            if factor > 0:
+                kept.append((key, name, FUZZY_WEIGHT * factor * h.score / top))
+        return kept[:limit]
 
     def mentions(self, text: str) -> list[tuple[str, bool]]:
         """Names found in the text, each with whether it is maximal (inside no longer mention).

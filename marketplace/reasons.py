@@ -186,8 +186,12 @@ def describe_path(path: Sequence[PathStep | Mapping[str, Any]], locale: object =
     for i in range(1, len(path)):
         table = _FIRM_TEXT[lang] if i == len(path) - 1 else _STEP_TEXT[lang]
         template = table.get(vias[i] or "", "{a} — {b}")
-        parts.append(template.format(a=names[i - 1], b=names[i]))
+        parts.append(_INDUSTRY_TWICE.sub(r"\1", template.format(a=names[i - 1], b=names[i])))
     return _TEXT[lang]["steps"].join(parts)
+
+
+# "属于 汽车制造业 行业" reads "属于 汽车制造业": an industry named …业 takes no second 行业
+_INDUSTRY_TWICE = re.compile(r"(\S业) 行业")
 
 
 def render(reason: Reason | str, locale: object = "zh") -> str:

