@@ -599,3 +599,169 @@ def test_a_rejected_registration_alone_does_not_show_the_event(world):
     assert ev.event_access(s, user, event) is ev.Access.NONE
     ev.invite_firms(s, event, [firm.id])
     assert ev.event_access(s, user, event) is ev.Access.INVITED  # an invitation still shows it
+
+
+# --- editing a scheduled event, a finished event, double submits, the report's contracts ------------
+
+
+def _placed(s, w, sme, slot=1, table=1, status=MeetingStatus.SCHEDULED):
+    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
+    ev.answer_request(s, req, accept=True)
+    meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
+    meeting.slot, meeting.table_no, meeting.status, meeting.locked = slot, table, status, True
+    s.flush()
+    return meeting
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"start_date": "+1"}, "start_date"),
+        ({"sessions": ["14:00-15:30"]}, "sessions"),
+        ({"slot_minutes": 25}, "slot_minutes"),
+        ({"gap_minutes": 10}, "gap_minutes"),
+        ({"tables": 1}, "tables"),
+    ],
+)
+def test_an_edit_that_would_move_placed_meetings_is_refused_naming_the_field(world, change, field):
+    s, w = world
+    event = w["event"]
+    held = _placed(s, w, w["smes"][0], slot=1, table=1, status=MeetingStatus.HELD)
+    sent = _placed(s, w, w["smes"][1], slot=2, table=0)
+    if change.get("start_date") == "+1":
+        change = {"start_date": (event.start_date + timedelta(days=1)).isoformat()}
+    before = (event.start_date, list(event.sessions), event.slot_minutes, event.gap_minutes, event.tables)
+    with pytest.raises(ConflictError, match="cancel those meetings") as err:
+        ev.update_event(s, event, {"title": "改名的对接会", **change})
+    assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+    assert (event.start_date, list(event.sessions), event.slot_minutes, event.gap_minutes, event.tables) == before
+    assert event.title != "改名的对接会"  # nothing of the refused edit is kept
+    assert (held.slot, held.table_no, sent.slot, sent.table_no) == (1, 1, 2, 0)
+
+
+def test_edits_that_keep_placed_meetings_where_they_are_go_through(world):
+    s, w = world
+    event = w["event"]
+    meeting = _placed(s, w, w["smes"][0], slot=2, table=1)
+    times = event.slot_times()[2]
+    ev.update_event(s, event, {"title": "锂电池产业链对接会（第二期）", "description": "新简介", "location": "3 号馆"})
+    ev.update_event(s, event, {"days": 2, "tables": 5})  # a day added at the end, more tables
+    assert event.title == "锂电池产业链对接会（第二期）" and event.days == 2 and event.tables == 5
+    assert event.slot_times()[meeting.slot] == times and meeting.sequence == 0
+
+
+def test_waiting_or_cancelled_meetings_do_not_block_a_new_date(world):
+    s, w = world
+    event = w["event"]
+    waiting = _placed(s, w, w["smes"][0])
+    waiting.slot = waiting.table_no = None
+    waiting.status, waiting.locked = MeetingStatus.WAITING, False
+    ev.update_event(s, event, {"start_date": (event.start_date + timedelta(days=3)).isoformat(), "tables": 1})
+    assert event.tables == 1
+
+
+def test_a_finished_event_refuses_invitations_decisions_availability_and_cancellations(loaded):
+    from marketplace.services.events_invitees import invite_from_suggestions
+    from marketplace.services.firms import create_firm
+
+    with session_scope(loaded) as s:
+        w = setup_event(s)
+        event = w["event"]
+        late = create_firm(s, name="迟到测试企业有限公司", kind=ev.FirmKind.SME)
+        pending = ev.register_firm(s, event, late.id)  # open registration: waits for the organizer
+        meeting = _placed(s, w, w["smes"][0], slot=0, table=0)
+        meeting.locked = False
+        reg = w["regs"][w["smes"][1].id]
+        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+        newcomer = create_firm(s, name="新邀请测试企业有限公司", kind=ev.FirmKind.SME)
+        refusals = [
+            (lambda: ev.invite_firms(s, event, [newcomer.id]), "firms are invited only until"),
+            (lambda: invite_from_suggestions(s, None, event, [newcomer.id]), "firms are invited only until"),
+            (lambda: ev.decide_registration(s, pending, approve=True), "registrations are approved or rejected"),
+            (lambda: ev.set_availability(s, reg, [0]), "availability changes only until"),
+            (lambda: ev.cancel_meeting(s, meeting), "meetings are cancelled only until"),
+        ]
+        for action, words in refusals:
+            with pytest.raises(ConflictError, match=f"the event is finished; {words}") as err:
+                action()
+            assert err.value.field == "status"
+        assert ev.registration_for(s, event, newcomer.id) is None
+        assert pending.status is RegistrationStatus.PENDING and reg.available_slots is None
+        assert meeting.status is MeetingStatus.SCHEDULED and meeting.slot == 0
+        assert not ev.can_cancel_meeting(s, None, meeting)
+        ev.mark_meeting(s, meeting, held=True)  # what happened on the day is still recorded
+
+
+def test_the_same_event_posted_twice_is_created_once(world):
+    s, w = world
+    event = w["event"]
+    with pytest.raises(ConflictError, match="锂电池产业链供需对接会") as err:
+        ev.create_event(s, event.organization_id, event_data())
+    assert err.value.field == "title" and str(err.value).startswith("title: the event “锂电池产业链供需对接会”")
+    later = ev.create_event(
+        s, event.organization_id, event_data(start_date=(event.start_date + timedelta(days=7)).isoformat())
+    )
+    other = ev.create_event(s, w["other_org"].id, event_data())  # another organizer may use the title
+    with pytest.raises(ConflictError):  # an edit cannot make a copy either
+        ev.update_event(s, later, {"start_date": event.start_date.isoformat()})
+    ev.update_event(s, event, {"description": "只改简介"})  # an edit of the event itself is not a copy
+    assert later.id != event.id and other.id != event.id
+
+
+def test_the_survey_invitation_asks_each_participant_once(world):
+    from marketplace.services.firms import create_firm
+
+    s, w = world
+    event = w["event"]
+    users = [_user(s, Role.SME, firm_id=f.id) for f in w["smes"][:2]]
+    first = ev.survey_invitations(s, event)
+    assert first["invited"] == 2 and first["already"] == 0
+
+    def notices() -> int:
+        return len(list(s.scalars(select(Notification.id).where(Notification.kind == "event_survey"))))
+
+    sent = notices()
+    assert sent == first["notified"] == 2
+    assert ev.invite_to_survey(s, event) == 0  # posted twice: nobody is notified again
+    assert notices() == sent
+    late = create_firm(s, name="后批准测试企业有限公司", kind=ev.FirmKind.SME)
+    ev.decide_registration(s, ev.register_firm(s, event, late.id), approve=True)
+    _user(s, Role.SME, firm_id=late.id)
+    again = ev.survey_invitations(s, event)
+    assert again == {"invited": 1, "already": 2, "notified": 1}
+    assert {n for n in s.scalars(select(Notification.user_id).where(Notification.kind == "event_survey"))} >= {
+        u.id for u in users
+    }
+
+
+def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_the_event_day(world):
+    from datetime import time
+
+    from marketplace.models import ContractStatus
+    from marketplace.services import contracts
+    from marketplace.services.events_stats import report_csv, report_numbers
+
+    s, w = world
+    event = w["event"]
+    sme = w["smes"][0]
+    meeting = _placed(s, w, sme, slot=0, table=0)
+    ev.mark_meeting(s, meeting, held=True)
+    ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 50})
+    buyer = _user(s, Role.LARGE, firm_id=w["large"].id)
+    eve = event.start_date - timedelta(days=1)
+
+    def signed(contract, at, amount):
+        contract.status, contract.signed_at, contract.amount = ContractStatus.SIGNED, at, amount
+        s.flush()
+
+    # started from the meeting: counts whenever it was signed (here the evening before, UTC)
+    signed(contracts.start_from_meeting(s, buyer, meeting.id), datetime.combine(eve, time(10)), 500_000)
+    scratch = [
+        contracts.start_contract(s, buyer, buyer_firm_id=w["large"].id, supplier_firm_id=sme.id) for _ in range(2)
+    ]
+    signed(scratch[0], datetime.combine(eve, time(23)), 200_000)  # 07:00 北京时间 on the event day: counts
+    signed(scratch[1], datetime.combine(eve, time(15)), 900_000)  # 23:00 北京时间 the day before: not
+    numbers = report_numbers(s, event)
+    assert (numbers["签约数"], numbers["金额（万元）"]) == (2, 70.0)
+    csv_text = report_csv(s, event).decode("utf-8-sig")
+    assert "签约数,2" in csv_text and "金额（万元）,70.0" in csv_text

@@ -43,6 +43,7 @@ from marketplace.services.events_stats import (
     report_csv,
     report_xlsx,
 )
+from web import error_status
 from web.auth import same_site_referrer
 from web.db import commit, get_db
 from web.engine import get_engine
@@ -78,6 +79,7 @@ def event_context() -> dict:
     return {
         "Access": ev.Access,
         "access": g.get("event_access", ev.Access.NONE),
+        "as_event_time": ev.as_event_time,  # stored UTC timestamps as 北京时间, like the slot times
         "invitee_reasons": lambda reasons: render_reasons(reasons, page_locale()),
         "segment_name": lambda value: segment_name(value, page_locale()),
     }
@@ -147,15 +149,25 @@ def new():  # noqa: ANN201
     if current_user.organization_id is None:
         abort(403)
     form = EventForm()
+    error = None
     if form.validate_on_submit():
         db = get_db()
+        # the same organizer, title and start date twice (a double submit) is refused with 409
         event, error = commit(lambda: ev.create_event(db, current_user.organization_id, form.to_data()))
         if error:
             apply_error(form, error)
         else:
             flash(_("活动已创建"), "success")
             return redirect(url_for("events.show", event_id=event.id))
-    return render_template("events/form.html", form=form, event=None), 400 if form.errors or form.form_errors else 200
+    return render_template("events/form.html", form=form, event=None), _form_status(form, error)
+
+
+def _form_status(form, error) -> int:  # noqa: ANN001
+    """200 for a clean form; a refused change answers like the API (409 for a conflict), other
+    errors 400."""
+    if error is not None:
+        return error_status(error)
+    return 400 if form.errors or form.form_errors else 200
 
 
 @bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
@@ -163,16 +175,18 @@ def new():  # noqa: ANN201
 def edit(event_id: int):  # noqa: ANN201
     event, _access = _event(event_id, ev.Access.ORGANIZER)
     form = EventForm()
+    error = None
     if request.method == "GET":
         form.fill(event)
     elif form.validate_on_submit():
+        # refused (409, on the field) when it would move placed meetings or take their table
         _r, error = commit(lambda: ev.update_event(get_db(), event, form.to_data()))
         if error:
             apply_error(form, error)
         else:
             flash(_("活动已保存"), "success")
             return redirect(url_for("events.show", event_id=event.id))
-    return render_template("events/form.html", form=form, event=event), 400 if form.errors or form.form_errors else 200
+    return render_template("events/form.html", form=form, event=event), _form_status(form, error)
 
 
 @bp.get("/<int:event_id>")
@@ -456,6 +470,7 @@ def schedule_page(event_id: int):  # noqa: ANN201
     return render_template(
         "events/schedule.html",
         event=event,
+        cancellable=_cancellable(meetings),
         slots=event.slot_times(),
         grid=grid,
         waiting=waiting,
@@ -504,6 +519,12 @@ def send(event_id: int):  # noqa: ANN201
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
+def _cancellable(meetings) -> set[int]:  # noqa: ANN001
+    """Ids of the meetings the viewer may cancel (the service's rule), for the cancel buttons."""
+    db = get_db()
+    return {m.id for m in meetings if ev.can_cancel_meeting(db, _viewer(), m)}
+
+
 # --- agenda --------------------------------------------------------------------------------------
 
 
@@ -524,13 +545,15 @@ def _agenda_firm(event, access):  # noqa: ANN001, ANN202
 def agenda(event_id: int):  # noqa: ANN201
     event, access = _event(event_id, ev.Access.PARTICIPANT)
     reg = _agenda_firm(event, access)
-    rows = agenda_rows(get_db(), event, reg.firm_id)
+    db = get_db()
+    rows = agenda_rows(db, event, reg.firm_id)
     url = request.host_url.rstrip("/") + checkin_path(reg)
     return render_template(
         "events/agenda.html",
         event=event,
         reg=reg,
         rows=rows,
+        cancellable=_cancellable(db.get(Meeting, r["meeting_id"]) for r in rows),
         qr=checkin_qr_svg(url),
         checkin_url=url,
         form=ActionForm(),
@@ -610,7 +633,7 @@ def _meeting(event, meeting_id: int) -> Meeting:  # noqa: ANN001
 @bp.post("/<int:event_id>/meetings/<int:meeting_id>/<action>")
 @login_required
 def meeting_action(event_id: int, meeting_id: int, action: str):  # noqa: ANN201
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, access = _event(event_id, ev.Access.PARTICIPANT)
     meeting = _meeting(event, meeting_id)
     _post_ok()
     db = get_db()
@@ -623,7 +646,10 @@ def meeting_action(event_id: int, meeting_id: int, action: str):  # noqa: ANN201
         abort(404)
     _r, error = commit(actions[action])
     flash_outcome(error, _("洽谈状态已更新"))
-    return redirect(same_site_referrer() or url_for("events.agenda", event_id=event.id))
+    # back to the page the button was on; without a referrer the organizer's schedule (the
+    # organizer has no agenda of its own) or the firm's agenda
+    back = "events.schedule_page" if access is ev.Access.ORGANIZER else "events.agenda"
+    return redirect(same_site_referrer() or url_for(back, event_id=event.id))
 
 
 @bp.route("/<int:event_id>/meetings/<int:meeting_id>/outcome", methods=["GET", "POST"])
@@ -723,8 +749,16 @@ def survey(event_id: int):  # noqa: ANN201
 def survey_invite(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
-    n, error = commit(lambda: ev.invite_to_survey(get_db(), event))
-    flash_outcome(error, lambda: _("已邀请参会企业填写回访问卷（%(n)d 人）", n=n))
+    done, error = commit(lambda: ev.survey_invitations(get_db(), event))
+    # idempotent: a participant already asked is not asked again (a second post invites nobody)
+    flash_outcome(
+        error,
+        lambda: _(
+            "已邀请 %(n)d 家参会企业填写回访问卷（%(m)d 家此前已邀请，不再重复发送）",
+            n=done["invited"],
+            m=done["already"],
+        ),
+    )
     return redirect(url_for("events.stats", event_id=event.id))
 
 

@@ -60,6 +60,13 @@ MAX_YEARS_AHEAD = 5  # an event starts at most this many years from today (dates
 REGISTERING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # firms register (invited or not)
 MEETING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # meetings are requested, proposed and answered
 SCHEDULING = (EventStatus.OPEN, EventStatus.SCHEDULED)  # the scheduler runs, agendas are sent
+# invitations, registration decisions, availability and cancellations change who meets whom and
+# so the report: refused once the event is finished (held / no-show, outcomes and the survey stay)
+CHANGING = (EventStatus.DRAFT, EventStatus.OPEN, EventStatus.SCHEDULED)
+# meetings that have a time and a table: editing the event must not move them or take their table
+PLACED = (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
+# the event's fields that make the slot grid, in the order a refusal names them
+GRID_FIELDS = ("start_date", "days", "sessions", "slot_minutes", "gap_minutes")
 
 
 def as_viewer(viewer: Any) -> Viewer:
@@ -373,6 +380,7 @@ def create_event(session: Session, organization_id: int, data: dict[str, Any]) -
             msg("start_date: %(date)s is in the past; give a future date", date=spec.start_date.isoformat()),
             "start_date",
         )
+    _refuse_duplicate(session, organization_id, spec.title, spec.start_date)
     event = Event(organization_id=organization_id, status=EventStatus.DRAFT, **spec.model_dump())
     _check_grid(event)
     session.add(event)
@@ -380,12 +388,50 @@ def create_event(session: Session, organization_id: int, data: dict[str, Any]) -
     return event
 
 
+def _refuse_duplicate(
+    session: Session, organization_id: int, title: str, start_date: date, *, other_than: int | None = None
+) -> None:
+    """One event per organization, title and start date: a form posted twice (a double click, a
+    reload) creates it once; the second post is refused (409) naming the title."""
+    query = select(Event.id).where(
+        Event.organization_id == organization_id, Event.title == title, Event.start_date == start_date
+    )
+    if other_than is not None:
+        query = query.where(Event.id != other_than)
+    existing = session.scalar(query.order_by(Event.id).limit(1))
+    if existing is not None:
+        raise ConflictError(
+            msg(
+                "title: the event “%(title)s” on %(date)s already exists (event %(event_id)s); "
+                "open it instead, or choose another title or date",
+                title=title,
+                date=start_date.isoformat(),
+                event_id=existing,
+            ),
+            field="title",
+        )
+
+
 def update_event(session: Session, event: Event, data: dict[str, Any]) -> Event:
-    """Edit an event with the same validation; the grid cannot shrink under scheduled meetings."""
+    """Edit an event with the same validation. Once meetings are placed (scheduled, sent or held)
+    the start date, the slot grid and the tables cannot change under them: a change that would
+    move a placed meeting to another time or leave it at a table that no longer exists is refused
+    (409 naming the field) until those meetings are cancelled or rescheduled. Other edits (title,
+    description, rules …) and grid changes that keep every placed meeting where it is (e.g. a day
+    added at the end, more tables) go through."""
     spec = parse_event({**event_input_dict(event), **data})
+    if (spec.title, spec.start_date) != (event.title, event.start_date):
+        _refuse_duplicate(session, event.organization_id, spec.title, spec.start_date, other_than=event.id)
+    placed = list(
+        session.scalars(
+            select(Meeting).where(Meeting.event_id == event.id, Meeting.status.in_(PLACED), Meeting.slot.is_not(None))
+        )
+    )
+    proposed = Event(**spec.model_dump())  # never added to the session: only its grid is read
+    _check_grid(proposed)
+    _keep_placed_meetings(event, proposed, placed)
     for key, value in spec.model_dump().items():
         setattr(event, key, value)
-    _check_grid(event)
     used = session.scalar(
         select(func.max(Meeting.slot)).where(Meeting.event_id == event.id, Meeting.status != MeetingStatus.CANCELLED)
     )
@@ -400,6 +446,39 @@ def update_event(session: Session, event: Event, data: dict[str, Any]) -> Event:
         )
     session.flush()
     return event
+
+
+def _keep_placed_meetings(event: Event, proposed: Event, placed: list[Meeting]) -> None:
+    """Refuse an edit of ``event`` into ``proposed`` that would move a placed meeting to another
+    time or table (see :func:`update_event`); the refusal names the first grid field that changed."""
+    if not placed:
+        return
+    before, after = event.slot_times(), proposed.slot_times()
+    moved = [m for m in placed if m.slot >= len(after) or m.slot >= len(before) or after[m.slot] != before[m.slot]]
+    if moved:
+        field = next((key for key in GRID_FIELDS if getattr(proposed, key) != getattr(event, key)), "sessions")
+        raise ConflictError(
+            msg(
+                "%(field)s: this change would move %(count)s placed meetings (scheduled, sent or held) to "
+                "other times; cancel those meetings or re-run the schedule first",
+                field=field,
+                count=len(moved),
+            ),
+            field=field,
+        )
+    beyond = [m for m in placed if m.table_no is not None and m.table_no >= proposed.tables]
+    if beyond:
+        keep = max(m.table_no for m in beyond) + 1
+        raise ConflictError(
+            msg(
+                "tables: %(count)s placed meetings (scheduled, sent or held) are at tables above %(tables)s; "
+                "keep at least %(keep)s tables, or cancel those meetings first",
+                count=len(beyond),
+                tables=proposed.tables,
+                keep=keep,
+            ),
+            field="tables",
+        )
 
 
 def _check_grid(event: Event) -> None:
@@ -542,7 +621,9 @@ def notify_firms(
 def invite_firms(
     session: Session, event: Event, firm_ids: Iterable[int], reasons: dict[int, list[str]] | None = None
 ) -> list[EventInvitation]:
-    """Bulk invitations; a firm already invited keeps its invitation and status."""
+    """Bulk invitations; a firm already invited keeps its invitation and status. Refused (409)
+    once the event is finished."""
+    require_status(event, CHANGING, invitations_closed(event))
     reasons = reasons or {}
     existing = {
         i.firm_id: i for i in session.scalars(select(EventInvitation).where(EventInvitation.event_id == event.id))
@@ -575,6 +656,11 @@ def invite_firms(
             f"/events/{event.id}",
         )
     return sent
+
+
+def invitations_closed(event: Event) -> Message:
+    """Why firms can no longer be invited to this event."""
+    return msg("status: the event is %(status)s; firms are invited only until it is finished", status=event.status)
 
 
 def registration_for(session: Session, event: Event, firm_id: int) -> EventRegistration | None:
@@ -656,20 +742,33 @@ def decline_invitation(session: Session, event: Event, firm_id: int) -> EventInv
 
 
 def decide_registration(session: Session, reg: EventRegistration, approve: bool) -> EventRegistration:
-    """The organizer approves or rejects an open registration."""
+    """The organizer approves or rejects an open registration (until the event is finished)."""
+    event = session.get(Event, reg.event_id)
+    require_status(
+        event,
+        CHANGING,
+        msg(
+            "status: the event is %(status)s; registrations are approved or rejected only until it is finished",
+            status=event.status,
+        ),
+    )
     if reg.status is not RegistrationStatus.PENDING:
         raise TransitionError(msg("registration: already %(status)s", status=reg.status), field="status")
     reg.status = RegistrationStatus.APPROVED if approve else RegistrationStatus.REJECTED
     session.flush()
-    event = session.get(Event, reg.event_id)
     zh, en = ("报名已通过", "Registration approved") if approve else ("报名未通过", "Registration not approved")
     notify_firms(session, event, [reg.firm_id], "event_registration", zh, en, f"/events/{event.id}")
     return reg
 
 
 def set_availability(session: Session, reg: EventRegistration, slots: Iterable[int] | None) -> EventRegistration:
-    """The slots a participant can attend (None: all of them)."""
+    """The slots a participant can attend (None: all of them); fixed once the event is finished."""
     event = session.get(Event, reg.event_id)
+    require_status(
+        event,
+        CHANGING,
+        msg("status: the event is %(status)s; availability changes only until it is finished", status=event.status),
+    )
     if slots is None:
         reg.available_slots = None
     else:
@@ -1151,12 +1250,18 @@ def mark_meeting(session: Session, meeting: Meeting, held: bool) -> Meeting:
 
 
 def cancel_meeting(session: Session, meeting: Meeting) -> Meeting:
-    """Cancel a meeting (its slot is freed for the next scheduling run); the other side is told."""
+    """Cancel a meeting (its slot is freed for the next scheduling run); the other side is told.
+    Refused once the event is finished (the meeting then was held or missed: mark it so)."""
+    event = session.get(Event, meeting.event_id)
+    require_status(
+        event,
+        CHANGING,
+        msg("status: the event is %(status)s; meetings are cancelled only until it is finished", status=event.status),
+    )
     if meeting.status in (MeetingStatus.HELD, MeetingStatus.NO_SHOW, MeetingStatus.CANCELLED):
         raise TransitionError(
             msg("status: a %(status)s meeting cannot be cancelled", status=meeting.status), field="status"
         )
-    had_slot = meeting.slot is not None
     meeting.status = MeetingStatus.CANCELLED
     meeting.slot = meeting.table_no = None
     meeting.locked = False
@@ -1165,18 +1270,31 @@ def cancel_meeting(session: Session, meeting: Meeting) -> Meeting:
     if req.status is RequestStatus.ACCEPTED:
         req.transition(RequestStatus.CANCELLED)
     session.flush()
-    if had_slot:
-        event = session.get(Event, meeting.event_id)
-        notify_firms(
-            session,
-            event,
-            [meeting.large_firm_id, meeting.sme_firm_id],
-            "event_agenda",
-            "一场洽谈已取消",
-            "A meeting was cancelled",
-            f"/events/{event.id}/agenda",
-        )
+    notify_firms(  # a waiting meeting too: both firms had agreed to meet
+        session,
+        event,
+        [meeting.large_firm_id, meeting.sme_firm_id],
+        "event_agenda",
+        "一场洽谈已取消",
+        "A meeting was cancelled",
+        f"/events/{event.id}/agenda",
+    )
     return meeting
+
+
+CANCELLABLE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED)
+
+
+def can_cancel_meeting(session: Session, viewer: Any, meeting: Meeting) -> bool:
+    """Whether the pages offer this viewer a button to cancel the meeting: the organizer or one
+    of the two firms (:func:`meeting_access`), a meeting still waiting or scheduled, an event not
+    yet finished (what :func:`cancel_meeting` accepts)."""
+    if meeting.status not in CANCELLABLE:
+        return False
+    event = session.get(Event, meeting.event_id)
+    if event.status not in CHANGING:
+        return False
+    return meeting_access(session, viewer, meeting) >= Access.PARTICIPANT
 
 
 class OutcomeInput(BaseModel):
@@ -1245,19 +1363,56 @@ class SurveyInput(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
-def invite_to_survey(session: Session, event: Event) -> int:
-    """Ask every participant for the follow-up survey (run some months after the event, e.g. from
-    cron with ``events survey-invite``); returns how many notifications were written."""
+SURVEY_KIND = "event_survey"
+
+
+def survey_link(event: Event) -> str:
+    return f"/events/{event.id}/survey"
+
+
+def survey_invited_firms(session: Session, event: Event) -> set[int]:
+    """Participants already asked for the event's survey: a user acting for the firm got the
+    survey notice (the notices are the record; no firm is asked twice)."""
+    from marketplace.models import Notification
+
     firms = [r.firm_id for r in approved_registrations(session, event)]
-    return notify_firms(
+    notified = set(
+        session.scalars(
+            select(Notification.user_id).where(
+                Notification.kind == SURVEY_KIND, Notification.link == survey_link(event)
+            )
+        )
+    )
+    if not notified:
+        return set()
+    return {firm_id for firm_id in firms if notified & set(acting_user_ids(session, [firm_id]))}
+
+
+def survey_invitations(session: Session, event: Event) -> dict[str, int]:
+    """Ask every participant not asked yet for the follow-up survey (run some months after the
+    event, e.g. from cron with ``events survey-invite``). Idempotent: posting the invitation twice
+    notifies nobody twice. Returns how many participants were newly ``invited``, how many had
+    ``already`` been, and the ``notified`` users."""
+    firms = [r.firm_id for r in approved_registrations(session, event)]
+    already = survey_invited_firms(session, event)
+    fresh = [firm_id for firm_id in firms if firm_id not in already]
+    notified = notify_firms(
         session,
         event,
-        firms,
-        "event_survey",
+        fresh,
+        SURVEY_KIND,
         "请填写活动回访问卷（对接进展、签约情况）",
         "Please answer the follow-up survey (progress, contracts)",
-        f"/events/{event.id}/survey",
+        survey_link(event),
     )
+    reached = [firm_id for firm_id in fresh if acting_user_ids(session, [firm_id])]
+    return {"invited": len(reached), "already": len(already), "notified": notified}
+
+
+def invite_to_survey(session: Session, event: Event) -> int:
+    """Ask the participants not asked yet for the follow-up survey (:func:`survey_invitations`);
+    returns how many participants were newly invited."""
+    return survey_invitations(session, event)["invited"]
 
 
 def submit_survey(session: Session, event: Event, firm_id: int, data: dict[str, Any]) -> SurveyAnswer:

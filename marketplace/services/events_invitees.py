@@ -451,9 +451,11 @@ def invite_from_suggestions(
     session: Session, engine: Any, event: Event, firm_ids: list[int], suggestions: dict[str, Any] | None = None
 ) -> list[EventInvitation]:
     """Bulk-invite chosen firms, keeping each one's reasons (as data, rendered in the reader's
-    language when shown) and chain segment (as :func:`stored_segment`)."""
-    from marketplace.services.events import invite_firms
+    language when shown) and chain segment (as :func:`stored_segment`). Refused (409) once the
+    event is finished, before the suggestions are computed."""
+    from marketplace.services.events import CHANGING, invitations_closed, invite_firms, require_status
 
+    require_status(event, CHANGING, invitations_closed(event))
     suggestions = suggestions or invite_suggestions(session, engine, event, limit=200)
     rows = {r["firm_id"]: r for r in suggestions["large"] + suggestions["sme"]}
     reasons = {fid: rows[fid].get("reason_data", rows[fid]["reasons"]) for fid in firm_ids if fid in rows}

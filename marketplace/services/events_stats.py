@@ -9,6 +9,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from marketplace.models import (
     Side,
 )
 from marketplace.services.events import approved_registrations
-from marketplace.services.events_agenda import table_label
+from marketplace.services.events_agenda import EVENT_TZ, table_label
 from marketplace.services.events_invitees import segment_name
 
 FUNNEL = ("invited", "registered", "requested", "accepted", "scheduled", "held", "outcome")
@@ -43,19 +44,45 @@ PLACED = (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
 
 
 def signed_contracts(session: Session, event: Event) -> tuple[int, float]:
-    """签约数 and 金额 (万元) of the event: contracts signed on the platform since the event's first
-    day between two firms that held a meeting there (the contracts area's statistics)."""
+    """签约数 and 金额 (万元) of the event: signed contracts started from the event's own meetings
+    (``source_ref`` ``meeting:<id>``, whenever they were signed), and the other contracts signed on
+    the platform since the event's first day (00:00 in the event time zone, :data:`EVENT_TZ`)
+    between two firms that held a meeting there (the contracts area's statistics). A contract
+    counts once."""
+    from marketplace.models import Contract, ContractStatus
     from marketplace.services.contracts import signed_stats
 
+    meeting_ids = list(session.scalars(select(Meeting.id).where(Meeting.event_id == event.id)))
+    refs = [f"meeting:{meeting_id}" for meeting_id in meeting_ids]
+    contracts = (
+        {
+            c.id: c
+            for c in session.scalars(
+                select(Contract).where(Contract.status == ContractStatus.SIGNED, Contract.source_ref.in_(refs))
+            )
+        }
+        if refs
+        else {}
+    )
     pairs = session.execute(
         select(Meeting.large_firm_id, Meeting.sme_firm_id).where(
             Meeting.event_id == event.id, Meeting.status == MeetingStatus.HELD
         )
     ).all()
-    if not pairs:
-        return 0, 0.0
-    stats = signed_stats(session, firm_pairs=[tuple(p) for p in pairs], since=event.start_date)
-    return stats["count"], round(stats["amount"] / 10_000, 2)  # CNY -> 万元
+    if pairs:
+        stats = signed_stats(session, firm_pairs=[tuple(p) for p in pairs], since=event_day_start_utc(event))
+        for contract_id in stats["contract_ids"]:
+            if contract_id not in contracts:
+                contracts[contract_id] = session.get(Contract, contract_id)
+    amount = sum(c.amount or 0.0 for c in contracts.values())
+    return len(contracts), round(amount / 10_000, 2)  # CNY -> 万元
+
+
+def event_day_start_utc(event: Event) -> datetime:
+    """00:00 of the event's first day in the event time zone, as a naive UTC timestamp (how
+    ``signed_at`` and every other timestamp is stored)."""
+    start = datetime.combine(event.start_date, time.min, tzinfo=EVENT_TZ)
+    return start.astimezone(UTC).replace(tzinfo=None)
 
 
 def reported_agreements(session: Session, event: Event) -> tuple[int, float]:
@@ -135,8 +162,9 @@ def report_numbers(session: Session, event: Event) -> dict[str, Any]:
 
 
 def safe_cell(value: Any) -> Any:
-    """Spreadsheet formula injection: text starting with = + - @ (or a tab / CR) gets a leading
-    apostrophe so spreadsheet programs show it as text."""
+    """Spreadsheet formula injection in the CSV: text starting with = + - @ (or a tab / CR) gets a
+    leading apostrophe so spreadsheet programs show it as text. The XLSX needs no prefix: its text
+    cells are typed as strings (:func:`report_xlsx`)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -208,11 +236,13 @@ def report_xlsx(session: Session, event: Event, text: Callable[[str], str] = str
     summary = book.active
     summary.title = "汇总"
     for row in summary_rows(session, event):
-        summary.append([safe_cell(v) for v in row])
+        summary.append(row)
     detail = book.create_sheet("洽谈明细")
     for row in meeting_rows(session, event, text):
-        detail.append([safe_cell(v) for v in row])
-    for sheet in (summary, detail):  # text cells stay text even when they look like a formula
+        detail.append(row)
+    # the formula guard of the XLSX: every text cell is typed as a string, which spreadsheet
+    # programs never evaluate, so the text is kept as written (no apostrophe as in the CSV)
+    for sheet in (summary, detail):
         for cells in sheet.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):
