@@ -198,6 +198,36 @@ def test_project_permissions(demo):
         assert not can_view_project(s, None, project)
 
 
+def test_a_firm_that_declined_or_was_withdrawn_no_longer_sees_the_project(demo):
+    """Invited and accepted firms see the project; one that declined, or whose invitation the owner
+    withdrew, loses access (as a withdrawn or rejected event registration does), unless another of
+    its invitations to the project is still open or accepted."""
+    from marketplace.services.consortia import withdraw
+
+    with session_scope(demo) as s:
+        project = s.scalar(select(ProcurementProject))
+        firms = {f.short_name: f for f in s.scalars(select(Firm).where(Firm.source == "demo"))}
+        declines, withdrawn, accepts = (
+            firms[n] for n in ("示例温控（演示）", "示例电解液（演示）", "示例储能（演示）")
+        )
+
+        def sees(firm) -> bool:
+            return can_view_project(s, _user(Role.SME, firm_id=firm.id), project)
+
+        said_no = invite(s, project, project.lots[3].id, declines.id)
+        taken_back = invite(s, project, project.lots[2].id, withdrawn.id)
+        said_yes = invite(s, project, project.lots[1].id, accepts.id)
+        assert sees(declines) and sees(withdrawn) and sees(accepts)  # invited: they may look before answering
+        respond(s, said_no, accept=False)
+        withdraw(s, taken_back)
+        respond(s, said_yes, accept=True)
+        assert not sees(declines) and not sees(withdrawn) and sees(accepts)
+        invite(s, project, project.lots[0].id, declines.id, share=0.5)  # invited again, to another lot
+        assert sees(declines) and not sees(withdrawn)
+        withdraw(s, said_yes)  # accepted, then taken back
+        assert not sees(accepts)
+
+
 def test_cli_list_and_propose(runner, demo):
     listed = runner.invoke(["consortia", "list", "--json"])
     assert listed.exit_code == 0

@@ -459,3 +459,28 @@ def test_a_counter_offer_cannot_blank_the_agreed_terms(session, deal):
     assert len(contract.rounds) == 1
     svc.counter(session, supplier, contract, {"unit_price": "0.58"})
     assert contract.rounds[-1].fields["unit_price"] == "0.58"
+
+
+def test_each_step_tells_the_side_that_acts_next(session, settings, deal):
+    """Drafted, countered, accepted, sent back, approved by both, signed: the other firm's users
+    (both firms' when signing opens) get a notification linking to the contract; the third firm none."""
+    from marketplace.models import Notification
+
+    def told() -> dict[str, set[str]]:
+        rows = session.scalars(select(Notification).order_by(Notification.id)).all()
+        out: dict[str, set[str]] = {}
+        for n in rows:
+            who = next(k for k, v in deal.users.items() if v == n.user_id)
+            out.setdefault(n.kind, set()).add(who)
+        return out
+
+    contract = to_signed(session, settings, deal)
+    kinds = told()
+    assert kinds["contract.create"] == {"supplier", "supplier_legal"}
+    assert kinds["contract.edit"] == {"buyer", "buyer_legal"}  # the supplier's counter-offer
+    assert kinds["contract.accept"] == {"supplier", "supplier_legal"}
+    assert kinds["contract.finalise"] == {"buyer", "buyer_legal", "supplier", "supplier_legal"}
+    assert kinds["contract.sign"] == {"buyer", "buyer_legal", "supplier", "supplier_legal"}  # each told of the other
+    assert not any("third" in users for users in kinds.values())
+    note = session.scalars(select(Notification).where(Notification.kind == "contract.edit")).first()
+    assert note.link == f"/contracts/{contract.id}" and "第 2 轮条款" in note.title_zh and "round 2" in note.title_en

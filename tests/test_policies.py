@@ -35,23 +35,33 @@ BASE = {"title": "测试政策", "issuer": "测试局"}
 @pytest.mark.parametrize(
     ("rules", "field", "words"),
     [
-        ([{"field": "turnover", "min": 1}], "turnover", "unknown field"),
-        ([{"field": "rd_share", "min": 8, "max": 3}], "rd_share", "contradictory"),
-        ([{"field": "rd_share", "minimum": 3}], "rd_share", "does not take"),
-        ([{"field": "rd_share", "min": "three"}], "rd_share", "must be a number"),
-        ([{"field": "rd_share"}], "rd_share", "needs min or max"),
-        ([{"field": "tier", "min": "gold"}], "tier", "tier values"),
-        ([{"field": "region", "in": ["火星"]}], "region", "not a province"),
-        ([{"field": "kind", "in": []}], "kind", "non-empty"),
-        ([{"field": "industry", "any": "电池"}], "industry", "non-empty list"),
-        ([{"field": "revenue", "min": 1}, {"field": "revenue", "max": 9}], "revenue", "twice"),
+        ([{"field": "turnover", "min": 1}], "rules[0].field", "rules[0].field: unknown field 'turnover'"),
+        ([{"field": "title", "min": 1}], "rules[0].field", "unknown field 'title'"),  # not the policy's title
+        ([{"field": "rd_share", "min": 8, "max": 3}], "rules[0]", "contradictory"),
+        ([{"field": "rd_share", "minimum": 3}], "rules[0]", "does not take"),
+        ([{"field": "rd_share", "min": "three"}], "rules[0].min", "must be a number"),
+        ([{"field": "rd_share"}], "rules[0]", "needs min or max"),
+        ([{"field": "tier", "min": "gold"}], "rules[0]", "tier values"),
+        ([{"field": "region", "in": ["火星"]}], "rules[0]", "not a province"),
+        ([{"field": "kind", "in": []}], "rules[0]", "non-empty"),
+        ([{"field": "industry", "any": "电池"}], "rules[0]", "non-empty list"),
+        ([{"field": "revenue", "min": 1}, {"field": "revenue", "max": 9}], "rules[1]", "twice"),
         ("rd_share>3", "rules", "list of rules"),
-        ([{"field": "revenue", "min": float("-inf")}], "revenue", "rules[0].min: revenue min must be a finite number"),
-        ([{"field": "revenue", "max": float("inf")}], "revenue", "rules[0].max: revenue max must be a finite number"),
-        ([{"field": "employees", "min": float("nan")}], "employees", "must be a finite number, not nan"),
-        ([{"field": "employees", "min": 10**400}], "employees", "must be a finite number"),  # beyond a float
-        ([{"field": ["revenue"], "min": 1}], "rules", "rules[0].field: give one field name as text"),
-        ([{"field": {"name": "revenue"}}], "rules", "rules[0].field: give one field name as text"),
+        (["rd_share"], "rules[0]", "each rule is an object"),
+        (
+            [{"field": "revenue", "min": float("-inf")}],
+            "rules[0].min",
+            "rules[0].min: revenue min must be a finite number",
+        ),
+        (
+            [{"field": "revenue", "max": float("inf")}],
+            "rules[0].max",
+            "rules[0].max: revenue max must be a finite number",
+        ),
+        ([{"field": "employees", "min": float("nan")}], "rules[0].min", "must be a finite number, not nan"),
+        ([{"field": "employees", "min": 10**400}], "rules[0].min", "must be a finite number"),  # beyond a float
+        ([{"field": ["revenue"], "min": 1}], "rules[0].field", "rules[0].field: give one field name as text"),
+        ([{"field": {"name": "revenue"}}], "rules[0].field", "rules[0].field: give one field name as text"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(rules, field, words):

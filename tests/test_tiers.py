@@ -201,6 +201,16 @@ def test_pipeline_counts_met_and_nearly_by_region(session):
     assert [f["name"] for f in only_sh["firms"]] == ["管线甲有限公司"]
 
 
+def test_pipeline_refuses_a_region_or_chain_that_names_nothing(session):
+    save_figures(session, create_firm(session, name="管线丙有限公司", region="上海"), SPECIALIZED, by="test")
+    for kwargs, field in (({"region": "火星"}, "region"), ({"chain": "没有这个行业"}, "chain")):
+        with pytest.raises(InputError) as err:
+            pipeline(session, **kwargs)
+        assert err.value.field == field and str(err.value).startswith(f"{field}: "), kwargs
+    assert [f["name"] for f in pipeline(session, region="上海市")["firms"]] == ["管线丙有限公司"]
+    assert pipeline(session, chain="未知行业")["firms"]  # the group of firms without an industry on record
+
+
 def _user(role, firm_id=None, organization_id=None):
     return SimpleNamespace(role=role, firm_id=firm_id, organization_id=organization_id, is_authenticated=True)
 

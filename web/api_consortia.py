@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema, abort
-from apiflask.fields import Boolean, Date, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
+from apiflask.validators import Range
 
 from marketplace.models import ConsortiumMember, ProcurementProject, Role
 from marketplace.services.consortia import (
@@ -27,33 +28,35 @@ from marketplace.services.consortia import (
 )
 from marketplace.services.tiers import report_region
 from web.api_enterprise_common import auth, fail
+from web.api_fields import Id, JsonNumber
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
 
 bp = api_blueprint("api_consortia", __name__, "/api/v1/consortia", "Consortia 联合体")
+MAX_LINEUPS = 10
 
 
 class LotIn(Schema):
     title = String(required=True)
     products = List(String(), load_default=list)
     capabilities = String(load_default="")
-    budget = Float(required=True, metadata={"description": "万元"})
+    budget = JsonNumber(required=True, metadata={"description": "万元"})
 
 
 class ProjectIn(Schema):
     title = String(required=True)
     description = String(load_default="")
     region = String(allow_none=True)
-    sme_share = Float(load_default=0.0, metadata={"description": "reserved for SMEs, 0..1 of the total budget"})
+    sme_share = JsonNumber(load_default=0.0, metadata={"description": "reserved for SMEs, 0..1 of the total budget"})
     deadline = Date(allow_none=True)
     lots = List(Nested(LotIn), required=True)
 
 
 class InviteIn(Schema):
-    lot_id = Integer(required=True)
-    firm_id = Integer(required=True)
-    share = Float(load_default=1.0, metadata={"description": "share of the lot budget, (0, 1]"})
+    lot_id = Id(required=True)
+    firm_id = Id(required=True)
+    share = JsonNumber(load_default=1.0, metadata={"description": "share of the lot budget, (0, 1]"})
     reasons = List(String(), load_default=list)
 
 
@@ -62,7 +65,59 @@ class AnswerIn(Schema):
 
 
 class ProposeIn(Schema):
-    lineups = Integer(load_default=3)
+    lineups = Integer(
+        load_default=3,
+        strict=True,
+        validate=Range(min=1, max=MAX_LINEUPS),
+        metadata={"description": f"how many line-ups to propose, 1 to {MAX_LINEUPS}"},
+    )
+
+
+class MemberOut(Schema):
+    """An invitation to a consortium (a member), as :func:`member_dict` gives it."""
+
+    member_id = Integer()
+    project_id = Integer()
+    lot_id = Integer()
+    lot_position = Integer()
+    firm_id = Integer()
+    firm = String()
+    share = Float(metadata={"description": "share of the lot budget, (0, 1]"})
+    is_sme = Boolean()
+    status = String(metadata={"description": "invited, accepted, declined or withdrawn"})
+    reasons = List(String())
+    invited_at = String()
+    responded_at = String(allow_none=True)
+
+
+class LotOut(Schema):
+    lot_id = Integer()
+    position = Integer()
+    title = String()
+    products = List(String())
+    capabilities = String()
+    budget = Float(metadata={"description": "万元"})
+
+
+class ProjectOut(Schema):
+    """A procurement project, as :func:`project_dict` gives it."""
+
+    project_id = Integer()
+    owner_firm_id = Integer()
+    owner = String()
+    title = String()
+    description = String()
+    region = String(allow_none=True)
+    sme_share = Float()
+    deadline = String(allow_none=True)
+    status = String()
+    budget = Float(metadata={"description": "万元, the lots together"})
+    lots = List(Nested(LotOut))
+    members = List(Nested(MemberOut))
+
+
+class ProjectDetailOut(ProjectOut):
+    agreement = Dict(metadata={"description": "the accepted shares per lot and the SME share achieved"})
 
 
 def _visible(project_id: int) -> ProcurementProject:
@@ -90,6 +145,7 @@ def list_all():  # noqa: ANN201
 @bp.post("")
 @bp.auth_required(auth)
 @bp.input(ProjectIn, arg_name="data")
+@bp.output(ProjectOut, status_code=201)
 def post_project(data: dict[str, Any]):  # noqa: ANN201
     """Post a procurement project for the caller's firm (large-firm users)."""
     user = auth.current_user
@@ -98,11 +154,12 @@ def post_project(data: dict[str, Any]):  # noqa: ANN201
     project, error = commit(lambda: create_project(get_db(), user.firm_id, data))
     if error:
         fail(error)
-    return project_dict(project), 201
+    return project_dict(project)
 
 
 @bp.get("/<int:project_id>")
 @bp.auth_required(auth)
+@bp.output(ProjectDetailOut)
 def get_one(project_id: int):  # noqa: ANN201
     project = _visible(project_id)
     return {**project_dict(project), "agreement": agreement(project)}
@@ -114,12 +171,13 @@ def get_one(project_id: int):  # noqa: ANN201
 def run_propose(project_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Consortium line-ups covering every lot (CP-SAT), with reasons, chain paths and alternatives."""
     project = _managed(project_id)
-    return propose(get_engine(), project, count=max(1, min(10, data["lineups"])))
+    return propose(get_engine(), project, count=data["lineups"])
 
 
 @bp.post("/<int:project_id>/invitations")
 @bp.auth_required(auth)
 @bp.input(InviteIn, arg_name="data")
+@bp.output(MemberOut, status_code=201)
 def post_invitation(project_id: int, data: dict[str, Any]):  # noqa: ANN201
     project = _managed(project_id)
     member, error = commit(
@@ -127,12 +185,13 @@ def post_invitation(project_id: int, data: dict[str, Any]):  # noqa: ANN201
     )
     if error:
         fail(error)
-    return member_dict(member), 201
+    return member_dict(member)
 
 
 @bp.post("/members/<int:member_id>/answer")
 @bp.auth_required(auth)
 @bp.input(AnswerIn, arg_name="data")
+@bp.output(MemberOut)
 def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     member = db.get(ConsortiumMember, member_id)
@@ -149,6 +208,7 @@ def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
 
 @bp.post("/members/<int:member_id>/withdraw")
 @bp.auth_required(auth)
+@bp.output(MemberOut)
 def withdraw_invitation(member_id: int):  # noqa: ANN201
     """The project owner takes an invitation back."""
     db = get_db()

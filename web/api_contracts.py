@@ -10,6 +10,7 @@ from typing import Any
 
 from apiflask import Schema, abort
 from apiflask.fields import Boolean, Dict, Float, Integer, List, String
+from apiflask.schemas import FileSchema
 from apiflask.validators import Length, OneOf
 from flask import Response, current_app
 
@@ -19,6 +20,7 @@ from marketplace.errors import InputError, NotFoundError, PermissionDeniedError
 from marketplace.models import User
 from marketplace.services import contracts as svc
 from web.api import auth, error_detail
+from web.api_fields import Id
 from web.contracts import MAX_PDF
 from web.db import get_db
 from web.extensions import api_blueprint
@@ -42,14 +44,14 @@ def _run(action) -> Any:  # noqa: ANN001
         db.commit()
         return result
     except svc.ContractAccessDenied as exc:
-        db.rollback()
-        abort(404 if exc.hide else 403, message=str(exc))
+        db.rollback()  # a hidden contract answers as a missing one: the same message and detail
+        abort(404 if exc.hide else 403, message=str(exc), detail=error_detail(exc) if exc.field else None)
     except svc.ConflictError as exc:
         db.rollback()
-        abort(409, message=str(exc), detail={exc.field or "status": str(exc)})
+        abort(409, message=str(exc), detail=error_detail(exc) if exc.field else {"status": str(exc)})
     except NotFoundError as exc:
         db.rollback()
-        abort(404, message=str(exc), detail={exc.field or "id": str(exc)})
+        abort(404, message=str(exc), detail=error_detail(exc))
     except PermissionDeniedError as exc:
         db.rollback()
         abort(403, message=str(exc))
@@ -93,11 +95,11 @@ class ContractList(Schema):
 
 
 class StartIn(Schema):
-    other_firm_id = Integer(required=True)
+    other_firm_id = Id(required=True)
     my_party = String(load_default="buyer", validate=OneOf(["buyer", "supplier"]))
     template = String(load_default="supply_chain", validate=OneOf(list(TEMPLATES)))
-    demand_id = Integer(allow_none=True)
-    suggestion_id = Integer(allow_none=True)
+    demand_id = Id(allow_none=True)
+    suggestion_id = Id(allow_none=True)
     fields = Dict(load_default=dict)
 
 
@@ -159,18 +161,16 @@ def list_contracts():  # noqa: ANN201
 @bp.output(ContractOut, status_code=201)
 def start(data: dict[str, Any]):  # noqa: ANN201
     me = _me()
+    db = get_db()
     if data.get("suggestion_id"):
-        contract = _run(lambda: svc.start_from_suggestion(get_db(), me, data["suggestion_id"], fields=data["fields"]))
+        contract = _run(lambda: svc.start_from_suggestion(db, me, data["suggestion_id"], fields=data["fields"]))
     else:
-        buyer, supplier = (me.firm_id, data["other_firm_id"])
-        if data["my_party"] == "supplier":
-            buyer, supplier = supplier, buyer
         contract = _run(
-            lambda: svc.start_contract(
-                get_db(),
+            lambda: svc.start_with_firm(
+                db,
                 me,
-                buyer_firm_id=buyer or 0,
-                supplier_firm_id=supplier or 0,
+                other_firm_id=data["other_firm_id"],
+                my_party=data["my_party"],
                 template=data["template"],
                 demand_id=data.get("demand_id"),
                 fields=data["fields"],
@@ -247,7 +247,11 @@ def sign(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
 
 @bp.get("/<int:contract_id>/pdf")
 @bp.auth_required(auth)
-@bp.doc(responses={200: {"description": "The contract PDF (signed revision when signed)"}})
+@bp.output(
+    FileSchema(type="string", format="binary"),
+    content_type="application/pdf",
+    description="The contract PDF (signed revision when signed)",
+)
 def pdf(contract_id: int):  # noqa: ANN201
     contract = _contract(contract_id, "download")
     data = contract.signed_pdf or contract.unsigned_pdf

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema, abort
-from apiflask.fields import Boolean, Integer, List, Raw, String
-from apiflask.validators import Range
+from apiflask.fields import Boolean, Dict, Integer, List, Raw, String
 
 from marketplace.models import Firm, Policy, PolicyStatus
 from marketplace.services.policies import (
@@ -23,6 +22,7 @@ from marketplace.services.policies import (
 )
 from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
+from web.api_fields import ID_RANGE
 from web.db import commit, get_db
 from web.engine import get_encoder
 from web.extensions import api_blueprint
@@ -55,7 +55,31 @@ class SearchQuery(Schema):
 
 
 class MatchQuery(Schema):
-    firm_id = Integer(required=True, validate=Range(min=1, max=2**63 - 1))
+    firm_id = Integer(required=True, validate=ID_RANGE)  # a query string: not strict
+
+
+class PolicyOut(Schema):
+    """A policy as :func:`marketplace.services.policies.policy_dict` gives it."""
+
+    policy_id = Integer()
+    title = String()
+    issuer = String()
+    document_number = String(allow_none=True)
+    region = String(allow_none=True)
+    valid_from = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    valid_to = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    benefit = String()
+    rules = List(Dict())
+    rules_text = List(Dict(), metadata={"description": "each effective rule in words: {zh, en}"})
+    original_text = String()
+    source_url = String(allow_none=True)
+    status = String()
+    in_force = Boolean()
+    organization_id = Integer(allow_none=True)
+
+
+class PolicyReachOut(PolicyOut):
+    reach = Dict(metadata={"description": "the firms the policy (newly) applies to, who were notified"})
 
 
 def _visible(policy_id: int) -> Policy:
@@ -86,6 +110,7 @@ def list_all(q: dict[str, Any]):  # noqa: ANN201
 @bp.post("")
 @bp.auth_required(auth)
 @bp.input(PolicyIn, arg_name="data")
+@bp.output(PolicyOut, status_code=201)
 def post_policy(data: dict[str, Any]):  # noqa: ANN201
     """Create a policy (organizers); ``publish`` matches every firm and notifies those it reaches."""
     user = auth.current_user
@@ -96,11 +121,12 @@ def post_policy(data: dict[str, Any]):  # noqa: ANN201
     policy, error = commit(lambda: create_policy(db, data, organization_id=user.organization_id, publish=publish))
     if error:
         fail(error)
-    return policy_dict(policy), 201
+    return policy_dict(policy)
 
 
 @bp.get("/<int:policy_id>")
 @bp.auth_required(auth)
+@bp.output(PolicyOut)
 def get_one(policy_id: int):  # noqa: ANN201
     return policy_dict(_visible(policy_id))
 
@@ -108,6 +134,7 @@ def get_one(policy_id: int):  # noqa: ANN201
 @bp.patch("/<int:policy_id>")
 @bp.auth_required(auth)
 @bp.input(PolicyPatch(partial=True), arg_name="data")
+@bp.output(PolicyReachOut)
 def patch_policy(policy_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Change a policy; a published one notifies the firms it newly applies to."""
     policy = _managed(policy_id)
@@ -120,6 +147,7 @@ def patch_policy(policy_id: int, data: dict[str, Any]):  # noqa: ANN201
 
 @bp.post("/<int:policy_id>/publish")
 @bp.auth_required(auth)
+@bp.output(PolicyReachOut)
 def publish(policy_id: int):  # noqa: ANN201
     policy = _managed(policy_id)
     if policy.status is PolicyStatus.PUBLISHED:

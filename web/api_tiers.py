@@ -7,9 +7,11 @@ from dataclasses import asdict
 from typing import Any
 
 from apiflask import Schema, abort
-from apiflask.fields import Dict, Integer, String
+from apiflask.fields import Dict, Integer, List, String
 
+from marketplace.errors import InputError
 from marketplace.models import Firm, Role
+from marketplace.regions import parse_region
 from marketplace.services.tiers import (
     assess_firm,
     can_view_figures,
@@ -38,6 +40,22 @@ class PipelineQuery(Schema):
     chain = String(load_default=None, allow_none=True)
 
 
+class AssessmentOut(Schema):
+    """A firm's tier assessment, as :func:`marketplace.services.tiers.assess_firm` gives it."""
+
+    firm_id = Integer()
+    firm = String()
+    region = String(allow_none=True)
+    declared_tier = String(allow_none=True)
+    criteria_year = Integer()
+    highest = String(allow_none=True, metadata={"description": "the highest tier met (key), if any"})
+    met = List(String(), metadata={"description": "keys of the tiers met"})
+    next = Dict(allow_none=True, metadata={"description": "the next tier and what it still needs"})
+    tiers = List(Dict(), metadata={"description": "every tier: met, nearly, conditions, missing, score"})
+    figures = Dict(metadata={"description": "figure name -> value"})
+    figure_sources = Dict()
+
+
 def _firm(firm_id: int) -> Firm:
     db = get_db()
     firm = db.get(Firm, firm_id)
@@ -53,8 +71,6 @@ def _firm(firm_id: int) -> Firm:
 @bp.input(YearQuery, location="query", arg_name="q")
 def criteria(q: dict[str, Any]):  # noqa: ANN201
     """The tier criteria of an edition (default: the newest), with their sources."""
-    from marketplace.errors import InputError
-
     try:
         return asdict(load_criteria(q.get("year")))
     except InputError as exc:
@@ -63,6 +79,7 @@ def criteria(q: dict[str, Any]):  # noqa: ANN201
 
 @bp.get("/firms/<int:firm_id>")
 @bp.auth_required(auth)
+@bp.output(AssessmentOut)
 def assessment(firm_id: int):  # noqa: ANN201
     """Which tiers the firm meets, scores, missing conditions with gaps, and what the next tier needs."""
     return assess_firm(get_db(), _firm(firm_id))
@@ -71,6 +88,7 @@ def assessment(firm_id: int):  # noqa: ANN201
 @bp.put("/firms/<int:firm_id>/figures")
 @bp.auth_required(auth)
 @bp.input(FiguresIn, arg_name="data")
+@bp.output(AssessmentOut)
 def put_figures(firm_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Update the firm's figures (an empty value removes one); returns the new assessment."""
     firm = _firm(firm_id)
@@ -90,4 +108,8 @@ def get_pipeline(q: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     if user.role not in (Role.ORGANIZER, Role.ADMIN):
         abort(403, message="the pipeline is for organizers and admins")
-    return pipeline(db, region=report_region(db, user, q.get("region")), chain=q.get("chain"))
+    try:  # an unknown region or chain is a 400 naming it (an organizer's region replaces the one asked for)
+        requested = parse_region(q.get("region"), "region")
+        return pipeline(db, region=report_region(db, user, requested), chain=q.get("chain"))
+    except InputError as exc:
+        fail(exc)

@@ -27,7 +27,7 @@ from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
 from web.forms import ActionForm
-from web.messages import flash_outcome, localized, page_locale, refuse
+from web.messages import flash_outcome, localized, page_locale
 from web.params import form_choice, form_id, int_arg
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
@@ -80,10 +80,10 @@ def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
 
 
 def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
-    """Back to the contract with ``ok`` flashed, or the refusal's status and message."""
-    if error is not None:
-        refuse(error)
-    flash_outcome(None, ok)
+    """Back to the contract with ``ok`` flashed, or with the refusal flashed in the reader's
+    language (a required field still blank, an approval already given): the reader stays on the
+    contract, as on the event pages, rather than on an error page that leads nowhere."""
+    flash_outcome(error, ok)
     return redirect(url_for("contracts.detail", contract_id=contract_id))
 
 
@@ -137,11 +137,11 @@ def new():  # noqa: ANN201
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
         mine_is_buyer = form_choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
         contract, error = commit(
-            lambda: svc.start_contract(
+            lambda: svc.start_with_firm(
                 db,
                 user,
-                buyer_firm_id=user.firm_id if mine_is_buyer else other,
-                supplier_firm_id=other if mine_is_buyer else user.firm_id,
+                other_firm_id=other,
+                my_party="buyer" if mine_is_buyer else "supplier",
                 template=request.form.get("template") or "supply_chain",
                 fields={"title": request.form.get("title", "")} if request.form.get("title") else None,
             )
@@ -168,6 +168,8 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
     user = _me()
     db = get_db()
     contract, error = commit(lambda: svc.start_from_suggestion(db, user, suggestion_id))
+    if isinstance(error, NotFoundError):
+        raise error  # 404, for a missing suggestion and another pair's alike
     if error:
         flash(localized(error), "error")
         return redirect(url_for("contracts.index"))
@@ -216,6 +218,7 @@ def detail(contract_id: int):  # noqa: ANN201
         clauses=svc.clauses(contract, number, page_locale()),
         comments=svc.comments(db, contract),
         latest=svc.latest_round(contract),
+        missing=svc.missing_terms(contract),
         can_counter=svc.may_counter(contract, user.firm_id),
         can_designate=svc.may_designate(db, user, contract),
         can_approve=contract.status is ContractStatus.APPROVING

@@ -383,6 +383,16 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
     out: dict[str, str] = {}
     for spec in template.fields:
         raw = values.get(spec.key, "")
+        # text or a number: a list or an object would be stored as its Python repr
+        if not (raw is None or isinstance(raw, str) or _is_number(raw)):
+            raise InputError(
+                msg(
+                    "%(key)s: give %(label)s as text or a number, not a list, an object or true/false",
+                    key=spec.key,
+                    label=spec.term(),
+                ),
+                field=spec.key,
+            )
         text = "" if raw is None else str(raw).strip()
         if len(text) > 20000:
             raise InputError(msg("%(key)s: at most 20,000 characters", key=spec.key), field=spec.key)
@@ -402,6 +412,10 @@ def clean_fields(template: Template, values: dict[str, Any], *, partial: bool = 
             raise InputError(msg("%(key)s: %(label)s is required", key=spec.key, label=spec.term()), field=spec.key)
         out[spec.key] = text
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def clip_fields(template: Template, values: dict[str, Any]) -> dict[str, Any]:

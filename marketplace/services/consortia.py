@@ -627,14 +627,23 @@ def sme_share_report(session: Session, *, region: str | None = None) -> dict[str
 # --- permission --------------------------------------------------------------------------------
 
 
+# A firm sees a project while an invitation of its is open or accepted (on any lot); one that
+# declined, or whose invitation the owner withdrew, loses access, as a firm whose event
+# registration was withdrawn or rejected does: the owner's plans are no business of a firm out of it.
+SEES_PROJECT = (MemberStatus.INVITED, MemberStatus.ACCEPTED)
+
+
 def can_view_project(session: Session, user: Any, project: ProcurementProject) -> bool:
-    """The owner's users, firms invited to it, organizers of its region, admins."""
+    """The owner's users, firms with an open or accepted invitation (see :data:`SEES_PROJECT`),
+    organizers of its region, admins. The one rule for pages and API alike."""
     if user is None or not getattr(user, "is_authenticated", True):
         return False
     if user.role is Role.ADMIN:
         return True
     if user.firm_id is not None:
-        return user.firm_id == project.owner_firm_id or any(m.firm_id == user.firm_id for m in project.members)
+        return user.firm_id == project.owner_firm_id or any(
+            m.firm_id == user.firm_id and m.status in SEES_PROJECT for m in project.members
+        )
     if user.role is Role.ORGANIZER and user.organization_id is not None and project.region:
         org = session.get(Organization, user.organization_id)
         return org is not None and org.region == project.region

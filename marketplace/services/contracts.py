@@ -30,6 +30,7 @@ from marketplace.config import Settings
 from marketplace.contracts import pades, pki, render, tsa
 from marketplace.contracts.templates import (
     DEMAND_TYPE_TEMPLATE,
+    FieldSpec,
     Template,
     clean_fields,
     clip_fields,
@@ -41,6 +42,7 @@ from marketplace.contracts.templates import (
 from marketplace.errors import (
     InputError,
     MarketplaceError,
+    Message,
     NotFoundError,
     PermissionDeniedError,
     Term,
@@ -67,7 +69,8 @@ from marketplace.models import (
     User,
     utcnow,
 )
-from marketplace.permissions import acts_for_firms, can_view_demand, viewer_of
+from marketplace.permissions import acting_user_ids, acts_for_firms, can_view_demand, viewer_of
+from marketplace.services.notifications import notify
 
 GENESIS = "0" * 64
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
@@ -78,11 +81,26 @@ MAX_NOTE = 2000  # characters of a round's or an approval's note
 
 
 class ContractAccessDenied(MarketplaceError):
-    """The user may not do this with this contract (web: 403, or 404 where existence is private)."""
+    """The user may not do this with this contract (web: 403, or 404 where existence is private).
+    A hidden denial (``hide``) carries the very message and ``field`` of the missing record's
+    NotFoundError, so that nobody can tell a contract they may not see from one that does not exist."""
 
-    def __init__(self, message: str, *, hide: bool = False) -> None:
+    def __init__(self, message: str, *, hide: bool = False, field: str | None = None) -> None:
         super().__init__(message)
         self.hide = hide
+        self.field = field
+
+
+def _no_contract(contract_id: int) -> Message:
+    """What a missing contract answers, and what a hidden one answers too."""
+    return msg("contract %(id)s does not exist", id=contract_id)
+
+
+def _no_suggestion(suggestion_id: int) -> NotFoundError:
+    """A missing suggestion, and one the actor may not start a contract from (the same answer)."""
+    return NotFoundError(
+        msg("suggestion_id: suggestion %(id)s does not exist", id=suggestion_id), field="suggestion_id"
+    )
 
 
 class ConflictError(TransitionError):
@@ -150,6 +168,15 @@ def acting_firm(user: User | None) -> int | None:
     return viewer_of(user).firm_id
 
 
+def require_firm_user(user: User | None) -> int:
+    """The firm the user acts for, or a refusal: only a firm's users start contracts (organizers
+    and admins have no side to sign for)."""
+    firm_id = acting_firm(user)
+    if firm_id is None:
+        raise ContractAccessDenied(msg("only firm users start contracts"))
+    return firm_id
+
+
 def authorize(user: User | None, contract: Contract, action: str) -> Party:
     """The one permission rule for contracts. Returns the user's party or raises.
 
@@ -162,7 +189,8 @@ def authorize(user: User | None, contract: Contract, action: str) -> Party:
     firm_id = acting_firm(user)
     party = contract.party_of_firm(firm_id) if firm_id is not None else None
     if party is None:
-        raise ContractAccessDenied(msg("only the two parties' users can see this contract"), hide=True)
+        # answered exactly as a contract that does not exist (see get_contract)
+        raise ContractAccessDenied(_no_contract(contract.id), hide=True, field="contract_id")
     if action == "approve":
         approver = contract.buyer_approver_id if party is Party.BUYER else contract.supplier_approver_id
         if user.id != approver:
@@ -207,7 +235,7 @@ def approval_queue(session: Session, user: User) -> list[Contract]:
 def get_contract(session: Session, contract_id: int, user: User | None, action: str = "view") -> Contract:
     contract = session.get(Contract, contract_id)
     if contract is None:
-        raise NotFoundError(msg("contract %(id)s does not exist", id=contract_id), field="contract_id")
+        raise NotFoundError(_no_contract(contract_id), field="contract_id")
     authorize(user, contract, action)
     return contract
 
@@ -281,7 +309,46 @@ def audit(session: Session, contract: Contract, action: str, actor: User | None,
     )
     session.add(entry)
     session.flush()
+    _tell_parties(session, contract, action, actor, clean)
     return entry
+
+
+# what the other side (or, for "finalise", both sides) is told of a step: zh, en; {firm} is the
+# acting firm, {round} the round number
+NOTICES = {
+    "create": ("{firm} 发起了合同，请查看条款并答复", "{firm} started a contract; review the terms and answer"),
+    "edit": (
+        "{firm} 提出了第 {round} 轮条款，请查看并答复",
+        "{firm} proposed round {round} of the terms; review and answer",
+    ),
+    "accept": (
+        "{firm} 接受了第 {round} 轮条款，双方进入内部审批",
+        "{firm} accepted round {round} of the terms; both firms now approve internally",
+    ),
+    "reject": ("{firm} 内部审批退回，合同回到协商", "{firm}'s approver sent the contract back to negotiation"),
+    "finalise": ("双方审批通过，合同可以签署", "Both firms approved; the contract is ready to sign"),
+    "sign": ("{firm} 已签署合同", "{firm} signed the contract"),
+}
+
+
+def _tell_parties(session: Session, contract: Contract, action: str, actor: User | None, data: dict[str, Any]) -> None:
+    """Notify the users of the side that must act next (both sides when signing opens) of a step
+    of the contract, in both languages, linking to the contract."""
+    if action not in NOTICES:
+        return
+    names = {firm.id: firm.display_name for firm in (contract.buyer_firm, contract.supplier_firm)}
+    acting = acting_firm(actor)
+    to = [firm for firm in names if firm != acting] if acting in names else list(names)
+    zh, en = NOTICES[action]
+    values = {"firm": names.get(acting, ""), "round": data.get("round", "")}
+    notify(
+        session,
+        user_ids=acting_user_ids(session, to),
+        kind=f"contract.{action}",
+        title_zh=f"【{contract.title}】" + zh.format(**values),
+        title_en=f"[{contract.title}] " + en.format(**values),
+        link=f"/contracts/{contract.id}",
+    )
 
 
 def audit_head(session: Session, contract_id: int) -> str:
@@ -429,6 +496,7 @@ def start_contract(
     scratch contracts all come here. The actor must belong to one of the two firms; they become
     their firm's approver and signer until :func:`designate` changes that."""
     note = clean_note(note)
+    require_firm_user(actor)
     if buyer_firm_id == supplier_firm_id:
         raise InputError(msg("supplier_firm_id: a contract needs two different firms"), field="supplier_firm_id")
     buyer = _firm(session, buyer_firm_id, "buyer_firm_id")
@@ -483,6 +551,35 @@ def start_contract(
     return contract
 
 
+def start_with_firm(
+    session: Session,
+    actor: User,
+    *,
+    other_firm_id: int,
+    my_party: str = "buyer",
+    template: str | None = None,
+    demand_id: int | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Contract:
+    """A contract from scratch between the actor's firm (as ``my_party``: buyer or supplier) and
+    ``other_firm_id``, as the start page and the API ask for it: errors about the other firm name
+    ``other_firm_id``, the field the caller filled in."""
+    mine = require_firm_user(actor)
+    if other_firm_id == mine:
+        raise InputError(msg("other_firm_id: a contract needs two different firms"), field="other_firm_id")
+    other = _firm(session, other_firm_id, "other_firm_id")
+    buyer, supplier = (mine, other.id) if my_party == "buyer" else (other.id, mine)
+    return start_contract(
+        session,
+        actor,
+        buyer_firm_id=buyer,
+        supplier_firm_id=supplier,
+        template=template,
+        demand_id=demand_id,
+        fields=fields,
+    )
+
+
 def _started_from(session: Session, source_ref: str) -> Contract | None:
     """The contract a suggestion or meeting already started, unless it was cancelled: one each."""
     return session.scalar(
@@ -496,16 +593,12 @@ def start_from_suggestion(
     """A contract from an accepted match: the demand owner buys from the suggested firm. One contract
     per suggestion, as per meeting: a second call returns the contract already started (unless it was
     cancelled); the suggestion counts as contacted."""
+    mine = require_firm_user(actor)
     suggestion = session.get(MatchSuggestion, suggestion_id)
-    if suggestion is None:
-        raise NotFoundError(
-            msg("suggestion_id: suggestion %(id)s does not exist", id=suggestion_id), field="suggestion_id"
-        )
+    # another pair's suggestion answers exactly as one that does not exist
+    if suggestion is None or mine not in (suggestion.demand.owner_firm_id, suggestion.firm_id):
+        raise _no_suggestion(suggestion_id)
     demand = suggestion.demand
-    if acting_firm(actor) not in (demand.owner_firm_id, suggestion.firm_id):
-        raise ContractAccessDenied(
-            msg("only the demand owner and the suggested firm can start this contract"), hide=True
-        )
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
         raise TransitionError(msg("suggestion_id: the suggested firm has not accepted yet"), field="suggestion_id")
     ref = f"suggestion:{suggestion.id}"
@@ -776,6 +869,13 @@ def comment(session: Session, actor: User, contract: Contract, clause: str, text
     session.flush()
     audit(session, contract, "comment", actor, round=rnd.number, clause=clause, comment_id=row.id)
     return row
+
+
+def missing_terms(contract: Contract) -> list[FieldSpec]:
+    """The required fields the latest round leaves blank: nobody can accept it until a counter
+    fills them (:func:`accept_round` refuses it, naming the first)."""
+    values = latest_round(contract).fields
+    return [spec for spec in get_template(contract.template).fields if spec.required and not values.get(spec.key)]
 
 
 def accept_round(session: Session, actor: User, contract: Contract) -> ContractRound:

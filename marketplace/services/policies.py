@@ -218,7 +218,7 @@ class RangeRule:
                         name=self.name,
                         value=v,
                     ),
-                    field=self.name,
+                    field=f"{where}.{key}",
                 )
             if v is not None and not _finite(v):
                 raise InputError(
@@ -229,10 +229,10 @@ class RangeRule:
                         name=self.name,
                         value=v,
                     ),
-                    field=self.name,
+                    field=f"{where}.{key}",
                 )
         if lo is None and hi is None:
-            raise InputError(msg("%(where)s: %(name)s needs min or max", where=where, name=self.name), field=self.name)
+            raise InputError(msg("%(where)s: %(name)s needs min or max", where=where, name=self.name), field=where)
         if lo is not None and hi is not None and lo > hi:
             raise InputError(
                 msg(
@@ -242,7 +242,7 @@ class RangeRule:
                     min=lo,
                     max=hi,
                 ),
-                field=self.name,
+                field=where,
             )
         return {
             "field": self.name,
@@ -299,12 +299,12 @@ class TierRule:
 
     def validate(self, rule: dict[str, Any], where: str) -> dict[str, Any]:
         if ("min" in rule) == ("in" in rule):
-            raise InputError(msg("%(where)s: tier takes either min or in", where=where), field="tier")
+            raise InputError(msg("%(where)s: tier takes either min or in", where=where), field=where)
         allowed = [t.value for t in Tier]
         values = [rule["min"]] if "min" in rule else rule["in"]
         if not isinstance(values, list) or not values or any(v not in allowed for v in values):
             raise InputError(
-                msg("%(where)s: tier values must be among %(allowed)s", where=where, allowed=allowed), field="tier"
+                msg("%(where)s: tier values must be among %(allowed)s", where=where, allowed=allowed), field=where
             )
         return {"field": "tier", **({"min": rule["min"]} if "min" in rule else {"in": list(values)})}
 
@@ -347,7 +347,7 @@ class SetRule:
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
             raise InputError(
                 msg("%(where)s: %(name)s needs a non-empty list under 'in'", where=where, name=self.name),
-                field=self.name,
+                field=where,
             )
         if self.name == "region":
             out = [normalize_region(v) for v in values]
@@ -355,13 +355,13 @@ class SetRule:
             if bad:
                 raise InputError(
                     msg("%(where)s: region %(region)r is not a province (上海, 江苏 ...)", where=where, region=bad[0]),
-                    field="region",
+                    field=where,
                 )
             return out
         allowed = [k.value for k in FirmKind]
         if any(v not in allowed for v in values):
             raise InputError(
-                msg("%(where)s: kind values must be among %(allowed)s", where=where, allowed=allowed), field="kind"
+                msg("%(where)s: kind values must be among %(allowed)s", where=where, allowed=allowed), field=where
             )
         return values
 
@@ -408,7 +408,7 @@ class KeywordRule:
         ):
             raise InputError(
                 msg("%(where)s: %(name)s needs a non-empty list of names under 'any'", where=where, name=self.name),
-                field=self.name,
+                field=where,
             )
         return {"field": self.name, "any": [v.strip() for v in values]}
 
@@ -463,7 +463,7 @@ def validate_rules(raw: Any) -> list[dict[str, Any]]:
     for i, rule in enumerate(raw):
         where = f"rules[{i}]"
         if not isinstance(rule, dict):
-            raise InputError(msg("%(where)s: each rule is an object with a 'field'", where=where), field="rules")
+            raise InputError(msg("%(where)s: each rule is an object with a 'field'", where=where), field=where)
         name = rule.get("field")
         if name is not None and not isinstance(name, str):  # a list or object is no field name (nor hashable)
             raise InputError(
@@ -472,18 +472,18 @@ def validate_rules(raw: Any) -> list[dict[str, Any]]:
                     where=where,
                     fields=", ".join(RULES),
                 ),
-                field="rules",
+                field=f"{where}.field",
             )
         kind = RULES.get(name)
         if kind is None:
             raise InputError(
                 msg(
-                    "%(where)s: unknown field %(name)r; use one of %(fields)s",
+                    "%(where)s.field: unknown field %(name)r; use one of %(fields)s",
                     where=where,
                     name=name,
                     fields=", ".join(RULES),
                 ),
-                field=str(name),
+                field=f"{where}.field",
             )
         extra = set(rule) - kind.keys
         if extra:
@@ -495,12 +495,12 @@ def validate_rules(raw: Any) -> list[dict[str, Any]]:
                     extra=sorted(extra),
                     takes=sorted(kind.keys - {"field"}),
                 ),
-                field=name,
+                field=where,
             )
         if name in seen:
             raise InputError(
                 msg("%(where)s: %(name)s is given twice; merge the two into one rule", where=where, name=name),
-                field=name,
+                field=where,
             )
         seen.add(name)
         out.append(kind.validate(rule, where))

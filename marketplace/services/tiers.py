@@ -518,12 +518,35 @@ def assess_firm(session: Session, firm: Firm, year: int | None = None) -> dict[s
 # --- organizers ------------------------------------------------------------------------------
 
 
+def _known_chain(session: Session, chain: str | None) -> str | None:
+    """``chain`` (part of an industry name, or the pipeline's "unknown industry" group) or an
+    InputError naming it; blank is no filter."""
+    text = (chain or "").strip()
+    if not text:
+        return None
+    if text in UNKNOWN_CHAIN:
+        return text
+    if session.scalar(select(Industry.id).where(Industry.name.contains(text, autoescape=True)).limit(1)) is None:
+        raise InputError(
+            msg(
+                "chain: no industry name contains %(chain)r; give part of an industry name, or leave it out",
+                chain=text[:40],
+            ),
+            field="chain",
+        )
+    return text
+
+
 def pipeline(
     session: Session, *, region: str | None = None, chain: str | None = None, year: int | None = None
 ) -> dict[str, Any]:
-    """How many firms with figures meet or nearly meet each tier, by region and chain (industry)."""
-    from marketplace.regions import normalize_region
+    """How many firms with figures meet or nearly meet each tier, by region and chain (industry).
+    A region that names no province, or a chain that no industry name contains, is refused naming
+    the parameter (it would only ever answer an empty pipeline)."""
+    from marketplace.regions import parse_region
 
+    region = parse_region(region, "region")
+    chain = _known_chain(session, chain)
     criteria = load_criteria(year)
     query = (
         select(Firm, TierFigures.figures)
@@ -531,7 +554,7 @@ def pipeline(
         .where(TierFigures.criteria_year == criteria.year)
     )
     if region:
-        query = query.where(Firm.region == normalize_region(region))
+        query = query.where(Firm.region == region)
     rows = session.execute(query).all()
     firm_ids = [f.id for f, _ in rows]
     industries: dict[int, list[str]] = defaultdict(list)

@@ -167,17 +167,17 @@ def test_second_signature_by_the_same_party_is_a_conflict(client, login, people)
     c = login("large")
     assert c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
     r = c.post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW})
-    assert r.status_code == 409 and "signature: 甲方已签署此合同" in r.get_data(as_text=True)
+    assert r.status_code == 409 and "甲方已签署此合同" in r.get_data(as_text=True)
 
 
 def test_wrong_signing_password_is_a_400_naming_the_field(client, login, people):
     cid = _to_signing(client, login, people)
     r = login("large").post(f"/contracts/{cid}/sign", data={"signing_password": "nope-nope"})
-    assert r.status_code == 400 and "signing_password: 签署密码错误" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "签署密码：签署密码错误" in r.get_data(as_text=True)
     r = login("large").post(
         f"/contracts/{cid}/sign", data={"signing_password": "nope-nope"}, headers={"Accept-Language": "en"}
     )
-    assert r.status_code == 400 and "signing_password: the signing password is wrong" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "Signing password: the signing password is wrong" in r.get_data(as_text=True)
 
 
 def test_api_flow_denials_and_openapi(client, login, people):
@@ -281,7 +281,7 @@ def test_a_round_that_is_not_a_number_is_a_400_naming_it(client, login, people):
     c = login("large")
     for bad in ("abc", "0", "2"):  # the contract has one round
         r = c.get(f"/contracts/{cid}?round={bad}")
-        assert r.status_code == 400 and "round" in r.get_data(as_text=True)
+        assert r.status_code == 400 and "轮次：" in r.get_data(as_text=True)
     assert c.get(f"/contracts/{cid}?round=1").status_code == 200
 
 
@@ -305,6 +305,12 @@ def _flashes(response) -> list[str]:  # noqa: ANN001
     return re.findall(r'<div class="flash (?:error|success)">([^<]*)</div>', response.get_data(as_text=True))
 
 
+def _errors(response) -> list[str]:  # noqa: ANN001
+    import re
+
+    return re.findall(r'<div class="flash error">([^<]*)</div>', response.get_data(as_text=True))
+
+
 def _to_approving(login, people) -> int:
     cid = _start(login, people)
     c = login("sme")
@@ -317,11 +323,14 @@ def test_designate_refuses_values_that_are_not_ids_and_writes_nothing(client, lo
     cid = _start(login, people)
     c = login("large")
     before = _entries(loaded, cid)
-    for field in ("approver_id", "signer_id"):
-        for bad in ("²", "abc", "-3", "1.5", "0", "9" * 18):
+    for field, label in (("approver_id", "审批人："), ("signer_id", "签署人：")):
+        for bad in ("²", "abc", "-3", "1.5", "9" * 18):
             r = c.post(f"/contracts/{cid}/designate", data={field: bad})
-            assert r.status_code == 400 and field in r.get_data(as_text=True), (field, bad, r.status_code)
+            assert r.status_code == 400 and label in r.get_data(as_text=True), (field, bad, r.status_code)
     assert _entries(loaded, cid) == before
+    for field in ("approver_id", "signer_id"):  # an id, but of nobody: refused with a flash
+        r = c.post(f"/contracts/{cid}/designate", data={field: "0"})
+        assert r.status_code == 302 and _errors(c.get(r.headers["Location"])), field
 
 
 def test_a_member_cannot_make_themselves_approver_over_the_firms_designation(client, login, people, loaded):
@@ -343,16 +352,18 @@ def test_a_member_cannot_make_themselves_approver_over_the_firms_designation(cli
     r = c.post(f"/contracts/{cid}/designate", data={"approver_id": colleague_id, "signer_id": colleague_id})
     assert r.status_code == 302
     # ... and cannot then take the roles back for themselves
-    for field in ("approver_id", "signer_id"):
+    for field in ("approver_id", "signer_id"):  # refused: back on the contract with the reason flashed
         r = c.post(f"/contracts/{cid}/designate", data={field: large_id})
-        assert r.status_code == 403  # the reason is in the service test; 403 pages name no detail
+        assert r.status_code == 302 and r.headers["Location"].endswith(f"/contracts/{cid}")
+        assert len(_errors(c.get(r.headers["Location"]))) == 1
     page = c.get(f"/contracts/{cid}").get_data(as_text=True)
     assert 'id="designate-form"' in page and f'<option value="{large_id}"' not in page  # not offered to themselves
     client.post("/auth/logout")
     client.post("/auth/login", data={"email": "colleague@t.cn", "password": PASSWORD_OF_TESTS})
     assert 'id="designate-form"' not in client.get(f"/contracts/{cid}").get_data(as_text=True)
-    for data in ({"approver_id": large_id}, {"signer_id": colleague_id}):  # not the administrator: 403
-        assert client.post(f"/contracts/{cid}/designate", data=data).status_code == 403
+    for data in ({"approver_id": large_id}, {"signer_id": colleague_id}):  # not the administrator: refused
+        r = client.post(f"/contracts/{cid}/designate", data=data)
+        assert r.status_code == 302 and len(_errors(client.get(r.headers["Location"]))) == 1
     c = login("sme")
     c.post(f"/contracts/{cid}/counter", data={**FILL, "title": "t"})
     c = login("large")
@@ -370,7 +381,7 @@ def test_an_unknown_approval_decision_is_a_400_and_keeps_the_other_sides_approva
     assert login("large").post(f"/contracts/{cid}/approve", data={"decision": "approve"}).status_code == 302
     for weird in ("weird", "Approve", "approved"):
         r = login("sme").post(f"/contracts/{cid}/approve", data={"decision": weird})
-        assert r.status_code == 400 and "decision" in r.get_data(as_text=True)
+        assert r.status_code == 400 and "审批决定：" in r.get_data(as_text=True)
     with session_scope(loaded) as s:
         assert s.get(Contract, cid).status is ContractStatus.APPROVING
         assert len(s.scalars(select(ContractApproval).where(ContractApproval.contract_id == cid)).all()) == 1
@@ -378,7 +389,7 @@ def test_an_unknown_approval_decision_is_a_400_and_keeps_the_other_sides_approva
 
 def test_an_unknown_party_when_starting_is_a_400_and_starts_nothing(client, login, people, loaded):
     r = login("large").post("/contracts/new", data={"other_firm_id": people["sme_firm"], "my_party": "weird"})
-    assert r.status_code == 400 and "my_party" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "本企业是：" in r.get_data(as_text=True)
     with session_scope(loaded) as s:
         assert s.scalars(select(Contract)).all() == []
 
@@ -388,13 +399,14 @@ def test_long_notes_are_refused_with_a_400_naming_the_note(client, login, people
 
     cid = _start(login, people)
     r = login("sme").post(f"/contracts/{cid}/counter", data={**FILL, "title": "T", "note": "备" * 2001})
-    assert r.status_code == 400 and "note" in "".join(_flashes(r))
+    assert r.status_code == 400 and "备注：" in "".join(_flashes(r))
     with session_scope(loaded) as s:
         assert len(s.get(Contract, cid).rounds) == 1
     assert login("sme").post(f"/contracts/{cid}/counter", data={**FILL, "title": "T"}).status_code == 302
     assert login("large").post(f"/contracts/{cid}/accept").status_code == 302
     r = login("large").post(f"/contracts/{cid}/approve", data={"decision": "approve", "note": "审" * 2001})
-    assert r.status_code == 400 and "note" in r.get_data(as_text=True)
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/contracts/{cid}")
+    assert any("2,000" in m for m in _errors(client.get(r.headers["Location"])))
     with session_scope(loaded) as s:
         assert s.scalars(select(ContractApproval).where(ContractApproval.contract_id == cid)).all() == []
 
@@ -405,9 +417,13 @@ def test_amounts_and_places_are_refused_rather_than_rewritten(client, login, peo
     r = client.post(f"/api/v1/contracts/{cid}/counter", json={"fields": {"amount": 1e-7}}, headers=api)
     assert r.status_code == 400 and "amount" in r.json["detail"]
     c = login("sme")
-    for field, value in (("amount", "1.23456"), ("amount", "12,34,5"), ("sign_place", "上" * 6000)):
+    for label, field, value in (
+        ("合同总金额（元）", "amount", "1.23456"),
+        ("合同总金额（元）", "amount", "12,34,5"),
+        ("签订地点", "sign_place", "上" * 6000),
+    ):
         r = c.post(f"/contracts/{cid}/counter", data={**FILL, "title": "T", field: value})
-        assert r.status_code == 400 and any(m.startswith(f"{field}:") for m in _flashes(r)), (field, _flashes(r))
+        assert r.status_code == 400 and any(m.startswith(f"{label}：") for m in _flashes(r)), (field, _flashes(r))
     assert c.post(f"/contracts/{cid}/counter", data={**FILL, "title": "T", "amount": "-0"}).status_code == 302
     with session_scope(loaded) as s:
         assert s.get(Contract, cid).rounds[-1].fields["amount"] == "0.00"
@@ -419,7 +435,8 @@ def test_a_signed_contract_takes_no_comments_and_offers_no_counter_form(client, 
         assert login(who).post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
     c = login("sme")
     r = c.post(f"/contracts/{cid}/comment", data={"clause": "general", "text": "签完再评论"})
-    assert r.status_code == 409
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/contracts/{cid}")  # refused, told there
+    assert _errors(c.get(r.headers["Location"]))
     r = c.get(f"/contracts/{cid}/counter")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/contracts/{cid}")
     page = c.get(r.headers["Location"]).get_data(as_text=True)
@@ -453,7 +470,7 @@ def test_signing_key_refuses_long_and_invisible_passwords_with_a_400(client, log
     c = login("large")
     for password in ("x" * 2000, " " * 10, "\u200b" * 10):
         r = c.post("/contracts/signing-key", data={"signing_password": password, "confirm": password})
-        assert r.status_code == 400 and any(m.startswith("signing_password:") for m in _flashes(r))
+        assert r.status_code == 400 and any(m.startswith("签署密码：") for m in _flashes(r))
 
 
 def test_api_verify_answers_400_for_input_that_is_not_a_pdf(client):
@@ -498,3 +515,183 @@ def test_english_pages_name_parties_and_articles_in_english_and_keep_the_signed_
     assert "Article 1. Subject (标的)" in page and "第1条" not in page
     assert "乙方向甲方供应" in page  # the clause text is the Chinese that is signed
     assert 'id="binding-language"' in page and "what is signed" in page
+
+
+# --- second API audit: hidden as missing, strict ids, refused actions back on the contract ---------
+
+
+def _api(people, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {people['tokens'][who]}"}
+
+
+def test_another_pairs_contract_answers_exactly_as_a_missing_one(client, login, people):
+    cid = _start(login, people)
+    missing = 2**31 - 1
+    for method, path, body in (
+        ("get", "", None),
+        ("post", "/counter", {"fields": {"product": "x"}}),
+        ("post", "/accept", None),
+        ("post", "/approve", {}),
+        ("get", "/pdf", None),
+    ):
+        hidden = getattr(client, method)(f"/api/v1/contracts/{cid}{path}", json=body, headers=_api(people, "sme2"))
+        absent = getattr(client, method)(f"/api/v1/contracts/{missing}{path}", json=body, headers=_api(people, "sme2"))
+        assert hidden.status_code == absent.status_code == 404, path
+        assert hidden.json == {
+            "status": 404,
+            "message": f"contract {cid} does not exist",
+            "detail": {"contract_id": f"contract {cid} does not exist"},
+        }, path
+        assert absent.json == {
+            "status": 404,
+            "message": f"contract {missing} does not exist",
+            "detail": {"contract_id": f"contract {missing} does not exist"},
+        }, path
+    # the pages too: the same 404 page, but for the number
+    c = login("sme2")
+    c.get("/")  # the welcome flash
+    hidden_page = c.get(f"/contracts/{cid}").get_data(as_text=True)
+    absent_page = c.get(f"/contracts/{missing}").get_data(as_text=True)
+    assert f"合同 {cid} 不存在" in hidden_page and f"合同 {missing} 不存在" in absent_page
+    import re
+
+    def same(page: str, number: int) -> str:  # but for the number and the form tokens
+        return re.sub(r'name="csrf_token" value="[^"]+"', "", page.replace(f"合同 {number} ", "合同 N "))
+
+    assert same(hidden_page, cid) == same(absent_page, missing)
+
+
+def test_another_pairs_suggestion_answers_exactly_as_a_missing_one(client, login, people, loaded):
+    from marketplace.models import MatchSuggestion, SuggestionStatus
+
+    with session_scope(loaded) as s:
+        sug = MatchSuggestion(
+            demand_id=people["demand"], firm_id=people["sme_firm"], score=0.9, status=SuggestionStatus.ACCEPTED
+        )
+        s.add(sug)
+        s.flush()
+        sid = sug.id
+    missing = 2**31 - 1
+    body = {"other_firm_id": people["sme_firm"]}
+    hidden = client.post("/api/v1/contracts", json={**body, "suggestion_id": sid}, headers=_api(people, "sme2"))
+    absent = client.post("/api/v1/contracts", json={**body, "suggestion_id": missing}, headers=_api(people, "sme2"))
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json == {
+        "status": 404,
+        "message": f"suggestion_id: suggestion {sid} does not exist",
+        "detail": {"suggestion_id": f"suggestion {sid} does not exist"},
+    }
+    assert absent.json["detail"] == {"suggestion_id": f"suggestion {missing} does not exist"}
+    # the page: the same 404 page for both, but for the number
+    c = login("sme2")
+    c.get("/")  # the welcome flash
+    hidden_page = c.post(f"/contracts/from-suggestion/{sid}")
+    absent_page = c.post(f"/contracts/from-suggestion/{missing}")
+    assert hidden_page.status_code == absent_page.status_code == 404
+    import re
+
+    def same(page: str, number: int) -> str:  # but for the number and the form tokens
+        return re.sub(r'name="csrf_token" value="[^"]+"', "", page.replace(f"推荐 {number} ", "推荐 N "))
+
+    assert f"推荐 {sid} 不存在" in hidden_page.get_data(as_text=True)
+    assert same(hidden_page.get_data(as_text=True), sid) == same(absent_page.get_data(as_text=True), missing)
+    with session_scope(loaded) as s:
+        assert s.scalars(select(Contract)).all() == []
+
+
+def test_only_firm_users_start_contracts_and_a_bogus_other_firm_is_named_as_sent(client, people, loaded):
+    for who in ("organizer", "admin"):
+        r = client.post("/api/v1/contracts", json={"other_firm_id": people["sme_firm"]}, headers=_api(people, who))
+        assert r.status_code == 403 and r.json["message"] == "only firm users start contracts", who
+    for party in ("buyer", "supplier"):
+        r = client.post(
+            "/api/v1/contracts", json={"other_firm_id": 999999, "my_party": party}, headers=_api(people, "large")
+        )
+        assert r.status_code == 404 and r.json["detail"] == {"other_firm_id": "firm 999999 does not exist"}, party
+    own = client.post("/api/v1/contracts", json={"other_firm_id": people["large_firm"]}, headers=_api(people, "large"))
+    assert own.status_code == 400 and list(own.json["detail"]) == ["other_firm_id"]
+    with session_scope(loaded) as s:
+        assert s.scalars(select(Contract)).all() == []
+    started = client.post(
+        "/api/v1/contracts",
+        json={"other_firm_id": people["large_firm"], "my_party": "supplier"},
+        headers=_api(people, "sme"),
+    )
+    assert started.status_code == 201
+    assert (started.json["buyer_firm_id"], started.json["supplier_firm_id"]) == (
+        people["large_firm"],
+        people["sme_firm"],
+    )
+
+
+def test_ids_in_the_start_body_are_strict_whole_numbers_in_range(client, people, loaded):
+    sme = people["sme_firm"]
+    for field, value in (
+        ("other_firm_id", sme + 0.5),
+        ("other_firm_id", str(sme)),
+        ("other_firm_id", 2**70),
+        ("other_firm_id", 0),
+        ("other_firm_id", True),
+        ("demand_id", 1.5),
+        ("demand_id", 2**70),
+        ("suggestion_id", "1"),
+        ("suggestion_id", 2**31),
+    ):
+        body = {"other_firm_id": sme, field: value}
+        r = client.post("/api/v1/contracts", json=body, headers=_api(people, "large"))
+        assert r.status_code == 422 and list(r.json["detail"]["json"]) == [field], (field, value, r.json)
+    with session_scope(loaded) as s:
+        assert s.scalars(select(Contract)).all() == []
+
+
+def test_contract_fields_refuse_lists_objects_and_booleans(client, login, people, loaded):
+    cid = _start(login, people)
+    api = _api(people, "sme")
+    for value in (["a", {"b": 1}], {"b": 1}, True):
+        r = client.post(f"/api/v1/contracts/{cid}/counter", json={"fields": {"product": value}}, headers=api)
+        assert r.status_code == 400 and list(r.json["detail"]) == ["product"], value
+        assert r.json["message"].startswith("product: give")
+    started = client.post(
+        "/api/v1/contracts",
+        json={"other_firm_id": people["sme_firm"], "fields": {"quantity": [1, 2]}},
+        headers=_api(people, "large"),
+    )
+    assert started.status_code == 400 and list(started.json["detail"]) == ["quantity"]
+    with session_scope(loaded) as s:
+        assert len(s.get(Contract, cid).rounds) == 1 and len(s.scalars(select(Contract)).all()) == 1
+    ok = client.post(f"/api/v1/contracts/{cid}/counter", json={"fields": {"amount": 800000}}, headers=api)
+    assert ok.status_code == 201  # a number is fine for money
+    with session_scope(loaded) as s:
+        assert s.get(Contract, cid).rounds[-1].fields["amount"] == "800000.00"
+
+
+def test_a_refused_contract_action_flashes_and_goes_back_to_the_contract(client, login, people, loaded):
+    cid = _start(login, people)  # the draft leaves required terms blank
+    c = login("sme")
+    page = c.get(f"/contracts/{cid}").get_data(as_text=True)
+    # the accept button is not offered while required terms are blank; the page says why
+    assert 'id="accept-blocked"' in page and "/accept" not in page
+    r = c.post(f"/contracts/{cid}/accept")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/contracts/{cid}")
+    flashes = _errors(c.get(r.headers["Location"]))
+    assert len(flashes) == 1 and "为必填项" in flashes[0], flashes
+    english = c.post(f"/contracts/{cid}/accept", headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert len(_errors(english)) == 1 and "is required" in _errors(english)[0], _errors(english)
+    with session_scope(loaded) as s:
+        assert s.get(Contract, cid).status.value == "negotiating"
+    # filled in: the other side is offered the button
+    assert c.post(f"/contracts/{cid}/counter", data={**FILL, "title": "隔膜采购合同"}).status_code == 302
+    page = login("large").get(f"/contracts/{cid}").get_data(as_text=True)
+    assert 'id="accept-blocked"' not in page and f"/contracts/{cid}/accept" in page
+    assert login("large").post(f"/contracts/{cid}/accept").status_code == 302
+    c = login("large")
+    assert c.post(f"/contracts/{cid}/approve", data={"decision": "approve"}).status_code == 302
+    twice = c.post(f"/contracts/{cid}/approve", data={"decision": "approve"})
+    assert twice.status_code == 302 and twice.headers["Location"].endswith(f"/contracts/{cid}")
+    assert len(_errors(c.get(twice.headers["Location"]))) == 1  # the conflict is told on the contract page
+
+
+def test_openapi_documents_the_contract_pdf(client):
+    spec = client.get("/api/v1/openapi.json").json
+    content = spec["paths"]["/api/v1/contracts/{contract_id}/pdf"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["application/pdf"]

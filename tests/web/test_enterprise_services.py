@@ -60,11 +60,9 @@ def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, ser
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "revenue" in html and "has-error" in html
     # the service message, in Chinese on a Chinese page and in English (the figure's English name) on an English one
-    assert "revenue: 上年度营业收入总额 须为数字（万元），而不是 &#39;lots&#39;" in html
+    assert "上年度营业收入总额 须为数字（万元），而不是 &#39;lots&#39;" in html
     english = client.post("/tiers/", data={"revenue": "lots"}, headers={"Accept-Language": "en"})
-    assert "revenue: Revenue last year must be a number (×10k CNY), not &#39;lots&#39;" in english.get_data(
-        as_text=True
-    )
+    assert "Revenue last year must be a number (×10k CNY), not &#39;lots&#39;" in english.get_data(as_text=True)
     with session_scope(loaded) as s:
         from marketplace.models import TierFigures
 
@@ -226,7 +224,9 @@ def test_drafts_are_hidden_from_others(login, services, loaded, people):
 def test_policy_api_validates_publishes_and_denies(client, services, people):
     body = {"title": "API 政策", "issuer": "测试协会", "rules": [{"field": "size", "min": 1}]}
     bad = client.post("/api/v1/policies", json=body, headers=h(people, "organizer"))
-    assert bad.status_code == 400 and "size" in bad.get_json()["detail"]
+    assert bad.status_code == 400 and bad.get_json()["detail"] == {
+        "rules[0].field": "unknown field 'size'; use one of " + bad.get_json()["message"].split("use one of ")[1]
+    }
     assert client.post("/api/v1/policies", json={**body, "rules": []}, headers=h(people, "sme")).status_code == 403
     created = client.post(
         "/api/v1/policies", json={**body, "rules": [{"field": "kind", "in": ["sme"]}]}, headers=h(people, "organizer")
@@ -242,7 +242,8 @@ def test_policy_api_validates_publishes_and_denies(client, services, people):
         json={"rules": [{"field": "revenue", "min": 5, "max": 1}]},
         headers=h(people, "organizer"),
     )
-    assert patch.status_code == 400 and "revenue" in patch.get_json()["detail"]
+    assert patch.status_code == 400 and list(patch.get_json()["detail"]) == ["rules[0]"]
+    assert "revenue range is contradictory" in patch.get_json()["detail"]["rules[0]"]
     mine = client.get(f"/api/v1/policies/match?firm_id={people['sme_firm']}", headers=h(people, "sme"))
     assert mine.status_code == 200 and any(i["title"] == "API 政策" for i in mine.get_json()["items"])
     other = client.get(f"/api/v1/policies/match?firm_id={people['sme_firm']}", headers=h(people, "sme2"))
@@ -274,7 +275,7 @@ def _new_project(client, lots=LOTS, share="30", headers=None):
 def test_large_firm_builds_a_consortium_and_the_sme_accepts(login, services, loaded, people):
     client = login("large")
     bad = _new_project(client, lots="玻璃 | 光伏玻璃")
-    assert bad.status_code == 400 and "lots: 第 1 行须按" in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "标段：第 1 行须按" in bad.get_data(as_text=True)
     for share in ("150", "abc", "-5"):  # the form asks for a percentage, and its message says so
         bad = _new_project(client, share=share)
         assert bad.status_code == 400 and "请以百分数填写预留给中小企业的份额" in bad.get_data(as_text=True), share
@@ -383,8 +384,9 @@ def test_consortium_api(client, services, people):
     assert client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "sme")).status_code == 403
     taken_back = client.post(f"/api/v1/consortia/members/{member}/withdraw", headers=h(people, "large"))
     assert taken_back.status_code == 200 and taken_back.get_json()["status"] == "withdrawn"
+    # the withdrawn firm no longer sees the project, nor so the invitation taken back
     late = client.post(f"/api/v1/consortia/members/{member}/answer", json={"accept": True}, headers=h(people, "sme"))
-    assert late.status_code == 409
+    assert late.status_code == 404 and late.get_json()["message"] == f"invitation {member} does not exist"
     invited = client.post(
         f"/api/v1/consortia/{pid}/invitations",
         json={"lot_id": lot, "firm_id": people["sme_firm"]},
@@ -493,3 +495,150 @@ def test_an_organizer_of_another_region_neither_sees_nor_decides_a_firms_tier_cl
         firm = s.get(Firm, people["sme_firm"])
         assert firm.tier_claim is Tier.LITTLE_GIANT and firm.tier is None
     assert f'data-firm="{people["sme_firm"]}"' in login("organizer").get("/tiers/pipeline").get_data(as_text=True)
+
+
+# --- second API audit ----------------------------------------------------------------------------
+
+
+def test_policy_rule_errors_name_the_rule_not_the_clients_value(client, services, people):
+    body = {"title": "API 政策", "issuer": "测试协会"}
+    org = h(people, "organizer")
+    cases = [
+        ([{"field": "nope", "min": 1}], "rules[0].field"),
+        ([{"field": "title", "min": 1}], "rules[0].field"),  # not the policy's title
+        ([{"field": "kind", "in": ["sme"]}, {"field": "rd_share", "min": "three"}], "rules[1].min"),
+        ([{"field": "revenue", "max": "lots"}], "rules[0].max"),
+        ([{"field": "rd_share", "minimum": 3}], "rules[0]"),
+        ([{"field": "region", "in": ["火星"]}], "rules[0]"),
+        (["rd_share"], "rules[0]"),
+    ]
+    for rules, field in cases:
+        bad = client.post("/api/v1/policies", json={**body, "rules": rules}, headers=org)
+        assert bad.status_code == 400 and list(bad.get_json()["detail"]) == [field], (rules, bad.get_json())
+    created = client.post("/api/v1/policies", json=body, headers=org).get_json()["policy_id"]
+    patch = client.patch(f"/api/v1/policies/{created}", json={"rules": [{"field": "nope", "min": 1}]}, headers=org)
+    assert patch.status_code == 400 and list(patch.get_json()["detail"]) == ["rules[0].field"]
+    assert patch.get_json()["message"].startswith("rules[0].field: unknown field 'nope'")
+
+
+def test_pipeline_refuses_an_unknown_region_or_chain_naming_it(login, client, services, people):
+    admin = h(people, "admin")
+    for query, field in (("region=火星", "region"), ("chain=xx", "chain"), ("region=上海&chain=没有这个行业", "chain")):
+        bad = client.get(f"/api/v1/tiers/pipeline?{query}", headers=admin)
+        assert bad.status_code == 400 and list(bad.get_json()["detail"]) == [field], (query, bad.get_json())
+    # an organizer's own region replaces the one asked for, but a region that is none is still refused
+    bad = client.get("/api/v1/tiers/pipeline?region=火星", headers=h(people, "organizer"))
+    assert bad.status_code == 400 and list(bad.get_json()["detail"]) == ["region"]
+    assert client.get("/api/v1/tiers/pipeline?region=上海市", headers=admin).status_code == 200
+    ok = client.get("/api/v1/tiers/pipeline?chain=（未知行业）", headers=admin)
+    assert ok.status_code == 200 and ok.get_json()["firms"]
+    page = login("admin").get("/tiers/pipeline?chain=xx")
+    assert page.status_code == 400 and "&#39;xx&#39;" in page.get_data(as_text=True)
+
+
+def _api_project(client, people) -> tuple[int, int]:
+    body = {
+        "title": "API 项目",
+        "sme_share": 0.5,
+        "lots": [{"title": "隔膜", "products": ["锂电池隔膜"], "budget": 100}],
+    }
+    created = client.post("/api/v1/consortia", json=body, headers=h(people, "large")).get_json()
+    return created["project_id"], created["lots"][0]["lot_id"]
+
+
+def test_consortium_numbers_are_strict_and_ids_bounded(client, services, people):
+    pid, lot = _api_project(client, people)
+    large = h(people, "large")
+    sme = people["sme_firm"]
+    for body, field in (
+        ({"lot_id": lot + 0.9, "firm_id": sme}, "lot_id"),
+        ({"lot_id": lot, "firm_id": sme + 0.9}, "firm_id"),
+        ({"lot_id": str(lot), "firm_id": sme}, "lot_id"),
+        ({"lot_id": lot, "firm_id": 2**70}, "firm_id"),
+        ({"lot_id": 0, "firm_id": sme}, "lot_id"),
+        ({"lot_id": lot, "firm_id": sme, "share": "0.1"}, "share"),
+    ):
+        bad = client.post(f"/api/v1/consortia/{pid}/invitations", json=body, headers=large)
+        assert bad.status_code == 422 and list(bad.get_json()["detail"]["json"]) == [field], (body, bad.get_json())
+    for lineups in (-3, 0, 11, 1000, 2.7, "3", 2**70):
+        bad = client.post(f"/api/v1/consortia/{pid}/propose", json={"lineups": lineups}, headers=large)
+        assert bad.status_code == 422 and list(bad.get_json()["detail"]["json"]) == ["lineups"], lineups
+    one = client.post(f"/api/v1/consortia/{pid}/propose", json={"lineups": 1}, headers=large)
+    assert one.status_code == 200 and len(one.get_json()["lineups"]) <= 1
+    budget = {"title": "项目", "lots": [{"title": "隔膜", "products": ["隔膜"], "budget": "100"}]}
+    bad = client.post("/api/v1/consortia", json=budget, headers=large)
+    assert bad.status_code == 422 and "lots" in bad.get_json()["detail"]["json"]
+    bad = client.post("/api/v1/consortia", json={**budget, "lots": [], "sme_share": "0.3"}, headers=large)
+    assert bad.status_code == 422 and "sme_share" in bad.get_json()["detail"]["json"]
+    invited = client.post(f"/api/v1/consortia/{pid}/invitations", json={"lot_id": lot, "firm_id": sme}, headers=large)
+    assert invited.status_code == 201 and invited.get_json()["firm_id"] == sme
+
+
+def test_a_firm_that_declined_or_was_withdrawn_loses_the_project_on_pages_and_api(login, client, services, people):
+    pid, lot = _api_project(client, people)
+    large = h(people, "large")
+    members = {}
+    for who, firm in (("sme", people["sme_firm"]), ("sme2", people["other_sme"])):
+        invited = client.post(
+            f"/api/v1/consortia/{pid}/invitations", json={"lot_id": lot, "firm_id": firm, "share": 0.5}, headers=large
+        )
+        members[who] = invited.get_json()["member_id"]
+        assert client.get(f"/api/v1/consortia/{pid}", headers=h(people, who)).status_code == 200  # invited: sees it
+    answer = client.post(
+        f"/api/v1/consortia/members/{members['sme']}/answer", json={"accept": False}, headers=h(people, "sme")
+    )
+    assert answer.status_code == 200 and answer.get_json()["status"] == "declined"
+    assert client.post(f"/api/v1/consortia/members/{members['sme2']}/withdraw", headers=large).status_code == 200
+    for who in ("sme", "sme2"):
+        hidden = client.get(f"/api/v1/consortia/{pid}", headers=h(people, who))
+        missing = client.get("/api/v1/consortia/2147483647", headers=h(people, who))
+        assert hidden.status_code == missing.status_code == 404, who
+        assert hidden.get_json()["message"] == f"project {pid} does not exist"
+        listed = client.get("/api/v1/consortia", headers=h(people, who)).get_json()["items"]
+        assert pid not in [p["project_id"] for p in listed], who
+        again = client.post(
+            f"/api/v1/consortia/members/{members[who]}/answer", json={"accept": True}, headers=h(people, who)
+        )
+        assert again.status_code == 404 and again.get_json()["message"] == f"invitation {members[who]} does not exist"
+        page = login(who)
+        assert page.get(f"/consortia/{pid}").status_code == 404, who
+        assert page.post(f"/consortia/members/{members[who]}/accept").status_code == 404, who
+        index = page.get("/consortia/").get_data(as_text=True)  # listed as declined/withdrawn, no dead link
+        assert f'href="/consortia/{pid}"' not in index, who
+    assert client.get(f"/api/v1/consortia/{pid}", headers=large).status_code == 200  # the owner still does
+
+
+def test_openapi_documents_created_statuses_and_main_objects(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/policies", "/api/v1/consortia", "/api/v1/consortia/{project_id}/invitations"):
+        responses = paths[path]["post"]["responses"]
+        assert "201" in responses and "200" not in responses, path
+        assert responses["201"]["content"]["application/json"]["schema"] != {}, path
+    for path, method in (
+        ("/api/v1/policies/{policy_id}", "get"),
+        ("/api/v1/policies/{policy_id}", "patch"),
+        ("/api/v1/consortia/{project_id}", "get"),
+        ("/api/v1/consortia/members/{member_id}/answer", "post"),
+        ("/api/v1/tiers/firms/{firm_id}", "get"),
+        ("/api/v1/tiers/firms/{firm_id}/figures", "put"),
+    ):
+        assert paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"] != {}, path
+
+
+def test_output_schemas_keep_every_key_of_the_main_objects(client, services, people):
+    pid, lot = _api_project(client, people)
+    large = h(people, "large")
+    project = client.get(f"/api/v1/consortia/{pid}", headers=large).get_json()
+    assert {"project_id", "owner", "lots", "members", "budget", "agreement", "sme_share", "deadline"} <= set(project)
+    invited = client.post(
+        f"/api/v1/consortia/{pid}/invitations", json={"lot_id": lot, "firm_id": people["sme_firm"]}, headers=large
+    ).get_json()
+    assert {"member_id", "lot_position", "firm", "share", "is_sme", "status", "reasons", "invited_at"} <= set(invited)
+    created = client.post(
+        "/api/v1/policies", json={"title": "API 政策", "issuer": "测试协会"}, headers=h(people, "organizer")
+    ).get_json()
+    assert {"policy_id", "rules_text", "in_force", "organization_id", "status"} <= set(created)
+    assessment = client.get(f"/api/v1/tiers/firms/{people['sme_firm']}", headers=h(people, "sme")).get_json()
+    assert {"firm_id", "criteria_year", "highest", "met", "next", "tiers", "figures", "figure_sources"} <= set(
+        assessment
+    )
