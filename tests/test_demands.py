@@ -157,3 +157,24 @@ def test_too_short_and_too_long_lists_are_translatable_messages():
     assert "List should have at most %(max_length)s items after validation, not %(actual_length)s" in _templates(
         err.value.args[0]
     )
+
+
+def test_the_same_demand_again_within_minutes_is_the_first_one_and_later_a_new_one(session):
+    from datetime import timedelta
+
+    from marketplace.models import Demand, utcnow
+    from marketplace.services.demands import create_demand_once
+    from marketplace.services.firms import create_firm
+
+    firm = create_firm(session, name="重复提交测试企业有限公司")
+    post = {"owner_firm_id": firm.id, "type": "rd", "title": "重复提交测试", "publish": True}
+    first, created = create_demand_once(session, post)
+    again, created_again = create_demand_once(session, {**post, "publish": False})
+    assert created and not created_again and again.id == first.id and again.status.value == "open"
+    other_type, created = create_demand_once(session, {**post, "type": "service"})
+    assert created and other_type.id != first.id
+    first.created_at = utcnow() - timedelta(minutes=6)  # long enough ago: posted again on purpose
+    session.flush()
+    later, created = create_demand_once(session, post)
+    assert created and later.id not in (first.id, other_type.id)
+    assert session.query(Demand).filter(Demand.title == "重复提交测试").count() == 3

@@ -31,6 +31,7 @@ from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm,
 from web.messages import localized, refuse
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+NEW_TOKEN_KEY = "new_api_token"  # the session key of a token just created, until the token page shows it
 
 
 def safe_next(target: str | None) -> str:
@@ -126,8 +127,9 @@ def logout():  # noqa: ANN201
 @bp.route("/token", methods=["GET"])
 @login_required
 def token():  # noqa: ANN201
-    """The user's API tokens: names, expiry, last use; create and revoke."""
-    return _token_page(TokenForm(), None)
+    """The user's API tokens: names, expiry, last use; create and revoke. A token just created is
+    shown here once (:func:`create_token` leaves it in the session for this one view)."""
+    return _token_page(TokenForm(), session.pop(NEW_TOKEN_KEY, None))
 
 
 @bp.post("/token")
@@ -143,7 +145,10 @@ def create_token():  # noqa: ANN201
     if error:
         apply_error(form, error)
         return _token_page(form, None, error_status(error))
-    return _token_page(TokenForm(formdata=None), result[0], 201)
+    # post/redirect/get: a reload of the page that shows the token does not post again (a second
+    # token); the token itself travels in the session to that one view, which removes it
+    session[NEW_TOKEN_KEY] = result[0]
+    return redirect(url_for("auth.token"), 303)
 
 
 @bp.post("/token/<int:token_id>/revoke")

@@ -10,12 +10,22 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from graph.protocol import Label
-from marketplace.errors import InputError
-from marketplace.models import Demand, DemandStatus, DemandType, FirmKind, MatchSuggestion, OwnerAction, Role, Tier
+from marketplace.errors import ConflictError, InputError, msg
+from marketplace.models import (
+    Demand,
+    DemandStatus,
+    DemandType,
+    FirmKind,
+    MatchSuggestion,
+    OwnerAction,
+    Role,
+    Tier,
+    Visibility,
+)
 from marketplace.permissions import can_edit_demand, can_view_demand, visible_demands_clause
 from marketplace.reasons import chain_path
 from marketplace.regions import parse_region
-from marketplace.services.demands import create_demand, set_status, update_demand
+from marketplace.services.demands import EDITABLE, MATCHABLE, create_demand_once, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import owner_act, suggestions_for_demand
 from web import error_status, label
@@ -23,11 +33,14 @@ from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
-from web.messages import refuse
+from web.messages import localized, refuse
 from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
 PER_PAGE = 20
+# candidates a match stores: enough that the page's filters (kind, tier, region, industry) still leave
+# some; shown PER_PAGE at a time. Storing 100 instead of 20 costs ~13 ms per match on the demo data.
+MATCH_TOP_K = 100
 STATUS_ACTIONS = {"publish": DemandStatus.OPEN, "close": DemandStatus.CLOSED, "withdraw": DemandStatus.WITHDRAWN}
 OWNER_ACTIONS = {"shortlist": OwnerAction.SHORTLISTED, "invite": OwnerAction.INVITED, "decline": OwnerAction.REJECTED}
 
@@ -104,11 +117,15 @@ def new():  # noqa: ANN201
         form.type.data = request.args["type"]
     if form.validate_on_submit():
         data = {**form.to_data(current_user.firm_id), "publish": request.form.get("publish") == "1"}
-        demand, error = commit(lambda: create_demand(get_db(), data))
+        result, error = commit(lambda: create_demand_once(get_db(), data))
         if error:
             apply_error(form, error)
         else:
-            flash(_("需求已发布") if demand.status is DemandStatus.OPEN else _("草稿已保存"), "success")
+            demand, created = result
+            if not created:  # the same form posted twice: the demand it made the first time
+                flash(_("这条需求刚刚已提交，没有重复创建"), "info")
+            else:
+                flash(_("需求已发布") if demand.status is DemandStatus.OPEN else _("草稿已保存"), "success")
             return redirect(url_for("demands.detail", demand_id=demand.id))
     status = 400 if request.method == "POST" else 200
     return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=None), status
@@ -118,6 +135,8 @@ def new():  # noqa: ANN201
 @login_required
 def edit(demand_id: int):  # noqa: ANN201
     demand = owned_demand(demand_id)
+    if request.method == "GET" and demand.status not in EDITABLE:  # a stale POST is refused by the service
+        refuse(ConflictError(msg("status: a %(status)s demand can no longer be edited", status=demand.status)))
     form = DemandForm()
     if request.method == "GET":
         form.fill(demand)
@@ -133,15 +152,16 @@ def edit(demand_id: int):  # noqa: ANN201
     return render_template("demands/form.html", form=form, detail_fields=DETAIL_FIELD_TYPES, demand=demand), status
 
 
-def _region_arg() -> str:
-    """The suggestions' region filter: a province (its name as the data writes it), else 400."""
-    raw = (request.args.get("region") or "").strip()
+def _region_arg() -> tuple[str, str | None]:
+    """The suggestions' region filter as a province (its name as the data writes it), and the
+    error to show next to the filter when it names none (the filter is then left out)."""
+    raw = (request.args.get("region") or "").strip()[:60]
     if not raw:
-        return ""
+        return "", None
     try:
-        return parse_region(raw, "region") or ""
+        return parse_region(raw, "region") or "", None
     except InputError as exc:
-        refuse(exc)
+        return "", localized(exc)
 
 
 @bp.get("/<int:demand_id>")
@@ -149,27 +169,42 @@ def detail(demand_id: int):  # noqa: ANN201
     db = get_db()
     demand = viewable_demand(demand_id)
     owner = is_owner(demand)
+    region, region_error = _region_arg() if owner else ("", None)  # only the owner sees the filters
     filters = {
         "tier": choice_arg("tier", [t.value for t in Tier]),
         "kind": choice_arg("kind", [k.value for k in FirmKind]),
-        "region": _region_arg(),
+        "region": region,
+        "industry": (request.args.get("industry") or "").strip()[:100],
     }
-    suggestions = suggestions_for_demand(db, demand.id) if owner else []
+    page = int_arg("page", 1)
+    suggestions = suggestions_for_demand(db, demand.id, industry=filters["industry"] or None) if owner else []
     suggestions = [s for s in suggestions if _passes(s.firm, filters)]
+    shown = suggestions[(page - 1) * PER_PAGE : page * PER_PAGE]
+    filtered = bool(region_error or any(filters.values()))
     return render_template(
         "demands/detail.html",
         demand=demand,
         owner=owner,
-        suggestions=suggestions,
+        can_edit=demand.status in EDITABLE,
+        can_act=demand.status in MATCHABLE,
+        can_invite=demand.visibility is not Visibility.PRIVATE,
+        suggestions=shown,
+        page=page,
+        has_next=len(suggestions) > page * PER_PAGE,
         filters=filters,
+        filtered=filtered,
+        page_args={k: v for k, v in filters.items() if v},
+        region_input=(request.args.get("region") or "").strip()[:60] if region_error else filters["region"],
+        region_error=region_error,
         tiers=list(Tier),
         kinds=list(FirmKind),
         action_form=ActionForm(),
         detail_labels={f.name: f.label.text for f in DemandForm(meta={"csrf": False})},
-    )
+    ), 400 if region_error else 200
 
 
 def _passes(firm, filters: dict[str, str]) -> bool:  # noqa: ANN001
+    """The kind, tier and region filters (the industry filter is applied by the query)."""
     if filters["kind"] and firm.kind.value != filters["kind"]:
         return False
     if filters["tier"] and (firm.tier is None or firm.tier.rank < Tier(filters["tier"]).rank):
@@ -197,11 +232,15 @@ def run_match(demand_id: int):  # noqa: ANN201
     demand = owned_demand(demand_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
-        abort(409, description=_("请先发布需求再匹配 / publish the demand before matching"))
+    if demand.status is DemandStatus.DRAFT:
+        abort(409, description=_("请先发布需求，再匹配候选企业"))
+    if demand.status is DemandStatus.CLOSED:
+        abort(409, description=_("已关闭的需求不再匹配候选企业"))
+    if demand.status is DemandStatus.WITHDRAWN:
+        abort(409, description=_("已撤回的需求不再匹配候选企业"))
     db = get_db()
     with heavy_work(f"demand-{demand.id}"):
-        results = match_demand(db, get_engine(), demand, top_k=20)
+        results = match_demand(db, get_engine(), demand, top_k=MATCH_TOP_K)
         db.commit()
     flash(_("已生成 %(n)d 家候选企业", n=len(results)), "success")
     return redirect(url_for("demands.detail", demand_id=demand_id))
@@ -218,8 +257,8 @@ def act(demand_id: int, suggestion_id: int, action: str):  # noqa: ANN201
     if suggestion is None or suggestion.demand_id != demand.id:
         abort(404)
     _result, error = commit(lambda: owner_act(db, suggestion, OWNER_ACTIONS[action], current_user.id))
-    if error:
-        refuse(error)
+    if error:  # e.g. a form left open on a demand closed since: say why, back on the demand as it is now
+        flash(localized(error), "error")
     return redirect(url_for("demands.detail", demand_id=demand_id) + f"#s{suggestion_id}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,9 @@ MAX_TEXT = 5000
 MAX_BUDGET = 1e9  # 万元: ten trillion yuan, beyond any real demand
 MAX_TERM = 200  # one wanted product, industry or technology
 MAX_DETAILS = 5000  # characters of the type-specific details, as JSON
+EDITABLE = (DemandStatus.DRAFT, DemandStatus.OPEN)  # a demand's content changes only in these states
+MATCHABLE = (DemandStatus.OPEN, DemandStatus.MATCHED)  # candidates are matched and acted on only in these
+DUPLICATE_WINDOW = timedelta(minutes=5)  # the same post again within this is a double submit
 # the type-specific details each demand type takes (the demand form shows the same fields)
 DETAIL_FIELDS: dict[str, list[str]] = {
     "rd": ["technical_problem", "ip_terms"],
@@ -238,10 +241,39 @@ def create_demand(session: Session, data: dict[str, Any] | DemandInput) -> Deman
     return demand
 
 
+def create_demand_once(
+    session: Session, data: dict[str, Any] | DemandInput, *, within: timedelta = DUPLICATE_WINDOW
+) -> tuple[Demand, bool]:
+    """:func:`create_demand`, unless the same firm created a demand of the same type and title less
+    than ``within`` ago (a form posted twice): then that demand, untouched. Returns (demand, created).
+
+    The owner firm's row is write-locked first (an UPDATE that changes nothing), so two posts at
+    the same moment run one after the other and the second finds the first."""
+    spec = data if isinstance(data, DemandInput) else parse_demand(data)
+    session.execute(
+        update(Firm).where(Firm.id == spec.owner_firm_id).values(updated_at=Firm.updated_at),
+        execution_options={"synchronize_session": False},
+    )
+    earlier = session.scalar(
+        select(Demand)
+        .where(
+            Demand.owner_firm_id == spec.owner_firm_id,
+            Demand.type == spec.type,
+            Demand.title == spec.title,
+            Demand.created_at >= utcnow() - within,
+        )
+        .order_by(Demand.id.desc())
+        .limit(1)
+    )
+    if earlier is not None:
+        return earlier, False
+    return create_demand(session, spec), True
+
+
 def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Demand:
-    """Edit a draft or open demand with the same validation as creation."""
-    if demand.status not in (DemandStatus.DRAFT, DemandStatus.OPEN):
-        raise InputError(
+    """Edit a draft or open demand with the same validation as creation; any other is refused (409)."""
+    if demand.status not in EDITABLE:
+        raise ConflictError(
             msg("status: a %(status)s demand can no longer be edited", status=demand.status), field="status"
         )
     merged = {**demand_input_dict(demand), **data, "owner_firm_id": demand.owner_firm_id}
@@ -250,7 +282,7 @@ def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Dem
         allowed = DETAIL_FIELDS.get(kind.value if isinstance(kind, DemandType) else str(kind), [])
         merged["details"] = {k: v for k, v in merged["details"].items() if k in allowed}
     spec = parse_demand(merged)
-    if not hold_in_status(session, demand.id, (DemandStatus.DRAFT, DemandStatus.OPEN)):
+    if not hold_in_status(session, demand.id, EDITABLE):
         session.refresh(demand)
         raise ConflictError(
             msg(

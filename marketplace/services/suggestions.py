@@ -17,14 +17,18 @@ from marketplace.models import (
     Demand,
     DemandInvitation,
     DemandStatus,
+    FirmIndustry,
+    Industry,
     MatchSuggestion,
     OwnerAction,
     SuggestionStatus,
+    Visibility,
     utcnow,
 )
 from marketplace.models.base import _check_transition
-from marketplace.permissions import Viewer, visible_demands_clause
-from marketplace.services.demands import hold_in_status, set_status
+from marketplace.permissions import Viewer, acting_user_ids, visible_demands_clause
+from marketplace.services.demands import MATCHABLE, hold_in_status, set_status
+from marketplace.services.notifications import notify
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionSta
     Only while the demand is open or matched (the demand row is held meanwhile, so a concurrent
     close cannot slip in between). The first acceptance moves an open demand to matched."""
     demand = suggestion.demand
-    if not hold_in_status(session, demand.id, (DemandStatus.OPEN, DemandStatus.MATCHED)):
+    if not hold_in_status(session, demand.id, MATCHABLE):
         session.refresh(demand)
         raise ConflictError(
             msg(
@@ -110,16 +114,73 @@ def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionSta
     session.refresh(demand)
     if status is SuggestionStatus.ACCEPTED and demand.status is DemandStatus.OPEN:
         set_status(session, demand, DemandStatus.MATCHED)
+    if status in (SuggestionStatus.ACCEPTED, SuggestionStatus.DECLINED):
+        _tell_owner(session, suggestion, accepted=status is SuggestionStatus.ACCEPTED)
     return suggestion
+
+
+def _tell_owner(session: Session, suggestion: MatchSuggestion, *, accepted: bool) -> int:
+    """Notify the demand owner firm's users that the suggested firm answered (in both languages;
+    each reader sees their own), linking to the firm's card among the demand's candidates."""
+    demand, firm = suggestion.demand, suggestion.firm
+    name = firm.display_name if firm else ""
+    return notify(
+        session,
+        user_ids=acting_user_ids(session, [demand.owner_firm_id]),
+        kind="demand.answered",
+        title_zh=f"【{demand.title}】{name} {'接受' if accepted else '婉拒'}了洽谈推荐",
+        title_en=f"[{demand.title}] {name} {'accepted' if accepted else 'declined'} the suggestion to talk",
+        body_zh="可在需求的候选企业中查看并继续处理。" if accepted else "",
+        body_en="See it among the demand's candidates and follow up." if accepted else "",
+        link=f"/demands/{demand.id}#s{suggestion.id}",
+    )
+
+
+def _tell_invited_firm(session: Session, suggestion: MatchSuggestion) -> int:
+    """Notify the suggested firm's users that the demand owner invites it to talk (in both
+    languages), linking to the suggestion in their inbox, where they accept or decline."""
+    demand = suggestion.demand
+    owner = demand.owner.display_name if demand.owner else ""
+    return notify(
+        session,
+        user_ids=acting_user_ids(session, [suggestion.firm_id]),
+        kind="demand.invited",
+        title_zh=f"【{demand.title}】{owner} 邀请贵企业洽谈",
+        title_en=f"[{demand.title}] {owner} invites your firm to talk",
+        body_zh="请在推荐收件箱中查看需求，并接受或拒绝。",
+        body_en="Open the demand from your inbox, then accept or decline.",
+        link=f"/inbox/#s{suggestion.id}",
+    )
 
 
 def owner_act(
     session: Session, suggestion: MatchSuggestion, action: OwnerAction, invited_by_id: int | None = None
 ) -> MatchSuggestion:
     """The demand owner shortlists, invites to talk, or declines a suggested firm. Inviting
-    records a DemandInvitation (so the firm may see an "invited" demand) and, when the firm has
-    accepted, marks the pair contacted."""
+    records a DemandInvitation (so the firm may see an "invited" demand), notifies the firm's
+    users and, when the firm has accepted, marks the pair contacted.
+
+    Only while the demand is open or matched (its row is held meanwhile, as in :func:`respond`),
+    and never an invitation on a private demand, which the invited firm could not see (409)."""
     session.flush()
+    demand = suggestion.demand
+    if not hold_in_status(session, demand.id, MATCHABLE):
+        session.refresh(demand)
+        raise ConflictError(
+            msg(
+                "status: demand %(id)s is %(status)s; its candidates can no longer be shortlisted, invited or declined",
+                id=demand.id,
+                status=demand.status,
+            ),
+            field="status",
+        )
+    if action is OwnerAction.INVITED and demand.visibility is Visibility.PRIVATE:
+        raise ConflictError(
+            msg(
+                'visibility: a private demand is seen by your firm only; make it "invited firms only" to invite a firm'
+            ),
+            field="visibility",
+        )
     if suggestion.owner_action is OwnerAction.REJECTED and action is not OwnerAction.REJECTED:
         raise TransitionError(
             msg("owner_action: a declined firm cannot be shortlisted or invited again"), field="owner_action"
@@ -138,6 +199,8 @@ def owner_act(
         )
     if action is OwnerAction.INVITED:
         invite_firm(session, suggestion.demand_id, suggestion.firm_id, invited_by_id)
+        if seen is not OwnerAction.INVITED:  # asked once: a repeated invitation tells nobody again
+            _tell_invited_firm(session, suggestion)
         if suggestion.status is SuggestionStatus.ACCEPTED:
             _move(session, suggestion, SuggestionStatus.CONTACTED)
     return suggestion
@@ -170,13 +233,22 @@ def respond_and_follow_up(session: Session, suggestion: MatchSuggestion, status:
     return suggestion
 
 
-def suggestions_for_demand(session: Session, demand_id: int) -> list[MatchSuggestion]:
+def suggestions_for_demand(session: Session, demand_id: int, *, industry: str | None = None) -> list[MatchSuggestion]:
+    """The demand's suggestions, best first; with ``industry``, only firms with an industry whose
+    name contains that text (as the API's match filter reads it)."""
     query = (
         select(MatchSuggestion)
         .where(MatchSuggestion.demand_id == demand_id)
         .options(selectinload(MatchSuggestion.firm))
         .order_by(MatchSuggestion.score.desc())
     )
+    if industry:
+        in_industry = (
+            select(FirmIndustry.firm_id)
+            .join(Industry, Industry.id == FirmIndustry.industry_id)
+            .where(Industry.name.contains(industry, autoescape=True))
+        )
+        query = query.where(MatchSuggestion.firm_id.in_(in_industry))
     return list(session.scalars(query))
 
 

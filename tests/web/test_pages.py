@@ -321,9 +321,17 @@ def test_unknown_page_is_a_friendly_404(client):
     assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
 
 
-def test_token_page_issues_a_token(login):
-    html = login("sme").post("/auth/token").get_data(as_text=True)
-    assert 'id="api-token"' in html
+def test_a_new_token_is_shown_once_after_a_redirect_so_a_reload_makes_no_second(login, loaded):
+    from marketplace.models import ApiToken
+
+    client = login("sme")
+    created = client.post("/auth/token", data={"name": "刷新测试令牌", "expires_in_days": "30"})
+    assert created.status_code == 303 and created.headers["Location"].endswith("/auth/token")
+    shown = client.get(created.headers["Location"]).get_data(as_text=True)
+    assert 'id="api-token">cm_' in shown and "刷新测试令牌" in shown
+    assert 'id="api-token"' not in client.get("/auth/token").get_data(as_text=True)  # once only
+    with session_scope(loaded) as s:
+        assert s.scalar(select(func.count()).where(ApiToken.name == "刷新测试令牌")) == 1
 
 
 def test_profile_edit_reaches_the_matching_engine(app, login, people):
@@ -405,4 +413,5 @@ def test_a_suggestion_region_filter_that_names_no_province_is_refused(login, peo
     client = login("large")
     page = client.get(f"/demands/{people['demand']}?region=火星")
     assert page.status_code == 400 and "地区：" in page.get_data(as_text=True)
+    assert 'id="region-error"' in page.get_data(as_text=True)  # next to the filter, on the demand's page
     assert client.get(f"/demands/{people['demand']}?region=上海市").status_code == 200
