@@ -1,5 +1,5 @@
 """Trust services without the web: the visibility policy, conditional status updates, accounts
-(sign-up rules, memberships, organizer invitations, tokens), CSV neutralising, the users CLI, the
+(sign-up rules, memberships and a firm's members, organizer invitations, tokens), CSV neutralising, the users CLI, the
 demo accounts under the new role rules, and the 0003 migration both ways."""
 
 from __future__ import annotations
@@ -11,15 +11,20 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.db import session_scope
-from marketplace.errors import ConflictError, InputError, NotFoundError
+from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from marketplace.exports import csv_text, safe_cell
 from marketplace.models import Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
 from marketplace.permissions import ANONYMOUS, Viewer, can_view_demand, firm_viewer, visible_demands_clause
 from marketplace.services.accounts import (
+    can_manage_members,
     create_api_token,
     create_user,
     decide_membership,
+    firm_members,
+    issue_api_token,
     register_firm_user,
+    remove_member,
+    set_firm_admin,
     user_for_token,
 )
 from marketplace.services.demands import create_demand, set_status
@@ -399,3 +404,162 @@ def test_a_renamed_firm_and_its_other_names_are_found_by_their_stored_keys(sessi
     assert firms_named(session, "xyz alias") == {firm.id}
     assert firms_named(session, "旧名称科技有限公司") == {firm.id}  # still one of its names (firm_names)
     assert firms_named(session, "别的公司") == set()
+
+
+# --- a firm's members: remove, make firm admin, step down ------------------------------------
+
+
+ADMIN = Viewer(user_id=None, role=Role.ADMIN)
+
+
+def _as(user: User) -> Viewer:
+    from marketplace.permissions import viewer_of
+
+    return viewer_of(user)
+
+
+@pytest.fixture
+def firm_staff(session):
+    """A firm with its admin (its first user), a colleague and a pending request; another firm."""
+
+    def user(email: str, **kw) -> User:  # noqa: ANN003
+        return create_user(session, email=email, password="longenough", name=email.split("@")[0], role=Role.SME, **kw)
+
+    boss = user("boss@f.cn", firm_name="戊公司")
+    staff = {
+        "boss": boss,
+        "colleague": user("colleague@f.cn", firm_id=boss.firm_id),
+        "pending": user("pending@f.cn", firm_id=boss.firm_id, membership=Membership.PENDING),
+        "outsider": user("outsider@f.cn", firm_name="己公司"),  # the other firm's admin
+    }
+    session.flush()
+    return staff
+
+
+def test_removed_member_acts_for_no_firm_keeps_the_account_and_their_records(session, firm_staff):
+    boss, colleague = firm_staff["boss"], firm_staff["colleague"]
+    demand = create_demand(session, {"owner_firm_id": boss.firm_id, "type": "rd", "title": "需求", "publish": True})
+    invitation = invite_firm(session, demand.id, firm_staff["outsider"].firm_id, colleague.id)
+    token = issue_api_token(session, colleague)
+    epoch = colleague.session_epoch
+    assert [u.id for u in firm_members(session, _as(boss))] == [boss.id, colleague.id]
+    removed = remove_member(session, _as(boss), colleague.id)
+    assert removed.membership is Membership.REJECTED and not removed.is_firm_admin
+    assert removed.session_epoch == epoch + 1  # every session of the removed user ends
+    assert _as(removed).firm_id is None  # acts for no firm
+    assert user_for_token(session, token) is None  # their API tokens are revoked
+    assert all(t.revoked_at is not None for t in removed_tokens(session, removed.id))
+    assert session.get(User, colleague.id) is not None and removed.firm_id == boss.firm_id
+    assert invitation.invited_by_id == colleague.id  # what they did stays theirs
+    assert [u.id for u in firm_members(session, _as(boss))] == [boss.id]
+
+
+def removed_tokens(session, user_id: int) -> list:  # noqa: ANN001
+    from marketplace.models import ApiToken
+
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)))
+
+
+def test_a_firm_always_keeps_an_administrator(session, firm_staff):
+    boss, colleague = firm_staff["boss"], firm_staff["colleague"]
+    for viewer in (_as(boss), ADMIN):  # nor does the platform admin leave a firm without one
+        with pytest.raises(ConflictError, match="last administrator"):
+            remove_member(session, viewer, boss.id)
+        with pytest.raises(ConflictError, match="last administrator"):
+            set_firm_admin(session, viewer, boss.id, False)
+    assert set_firm_admin(session, _as(boss), colleague.id, True).is_firm_admin
+    assert not set_firm_admin(session, _as(boss), boss.id, False).is_firm_admin  # steps down
+    assert not can_manage_members(_as(boss), boss.firm_id, session)
+    assert can_manage_members(_as(colleague), boss.firm_id, session)
+    with pytest.raises(ConflictError, match="last administrator"):
+        remove_member(session, _as(colleague), colleague.id)
+    with pytest.raises(ConflictError, match="is not firm admin"):
+        set_firm_admin(session, _as(colleague), boss.id, False)
+
+
+def test_only_the_firms_admins_or_the_platform_admin_manage_its_members(session, firm_staff):
+    boss, colleague, pending, outsider = (firm_staff[k] for k in ("boss", "colleague", "pending", "outsider"))
+    organizer = create_user(
+        session, email="o@f.cn", password="longenough", name="o", role=Role.ORGANIZER, organization_name="协会"
+    )
+    for action in (
+        lambda v, uid: remove_member(session, v, uid),
+        lambda v, uid: set_firm_admin(session, v, uid, False),
+    ):
+        with pytest.raises(PermissionDeniedError, match="only your firm's administrators"):
+            action(_as(colleague), boss.id)  # a colleague who is not an admin
+        for stranger in (outsider, pending, organizer):  # another firm's admin, a pending member, an organizer
+            with pytest.raises(NotFoundError):
+                action(_as(stranger), colleague.id)
+        for missing in (0, 999999, 2**40):
+            with pytest.raises(NotFoundError):
+                action(_as(boss), missing)
+        with pytest.raises(NotFoundError):
+            action(_as(boss), organizer.id)  # not a firm user
+    session.refresh(boss)
+    assert boss.is_firm_admin and boss.membership is Membership.ACTIVE
+
+
+def test_nobody_makes_themselves_firm_admin(session, firm_staff):
+    for who in ("colleague", "pending", "boss"):
+        user = firm_staff[who]
+        with pytest.raises(PermissionDeniedError, match="cannot make yourself firm admin"):
+            set_firm_admin(session, _as(user), user.id, True)
+    assert not firm_staff["colleague"].is_firm_admin and not firm_staff["pending"].is_firm_admin
+    with pytest.raises(PermissionDeniedError):  # nor a colleague, while not an admin
+        set_firm_admin(session, _as(firm_staff["colleague"]), firm_staff["pending"].id, True)
+
+
+def test_a_pending_or_former_member_is_not_removed_or_made_admin(session, firm_staff):
+    boss, colleague, pending = firm_staff["boss"], firm_staff["colleague"], firm_staff["pending"]
+    with pytest.raises(ConflictError, match="approve or reject the request"):
+        remove_member(session, _as(boss), pending.id)
+    with pytest.raises(ConflictError, match="approve or reject the request"):
+        set_firm_admin(session, ADMIN, pending.id, True)
+    remove_member(session, _as(boss), colleague.id)
+    with pytest.raises(ConflictError, match="no longer a member"):
+        remove_member(session, _as(boss), colleague.id)
+    with pytest.raises(ConflictError, match="no longer a member"):
+        set_firm_admin(session, _as(boss), colleague.id, True)
+
+
+def test_a_designated_approver_or_signer_of_an_open_contract_is_removed_only_after_a_colleague_is_designated(
+    session, settings
+):
+    from marketplace.services import contracts as svc
+    from tests.contracts_helpers import make_deal
+
+    deal = make_deal(session, settings, enroll=False)
+    buyer, legal = deal.user(session, "buyer"), deal.user(session, "buyer_legal")  # the firm's admin, a colleague
+    third = create_user(
+        session,
+        email="third-buyer@t.cn",
+        password="longenough",
+        name="采购三",
+        role=Role.LARGE,
+        firm_id=deal.buyer_firm,
+    )
+    contract = svc.start_contract(session, buyer, buyer_firm_id=deal.buyer_firm, supplier_firm_id=deal.supplier_firm)
+    svc.designate(session, buyer, contract, approver_id=legal.id, signer_id=legal.id)
+    with pytest.raises(ConflictError, match=f"open contracts {contract.number}"):
+        remove_member(session, _as(buyer), legal.id)
+    svc.designate(session, buyer, contract, approver_id=third.id, signer_id=third.id)
+    assert remove_member(session, _as(buyer), legal.id).membership is Membership.REJECTED
+    # a cancelled contract needs nobody
+    svc.designate(session, buyer, contract, approver_id=third.id)
+    contract.status = svc.ContractStatus.CANCELLED
+    assert remove_member(session, _as(buyer), third.id).membership is Membership.REJECTED
+
+
+def test_cli_removes_members_and_makes_firm_admins(runner, settings):
+    with session_scope(settings) as s:
+        boss = create_user(s, email="boss@y.cn", password="longenough", name="b", role=Role.SME, firm_name="某庚")
+        mate = create_user(s, email="mate@y.cn", password="longenough", name="m", role=Role.SME, firm_id=boss.firm_id)
+        boss_id, mate_id = boss.id, mate.id
+    assert runner.invoke(["users", "firm-admin", str(boss_id), "revoke"]).exit_code == 2  # the last admin
+    made = runner.invoke(["users", "firm-admin", str(mate_id), "grant", "--json"])
+    assert made.exit_code == 0 and json.loads(made.output)["is_firm_admin"] is True
+    removed = runner.invoke(["users", "remove", str(boss_id), "--json"])
+    assert removed.exit_code == 0 and json.loads(removed.output)["membership"] == "rejected"
+    assert runner.invoke(["users", "remove", str(boss_id)]).exit_code == 2
+    assert runner.invoke(["users", "remove", "999999"]).exit_code != 0

@@ -1,5 +1,7 @@
-"""The signed-in user's account: password change, and (for a firm's admin users) approving or
-rejecting requests to join the firm."""
+"""The signed-in user's account: password change, and (for a firm's admin users and the platform
+admin) the firm's members: approving or rejecting requests to join, removing a member, making one
+firm admin or stepping down. Who may do it is one rule, ``can_manage_members`` in
+marketplace/services/accounts.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
 from marketplace.models import User
-from marketplace.services.accounts import change_password, decide_membership, pending_members
+from marketplace.services.accounts import (
+    can_manage_members,
+    change_password,
+    decide_membership,
+    firm_members,
+    pending_members,
+    remove_member,
+    set_firm_admin,
+)
 from web.db import commit, get_db
 from web.extensions import LoginUser, current_viewer
 from web.forms import ActionForm, PasswordChangeForm, apply_error
@@ -16,6 +26,7 @@ from web.messages import refuse
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 DECISIONS = {"approve": True, "reject": False}
+ADMIN_ACTIONS = {"grant": True, "revoke": False}
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -39,12 +50,19 @@ def password():  # noqa: ANN201
 @bp.get("/members")
 @login_required
 def members():  # noqa: ANN201
-    """Pending requests to join the firm (a firm admin's page; the platform admin sees all)."""
+    """The firm's active members and its pending requests to join (a firm admin's page; the
+    platform admin sees every firm's)."""
     viewer = current_viewer()
-    if not (viewer.is_admin or (viewer.firm_id is not None and current_user.is_firm_admin)):
+    db = get_db()
+    if not (viewer.is_admin or (viewer.firm_id is not None and can_manage_members(viewer, viewer.firm_id, db))):
         abort(403)
-    rows = pending_members(get_db(), viewer)
-    return render_template("account/members.html", requests=rows, form=ActionForm())
+    return render_template(
+        "account/members.html",
+        members=firm_members(db, viewer),
+        requests=pending_members(db, viewer),
+        form=ActionForm(),
+        all_firms=viewer.is_admin,
+    )
 
 
 @bp.post("/members/<int:user_id>/<decision>")
@@ -56,4 +74,42 @@ def decide(user_id: int, decision: str):  # noqa: ANN201
     if error:
         refuse(error)
     flash(_("已处理加入申请"), "success")
+    return redirect(url_for("account.members"))
+
+
+@bp.post("/members/<int:user_id>/remove")
+@login_required
+def remove(user_id: int):  # noqa: ANN201
+    """End a member's membership of the firm (their sessions end; the account stays)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    viewer = current_viewer()
+    user, error = commit(lambda: remove_member(get_db(), viewer, user_id))
+    if error:
+        refuse(error)
+    if user.id == viewer.user_id:  # an admin who left the firm: this session has ended too
+        flash(_("您已退出该企业"), "success")
+        return redirect(url_for("main.index"))
+    flash(_("已将 %(name)s 移出企业", name=user.name), "success")
+    return redirect(url_for("account.members"))
+
+
+@bp.post("/members/<int:user_id>/admin/<action>")
+@login_required
+def firm_admin(user_id: int, action: str):  # noqa: ANN201
+    """Make a member firm admin (``grant``) or end their admin role (``revoke``; stepping down when
+    it is one's own)."""
+    if action not in ADMIN_ACTIONS or not ActionForm().validate_on_submit():
+        abort(400)
+    viewer = current_viewer()
+    user, error = commit(lambda: set_firm_admin(get_db(), viewer, user_id, ADMIN_ACTIONS[action]))
+    if error:
+        refuse(error)
+    if user.is_firm_admin:
+        flash(_("已将 %(name)s 设为企业管理员", name=user.name), "success")
+    elif user.id == viewer.user_id:
+        flash(_("您已卸任企业管理员"), "success")
+        return redirect(url_for("main.index"))  # the members page is the admins' page
+    else:
+        flash(_("已取消 %(name)s 的企业管理员身份", name=user.name), "success")
     return redirect(url_for("account.members"))

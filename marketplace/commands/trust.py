@@ -2,7 +2,8 @@
 
 Organizer accounts are never self-granted: the admin creates them here (or on /admin/), or an
 organizer of the same organization sends an invitation link. Firm-membership requests are
-approved here, on /admin/ or by the firm's own admin user on /account/members.
+approved here, on /admin/ or by the firm's own admin user on /account/members, where a firm's
+members are also removed or made firm admin (here: ``users remove``, ``users firm-admin``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,36 @@ def decide(app: AppContext, user_id: int, decision: str, as_json: bool) -> None:
         user = decide_membership(session, ADMIN, user_id, decision == "approve")
         data = {"user_id": user.id, "membership": user.membership.value, "is_firm_admin": user.is_firm_admin}
     emit(data, as_json, lambda d: click.echo(f"{d['user_id']}: {d['membership']}"))
+
+
+@users_group.command("remove")
+@click.argument("user_id", type=int)
+@_json_opt
+@pass_app
+def remove(app: AppContext, user_id: int, as_json: bool) -> None:
+    """End USER_ID's membership of its firm: the account stays, acts for no firm, and its sessions
+    and API tokens end (refused for a firm's last admin and for an open contract's approver or signer)."""
+    from marketplace.services.accounts import remove_member
+
+    with app.session() as session:
+        user = remove_member(session, ADMIN, user_id)
+        data = {"user_id": user.id, "membership": user.membership.value, "is_firm_admin": user.is_firm_admin}
+    emit(data, as_json, lambda d: click.echo(f"{d['user_id']}: 已移出企业 / removed from the firm"))
+
+
+@users_group.command("firm-admin")
+@click.argument("user_id", type=int)
+@click.argument("action", type=click.Choice(["grant", "revoke"]))
+@_json_opt
+@pass_app
+def firm_admin(app: AppContext, user_id: int, action: str, as_json: bool) -> None:
+    """Make USER_ID its firm's admin (grant) or end that role (revoke; a firm keeps at least one)."""
+    from marketplace.services.accounts import set_firm_admin
+
+    with app.session() as session:
+        user = set_firm_admin(session, ADMIN, user_id, action == "grant")
+        data = {"user_id": user.id, "is_firm_admin": user.is_firm_admin}
+    emit(data, as_json, lambda d: click.echo(f"{d['user_id']}: firm admin = {d['is_firm_admin']}"))
 
 
 @users_group.command("list")

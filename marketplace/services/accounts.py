@@ -1,6 +1,6 @@
 """Accounts: sign-up rules (no role can be self-granted), firm membership approval, organizer
 accounts and invitations, password checks in constant time, password change, and named
-expiring API tokens.
+expiring API tokens, and a firm's members (removing one, making one firm admin or stepping down).
 
 ``create_user`` is the trusted path (CLI, demo data, tests and the admin page call it);
 the public sign-up page calls :func:`register_firm_user`, which can only create a user of a new
@@ -18,20 +18,25 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from marketplace.errors import ConflictError, InputError, NotFoundError, msg
+from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, msg
 from marketplace.models import (
     ApiToken,
+    Contract,
+    ContractSignature,
+    ContractStatus,
     Firm,
     FirmKind,
     Membership,
     Organization,
     OrganizationKind,
     OrganizerInvitation,
+    Party,
     Role,
     User,
     utcnow,
 )
-from marketplace.permissions import Viewer
+from marketplace.models.base import INT_MAX
+from marketplace.permissions import Viewer, acts_for_firms
 from marketplace.services.firms import clean_firm_name, create_firm, firms_named
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -272,6 +277,187 @@ def decide_membership(session: Session, viewer: Viewer, user_id: int, approve: b
     if approve and not _firm_has_admin(session, user.firm_id):
         user.is_firm_admin = True
     session.flush()
+    return user
+
+
+def firm_members(session: Session, viewer: Viewer) -> list[User]:
+    """The active members of the firm the viewer manages (every firm's for the platform admin),
+    its admins first; empty for anyone else."""
+    query = select(User).where(User.role.in_([Role.LARGE, Role.SME]), User.membership == Membership.ACTIVE)
+    if not viewer.is_admin:
+        if viewer.firm_id is None or not can_manage_members(viewer, viewer.firm_id, session):
+            return []
+        query = query.where(User.firm_id == viewer.firm_id)
+    return list(session.scalars(query.order_by(User.firm_id, User.is_firm_admin.desc(), User.name, User.id)))
+
+
+def _member_to_manage(session: Session, viewer: Viewer, user_id: int) -> User:
+    """The firm user ``user_id`` when the viewer manages its firm (:func:`can_manage_members`,
+    the one rule). A user of another firm, or any user for one who acts for no firm, answers
+    like a missing one (404); a colleague of a member who is not an admin is refused (403)."""
+    user = session.get(User, user_id) if 0 < user_id <= INT_MAX else None
+    firm_user = user is not None and user.firm_id is not None and user.role in (Role.LARGE, Role.SME)
+    if not firm_user or not (viewer.is_admin or viewer.firm_id == user.firm_id):
+        raise NotFoundError(
+            msg("user_id: no member %(user_id)s of a firm you manage", user_id=user_id), field="user_id"
+        )
+    if not can_manage_members(viewer, user.firm_id, session):
+        raise PermissionDeniedError(msg("user_id: only your firm's administrators manage its members"), field="user_id")
+    return user
+
+
+def _lock_firm(session: Session, firm_id: int) -> None:
+    """Serialise membership changes of one firm (PostgreSQL row lock; SQLite has one writer), so
+    that two admins removing each other cannot both succeed and leave the firm without one."""
+    session.execute(select(Firm.id).where(Firm.id == firm_id).with_for_update())
+
+
+def _require_member(session: Session, user: User) -> None:
+    session.refresh(user)
+    if user.membership is Membership.PENDING:
+        raise ConflictError(
+            msg(
+                "user_id: %(name)s has asked to join and is not a member yet; approve or reject the request",
+                name=user.name,
+            ),
+            field="user_id",
+        )
+    if user.membership is not Membership.ACTIVE:
+        raise ConflictError(msg("user_id: %(name)s is no longer a member of the firm", name=user.name), field="user_id")
+
+
+def _require_another_admin(session: Session, user: User) -> None:
+    """Never leave a firm without an administrator: someone else must act for it as one."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(acts_for_firms([user.firm_id]), User.is_firm_admin.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise ConflictError(
+            msg(
+                "user_id: %(name)s is the firm's last administrator; make another member firm admin first",
+                name=user.name,
+            ),
+            field="user_id",
+        )
+
+
+OPEN_CONTRACT = (ContractStatus.NEGOTIATING, ContractStatus.APPROVING, ContractStatus.SIGNING)
+
+
+def open_designations(session: Session, user: User) -> list[Contract]:
+    """Open contracts on which the user is still needed as their firm's designated approver
+    (until approval is over) or signer (until their firm has signed)."""
+    firm_id = user.firm_id
+    rows = session.scalars(
+        select(Contract)
+        .where(Contract.status.in_(OPEN_CONTRACT))
+        .where(
+            (
+                (Contract.buyer_firm_id == firm_id)
+                & ((Contract.buyer_approver_id == user.id) | (Contract.buyer_signer_id == user.id))
+            )
+            | (
+                (Contract.supplier_firm_id == firm_id)
+                & ((Contract.supplier_approver_id == user.id) | (Contract.supplier_signer_id == user.id))
+            )
+        )
+        .order_by(Contract.id)
+    )
+    needed = []
+    for contract in rows:
+        party = contract.party_of_firm(firm_id)
+        approver, signer = (
+            (contract.buyer_approver_id, contract.buyer_signer_id)
+            if party is Party.BUYER
+            else (contract.supplier_approver_id, contract.supplier_signer_id)
+        )
+        approving = approver == user.id and contract.status is not ContractStatus.SIGNING
+        signed = session.scalar(
+            select(ContractSignature.id).where(
+                ContractSignature.contract_id == contract.id, ContractSignature.party == party
+            )
+        )
+        if approving or (signer == user.id and signed is None):
+            needed.append(contract)
+    return needed
+
+
+def remove_member(session: Session, viewer: Viewer, user_id: int) -> User:
+    """End a member's membership of the firm (a firm admin or the platform admin does it). The
+    account stays, acts for no firm, and every session and API token it had ends; what it did
+    (demands, contract rounds, signatures) stays attributed to it. Refused (409) for the firm's
+    last administrator and while the member is the designated approver or signer of an open
+    contract (the firm designates a colleague there first)."""
+    user = _member_to_manage(session, viewer, user_id)
+    _lock_firm(session, user.firm_id)
+    _require_member(session, user)
+    if user.is_firm_admin:
+        _require_another_admin(session, user)
+    held = open_designations(session, user)
+    if held:
+        raise ConflictError(
+            msg(
+                "user_id: %(name)s is the designated approver or signer of open contracts %(numbers)s; designate a "
+                "colleague on each first (a contract already out for signature is signed or cancelled first)",
+                name=user.name,
+                numbers=", ".join(c.number for c in held),
+            ),
+            field="user_id",
+        )
+    changed = session.execute(
+        update(User)
+        .where(User.id == user.id, User.firm_id == user.firm_id, User.membership == Membership.ACTIVE)
+        .values(
+            membership=Membership.REJECTED,
+            is_firm_admin=False,
+            session_epoch=User.session_epoch + 1,  # the removed user's open sessions end
+            updated_at=utcnow(),
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if changed != 1:
+        raise ConflictError(msg("user_id: %(name)s is no longer a member of the firm", name=user.name), field="user_id")
+    session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    session.refresh(user)
+    return user
+
+
+def set_firm_admin(session: Session, viewer: Viewer, user_id: int, admin: bool) -> User:
+    """Make a member firm admin (``admin=True``) or end their admin role (stepping down, when it
+    is the viewer's own). Only a firm admin of that firm or the platform admin does it; nobody
+    makes themselves admin, and the firm's last administrator cannot step down (409)."""
+    if admin and viewer.user_id is not None and viewer.user_id == user_id:
+        raise PermissionDeniedError(
+            msg("user_id: you cannot make yourself firm admin; ask one of your firm's administrators"), field="user_id"
+        )
+    user = _member_to_manage(session, viewer, user_id)
+    _lock_firm(session, user.firm_id)
+    _require_member(session, user)
+    if not admin and user.is_firm_admin:
+        _require_another_admin(session, user)
+    changed = session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.membership == Membership.ACTIVE,
+            User.is_firm_admin.is_(not admin),
+        )
+        .values(is_firm_admin=admin, updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(user)
+    if changed != 1:
+        text = (
+            msg("user_id: %(name)s is already firm admin", name=user.name)
+            if admin
+            else msg("user_id: %(name)s is not firm admin", name=user.name)
+        )
+        raise ConflictError(text, field="user_id")
     return user
 
 

@@ -381,6 +381,13 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "account.decide": lambda w: [
         Case("POST", f"/account/members/{w.users['pending']}/reject", only("large", "admin")),
     ],
+    # firm A's only admin (`large`): removing them or ending their admin role is refused as a
+    # conflict (409, the firm's last admin) for those who may manage firm A, denied to everyone else
+    "account.remove": lambda w: [Case("POST", f"/account/members/{w.users['large']}/remove", only("large", "admin"))],
+    "account.firm_admin": lambda w: [
+        Case("POST", f"/account/members/{w.users['large']}/admin/revoke", only("large", "admin")),
+        Case("POST", f"/account/members/{w.users['pending']}/admin/grant", only("large", "admin")),  # 409: pending
+    ],
     "admin.index": lambda w: [Case("GET", "/admin/", only("admin"))],
     "admin.create_organizer": lambda w: [Case("POST", "/admin/organizers", only("admin"), data={"name": ""})],
     "admin.invite_organizer": lambda w: [
