@@ -306,3 +306,13 @@ def test_absolute_link_touches_only_the_closing_in_app_link():
     assert absolute_link("ChainMatch: //evil.example\n", "https://x.cn") == "ChainMatch: //evil.example\n"
     assert absolute_link("ChainMatch: /a\nmore\n", "https://x.cn") == "ChainMatch: /a\nmore\n"
     assert absolute_link("ChainMatch: /a\n", "") == "ChainMatch: /a\n"
+
+
+def test_titles_longer_than_their_column_are_cut_with_an_ellipsis(session, two_users):
+    """A 200-character demand title and a 255-character firm name quoted in one title must not
+    fail the action that notifies (PostgreSQL refuses values over the column's 300)."""
+    notify(session, user_ids=[two_users[0]], kind="k", title_zh="【" + "需" * 400 + "】", title_en="T" * 301)
+    note = session.scalars(select(Notification)).one()
+    assert len(note.title_zh) == len(note.title_en) == 300
+    assert note.title_zh.endswith("…") and note.title_en == "T" * 299 + "…"
+    assert len(session.scalars(select(OutboxEmail)).one().subject) <= 300

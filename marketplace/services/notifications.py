@@ -37,10 +37,15 @@ _CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 LINK_LABEL = "ChainMatch: "  # the last line of a mail body: the link to the page the notification is about
 
 
-def single_line(text: str) -> str:
-    """``text`` with each run of control characters and line breaks collapsed to one space, trimmed:
-    safe for a title and an e-mail header."""
-    return _CONTROL_RUN.sub(" ", text).strip()
+TITLE_MAX = 300  # the notifications.title_* columns
+
+
+def single_line(text: str, limit: int = TITLE_MAX) -> str:
+    """``text`` with each run of control characters and line breaks collapsed to one space, trimmed,
+    cut to ``limit`` characters (an ellipsis marks the cut): safe for a title column and an e-mail
+    header, whatever length of demand, event or contract title and firm name it quotes."""
+    text = _CONTROL_RUN.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def notify(
