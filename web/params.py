@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from flask import abort, current_app, request
 
 from marketplace.errors import msg
+from marketplace.models.base import INT_MAX
 from web import api_error
 from web.messages import localized
 
@@ -36,13 +37,13 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_PAGE) -> i
     return value
 
 
-_ID = re.compile(r"[0-9]{1,18}")
+_ID = re.compile(r"[0-9]{1,10}")
 
 
 def _posted_id(name: str, raw: str) -> int:
-    """``raw`` as an id (ASCII digits: ``"²".isdigit()`` is true but ``int("²")`` fails), else 400
-    naming the field."""
-    if not _ID.fullmatch(raw):
+    """``raw`` as an id (ASCII digits: ``"²".isdigit()`` is true but ``int("²")`` fails; at most
+    the largest INTEGER the databases store, as the CLI and the API), else 400 naming the field."""
+    if not _ID.fullmatch(raw) or int(raw) > INT_MAX:
         message = msg("%(name)s: %(raw)r is not an id; choose from the list", name=name, raw=raw[:40])
         abort(400, description=localized(message))
     return int(raw)

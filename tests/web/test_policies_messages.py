@@ -83,3 +83,10 @@ def test_the_editor_refuses_nan_infinity_deep_nesting_and_a_list_as_field(login,
         assert words in unescape(response.get_data(as_text=True)), rules[:40]
     with session_scope(loaded) as s:
         assert s.scalar(select(func.count(Policy.id))) == before  # nothing saved
+
+
+def test_an_error_in_one_rule_marks_the_rules_box(login):
+    page = _post_policy(login("organizer"), rules='[{"field": "nope", "min": 1}]').get_data(as_text=True)
+    assert page.count("has-error") == 1
+    rules_box = page[page.index("has-error") :][:400]
+    assert 'name="rules"' in rules_box and "条件 #1：" in page
