@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from marketplace.errors import ConflictError, InputError, NotFoundError, join, message_of, msg
+from marketplace.errors import ConflictError, InputError, Message, NotFoundError, join, message_of, msg
 from marketplace.models import DEMAND_TRANSITIONS, Demand, DemandStatus, DemandType, Firm, Visibility, utcnow
 from marketplace.models.base import _check_transition
 from marketplace.permissions import Viewer, visible_demands_clause
@@ -282,16 +283,14 @@ def update_demand(session: Session, demand: Demand, data: dict[str, Any]) -> Dem
         allowed = DETAIL_FIELDS.get(kind.value if isinstance(kind, DemandType) else str(kind), [])
         merged["details"] = {k: v for k, v in merged["details"].items() if k in allowed}
     spec = parse_demand(merged)
-    if not hold_in_status(session, demand.id, EDITABLE):
-        session.refresh(demand)
-        raise ConflictError(
-            msg(
-                "status: demand %(id)s was %(status)s meanwhile and can no longer be edited",
-                id=demand.id,
-                status=demand.status,
-            ),
-            field="status",
-        )
+    hold_demand(
+        session,
+        demand,
+        EDITABLE,
+        lambda d: msg(
+            "status: demand %(id)s was %(status)s meanwhile and can no longer be edited", id=d.id, status=d.status
+        ),
+    )
     for key, value in spec.model_dump(exclude={"publish", "owner_firm_id"}).items():
         setattr(demand, key, value)
     demand.region_preference = parse_region(demand.region_preference, "region_preference")
@@ -326,6 +325,16 @@ def hold_in_status(session: Session, demand_id: int, statuses: tuple[DemandStatu
         execution_options={"synchronize_session": False},
     ).rowcount
     return changed == 1
+
+
+def hold_demand(
+    session: Session, demand: Demand, statuses: tuple[DemandStatus, ...], refusal: Callable[[Demand], Message]
+) -> None:
+    """:func:`hold_in_status`, or a 409 saying why: ``refusal`` of the demand as it is now (reloaded,
+    so the message names the status a concurrent change left it in)."""
+    if not hold_in_status(session, demand.id, statuses):
+        session.refresh(demand)
+        raise ConflictError(refusal(demand), field="status")
 
 
 def get_demand(session: Session, demand_id: int) -> Demand:

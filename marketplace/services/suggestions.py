@@ -27,7 +27,7 @@ from marketplace.models import (
 )
 from marketplace.models.base import _check_transition
 from marketplace.permissions import Viewer, acting_user_ids, visible_demands_clause
-from marketplace.services.demands import MATCHABLE, hold_in_status, set_status
+from marketplace.services.demands import MATCHABLE, hold_demand, set_status
 from marketplace.services.notifications import notify
 
 
@@ -100,16 +100,14 @@ def respond(session: Session, suggestion: MatchSuggestion, status: SuggestionSta
     Only while the demand is open or matched (the demand row is held meanwhile, so a concurrent
     close cannot slip in between). The first acceptance moves an open demand to matched."""
     demand = suggestion.demand
-    if not hold_in_status(session, demand.id, MATCHABLE):
-        session.refresh(demand)
-        raise ConflictError(
-            msg(
-                "status: demand %(id)s is %(status)s; suggestions on it can no longer be answered",
-                id=demand.id,
-                status=demand.status,
-            ),
-            field="status",
-        )
+    hold_demand(
+        session,
+        demand,
+        MATCHABLE,
+        lambda d: msg(
+            "status: demand %(id)s is %(status)s; suggestions on it can no longer be answered", id=d.id, status=d.status
+        ),
+    )
     _move(session, suggestion, status)
     session.refresh(demand)
     if status is SuggestionStatus.ACCEPTED and demand.status is DemandStatus.OPEN:
@@ -164,16 +162,16 @@ def owner_act(
     and never an invitation on a private demand, which the invited firm could not see (409)."""
     session.flush()
     demand = suggestion.demand
-    if not hold_in_status(session, demand.id, MATCHABLE):
-        session.refresh(demand)
-        raise ConflictError(
-            msg(
-                "status: demand %(id)s is %(status)s; its candidates can no longer be shortlisted, invited or declined",
-                id=demand.id,
-                status=demand.status,
-            ),
-            field="status",
-        )
+    hold_demand(
+        session,
+        demand,
+        MATCHABLE,
+        lambda d: msg(
+            "status: demand %(id)s is %(status)s; its candidates can no longer be shortlisted, invited or declined",
+            id=d.id,
+            status=d.status,
+        ),
+    )
     if action is OwnerAction.INVITED and demand.visibility is Visibility.PRIVATE:
         raise ConflictError(
             msg(
