@@ -261,6 +261,18 @@ def api_error(code: int, message: str, detail: dict[str, Any] | None = None, hea
     return jsonify({"status": code, "message": str(message), "detail": detail or {}}), code, dict(headers or {})
 
 
+def error_detail(exc: Exception) -> dict[str, str]:
+    """The ``detail`` of an error answer: {field: reason}, the reason being the message without its
+    "field: " prefix when it starts with the field the error names, else the whole message (a
+    message such as "suggestion … cannot go from accepted to declined; allowed next: contacted" has
+    no field prefix to split off)."""
+    text = str(exc)
+    field = getattr(exc, "field", None)
+    if field and text.startswith(f"{field}: "):
+        return {field: text[len(field) + 2 :]}
+    return {field or "input": text}
+
+
 def http_error_name(code: int) -> str:
     """The standard English name of an HTTP status ("Conflict"), as the API answers it."""
     from werkzeug.http import HTTP_STATUS_CODES
@@ -359,8 +371,6 @@ def _register_errors(app: Flask) -> None:
     def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
         code = error_status(exc) if isinstance(exc, InputError) else 503
         if request.path.startswith("/api/"):
-            from web.api import error_detail
-
             return api_error(code, str(exc), error_detail(exc) if getattr(exc, "field", None) else {})
         return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 

@@ -44,7 +44,7 @@ from marketplace.services.suggestions import (
     suggestion_dict,
     suggestions_for_demand,
 )
-from web import api_error, error_status
+from web import api_error, error_detail, error_status
 from web.api_fields import JsonNumber
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
@@ -65,18 +65,6 @@ def verify_token(token: str):  # noqa: ANN201
 @auth.error_processor
 def auth_error(error):  # noqa: ANN001, ANN201
     return api_error(error.status_code, error.message, {"auth": "send Authorization: Bearer <token>"}, error.headers)
-
-
-def error_detail(exc: Exception) -> dict[str, str]:
-    """The ``detail`` of an error answer: {field: reason}, the reason being the message without its
-    "field: " prefix when it starts with the field the error names, else the whole message (a
-    message such as "suggestion … cannot go from accepted to declined; allowed next: contacted" has
-    no field prefix to split off)."""
-    text = str(exc)
-    field = getattr(exc, "field", None)
-    if field and text.startswith(f"{field}: "):
-        return {field: text[len(field) + 2 :]}
-    return {field or "input": text}
 
 
 def _fail(exc: InputError) -> None:

@@ -19,7 +19,8 @@ from marketplace.contracts.templates import TEMPLATES
 from marketplace.errors import InputError, NotFoundError, PermissionDeniedError
 from marketplace.models import User
 from marketplace.services import contracts as svc
-from web.api import auth, error_detail
+from web import error_detail
+from web.api import auth
 from web.api_fields import Id
 from web.contracts import MAX_PDF
 from web.db import get_db

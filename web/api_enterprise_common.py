@@ -8,8 +8,8 @@ from typing import NoReturn
 from apiflask import abort
 
 from marketplace.errors import InputError
-from web import error_status
-from web.api import auth, error_detail
+from web import error_detail, error_status
+from web.api import auth
 
 __all__ = ["auth", "fail"]
 

@@ -17,8 +17,8 @@ from marketplace.services.accounts import (
     revoke_api_token,
     token_dict,
 )
-from web import error_status
-from web.api import auth, error_detail
+from web import error_detail, error_status
+from web.api import auth
 from web.db import commit, get_db
 from web.extensions import api_blueprint, limit
 

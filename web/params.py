@@ -90,11 +90,10 @@ def refuse_unknown_api_parameters():  # noqa: ANN201 - a Flask before_request ho
     misspelt filter (``?stauts=open``) must not silently return the unfiltered list."""
     if not request.path.startswith("/api/") or not request.args:
         return None
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is None:
+    if current_app.view_functions.get(request.endpoint or "") is None:
         return None  # 404/405 answer on their own
     known: set[str] = set()
-    for schema, location in getattr(view, "_spec", {}).get("args", []):
+    for schema, location in _view_spec().get("args", []):
         if location == "query":
             known |= {field.data_key or name for name, field in schema.fields.items()}
     unknown = sorted(set(request.args) - known)
@@ -105,9 +104,14 @@ def refuse_unknown_api_parameters():  # noqa: ANN201 - a Flask before_request ho
     return api_error(400, message, {"query": {name: ["unknown parameter"] for name in unknown}})
 
 
+def _view_spec() -> dict:
+    """What APIFlask's decorators recorded of the current endpoint (its inputs, outputs)."""
+    return getattr(current_app.view_functions.get(request.endpoint or ""), "_spec", {})
+
+
 def _reads_a_json_body() -> bool:
     """Whether the current API endpoint declares a JSON body (an APIFlask ``@bp.input``)."""
-    spec = getattr(current_app.view_functions.get(request.endpoint or ""), "_spec", {})
+    spec = _view_spec()
     return "body" in spec and spec.get("content_type", "application/json") == "application/json"
 
 
