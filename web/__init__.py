@@ -2,7 +2,8 @@
 
 ``create_app()`` reads settings from the environment unless given a :class:`Settings`; nothing
 is global. The matching engine is built once per process on first use (``web.engine``).
-Outside debug and testing it refuses to start with the development or a short SECRET_KEY.
+Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
+testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
 :func:`_security_headers`.
 """
@@ -89,6 +90,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     # Tests turn rate limits off unless they ask for them; production keeps them on.
     app.config.setdefault("RATELIMIT_ENABLED", settings.rate_limits and not app.testing)
     _check_secret_key(app)
+    if not app.testing:  # CA keys that cannot be opened stop the app here, naming the setting (not a 500 per request)
+        from marketplace.contracts.keys import check as check_contracts_ca
+
+        check_contracts_ca(settings)
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
