@@ -58,7 +58,9 @@ def protection(settings: Settings, *, create: bool | None = None) -> Protection:
     if settings.contracts_ca_key:
         return Protection(settings.contracts_ca_key.encode("utf-8"), SETTING)
     path = settings.contracts_ca_key_file
-    if create if create is not None else not ca_exists(settings):
+    if create is None:
+        create = not ca_exists(settings)
+    if create:
         return Protection(persisted_secret(path).encode("utf-8"), str(path))
     try:
         text = path.read_text(encoding="utf-8").strip()
