@@ -111,7 +111,7 @@ def cannot_open(settings: Settings, current: Protection, *, missing: bool = Fals
         return CAKeyError(
             msg(
                 "the platform CA keys in %(dir)s are protected by a passphrase an earlier version derived from the "
-                "secret key; re-key them once with `%(command)s` (docs/contracts.md, 'Keys'), then start again",
+                "secret key; re-key them once with `%(command)s` (docs/contracts.md, 'CA keys'), then start again",
                 dir=folder,
                 command=REKEY_COMMAND,
             )
