@@ -1,7 +1,8 @@
 """The ChainMatch web application: Flask app factory, blueprints per area, JSON API under /api/v1.
 
 ``create_app()`` reads settings from the environment unless given a :class:`Settings`; nothing
-is global. The matching engine is built once per process on first use (``web.engine``).
+is global. The matching engine is built once per process: in the background by ``serve``, else on
+first use (``web.engine``).
 Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
 testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
@@ -175,7 +176,7 @@ ERROR_RESPONSES = {
     "405": "Method not allowed: a path parameter that does not form this operation's URL",
     "409": "Conflict: changed meanwhile, already done, or a duplicate",
     "429": "Too many requests: rate limit reached",
-    "503": "Busy: matching capacity is in use; retry shortly",
+    "503": "Busy: matching capacity is in use, or the matching engine is still loading (Retry-After); retry shortly",
 }
 
 

@@ -49,21 +49,16 @@ def serving_app(settings: Settings) -> Flask:
 )
 @pass_app
 def serve_command(app: AppContext, host: str, port: int, threads: int, connection_limit: int) -> None:
-    """Serve the web app with waitress (production WSGI server); loads the matching engine first."""
+    """Serve the web app with waitress (production WSGI server). It answers at once; the matching
+    engine loads in the background meanwhile (pages that need it say it is warming up, /readyz
+    answers 200 once it is ready; docs/deployment.md)."""
     from waitress import serve
 
-    from web.engine import freeze_built_objects, get_engine
+    from web.engine import load_and_freeze, start_engine_loading
 
     flask_app = serving_app(app.settings)
-    started = time.perf_counter()
-    click.echo("正在加载匹配引擎 / loading the matching engine ...")
-    with flask_app.app_context():
-        engine = get_engine()
-    frozen = freeze_built_objects()
-    click.echo(
-        f"匹配引擎就绪 / engine ready: {len(engine.profiles)} profiles in {time.perf_counter() - started:.1f} s"
-        f" ({frozen} objects kept out of garbage collection)"
-    )
+    start_engine_loading(flask_app, load_and_freeze)
+    click.echo("匹配引擎正在后台加载 / the matching engine is loading in the background (GET /healthz: its state)")
     click.echo(f"请打开 / open http://{host}:{port}/")
     serve(flask_app, host=host, port=port, threads=threads, connection_limit=connection_limit)
 
