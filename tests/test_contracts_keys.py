@@ -19,7 +19,6 @@ import json
 import os
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from asn1crypto import algos, tsp
@@ -69,8 +68,7 @@ def serve(env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch):  # noqa:
 
     served = {}
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.setdefault("app", app))
-    monkeypatch.setattr(web.engine, "get_engine", lambda: SimpleNamespace(profiles=[]))
-    monkeypatch.setattr(web.engine, "freeze_built_objects", lambda: 0)
+    monkeypatch.setattr(web.engine, "start_engine_loading", lambda app, load=None: None)  # no matching here
     result = run(env, "serve", "--port", "5999")
     return result, served.get("app")
 
