@@ -4,6 +4,8 @@ account enumeration, tokens, lost updates, 500s on bad input and duplicates, hea
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -365,6 +367,38 @@ def test_token_page_lists_and_revokes(client, people):
     page = client.get("/auth/token").get_data(as_text=True)
     assert 'id="api-token"' in page and "页面令牌" in page
     assert 'id="api-token"' not in client.get("/auth/token").get_data(as_text=True)  # shown once
+
+
+def _session_cookie(client, app) -> tuple[str, dict]:  # noqa: ANN001
+    """The session cookie as the browser holds it, and what it says (signed, not encrypted)."""
+    raw = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    return raw, app.session_interface.get_signing_serializer(app).loads(raw)
+
+
+def test_a_new_token_is_shown_once_after_the_redirect_and_never_travels_in_the_session_cookie(client, app, people):
+    sign_in(client, "sme@t.cn")
+    created = client.post("/auth/token", data={"name": "cookie-check", "expires_in_days": "30"})
+    assert created.status_code == 303 and created.headers["Location"].endswith("/auth/token")
+    raw_after_post, session_after_post = _session_cookie(client, app)
+    page = client.get("/auth/token")
+    found = re.search(r'<code id="api-token">(cm_[^<]+)</code>', page.get_data(as_text=True))
+    assert found, "the new token is shown on the page after the redirect"
+    secret = found.group(1)
+    assert secret not in raw_after_post and secret not in repr(session_after_post)
+    assert secret not in repr(_session_cookie(client, app)[1])
+    assert page.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/v1/tokens", headers=bearer(secret)).status_code == 200  # the real token
+    assert 'id="api-token"' not in client.get("/auth/token").get_data(as_text=True)  # shown once
+
+
+def test_a_token_whose_secret_can_no_longer_be_shown_says_so(client, app, people):
+    """The secret waits in the server's memory only: after a restart (or past five minutes) the
+    page says it cannot be shown again instead of showing nothing."""
+    sign_in(client, "sme@t.cn")
+    client.post("/auth/token", data={"name": "lost", "expires_in_days": "30"})
+    app.extensions["reveals"].clear()
+    page = client.get("/auth/token").get_data(as_text=True)
+    assert 'id="api-token"' not in page and "新令牌已生成，但已无法再次显示" in page and "lost" in page
 
 
 def test_security_headers_on_pages_and_api(client, people):
