@@ -129,7 +129,7 @@ def test_2_both_firms_negotiate_approve_sign_and_verify_the_contract(made, demo_
     large, sme, public = demo_users["large"], demo_users["sme"], demo_users["public"]
     large.goto(f"{made.url}/contracts/suggestions")
     _click(large.locator("li.card", has_text=DEMAND_TITLE).locator("button", has_text="生成合同草稿"))
-    assert "合同草稿已创建" in large.inner_text("main")
+    assert "已根据匹配结果生成合同草稿" in large.inner_text("main")
     contract_url = large.url
     assert re.search(r"/contracts/\d+$", contract_url)
     assert SME_NAME in large.inner_text("main")
