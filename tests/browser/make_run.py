@@ -86,7 +86,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def build_and_serve(instance: Path, *, ready_timeout: float = 240.0) -> MadeInstance:
     """Run every step of ``make run`` (the last one, serve, in the background on a free port) and
-    wait until the server answers and its matching engine is ready."""
+    wait until ``/readyz`` says its matching engine is ready."""
     env = user_environment(instance)
     *steps, serve = run_recipe()
     outputs: dict[str, str] = {}
@@ -108,11 +108,14 @@ def build_and_serve(instance: Path, *, ready_timeout: float = 240.0) -> MadeInst
         if process.poll() is not None:
             raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
-            status, body = _get(f"{made.url}/healthz")
+            status, body = _get(f"{made.url}/readyz")
         except OSError:
             status, body = 0, b""
-        if status == 200 and b'"loading"' not in body:
+        if status == 200:
             return made
+        if status == 503 and b"loading" not in body:
+            made.stop()
+            raise AssertionError(f"the matching engine failed to load: {body!r}\n{log.read_text(errors='replace')}")
         time.sleep(1)
     made.stop()
     raise AssertionError(f"serve was not ready in {ready_timeout:.0f} s:\n{log.read_text(errors='replace')}")
