@@ -19,6 +19,7 @@ from marketplace.services import events as ev
 from marketplace.services.accounts import create_user, issue_api_token
 from marketplace.services.events_scheduling import schedule_event
 from marketplace.services.firms import create_firm
+from tests.events_helpers import event_day_has_come
 from tests.web.conftest import PASSWORD
 
 
@@ -79,6 +80,12 @@ def _schedule_by_hand(loaded, world, slot: int = 0, table: int = 0) -> int:
         meeting.slot, meeting.table_no, meeting.status = slot, table, MeetingStatus.SCHEDULED
         s.flush()
         return meeting.id
+
+
+def _event_day(loaded, world) -> None:
+    """The world's event takes place today (event time zone): check-in, held / no-show and ending it are allowed."""
+    with session_scope(loaded) as s:
+        event_day_has_come(s, s.get(Event, world["event"]))
 
 
 # --- organizer flow ---------------------------------------------------------------------------
@@ -326,6 +333,7 @@ def test_organizer_device_checks_in_from_the_qr_url_and_participants_cannot(logi
     token = world["token_of"][world["sme_firm"]]
     client = login("sme")
     assert client.post(f"/events/{world['event']}/checkin/{token}").status_code == 403
+    _event_day(loaded, world)
     client = login("organizer")
     assert "确认签到" in client.get(f"/events/{world['event']}/checkin/{token}").get_data(as_text=True)
     client.post(f"/events/{world['event']}/checkin/{token}")
@@ -337,6 +345,7 @@ def test_organizer_device_checks_in_from_the_qr_url_and_participants_cannot(logi
 
 def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
+    _event_day(loaded, world)
     client = login("sme")
     client.post(f"/events/{world['event']}/meetings/{meeting_id}/held")
     response = client.post(
@@ -355,6 +364,7 @@ def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login,
 
 def test_report_counts_from_records_and_neutralises_formulas(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
+    _event_day(loaded, world)
     with session_scope(loaded) as s:
         m = s.get(Meeting, meeting_id)
         m.sme_firm.name = '=HYPERLINK("http://evil")'
@@ -847,6 +857,7 @@ def test_a_finished_event_refuses_registrations_meetings_and_scheduling_with_409
         event = s.get(Event, e)
         ev.invite_firms(s, event, [world["outsider_firm"]])
         ev.decline_invitation(s, event, world["outsider_firm"])
+        event_day_has_come(s, event)
         ev.set_event_status(s, event, ev.EventStatus.FINISHED)
     refusals = [
         ("outsider", f"/api/v1/events/{e}/registrations", {}, "firms register only while"),
@@ -919,6 +930,7 @@ def test_the_agenda_and_the_schedule_offer_a_confirmed_cancel_to_those_who_may_c
 def test_a_finished_event_offers_no_cancel_nor_invitation_and_refuses_them_with_a_flash(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
     e = world["event"]
+    _event_day(loaded, world)
     with session_scope(loaded) as s:
         ev.set_event_status(s, s.get(Event, e), ev.EventStatus.FINISHED)
     organizer = login("organizer")
