@@ -415,3 +415,18 @@ def test_a_suggestion_region_filter_that_names_no_province_is_refused(login, peo
     assert page.status_code == 400 and "地区：" in page.get_data(as_text=True)
     assert 'id="region-error"' in page.get_data(as_text=True)  # next to the filter, on the demand's page
     assert client.get(f"/demands/{people['demand']}?region=上海市").status_code == 200
+
+
+def test_a_demands_budget_reads_as_people_write_it_in_both_languages(client, loaded, people):
+    with session_scope(loaded) as s:
+        s.get(Demand, people["demand"]).budget_min, s.get(Demand, people["demand"]).budget_max = 500.0, 3000.0
+    html = client.get(f"/demands/{people['demand']}").get_data(as_text=True)
+    assert '<span id="demand-budget">500–3,000 万元</span>' in html and "500.0" not in html
+    client.get("/lang/en")
+    html = client.get(f"/demands/{people['demand']}").get_data(as_text=True)
+    assert '<span id="demand-budget">CNY 5–30 million</span>' in html
+    with session_scope(loaded) as s:
+        s.get(Demand, people["demand"]).budget_min = None
+    assert '<span id="demand-budget">up to CNY 30 million</span>' in client.get(
+        f"/demands/{people['demand']}"
+    ).get_data(as_text=True)
