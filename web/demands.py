@@ -117,7 +117,9 @@ def mine():  # noqa: ANN201
     rows = list(
         get_db().scalars(select(Demand).where(Demand.owner_firm_id == current_user.firm_id).order_by(Demand.id.desc()))
     )
-    return render_template("demands/mine.html", demands=rows)
+    # SMEs answer demands rather than post them: their page says so and leads to the demands for them
+    posts = current_user.role in (Role.LARGE, Role.ADMIN)
+    return render_template("demands/mine.html", demands=rows, posts_demands=posts)
 
 
 @bp.route("/new", methods=["GET", "POST"])
