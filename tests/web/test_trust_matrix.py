@@ -354,6 +354,7 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
     "openapi.spec": lambda w: [Case("GET", "/api/v1/openapi.json", anyone)],
     "main.index": lambda w: [Case("GET", "/", anyone)],
     "main.healthz": lambda w: [Case("GET", "/healthz", anyone)],
+    "main.readyz": lambda w: [Case("GET", "/readyz", anyone)],
     "main.set_language": lambda w: [Case("GET", "/lang/zh", anyone)],
     "auth.login": lambda w: [
         Case("GET", "/auth/login", anyone),
