@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-installed
+# one stamp per level: `make run` installs the serving set, `make test` adds the development set to the same .venv
+SERVE_STAMP := $(VENV)/.serve-installed
+DEV_STAMP := $(VENV)/.dev-installed
 NEO4J_DIR := graph/neo4j_server
 NEO4J_JAR := $(NEO4J_DIR)/target/neo4j-server-1.0.0.jar
 TEST_INSTANCE := $(CURDIR)/instance/test
@@ -12,16 +14,26 @@ TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-deps run test screenshots lint translations neo4j-build neo4j-start neo4j-stop clean bench evaluate
+.PHONY: setup setup-serve system-deps run test screenshots lint translations neo4j-build neo4j-start neo4j-stop clean bench evaluate
 
-## setup: create .venv and install pinned dependencies (fast when nothing changed)
-setup: $(STAMP)
+## setup-serve: create .venv and install what serving needs (requirements/serve.txt: no PyTorch, about 0.9 GB)
+setup-serve: $(SERVE_STAMP)
 
-$(STAMP): requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+## setup: everything (requirements/dev.txt: serving + PyTorch, training, tests and tooling); fast when nothing changed
+setup: $(DEV_STAMP)
+
+$(PY):
+	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $(STAMP)
+
+$(SERVE_STAMP): requirements/serve.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements/serve.txt
+	touch $(SERVE_STAMP)
+
+# dev.txt includes serve.txt, so after `make run` this only adds the development set
+$(DEV_STAMP): requirements/dev.txt requirements/serve.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(SERVE_STAMP) $(DEV_STAMP)
 
 ## system-deps: Java, Maven, Chromium, PostgreSQL and CJK fonts (wqy-zenhei is embedded in contract PDFs) from Debian when missing (needs root, as on CI)
 system-deps:
@@ -43,8 +55,8 @@ neo4j-build: $(NEO4J_JAR)
 $(NEO4J_JAR): $(NEO4J_DIR)/pom.xml $(shell find $(NEO4J_DIR)/src -name '*.java')
 	cd $(NEO4J_DIR) && mvn -B -q package -DskipTests
 
-## run: set up, load the demo data and serve http://127.0.0.1:5000
-run: setup
+## run: install the serving set, load the demo data and serve http://127.0.0.1:5000
+run: setup-serve
 	$(PY) -m marketplace init-db
 	$(PY) -m marketplace demo load
 	$(PY) -m marketplace index build
@@ -68,7 +80,7 @@ lint: setup
 
 ## translations: collect new service messages (marketplace.errors.msg) into the Chinese catalogue,
 ## then compile every catalogue; translate the empty entries of errors.po and run it again
-translations: setup
+translations: setup-serve
 	$(VENV)/bin/pybabel extract -F babel-errors.cfg -k msg --no-default-keywords --omit-header \
 	  -o web/translations_errors/errors.pot marketplace web embeddings graph
 	$(VENV)/bin/pybabel update -D errors -l zh -i web/translations_errors/errors.pot -d web/translations_errors \

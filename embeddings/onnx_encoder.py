@@ -174,6 +174,9 @@ def export(model_dir: Path, path: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from embeddings.dense import quiet_transformers
+
+    quiet_transformers()
     model = SentenceTransformer(str(model_dir), device="cpu")
     names = [n for n in model.tokenizer.model_input_names if n in _INPUTS]
 

@@ -17,19 +17,8 @@ from marketplace.models import DemandType, FirmKind, Tier
 def build_engine(app: AppContext, *, progress: bool = True, **kw: Any):  # noqa: ANN201
     from marketplace.matching import MatchEngine
 
-    _quiet_model_loading()
     with app.session() as session:
         return MatchEngine(app.settings, progress=progress and sys.stderr.isatty(), **kw).build(session)
-
-
-def _quiet_model_loading() -> None:
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a pinned dependency
-        pass
 
 
 def read_queries(path: Path) -> list[dict[str, Any]]:
@@ -274,7 +263,6 @@ def evaluate_command(
 
     tasks = _pick(task_list, TASKS, "tasks")
     configs = {c: CONFIGS[c] for c in _pick(config_list, tuple(CONFIGS), "configs")}
-    _quiet_model_loading()
     settings = app.settings.with_overrides(embedding_model=model) if model else app.settings
     report = evaluate(
         settings,
