@@ -14,7 +14,7 @@ TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-serve system-deps run test screenshots lint translations neo4j-build neo4j-start neo4j-stop clean bench evaluate
+.PHONY: setup setup-serve serve-deps system-deps run test screenshots lint translations neo4j-build neo4j-start neo4j-stop clean bench evaluate
 
 ## setup-serve: create .venv and install what serving needs (requirements/serve.txt: no PyTorch, about 0.9 GB)
 setup-serve: $(SERVE_STAMP)
@@ -34,6 +34,11 @@ $(SERVE_STAMP): requirements/serve.txt | $(PY)
 $(DEV_STAMP): requirements/dev.txt requirements/serve.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(SERVE_STAMP) $(DEV_STAMP)
+
+## serve-deps: the CJK font contract PDFs embed (fonts-wqy-zenhei) from Debian when missing (needs root)
+serve-deps:
+	@test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || { echo "installing: fonts-wqy-zenhei"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; }
 
 ## system-deps: Java, Maven, Chromium, PostgreSQL and CJK fonts (wqy-zenhei is embedded in contract PDFs) from Debian when missing (needs root, as on CI)
 system-deps:
@@ -56,8 +61,9 @@ $(NEO4J_JAR): $(NEO4J_DIR)/pom.xml $(shell find $(NEO4J_DIR)/src -name '*.java')
 	cd $(NEO4J_DIR) && mvn -B -q package -DskipTests
 
 ## run: install the serving set, load the demo data and serve http://127.0.0.1:5000
-run: setup-serve
+run: setup-serve serve-deps
 	$(PY) -m marketplace init-db
+	$(PY) -m marketplace contracts pki rekey
 	$(PY) -m marketplace demo load
 	$(PY) -m marketplace index build
 	$(PY) -m marketplace demo accounts
