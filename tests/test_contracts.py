@@ -332,7 +332,9 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
     org = Organization(name="测试协会", kind=OrganizationKind.ASSOCIATION)
     session.add(org)
     session.flush()
-    event = Event(organization_id=org.id, title="锂电产业链对接会", start_date=date(2026, 12, 1), location="常州")
+    event = Event(
+        organization_id=org.id, title="锂电产业链对接会", start_date=date(2026, 12, 1), location="常州会展中心 2 号馆"
+    )
     session.add(event)
     session.flush()
     req = MeetingRequest(
@@ -368,11 +370,11 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
     contract = svc.start_from_meeting(session, buyer, meeting.id)
     fields = contract.rounds[0].fields
     assert contract.source.value == "meeting" and contract.source_ref == f"meeting:{meeting.id}"
-    assert (
-        fields["sign_place"] == "常州"
-        and fields["amount"] == "1500000.00"
-        and "锂电产业链对接会" in fields["extra_terms"]
-    )
+    assert fields["amount"] == "1500000.00" and "锂电产业链对接会" in fields["extra_terms"]
+    # the courts of the dispute clause are those of the buyer's registered region, not the venue
+    assert fields["sign_place"] == "江苏"
+    disputes = next(text for key, _title, text in svc.clauses(contract) if key == "disputes")
+    assert "提交江苏有管辖权的人民法院" in disputes and "会展中心" not in disputes
     assert svc.start_from_meeting(session, deal.user(session, "supplier"), meeting.id).id == contract.id
 
 

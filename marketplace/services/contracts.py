@@ -431,7 +431,11 @@ def _money(wan: float | None) -> str:
 def prefill_fields(
     template: Template, buyer: Firm, supplier: Firm, demand: Demand | None, extra: dict[str, Any] | None
 ) -> dict[str, str]:
-    """Field values from the demand, both firms' registered data and (for meetings) ``extra``."""
+    """Field values from the demand, both firms' registered data and (for meetings) ``extra``.
+
+    The place of signing, whose courts the dispute clause names, is the buyer's (甲方's)
+    registered region, else the supplier's; blank when neither firm has one (the parties then
+    choose it in the form, as a required term)."""
     values: dict[str, Any] = {
         "title": f"{buyer.display_name}与{supplier.display_name}{template.zh}",
         "sign_place": buyer.region or supplier.region or "",
@@ -492,7 +496,7 @@ def start_contract(
     """Start a contract between two firms; round 1 is the actor's draft.
 
     Generic on purpose: match suggestions, event meetings (``source=ContractSource.MEETING``,
-    ``source_ref="meeting:<id>"``, ``prefill={"sign_place": ..., "extra_terms": ...}``) and
+    ``source_ref="meeting:<id>"``, ``prefill={"amount": ..., "extra_terms": ...}``) and
     scratch contracts all come here. The actor must belong to one of the two firms; they become
     their firm's approver and signer until :func:`designate` changes that."""
     note = clean_note(note)
@@ -622,8 +626,12 @@ def start_from_suggestion(
 
 def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contract:
     """A contract from an event meeting where a side reported 达成合作意向/协议: the large firm
-    buys from the SME; place, amount and the event are pre-filled. One contract per meeting: a
-    second call returns the contract already started (unless it was cancelled)."""
+    buys from the SME; amount and the event are pre-filled. One contract per meeting: a second
+    call returns the contract already started (unless it was cancelled).
+
+    The place of signing stays the firms' registered region (:func:`prefill_fields`), never the
+    event venue: the dispute clause names the courts of that place (提交{sign_place}有管辖权的人民
+    法院), and a hall of a convention centre is no court district."""
     from marketplace.models import Meeting, Outcome
 
     meeting = session.get(Meeting, meeting_id)
@@ -656,7 +664,6 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
         source=ContractSource.MEETING,
         source_ref=ref,
         prefill={
-            "sign_place": event.location if event else "",
             "amount": _money(amount),
             "extra_terms": f"本合同源于「{event.title}」（{event.start_date.isoformat()}）对接洽谈。{notes}"
             if event
