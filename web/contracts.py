@@ -22,7 +22,7 @@ from sqlalchemy import select
 from marketplace.contracts.templates import TEMPLATES, get_template
 from marketplace.errors import InputError, NotFoundError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
-from marketplace.permissions import acts_for_firms
+from marketplace.permissions import acts_for_firms, viewer_of, visible_demands_clause
 from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
@@ -180,7 +180,8 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
 @bp.get("/suggestions")
 @login_required
 def suggestions():  # noqa: ANN201
-    """Accepted matches of the user's firm that can become contracts."""
+    """Accepted matches of the user's firm that can become contracts: on demands the user may
+    see, as :func:`marketplace.services.contracts.start_from_suggestion` requires."""
     from marketplace.models import Demand, MatchSuggestion
 
     user = _me()
@@ -190,6 +191,7 @@ def suggestions():  # noqa: ANN201
         .where(
             MatchSuggestion.status.in_([SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED]),
             (Demand.owner_firm_id == user.firm_id) | (MatchSuggestion.firm_id == user.firm_id),
+            visible_demands_clause(viewer_of(user)),
         )
     )
     return render_template("contracts/suggestions.html", suggestions=list(rows))

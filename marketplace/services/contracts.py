@@ -599,8 +599,14 @@ def start_from_suggestion(
     cancelled); the suggestion counts as contacted."""
     mine = require_firm_user(actor)
     suggestion = session.get(MatchSuggestion, suggestion_id)
-    # another pair's suggestion answers exactly as one that does not exist
-    if suggestion is None or mine not in (suggestion.demand.owner_firm_id, suggestion.firm_id):
+    # another pair's suggestion, and one on a demand the actor may not see (a draft, or a demand
+    # no longer open to the suggested firm), answer exactly as one that does not exist: whether it
+    # was accepted would tell that it exists
+    if (
+        suggestion is None
+        or mine not in (suggestion.demand.owner_firm_id, suggestion.firm_id)
+        or not can_view_demand(session, viewer_of(actor), suggestion.demand)
+    ):
         raise _no_suggestion(suggestion_id)
     demand = suggestion.demand
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):

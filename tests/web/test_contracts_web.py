@@ -599,6 +599,45 @@ def test_another_pairs_suggestion_answers_exactly_as_a_missing_one(client, login
         assert s.scalars(select(Contract)).all() == []
 
 
+def test_a_suggestion_on_a_demand_the_caller_cannot_see_answers_as_a_missing_one(client, login, people, loaded):
+    """The suggested firm's own suggestion on a demand it may not see (the owner's draft): a 404 as
+    for a missing suggestion, in the API and on the page, not a 400 "not accepted yet" that would
+    tell that it exists. The owner, who sees its draft, still hears why it cannot start."""
+    from marketplace.models import MatchSuggestion, SuggestionStatus
+
+    with session_scope(loaded) as s:
+        sug = MatchSuggestion(
+            demand_id=people["draft"], firm_id=people["sme_firm"], score=0.9, status=SuggestionStatus.SUGGESTED
+        )
+        s.add(sug)
+        s.flush()
+        sid = sug.id
+    missing = 2**31 - 1
+    body = {"other_firm_id": people["large_firm"]}
+    hidden = client.post("/api/v1/contracts", json={**body, "suggestion_id": sid}, headers=_api(people, "sme"))
+    absent = client.post("/api/v1/contracts", json={**body, "suggestion_id": missing}, headers=_api(people, "sme"))
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json == {
+        "status": 404,
+        "message": f"suggestion_id: suggestion {sid} does not exist",
+        "detail": {"suggestion_id": f"suggestion {sid} does not exist"},
+    }
+    c = login("sme")
+    c.get("/")  # the welcome flash
+    hidden_page = c.post(f"/contracts/from-suggestion/{sid}")
+    absent_page = c.post(f"/contracts/from-suggestion/{missing}")
+    assert hidden_page.status_code == absent_page.status_code == 404
+    assert f"推荐 {sid} 不存在" in hidden_page.get_data(as_text=True)
+    owner = client.post(
+        "/api/v1/contracts",
+        json={"other_firm_id": people["sme_firm"], "suggestion_id": sid},
+        headers=_api(people, "large"),
+    )
+    assert owner.status_code == 400 and "not accepted yet" in owner.json["message"]
+    with session_scope(loaded) as s:
+        assert s.scalars(select(Contract)).all() == []
+
+
 def test_only_firm_users_start_contracts_and_a_bogus_other_firm_is_named_as_sent(client, people, loaded):
     for who in ("organizer", "admin"):
         r = client.post("/api/v1/contracts", json={"other_firm_id": people["sme_firm"]}, headers=_api(people, who))
