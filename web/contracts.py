@@ -14,11 +14,23 @@ import secrets
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from marketplace.config import Settings
 from marketplace.contracts.templates import TEMPLATES, get_template
 from marketplace.errors import InputError, NotFoundError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
@@ -52,10 +64,17 @@ def not_found(exc: NotFoundError):  # noqa: ANN201
     return render_template("errors/error.html", code=404, name=localized(exc), description=""), 404
 
 
-def _settings():  # noqa: ANN202
-    from flask import current_app
+def request_settings() -> Settings:
+    """The app's settings for this request: when ``MARKETPLACE_PUBLIC_BASE_URL`` is unset, with the
+    address this request came to as the public one, so that the verification link and QR code on a
+    PDF rendered now open where the reader reached the platform (not a default port 5000)."""
+    settings: Settings = current_app.extensions["settings"]
+    if settings.public_base_url or not has_request_context():
+        return settings
+    return settings.with_overrides(public_base_url=settings.site_url(request.host_url))
 
-    return current_app.extensions["settings"]
+
+_settings = request_settings  # the views' name for it
 
 
 def _me() -> User:

@@ -117,7 +117,7 @@ def _ca_passphrase(settings: Settings) -> bytes:
 
 
 def crl_url(settings: Settings) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/contracts/pki/crl"
+    return f"{settings.site_url()}/contracts/pki/crl"
 
 
 def platform_ca(settings: Settings) -> pki.PlatformCA:
@@ -1023,7 +1023,10 @@ def approve(
 
 
 def verify_url(settings: Settings, contract: Contract) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/contracts/verify/{contract.token}"
+    """The link (and QR code) printed on the contract PDF and the completion certificate: under
+    ``MARKETPLACE_PUBLIC_BASE_URL``, else the address of the request that renders it (the pages
+    pass it in ``settings``, see ``web.contracts.request_settings``), else the CLI default."""
+    return f"{settings.site_url()}/contracts/verify/{contract.token}"
 
 
 def finalise(session: Session, settings: Settings, contract: Contract) -> None:

@@ -734,3 +734,68 @@ def test_openapi_documents_the_contract_pdf(client):
     spec = client.get("/api/v1/openapi.json").json
     content = spec["paths"]["/api/v1/contracts/{contract_id}/pdf"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["application/pdf"]
+
+
+# --- what the PDF prints ------------------------------------------------------------------------
+
+
+def _pdf_text(pdf: bytes) -> bytes:
+    """The strings a PDF's pages show, run together (a wrapped line continues the one before):
+    reportlab writes ASCII text into the content streams as it is."""
+    import re
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    out = b""
+    for kid in PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"]:
+        contents = kid.get_object()["/Contents"]
+        streams = contents if isinstance(contents, list) else [contents]
+        for stream in streams:
+            out += b"".join(re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", stream.get_object().data))
+    return out
+
+
+def _approved(client, login, people) -> tuple[int, bytes]:
+    """A contract both firms approved (its PDF rendered by the last approval), and that PDF."""
+    cid = _to_approving(login, people)
+    for who in ("large", "sme"):
+        assert login(who).post(f"/contracts/{cid}/approve", data={"decision": "approve"}).status_code == 302
+    pdf = client.get(f"/contracts/{cid}/contract.pdf")
+    assert pdf.status_code == 200
+    return cid, pdf.data
+
+
+def _token(loaded, cid: int) -> str:
+    with session_scope(loaded) as s:
+        return s.get(Contract, cid).token
+
+
+def test_the_pdf_links_to_the_verify_page_at_the_address_that_served_it(app, client, login, people, loaded):
+    """Without MARKETPLACE_PUBLIC_BASE_URL the verification link and QR code on the PDF use the
+    address the approver reached the platform at, not a default 127.0.0.1:5000."""
+    app.config["SERVER_NAME"] = "chainmatch.test:8080"  # the test client's requests go to this address
+    cid, pdf = _approved(client, login, people)
+    text = _pdf_text(pdf)
+    assert f"http://chainmatch.test:8080/contracts/verify/{_token(loaded, cid)}".encode() in text
+    assert b"127.0.0.1:5000" not in text
+
+
+def test_the_public_base_url_setting_wins_over_the_request_address(loaded, people):
+    from web import create_app
+
+    app = create_app(
+        loaded.with_overrides(public_base_url="https://chainmatch.example.cn/"),
+        {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False},
+    )
+    app.config["SERVER_NAME"] = "10.0.0.7:8000"
+    client = app.test_client()
+
+    def login(who: str):  # noqa: ANN202
+        client.post("/auth/logout")
+        assert client.post("/auth/login", data={"email": people["emails"][who], "password": PASSWORD_OF_TESTS})
+        return client
+
+    cid, pdf = _approved(client, login, people)
+    text = _pdf_text(pdf)
+    assert f"https://chainmatch.example.cn/contracts/verify/{_token(loaded, cid)}".encode() in text
+    assert b"10.0.0.7" not in text
