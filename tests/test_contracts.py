@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -11,7 +13,7 @@ from sqlalchemy import func, select
 from marketplace.errors import InputError, TransitionError, message_of
 from marketplace.models import ContractAuditEntry, ContractSignature, ContractStatus, SigningCredential
 from marketplace.services import contracts as svc
-from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, to_signed, to_signing
+from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, pdf_text, to_signed, to_signing
 
 
 @pytest.fixture
@@ -31,6 +33,26 @@ def test_signed_contract_verifies_with_both_signatures_timestamps_and_record(ses
     assert report.record["original_matches"] and report.record["content_hash_matches"]
     assert report.record["is_final_signed_copy"]
     assert svc.verify_audit(session, contract.id).ok
+
+
+def _beijing(stamp, fmt: str) -> bytes:  # noqa: ANN001 - a stored (naive UTC) time
+    return stamp.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt).encode()
+
+
+def test_the_pdf_and_the_completion_certificate_print_times_in_beijing_time(session, settings, deal):
+    """One zone as on the event pages: the finalisation time on the contract, the rounds and the
+    trusted signing times on the completion certificate are Beijing time, not UTC."""
+    contract = to_signed(session, settings, deal)
+    anchor = session.scalar(select(ContractAuditEntry).where(ContractAuditEntry.hash == contract.audit_anchor))
+    signing_page = pdf_text(contract.unsigned_pdf)
+    assert _beijing(anchor.at, "%Y-%m-%d %H:%M") in signing_page
+    assert anchor.at.strftime("%Y-%m-%d %H:%M").encode() not in signing_page and b"UTC" not in signing_page
+    certificate = pdf_text(svc.completion_certificate(session, settings, contract))
+    for sig in contract.signatures:
+        assert _beijing(sig.timestamp, "%Y-%m-%d %H:%M:%S") in certificate
+    for rnd in contract.rounds:
+        assert _beijing(rnd.created_at, "%Y-%m-%d %H:%M") in certificate
+    assert b"UTC" not in certificate
 
 
 def test_round_diff_shows_the_countered_price(session, settings, deal):

@@ -64,6 +64,12 @@ def not_found(exc: NotFoundError):  # noqa: ANN201
     return render_template("errors/error.html", code=404, name=localized(exc), description=""), 404
 
 
+@bp.context_processor
+def contract_context() -> dict[str, Any]:
+    """Contract pages show times in Beijing time, as the event pages do (one zone everywhere)."""
+    return {"local_time": svc.local_time}
+
+
 def request_settings() -> Settings:
     """The app's settings for this request: when ``MARKETPLACE_PUBLIC_BASE_URL`` is unset, with the
     address this request came to as the public one, so that the verification link and QR code on a

@@ -127,6 +127,9 @@ class SignRequest:
     timestamper: TimeStamper
     font_cache: Path
     intent: str = "password"
+    # the time printed in the stamp, as the platform shows times (``2026-12-08 09:30:00 北京时间``);
+    # empty: pyHanko's clock in the server's local zone
+    stamp_time: str = ""
 
 
 class SigningProvider(ABC):
@@ -167,7 +170,12 @@ class LocalPadesProvider(SigningProvider):
             validation_context=request.validation,
         )
         params = {"firm": request.firm_name, "signer": request.signer_name, "intent": request.intent}
-        font = stamp_font(request.font_cache, (STAMP_TEXT % {**params, "ts": ""}) + string.printable)
+        if request.stamp_time:
+            params["ts"] = request.stamp_time
+        # the glyphs of the stamp: its text but the time's digits (string.printable has them), so
+        # that one font subset serves every signature of a signer
+        zone = "".join(ch for ch in params.get("ts", "") if not ch.isascii())
+        font = stamp_font(request.font_cache, (STAMP_TEXT % {**params, "ts": zone}) + string.printable)
         style = TextStampStyle(
             stamp_text=STAMP_TEXT,
             text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(font), font_size=9)),

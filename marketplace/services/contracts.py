@@ -70,9 +70,14 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.permissions import acting_user_ids, acts_for_firms, can_view_demand, viewer_of
+from marketplace.services.events_agenda import EVENT_TZ
 from marketplace.services.notifications import notify
 
 GENESIS = "0" * 64
+# Contracts show times as the events do, in Beijing time (the events' zone, Asia/Shanghai): pages,
+# the PDF, its signature stamps and the completion certificate. Stored times stay naive UTC.
+CONTRACT_TZ = EVENT_TZ
+ZONE_LABEL = "北京时间"  # after a time on the (Chinese) PDF; pages say it in the reader's language
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
 # stays valid. Revocation for cause (lost, compromised) lists it.
 SUPERSEDED = "superseded"
@@ -105,6 +110,15 @@ def _no_suggestion(suggestion_id: int) -> NotFoundError:
 
 class ConflictError(TransitionError):
     """The action was already done or raced with another one (web: 409)."""
+
+
+def local_time(stamp: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC as the database keeps it, an aware one, or its ISO text as the
+    audit log exports it) as Beijing wall-clock text (:data:`CONTRACT_TZ`); "—" for none."""
+    if stamp is None or stamp == "":
+        return "—"
+    when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    return when.replace(tzinfo=when.tzinfo or UTC).astimezone(CONTRACT_TZ).strftime(fmt)
 
 
 # --- platform PKI --------------------------------------------------------------------------
@@ -1044,7 +1058,7 @@ def finalise(session: Session, settings: Settings, contract: Contract) -> None:
         content_hash=rnd.content_hash,
         verify_url=verify_url(settings, contract),
         audit_head=anchor.hash,
-        finalised_at=anchor.at.strftime("%Y-%m-%d %H:%M"),
+        finalised_at=f"{local_time(anchor.at)} {ZONE_LABEL}",
     )
     font = render.cjk_font(settings.contracts_font_cache, settings.contracts_font)
     pdf = pades.add_signature_fields(render.render_contract(doc, font))
@@ -1182,6 +1196,7 @@ def sign(
         timestamper=tsa.timestamper_for(ca, settings.contracts_tsa_url),
         font_cache=settings.contracts_font_cache,
         intent=intent.split()[0],
+        stamp_time=f"{local_time(utcnow(), '%Y-%m-%d %H:%M:%S')} {ZONE_LABEL}",
     )
     signed = provider.sign(base, request)
     report = pades.verify_pdf(signed, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
@@ -1366,14 +1381,19 @@ def completion_certificate(session: Session, settings: Settings, contract: Contr
             "party": s.party.label_zh,
             "signer": f"{s.signer.name} <{s.signer.email}>",
             "serial": creds[s.credential_id].serial,
-            "timestamp": s.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC") if s.timestamp else "—",
+            "timestamp": f"{local_time(s.timestamp, '%Y-%m-%d %H:%M:%S')} {ZONE_LABEL}" if s.timestamp else "—",
             "intent": s.intent,
             "sha256": s.pdf_sha256,
         }
         for s in contract.signatures
     ]
     rounds = [
-        {"number": r.number, "hash": r.content_hash, "by": r.author.name, "at": r.created_at.strftime("%Y-%m-%d %H:%M")}
+        {
+            "number": r.number,
+            "hash": r.content_hash,
+            "by": r.author.name,
+            "at": f"{local_time(r.created_at)} {ZONE_LABEL}",
+        }
         for r in contract.rounds
     ]
     font = render.cjk_font(settings.contracts_font_cache, settings.contracts_font)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from asn1crypto import algos, core, tsp
 from sqlalchemy import select
 
 from marketplace.db import session_scope
 from marketplace.models import Contract, Role, User
+from tests.contracts_helpers import pdf_text
 from tests.web.conftest import PASSWORD as PASSWORD_OF_TESTS
 
 SIGN_PW = "my-signing-pw-1"
@@ -62,10 +65,32 @@ def _to_signing(client, login, people) -> int:
         c = login(who)
         r = c.post("/contracts/signing-key", data={"signing_password": SIGN_PW, "confirm": SIGN_PW})
         assert r.status_code == 200 and "签署证书已签发" in r.get_data(as_text=True)
+        assert "北京时间" in r.get_data(as_text=True) and "UTC" not in r.get_data(as_text=True)  # issued at
     return cid
 
 
-def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
+def _beijing(stamp: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return stamp.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
+def _shows_beijing_time(loaded, client, cid: int) -> None:  # noqa: ANN001
+    """The contract page gives its times in Beijing time (as the event pages do), never UTC."""
+    from marketplace.models import ContractAuditEntry
+
+    page = client.get(f"/contracts/{cid}").get_data(as_text=True)
+    with session_scope(loaded) as s:
+        contract = s.get(Contract, cid)
+        for sig in contract.signatures:
+            assert f"{_beijing(sig.timestamp, '%Y-%m-%d %H:%M:%S')} 北京时间" in page
+        assert f"{_beijing(contract.rounds[-1].created_at)} 北京时间" in page
+        first = s.scalar(select(ContractAuditEntry).where(ContractAuditEntry.contract_id == cid).limit(1))
+        assert f'<td class="time">{_beijing(first.at, "%Y-%m-%d %H:%M:%S")}</td>' in page
+    assert "UTC" not in page
+    english = client.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "UTC" not in english
+
+
+def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people, loaded):
     cid = _to_signing(client, login, people)
     early = login("sme").get(f"/contracts/{cid}/sign").get_data(as_text=True)  # the buyer signs first
     assert 'id="waits-for-buyer"' in early and 'id="sign-form"' not in early
@@ -80,12 +105,14 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
     pdf = c.get(f"/contracts/{cid}/contract.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert c.get(f"/contracts/{cid}/certificate.pdf").status_code == 200
+    _shows_beijing_time(loaded, c, cid)
     anon = client
     anon.post("/auth/logout")
     r = anon.post(
         "/contracts/verify", data={"file": (io.BytesIO(pdf.data), "c.pdf")}, content_type="multipart/form-data"
     )
     assert r.status_code == 200 and "VALID" in r.get_data(as_text=True) and "INVALID" not in r.get_data(as_text=True)
+    assert "北京时间" in r.get_data(as_text=True) and "UTC" not in r.get_data(as_text=True)  # as on the contract
     bad = bytearray(pdf.data)
     bad[3000] ^= 1
     r = anon.post(
@@ -739,22 +766,6 @@ def test_openapi_documents_the_contract_pdf(client):
 # --- what the PDF prints ------------------------------------------------------------------------
 
 
-def _pdf_text(pdf: bytes) -> bytes:
-    """The strings a PDF's pages show, run together (a wrapped line continues the one before):
-    reportlab writes ASCII text into the content streams as it is."""
-    import re
-
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    out = b""
-    for kid in PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"]:
-        contents = kid.get_object()["/Contents"]
-        streams = contents if isinstance(contents, list) else [contents]
-        for stream in streams:
-            out += b"".join(re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", stream.get_object().data))
-    return out
-
-
 def _approved(client, login, people) -> tuple[int, bytes]:
     """A contract both firms approved (its PDF rendered by the last approval), and that PDF."""
     cid = _to_approving(login, people)
@@ -775,7 +786,7 @@ def test_the_pdf_links_to_the_verify_page_at_the_address_that_served_it(app, cli
     address the approver reached the platform at, not a default 127.0.0.1:5000."""
     app.config["SERVER_NAME"] = "chainmatch.test:8080"  # the test client's requests go to this address
     cid, pdf = _approved(client, login, people)
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf)
     assert f"http://chainmatch.test:8080/contracts/verify/{_token(loaded, cid)}".encode() in text
     assert b"127.0.0.1:5000" not in text
 
@@ -796,6 +807,6 @@ def test_the_public_base_url_setting_wins_over_the_request_address(loaded, peopl
         return client
 
     cid, pdf = _approved(client, login, people)
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf)
     assert f"https://chainmatch.example.cn/contracts/verify/{_token(loaded, cid)}".encode() in text
     assert b"10.0.0.7" not in text
