@@ -3,8 +3,11 @@ the RFC 3161 endpoint and the OpenAPI document."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import io
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -810,3 +813,51 @@ def test_the_public_base_url_setting_wins_over_the_request_address(loaded, peopl
     text = pdf_text(pdf)
     assert f"https://chainmatch.example.cn/contracts/verify/{_token(loaded, cid)}".encode() in text
     assert b"10.0.0.7" not in text
+
+
+# --- verification in the reader's language ------------------------------------------------------
+
+INTERNAL_NAMES = re.compile(r"BuyerSignature|SupplierSignature|\bOTHER\b|\bANNOTATIONS\b|Error\b|Exception\b")
+
+
+def _page_edited_after_signing(pdf: bytes) -> bytes:
+    """The signed PDF with text drawn on its first page in a new revision (a forged "PAID")."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    stamp = writer.add_object(generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 700 Td (PAID) Tj ET"))
+    writer.add_stream_to_page(0, stamp)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_verification_problems_name_signatures_and_changes_in_the_readers_language(client, login, people):
+    """Not "BuyerSignature: …(OTHER)": the page says 甲方签名 and what changed, in Chinese or in
+    English; the API's problems name them in English."""
+    cid = _to_signing(client, login, people)
+    for who in ("large", "sme"):
+        assert login(who).post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
+    edited = _page_edited_after_signing(login("sme").get(f"/contracts/{cid}/contract.pdf").data)
+    client.post("/auth/logout")
+
+    def problems(language: str) -> list[str]:
+        r = client.post(
+            "/contracts/verify",
+            data={"file": (io.BytesIO(edited), "c.pdf")},
+            content_type="multipart/form-data",
+            headers={"Accept-Language": language},
+        )
+        assert r.status_code == 200
+        return [html.unescape(p) for p in re.findall(r'<div class="error">([^<]*)</div>', r.get_data(as_text=True))]
+
+    chinese = problems("zh")
+    assert "甲方签名: 文件在签署后被修改（改动了页面内容）" in chinese, chinese
+    english = problems("en")
+    assert "Party A's signature: the document was modified after signing (page content changed)" in english, english
+    api = client.post("/api/v1/contracts/verify", json={"pdf_base64": base64.b64encode(edited).decode()})
+    assert api.status_code == 200 and api.json["ok"] is False
+    assert "Party A's signature: the document was modified after signing (page content changed)" in api.json["problems"]
+    for text in chinese + english + api.json["problems"]:
+        assert not INTERNAL_NAMES.search(text), text
