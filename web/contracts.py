@@ -64,10 +64,21 @@ def not_found(exc: NotFoundError):  # noqa: ANN201
     return render_template("errors/error.html", code=404, name=localized(exc), description=""), 404
 
 
+def intent_label(intent: str) -> str:
+    """How a signer proved intent, in the reader's language only: the stored value is bilingual
+    (``签署密码 password``: the audit log and the API keep it as it was recorded)."""
+    labels = {
+        "签署密码 password": _("签署密码"),
+        "签署密码+动态码 password+TOTP": _("签署密码 + 动态验证码"),
+    }
+    return labels.get(intent, intent)
+
+
 @bp.context_processor
 def contract_context() -> dict[str, Any]:
-    """Contract pages show times in Beijing time, as the event pages do (one zone everywhere)."""
-    return {"local_time": svc.local_time}
+    """Contract pages show times in Beijing time, as the event pages do (one zone everywhere), and
+    the intent check of each signature in the reader's language."""
+    return {"local_time": svc.local_time, "intent_label": intent_label}
 
 
 def request_settings() -> Settings:

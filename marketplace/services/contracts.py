@@ -1382,7 +1382,7 @@ def completion_certificate(session: Session, settings: Settings, contract: Contr
             "signer": f"{s.signer.name} <{s.signer.email}>",
             "serial": creds[s.credential_id].serial,
             "timestamp": f"{local_time(s.timestamp, '%Y-%m-%d %H:%M:%S')} {ZONE_LABEL}" if s.timestamp else "—",
-            "intent": s.intent,
+            "intent": s.intent.split()[0],  # the Chinese of "签署密码 password", as on the stamp
             "sha256": s.pdf_sha256,
         }
         for s in contract.signatures

@@ -91,6 +91,9 @@ def _shows_beijing_time(loaded, client, cid: int) -> None:  # noqa: ANN001
     assert "UTC" not in page
     english = client.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "UTC" not in english
+    # how each signer proved intent, in one language per page (not "签署密码 password")
+    assert page.count('<span class="intent">签署密码</span>') == 2 and "签署密码 password" not in page
+    assert english.count('<span class="intent">Signing password</span>') == 2 and "签署密码" not in english
 
 
 def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people, loaded):
