@@ -267,7 +267,7 @@ def detail(contract_id: int):  # noqa: ANN201
         and not any(s.party is party for s in contract.signatures)
         and (party is Party.BUYER or svc.buyer_has_signed(contract)),
         colleagues=colleagues,
-        audit=svc.audit_entries(db, contract),
+        audit=svc.audit_log(db, user, contract),
         audit_label=audit_label,
         Party=Party,
         form=ActionForm(),
@@ -437,10 +437,13 @@ def audit_json(contract_id: int):  # noqa: ANN201
     db = get_db()
     svc.record_access(db, user, contract, "download", what="audit")
     db.commit()
+    entries = svc.audit_log(db, user, contract)
+    for e in entries:  # the other firm's staff by firm and role, in the reader's language
+        e["actor"] = e["actor"].label(page_locale())
     return {
         "contract": contract.number,
-        "check": svc.verify_audit(db, contract.id).as_dict(),
-        "entries": svc.audit_entries(db, contract),
+        "check": svc.verify_audit(db, contract.id).as_dict(),  # over the entries as recorded
+        "entries": entries,
     }
 
 

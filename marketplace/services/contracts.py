@@ -428,6 +428,60 @@ def audit_entries(session: Session, contract: Contract) -> list[dict[str, Any]]:
     ]
 
 
+# How the audit log names who acted, to a user of one of the two firms: the own firm's colleagues
+# as recorded (name <e-mail>); the other firm's staff by firm and role on this contract only, never
+# by name or personal e-mail; the platform as such. The stored entries (the hash input) stay as they are.
+AUDIT_ROLES = {
+    "signer": Term("签署人", "signer"),
+    "approver": Term("审批人", "approver"),
+    "admin": Term("企业管理员", "firm administrator"),
+    "member": Term("企业成员", "staff member"),
+}
+PLATFORM = Term("平台", "platform")
+FORMER_MEMBER = Term("已不在任一方企业的用户", "a user no longer with either firm")
+
+
+def _audit_role(contract: Contract, user: User, party: Party, action: str) -> Term:
+    """The role the other firm's user acted in: the one the action needs (sign, approve), else the
+    one the user holds on the contract now, else firm administrator or member."""
+    if action == "sign":
+        return AUDIT_ROLES["signer"]
+    if action in ("approve", "reject"):
+        return AUDIT_ROLES["approver"]
+    if user.id == (contract.buyer_signer_id if party is Party.BUYER else contract.supplier_signer_id):
+        return AUDIT_ROLES["signer"]
+    if user.id == (contract.buyer_approver_id if party is Party.BUYER else contract.supplier_approver_id):
+        return AUDIT_ROLES["approver"]
+    return AUDIT_ROLES["admin" if user.is_firm_admin else "member"]
+
+
+def audit_log(session: Session, viewer: User, contract: Contract) -> list[dict[str, Any]]:
+    """The audit entries as ``viewer`` (a user of one of the two firms) may read them: each entry's
+    ``actor`` a :class:`Term` (see :data:`AUDIT_ROLES`), ``redacted`` when it stands for the other
+    firm's person. :func:`verify_audit` and the operator's export keep the recorded entries."""
+    own_firm = contract.firm_id_of(authorize(viewer, contract, "view"))
+    entries = audit_entries(session, contract)
+    ids = {e["actor_id"] for e in entries if e["actor_id"] is not None}
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    for e in entries:
+        user = users.get(e["actor_id"])
+        party = contract.party_of_firm(user.firm_id) if user is not None else None
+        e["redacted"] = False
+        if e["actor_id"] is None:
+            e["actor"] = PLATFORM
+        elif user is not None and user.firm_id == own_firm:
+            e["actor"] = Term(e["actor"], e["actor"])
+        else:
+            e["redacted"] = True
+            if party is None:
+                e["actor"] = FORMER_MEMBER
+            else:
+                firm = contract.buyer_firm if party is Party.BUYER else contract.supplier_firm
+                role = _audit_role(contract, user, party, e["action"])
+                e["actor"] = Term(f"{firm.display_name} · {role.label_zh}", f"{firm.display_name} · {role.label_en}")
+    return entries
+
+
 # --- starting ------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import html
 import io
+import json
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -864,3 +865,37 @@ def test_verification_problems_name_signatures_and_changes_in_the_readers_langua
     assert "Party A's signature: the document was modified after signing (page content changed)" in api.json["problems"]
     for text in chinese + english + api.json["problems"]:
         assert not INTERNAL_NAMES.search(text), text
+
+
+# --- who the audit log names ----------------------------------------------------------------------
+
+
+def _audit_section(page: str) -> str:
+    return html.unescape(page[page.index('<table class="audit">') :])
+
+
+def test_the_audit_log_shows_the_other_firm_by_firm_and_role_never_its_staffs_e_mail(client, login, people, loaded):
+    """A user of the other firm who merely viewed or downloaded appears as its firm and role; the
+    own firm's colleagues by name and e-mail as recorded; the chain still checks."""
+    cid = _start(login, people)
+    sme = login("sme")
+    sme.get(f"/contracts/{cid}")  # viewed
+    sme.get(f"/contracts/{cid}/audit.json")  # downloaded
+    with session_scope(loaded) as s:
+        sme_firm = s.get(Contract, cid).supplier_firm.display_name
+        large_firm = s.get(Contract, cid).buyer_firm.display_name
+    large = login("large")
+    log = _audit_section(large.get(f"/contracts/{cid}").get_data(as_text=True))
+    assert "sme@t.cn" not in log and "小企业" not in log
+    assert f"{sme_firm} · 企业管理员" in log  # its first user administers the firm
+    assert "大企业 <large@t.cn>" in log  # the own firm's colleague, as recorded
+    english = _audit_section(large.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True))
+    assert f"{sme_firm} · firm administrator" in english and "sme@t.cn" not in english
+    exported = large.get(f"/contracts/{cid}/audit.json").json
+    assert exported["check"]["ok"] is True
+    assert "sme@t.cn" not in json.dumps(exported, ensure_ascii=False)
+    assert {e["actor"] for e in exported["entries"] if e["redacted"]} == {f"{sme_firm} · 企业管理员"}
+    # and the other way round
+    log = _audit_section(login("sme").get(f"/contracts/{cid}").get_data(as_text=True))
+    assert "large@t.cn" not in log and "大企业 <" not in log
+    assert f"{large_firm} · 签署人" in log and "小企业 <sme@t.cn>" in log  # the drafter signs unless designated
