@@ -121,6 +121,9 @@ class Settings:
     # the key protecting the platform CA keys (empty = derived from secret_key), the CJK font,
     # where derived font files are cached, and the signing provider ("local" or "module:Class").
     public_base_url: str = ""
+    # the address the request being served came to: set per request by the web app (never from the
+    # environment) for the links printed on PDFs while public_base_url is unset; CRL URLs ignore it
+    request_base_url: str = ""
     contracts_tsa_url: str = ""
     contracts_ca_key: str = ""
     contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")

@@ -83,12 +83,13 @@ def contract_context() -> dict[str, Any]:
 
 def request_settings() -> Settings:
     """The app's settings for this request: when ``MARKETPLACE_PUBLIC_BASE_URL`` is unset, with the
-    address this request came to as the public one, so that the verification link and QR code on a
-    PDF rendered now open where the reader reached the platform (not a default port 5000)."""
+    address this request came to, so that the verification link and QR code on a PDF rendered now
+    open where the reader reached the platform (not a default port 5000). Only those links take it:
+    the CA's CRL URLs (and its per-process cache) stay one per instance, whatever Host is sent."""
     settings: Settings = current_app.extensions["settings"]
     if settings.public_base_url or not has_request_context():
         return settings
-    return settings.with_overrides(public_base_url=settings.site_url(request.host_url))
+    return settings.with_overrides(request_base_url=request.host_url)
 
 
 _settings = request_settings  # the views' name for it

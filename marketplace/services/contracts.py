@@ -1093,8 +1093,9 @@ def approve(
 def verify_url(settings: Settings, contract: Contract) -> str:
     """The link (and QR code) printed on the contract PDF and the completion certificate: under
     ``MARKETPLACE_PUBLIC_BASE_URL``, else the address of the request that renders it (the pages
-    pass it in ``settings``, see ``web.contracts.request_settings``), else the CLI default."""
-    return f"{settings.site_url()}/contracts/verify/{contract.token}"
+    pass it as ``settings.request_base_url``, see ``web.contracts.request_settings``), else the CLI
+    default. (The CRL URLs in certificates never take a request's address: one per instance.)"""
+    return f"{settings.site_url(settings.request_base_url or None)}/contracts/verify/{contract.token}"
 
 
 def finalise(session: Session, settings: Settings, contract: Contract) -> None:

@@ -857,7 +857,7 @@ def test_verification_problems_name_signatures_and_changes_in_the_readers_langua
         return [html.unescape(p) for p in re.findall(r'<div class="error">([^<]*)</div>', r.get_data(as_text=True))]
 
     chinese = problems("zh")
-    assert "甲方签名: 文件在签署后被修改（改动了页面内容）" in chinese, chinese
+    assert any(re.fullmatch(r"甲方签名[:：] ?文件在签署后被修改（改动了页面内容）", p) for p in chinese), chinese
     english = problems("en")
     assert "Party A's signature: the document was modified after signing (page content changed)" in english, english
     api = client.post("/api/v1/contracts/verify", json={"pdf_base64": base64.b64encode(edited).decode()})
@@ -899,3 +899,19 @@ def test_the_audit_log_shows_the_other_firm_by_firm_and_role_never_its_staffs_e_
     log = _audit_section(login("sme").get(f"/contracts/{cid}").get_data(as_text=True))
     assert "large@t.cn" not in log and "大企业 <" not in log
     assert f"{large_firm} · 签署人" in log and "小企业 <sme@t.cn>" in log  # the drafter signs unless designated
+
+
+def test_certificates_name_one_crl_url_whatever_host_a_request_was_sent_to(app, client, login, people, loaded):
+    """Only the links printed on PDFs follow the request's address: the CRL URL in a signer's
+    certificate is the instance's, so a forged Host header puts nothing into certificates."""
+    from cryptography import x509
+
+    from marketplace.models import SigningCredential
+
+    app.config["SERVER_NAME"] = "forged.example:666"
+    r = login("large").post("/contracts/signing-key", data={"signing_password": SIGN_PW, "confirm": SIGN_PW})
+    assert r.status_code == 200
+    with session_scope(loaded) as s:
+        pem = s.scalars(select(SigningCredential)).one().cert_pem
+    points = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    assert [n.value for p in points.value for n in p.full_name] == ["http://127.0.0.1:5000/contracts/pki/crl"]
