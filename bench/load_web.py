@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -147,9 +148,13 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 90
         if proc.poll() is not None:
             raise SystemExit(f"the server exited ({proc.returncode}); see {log}:\n{log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:
+            # readiness, not liveness: `serve` answers at once and builds its matching engine meanwhile
+            with urllib.request.urlopen(f"{base}/readyz", timeout=5) as resp:
                 if resp.status == 200:
                     return time.monotonic() - started
+        except urllib.error.HTTPError as exc:  # 503: still loading, or failed (then it stays so)
+            if json.load(exc).get("engine") == "failed":
+                raise SystemExit(f"the server's matching engine failed to load; see {log}") from None
         except OSError:
             pass
         time.sleep(1)

@@ -132,7 +132,9 @@ def cli(ctx: click.Context) -> None:
     Settings come from MARKETPLACE_* environment variables (see docs/configuration in README).
     """
     if ctx.obj is None:
-        ctx.obj = AppContext(Settings.from_env())
+        # the random secret key `serve` keeps in the instance directory, unless one is configured:
+        # every command of one instance reads the same settings the same way
+        ctx.obj = AppContext(Settings.from_env().with_persisted_secret_key())
 
 
 @cli.command("init-db")

@@ -6,9 +6,12 @@ benchmarks share one configuration path.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +28,7 @@ SECRET_KEY_FILE = "secret_key"
 # Where `make run` serves: the address of links made outside a request (CLI, mail delivery) while
 # MARKETPLACE_PUBLIC_BASE_URL is unset; a page served then uses the address it was reached at.
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+CONTRACTS_CA_KEY_FILE = "contracts_ca_key"  # the CA keys' passphrase when MARKETPLACE_CONTRACTS_CA_KEY is not set
 
 
 class ConfigError(MarketplaceError):
@@ -118,7 +122,8 @@ class Settings:
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
     # Contracts (云签约): public URL printed on PDFs and in mail (empty = unset: see site_url),
     # HTTP TSA (empty = in-process platform TSA),
-    # the key protecting the platform CA keys (empty = derived from secret_key), the CJK font,
+    # the passphrase protecting the platform CA keys (empty = a random one kept in
+    # instance_dir/contracts_ca_key, see marketplace.contracts.keys), the CJK font,
     # where derived font files are cached, and the signing provider ("local" or "module:Class").
     public_base_url: str = ""
     # the address the request being served came to: set per request by the web app (never from the
@@ -161,6 +166,11 @@ class Settings:
     def contracts_dir(self) -> Path:
         """The platform CA (keys encrypted under :attr:`contracts_ca_key`) lives here."""
         return Path(self.instance_dir) / "contracts"
+
+    @property
+    def contracts_ca_key_file(self) -> Path:
+        """Where the CA keys' random passphrase is kept when :attr:`contracts_ca_key` is empty."""
+        return Path(self.instance_dir) / CONTRACTS_CA_KEY_FILE
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -224,15 +234,41 @@ class Settings:
     def with_persisted_secret_key(self) -> Settings:
         """These settings, with a random secret key kept in ``instance_dir/secret_key`` (created
         with mode 0600 on first use) when none was configured: ``make run`` works out of the box
-        without a key anyone could know."""
+        without a key anyone could know, and every command of the instance (CLI and ``serve``)
+        reads the same key."""
         if self.has_strong_secret_key:
             return self
-        import secrets
+        key = persisted_secret(Path(self.instance_dir) / SECRET_KEY_FILE, replace_shorter_than=MIN_SECRET_KEY_LENGTH)
+        return self.with_overrides(secret_key=key)
 
-        path = Path(self.instance_dir) / SECRET_KEY_FILE
-        if not path.is_file() or len(path.read_text(encoding="utf-8").strip()) < MIN_SECRET_KEY_LENGTH:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(secrets.token_hex(32))
-        return self.with_overrides(secret_key=path.read_text(encoding="utf-8").strip())
+
+def persisted_secret(path: Path, *, replace_shorter_than: int = 0) -> str:
+    """The secret kept in ``path``; when the file is missing (or holds fewer than
+    ``replace_shorter_than`` characters) a random one is written first, with mode 0600.
+
+    Creation is atomic, so that processes starting together (the CLI and ``serve``) agree: the
+    value is written to a temporary file that is then hard-linked into place, which fails for
+    every process but the first; the others read the first one's complete file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        text = None
+    if text is not None and len(text) >= max(replace_shorter_than, 1):
+        return text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        if text is None:
+            with contextlib.suppress(FileExistsError):  # another process came first: keep theirs
+                os.link(tmp, path)
+        else:  # too short to be a key: replaced as a whole
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path.read_text(encoding="utf-8").strip()

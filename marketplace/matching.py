@@ -17,6 +17,7 @@ import functools
 import heapq
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -304,20 +305,34 @@ class MatchEngine:
 
     # --- building -------------------------------------------------------------------------
     def build(self, session: Session) -> MatchEngine:
+        """Load everything from the database; each step is logged with the seconds it took (a
+        server loading its engine in the background shows its progress in the log)."""
+        step = time.perf_counter()
+
+        def done(what: str, *args: object) -> None:
+            nonlocal step
+            now = time.perf_counter()
+            log.info("matching engine: " + what + " (%.1f s)", *args, now - step)
+            step = now
+
         self.profiles = load_profiles(session)
         if not self.profiles:
             raise MarketplaceError(
                 "no firm profiles to match against; import data first "
                 "(`python -m marketplace demo load`, or `import chainkg DIR` / `import ickg DIR`)"
             )
+        done("%d firm profiles read", len(self.profiles))
         self._build_lexical()
         self.linker = EntityLinker(session)
+        done("word index and entity linker built")
         if self.use_dense:
             self._build_dense()
+            done("dense vectors ready (%s)", self.build_info.get("dense_sync"))
         if self.use_graph and self.graph is None:
             from graph import load_graph
 
             self.graph = load_graph(self.settings, session, progress=self.progress)
+            done("chain graph loaded (%s backend)", self.graph.backend)
         return self
 
     def _build_lexical(self) -> None:

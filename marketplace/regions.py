@@ -2,12 +2,15 @@
 
 Registered Chinese company names usually start with, or put in brackets, the place of
 registration ("江苏晟之光农业科技有限公司", "复瑞医疗科技（上海）有限公司"). The region is stored
-as the province's short name (上海, 江苏, 广东 ...).
+as the province's short name (上海, 江苏, 广东 ...). What users type may also be English or pinyin
+("Fujian", "Fujian Province", "fujiansheng", "Guangxi Zhuang Autonomous Region", "Shenzhen"):
+:func:`normalize_region` reads those too.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from marketplace.errors import InputError, msg
 
@@ -133,6 +136,45 @@ CITY_PROVINCE: dict[str, str] = {
     "鄂尔多斯": "内蒙古",
 }
 
+# English and pinyin names (lower case, without spaces) of the provinces and of the cities above
+# whose pinyin is unambiguous (台州 and 泰州 are both "Taizhou": left out)
+LATIN_PROVINCES: dict[str, str] = {
+    "beijing": "北京", "peking": "北京", "tianjin": "天津", "shanghai": "上海", "chongqing": "重庆",
+    "hebei": "河北", "shanxi": "山西", "liaoning": "辽宁", "jilin": "吉林", "heilongjiang": "黑龙江",
+    "jiangsu": "江苏", "zhejiang": "浙江", "anhui": "安徽", "fujian": "福建", "jiangxi": "江西",
+    "shandong": "山东", "henan": "河南", "hubei": "湖北", "hunan": "湖南", "guangdong": "广东",
+    "hainan": "海南", "sichuan": "四川", "guizhou": "贵州", "yunnan": "云南", "shaanxi": "陕西",
+    "gansu": "甘肃", "qinghai": "青海", "taiwan": "台湾", "innermongolia": "内蒙古", "neimenggu": "内蒙古",
+    "neimongol": "内蒙古", "guangxi": "广西", "tibet": "西藏", "xizang": "西藏", "ningxia": "宁夏",
+    "xinjiang": "新疆", "hongkong": "香港", "xianggang": "香港", "macau": "澳门", "macao": "澳门", "aomen": "澳门",
+}  # fmt: skip
+LATIN_CITIES: dict[str, str] = {
+    "shenzhen": "深圳", "guangzhou": "广州", "canton": "广州", "dongguan": "东莞", "foshan": "佛山",
+    "zhuhai": "珠海", "huizhou": "惠州", "zhongshan": "中山", "shantou": "汕头", "suzhou": "苏州",
+    "nanjing": "南京", "wuxi": "无锡", "changzhou": "常州", "nantong": "南通", "xuzhou": "徐州",
+    "yangzhou": "扬州", "kunshan": "昆山", "hangzhou": "杭州", "ningbo": "宁波", "wenzhou": "温州",
+    "shaoxing": "绍兴", "jiaxing": "嘉兴", "jinhua": "金华", "huzhou": "湖州", "xiamen": "厦门",
+    "fuzhou": "福州", "quanzhou": "泉州", "qingdao": "青岛", "jinan": "济南", "yantai": "烟台",
+    "weifang": "潍坊", "chengdu": "成都", "mianyang": "绵阳", "wuhan": "武汉", "yichang": "宜昌",
+    "hefei": "合肥", "wuhu": "芜湖", "xian": "西安", "changsha": "长沙", "zhuzhou": "株洲",
+    "zhengzhou": "郑州", "luoyang": "洛阳", "dalian": "大连", "shenyang": "沈阳", "changchun": "长春",
+    "harbin": "哈尔滨", "shijiazhuang": "石家庄", "tangshan": "唐山", "taiyuan": "太原", "nanchang": "南昌",
+    "kunming": "昆明", "guiyang": "贵阳", "nanning": "南宁", "lanzhou": "兰州", "yinchuan": "银川",
+    "xining": "西宁", "urumqi": "乌鲁木齐", "wulumuqi": "乌鲁木齐", "hohhot": "呼和浩特", "huhehaote": "呼和浩特",
+    "baotou": "包头", "lhasa": "拉萨", "lasa": "拉萨", "haikou": "海口", "sanya": "三亚", "ningde": "宁德",
+    "longyan": "龙岩", "zhangzhou": "漳州", "jiangmen": "江门", "zhaoqing": "肇庆", "yancheng": "盐城",
+    "zhenjiang": "镇江", "zibo": "淄博", "weihai": "威海", "linyi": "临沂", "xiangyang": "襄阳",
+    "yueyang": "岳阳", "hengyang": "衡阳", "ganzhou": "赣州", "yichun": "宜春", "zunyi": "遵义",
+    "liuzhou": "柳州", "guilin": "桂林", "ordos": "鄂尔多斯", "eerduosi": "鄂尔多斯",
+}  # fmt: skip
+# what may follow a Latin name: "Province", "Sheng", "省", "City", "Shi", "市", "Autonomous Region" …
+_LATIN_SUFFIXES = (
+    "specialadministrativeregion", "autonomousregion", "municipality", "province", "zizhiqu", "uyghur",
+    "uygur", "uighur", "zhuang", "china", "city", "sheng", "shi", "sar", "prc", "hui",
+    "特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市",
+)  # fmt: skip
+_LATIN_NAMES = sorted({**LATIN_PROVINCES, **LATIN_CITIES}, key=len, reverse=True)
+
 _BRACKETED = re.compile(r"[（(]([^）)]{2,6})[）)]")
 
 
@@ -143,6 +185,34 @@ def _place_to_province(text: str) -> str | None:
     for city, province in CITY_PROVINCE.items():
         if text.startswith(city):
             return province
+    return None
+
+
+def _latin_key(text: str) -> str:
+    """``text`` folded for comparing Latin names: NFKC, lower case, accents, spaces and
+    punctuation dropped ("Xi'an" → "xian", "Fújiàn Province" → "fujianprovince")."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text)).casefold()
+    return "".join(ch for ch in folded if ch.isalnum() or "\u4e00" <= ch <= "\u9fff")
+
+
+def _only_suffixes(rest: str) -> bool:
+    while rest:
+        suffix = next((s for s in _LATIN_SUFFIXES if rest.startswith(s)), None)
+        if suffix is None:
+            return False
+        rest = rest[len(suffix) :]
+    return True
+
+
+def _latin_to_province(text: str) -> str | None:
+    """The province an English or pinyin place name points to ("Fujian", "Fujian Province",
+    "fujiansheng", "Fujian省", "Shenzhen City"), or None."""
+    key = _latin_key(text)
+    if not key[:1].isascii():  # Chinese names are read by _place_to_province
+        return None
+    for name in _LATIN_NAMES:
+        if key.startswith(name) and _only_suffixes(key[len(name) :]):
+            return LATIN_PROVINCES.get(name) or CITY_PROVINCE[LATIN_CITIES[name]]
     return None
 
 
@@ -161,11 +231,12 @@ def infer_region(registered_name: str | None) -> str | None:
 
 
 def normalize_region(raw: str | None) -> str | None:
-    """Map user input such as "上海市", "广东省深圳市" or "苏州" to a province short name."""
+    """Map user input such as "上海市", "广东省深圳市", "苏州", "Fujian" or "Guangdong Province" to a
+    province short name; what names no province is kept as typed."""
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
-    return _place_to_province(text) or text
+    return _place_to_province(text) or _latin_to_province(text) or text
 
 
 def parse_region(raw: str | None, field: str = "region") -> str | None:

@@ -78,3 +78,11 @@ def setup_event(session: Session, *, register: bool = True, **extra: Any) -> dic
         "demand": demand,
         "regs": regs,
     }
+
+
+def event_day_has_come(session: Session, event: Any) -> None:
+    """The event's first day has come (in the event time zone): what happens on the day (check-in,
+    held / no-show, ending the event) is allowed. Moves the stored date to today; meetings keep
+    their slots."""
+    event.start_date = ev.event_today()
+    session.flush()

@@ -159,26 +159,45 @@ def test_unknown_command_is_usage_error(runner):
     assert CliRunner().invoke(cli, ["frobnicate"]).exit_code == 2
 
 
-def test_serve_builds_the_engine_freezes_it_out_of_garbage_collection_and_serves_with_16_threads(
+def test_serve_hands_the_app_to_waitress_at_once_with_16_threads_and_freezes_the_engine_once_loaded(
     loaded, runner, monkeypatch
 ):
+    """The engine loads in the background (held here by a gate until waitress has the app), then
+    everything built is kept out of the cyclic garbage collector."""
     import gc
+    import threading
 
     import waitress
+
+    import web.engine
+
+    gate = threading.Event()
+    real_load = web.engine.load_engine_from_database
+
+    def gated_load(app):  # noqa: ANN001, ANN202 - the real load, once waitress has the app
+        assert gate.wait(timeout=60)
+        return real_load(app)
 
     served = {}
 
     def hand_over(app, **options):  # waitress would block here serving; the test stops at the hand-over
-        served.update(options, engine=app.extensions["engine"], frozen=gc.get_freeze_count())
+        served.update(options, app=app, state=web.engine.engine_status(app)["engine"])
 
+    monkeypatch.setattr(web.engine, "load_engine_from_database", gated_load)
     monkeypatch.setattr(waitress, "serve", hand_over)
     try:
         result = runner.invoke(["serve", "--port", "5999"])
         assert result.exit_code == 0, result.output
         assert served["threads"] == 16 and served["port"] == 5999
-        assert served["frozen"] > 0 and "kept out of garbage collection" in result.output
-        assert not any(o is served["engine"].profiles for o in gc.get_objects())  # frozen: not scanned
+        assert served["state"] == "loading" and "the matching engine is loading in the background" in result.output
+        gate.set()
+        loader = served["app"].extensions["engine_loader"]
+        assert loader.wait(timeout=120) and loader.state == "ready"
+        engine = served["app"].extensions["engine"]
+        assert gc.get_freeze_count() > 0
+        assert not any(o is engine.profiles for o in gc.get_objects())  # frozen: not scanned
     finally:
+        gate.set()
         gc.unfreeze()
 
 

@@ -13,7 +13,15 @@ from marketplace.db import session_scope
 from marketplace.enterprise_demo import load_enterprise_demo
 from marketplace.errors import InputError, TransitionError
 from marketplace.matching import MatchEngine
-from marketplace.models import Firm, MemberStatus, ProcurementProject, Role
+from marketplace.models import (
+    Firm,
+    FirmKind,
+    FirmRelation,
+    FirmRelationKind,
+    MemberStatus,
+    ProcurementProject,
+    Role,
+)
 from marketplace.services.consortia import (
     AGREEMENT_HOOKS,
     Candidate,
@@ -23,6 +31,7 @@ from marketplace.services.consortia import (
     create_project,
     finalize,
     invite,
+    large_groups_of,
     propose,
     respond,
     sme_share_report,
@@ -165,6 +174,71 @@ def test_invitation_answer_agreement_and_hook(demo):
         status = report["projects"][0]["status"]  # labelled on pages, its value in JSON
         assert status is project.status and status.label("en") == project.status.label_en
         assert json.loads(json.dumps(report))["projects"][0]["status"] == project.status.value
+
+
+def _firm(s, name, kind, short_name=None):
+    firm = Firm(name=name, short_name=short_name, kind=kind, source="test")
+    s.add(firm)
+    s.flush()
+    return firm
+
+
+def _controls(s, parent, child, relation=FirmRelationKind.CONTROLS):
+    s.add(FirmRelation(firm_id=parent.id, relation=relation, other_id=child.id, source="test"))
+    s.flush()
+
+
+def test_a_large_groups_subsidiary_recorded_as_an_sme_is_no_sme_for_the_quota(demo):
+    """华为数字能源技术有限公司 is imported as an SME (an unlisted 有限公司): its name carries 华为, whose
+    controlling relations make it a group, so it does not count toward the reserved SME share; nor
+    does a firm the data records as controlled by (or acquired by) a firm that is not an SME."""
+    with session_scope(demo) as s:
+        huawei = _firm(s, "华为", FirmKind.UNKNOWN)  # as ICKG records it: no listing, controls other firms
+        _controls(s, huawei, _firm(s, "华为擎云", FirmKind.UNKNOWN))
+        energy = _firm(s, "华为数字能源技术有限公司", FirmKind.SME, "华为数字能源")
+        shenzhen = _firm(s, "深圳市华为思义技术有限公司", FirmKind.SME)  # the place comes first in the name
+        xiaomi = _firm(s, "小米集团（测试）", FirmKind.UNKNOWN, "小米（测试）")
+        chip = _firm(s, "上海玄戒技术有限公司", FirmKind.SME)
+        _controls(s, xiaomi, chip)
+        listed = s.scalar(select(Firm).where(Firm.kind == FirmKind.LARGE).order_by(Firm.id).limit(1))
+        bought = _firm(s, "被并购测试科技有限公司", FirmKind.SME)
+        _controls(s, bought, listed, FirmRelationKind.ACQUIRES)  # the data's direction is not reliable: either end
+        # independent SMEs stay SMEs: a name that merely starts like a firm heading no group, an SME's subsidiary
+        plain = _firm(s, "测试甲", FirmKind.UNKNOWN)
+        lookalike = _firm(s, "测试甲乙科技有限公司", FirmKind.SME)
+        small_parent = _firm(s, "小小母公司科技有限公司", FirmKind.SME)
+        small_child = _firm(s, "小小子公司科技有限公司", FirmKind.SME)
+        _controls(s, small_parent, small_child)
+        firms = [energy, shenzhen, chip, bought, plain, lookalike, small_parent, small_child]
+        groups = large_groups_of(s, firms)
+        assert groups == {
+            energy.id: "华为",
+            shenzhen.id: "华为",
+            chip.id: "小米（测试）",
+            bought.id: listed.display_name,
+        }
+        project = s.scalar(select(ProcurementProject))
+        lots = project.lots
+        member = invite(s, project, lots[0].id, energy.id, share=1.0)
+        independent = invite(s, project, lots[1].id, small_child.id, share=1.0)
+        assert member.is_sme is False and independent.is_sme is True
+
+
+def test_a_proposal_does_not_count_a_group_member_toward_the_sme_share(demo, engine):
+    with session_scope(demo) as s:
+        project = s.scalar(select(ProcurementProject))
+        storage = s.scalar(select(Firm).where(Firm.short_name == "示例储能（演示）"))
+        group = s.scalar(select(Firm).where(Firm.kind == FirmKind.LARGE).order_by(Firm.id).limit(1))
+        _controls(s, group, storage)
+        result = propose(engine, project)
+        seen = [m for lu in result["lineups"] for m in lu["members"] if m["firm_id"] == storage.id]
+        seen += [c for lot in result["lots"] for c in lot["alternatives"] if c["firm_id"] == storage.id]
+        assert seen and all(e["is_sme"] is False and e["group"] == group.display_name for e in seen)
+        by_lot = {lot.id: lot.budget for lot in project.lots}
+        for lineup in result["lineups"]:
+            sme_ids = {m["firm_id"] for m in lineup["members"] if m["is_sme"]}
+            held = sum(by_lot[a["lot_id"]] for a in lineup["assignments"] if a["firm_id"] in sme_ids)
+            assert storage.id not in sme_ids and lineup["sme_share"] == round(held / project.budget, 4)
 
 
 def _user(role, firm_id=None, organization_id=None):

@@ -26,7 +26,8 @@ from marketplace.models.notifications import Notification
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user
 from marketplace.services.events_invitees import render_reason
-from tests.events_helpers import event_data, setup_event
+from tests.events_helpers import event_data, event_day_has_come, setup_event
+from tests.messages_helpers import zh
 
 
 @pytest.fixture
@@ -227,6 +228,7 @@ def test_check_in_locks_the_firms_scheduled_meetings(world):
     ev.answer_request(s, req, accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     meeting.slot, meeting.table_no, meeting.status = 1, 0, MeetingStatus.SCHEDULED
+    event_day_has_come(s, w["event"])
     reg = ev.check_in(s, w["event"], w["regs"][sme.id].checkin_token)
     assert reg.checked_in_at is not None and meeting.locked
     with pytest.raises(NotFoundError):
@@ -242,6 +244,7 @@ def test_outcome_needs_a_held_meeting_and_agreement_leads_to_the_contract_hook(w
     with pytest.raises(TransitionError):
         ev.record_outcome(s, meeting, sme.id, {"outcome": "follow_up"})
     meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
+    event_day_has_come(s, w["event"])
     ev.mark_meeting(s, meeting, held=True)
     with pytest.raises(InputError) as err:
         ev.record_outcome(s, meeting, sme.id, {"outcome": "maybe"})
@@ -551,6 +554,7 @@ def test_a_finished_event_takes_no_registration_even_from_an_invited_firm(loaded
         late = create_firm(s, name="迟到测试企业有限公司", kind=ev.FirmKind.SME)
         ev.invite_firms(s, w["event"], [late.id])
         ev.decline_invitation(s, w["event"], late.id)
+        event_day_has_come(s, w["event"])
         ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
         with pytest.raises(ConflictError, match="the event is finished; firms register only") as err:
             ev.register_firm(s, w["event"], late.id)
@@ -571,6 +575,7 @@ def test_meetings_are_neither_requested_nor_answered_nor_proposed_once_the_event
     s, w = world
     event = w["event"]
     pending = ev.request_meeting(s, event, w["smes"][0].id, w["large"].id)
+    event_day_has_come(s, event)
     ev.set_event_status(s, event, ev.EventStatus.FINISHED)
     with pytest.raises(ConflictError, match="the event is finished; meetings are requested and answered"):
         ev.request_meeting(s, event, w["smes"][1].id, w["large"].id)
@@ -672,6 +677,7 @@ def test_a_finished_event_refuses_invitations_decisions_availability_and_cancell
         meeting = _placed(s, w, w["smes"][0], slot=0, table=0)
         meeting.locked = False
         reg = w["regs"][w["smes"][1].id]
+        event_day_has_come(s, event)
         ev.set_event_status(s, event, ev.EventStatus.FINISHED)
         newcomer = create_firm(s, name="新邀请测试企业有限公司", kind=ev.FirmKind.SME)
         refusals = [
@@ -745,6 +751,7 @@ def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_th
     event = w["event"]
     sme = w["smes"][0]
     meeting = _placed(s, w, sme, slot=0, table=0)
+    event_day_has_come(s, event)
     ev.mark_meeting(s, meeting, held=True)
     ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 50})
     buyer = _user(s, Role.LARGE, firm_id=w["large"].id)
@@ -765,3 +772,122 @@ def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_th
     assert (numbers["签约数"], numbers["金额（万元）"]) == (2, 70.0)
     csv_text = report_csv(s, event).decode("utf-8-sig")
     assert "签约数,2" in csv_text and "金额（万元）,70.0" in csv_text
+
+
+# --- what happens on the day waits for the day (event time zone); why nothing was proposed --------
+
+
+def _utc(day: date, hour: int, minute: int = 0) -> datetime:
+    """A stored (naive UTC) time."""
+    return datetime.combine(day, datetime.min.time()).replace(hour=hour, minute=minute)
+
+
+def test_an_event_is_ended_only_from_its_first_day_in_beijing_time(world):
+    s, w = world
+    event = w["event"]  # 30 days ahead
+    start = event.start_date
+    with pytest.raises(ConflictError) as err:
+        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+    assert err.value.field == "start_date"
+    assert str(err.value) == (
+        f"start_date: the event starts on {start.isoformat()} (Beijing time); it can be ended only from that day on"
+    )
+    refusal = err.value
+    # 23:59 in Beijing on the eve is 15:59 UTC; 00:30 on the day is 16:30 UTC of the eve
+    with pytest.raises(ConflictError):
+        ev.set_event_status(s, event, ev.EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 15, 59))
+    assert event.status is ev.EventStatus.OPEN
+    ev.set_event_status(s, event, ev.EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 16, 30))
+    assert event.status is ev.EventStatus.FINISHED
+    assert zh(refusal) == f"start_date: 活动于 {start.isoformat()}（北京时间）开始，当天起才能结束活动"
+
+
+def test_held_and_no_show_are_refused_before_the_meetings_day_and_check_in_before_the_events(world):
+    s, w = world
+    event = w["event"]
+    ev.update_event(s, event, {"days": 2})
+    sme = w["smes"][0]
+    second_day = len(event.slot_times()) // 2  # the first slot of the event's second day
+    meeting = _placed(s, w, sme, slot=second_day, table=0)
+    start = event.start_date
+    day2 = start + timedelta(days=1)
+    for held in (True, False):
+        with pytest.raises(ConflictError) as err:
+            ev.mark_meeting(s, meeting, held=held, now=_utc(start, 4))  # 12:00 in Beijing on the first day
+        assert err.value.field == "start_date" and f"the meeting is on {day2.isoformat()} (Beijing time)" in str(
+            err.value
+        )
+    refusal = err.value
+    assert meeting.status is MeetingStatus.SCHEDULED
+    assert not ev.can_mark_meeting(s, meeting, now=_utc(start, 4))
+    token = w["regs"][sme.id].checkin_token
+    with pytest.raises(ConflictError) as err:
+        ev.check_in(s, event, token, now=_utc(start - timedelta(days=1), 15, 59))
+    assert str(err.value) == (
+        f"start_date: the event starts on {start.isoformat()} (Beijing time); participants check in only from that day on"
+    )
+    assert w["regs"][sme.id].checked_in_at is None and meeting.checked_in_at is None
+    assert ev.check_in(s, event, token, now=_utc(start - timedelta(days=1), 16, 0)).checked_in_at is not None
+    assert ev.can_mark_meeting(s, meeting, now=_utc(start, 16))  # 00:00 in Beijing on the second day
+    ev.mark_meeting(s, meeting, held=False, now=_utc(start, 16))
+    assert meeting.status is MeetingStatus.NO_SHOW
+    assert zh(refusal) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
+
+
+def test_a_check_in_link_is_the_organizers_to_scan_and_its_own_participants_to_read(world):
+    s, w = world
+    event = w["event"]
+    sme, other = w["smes"][0], w["smes"][1]
+    token = w["regs"][sme.id].checkin_token
+    organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
+    owner = _user(s, Role.SME, firm_id=sme.id)
+    participant = _user(s, Role.SME, firm_id=other.id)
+    assert ev.checkin_access(s, organizer, event, token) == (ev.Access.ORGANIZER, w["regs"][sme.id])
+    assert ev.checkin_access(s, owner, event, token) == (ev.Access.PARTICIPANT, w["regs"][sme.id])
+    assert ev.checkin_access(s, participant, event, token)[0] is ev.Access.INVITED  # another firm's link
+    assert ev.checkin_access(s, owner, event, "not-a-token") == (ev.Access.INVITED, None)
+    assert ev.checkin_access(s, None, event, token)[0] is ev.Access.NONE
+
+
+def test_a_proposal_run_that_makes_nothing_says_why_from_the_events_data(loaded):
+    from marketplace.matching import MatchEngine
+
+    with session_scope(loaded) as s:
+        w = setup_event(s, register=False)
+        event = w["event"]
+        engine = MatchEngine(loaded, use_dense=False).build(s)
+        owner = w["large"].display_name
+        run = ev.propose(s, engine, event)
+        assert run.made == [] and run.why_none == (
+            f"no demand on the board belongs to an approved participant: its owners ({owner}) "
+            "have not registered or are not approved yet"
+        )
+        unregistered = run.why_none
+        ev.invite_firms(s, event, [w["large"].id])
+        large = ev.register_firm(s, event, w["large"].id)
+        assert ev.propose(s, engine, event).why_none.startswith("no SME is registered and approved")
+        sme = w["smes"][0]  # the separator maker fits the separator demand
+        ev.invite_firms(s, event, [sme.id])
+        ev.set_availability(s, ev.register_firm(s, event, sme.id), [2])
+        ev.set_availability(s, large, [0, 1])
+        run = ev.propose(s, engine, event, per_demand=1)
+        assert run.made == [] and run.why_none == (
+            "1 matching pairs share no slot both firms can attend; ask them to widen their availability"
+        )
+        ev.set_availability(s, large, [0, 1, 2])
+        assert [r.from_firm_id for r in ev.propose(s, engine, event, per_demand=1).made] == [sme.id]
+        run = ev.propose(s, engine, event, per_demand=1)
+        assert run.made == [] and run.why_none.startswith("1 best-matching pairs already have a meeting request")
+        assert zh(unregistered) == f"发榜需求的发布企业（{owner}）尚未报名或尚未获批参会"
+        assert zh(run.why_none) == "1 对最匹配的企业已有洽谈申请（此前的推荐或企业自己的申请）"
+
+
+def test_a_proposal_run_on_an_empty_board_says_so(loaded):
+    with session_scope(loaded) as s:
+        w = setup_event(s)
+        w["event"].demands.clear()
+        s.flush()
+        run = ev.propose(s, None, w["event"])  # no demand: the engine is not asked
+        assert run.made == [] and run.why_none == (
+            "no demand is on the event's board; add the participating large firms' demands to it first"
+        )

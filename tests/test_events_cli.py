@@ -132,3 +132,11 @@ def test_organizer_workflow_from_the_command_line(runner, loaded, tmp_path):
     assert result.exit_code == 0 and out.read_bytes()[:2] == b"PK"
     missing = runner.invoke(["events", "agenda", str(event["event_id"]), "--firm", "424242"])
     assert missing.exit_code == 2 and "--firm" in missing.output
+
+
+def test_propose_that_makes_nothing_prints_why(runner, loaded):
+    event = _create(runner)  # nothing on the board yet
+    result = runner.invoke(["events", "propose", str(event["event_id"]), "--no-dense"])
+    assert result.exit_code == 0, result.output
+    assert "推荐 / proposed: 0" in result.output
+    assert "no demand is on the event's board; add the participating large firms' demands to it first" in result.output

@@ -27,7 +27,7 @@ from marketplace.services.accounts import create_user
 from marketplace.services.events_invitees import render_reason
 from marketplace.services.events_scheduling import build_solver_input, schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats, report_numbers
-from tests.events_helpers import setup_event
+from tests.events_helpers import event_day_has_come, setup_event
 from tests.messages_helpers import zh
 
 
@@ -262,6 +262,7 @@ def test_scheduling_a_draft_event_is_refused(loaded):
 def test_a_finished_event_is_neither_scheduled_nor_its_agendas_sent_as_a_conflict(scheduled):
     s, w, meetings = scheduled
     schedule_event(s, w["event"], time_limit_s=5)
+    event_day_has_come(s, w["event"])
     ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
     for action in (lambda: schedule_event(s, w["event"]), lambda: send_agendas(s, w["event"])):
         with pytest.raises(ConflictError, match="the event is finished; it can no longer be scheduled") as err:
@@ -274,6 +275,7 @@ def test_statistics_follow_the_records(scheduled):
     s, w, meetings = scheduled
     schedule_event(s, w["event"], time_limit_s=5)
     held, no_show = meetings[0], meetings[1]
+    event_day_has_come(s, w["event"])
     ev.mark_meeting(s, held, held=True)
     ev.mark_meeting(s, no_show, held=False)
     ev.record_outcome(s, held, held.sme_firm_id, {"outcome": "quotation"})

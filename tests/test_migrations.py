@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from marketplace.config import Settings
-from marketplace.db import get_engine, init_db, schema_is_current
+from marketplace.db import get_engine, init_db, schema_is_current, session_scope
 from marketplace.models import Base
 
 
@@ -92,3 +92,44 @@ def test_the_firm_name_keys_are_filled_for_firms_that_were_there_before(settings
         keys = conn.execute(text("SELECT name_key, short_name_key FROM firms WHERE id = :f"), {"f": firm_id}).one()
         alias = conn.execute(text("SELECT name_key FROM firm_names WHERE firm_id = :f"), {"f": firm_id}).scalar_one()
     assert tuple(keys) == ("键测试(上海)有限公司", "key测试") and alias == "keyalias"
+
+
+def test_0014_recomputes_the_name_keys_to_fold_traditional_characters_and_look_alike_letters(settings):
+    """Keys stored by 0013 (NFKC and case only) are recomputed: a Traditional or Cyrillic spelling of
+    a firm's name then finds it; downgrading puts the 0013 keys back."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from marketplace.db import alembic_config
+    from marketplace.services.firms import firms_named
+
+    cfg = alembic_config(settings)
+    command.downgrade(cfg, "0013")
+    engine = get_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO firms (name, short_name, name_key, short_name_key, kind, source, fact_sources, "
+                "created_at, updated_at) VALUES ('比亞迪股份有限公司', 'ТСL', '比亞迪股份有限公司', 'тсl', 'sme', "
+                "'test', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        firm_id = conn.execute(text("SELECT id FROM firms WHERE short_name = 'ТСL'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO firm_names (firm_id, name, name_key, kind, source) "
+                "VALUES (:f, '寧德時代', '寧德時代', 'alias', 'test')"
+            ),
+            {"f": firm_id},
+        )
+    init_db(settings)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT name_key, short_name_key FROM firms WHERE id = :f"), {"f": firm_id}).one()
+        alias = conn.execute(text("SELECT name_key FROM firm_names WHERE firm_id = :f"), {"f": firm_id}).scalar_one()
+    assert tuple(keys) == ("比亚迪股份有限公司", "tcl") and alias == "宁德时代"
+    with session_scope(settings) as s:
+        assert firms_named(s, "比亚迪股份有限公司") == firms_named(s, "TCL") == firms_named(s, "宁德时代") == {firm_id}
+    command.downgrade(cfg, "0013")
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT name_key, short_name_key FROM firms WHERE id = :f"), {"f": firm_id}).one()
+    assert tuple(keys) == ("比亞迪股份有限公司", "тсl")

@@ -316,3 +316,55 @@ def test_cli_lists_tier_claims_and_the_operator_recognises_one(runner, settings)
     again = runner.invoke(["tiers", "recognise", "--firm", str(fid)])
     assert again.exit_code == 2 and "no tier claim waiting" in again.output
     assert runner.invoke(["tiers", "recognise", "--firm", "999999"]).exit_code == 2
+
+
+LITTLE_GIANT_BASICS = {
+    **SPECIALIZED,
+    "years_in_segment": 5,
+    "main_business_share": 90,
+    "revenue_growth_2y": 10,
+    "debt_ratio": 40,
+    "national_market_share": 15,
+    "own_brand": True,
+}
+
+
+def _innovation(figures):
+    conditions = tier(assess(figures), "little_giant")["conditions"]
+    return next(c for c in conditions if c["text_zh"].startswith("创新能力"))
+
+
+def test_a_composite_condition_names_the_figures_it_still_needs():
+    """ "（未填写） 差" named nothing: the 小巨人 innovation condition lists the figures not filled in."""
+    found = _innovation(LITTLE_GIANT_BASICS)
+    assert found["met"] is None and "gap_zh" not in found
+    named = {f["key"] for f in found["missing_figures"]}
+    assert {"rd_share_2y_min", "own_rd_institution", "national_award_top3", "maker_china_50"} <= named
+    assert "revenue" not in named and "rd_expense" not in named  # filled in: not asked for again
+    assert found["missing_zh"].startswith("未填写：近2年研发费用占营业收入比重（较低一年）、")
+    assert found["missing_en"].startswith("not filled in: R&D share of revenue, lower of the last 2 years, ")
+
+
+def test_a_firm_that_says_no_is_not_asked_again_and_is_told_how_far_it_is():
+    figures = {
+        **LITTLE_GIANT_BASICS,
+        "rd_share_2y_min": 2,
+        "own_rd_institution": True,
+        "class_i_ip_count": 3,
+        "national_award_top3": False,  # a firm can say no: no longer "not filled in"
+        "maker_china_50": False,
+        "equity_financing_2y": 0,
+    }
+    found = _innovation(figures)
+    assert found["met"] is False and "missing_figures" not in found
+    assert "上年度营业收入总额差 200万元" in found["gap_zh"] and "（较低一年）差 1%" in found["gap_zh"]
+    assert "Revenue last year: short by 200 ×10k CNY" in found["gap_en"]
+
+
+def test_a_gap_says_short_below_a_minimum_and_over_above_a_maximum():
+    missing = tier(assess({**SPECIALIZED, "rd_expense": 80}), "specialized")["missing"]
+    rd = next(m for m in missing if m.get("field") == "rd_expense")
+    assert (rd["gap_zh"], rd["gap_en"]) == ("差 20万元", "short by 20 ×10k CNY")
+    debt = next(c for c in tier(assess({**LITTLE_GIANT_BASICS, "debt_ratio": 80}), "little_giant")["conditions"]
+                if c.get("field") == "debt_ratio")  # fmt: skip
+    assert (debt["gap_zh"], debt["gap_en"]) == ("超出 10%", "10 % over")

@@ -165,6 +165,84 @@ def test_sign_up_cannot_found_a_look_alike_of_an_existing_firm(session, look_ali
     assert session.scalar(select(func.count(Firm.id))) == firms
 
 
+LOOK_ALIKES_OF_REAL_FIRMS = {
+    # Traditional characters (OpenCC's Traditional → Simplified)
+    "寧德時代新能源科技股份有限公司": "宁德时代新能源科技股份有限公司",
+    "比亞迪股份有限公司": "比亚迪股份有限公司",
+    # Cyrillic Т (U+0422) and С (U+0421), Greek Β, Υ (the Unicode confusables skeleton)
+    "\u0422\u0421L集团股份有限公司": "TCL集团股份有限公司",
+    "\u0392\u03a5D汽车有限公司": "BYD汽车有限公司",
+}
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES_OF_REAL_FIRMS)
+def test_sign_up_cannot_found_a_traditional_or_cyrillic_look_alike_of_an_existing_firm(session, look_alike):
+    """寧德時代… and ТСL… read as the firms already here: founding them would make the registrant the
+    admin of a look-alike. Refused at sign-up and wherever a firm is created (CLI, demo data)."""
+    real = create_firm(session, name=LOOK_ALIKES_OF_REAL_FIRMS[look_alike])
+    firms = session.scalar(select(func.count(Firm.id)))
+    with pytest.raises(InputError, match="firm_name: this firm already exists; choose 'join an existing firm'"):
+        register_firm_user(
+            session, email="new@y.cn", password="longenough", name="n", role=Role.SME, firm_name=look_alike, join=False
+        )
+    with pytest.raises(InputError, match="name: a firm named .* already exists"):
+        create_firm(session, name=look_alike)
+    assert session.scalar(select(func.count(Firm.id))) == firms
+    joiner = register_firm_user(
+        session, email="j@y.cn", password="longenough", name="j", role=Role.SME, firm_name=look_alike, join=True
+    )
+    assert joiner.firm_id == real.id and joiner.membership is Membership.PENDING  # asks the real firm's admin
+
+
+@pytest.mark.parametrize(
+    "distinct",
+    [
+        "宁德时代新材料科技有限公司",
+        "比亚迪电子股份有限公司",
+        "TCL科技集团股份有限公司",
+        "BYD Auto Parts Co",
+        "乾元科技有限公司",
+    ],
+)
+def test_names_that_only_resemble_an_existing_firm_in_part_still_found_a_firm(session, distinct):
+    for name in LOOK_ALIKES_OF_REAL_FIRMS.values():
+        create_firm(session, name=name)
+    founder = register_firm_user(
+        session, email="f@y.cn", password="longenough", name="f", role=Role.SME, firm_name=distinct, join=False
+    )
+    assert founder.firm.name == distinct and founder.is_firm_admin
+
+
+def test_the_look_alike_lookup_uses_the_name_key_indexes(session):
+    """Finding a firm by name stays one indexed look-up per table, never a scan of every name."""
+    from sqlalchemy import event, text
+
+    from marketplace.services.firms import firms_named
+
+    create_firm(session, name="宁德时代新能源科技股份有限公司", short_name="宁德时代")
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
+        statements.append((statement, parameters))
+
+    bind = session.connection()
+    event.listen(bind.engine, "before_cursor_execute", record)
+    try:
+        assert firms_named(session, "寧德時代")
+    finally:
+        event.remove(bind.engine, "before_cursor_execute", record)
+    assert len(statements) == 2
+    for statement, parameters in statements:
+        if bind.dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in bind.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "USING INDEX ix_firms_name_key" in plan or "USING INDEX ix_firm_names_name_key" in plan, plan
+            assert "SCAN firms" not in plan and "SCAN firm_names" not in plan, plan
+        else:
+            bind.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(row[0] for row in bind.exec_driver_sql("EXPLAIN " + statement, parameters))
+            assert "ix_firms_name_key" in plan or "ix_firm_names_name_key" in plan, plan
+
+
 def test_joining_by_a_look_alike_name_joins_the_real_firm(session):
     real = create_firm(session, name="测试隔膜科技（上海）有限公司", short_name="测试隔膜")
     joiner = register_firm_user(

@@ -1,8 +1,10 @@
 """The ChainMatch web application: Flask app factory, blueprints per area, JSON API under /api/v1.
 
 ``create_app()`` reads settings from the environment unless given a :class:`Settings`; nothing
-is global. The matching engine is built once per process on first use (``web.engine``).
-Outside debug and testing it refuses to start with the development or a short SECRET_KEY.
+is global. The matching engine is built once per process: in the background by ``serve``, else on
+first use (``web.engine``).
+Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
+testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
 :func:`_security_headers`.
 """
@@ -89,6 +91,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     # Tests turn rate limits off unless they ask for them; production keeps them on.
     app.config.setdefault("RATELIMIT_ENABLED", settings.rate_limits and not app.testing)
     _check_secret_key(app)
+    if not app.testing:  # CA keys that cannot be opened stop the app here, naming the setting (not a 500 per request)
+        from marketplace.contracts.keys import check as check_contracts_ca
+
+        check_contracts_ca(settings)
     app.json.ensure_ascii = False
     app.extensions["settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -170,7 +176,7 @@ ERROR_RESPONSES = {
     "405": "Method not allowed: a path parameter that does not form this operation's URL",
     "409": "Conflict: changed meanwhile, already done, or a duplicate",
     "429": "Too many requests: rate limit reached",
-    "503": "Busy: matching capacity is in use; retry shortly",
+    "503": "Busy: matching capacity is in use, or the matching engine is still loading (Retry-After); retry shortly",
 }
 
 

@@ -83,7 +83,9 @@ class MemberOut(Schema):
     firm_id = Integer()
     firm = String()
     share = Float(metadata={"description": "share of the lot budget, (0, 1]"})
-    is_sme = Boolean()
+    is_sme = Boolean(
+        metadata={"description": "counts toward the reserved SME share: an SME that is not part of a large group"}
+    )
     status = String(metadata={"description": "invited, accepted, declined or withdrawn"})
     reasons = List(String())
     invited_at = String()

@@ -161,6 +161,16 @@ class Items(Schema):
     items = List(Dict())
 
 
+class ProposalsOut(Items):
+    why_none = String(
+        allow_none=True,
+        metadata={
+            "description": "when no meeting was proposed, why (no demand on the board, no approved SME, "
+            "no fitting SME, pairs already requested, no common slot); null otherwise"
+        },
+    )
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -427,12 +437,13 @@ def must_meet(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: AN
 
 @bp.post("/<int:event_id>/proposals")
 @bp.auth_required(auth)
-@bp.output(Items, status_code=201)
+@bp.output(ProposalsOut, status_code=201)
 def post_proposals(event_id: int):  # noqa: ANN201
-    """The engine proposes meetings for the demands on the board (organizer)."""
+    """The engine proposes meetings for the demands on the board (organizer); when it proposes
+    none, ``why_none`` says why."""
     event, _a = _event(event_id, ev.Access.ORGANIZER)
-    made = _run(lambda: ev.propose_meetings(get_db(), get_engine(), event))
-    return {"items": [ev.request_dict(r) for r in made]}
+    run = _run(lambda: ev.propose(get_db(), get_engine(), event))
+    return {"items": [ev.request_dict(r) for r in run.made], "why_none": run.why_none}
 
 
 @bp.post("/<int:event_id>/proposals/accept")

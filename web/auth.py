@@ -24,14 +24,13 @@ from marketplace.services.accounts import (
     register_firm_user,
     revoke_api_token,
 )
-from web import error_status
+from web import error_status, reveals
 from web.db import commit, get_db
 from web.extensions import LoginUser, limit
 from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm, TokenForm, apply_error
 from web.messages import localized, refuse
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-NEW_TOKEN_KEY = "new_api_token"  # the session key of a token just created, until the token page shows it
 
 
 def safe_next(target: str | None) -> str:
@@ -128,8 +127,13 @@ def logout():  # noqa: ANN201
 @login_required
 def token():  # noqa: ANN201
     """The user's API tokens: names, expiry, last use; create and revoke. A token just created is
-    shown here once (:func:`create_token` leaves it in the session for this one view)."""
-    return _token_page(TokenForm(), session.pop(NEW_TOKEN_KEY, None))
+    shown here once (:func:`create_token` keeps it on the server for this one view, never in the
+    session cookie, which is signed but readable)."""
+    new_token = reveals.take(current_user.id)
+    if new_token is reveals.LOST:
+        flash(_("新令牌已生成，但已无法再次显示；如未记下，请吊销它并重新生成。"), "error")
+        new_token = None
+    return _token_page(TokenForm(), new_token)
 
 
 @bp.post("/token")
@@ -146,8 +150,8 @@ def create_token():  # noqa: ANN201
         apply_error(form, error)
         return _token_page(form, None, error_status(error))
     # post/redirect/get: a reload of the page that shows the token does not post again (a second
-    # token); the token itself travels in the session to that one view, which removes it
-    session[NEW_TOKEN_KEY] = result[0]
+    # token); the token waits on the server for that one view, only a random id in the session
+    reveals.keep(user.id, result[0])
     return redirect(url_for("auth.token"), 303)
 
 
@@ -168,7 +172,7 @@ def _token_page(form: TokenForm, new_token: str | None, status: int = 200):  # n
     page = render_template(
         "auth/token.html", form=form, token=new_token, tokens=tokens, action_form=ActionForm(), now=utcnow()
     )
-    return page, status
+    return page, status, {"Cache-Control": "no-store"}  # a new token's secret stays out of every cache
 
 
 @bp.route("/join/<token>", methods=["GET", "POST"])

@@ -28,12 +28,13 @@ from marketplace.regions import parse_region
 from marketplace.services.demands import EDITABLE, MATCHABLE, create_demand_once, set_status, update_demand
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import owner_act, suggestions_for_demand
+from marketplace.units import format_wan_range
 from web import error_status, label
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
-from web.messages import localized, refuse
+from web.messages import localized, page_locale, refuse
 from web.params import choice_arg, int_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
@@ -43,6 +44,19 @@ PER_PAGE = 20
 MATCH_TOP_K = 100
 STATUS_ACTIONS = {"publish": DemandStatus.OPEN, "close": DemandStatus.CLOSED, "withdraw": DemandStatus.WITHDRAWN}
 OWNER_ACTIONS = {"shortlist": OwnerAction.SHORTLISTED, "invite": OwnerAction.INVITED, "decline": OwnerAction.REJECTED}
+
+
+@bp.app_template_filter("budget")
+def budget(low: float | None, high: float | None = None) -> str:
+    """An amount (or a ``low``–``high`` range) of 万元 with its unit, as readers of the page's
+    language write it: "500–3,000 万元" / "CNY 5–30 million"."""
+    return format_wan_range(low, low if high is None else high, english=page_locale().startswith("en"))
+
+
+@bp.app_template_filter("budget_range")
+def budget_range(low: float | None, high: float | None) -> str:
+    """A budget range whose ends may be missing: "不低于 500 万元" / "up to CNY 30 million"."""
+    return format_wan_range(low, high, english=page_locale().startswith("en"))
 
 
 def is_owner(demand: Demand) -> bool:
@@ -103,7 +117,9 @@ def mine():  # noqa: ANN201
     rows = list(
         get_db().scalars(select(Demand).where(Demand.owner_firm_id == current_user.firm_id).order_by(Demand.id.desc()))
     )
-    return render_template("demands/mine.html", demands=rows)
+    # SMEs answer demands rather than post them: their page says so and leads to the demands for them
+    posts = current_user.role in (Role.LARGE, Role.ADMIN)
+    return render_template("demands/mine.html", demands=rows, posts_demands=posts)
 
 
 @bp.route("/new", methods=["GET", "POST"])

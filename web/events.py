@@ -225,6 +225,7 @@ def show(event_id: int):  # noqa: ANN201
         registrations=registrations,
         open_demands=open_demands,
         slots=event.slot_times(),
+        has_begun=ev.event_has_begun(event),  # 结束活动 is offered from the event's first day
         form=ActionForm(),
         register_form=RegisterForm(),
     )
@@ -437,8 +438,11 @@ def accept_proposals(event_id: int):  # noqa: ANN201
 def propose(event_id: int):  # noqa: ANN201
     event, _a = _event(event_id, ev.Access.ORGANIZER)
     _post_ok()
-    made, error = commit(lambda: ev.propose_meetings(get_db(), get_engine(), event))
-    flash_outcome(error, lambda: _("平台已推荐 %(n)d 场洽谈", n=len(made)))
+    run, error = commit(lambda: ev.propose(get_db(), get_engine(), event))
+    if error or run.made:
+        flash_outcome(error, lambda: _("平台已推荐 %(n)d 场洽谈", n=len(run.made)))
+    else:  # nothing proposed: say why, from the event's data
+        flash(_("平台已推荐 0 场洽谈：%(reason)s", reason=localized(run.why_none)), "info")
     return redirect(url_for("events.schedule_page", event_id=event.id))
 
 
@@ -548,12 +552,14 @@ def agenda(event_id: int):  # noqa: ANN201
     db = get_db()
     rows = agenda_rows(db, event, reg.firm_id)
     url = request.host_url.rstrip("/") + checkin_path(reg)
+    meetings = [db.get(Meeting, r["meeting_id"]) for r in rows]
     return render_template(
         "events/agenda.html",
         event=event,
         reg=reg,
         rows=rows,
-        cancellable=_cancellable(db.get(Meeting, r["meeting_id"]) for r in rows),
+        cancellable=_cancellable(meetings),
+        markable={m.id for m in meetings if ev.can_mark_meeting(db, m)},  # held / no-show from the meeting's day
         qr=checkin_qr_svg(url),
         checkin_url=url,
         form=ActionForm(),
@@ -598,14 +604,20 @@ def checkin_png(event_id: int):  # noqa: ANN201
 @bp.route("/<int:event_id>/checkin/<token>", methods=["GET", "POST"])
 @login_required
 def checkin(event_id: int, token: str):  # noqa: ANN201
-    """What the organizer's device opens when it scans a participant's QR code."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    """What the organizer's device opens when it scans a participant's QR code. The participant
+    itself opening its own link gets a page saying what the link is for and who scans it; anyone
+    else is denied as on the organizer's pages."""
     db = get_db()
-    reg = db.scalar(
-        select(EventRegistration).where(
-            EventRegistration.event_id == event.id, EventRegistration.checkin_token == token
-        )
-    )
+    event = ev.get_event(db, event_id)
+    access, reg = ev.checkin_access(db, _viewer(), event, token)
+    if access is ev.Access.NONE:
+        abort(404 if current_user.is_authenticated else 401)
+    if access is ev.Access.PARTICIPANT and request.method == "GET":
+        g.event_access = ev.event_access(db, _viewer(), event)  # the event tabs of a participant
+        return render_template("events/checkin_own.html", event=event, reg=reg)
+    if access is not ev.Access.ORGANIZER:
+        abort(403)
+    g.event_access = access
     if reg is None:
         abort(404)
     if request.method == "POST":
@@ -614,7 +626,14 @@ def checkin(event_id: int, token: str):  # noqa: ANN201
         flash_outcome(error, _("%(firm)s 已签到", firm=reg.firm.display_name))
         return redirect(url_for("events.checkin", event_id=event.id, token=token))
     rows = agenda_rows(db, event, reg.firm_id, include_waiting=False)
-    return render_template("events/checkin.html", event=event, reg=reg, rows=rows, form=ActionForm())
+    return render_template(
+        "events/checkin.html",
+        event=event,
+        reg=reg,
+        rows=rows,
+        has_begun=ev.event_has_begun(event),  # check-in from the event's first day
+        form=ActionForm(),
+    )
 
 
 # --- meetings on the day -----------------------------------------------------------------------

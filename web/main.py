@@ -1,4 +1,4 @@
-"""Home page, health check and language switch."""
+"""Home page, health checks (liveness /healthz, readiness /readyz) and language switch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from web import LANGUAGES
 from web.auth import same_site_referrer
 from web.cache import cached
 from web.db import get_db
+from web.engine import WARMING_UP_RETRY_AFTER, engine_status
 from web.extensions import current_viewer
 
 bp = Blueprint("main", __name__)
@@ -45,13 +46,18 @@ def _firm_cards(db, kind: FirmKind) -> list[SimpleNamespace]:  # noqa: ANN001
 
 @bp.get("/healthz")
 def healthz():  # noqa: ANN201
+    """Liveness: 200 while the process answers and its database does, the matching engine loading
+    or not; the body says whether it is ready (``ready``, ``engine``: loading, ready, failed with
+    ``error``, or on_first_use). ``status`` is "degraded" once the engine failed to load."""
     db = get_db()
     db.execute(text("SELECT 1"))
     settings = current_app.extensions["settings"]
     engine = current_app.extensions.get("engine")
+    state = engine_status(current_app)
     return jsonify(
         {
-            "status": "ok",
+            "status": "degraded" if state["engine"] == "failed" else "ok",
+            **state,
             "database": "ok",
             "graph_backend": engine.graph.backend
             if engine is not None and engine.graph is not None
@@ -60,6 +66,19 @@ def healthz():  # noqa: ANN201
             "counts": counts(db, ANONYMOUS),
         }
     )
+
+
+@bp.get("/readyz")
+def readyz():  # noqa: ANN201
+    """Readiness, for a proxy or an orchestrator that routes only to ready servers: 200 once every
+    page can be served; 503 while the matching engine loads (with Retry-After) or after it failed."""
+    get_db().execute(text("SELECT 1"))
+    state = engine_status(current_app)
+    if state["ready"]:
+        return jsonify({"status": "ok", **state})
+    if state["engine"] == "failed":
+        return jsonify({"status": "degraded", **state}), 503
+    return jsonify({"status": "ok", **state}), 503, {"Retry-After": str(WARMING_UP_RETRY_AFTER)}
 
 
 @bp.get("/lang/<code>")

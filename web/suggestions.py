@@ -68,10 +68,11 @@ def refresh():  # noqa: ANN201
     firm_id = _firm_id()
     if not ActionForm().validate_on_submit():
         abort(400)
+    engine = get_engine()  # 503 while it warms up, before the debounce counts this refresh
     _debounce(firm_id)
     db = get_db()
     with heavy_work(f"inbox-{firm_id}"):
-        found = suggest_demands(db, get_engine(), firm_id, top_k=20, save=True)
+        found = suggest_demands(db, engine, firm_id, top_k=20, save=True)
         db.commit()
     flash(_("找到 %(n)d 条匹配的需求", n=len(found)), "success")
     return redirect(url_for("suggestions.show"))

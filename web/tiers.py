@@ -92,13 +92,13 @@ def _firm_page(firm_id: int):  # noqa: ANN202
     criteria = load_criteria()
     error = None
     if request.method == "POST":
+        # yes/no figures come as "true" / "false" / "" (not sure: unknown), like the others
         raw = {key: request.form.get(key, "") for key in criteria.fields if key in request.form}
-        for key, spec in criteria.fields.items():  # an unticked checkbox is "no" only when the form showed it
-            if spec["type"] == "bool" and f"{key}__shown" in request.form and key not in request.form:
-                raw[key] = ""
         _row, error = commit(lambda: save_figures(db, firm, raw, by=current_user.email))
-        if error is None:
-            flash(_("企业数据已保存"), "success")
+        if error is None:  # say it was saved and what the new figures reach, where the page opens
+            highest = assess_firm(db, firm)["highest"]
+            top = zhen(next(t for t in criteria.tiers if t["key"] == highest)) if highest else _("尚未达到任何梯度")
+            flash(_("企业数据已保存，已按新数据重新评估：%(result)s", result=top), "success")
             return redirect(request.path)
     figures, sources = get_figures(db, firm)
     if error is not None:

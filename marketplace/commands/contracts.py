@@ -1,4 +1,5 @@
-"""CLI of contracts (云签约): ``python -m marketplace contracts verify|audit verify|export|list|stats``."""
+"""CLI of contracts (云签约): ``python -m marketplace contracts verify|audit verify|export|list|stats|
+revoke-key|pki rekey``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
-from marketplace.errors import InputError, NotFoundError
+from marketplace.errors import InputError, NotFoundError, msg
 
 
 @cli.group("contracts")
@@ -168,3 +169,59 @@ def revoke_key_command(app: AppContext, email: str, reason: str, as_json: bool) 
         revoke(session, cred, reason)
         data = {"email": user.email, "serial": cred.serial, "reason": reason}
     emit(data, as_json, lambda d: click.echo(f"已吊销 / revoked {d['serial']} of {d['email']} ({d['reason']})"))
+
+
+@contracts_group.group("pki")
+def pki_group() -> None:
+    """The platform CA (root, issuing CA, timestamp authority) and how its keys are protected."""
+
+
+@pki_group.command("rekey")
+@click.option(
+    "--old-key-file",
+    "old_key_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file holding a passphrase the keys may be encrypted under now (e.g. the previous "
+    "MARKETPLACE_CONTRACTS_CA_KEY when changing it). Repeatable.",
+)
+@_json_opt
+@pass_app
+def pki_rekey_command(app: AppContext, old_key_files: tuple[Path, ...], as_json: bool) -> None:
+    """Encrypt the platform CA and TSA keys under the current protection.
+
+    The current protection is MARKETPLACE_CONTRACTS_CA_KEY when set, else the random passphrase
+    in MARKETPLACE_INSTANCE_DIR/contracts_ca_key (created, mode 0600, when missing). The keys are
+    opened with it, with each --old-key-file, or with the passphrase that earlier versions derived
+    from the secret key (instances made before the CA keys had their own protection). Certificates
+    do not change: signed contracts stay valid. Stop the servers first; running it again is safe.
+
+    Exit code 0 when the keys are (now) under the current protection or there is no CA yet, 1 when
+    no known passphrase opens a key, 2 for bad usage (an unreadable --old-key-file).
+    """
+    from marketplace.contracts.keys import rekey
+
+    old = []
+    for path in old_key_files:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(
+                msg("--old-key-file: %(file)s cannot be read (%(error)s)", file=str(path), error=str(exc)),
+                field="--old-key-file",
+            ) from None
+        if not text:
+            raise InputError(msg("--old-key-file: %(file)s is empty", file=str(path)), field="--old-key-file")
+        old.append((str(path), text.encode("utf-8")))
+    report = rekey(app.settings, old)
+
+    def human(d: dict[str, Any]) -> None:
+        if d["status"] == "absent":
+            click.echo(f"尚无平台 CA / no platform CA yet in {d['ca_dir']}: it is made under {d['protected_by']}")
+            return
+        state = "已重新加密 / re-keyed" if d["status"] == "rekeyed" else "无需更改 / already current"
+        click.echo(f"{state}: {d['ca_dir']} → {d['protected_by']}")
+        for name, label in d["opened_with"].items():
+            click.echo(f"  {name}: opened with {label}")
+
+    emit(report.as_dict(), as_json, human)

@@ -242,17 +242,17 @@ def register_command(app: AppContext, event_id: int, firm_id: int, representativ
 def propose_command(app: AppContext, event_id: int, per_demand: int, no_dense: bool, as_json: bool) -> None:
     """The engine proposes meetings: for each demand on the board, the best registered SMEs."""
     from marketplace.commands.matching import build_engine
-    from marketplace.services.events import propose_meetings, request_dict
+    from marketplace.services.events import propose, request_dict
 
     engine = build_engine(app, progress=not as_json, **({"use_dense": False} if no_dense else {}))
     with app.session() as session:
-        made = [
-            request_dict(r)
-            for r in propose_meetings(session, engine, _get_event(session, event_id), per_demand=per_demand)
-        ]
+        run = propose(session, engine, _get_event(session, event_id), per_demand=per_demand)
+        made = [request_dict(r) for r in run.made]
 
     def human(rows: list[dict[str, Any]]) -> None:
         click.echo(f"推荐 / proposed: {len(rows)}")
+        if run.why_none:  # nothing proposed: why, from the event's data
+            click.echo(f"  {run.why_none}")
         for r in rows:
             click.echo(f"  {r['to_firm']} ← {r['from_firm']}  {r['score']}  《{r['demand']}》")
 

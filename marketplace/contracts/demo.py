@@ -1,5 +1,8 @@
 """Demo contracts for ``make run``: one fully signed supply-chain contract between the demo
-large firm and the demo SME, and one still in negotiation. Idempotent (found by source_ref)."""
+large firm and the demo SME, and one still in negotiation. Idempotent (found by source_ref).
+
+The demo large-firm and SME users sign (signing password :data:`DEMO_SIGNING_PASSWORD`); each
+firm has a demo approver. ``demo accounts`` prints them all (:func:`contract_roles`)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from marketplace.config import Settings
 from marketplace.models import Contract, ContractSource, Role, User
 
 DEMO_SIGNING_PASSWORD = "chainmatch-sign"
+SIGNERS = {"large": "large@demo.chainmatch.cn", "sme": "sme@demo.chainmatch.cn"}
 APPROVERS = {
     "large": ("large-legal@demo.chainmatch.cn", "大企业法务（审批人）", Role.LARGE),
     "sme": ("sme-finance@demo.chainmatch.cn", "中小企业财务（审批人）", Role.SME),
@@ -37,6 +41,70 @@ def _user(session: Session, email: str, name: str, role: Role, firm_id: int, pas
     return user or create_user(session, email=email, password=password, name=name, role=role, firm_id=firm_id)
 
 
+def ensure_demo_approvers(session: Session, login_password: str) -> dict[str, User]:
+    """The approver of each demo firm (created when missing), keyed ``large`` / ``sme``; none for a
+    demo user without a firm."""
+    made = {}
+    for key, (email, name, role) in APPROVERS.items():
+        owner = session.scalar(select(User).where(User.email == SIGNERS[key]))
+        if owner is not None and owner.firm_id is not None:
+            made[key] = _user(session, email, name, role, owner.firm_id, login_password)
+    return made
+
+
+def ensure_demo_signers(session: Session, settings: Settings) -> dict[str, bool]:
+    """Give each demo signer without a signing key one under :data:`DEMO_SIGNING_PASSWORD`; returns,
+    per e-mail, whether that password opens the signer's key (False once they chose their own)."""
+    from marketplace.contracts import pki
+    from marketplace.errors import InputError
+    from marketplace.services import contracts as svc
+
+    opens = {}
+    for email in SIGNERS.values():
+        user = session.scalar(select(User).where(User.email == email))
+        if user is None or svc.acting_firm(user) is None:
+            continue
+        credential = svc.active_credential(session, user.id)
+        if credential is None:
+            credential, _uri = svc.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)
+        try:
+            pki.decrypt_user_key(credential.encrypted_key, DEMO_SIGNING_PASSWORD)
+        except InputError:
+            opens[email] = False
+        else:
+            opens[email] = True
+    return opens
+
+
+def contract_roles(
+    session: Session, settings: Settings, accounts: list[dict[str, Any]], login_password: str
+) -> list[dict[str, Any]]:
+    """The demo ``accounts`` (rows of ``ensure_demo_accounts``) with what each does in contracts,
+    followed by the approvers: ``contract_role`` (``signer``, ``approver`` or None) and
+    ``signing_password`` (the demo one where it opens the signer's key, else None)."""
+    approvers = ensure_demo_approvers(session, login_password)
+    opens = ensure_demo_signers(session, settings)
+    rows = [
+        {
+            **row,
+            "contract_role": "signer" if row["email"] in opens else None,
+            "signing_password": DEMO_SIGNING_PASSWORD if opens.get(row["email"]) else None,
+        }
+        for row in accounts
+    ]
+    for user in approvers.values():
+        rows.append(
+            {
+                "email": user.email,
+                "role": user.role.value,
+                "belongs_to": user.firm.name if user.firm else "—",
+                "contract_role": "approver",
+                "signing_password": None,
+            }
+        )
+    return rows
+
+
 def load_demo_contracts(
     session: Session, settings: Settings, login_password: str = "chainmatch-demo"
 ) -> dict[str, Any]:
@@ -45,14 +113,11 @@ def load_demo_contracts(
     from marketplace.services import contracts as svc
 
     ensure_demo_accounts(session, login_password)
-    large = session.scalar(select(User).where(User.email == "large@demo.chainmatch.cn"))
-    sme = session.scalar(select(User).where(User.email == "sme@demo.chainmatch.cn"))
+    large = session.scalar(select(User).where(User.email == SIGNERS["large"]))
+    sme = session.scalar(select(User).where(User.email == SIGNERS["sme"]))
     if large is None or sme is None or large.firm_id is None:
         return {"signed": None, "negotiating": None}
-    approvers = {
-        key: _user(session, email, name, role, (large if key == "large" else sme).firm_id, login_password)
-        for key, (email, name, role) in APPROVERS.items()
-    }
+    approvers = ensure_demo_approvers(session, login_password)
     for user in (large, sme):
         if svc.active_credential(session, user.id) is None:
             svc.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)

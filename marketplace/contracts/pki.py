@@ -1,9 +1,10 @@
 """The platform's own PKI (cryptography): a root CA, an issuing CA, a timestamp-authority
 certificate, one certificate per signing user, and the revocation list.
 
-CA keys live in ``<instance>/contracts/ca`` as PKCS#8 PEM encrypted under the platform key from
-settings; user keys are PKCS#8 encrypted under the user's own signing password and are only ever
-decrypted in memory for one signature.
+CA keys live in ``<instance>/contracts/ca`` as PKCS#8 PEM encrypted under a passphrase the caller
+gives (:mod:`marketplace.contracts.keys` says which, the same in every process); user keys are
+PKCS#8 encrypted under the user's own signing password and are only ever decrypted in memory for
+one signature.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from marketplace.errors import InputError, msg
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PLATFORM_NAME = "ChainMatch 产业链供需对接平台"
-_FILES = ("root", "issuing", "tsa")
+CA_FILES = ("root", "issuing", "tsa")  # <name>.pem (certificate) and <name>.key.pem (encrypted key)
 MIN_SIGNING_PASSWORD = 8
 MAX_SIGNING_PASSWORD = 128  # characters; cryptography refuses key passwords over 1,023 bytes
 # invisible characters (zero-width space and joiners, word joiner, BOM, soft hyphen, ...)
@@ -164,7 +165,7 @@ def save_ca(ca: PlatformCA, ca_dir: Path, passphrase: bytes) -> None:
     ca_dir = Path(ca_dir)
     ca_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".ca-", dir=ca_dir.parent))
-    for name, cred in zip(_FILES, (ca.root, ca.issuing, ca.tsa), strict=True):
+    for name, cred in zip(CA_FILES, (ca.root, ca.issuing, ca.tsa), strict=True):
         (tmp / f"{name}.pem").write_bytes(cred.cert.public_bytes(serialization.Encoding.PEM))
         key_path = tmp / f"{name}.key.pem"
         key_path.write_bytes(_key_pem(cred.key, passphrase))
@@ -177,12 +178,31 @@ def save_ca(ca: PlatformCA, ca_dir: Path, passphrase: bytes) -> None:
         tmp.rmdir()
 
 
+def load_key(path: Path, passphrase: bytes) -> PrivateKey:
+    """One encrypted CA key; ValueError (or TypeError) when ``passphrase`` does not open it."""
+    return serialization.load_pem_private_key(Path(path).read_bytes(), password=passphrase)  # type: ignore[return-value]
+
+
+def write_key(path: Path, key: PrivateKey, passphrase: bytes) -> None:
+    """Replace one CA key file atomically (a temporary file, mode 0600, renamed over it)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_key_pem(key, passphrase))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def load_ca(ca_dir: Path, passphrase: bytes, crl_url: str) -> PlatformCA:
     creds = []
-    for name in _FILES:
+    for name in CA_FILES:
         cert = x509.load_pem_x509_certificate((ca_dir / f"{name}.pem").read_bytes())
-        key = serialization.load_pem_private_key((ca_dir / f"{name}.key.pem").read_bytes(), password=passphrase)
-        creds.append(Credential(cert, key))  # type: ignore[arg-type]
+        creds.append(Credential(cert, load_key(ca_dir / f"{name}.key.pem", passphrase)))
     return PlatformCA(creds[0], creds[1], creds[2], crl_url)
 
 
@@ -199,6 +219,13 @@ def load_or_create_ca(ca_dir: Path, passphrase: bytes, crl_url: str) -> Platform
     ca = load_ca(Path(ca_dir), passphrase, crl_url)
     _CACHE[key] = ca
     return ca
+
+
+def forget_cached(ca_dir: Path) -> None:
+    """Drop this process's loaded copies of the CA in ``ca_dir`` (after its keys were re-keyed)."""
+    folder = str(Path(ca_dir).resolve())
+    for key in [k for k in _CACHE if k[0] == folder]:
+        del _CACHE[key]
 
 
 # --- users ---------------------------------------------------------------------------------

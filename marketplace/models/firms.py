@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from datetime import date
+from functools import cache
 from typing import Any
 
+import disarm
+import opencc
 from sqlalchemy import JSON, Date, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -52,13 +56,40 @@ class FirmRelationKind(LabelledEnum):
 # --- Firms ----------------------------------------------------------------------------------
 
 
+NAME_KEY_LENGTH = 255  # the width of the key columns
+
+
+@cache
+def _to_simplified() -> opencc.OpenCC:
+    """OpenCC's Traditional → Simplified converter (its phrase and character tables), loaded once."""
+    return opencc.OpenCC("t2s.json")
+
+
 def name_key(name: str | None) -> str:
-    """A firm name as compared for sameness: NFKC (full-width brackets and letters become ASCII),
-    without spaces and invisible characters (zero-width, direction marks), case folded — so
-    测试隔膜科技(上海)有限公司 is 测试隔膜科技（上海）有限公司 and "ACME CO" is "Acme Co". Stored, indexed,
-    next to every firm name (set whenever the name is), so that finding a firm by it is one lookup."""
+    """A firm name as compared for sameness — two names with one key look alike to a reader:
+
+    1. NFKC (full-width brackets and letters become ASCII), without spaces and invisible
+       characters (zero-width, direction marks): 测试隔膜科技(上海)有限公司 is 测试隔膜科技（上海）有限公司;
+    2. Traditional characters as Simplified (OpenCC ``t2s``): 寧德時代 is 宁德时代, 比亞迪 is 比亚迪;
+    3. the Unicode TR39 confusable skeleton, case folded (``disarm.skeleton_key``, Unicode's
+       confusables data; ``digit_policy="tr39"`` also folds 1/l/I and 0/O): Cyrillic ТСL is TCL,
+       Greek Αcme is Acme, "ACME CO" is "Acme Co".
+
+    Stored, indexed, next to every firm name (set whenever the name is), so that finding a firm by
+    it is one lookup. The key depends on the pinned versions of ``opencc`` and ``disarm``: a change
+    of either (or of this function) needs a migration that recomputes the stored keys, as 0014
+    does. A key longer than its column keeps its head and a digest of the whole."""
     text = unicodedata.normalize("NFKC", name or "")
-    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc")).casefold()
+    text = "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc"))
+    if not text:
+        return ""
+    text = _to_simplified().convert(text)
+    # a name made only of characters the skeleton drops (private use, say) keeps its own key
+    key = "".join(disarm.skeleton_key(text, digit_policy="tr39").split()) or text.casefold()
+    if len(key) > NAME_KEY_LENGTH:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        key = key[: NAME_KEY_LENGTH - len(digest) - 1] + "#" + digest
+    return key
 
 
 class Firm(TimestampMixin, Base):
@@ -84,8 +115,8 @@ class Firm(TimestampMixin, Base):
     fact_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     # name_key() of name and short_name, kept by the validator below
-    name_key: Mapped[str | None] = mapped_column(String(255), index=True)
-    short_name_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    name_key: Mapped[str | None] = mapped_column(String(NAME_KEY_LENGTH), index=True)
+    short_name_key: Mapped[str | None] = mapped_column(String(NAME_KEY_LENGTH), index=True)
 
     names: Mapped[list[FirmName]] = relationship(back_populates="firm", cascade="all, delete-orphan")
     products: Mapped[list[FirmProduct]] = relationship(back_populates="firm", cascade="all, delete-orphan")
@@ -116,7 +147,7 @@ class FirmName(Base):
     name: Mapped[str] = mapped_column(String(255), index=True)
     kind: Mapped[NameKind] = mapped_column(_enum(NameKind, "firm_name_kind"))
     source: Mapped[str] = mapped_column(String(40))
-    name_key: Mapped[str | None] = mapped_column(String(255), index=True)  # name_key(name)
+    name_key: Mapped[str | None] = mapped_column(String(NAME_KEY_LENGTH), index=True)  # name_key(name)
 
     firm: Mapped[Firm] = relationship(back_populates="names")
 

@@ -7,6 +7,11 @@ line-up is an exact weighted set-cover solved with OR-Tools CP-SAT: every lot ge
 member; the SME-held budget must reach the reserved share; better matches, higher tiers and fewer
 members score higher. Further line-ups come from re-solving with the earlier ones excluded.
 
+Only an independent SME counts toward the reserved share (:func:`large_groups_of`): a firm
+recorded as an SME that a large group controls, or that carries a group's name (华为数字能源技术
+有限公司 beside 华为, which controls other firms in the data), is not one — as the government
+procurement rules for SMEs exclude firms with a direct controlling relation to a large enterprise.
+
 When every lot is agreed, :func:`finalize` marks the project agreed and calls each function in
 :data:`AGREEMENT_HOOKS` with the agreement, the place where contract signing plugs in.
 """
@@ -19,14 +24,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from marketplace.errors import InputError, NotFoundError, TransitionError, msg
 from marketplace.models import (
     ConsortiumMember,
     Firm,
     FirmKind,
+    FirmRelation,
+    FirmRelationKind,
     MemberStatus,
     Organization,
     ProcurementProject,
@@ -38,7 +45,7 @@ from marketplace.models import (
 )
 from marketplace.permissions import acting_user_ids
 from marketplace.reasons import render_all
-from marketplace.regions import normalize_region, parse_region
+from marketplace.regions import CITY_PROVINCE, PROVINCES, normalize_region, parse_region
 
 CANDIDATES_PER_LOT = 8
 SCORE_SCALE = 1000
@@ -49,6 +56,88 @@ SOLVER_SECONDS = 2.0
 SME_DEPTH = 8  # the first ranking is this many times deeper than the candidates kept, to find SMEs in it
 SOLVER_WORKERS = 1
 MAX_LOT_BUDGET = 1e8  # 万元: a trillion yuan
+# a controlling relation in the data (ICKG's 母公司/控股 and 并购; its direction is not reliable, so
+# either end) ties a firm to a group
+GROUP_RELATIONS = (FirmRelationKind.CONTROLS, FirmRelationKind.ACQUIRES)
+MIN_GROUP_NAME = 2  # a group's name a firm's registered name starts with: at least this many characters
+_PLACES = sorted((*PROVINCES, *CITY_PROVINCE), key=len, reverse=True)
+_PLACE_SUFFIXES = ("特别行政区", "自治区", "省", "市")
+
+
+# --- SMEs for the reserved share -----------------------------------------------------------------
+
+
+def _without_place(name: str) -> str:
+    """A registered name without the place it starts with ("深圳市华为…" → "华为…")."""
+    for place in _PLACES:
+        if name.startswith(place):
+            rest = name[len(place) :]
+            for suffix in _PLACE_SUFFIXES:
+                if rest.startswith(suffix):
+                    return rest[len(suffix) :]
+            return rest
+    return name
+
+
+def large_groups_of(session: Session, firms: list[Firm]) -> dict[int, str]:
+    """Which of ``firms`` recorded as SMEs are part of a large group, with the group's name: they do
+    not count toward a reserved SME share. A firm is part of one when the data records a
+    controlling relation (母公司/控股, 并购) between it and a firm that is not an SME, or when its
+    registered name (after the place) starts with the name of a firm that is not an SME and heads
+    a group — a listed large firm, or one with controlling relations of its own (华为 →
+    华为数字能源技术有限公司)."""
+    smes = {f.id: f for f in firms if f.kind is FirmKind.SME}
+    if not smes:
+        return {}
+    out: dict[int, str] = {}
+    relations = session.execute(
+        select(FirmRelation.firm_id, FirmRelation.other_id).where(
+            FirmRelation.relation.in_(GROUP_RELATIONS),
+            or_(FirmRelation.firm_id.in_(smes), FirmRelation.other_id.in_(smes)),
+        )
+    ).all()
+    linked = {other for pair in relations for other in pair} - set(smes)
+    others = {f.id: f for f in session.scalars(select(Firm).where(Firm.id.in_(linked)))} if linked else {}
+    for a, b in relations:
+        for mine, theirs in ((a, b), (b, a)):
+            other = others.get(theirs)
+            if mine in smes and mine not in out and other is not None and other.kind is not FirmKind.SME:
+                out[mine] = other.display_name
+    prefixes: dict[int, list[str]] = {}
+    for fid, firm in smes.items():
+        if fid not in out:
+            bare = _without_place(firm.name)
+            prefixes[fid] = [bare[:n] for n in range(MIN_GROUP_NAME, len(bare))]
+    wanted = {p for ps in prefixes.values() for p in ps}
+    if not wanted:
+        return out
+    named = list(
+        session.scalars(
+            select(Firm).where(Firm.kind != FirmKind.SME, or_(Firm.name.in_(wanted), Firm.short_name.in_(wanted)))
+        )
+    )
+    heads = {
+        fid
+        for pair in session.execute(
+            select(FirmRelation.firm_id, FirmRelation.other_id).where(
+                FirmRelation.relation.in_(GROUP_RELATIONS),
+                or_(FirmRelation.firm_id.in_([f.id for f in named]), FirmRelation.other_id.in_([f.id for f in named])),
+            )
+        )
+        for fid in pair
+    }
+    groups = [g for g in named if g.kind is FirmKind.LARGE or g.id in heads]
+    for fid, ps in prefixes.items():
+        starts = set(ps)
+        found = [g for g in groups if g.id != fid and ({g.name, g.short_name} & starts)]
+        if found:
+            out[fid] = max(found, key=lambda g: len(g.short_name or g.name)).display_name
+    return out
+
+
+def counts_as_sme(session: Session, firm: Firm) -> bool:
+    """Whether ``firm`` counts toward a reserved SME share (an SME that is not part of a large group)."""
+    return firm.kind is FirmKind.SME and firm.id not in large_groups_of(session, [firm])
 
 
 # Called as hook(session, project, agreement_dict, actor) when a consortium is agreed (actor: the
@@ -192,6 +281,7 @@ class Candidate:
     tier: str | None
     tier_rank: int
     region: str | None
+    group: str | None = None  # the large group a firm recorded as an SME belongs to (then is_sme is False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +294,7 @@ class Candidate:
             "is_sme": self.is_sme,
             "tier": self.tier,
             "region": self.region,
+            "group": self.group,
         }
 
 
@@ -240,7 +331,20 @@ def lot_candidates(
                 p.region,
             )
         out[lot.id] = sorted(found.values(), key=lambda c: (-c.score, c.firm_id))
+    _mark_group_members(object_session(project), out)
     return out
+
+
+def _mark_group_members(session: Session | None, candidates: dict[int, list[Candidate]]) -> None:
+    """Candidates recorded as SMEs that belong to a large group do not count as SMEs here."""
+    ids = {c.firm_id for cs in candidates.values() for c in cs if c.is_sme}
+    if session is None or not ids:
+        return
+    groups = large_groups_of(session, list(session.scalars(select(Firm).where(Firm.id.in_(ids)))))
+    for cs in candidates.values():
+        for c in cs:
+            if c.firm_id in groups:
+                c.is_sme, c.group = False, groups[c.firm_id]
 
 
 def solve_lineups(
@@ -420,7 +524,7 @@ def invite(
         lot_id=lot.id,
         firm_id=firm.id,
         share=float(share),
-        is_sme=firm.kind is FirmKind.SME,
+        is_sme=counts_as_sme(session, firm),
         reasons=list(reasons or []),
         status=MemberStatus.INVITED,
         invited_at=utcnow(),

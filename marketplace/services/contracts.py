@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace.config import Settings
+from marketplace.contracts import keys as ca_keys
 from marketplace.contracts import pades, pki, render, tsa
 from marketplace.contracts.templates import (
     DEMAND_TYPE_TEMPLATE,
@@ -124,18 +125,14 @@ def local_time(stamp: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str
 # --- platform PKI --------------------------------------------------------------------------
 
 
-def _ca_passphrase(settings: Settings) -> bytes:
-    if settings.contracts_ca_key:
-        return settings.contracts_ca_key.encode("utf-8")
-    return hashlib.sha256(f"chainmatch-ca:{settings.secret_key}".encode()).hexdigest().encode()
-
-
 def crl_url(settings: Settings) -> str:
     return f"{settings.site_url()}/contracts/pki/crl"
 
 
 def platform_ca(settings: Settings) -> pki.PlatformCA:
-    return pki.load_or_create_ca(settings.contracts_dir / "ca", _ca_passphrase(settings), crl_url(settings))
+    """The platform CA, opened the same way in every process (:mod:`marketplace.contracts.keys`);
+    a key that cannot be opened is a CAKeyError naming the setting to fix."""
+    return ca_keys.load_or_create(settings, crl_url(settings))
 
 
 def current_crl(session: Session, settings: Settings) -> x509.CertificateRevocationList:

@@ -13,6 +13,7 @@ import enum
 import secrets
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from marketplace.errors import ConflictError, InputError, MarketplaceError, Message, NotFoundError, TransitionError, msg
+from marketplace.errors import (
+    ConflictError,
+    InputError,
+    MarketplaceError,
+    Message,
+    NotFoundError,
+    TransitionError,
+    join,
+    msg,
+)
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -357,6 +367,37 @@ def as_event_time(stamp: datetime) -> datetime:
     return stamp.replace(tzinfo=UTC).astimezone(EVENT_TZ).replace(tzinfo=None)
 
 
+def event_today(now: datetime | None = None) -> date:
+    """Today's date in the event time zone (:data:`EVENT_TZ`), the day that counts for what may
+    happen only on or after an event's day; ``now`` is a stored (naive UTC) time, by default now."""
+    return (now or utcnow()).replace(tzinfo=UTC).astimezone(EVENT_TZ).date()
+
+
+def meeting_day(event: Event, meeting: Meeting) -> date:
+    """The day of the meeting's slot (event time zone); the event's first day while it has none."""
+    times = event.slot_times()
+    if meeting.slot is not None and 0 <= meeting.slot < len(times):
+        return times[meeting.slot][0].date()
+    return event.start_date
+
+
+def event_has_begun(event: Event, now: datetime | None = None) -> bool:
+    """Whether the event's first day has come (event time zone): from then on it may be ended and
+    participants checked in."""
+    return event_today(now) >= event.start_date
+
+
+def meeting_day_has_come(event: Event, meeting: Meeting, now: datetime | None = None) -> bool:
+    """Whether the meeting's day has come (event time zone): from then on it is marked held or no-show."""
+    return event_today(now) >= meeting_day(event, meeting)
+
+
+def _require_day(day: date, refusal: Message, now: datetime | None = None) -> None:
+    """409 (on ``start_date``) while ``day`` is still ahead in the event time zone."""
+    if event_today(now) < day:
+        raise ConflictError(refusal, field="start_date")
+
+
 def require_status(event: Event, allowed: tuple[EventStatus, ...], refusal: Message) -> None:
     """409 unless the event's status allows the action (see :data:`REGISTERING`, :data:`MEETING`,
     :data:`SCHEDULING`); ``refusal`` names the status and what is refused."""
@@ -505,7 +546,19 @@ def get_event(session: Session, event_id: int) -> Event:
     return event
 
 
-def set_event_status(session: Session, event: Event, status: EventStatus) -> Event:
+def set_event_status(session: Session, event: Event, status: EventStatus, *, now: datetime | None = None) -> Event:
+    """Move the event through its lifecycle (:meth:`Event.transition`). Ending it is refused (409
+    naming its start date) before its first day in the event time zone: an event dated ahead has
+    not taken place yet."""
+    if status is EventStatus.FINISHED and event.status is not EventStatus.FINISHED:
+        _require_day(
+            event.start_date,
+            msg(
+                "start_date: the event starts on %(date)s (Beijing time); it can be ended only from that day on",
+                date=event.start_date.isoformat(),
+            ),
+            now,
+        )
     event.transition(status)
     session.flush()
     return event
@@ -1099,19 +1152,38 @@ def get_request(session: Session, request_id: int) -> MeetingRequest:
     return req
 
 
+@dataclass
+class ProposalRun:
+    """What one run of the engine's proposals made, and, when it made none, why (from the event's
+    data: no demand on the board, no approved participant on one side, no fitting SME, pairs that
+    already have a request, pairs that share no slot)."""
+
+    made: list[MeetingRequest]
+    why_none: Message | None = None
+
+
 def propose_meetings(session: Session, engine: Any, event: Event, *, per_demand: int = 5) -> list[MeetingRequest]:
+    """The engine's new proposals (:func:`propose`)."""
+    return propose(session, engine, event, per_demand=per_demand).made
+
+
+def propose(session: Session, engine: Any, event: Event, *, per_demand: int = 5) -> ProposalRun:
     """The engine proposes meetings: for each demand on the board whose owner takes part, the
-    best-matching registered SMEs, with the engine's reasons. Existing pairs are left alone."""
+    best-matching registered SMEs that share a slot with the owner, with the engine's reasons.
+    Existing pairs are left alone. When nothing is proposed the run says why."""
     from marketplace.matching import POOL
 
     require_status(event, MEETING, meetings_closed(event))
     smes = {r.firm_id: r for r in approved_registrations(session, event, Side.SME)}
-    owners = {r.firm_id for r in approved_registrations(session, event, Side.LARGE)}
+    owners = {r.firm_id: r for r in approved_registrations(session, event, Side.LARGE)}
+    slots = event.slot_count
     proposals: list[MeetingRequest] = []
+    fitting = already = no_slot = 0
     for link in event.demands:
         demand = link.demand
         if demand.owner_firm_id not in owners or not smes:
             continue
+        owner_slots = set(owners[demand.owner_firm_id].available(slots))
         results = engine.match(
             demand.match_text(),
             demand.type,
@@ -1125,9 +1197,15 @@ def propose_meetings(session: Session, engine: Any, event: Event, *, per_demand:
                 break
             if result.firm_id not in smes:
                 continue
-            taken += 1
+            fitting += 1
             if _pair_request(session, event, result.firm_id, demand.owner_firm_id) is not None:
+                taken += 1
+                already += 1
                 continue
+            if not owner_slots.intersection(smes[result.firm_id].available(slots)):
+                no_slot += 1  # it could never be scheduled; the next best SME may
+                continue
+            taken += 1
             req = MeetingRequest(
                 event_id=event.id,
                 from_firm_id=result.firm_id,
@@ -1154,7 +1232,47 @@ def propose_meetings(session: Session, engine: Any, event: Event, *, per_demand:
             "Meeting proposals for your demands",
             f"/events/{event.id}/requests",
         )
-    return proposals
+        return ProposalRun(proposals)
+    return ProposalRun(proposals, _why_no_proposals(event, smes, owners, fitting, already, no_slot))
+
+
+def _why_no_proposals(
+    event: Event, smes: dict[int, Any], owners: dict[int, Any], fitting: int, already: int, no_slot: int
+) -> Message:
+    """Why a proposal run made nothing, from what it found (see :func:`propose`)."""
+    if not event.demands:
+        return msg("no demand is on the event's board; add the participating large firms' demands to it first")
+    if not any(link.demand.owner_firm_id in owners for link in event.demands):
+        names = "、".join(dict.fromkeys(link.demand.owner.display_name for link in event.demands))
+        return msg(
+            "no demand on the board belongs to an approved participant: its owners (%(owners)s) "
+            "have not registered or are not approved yet",
+            owners=names,
+        )
+    if not smes:
+        return msg("no SME is registered and approved for the event yet; invite SMEs or approve their registrations")
+    if not fitting:
+        return msg(
+            "the matching engine found none of the %(count)s registered SMEs fitting the board's demands",
+            count=len(smes),
+        )
+    reasons = []
+    if already:
+        reasons.append(
+            msg(
+                "%(count)s best-matching pairs already have a meeting request (an earlier proposal or "
+                "the firms' own request)",
+                count=already,
+            )
+        )
+    if no_slot:
+        reasons.append(
+            msg(
+                "%(count)s matching pairs share no slot both firms can attend; ask them to widen their availability",
+                count=no_slot,
+            )
+        )
+    return join(reasons)
 
 
 def accept_proposals(session: Session, event: Event, firm_id: int, request_ids: Iterable[int]) -> list[MeetingRequest]:
@@ -1212,16 +1330,46 @@ def get_meeting(session: Session, meeting_id: int) -> Meeting:
     return meeting
 
 
-def check_in(session: Session, event: Event, token: str) -> EventRegistration:
-    """The organizer's device opened a participant's check-in URL (from the agenda's QR code):
-    the firm is present, and its scheduled meetings are locked in place."""
-    reg = session.scalar(
+def registration_by_token(session: Session, event: Event, token: str) -> EventRegistration | None:
+    """The registration whose check-in code (the agenda's QR code) is ``token``."""
+    return session.scalar(
         select(EventRegistration).where(
             EventRegistration.event_id == event.id, EventRegistration.checkin_token == token
         )
     )
+
+
+def checkin_access(session: Session, viewer: Any, event: Event, token: str) -> tuple[Access, EventRegistration | None]:
+    """Who opens a check-in link: the organizer (whose staff scan it to check the firm in) gets
+    :attr:`Access.ORGANIZER`; a user of the participant the code belongs to gets
+    :attr:`Access.PARTICIPANT` (a page saying what the link is for, no check-in); anyone else gets
+    their access to the event, which is not enough. The registration is None for an unknown code."""
+    access = event_access(session, viewer, event)
+    reg = registration_by_token(session, event, token)
+    if access is Access.ORGANIZER:
+        return access, reg
+    firm_id = as_viewer(viewer).firm_id
+    own = reg is not None and firm_id is not None and firm_id == reg.firm_id
+    if own and reg.status is RegistrationStatus.APPROVED:
+        return Access.PARTICIPANT, reg
+    return min(access, Access.INVITED), reg
+
+
+def check_in(session: Session, event: Event, token: str, *, now: datetime | None = None) -> EventRegistration:
+    """The organizer's device opened a participant's check-in URL (from the agenda's QR code):
+    the firm is present, and its scheduled meetings are locked in place. Refused (409 naming the
+    start date) before the event's first day in the event time zone."""
+    reg = registration_by_token(session, event, token)
     if reg is None or reg.status is not RegistrationStatus.APPROVED:
         raise NotFoundError(msg("token: no approved participant has this check-in code"), field="token")
+    _require_day(
+        event.start_date,
+        msg(
+            "start_date: the event starts on %(date)s (Beijing time); participants check in only from that day on",
+            date=event.start_date.isoformat(),
+        ),
+        now,
+    )
     if reg.checked_in_at is None:
         reg.checked_in_at = utcnow()
     for meeting in session.scalars(
@@ -1237,12 +1385,26 @@ def check_in(session: Session, event: Event, token: str) -> EventRegistration:
     return reg
 
 
-def mark_meeting(session: Session, meeting: Meeting, held: bool) -> Meeting:
-    """Held or no-show; only a scheduled meeting, and it stays where it is."""
-    if meeting.status not in (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW):
+MARKABLE = (MeetingStatus.SCHEDULED, MeetingStatus.HELD, MeetingStatus.NO_SHOW)
+
+
+def mark_meeting(session: Session, meeting: Meeting, held: bool, *, now: datetime | None = None) -> Meeting:
+    """Held or no-show; only a scheduled meeting, and it stays where it is. Refused (409 naming the
+    day) before the meeting's day in the event time zone: a meeting ahead has not taken place."""
+    if meeting.status not in MARKABLE:
         raise TransitionError(
             msg("status: a %(status)s meeting cannot be marked", status=meeting.status), field="status"
         )
+    event = session.get(Event, meeting.event_id)
+    day = meeting_day(event, meeting)
+    _require_day(
+        day,
+        msg(
+            "start_date: the meeting is on %(date)s (Beijing time); it is marked held or no-show only from that day on",
+            date=day.isoformat(),
+        ),
+        now,
+    )
     meeting.status = MeetingStatus.HELD if held else MeetingStatus.NO_SHOW
     meeting.locked = True
     session.flush()
@@ -1283,6 +1445,14 @@ def cancel_meeting(session: Session, meeting: Meeting) -> Meeting:
 
 
 CANCELLABLE = (MeetingStatus.WAITING, MeetingStatus.SCHEDULED)
+
+
+def can_mark_meeting(session: Session, meeting: Meeting, now: datetime | None = None) -> bool:
+    """Whether the pages offer the held / no-show buttons: a scheduled meeting whose day has come
+    (what :func:`mark_meeting` accepts for it)."""
+    if meeting.status is not MeetingStatus.SCHEDULED:
+        return False
+    return meeting_day_has_come(session.get(Event, meeting.event_id), meeting, now)
 
 
 def can_cancel_meeting(session: Session, viewer: Any, meeting: Meeting) -> bool:

@@ -299,9 +299,15 @@ class Check:
     gap: float | None = None
     verified: bool = True
     note: str | None = None
+    gap_zh: str | None = None  # how far off, said in words: "差 20万元" / "short by 20 ×10k CNY"
+    gap_en: str | None = None
+    missing_figures: list[dict[str, str]] | None = None  # the figures not filled in that it needs
+    missing_zh: str | None = None  # those figures named: "未填写：营业收入、研发人员占比"
+    missing_en: str | None = None
+    _closeness: float | None = None  # the gap relative to the required value, to pick the nearest route
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None or k == "met"}
+        return {k: v for k, v in self.__dict__.items() if (v is not None or k == "met") and not k.startswith("_")}
 
 
 def _fmt(v: Any) -> str:
@@ -330,8 +336,44 @@ def _label(c: Criteria, cond: dict[str, Any]) -> tuple[str, str]:
     return f"{spec['zh']} {sym} {_fmt(value)}{unit}", f"{spec['en']} {sym} {_fmt(value)} {unit_en(unit)}".rstrip()
 
 
+def _missing(c: Criteria, keys: list[str]) -> dict[str, Any]:
+    """The figures ``keys`` (in order, once each) as Check fields naming them in both languages."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    figures = [{"key": k, "zh": c.fields[k]["zh"], "en": c.fields[k]["en"]} for k in keys]
+    return {
+        "missing_figures": figures,
+        "missing_zh": "未填写：" + "、".join(f["zh"] for f in figures),
+        "missing_en": "not filled in: " + ", ".join(f["en"] for f in figures),
+    }
+
+
+def _leaf_gap(c: Criteria, field: str, op: str, gap: float) -> tuple[str, str]:
+    """How far a figure is from its threshold, in words: below a minimum it is short, above a
+    maximum it is over ("差 20万元" / "short by 20 ×10k CNY", "超出 10%" / "10 % over")."""
+    unit = c.fields[field].get("unit", "")
+    amount_en = f"{_fmt(gap)} {unit_en(unit)}".rstrip()
+    if op in ("<=", "<"):
+        return f"超出 {_fmt(gap)}{unit}", f"{amount_en} over"
+    return f"差 {_fmt(gap)}{unit}", f"short by {amount_en}"
+
+
+def _named_gap(c: Criteria, sub: Check) -> tuple[str, str]:
+    """A part's gap with the figure it is about named (a group's gap names its own figures)."""
+    if sub.field is None:
+        return sub.gap_zh or "", sub.gap_en or ""
+    spec = c.fields[sub.field]
+    return f"{spec['zh']}{sub.gap_zh}", f"{spec['en']}: {sub.gap_en}"
+
+
+def _missing_keys(check: Check) -> list[str]:
+    return [f["key"] for f in check.missing_figures or []]
+
+
 def check(c: Criteria, cond: dict[str, Any], figures: dict[str, Any]) -> Check:
-    """Evaluate one condition (or an any/all group) and say how far the firm is from it."""
+    """Evaluate one condition (or an any/all group) and say how far the firm is from it: the gap
+    to a threshold in words, and — when figures are missing — which ones, by name."""
     group = "any" in cond or "all" in cond
     zh, en = (cond.get("zh", ""), cond.get("en", "")) if group else _label(c, cond)
     if group:
@@ -345,14 +387,30 @@ def check(c: Criteria, cond: dict[str, Any], figures: dict[str, Any]) -> Check:
             joiner = ("或", " or ") if "any" in cond else ("且", " and ")
             zh = joiner[0].join(s.text_zh for s in subs)
             en = joiner[1].join(s.text_en for s in subs)
-        gaps = [s.gap for s in subs if s.gap is not None and s.met is not True]
-        gap = min(gaps) if gaps and "any" in cond else None
-        return Check(met, zh, en, gap=gap)
+        if met is True:
+            return Check(met, zh, en)
+        # the figures still missing that could decide it: for "any", those of the routes not ruled out
+        missing = [k for s in subs if s.met is None for k in _missing_keys(s)]
+        short = [s for s in subs if s.met is False and s.gap_zh]
+        gap = gap_zh = gap_en = closeness = None
+        if "any" in cond and short:
+            nearest = min(short, key=lambda s: s._closeness if s._closeness is not None else float("inf"))
+            gap, closeness = nearest.gap, nearest._closeness
+            gap_zh, gap_en = _named_gap(c, nearest)
+            if len(short) > 1:
+                gap_zh, gap_en = f"最接近的一项：{gap_zh}", f"nearest: {gap_en}"
+        elif "all" in cond and short:
+            named = [_named_gap(c, s) for s in short]
+            gap_zh, gap_en = "；".join(z for z, _ in named), "; ".join(e for _, e in named)
+            closeness = sum(s._closeness or 0 for s in short)
+        return Check(met, zh, en, gap=gap, gap_zh=gap_zh, gap_en=gap_en, _closeness=closeness, **_missing(c, missing))
     field, op, required = cond["field"], cond["op"], cond.get("value")
     verified = cond.get("verified", True)
     value = figures.get(field)
     if value is None:
-        return Check(None, zh, en, field, None, required, verified=verified, note=cond.get("note"))
+        return Check(
+            None, zh, en, field, None, required, verified=verified, note=cond.get("note"), **_missing(c, [field])
+        )
     if op == "true":
         met = value is True
     elif op == "in":
@@ -361,10 +419,15 @@ def check(c: Criteria, cond: dict[str, Any], figures: dict[str, Any]) -> Check:
         met = value == required
     else:
         met = {">=": value >= required, "<=": value <= required, ">": value > required, "<": value < required}[op]
-    gap = None
+    gap = gap_zh = gap_en = None
+    closeness = None if met else 1.0  # a yes/no or choice condition not met: a whole step away
     if not met and op in (">=", ">", "<=", "<"):
         gap = round(abs(required - value), 4)
-    return Check(met, zh, en, field, value, required, gap, verified, cond.get("note"))
+        gap_zh, gap_en = _leaf_gap(c, field, op, gap)
+        closeness = gap / abs(required) if required else gap
+    return Check(
+        met, zh, en, field, value, required, gap, verified, cond.get("note"), gap_zh, gap_en, _closeness=closeness
+    )
 
 
 def score_tier(c: Criteria, tier: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def test_sme_checks_its_tier_and_policies(services, page, live_server, sign_in):
     }.items():
         page.fill(f"#f-{name}", value)
     page.select_option("#f-ip_class", "class_i_own")
-    page.check("#f-strategic_emerging")
+    page.check("#f-strategic_emerging-yes")
     page.click("#figures-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "企业数据已保存" in page.inner_text("main")
@@ -48,6 +48,27 @@ def test_sme_checks_its_tier_and_policies(services, page, live_server, sign_in):
     nearly = page.inner_text("#policies-nearly")  # policies ask for a recognised tier, not a self-assessed one
     assert "上海市中小企业研发投入补贴（创新型中小企业）" in nearly and "尚未认定梯度" in nearly
     shot(page, "sme-policies.png")
+
+
+def test_saving_the_tier_form_confirms_in_view_and_keeps_a_no(services, page, live_server, sign_in):
+    """Saving from the bottom of the long figures form: the confirmation and the new assessment
+    are what the reloaded page shows first; a 否 stays a no (an unticked box used to mean blank)."""
+    sign_in("sme@t.cn")
+    page.goto(f"{live_server}/tiers/")
+    page.fill("#f-revenue", "9800")
+    page.check("#f-own_brand-no")
+    page.locator("#figures-form button[type=submit]").scroll_into_view_if_needed()
+    page.click("#figures-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    saved = page.locator(".flash.success")
+    assert "企业数据已保存，已按新数据重新评估：" in saved.inner_text()
+    box = saved.bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]  # seen, not scrolled past
+    assert page.is_checked("#f-own_brand-no") and not page.is_checked("#f-own_brand-unknown")
+    brand = page.locator("#tier-little_giant li", has_text="自主品牌")
+    assert "✗" in brand.inner_text() and "未填写" not in brand.inner_text()
+    page.locator("#figures-form").scroll_into_view_if_needed()
+    shot(page, "sme-tier-form-saved.png")
 
 
 def test_large_firm_builds_a_consortium(services, page, live_server, sign_in):

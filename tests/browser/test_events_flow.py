@@ -43,7 +43,7 @@ def pages(browser, live_server):
         context.close()
 
 
-def test_event_from_creation_to_outcome(pages, live_server, people):
+def test_event_from_creation_to_outcome(pages, live_server, people, loaded):
     # the organizer creates the event
     page = pages["org"]
     page.goto(f"{live_server}/events/new")
@@ -113,6 +113,18 @@ def test_event_from_creation_to_outcome(pages, live_server, people):
     assert "号桌" in str(entry["SUMMARY"]) and str(entry["UID"]).startswith("event-")
     checkin_url = page.get_attribute("#checkin-link", "href")
     shot(page, "events-agenda.png")
+    assert page.locator("#agenda button:has-text('已洽谈')").count() == 0  # not before the meeting's day
+    # the SME opens its own link: a page saying what it is for and who scans it, not an error
+    page.goto(checkin_url)
+    assert "由组织方" in page.inner_text("#checkin-own") and "扫码为贵企业签到" in page.inner_text("#checkin-own")
+
+    # the event's day comes
+    from marketplace.db import session_scope
+    from marketplace.models import Event
+    from tests.events_helpers import event_day_has_come
+
+    with session_scope(loaded) as s:
+        event_day_has_come(s, s.get(Event, int(event_url.rstrip("/").rsplit("/", 1)[1])))
 
     # the organizer's device opens the scanned URL and checks the SME in
     page = pages["org"]
@@ -140,3 +152,10 @@ def test_event_from_creation_to_outcome(pages, live_server, people):
     report = page.inner_text("#report")
     assert "对接场次\t1" in report and "意向数\t1" in report and "达成合作意向\t1" in report
     shot(page, "events-stats.png")
+
+    # the organizer ends the event: one click asks first, the second ends it
+    page.goto(event_url)
+    page.click("#end-event summary")
+    assert "无法撤销" in page.inner_text("#end-event")
+    _submit(page, "#end-event button:has-text('确认结束')")
+    assert "活动状态已更新" in page.inner_text("main") and "已结束" in page.inner_text("h1")

@@ -68,7 +68,7 @@ def test_organizer_opens_the_dashboard(page, live_server, sign_in):
     sign_in("org@t.cn")
     page.goto(f"{live_server}/organizer/")
     page.wait_for_selector("body[data-charts-ready='1']", timeout=15000)
-    assert page.locator("#chart-type canvas").count() == 1 and page.locator("#chart-funnel canvas").count() == 1
+    assert page.locator("#chart-type svg").count() == 1 and page.locator("#chart-funnel svg").count() == 1
     shot(page, "organizer-dashboard.png")
 
 

@@ -103,7 +103,7 @@ def test_filters_that_hide_every_candidate_say_so_and_offer_to_clear_them(login,
     assert "测试隔膜科技" in client.get(f"/demands/{people['demand']}").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("region", ["Shanghai", "火星"])
+@pytest.mark.parametrize("region", ["Atlantis", "火星"])
 def test_a_region_the_filter_cannot_read_is_named_next_to_it_on_the_normal_page(login, loaded, people, region):
     _suggest(loaded, people["demand"], [people["sme_firm"]])
     page = login("large").get(f"/demands/{people['demand']}?region={region}")
@@ -113,6 +113,21 @@ def test_a_region_the_filter_cannot_read_is_named_next_to_it_on_the_normal_page(
     assert 'id="candidate-filters"' in html and "采购锂电池隔膜" in html  # the demand's own page
     assert f'value="{region}"' in html  # what was typed, to correct it
     assert "测试隔膜科技" in html  # the candidates, not filtered by the unreadable region
+
+
+@pytest.mark.parametrize("region", ["Shanghai", "shanghai shi", "Shanghai Municipality", "上海市"])
+def test_the_region_filter_reads_english_and_pinyin_province_names(login, loaded, people, region):
+    """An English page's reader types "Fujian" or "Shanghai": a province, not a 400."""
+    _suggest(loaded, people["demand"], [people["sme_firm"]])  # an SME registered in 上海
+    client = login("large")
+    client.get("/lang/en")
+    here = client.get(f"/demands/{people['demand']}", query_string={"region": region})
+    assert here.status_code == 200 and "测试隔膜科技" in here.get_data(as_text=True)
+    for elsewhere in ("Fujian", "Fujian Province", "fujian sheng", "Fujian省"):
+        page = client.get(f"/demands/{people['demand']}", query_string={"region": elsewhere})
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and 'id="region-error"' not in html, elsewhere
+        assert 'id="no-filtered-candidates"' in html and "测试隔膜科技" not in html, elsewhere
 
 
 def test_candidates_page_twenty_at_a_time_and_filter_by_industry(login, loaded, people):

@@ -54,6 +54,40 @@ def test_sme_sees_its_assessment_and_saves_figures(login, services):
     assert 'id="tier-highest">创新型中小企业<' in html
 
 
+def test_a_firm_answers_a_yes_no_figure_with_no_and_can_take_it_back(login, services, loaded, people):
+    """An unticked checkbox meant "not filled in": the form asks 是 / 否 / 不确定 and keeps a no."""
+    client = login("sme")
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert 'id="f-own_brand-no"' in html and 'type="checkbox"' not in html
+    client.post("/tiers/", data={"csrf_token": csrf_token(html), "own_brand": "false", "tech_honour": "true"})
+    with session_scope(loaded) as s:
+        from marketplace.models import TierFigures
+
+        figures = s.scalar(select(TierFigures.figures).where(TierFigures.firm_id == people["sme_firm"]))
+        assert figures["own_brand"] is False and figures["tech_honour"] is True
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert re.search(r'id="f-own_brand-no" name="own_brand" value="false"\s+checked', html)
+    brand = re.search(r"<li class=\"(\w+)\">\s*✗ 拥有直接面向市场并具有竞争优势的自主品牌\s*(.*?)</li>", html, re.S)
+    assert brand and brand.group(1) == "fail" and "未填写" not in brand.group(2)  # a no, not a blank
+    client.post("/tiers/", data={"csrf_token": csrf_token(html), "own_brand": ""})  # 不确定: unknown again
+    with session_scope(loaded) as s:
+        figures = s.scalar(select(TierFigures.figures).where(TierFigures.firm_id == people["sme_firm"]))
+        assert "own_brand" not in figures and figures["tech_honour"] is True
+
+
+def test_the_composite_little_giant_condition_names_its_missing_figures_in_both_languages(login, services):
+    client = login("sme")
+    html = client.get("/tiers/").get_data(as_text=True)
+    innovation = html[html.index("创新能力：一般性条件或创新直通条件") :][:2000]
+    # its general route is already ruled out (one Ⅰ类 IP on record, two needed): the direct routes are asked for
+    assert "（未填写：近三年获得国家级科技奖励并在获奖单位中排名前三、近三年进入" in innovation
+    assert not re.search(r"差\s*</span>", html)  # no "差" without an amount
+    client.get("/lang/en")
+    html = client.get("/tiers/").get_data(as_text=True)
+    assert "(not filled in: National science award, top 3 of the winners, in the last 3 years, Maker China" in html
+    assert not re.search(r"short by\s*</span>", html)  # no dangling "short by"
+
+
 def test_bad_figure_is_refused_with_the_field_named_and_nothing_saved(login, services, loaded):
     client = login("sme")
     response = client.post("/tiers/", data={"revenue": "lots", "rd_share": "9"})

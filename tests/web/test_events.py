@@ -11,14 +11,15 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from marketplace.db import session_scope
-from marketplace.models import Event, EventRegistration, Meeting, MeetingStatus, Organization, Role
+from marketplace.models import Event, EventDemand, EventRegistration, Meeting, MeetingStatus, Organization, Role
 from marketplace.services import events as ev
 from marketplace.services.accounts import create_user, issue_api_token
 from marketplace.services.events_scheduling import schedule_event
 from marketplace.services.firms import create_firm
+from tests.events_helpers import event_day_has_come
 from tests.web.conftest import PASSWORD
 
 
@@ -79,6 +80,12 @@ def _schedule_by_hand(loaded, world, slot: int = 0, table: int = 0) -> int:
         meeting.slot, meeting.table_no, meeting.status = slot, table, MeetingStatus.SCHEDULED
         s.flush()
         return meeting.id
+
+
+def _event_day(loaded, world) -> None:
+    """The world's event takes place today (event time zone): check-in, held / no-show and ending it are allowed."""
+    with session_scope(loaded) as s:
+        event_day_has_come(s, s.get(Event, world["event"]))
 
 
 # --- organizer flow ---------------------------------------------------------------------------
@@ -326,6 +333,7 @@ def test_organizer_device_checks_in_from_the_qr_url_and_participants_cannot(logi
     token = world["token_of"][world["sme_firm"]]
     client = login("sme")
     assert client.post(f"/events/{world['event']}/checkin/{token}").status_code == 403
+    _event_day(loaded, world)
     client = login("organizer")
     assert "确认签到" in client.get(f"/events/{world['event']}/checkin/{token}").get_data(as_text=True)
     client.post(f"/events/{world['event']}/checkin/{token}")
@@ -337,6 +345,7 @@ def test_organizer_device_checks_in_from_the_qr_url_and_participants_cannot(logi
 
 def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
+    _event_day(loaded, world)
     client = login("sme")
     client.post(f"/events/{world['event']}/meetings/{meeting_id}/held")
     response = client.post(
@@ -355,6 +364,7 @@ def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login,
 
 def test_report_counts_from_records_and_neutralises_formulas(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
+    _event_day(loaded, world)
     with session_scope(loaded) as s:
         m = s.get(Meeting, meeting_id)
         m.sme_firm.name = '=HYPERLINK("http://evil")'
@@ -847,6 +857,7 @@ def test_a_finished_event_refuses_registrations_meetings_and_scheduling_with_409
         event = s.get(Event, e)
         ev.invite_firms(s, event, [world["outsider_firm"]])
         ev.decline_invitation(s, event, world["outsider_firm"])
+        event_day_has_come(s, event)
         ev.set_event_status(s, event, ev.EventStatus.FINISHED)
     refusals = [
         ("outsider", f"/api/v1/events/{e}/registrations", {}, "firms register only while"),
@@ -919,6 +930,7 @@ def test_the_agenda_and_the_schedule_offer_a_confirmed_cancel_to_those_who_may_c
 def test_a_finished_event_offers_no_cancel_nor_invitation_and_refuses_them_with_a_flash(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
     e = world["event"]
+    _event_day(loaded, world)
     with session_scope(loaded) as s:
         ev.set_event_status(s, s.get(Event, e), ev.EventStatus.FINISHED)
     organizer = login("organizer")
@@ -1024,3 +1036,106 @@ def test_the_xlsx_report_keeps_a_formula_like_title_as_plain_text_and_the_csv_gu
     assert cell.value == "=1+1 锂电池对接会" and cell.data_type == "s"
     rows = list(csv.reader(io.StringIO(client.get(f"/events/{world['event']}/report.csv").data.decode("utf-8-sig"))))
     assert rows[0] == ["活动", "'=1+1 锂电池对接会"]
+
+
+# --- the day itself: ending, check-in, held / no-show; the participant's own link; 0 proposals ------
+
+
+def test_ending_an_event_asks_first_and_is_refused_before_its_first_day_on_the_page_and_in_the_api(
+    client, login, world, loaded
+):
+    e = world["event"]
+    with session_scope(loaded) as s:
+        start = s.get(Event, e).start_date.isoformat()
+    organizer = login("organizer")
+    show = organizer.get(f"/events/{e}").get_data(as_text=True)
+    assert 'id="end-event"' not in show and f"活动于 {start}（北京时间）开始，当天起可结束活动" in show
+    refused = organizer.post(f"/events/{e}/status/finished", headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert f"the event starts on {start} (Beijing time); it can be ended only from that day on" in refused.get_data(
+        as_text=True
+    )
+    api = _api(client, world["tokens"]["organizer"], "patch", f"/api/v1/events/{e}", json={"status": "finished"})
+    assert api.status_code == 409 and api.get_json()["detail"] == {
+        "start_date": f"the event starts on {start} (Beijing time); it can be ended only from that day on"
+    }
+    with session_scope(loaded) as s:
+        assert s.get(Event, e).status is ev.EventStatus.OPEN
+    _event_day(loaded, world)
+    show = organizer.get(f"/events/{e}").get_data(as_text=True)
+    confirm = re.search(r'<details class="end-event inline" id="end-event">(.*?)</details>', show, re.S)
+    assert confirm and "确认结束" in confirm.group(1) and "无法撤销" in confirm.group(1)
+    assert f'action="/events/{e}/status/finished"' in confirm.group(1)
+    assert show.count(f'action="/events/{e}/status/finished"') == 1  # only behind the confirmation
+    ended = organizer.post(f"/events/{e}/status/finished", follow_redirects=True).get_data(as_text=True)
+    assert "活动状态已更新" in ended and "已结束" in ended
+
+
+def test_held_no_show_and_check_in_wait_for_the_day_on_the_pages_and_in_the_api(client, login, world, loaded):
+    e = world["event"]
+    meeting_id = _schedule_by_hand(loaded, world)
+    token = world["token_of"][world["sme_firm"]]
+    with session_scope(loaded) as s:
+        start = s.get(Event, e).start_date.isoformat()
+    sme = login("sme")
+    agenda = sme.get(f"/events/{e}/agenda").get_data(as_text=True)
+    assert f'action="/events/{e}/meetings/{meeting_id}/held"' not in agenda
+    assert f'action="/events/{e}/meetings/{meeting_id}/no-show"' not in agenda
+    assert "洽谈当天起可标记已洽谈或对方缺席" in agenda
+    refused = sme.post(
+        f"/events/{e}/meetings/{meeting_id}/held", headers={"Accept-Language": "en"}, follow_redirects=True
+    )
+    assert f"the meeting is on {start} (Beijing time)" in refused.get_data(as_text=True)
+    api = _api(
+        client,
+        world["tokens"]["sme"],
+        "post",
+        f"/api/v1/events/{e}/meetings/{meeting_id}/status",
+        json={"status": "no_show"},
+    )
+    assert api.status_code == 409 and f"the meeting is on {start} (Beijing time)" in api.get_json()["message"]
+    organizer = login("organizer")
+    page = organizer.get(f"/events/{e}/checkin/{token}").get_data(as_text=True)
+    assert "确认签到" not in page and f"活动于 {start}（北京时间）开始，当天起可签到" in page
+    refused = organizer.post(f"/events/{e}/checkin/{token}", headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert "participants check in only from that day on" in refused.get_data(as_text=True)
+    with session_scope(loaded) as s:
+        assert s.get(Meeting, meeting_id).status is MeetingStatus.SCHEDULED
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.checkin_token == token))
+        assert reg.checked_in_at is None
+    _event_day(loaded, world)
+    assert "确认签到" in organizer.get(f"/events/{e}/checkin/{token}").get_data(as_text=True)
+    agenda = login("sme").get(f"/events/{e}/agenda").get_data(as_text=True)
+    assert f'action="/events/{e}/meetings/{meeting_id}/held"' in agenda and "洽谈当天起可标记" not in agenda
+
+
+def test_a_participant_opening_its_own_check_in_link_reads_what_it_is_for_and_who_scans_it(login, world, loaded):
+    e = world["event"]
+    token = world["token_of"][world["sme_firm"]]
+    own = login("sme").get(f"/events/{e}/checkin/{token}")
+    page = own.get_data(as_text=True)
+    assert own.status_code == 200 and 'id="checkin-own"' in page
+    assert "会场入口出示日程上的签到二维码" in page and "由组织方（测试协会）工作人员扫码为贵企业签到" in page
+    assert "确认签到" not in page and "未签到" in page
+    assert login("sme").post(f"/events/{e}/checkin/{token}").status_code == 403  # only the organizer checks in
+    assert login("sme2").get(f"/events/{e}/checkin/{token}").status_code == 403  # another participant's link
+    assert login("sme").get(f"/events/{e}/checkin/not-a-token").status_code == 403
+    # everyone else as before: a firm that may only see the open event 403, another organizer 404
+    assert login("outsider").get(f"/events/{e}/checkin/{token}").status_code == 403
+    assert login("stranger").get(f"/events/{e}/checkin/{token}").status_code == 404
+    with session_scope(loaded) as s:
+        reg = s.scalar(select(EventRegistration).where(EventRegistration.checkin_token == token))
+        assert reg.checked_in_at is None
+
+
+def test_proposing_nothing_says_why_on_the_page_and_in_the_api(client, login, world, loaded):
+    e = world["event"]
+    with session_scope(loaded) as s:
+        s.execute(delete(EventDemand).where(EventDemand.event_id == e))
+    reason = "no demand is on the event's board; add the participating large firms' demands to it first"
+    organizer = login("organizer")
+    page = organizer.post(f"/events/{e}/propose", headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert reason.replace("'", "&#39;") in page.get_data(as_text=True)
+    api = _api(client, world["tokens"]["organizer"], "post", f"/api/v1/events/{e}/proposals")
+    assert api.status_code == 201 and api.get_json() == {"items": [], "why_none": reason}
+    page = organizer.post(f"/events/{e}/propose", follow_redirects=True).get_data(as_text=True)
+    assert "平台已推荐 0 场洽谈：活动尚未发榜任何需求，请先把参会大企业的需求加入发榜" in page

@@ -415,3 +415,39 @@ def test_a_suggestion_region_filter_that_names_no_province_is_refused(login, peo
     assert page.status_code == 400 and "地区：" in page.get_data(as_text=True)
     assert 'id="region-error"' in page.get_data(as_text=True)  # next to the filter, on the demand's page
     assert client.get(f"/demands/{people['demand']}?region=上海市").status_code == 200
+
+
+def test_a_demands_budget_reads_as_people_write_it_in_both_languages(client, loaded, people):
+    with session_scope(loaded) as s:
+        s.get(Demand, people["demand"]).budget_min, s.get(Demand, people["demand"]).budget_max = 500.0, 3000.0
+    html = client.get(f"/demands/{people['demand']}").get_data(as_text=True)
+    assert '<span id="demand-budget">500–3,000 万元</span>' in html and "500.0" not in html
+    client.get("/lang/en")
+    html = client.get(f"/demands/{people['demand']}").get_data(as_text=True)
+    assert '<span id="demand-budget">CNY 5–30 million</span>' in html
+    with session_scope(loaded) as s:
+        s.get(Demand, people["demand"]).budget_min = None
+    assert '<span id="demand-budget">up to CNY 30 million</span>' in client.get(
+        f"/demands/{people['demand']}"
+    ).get_data(as_text=True)
+
+
+def test_an_sme_gets_no_dead_my_demands_page(login):
+    """SMEs answer demands and cannot post one: no "我的需求" in their menu, and the page, if opened,
+    says why and leads to the demands suggested to them, the marketplace and their profile."""
+    sme = login("sme")
+    home = sme.get("/").get_data(as_text=True)
+    assert 'href="/demands/mine"' not in home and 'href="/inbox/"' in home
+    page = sme.get("/demands/mine")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="sme-demands-help"' in html
+    assert "中小企业在平台上响应大企业发布的需求" in html and "暂无需求" not in html
+    for link in ('href="/inbox/"', 'href="/demands/"', 'href="/profile"'):
+        assert link in html[html.index('id="sme-demands-help"') :], link
+
+
+def test_a_large_firm_keeps_my_demands_in_its_menu_with_a_way_to_post(login, loaded, people):
+    large = login("large")
+    assert 'href="/demands/mine"' in large.get("/").get_data(as_text=True)
+    html = large.get("/demands/mine").get_data(as_text=True)
+    assert 'id="sme-demands-help"' not in html and "采购锂电池隔膜" in html

@@ -4,8 +4,10 @@ account enumeration, tokens, lost updates, 500s on bad input and duplicates, hea
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.db import session_scope
 from marketplace.models import (
@@ -13,6 +15,8 @@ from marketplace.models import (
     Demand,
     DemandInvitation,
     DemandStatus,
+    Firm,
+    FirmKind,
     MatchSuggestion,
     Membership,
     Role,
@@ -20,6 +24,7 @@ from marketplace.models import (
     User,
     utcnow,
 )
+from marketplace.services.firms import create_firm
 from tests.web.conftest import PASSWORD
 from tests.web.trust_world import world  # noqa: F401  (fixture)
 from web import InsecureConfigError, create_app
@@ -125,6 +130,34 @@ def test_sign_up_cannot_create_an_organizer(client, loaded, world):  # noqa: F81
     assert response.status_code == 400
     with session_scope(loaded) as s:
         assert s.scalar(select(User).where(User.email == "fake-org@t.cn")) is None
+
+
+def test_sign_up_page_refuses_traditional_and_cyrillic_look_alikes_of_existing_firms(client, loaded):
+    """寧德時代…, 比亞迪… and ТСL… (Cyrillic Т, С) are firms already here: the form says so on the
+    firm name field and creates neither a firm nor an account."""
+    with session_scope(loaded) as s:  # listed firms (those the fixture data lacks are added)
+        for name in ("宁德时代新能源科技股份有限公司", "比亚迪股份有限公司", "TCL集团股份有限公司"):
+            if s.scalar(select(Firm.id).where(Firm.name == name)) is None:
+                create_firm(s, name=name, kind=FirmKind.LARGE)
+        firms = s.scalar(select(func.count(Firm.id)))
+    for i, look_alike in enumerate(
+        ("寧德時代新能源科技股份有限公司", "比亞迪股份有限公司", "\u0422\u0421L集团股份有限公司")
+    ):
+        form = {"name": "冒名者", "email": f"look-alike{i}@t.cn", "password": "longenough1", "role": "large"}
+        response = client.post("/auth/register", data={**form, "firm_choice": "new", "firm_name": look_alike})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400, look_alike
+        assert "该企业已登记；请选择“申请加入已登记的企业”" in page, look_alike
+    with session_scope(loaded) as s:
+        assert s.scalar(select(func.count(Firm.id))) == firms
+        assert s.scalar(select(func.count(User.id)).where(User.email.like("look-alike%"))) == 0
+    response = client.post(
+        "/auth/register",
+        data={**form, "email": "distinct@t.cn", "firm_choice": "new", "firm_name": "宁德时代新材料科技有限公司"},
+    )
+    assert response.status_code == 302  # a name that is not a look-alike still founds a firm
+    with session_scope(loaded) as s:
+        assert s.scalar(select(User).where(User.email == "distinct@t.cn")).firm.name == "宁德时代新材料科技有限公司"
 
 
 def test_joining_an_existing_firm_waits_for_its_admin(client, loaded, world):  # noqa: F811
@@ -334,6 +367,38 @@ def test_token_page_lists_and_revokes(client, people):
     page = client.get("/auth/token").get_data(as_text=True)
     assert 'id="api-token"' in page and "页面令牌" in page
     assert 'id="api-token"' not in client.get("/auth/token").get_data(as_text=True)  # shown once
+
+
+def _session_cookie(client, app) -> tuple[str, dict]:  # noqa: ANN001
+    """The session cookie as the browser holds it, and what it says (signed, not encrypted)."""
+    raw = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    return raw, app.session_interface.get_signing_serializer(app).loads(raw)
+
+
+def test_a_new_token_is_shown_once_after_the_redirect_and_never_travels_in_the_session_cookie(client, app, people):
+    sign_in(client, "sme@t.cn")
+    created = client.post("/auth/token", data={"name": "cookie-check", "expires_in_days": "30"})
+    assert created.status_code == 303 and created.headers["Location"].endswith("/auth/token")
+    raw_after_post, session_after_post = _session_cookie(client, app)
+    page = client.get("/auth/token")
+    found = re.search(r'<code id="api-token">(cm_[^<]+)</code>', page.get_data(as_text=True))
+    assert found, "the new token is shown on the page after the redirect"
+    secret = found.group(1)
+    assert secret not in raw_after_post and secret not in repr(session_after_post)
+    assert secret not in repr(_session_cookie(client, app)[1])
+    assert page.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/v1/tokens", headers=bearer(secret)).status_code == 200  # the real token
+    assert 'id="api-token"' not in client.get("/auth/token").get_data(as_text=True)  # shown once
+
+
+def test_a_token_whose_secret_can_no_longer_be_shown_says_so(client, app, people):
+    """The secret waits in the server's memory only: after a restart (or past five minutes) the
+    page says it cannot be shown again instead of showing nothing."""
+    sign_in(client, "sme@t.cn")
+    client.post("/auth/token", data={"name": "lost", "expires_in_days": "30"})
+    app.extensions["reveals"].clear()
+    page = client.get("/auth/token").get_data(as_text=True)
+    assert 'id="api-token"' not in page and "新令牌已生成，但已无法再次显示" in page and "lost" in page
 
 
 def test_security_headers_on_pages_and_api(client, people):
