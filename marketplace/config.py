@@ -25,6 +25,9 @@ DEFAULT_EMBEDDING_MODEL = "chainmatch-zh-static"  # models/chainmatch-zh-static,
 DEV_SECRET_KEY = "dev-only-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE = "secret_key"
+# Where `make run` serves: the address of links made outside a request (CLI, mail delivery) while
+# MARKETPLACE_PUBLIC_BASE_URL is unset; a page served then uses the address it was reached at.
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 CONTRACTS_CA_KEY_FILE = "contracts_ca_key"  # the CA keys' passphrase when MARKETPLACE_CONTRACTS_CA_KEY is not set
 
 
@@ -70,6 +73,16 @@ def _env_weight(e: Mapping[str, str], name: str) -> float | None:
     return value
 
 
+def _env_base_url(e: Mapping[str, str], name: str) -> str:
+    """An absolute http(s) address (``https://chainmatch.example.cn``), or "" when unset."""
+    raw = e.get(name, "").strip()
+    if raw and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(
+            name, raw, msg("expected an http:// or https:// address, such as https://chainmatch.example.cn")
+        )
+    return raw
+
+
 def _env_instance_dir(e: Mapping[str, str]) -> Path:
     """The instance directory, created when missing: a path that cannot hold it is named here, not
     as a FileNotFoundError deep inside the first command that opens the database."""
@@ -107,11 +120,15 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     cookie_secure: bool = False  # send session cookies over HTTPS only (set behind a TLS proxy)
     rate_limits: bool = True  # Flask-Limiter on sign-in, sign-up, tokens, matching and the API
-    # Contracts (云签约): public URL printed on PDFs, HTTP TSA (empty = in-process platform TSA),
+    # Contracts (云签约): public URL printed on PDFs and in mail (empty = unset: see site_url),
+    # HTTP TSA (empty = in-process platform TSA),
     # the passphrase protecting the platform CA keys (empty = a random one kept in
     # instance_dir/contracts_ca_key, see marketplace.contracts.keys), the CJK font,
     # where derived font files are cached, and the signing provider ("local" or "module:Class").
-    public_base_url: str = "http://127.0.0.1:5000"
+    public_base_url: str = ""
+    # the address the request being served came to: set per request by the web app (never from the
+    # environment) for the links printed on PDFs while public_base_url is unset; CRL URLs ignore it
+    request_base_url: str = ""
     contracts_tsa_url: str = ""
     contracts_ca_key: str = ""
     contracts_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
@@ -181,7 +198,7 @@ class Settings:
             secret_key=e.get("MARKETPLACE_SECRET_KEY", DEV_SECRET_KEY),
             cookie_secure=e.get("MARKETPLACE_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
             rate_limits=e.get("MARKETPLACE_RATE_LIMITS", "1").lower() not in ("0", "false", "no"),
-            public_base_url=e.get("MARKETPLACE_PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+            public_base_url=_env_base_url(e, "MARKETPLACE_PUBLIC_BASE_URL"),
             contracts_tsa_url=e.get("MARKETPLACE_CONTRACTS_TSA_URL", ""),
             contracts_ca_key=e.get("MARKETPLACE_CONTRACTS_CA_KEY", ""),
             contracts_font=Path(e.get("MARKETPLACE_CONTRACTS_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
@@ -202,6 +219,13 @@ class Settings:
             smtp_password=e.get("MARKETPLACE_SMTP_PASSWORD", ""),
             smtp_starttls=e.get("MARKETPLACE_SMTP_STARTTLS", "") in ("1", "true", "yes"),
         )
+
+    def site_url(self, request_root: str | None = None) -> str:
+        """The address users reach the platform at, without a trailing slash: what
+        ``MARKETPLACE_PUBLIC_BASE_URL`` says when set; else, while serving a request, the address
+        that request came to (``request_root``, e.g. Flask's ``request.host_url``); else
+        :data:`DEFAULT_PUBLIC_BASE_URL` (the CLI)."""
+        return (self.public_base_url or request_root or DEFAULT_PUBLIC_BASE_URL).rstrip("/")
 
     @property
     def has_strong_secret_key(self) -> bool:

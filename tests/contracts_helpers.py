@@ -3,8 +3,11 @@ firm, and helpers that walk a contract to signing or signed."""
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass
 
+from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy.orm import Session
 
 from marketplace.config import Settings
@@ -88,3 +91,15 @@ def to_signed(session: Session, settings: Settings, deal: Deal) -> Contract:
     svc.sign(session, settings, deal.user(session, "buyer"), contract, signing_password=SIGNING_PASSWORD)
     svc.sign(session, settings, deal.user(session, "supplier"), contract, signing_password=SIGNING_PASSWORD)
     return contract
+
+
+def pdf_text(pdf: bytes) -> bytes:
+    """The strings a PDF's pages show, run together (a wrapped line continues the one before):
+    reportlab writes ASCII text into the content streams as it is."""
+    out = b""
+    for kid in PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"]:
+        contents = kid.get_object()["/Contents"]
+        streams = contents if isinstance(contents, list) else [contents]
+        for stream in streams:
+            out += b"".join(re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", stream.get_object().data))
+    return out

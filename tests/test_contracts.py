@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -11,7 +13,7 @@ from sqlalchemy import func, select
 from marketplace.errors import InputError, TransitionError, message_of
 from marketplace.models import ContractAuditEntry, ContractSignature, ContractStatus, SigningCredential
 from marketplace.services import contracts as svc
-from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, to_signed, to_signing
+from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, pdf_text, to_signed, to_signing
 
 
 @pytest.fixture
@@ -31,6 +33,26 @@ def test_signed_contract_verifies_with_both_signatures_timestamps_and_record(ses
     assert report.record["original_matches"] and report.record["content_hash_matches"]
     assert report.record["is_final_signed_copy"]
     assert svc.verify_audit(session, contract.id).ok
+
+
+def _beijing(stamp, fmt: str) -> bytes:  # noqa: ANN001 - a stored (naive UTC) time
+    return stamp.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt).encode()
+
+
+def test_the_pdf_and_the_completion_certificate_print_times_in_beijing_time(session, settings, deal):
+    """One zone as on the event pages: the finalisation time on the contract, the rounds and the
+    trusted signing times on the completion certificate are Beijing time, not UTC."""
+    contract = to_signed(session, settings, deal)
+    anchor = session.scalar(select(ContractAuditEntry).where(ContractAuditEntry.hash == contract.audit_anchor))
+    signing_page = pdf_text(contract.unsigned_pdf)
+    assert _beijing(anchor.at, "%Y-%m-%d %H:%M") in signing_page
+    assert anchor.at.strftime("%Y-%m-%d %H:%M").encode() not in signing_page and b"UTC" not in signing_page
+    certificate = pdf_text(svc.completion_certificate(session, settings, contract))
+    for sig in contract.signatures:
+        assert _beijing(sig.timestamp, "%Y-%m-%d %H:%M:%S") in certificate
+    for rnd in contract.rounds:
+        assert _beijing(rnd.created_at, "%Y-%m-%d %H:%M") in certificate
+    assert b"UTC" not in certificate
 
 
 def test_round_diff_shows_the_countered_price(session, settings, deal):
@@ -332,7 +354,9 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
     org = Organization(name="测试协会", kind=OrganizationKind.ASSOCIATION)
     session.add(org)
     session.flush()
-    event = Event(organization_id=org.id, title="锂电产业链对接会", start_date=date(2026, 12, 1), location="常州")
+    event = Event(
+        organization_id=org.id, title="锂电产业链对接会", start_date=date(2026, 12, 1), location="常州会展中心 2 号馆"
+    )
     session.add(event)
     session.flush()
     req = MeetingRequest(
@@ -368,11 +392,11 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
     contract = svc.start_from_meeting(session, buyer, meeting.id)
     fields = contract.rounds[0].fields
     assert contract.source.value == "meeting" and contract.source_ref == f"meeting:{meeting.id}"
-    assert (
-        fields["sign_place"] == "常州"
-        and fields["amount"] == "1500000.00"
-        and "锂电产业链对接会" in fields["extra_terms"]
-    )
+    assert fields["amount"] == "1500000.00" and "锂电产业链对接会" in fields["extra_terms"]
+    # the courts of the dispute clause are those of the buyer's registered region, not the venue
+    assert fields["sign_place"] == "江苏"
+    disputes = next(text for key, _title, text in svc.clauses(contract) if key == "disputes")
+    assert "提交江苏有管辖权的人民法院" in disputes and "会展中心" not in disputes
     assert svc.start_from_meeting(session, deal.user(session, "supplier"), meeting.id).id == contract.id
 
 

@@ -306,3 +306,22 @@ def test_every_party_and_article_of_every_template_has_an_english_heading():
         assert [t for _k, t, _x in english][0].startswith("Article 1. ")
         # only the headings change: the article texts are the Chinese ones
         assert [x for *_r, x in english] == [x for *_r, x in render_clauses(template, {})]
+
+
+# --- the public address on PDFs ------------------------------------------------------------------
+
+
+def test_an_unset_public_base_url_is_told_apart_from_the_default(tmp_path):
+    """Unset, pages use the address of the request they serve and the CLI the default; set, it
+    wins everywhere; an address that is not http(s) is refused naming the variable."""
+    from marketplace.config import DEFAULT_PUBLIC_BASE_URL, ConfigError, Settings
+
+    env = {"MARKETPLACE_INSTANCE_DIR": str(tmp_path)}
+    unset = Settings.from_env(env)
+    assert unset.public_base_url == ""
+    assert unset.site_url() == DEFAULT_PUBLIC_BASE_URL == "http://127.0.0.1:5000"
+    assert unset.site_url("http://192.168.1.20:8000/") == "http://192.168.1.20:8000"
+    chosen = Settings.from_env({**env, "MARKETPLACE_PUBLIC_BASE_URL": "https://chainmatch.example.cn/"})
+    assert chosen.site_url("http://192.168.1.20:8000/") == chosen.site_url() == "https://chainmatch.example.cn"
+    with pytest.raises(ConfigError, match="MARKETPLACE_PUBLIC_BASE_URL"):
+        Settings.from_env({**env, "MARKETPLACE_PUBLIC_BASE_URL": "chainmatch.example.cn"})

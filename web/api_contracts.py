@@ -12,7 +12,7 @@ from apiflask import Schema, abort
 from apiflask.fields import Boolean, Dict, Float, Integer, List, String
 from apiflask.schemas import FileSchema
 from apiflask.validators import Length, OneOf
-from flask import Response, current_app
+from flask import Response
 
 from marketplace.contracts.pki import MAX_SIGNING_PASSWORD
 from marketplace.contracts.templates import TEMPLATES
@@ -22,7 +22,7 @@ from marketplace.services import contracts as svc
 from web import error_detail
 from web.api import auth
 from web.api_fields import Id
-from web.contracts import MAX_PDF
+from web.contracts import MAX_PDF, request_settings
 from web.db import get_db
 from web.extensions import api_blueprint
 
@@ -34,7 +34,7 @@ def _me() -> User:
 
 
 def _settings():  # noqa: ANN202
-    return current_app.extensions["settings"]
+    return request_settings()  # the request's address on PDFs when MARKETPLACE_PUBLIC_BASE_URL is unset
 
 
 def _run(action) -> Any:  # noqa: ANN001

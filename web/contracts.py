@@ -14,15 +14,27 @@ import secrets
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from marketplace.config import Settings
 from marketplace.contracts.templates import TEMPLATES, get_template
 from marketplace.errors import InputError, NotFoundError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
-from marketplace.permissions import acts_for_firms
+from marketplace.permissions import acts_for_firms, viewer_of, visible_demands_clause
 from marketplace.services import contracts as svc
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
@@ -52,10 +64,35 @@ def not_found(exc: NotFoundError):  # noqa: ANN201
     return render_template("errors/error.html", code=404, name=localized(exc), description=""), 404
 
 
-def _settings():  # noqa: ANN202
-    from flask import current_app
+def intent_label(intent: str) -> str:
+    """How a signer proved intent, in the reader's language only: the stored value is bilingual
+    (``签署密码 password``: the audit log and the API keep it as it was recorded)."""
+    labels = {
+        "签署密码 password": _("签署密码"),
+        "签署密码+动态码 password+TOTP": _("签署密码 + 动态验证码"),
+    }
+    return labels.get(intent, intent)
 
-    return current_app.extensions["settings"]
+
+@bp.context_processor
+def contract_context() -> dict[str, Any]:
+    """Contract pages show times in Beijing time, as the event pages do (one zone everywhere), and
+    the intent check of each signature in the reader's language."""
+    return {"local_time": svc.local_time, "intent_label": intent_label}
+
+
+def request_settings() -> Settings:
+    """The app's settings for this request: when ``MARKETPLACE_PUBLIC_BASE_URL`` is unset, with the
+    address this request came to, so that the verification link and QR code on a PDF rendered now
+    open where the reader reached the platform (not a default port 5000). Only those links take it:
+    the CA's CRL URLs (and its per-process cache) stay one per instance, whatever Host is sent."""
+    settings: Settings = current_app.extensions["settings"]
+    if settings.public_base_url or not has_request_context():
+        return settings
+    return settings.with_overrides(request_base_url=request.host_url)
+
+
+_settings = request_settings  # the views' name for it
 
 
 def _me() -> User:
@@ -180,7 +217,8 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
 @bp.get("/suggestions")
 @login_required
 def suggestions():  # noqa: ANN201
-    """Accepted matches of the user's firm that can become contracts."""
+    """Accepted matches of the user's firm that can become contracts: on demands the user may
+    see, as :func:`marketplace.services.contracts.start_from_suggestion` requires."""
     from marketplace.models import Demand, MatchSuggestion
 
     user = _me()
@@ -190,6 +228,7 @@ def suggestions():  # noqa: ANN201
         .where(
             MatchSuggestion.status.in_([SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED]),
             (Demand.owner_firm_id == user.firm_id) | (MatchSuggestion.firm_id == user.firm_id),
+            visible_demands_clause(viewer_of(user)),
         )
     )
     return render_template("contracts/suggestions.html", suggestions=list(rows))
@@ -229,7 +268,7 @@ def detail(contract_id: int):  # noqa: ANN201
         and not any(s.party is party for s in contract.signatures)
         and (party is Party.BUYER or svc.buyer_has_signed(contract)),
         colleagues=colleagues,
-        audit=svc.audit_entries(db, contract),
+        audit=svc.audit_log(db, user, contract),
         audit_label=audit_label,
         Party=Party,
         form=ActionForm(),
@@ -399,10 +438,13 @@ def audit_json(contract_id: int):  # noqa: ANN201
     db = get_db()
     svc.record_access(db, user, contract, "download", what="audit")
     db.commit()
+    entries = svc.audit_log(db, user, contract)
+    for e in entries:  # the other firm's staff by firm and role, in the reader's language
+        e["actor"] = e["actor"].label(page_locale())
     return {
         "contract": contract.number,
-        "check": svc.verify_audit(db, contract.id).as_dict(),
-        "entries": svc.audit_entries(db, contract),
+        "check": svc.verify_audit(db, contract.id).as_dict(),  # over the entries as recorded
+        "entries": entries,
     }
 
 

@@ -21,14 +21,15 @@ def deliver_command(app: AppContext, limit: int, as_json: bool) -> None:
     """Send queued e-mail (SMTP when MARKETPLACE_SMTP_HOST is set; otherwise it stays in the outbox).
 
     Each message is sent and recorded on its own: one that fails keeps its error and is tried again on
-    the next run, the others go out. Links in the mail start with MARKETPLACE_PUBLIC_BASE_URL.
+    the next run, the others go out. Links in the mail start with MARKETPLACE_PUBLIC_BASE_URL
+    (http://127.0.0.1:5000 when it is unset).
     Exit code 0 when every message tried went out, 1 when any failed.
     """
     from marketplace.services.notifications import deliver_outbox, sender_from_settings
 
     with app.session() as session:
         result = deliver_outbox(
-            session, sender_from_settings(app.settings), limit=limit, base_url=app.settings.public_base_url
+            session, sender_from_settings(app.settings), limit=limit, base_url=app.settings.site_url()
         )
     emit(
         result,

@@ -45,13 +45,23 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from marketplace.contracts.pki import PrivateKey
 from marketplace.contracts.render import SIGNATURE_BOXES, stamp_font
 from marketplace.contracts.tsa import to_asn1_cert, to_asn1_key
-from marketplace.errors import MarketplaceError, msg
+from marketplace.errors import MarketplaceError, Term, msg
 
 # Expected and harmless here: revocation data is supplied, never fetched; bitmap tables are dropped.
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 STAMP_TEXT = "%(firm)s\n签署人：%(signer)s\n意愿认证：%(intent)s\n时间：%(ts)s"
 FIELD_NAMES = {"buyer": "BuyerSignature", "supplier": "SupplierSignature"}
+# what a reader calls each signature field and change, in the problems a verification reports: never
+# the PDF's field names or pyHanko's enum names (BuyerSignature: …(OTHER))
+SIGNATURE_TERMS = {
+    "BuyerSignature": Term("甲方签名", "Party A's signature"),
+    "SupplierSignature": Term("乙方签名", "Party B's signature"),
+}
+MODIFICATION_TERMS = {
+    ModificationLevel.ANNOTATIONS: Term("添加或改动了批注", "annotations added or changed"),
+    ModificationLevel.OTHER: Term("改动了页面内容", "page content changed"),
+}
 
 
 log = logging.getLogger(__name__)
@@ -127,6 +137,9 @@ class SignRequest:
     timestamper: TimeStamper
     font_cache: Path
     intent: str = "password"
+    # the time printed in the stamp, as the platform shows times (``2026-12-08 09:30:00 北京时间``);
+    # empty: pyHanko's clock in the server's local zone
+    stamp_time: str = ""
 
 
 class SigningProvider(ABC):
@@ -167,7 +180,12 @@ class LocalPadesProvider(SigningProvider):
             validation_context=request.validation,
         )
         params = {"firm": request.firm_name, "signer": request.signer_name, "intent": request.intent}
-        font = stamp_font(request.font_cache, (STAMP_TEXT % {**params, "ts": ""}) + string.printable)
+        if request.stamp_time:
+            params["ts"] = request.stamp_time
+        # the glyphs of the stamp: its text but the time's digits (string.printable has them), so
+        # that one font subset serves every signature of a signer
+        zone = "".join(ch for ch in params.get("ts", "") if not ch.isascii())
+        font = stamp_font(request.font_cache, (STAMP_TEXT % {**params, "ts": zone}) + string.printable)
         style = TextStampStyle(
             stamp_text=STAMP_TEXT,
             text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(font), font_size=9)),
@@ -305,7 +323,10 @@ def _check_signature(emb, vc: ValidationContext, *, skip_diff: bool) -> Signatur
     elif check.intact and not check.trusted:  # over changed bytes the trust check says nothing more
         check.problems.append(msg("the certificate does not chain to the platform root or is not valid now"))
     if check.modification and ModificationLevel[check.modification] > ModificationLevel.FORM_FILLING:
-        check.problems.append(msg("the document was modified after signing (%(level)s)", level=check.modification))
+        level = ModificationLevel[check.modification]
+        check.problems.append(
+            msg("the document was modified after signing (%(level)s)", level=MODIFICATION_TERMS.get(level, level.name))
+        )
     if check.timestamp is not None and check.timestamp.tzinfo is not None:
         check.timestamp = check.timestamp.astimezone(UTC)  # the TSA answers in its local zone
     check.ok = not check.problems
@@ -321,9 +342,8 @@ def verify_pdf(
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         sigs = list(reader.embedded_signatures)
     except Exception as exc:  # noqa: BLE001 - a damaged file is a result, not a crash
-        return VerifyReport(
-            False, [], [msg("not a readable PDF: %(error)s: %(detail)s", error=exc.__class__.__name__, detail=str(exc))]
-        )
+        log.info("unreadable PDF to verify: %s", _reason(exc))  # the reader is told what it means, not this
+        return VerifyReport(False, [], [msg("not a readable PDF: the file is damaged or is not a PDF")])
     problems: list[str] = []
     if not sigs:
         return VerifyReport(False, [], [msg("the PDF carries no signature")])
@@ -336,6 +356,7 @@ def verify_pdf(
         try:
             checks.append(_check_signature(emb, vc, skip_diff=index > 0))
         except Exception as exc:  # noqa: BLE001 - pyHanko raises on badly damaged signatures
+            log.info("signature %r cannot be validated: %s", emb.field_name, _reason(exc))
             checks.append(
                 SignatureCheck(
                     emb.field_name or "?",
@@ -345,16 +366,16 @@ def verify_pdf(
                     False,
                     False,
                     False,
-                    problems=[
-                        msg(
-                            "cannot be validated: %(error)s: %(detail)s",
-                            error=exc.__class__.__name__,
-                            detail=str(exc),
-                        )
-                    ],
+                    problems=[msg("cannot be validated: its signature data is damaged")],
                 )
             )
+    stamps = 0
     for c in checks:
-        problems += [msg("%(signature)s: %(problem)s", signature=c.field, problem=p) for p in c.problems]
+        if c.kind == "doc-timestamp":
+            stamps += 1
+            name = Term(f"第 {stamps} 个文档时间戳", f"document timestamp {stamps}")
+        else:
+            name = SIGNATURE_TERMS.get(c.field) or Term(f"签名“{c.field}”", f"signature “{c.field}”")
+        problems += [msg("%(signature)s: %(problem)s", signature=name, problem=p) for p in c.problems]
     kw = _keywords(reader)
     return VerifyReport(not problems, checks, problems, kw.get("chainmatch-contract"), kw.get("content-sha256"))

@@ -145,7 +145,7 @@ class ContractDocument:
     content_hash: str
     verify_url: str
     audit_head: str
-    finalised_at: str
+    finalised_at: str  # with its zone, as the platform shows times: 2026-12-08 09:30 北京时间
 
 
 def _styles(font: str) -> dict[str, ParagraphStyle]:
@@ -201,7 +201,7 @@ def render_contract(doc: ContractDocument, font_file: Path) -> bytes:
     info = [
         f"{t.party_a}：{doc.buyer}",
         f"{t.party_b}：{doc.supplier}",
-        f"合同编号：{doc.number}    定稿轮次：第 {doc.round_number} 轮    定稿时间：{doc.finalised_at} UTC",
+        f"合同编号：{doc.number}    定稿轮次：第 {doc.round_number} 轮    定稿时间：{doc.finalised_at}",
         f"内容哈希 (SHA-256)：{doc.content_hash}",
         f"审计链头 (audit chain head)：{doc.audit_head}",
         "本合同以 PAdES 电子签名签署，每位签署人使用平台 CA 为其本人签发的证书，时间戳来自平台 RFC 3161 时间戳服务。",

@@ -71,9 +71,14 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.permissions import acting_user_ids, acts_for_firms, can_view_demand, viewer_of
+from marketplace.services.events_agenda import EVENT_TZ
 from marketplace.services.notifications import notify
 
 GENESIS = "0" * 64
+# Contracts show times as the events do, in Beijing time (the events' zone, Asia/Shanghai): pages,
+# the PDF, its signature stamps and the completion certificate. Stored times stay naive UTC.
+CONTRACT_TZ = EVENT_TZ
+ZONE_LABEL = "北京时间"  # after a time on the (Chinese) PDF; pages say it in the reader's language
 # A credential replaced by a new enrolment stops signing but is not put on the CRL: what it signed
 # stays valid. Revocation for cause (lost, compromised) lists it.
 SUPERSEDED = "superseded"
@@ -108,11 +113,20 @@ class ConflictError(TransitionError):
     """The action was already done or raced with another one (web: 409)."""
 
 
+def local_time(stamp: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC as the database keeps it, an aware one, or its ISO text as the
+    audit log exports it) as Beijing wall-clock text (:data:`CONTRACT_TZ`); "—" for none."""
+    if stamp is None or stamp == "":
+        return "—"
+    when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    return when.replace(tzinfo=when.tzinfo or UTC).astimezone(CONTRACT_TZ).strftime(fmt)
+
+
 # --- platform PKI --------------------------------------------------------------------------
 
 
 def crl_url(settings: Settings) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/contracts/pki/crl"
+    return f"{settings.site_url()}/contracts/pki/crl"
 
 
 def platform_ca(settings: Settings) -> pki.PlatformCA:
@@ -411,6 +425,60 @@ def audit_entries(session: Session, contract: Contract) -> list[dict[str, Any]]:
     ]
 
 
+# How the audit log names who acted, to a user of one of the two firms: the own firm's colleagues
+# as recorded (name <e-mail>); the other firm's staff by firm and role on this contract only, never
+# by name or personal e-mail; the platform as such. The stored entries (the hash input) stay as they are.
+AUDIT_ROLES = {
+    "signer": Term("签署人", "signer"),
+    "approver": Term("审批人", "approver"),
+    "admin": Term("企业管理员", "firm administrator"),
+    "member": Term("企业成员", "staff member"),
+}
+PLATFORM = Term("平台", "platform")
+FORMER_MEMBER = Term("已不在任一方企业的用户", "a user no longer with either firm")
+
+
+def _audit_role(contract: Contract, user: User, party: Party, action: str) -> Term:
+    """The role the other firm's user acted in: the one the action needs (sign, approve), else the
+    one the user holds on the contract now, else firm administrator or member."""
+    if action == "sign":
+        return AUDIT_ROLES["signer"]
+    if action in ("approve", "reject"):
+        return AUDIT_ROLES["approver"]
+    if user.id == (contract.buyer_signer_id if party is Party.BUYER else contract.supplier_signer_id):
+        return AUDIT_ROLES["signer"]
+    if user.id == (contract.buyer_approver_id if party is Party.BUYER else contract.supplier_approver_id):
+        return AUDIT_ROLES["approver"]
+    return AUDIT_ROLES["admin" if user.is_firm_admin else "member"]
+
+
+def audit_log(session: Session, viewer: User, contract: Contract) -> list[dict[str, Any]]:
+    """The audit entries as ``viewer`` (a user of one of the two firms) may read them: each entry's
+    ``actor`` a :class:`Term` (see :data:`AUDIT_ROLES`), ``redacted`` when it stands for the other
+    firm's person. :func:`verify_audit` and the operator's export keep the recorded entries."""
+    own_firm = contract.firm_id_of(authorize(viewer, contract, "view"))
+    entries = audit_entries(session, contract)
+    ids = {e["actor_id"] for e in entries if e["actor_id"] is not None}
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    for e in entries:
+        user = users.get(e["actor_id"])
+        party = contract.party_of_firm(user.firm_id) if user is not None else None
+        e["redacted"] = False
+        if e["actor_id"] is None:
+            e["actor"] = PLATFORM
+        elif user is not None and user.firm_id == own_firm:
+            e["actor"] = Term(e["actor"], e["actor"])
+        else:
+            e["redacted"] = True
+            if party is None:
+                e["actor"] = FORMER_MEMBER
+            else:
+                firm = contract.buyer_firm if party is Party.BUYER else contract.supplier_firm
+                role = _audit_role(contract, user, party, e["action"])
+                e["actor"] = Term(f"{firm.display_name} · {role.label_zh}", f"{firm.display_name} · {role.label_en}")
+    return entries
+
+
 # --- starting ------------------------------------------------------------------------------
 
 
@@ -428,7 +496,11 @@ def _money(wan: float | None) -> str:
 def prefill_fields(
     template: Template, buyer: Firm, supplier: Firm, demand: Demand | None, extra: dict[str, Any] | None
 ) -> dict[str, str]:
-    """Field values from the demand, both firms' registered data and (for meetings) ``extra``."""
+    """Field values from the demand, both firms' registered data and (for meetings) ``extra``.
+
+    The place of signing, whose courts the dispute clause names, is the buyer's (甲方's)
+    registered region, else the supplier's; blank when neither firm has one (the parties then
+    choose it in the form, as a required term)."""
     values: dict[str, Any] = {
         "title": f"{buyer.display_name}与{supplier.display_name}{template.zh}",
         "sign_place": buyer.region or supplier.region or "",
@@ -489,7 +561,7 @@ def start_contract(
     """Start a contract between two firms; round 1 is the actor's draft.
 
     Generic on purpose: match suggestions, event meetings (``source=ContractSource.MEETING``,
-    ``source_ref="meeting:<id>"``, ``prefill={"sign_place": ..., "extra_terms": ...}``) and
+    ``source_ref="meeting:<id>"``, ``prefill={"amount": ..., "extra_terms": ...}``) and
     scratch contracts all come here. The actor must belong to one of the two firms; they become
     their firm's approver and signer until :func:`designate` changes that."""
     note = clean_note(note)
@@ -592,8 +664,14 @@ def start_from_suggestion(
     cancelled); the suggestion counts as contacted."""
     mine = require_firm_user(actor)
     suggestion = session.get(MatchSuggestion, suggestion_id)
-    # another pair's suggestion answers exactly as one that does not exist
-    if suggestion is None or mine not in (suggestion.demand.owner_firm_id, suggestion.firm_id):
+    # another pair's suggestion, and one on a demand the actor may not see (a draft, or a demand
+    # no longer open to the suggested firm), answer exactly as one that does not exist: whether it
+    # was accepted would tell that it exists
+    if (
+        suggestion is None
+        or mine not in (suggestion.demand.owner_firm_id, suggestion.firm_id)
+        or not can_view_demand(session, viewer_of(actor), suggestion.demand)
+    ):
         raise _no_suggestion(suggestion_id)
     demand = suggestion.demand
     if suggestion.status not in (SuggestionStatus.ACCEPTED, SuggestionStatus.CONTACTED):
@@ -619,8 +697,12 @@ def start_from_suggestion(
 
 def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contract:
     """A contract from an event meeting where a side reported 达成合作意向/协议: the large firm
-    buys from the SME; place, amount and the event are pre-filled. One contract per meeting: a
-    second call returns the contract already started (unless it was cancelled)."""
+    buys from the SME; amount and the event are pre-filled. One contract per meeting: a second
+    call returns the contract already started (unless it was cancelled).
+
+    The place of signing stays the firms' registered region (:func:`prefill_fields`), never the
+    event venue: the dispute clause names the courts of that place (提交{sign_place}有管辖权的人民
+    法院), and a hall of a convention centre is no court district."""
     from marketplace.models import Meeting, Outcome
 
     meeting = session.get(Meeting, meeting_id)
@@ -653,7 +735,6 @@ def start_from_meeting(session: Session, actor: User, meeting_id: int) -> Contra
         source=ContractSource.MEETING,
         source_ref=ref,
         prefill={
-            "sign_place": event.location if event else "",
             "amount": _money(amount),
             "extra_terms": f"本合同源于「{event.title}」（{event.start_date.isoformat()}）对接洽谈。{notes}"
             if event
@@ -1007,7 +1088,11 @@ def approve(
 
 
 def verify_url(settings: Settings, contract: Contract) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/contracts/verify/{contract.token}"
+    """The link (and QR code) printed on the contract PDF and the completion certificate: under
+    ``MARKETPLACE_PUBLIC_BASE_URL``, else the address of the request that renders it (the pages
+    pass it as ``settings.request_base_url``, see ``web.contracts.request_settings``), else the CLI
+    default. (The CRL URLs in certificates never take a request's address: one per instance.)"""
+    return f"{settings.site_url(settings.request_base_url or None)}/contracts/verify/{contract.token}"
 
 
 def finalise(session: Session, settings: Settings, contract: Contract) -> None:
@@ -1025,7 +1110,7 @@ def finalise(session: Session, settings: Settings, contract: Contract) -> None:
         content_hash=rnd.content_hash,
         verify_url=verify_url(settings, contract),
         audit_head=anchor.hash,
-        finalised_at=anchor.at.strftime("%Y-%m-%d %H:%M"),
+        finalised_at=f"{local_time(anchor.at)} {ZONE_LABEL}",
     )
     font = render.cjk_font(settings.contracts_font_cache, settings.contracts_font)
     pdf = pades.add_signature_fields(render.render_contract(doc, font))
@@ -1163,6 +1248,7 @@ def sign(
         timestamper=tsa.timestamper_for(ca, settings.contracts_tsa_url),
         font_cache=settings.contracts_font_cache,
         intent=intent.split()[0],
+        stamp_time=f"{local_time(utcnow(), '%Y-%m-%d %H:%M:%S')} {ZONE_LABEL}",
     )
     signed = provider.sign(base, request)
     report = pades.verify_pdf(signed, [ca.root.cert], [ca.issuing.cert], current_crls(session, settings))
@@ -1347,14 +1433,19 @@ def completion_certificate(session: Session, settings: Settings, contract: Contr
             "party": s.party.label_zh,
             "signer": f"{s.signer.name} <{s.signer.email}>",
             "serial": creds[s.credential_id].serial,
-            "timestamp": s.timestamp.strftime("%Y-%m-%d %H:%M:%S UTC") if s.timestamp else "—",
-            "intent": s.intent,
+            "timestamp": f"{local_time(s.timestamp, '%Y-%m-%d %H:%M:%S')} {ZONE_LABEL}" if s.timestamp else "—",
+            "intent": s.intent.split()[0],  # the Chinese of "签署密码 password", as on the stamp
             "sha256": s.pdf_sha256,
         }
         for s in contract.signatures
     ]
     rounds = [
-        {"number": r.number, "hash": r.content_hash, "by": r.author.name, "at": r.created_at.strftime("%Y-%m-%d %H:%M")}
+        {
+            "number": r.number,
+            "hash": r.content_hash,
+            "by": r.author.name,
+            "at": f"{local_time(r.created_at)} {ZONE_LABEL}",
+        }
         for r in contract.rounds
     ]
     font = render.cjk_font(settings.contracts_font_cache, settings.contracts_font)

@@ -3,14 +3,21 @@ the RFC 3161 endpoint and the OpenAPI document."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import io
+import json
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from asn1crypto import algos, core, tsp
 from sqlalchemy import select
 
 from marketplace.db import session_scope
 from marketplace.models import Contract, Role, User
+from tests.contracts_helpers import pdf_text
 from tests.web.conftest import PASSWORD as PASSWORD_OF_TESTS
 
 SIGN_PW = "my-signing-pw-1"
@@ -62,10 +69,35 @@ def _to_signing(client, login, people) -> int:
         c = login(who)
         r = c.post("/contracts/signing-key", data={"signing_password": SIGN_PW, "confirm": SIGN_PW})
         assert r.status_code == 200 and "签署证书已签发" in r.get_data(as_text=True)
+        assert "北京时间" in r.get_data(as_text=True) and "UTC" not in r.get_data(as_text=True)  # issued at
     return cid
 
 
-def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
+def _beijing(stamp: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return stamp.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
+def _shows_beijing_time(loaded, client, cid: int) -> None:  # noqa: ANN001
+    """The contract page gives its times in Beijing time (as the event pages do), never UTC."""
+    from marketplace.models import ContractAuditEntry
+
+    page = client.get(f"/contracts/{cid}").get_data(as_text=True)
+    with session_scope(loaded) as s:
+        contract = s.get(Contract, cid)
+        for sig in contract.signatures:
+            assert f"{_beijing(sig.timestamp, '%Y-%m-%d %H:%M:%S')} 北京时间" in page
+        assert f"{_beijing(contract.rounds[-1].created_at)} 北京时间" in page
+        first = s.scalar(select(ContractAuditEntry).where(ContractAuditEntry.contract_id == cid).limit(1))
+        assert f'<td class="time">{_beijing(first.at, "%Y-%m-%d %H:%M:%S")}</td>' in page
+    assert "UTC" not in page
+    english = client.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "UTC" not in english
+    # how each signer proved intent, in one language per page (not "签署密码 password")
+    assert page.count('<span class="intent">签署密码</span>') == 2 and "签署密码 password" not in page
+    assert english.count('<span class="intent">Signing password</span>') == 2 and "签署密码" not in english
+
+
+def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people, loaded):
     cid = _to_signing(client, login, people)
     early = login("sme").get(f"/contracts/{cid}/sign").get_data(as_text=True)  # the buyer signs first
     assert 'id="waits-for-buyer"' in early and 'id="sign-form"' not in early
@@ -80,12 +112,14 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people):
     pdf = c.get(f"/contracts/{cid}/contract.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert c.get(f"/contracts/{cid}/certificate.pdf").status_code == 200
+    _shows_beijing_time(loaded, c, cid)
     anon = client
     anon.post("/auth/logout")
     r = anon.post(
         "/contracts/verify", data={"file": (io.BytesIO(pdf.data), "c.pdf")}, content_type="multipart/form-data"
     )
     assert r.status_code == 200 and "VALID" in r.get_data(as_text=True) and "INVALID" not in r.get_data(as_text=True)
+    assert "北京时间" in r.get_data(as_text=True) and "UTC" not in r.get_data(as_text=True)  # as on the contract
     bad = bytearray(pdf.data)
     bad[3000] ^= 1
     r = anon.post(
@@ -599,6 +633,45 @@ def test_another_pairs_suggestion_answers_exactly_as_a_missing_one(client, login
         assert s.scalars(select(Contract)).all() == []
 
 
+def test_a_suggestion_on_a_demand_the_caller_cannot_see_answers_as_a_missing_one(client, login, people, loaded):
+    """The suggested firm's own suggestion on a demand it may not see (the owner's draft): a 404 as
+    for a missing suggestion, in the API and on the page, not a 400 "not accepted yet" that would
+    tell that it exists. The owner, who sees its draft, still hears why it cannot start."""
+    from marketplace.models import MatchSuggestion, SuggestionStatus
+
+    with session_scope(loaded) as s:
+        sug = MatchSuggestion(
+            demand_id=people["draft"], firm_id=people["sme_firm"], score=0.9, status=SuggestionStatus.SUGGESTED
+        )
+        s.add(sug)
+        s.flush()
+        sid = sug.id
+    missing = 2**31 - 1
+    body = {"other_firm_id": people["large_firm"]}
+    hidden = client.post("/api/v1/contracts", json={**body, "suggestion_id": sid}, headers=_api(people, "sme"))
+    absent = client.post("/api/v1/contracts", json={**body, "suggestion_id": missing}, headers=_api(people, "sme"))
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json == {
+        "status": 404,
+        "message": f"suggestion_id: suggestion {sid} does not exist",
+        "detail": {"suggestion_id": f"suggestion {sid} does not exist"},
+    }
+    c = login("sme")
+    c.get("/")  # the welcome flash
+    hidden_page = c.post(f"/contracts/from-suggestion/{sid}")
+    absent_page = c.post(f"/contracts/from-suggestion/{missing}")
+    assert hidden_page.status_code == absent_page.status_code == 404
+    assert f"推荐 {sid} 不存在" in hidden_page.get_data(as_text=True)
+    owner = client.post(
+        "/api/v1/contracts",
+        json={"other_firm_id": people["sme_firm"], "suggestion_id": sid},
+        headers=_api(people, "large"),
+    )
+    assert owner.status_code == 400 and "not accepted yet" in owner.json["message"]
+    with session_scope(loaded) as s:
+        assert s.scalars(select(Contract)).all() == []
+
+
 def test_only_firm_users_start_contracts_and_a_bogus_other_firm_is_named_as_sent(client, people, loaded):
     for who in ("organizer", "admin"):
         r = client.post("/api/v1/contracts", json={"other_firm_id": people["sme_firm"]}, headers=_api(people, who))
@@ -695,3 +768,150 @@ def test_openapi_documents_the_contract_pdf(client):
     spec = client.get("/api/v1/openapi.json").json
     content = spec["paths"]["/api/v1/contracts/{contract_id}/pdf"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["application/pdf"]
+
+
+# --- what the PDF prints ------------------------------------------------------------------------
+
+
+def _approved(client, login, people) -> tuple[int, bytes]:
+    """A contract both firms approved (its PDF rendered by the last approval), and that PDF."""
+    cid = _to_approving(login, people)
+    for who in ("large", "sme"):
+        assert login(who).post(f"/contracts/{cid}/approve", data={"decision": "approve"}).status_code == 302
+    pdf = client.get(f"/contracts/{cid}/contract.pdf")
+    assert pdf.status_code == 200
+    return cid, pdf.data
+
+
+def _token(loaded, cid: int) -> str:
+    with session_scope(loaded) as s:
+        return s.get(Contract, cid).token
+
+
+def test_the_pdf_links_to_the_verify_page_at_the_address_that_served_it(app, client, login, people, loaded):
+    """Without MARKETPLACE_PUBLIC_BASE_URL the verification link and QR code on the PDF use the
+    address the approver reached the platform at, not a default 127.0.0.1:5000."""
+    app.config["SERVER_NAME"] = "chainmatch.test:8080"  # the test client's requests go to this address
+    cid, pdf = _approved(client, login, people)
+    text = pdf_text(pdf)
+    assert f"http://chainmatch.test:8080/contracts/verify/{_token(loaded, cid)}".encode() in text
+    assert b"127.0.0.1:5000" not in text
+
+
+def test_the_public_base_url_setting_wins_over_the_request_address(loaded, people):
+    from web import create_app
+
+    app = create_app(
+        loaded.with_overrides(public_base_url="https://chainmatch.example.cn/"),
+        {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False},
+    )
+    app.config["SERVER_NAME"] = "10.0.0.7:8000"
+    client = app.test_client()
+
+    def login(who: str):  # noqa: ANN202
+        client.post("/auth/logout")
+        assert client.post("/auth/login", data={"email": people["emails"][who], "password": PASSWORD_OF_TESTS})
+        return client
+
+    cid, pdf = _approved(client, login, people)
+    text = pdf_text(pdf)
+    assert f"https://chainmatch.example.cn/contracts/verify/{_token(loaded, cid)}".encode() in text
+    assert b"10.0.0.7" not in text
+
+
+# --- verification in the reader's language ------------------------------------------------------
+
+INTERNAL_NAMES = re.compile(r"BuyerSignature|SupplierSignature|\bOTHER\b|\bANNOTATIONS\b|Error\b|Exception\b")
+
+
+def _page_edited_after_signing(pdf: bytes) -> bytes:
+    """The signed PDF with text drawn on its first page in a new revision (a forged "PAID")."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    stamp = writer.add_object(generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 700 Td (PAID) Tj ET"))
+    writer.add_stream_to_page(0, stamp)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_verification_problems_name_signatures_and_changes_in_the_readers_language(client, login, people):
+    """Not "BuyerSignature: …(OTHER)": the page says 甲方签名 and what changed, in Chinese or in
+    English; the API's problems name them in English."""
+    cid = _to_signing(client, login, people)
+    for who in ("large", "sme"):
+        assert login(who).post(f"/contracts/{cid}/sign", data={"signing_password": SIGN_PW}).status_code == 302
+    edited = _page_edited_after_signing(login("sme").get(f"/contracts/{cid}/contract.pdf").data)
+    client.post("/auth/logout")
+
+    def problems(language: str) -> list[str]:
+        r = client.post(
+            "/contracts/verify",
+            data={"file": (io.BytesIO(edited), "c.pdf")},
+            content_type="multipart/form-data",
+            headers={"Accept-Language": language},
+        )
+        assert r.status_code == 200
+        return [html.unescape(p) for p in re.findall(r'<div class="error">([^<]*)</div>', r.get_data(as_text=True))]
+
+    chinese = problems("zh")
+    assert any(re.fullmatch(r"甲方签名[:：] ?文件在签署后被修改（改动了页面内容）", p) for p in chinese), chinese
+    english = problems("en")
+    assert "Party A's signature: the document was modified after signing (page content changed)" in english, english
+    api = client.post("/api/v1/contracts/verify", json={"pdf_base64": base64.b64encode(edited).decode()})
+    assert api.status_code == 200 and api.json["ok"] is False
+    assert "Party A's signature: the document was modified after signing (page content changed)" in api.json["problems"]
+    for text in chinese + english + api.json["problems"]:
+        assert not INTERNAL_NAMES.search(text), text
+
+
+# --- who the audit log names ----------------------------------------------------------------------
+
+
+def _audit_section(page: str) -> str:
+    return html.unescape(page[page.index('<table class="audit">') :])
+
+
+def test_the_audit_log_shows_the_other_firm_by_firm_and_role_never_its_staffs_e_mail(client, login, people, loaded):
+    """A user of the other firm who merely viewed or downloaded appears as its firm and role; the
+    own firm's colleagues by name and e-mail as recorded; the chain still checks."""
+    cid = _start(login, people)
+    sme = login("sme")
+    sme.get(f"/contracts/{cid}")  # viewed
+    sme.get(f"/contracts/{cid}/audit.json")  # downloaded
+    with session_scope(loaded) as s:
+        sme_firm = s.get(Contract, cid).supplier_firm.display_name
+        large_firm = s.get(Contract, cid).buyer_firm.display_name
+    large = login("large")
+    log = _audit_section(large.get(f"/contracts/{cid}").get_data(as_text=True))
+    assert "sme@t.cn" not in log and "小企业" not in log
+    assert f"{sme_firm} · 企业管理员" in log  # its first user administers the firm
+    assert "大企业 <large@t.cn>" in log  # the own firm's colleague, as recorded
+    english = _audit_section(large.get(f"/contracts/{cid}", headers={"Accept-Language": "en"}).get_data(as_text=True))
+    assert f"{sme_firm} · firm administrator" in english and "sme@t.cn" not in english
+    exported = large.get(f"/contracts/{cid}/audit.json").json
+    assert exported["check"]["ok"] is True
+    assert "sme@t.cn" not in json.dumps(exported, ensure_ascii=False)
+    assert {e["actor"] for e in exported["entries"] if e["redacted"]} == {f"{sme_firm} · 企业管理员"}
+    # and the other way round
+    log = _audit_section(login("sme").get(f"/contracts/{cid}").get_data(as_text=True))
+    assert "large@t.cn" not in log and "大企业 <" not in log
+    assert f"{large_firm} · 签署人" in log and "小企业 <sme@t.cn>" in log  # the drafter signs unless designated
+
+
+def test_certificates_name_one_crl_url_whatever_host_a_request_was_sent_to(app, client, login, people, loaded):
+    """Only the links printed on PDFs follow the request's address: the CRL URL in a signer's
+    certificate is the instance's, so a forged Host header puts nothing into certificates."""
+    from cryptography import x509
+
+    from marketplace.models import SigningCredential
+
+    app.config["SERVER_NAME"] = "forged.example:666"
+    r = login("large").post("/contracts/signing-key", data={"signing_password": SIGN_PW, "confirm": SIGN_PW})
+    assert r.status_code == 200
+    with session_scope(loaded) as s:
+        pem = s.scalars(select(SigningCredential)).one().cert_pem
+    points = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    assert [n.value for p in points.value for n in p.full_name] == ["http://127.0.0.1:5000/contracts/pki/crl"]
