@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import HTTPTokenAuth, Schema, abort
-from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import Date, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import func, select
 
@@ -45,7 +45,7 @@ from marketplace.services.suggestions import (
     suggestions_for_demand,
 )
 from web import api_error, error_detail, error_status
-from web.api_fields import JsonNumber
+from web.api_fields import SEARCH_LENGTH, JsonBoolean, JsonNumber, Whole
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import api_blueprint, limit
@@ -84,7 +84,7 @@ class DemandQuery(PageQuery):
 
 
 class FirmQuery(PageQuery):
-    q = String(load_default="")
+    q = String(load_default="", validate=SEARCH_LENGTH, metadata={"description": "part of a firm or product name"})
     kind = String(validate=OneOf([k.value for k in FirmKind]))
 
 
@@ -101,7 +101,7 @@ class DemandIn(Schema):
     deadline = Date(allow_none=True)
     visibility = String(load_default="public", validate=OneOf([v.value for v in Visibility]))
     details = Dict(load_default=dict)
-    publish = Boolean(load_default=False)
+    publish = JsonBoolean(load_default=False)
 
 
 class DemandOut(Schema):
@@ -184,7 +184,7 @@ class RespondIn(Schema):
 class MatchIn(Schema):
     text = String(required=True, validate=Length(min=1, max=20000))
     type = String(required=True, validate=OneOf([t.value for t in DemandType]))
-    top_k = Integer(strict=True, load_default=10, validate=Range(min=1, max=100))
+    top_k = Whole(load_default=10, validate=Range(min=1, max=100))
     kind = String(validate=OneOf([k.value for k in FirmKind]))
     min_tier = String(validate=OneOf([t.value for t in Tier]))
     region = String()

@@ -28,7 +28,7 @@ from marketplace.services.consortia import (
 )
 from marketplace.services.tiers import report_region
 from web.api_enterprise_common import auth, fail
-from web.api_fields import Id, JsonNumber
+from web.api_fields import Id, JsonBoolean, JsonNumber, Whole
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
@@ -61,13 +61,12 @@ class InviteIn(Schema):
 
 
 class AnswerIn(Schema):
-    accept = Boolean(required=True)
+    accept = JsonBoolean(required=True)
 
 
 class ProposeIn(Schema):
-    lineups = Integer(
+    lineups = Whole(
         load_default=3,
-        strict=True,
         validate=Range(min=1, max=MAX_LINEUPS),
         metadata={"description": f"how many line-ups to propose, 1 to {MAX_LINEUPS}"},
     )

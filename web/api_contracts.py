@@ -21,7 +21,7 @@ from marketplace.models import User
 from marketplace.services import contracts as svc
 from web import error_detail
 from web.api import auth
-from web.api_fields import Id
+from web.api_fields import Id, JsonBoolean
 from web.contracts import MAX_PDF
 from web.db import get_db
 from web.extensions import api_blueprint
@@ -110,7 +110,7 @@ class CounterIn(Schema):
 
 
 class ApproveIn(Schema):
-    approved = Boolean(load_default=True)
+    approved = JsonBoolean(load_default=True)
     note = String(load_default="", validate=Length(max=2000))
 
 
@@ -253,6 +253,7 @@ def sign(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
     content_type="application/pdf",
     description="The contract PDF (signed revision when signed)",
 )
+@bp.doc(responses={409: "No PDF yet: it exists once both firms have approved the agreed round"})
 def pdf(contract_id: int):  # noqa: ANN201
     contract = _contract(contract_id, "download")
     data = contract.signed_pdf or contract.unsigned_pdf

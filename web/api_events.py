@@ -23,7 +23,7 @@ from marketplace.services.events_scheduling import schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats
 from web import error_status
 from web.api import auth
-from web.api_fields import Id, JsonNumber
+from web.api_fields import Id, JsonBoolean, JsonNumber, Whole
 from web.db import get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
@@ -42,22 +42,22 @@ class EventIn(Schema):
     focus_products = List(String(), allow_none=True, metadata={"description": "null clears it"})
     focus_industries = List(String(), allow_none=True, metadata={"description": "null clears it"})
     start_date = Date(required=True)
-    days = Integer(strict=True, validate=Range(min=1, max=7))
+    days = Whole(validate=Range(min=1, max=7))
     sessions = List(String(), metadata={"description": 'e.g. ["09:00-12:00", "13:30-17:00"]'})
-    slot_minutes = Integer(strict=True, validate=Range(min=5, max=240))
-    gap_minutes = Integer(strict=True, validate=Range(min=0, max=120))
-    tables = Integer(strict=True, validate=Range(min=1, max=5000))
+    slot_minutes = Whole(validate=Range(min=5, max=240))
+    gap_minutes = Whole(validate=Range(min=0, max=120))
+    tables = Whole(validate=Range(min=1, max=5000))
     registration_opens = DateTime(allow_none=True)
     registration_closes = DateTime(allow_none=True)
-    capacity_large = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    capacity_sme = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    open_registration = Boolean()
+    capacity_large = Whole(validate=Range(min=0, max=INT_MAX))
+    capacity_sme = Whole(validate=Range(min=0, max=INT_MAX))
+    open_registration = JsonBoolean()
     request_rule = String(validate=OneOf([r.value for r in RequestRule]))
-    request_expiry_hours = Integer(strict=True, validate=Range(min=1, max=24 * 366))
-    pending_cap = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
-    sme_min_meetings = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    large_max_meetings = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
-    max_representatives = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
+    request_expiry_hours = Whole(validate=Range(min=1, max=24 * 366))
+    pending_cap = Whole(validate=Range(min=1, max=INT_MAX))
+    sme_min_meetings = Whole(validate=Range(min=0, max=INT_MAX))
+    large_max_meetings = Whole(validate=Range(min=1, max=INT_MAX))
+    max_representatives = Whole(validate=Range(min=1, max=INT_MAX))
 
 
 class EventPatch(EventIn):
@@ -109,11 +109,11 @@ class InviteIn(Schema):
 
 
 class RegisterIn(Schema):
-    representatives = Integer(strict=True, load_default=1, validate=Range(min=1, max=50))
+    representatives = Whole(load_default=1, validate=Range(min=1, max=50))
 
 
 class AvailabilityIn(Schema):
-    slots = List(Integer(strict=True, validate=Range(min=0, max=INT_MAX)), allow_none=True, required=True)
+    slots = List(Whole(validate=Range(min=0, max=INT_MAX)), allow_none=True, required=True)
 
 
 class RequestIn(Schema):
@@ -123,11 +123,11 @@ class RequestIn(Schema):
 
 
 class AnswerIn(Schema):
-    accept = Boolean(required=True)
+    accept = JsonBoolean(required=True)
 
 
 class MustMeetIn(Schema):
-    must_meet = Boolean(required=True)
+    must_meet = JsonBoolean(required=True)
 
 
 class ProposalsIn(Schema):
@@ -136,7 +136,7 @@ class ProposalsIn(Schema):
 
 class ScheduleIn(Schema):
     time_limit_s = JsonNumber(load_default=2.0, validate=Range(min=0.1, max=60))
-    send = Boolean(load_default=False, metadata={"description": "send the agendas and lock the schedule"})
+    send = JsonBoolean(load_default=False, metadata={"description": "send the agendas and lock the schedule"})
 
 
 class MarkIn(Schema):
@@ -150,10 +150,10 @@ class OutcomeIn(Schema):
 
 
 class SurveyIn(Schema):
-    still_in_contact = Boolean(load_default=False)
-    contracts_signed = Integer(strict=True, load_default=0, validate=Range(min=0, max=INT_MAX))
+    still_in_contact = JsonBoolean(load_default=False)
+    contracts_signed = Whole(load_default=0, validate=Range(min=0, max=INT_MAX))
     contract_amount = JsonNumber(load_default=0, validate=Range(min=0))
-    satisfaction = Integer(strict=True, required=True, validate=Range(min=1, max=5))
+    satisfaction = Whole(required=True, validate=Range(min=1, max=5))
     comment = String(load_default="", validate=Length(max=2000))
 
 

@@ -22,7 +22,7 @@ from marketplace.services.policies import (
 )
 from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
-from web.api_fields import ID_RANGE
+from web.api_fields import ID_RANGE, SEARCH_LENGTH, JsonBoolean
 from web.db import commit, get_db
 from web.engine import get_encoder
 from web.extensions import api_blueprint
@@ -41,7 +41,7 @@ class PolicyIn(Schema):
     original_text = String(load_default="")
     source_url = String(allow_none=True)
     rules = List(Raw(), load_default=list, metadata={"description": 'e.g. [{"field": "rd_share", "min": 3}]'})
-    publish = Boolean(load_default=False)
+    publish = JsonBoolean(load_default=False)
 
 
 class PolicyPatch(PolicyIn):
@@ -51,7 +51,7 @@ class PolicyPatch(PolicyIn):
 
 
 class SearchQuery(Schema):
-    q = String(load_default="")
+    q = String(load_default="", validate=SEARCH_LENGTH)
 
 
 class MatchQuery(Schema):
