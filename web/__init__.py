@@ -211,7 +211,12 @@ NO_NUL_PATTERN = "^[^\\u0000]*$"
 def _state_the_input(spec: dict[str, Any], operation: dict[str, Any]) -> None:
     """What every operation refuses of its input, said in its document: a body with required
     fields is required (sent without one, the answer is a 422 naming them); no text carries a NUL."""
+    from web.api_fields import SCHEMA_RULES
+
     schemas = spec.get("components", {}).get("schemas", {})
+    for name, keywords in SCHEMA_RULES.items():
+        if name in schemas:
+            schemas[name].update(keywords)
 
     def resolve(schema: dict[str, Any]) -> dict[str, Any]:
         ref = schema.get("$ref", "")

@@ -22,7 +22,7 @@ from marketplace.services.policies import (
 )
 from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
-from web.api_fields import ID_RANGE, SEARCH_LENGTH, JsonBoolean
+from web.api_fields import ID_RANGE, SEARCH_LENGTH, JsonBoolean, Region
 from web.db import commit, get_db
 from web.engine import get_encoder
 from web.extensions import api_blueprint
@@ -34,7 +34,7 @@ class PolicyIn(Schema):
     title = String(required=True)
     issuer = String(required=True)
     document_number = String(allow_none=True)
-    region = String(allow_none=True)
+    region = Region(allow_none=True)
     valid_from = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
     valid_to = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
     benefit = String(load_default="")

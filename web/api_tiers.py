@@ -8,12 +8,14 @@ from typing import Any
 
 from apiflask import Schema, abort
 from apiflask.fields import Dict, Integer, List, String
+from apiflask.validators import OneOf
 
 from marketplace.errors import InputError
 from marketplace.models import Firm, Role
 from marketplace.regions import parse_region
 from marketplace.services.tiers import (
     assess_firm,
+    available_years,
     can_view_figures,
     load_criteria,
     pipeline,
@@ -21,6 +23,7 @@ from marketplace.services.tiers import (
     save_figures,
 )
 from web.api_enterprise_common import auth, fail
+from web.api_fields import Region
 from web.db import commit, get_db
 from web.extensions import api_blueprint
 
@@ -28,7 +31,12 @@ bp = api_blueprint("api_tiers", __name__, "/api/v1/tiers", "Tiers 梯度培育")
 
 
 class YearQuery(Schema):
-    year = Integer(load_default=None, allow_none=True)
+    year = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=OneOf(available_years()),
+        metadata={"description": "an edition of the criteria; default: the newest"},
+    )
 
 
 class FiguresIn(Schema):
@@ -36,7 +44,7 @@ class FiguresIn(Schema):
 
 
 class PipelineQuery(Schema):
-    region = String(load_default=None, allow_none=True)
+    region = Region(load_default=None, allow_none=True)
     chain = String(load_default=None, allow_none=True)
 
 
