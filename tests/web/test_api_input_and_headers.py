@@ -97,3 +97,21 @@ def test_a_rate_limited_answer_says_when_to_retry_on_pages_and_in_the_api(loaded
     assert [r.status_code for r in api] == [200, 200, 429]
     assert 1 <= int(api[-1].headers["Retry-After"]) <= 60 and api[-1].get_json()["status"] == 429
     assert "Retry-After" not in api[0].headers
+
+
+def test_requests_that_conflict_with_what_is_stored_answer_409_naming_the_field(client, world):  # noqa: F811
+    """Well-formed requests the platform's state refuses: a counter-offer that changes nothing, an
+    agreement on a round without its amount, a contract over another firm's demand, a slot the event
+    does not have."""
+    sme = {"Authorization": f"Bearer {world.tokens['sme']}"}
+    large = {"Authorization": f"Bearer {world.tokens['large']}"}
+    contract = f"/api/v1/contracts/{world.contract_id}"
+    same = client.post(f"{contract}/counter", json={"fields": {}}, headers=sme)
+    assert same.status_code == 409 and "fields" in same.get_json()["detail"], same.get_json()
+    unpriced = client.post(f"{contract}/accept", headers=sme)
+    assert unpriced.status_code == 409 and "amount" in unpriced.get_json()["detail"], unpriced.get_json()
+    other = {"other_firm_id": world.firms["sme"], "demand_id": world.demands["B-public"]}
+    neither = client.post("/api/v1/contracts", json=other, headers=large)
+    assert neither.status_code == 409 and "demand_id" in neither.get_json()["detail"], neither.get_json()
+    slot = client.put(f"/api/v1/events/{world.event['id']}/availability", json={"slots": [99]}, headers=sme)
+    assert slot.status_code == 409 and "slots" in slot.get_json()["detail"]

@@ -559,7 +559,7 @@ def test_api_flow_request_answer_and_conflicts(client, world):
     meetings = _api(client, tokens["organizer"], "get", f"/api/v1/events/{e}/meetings").get_json()["items"]
     assert meetings[0]["status"] == "waiting"
     bad_slots = _api(client, tokens["sme"], "put", f"/api/v1/events/{e}/availability", json={"slots": [99]})
-    assert bad_slots.status_code == 400 and "slots" in bad_slots.get_json()["detail"]
+    assert bad_slots.status_code == 409 and "slots" in bad_slots.get_json()["detail"]  # the event has no slot 99
 
 
 def test_api_organizer_creates_events_and_others_cannot(client, world):
