@@ -216,7 +216,7 @@ def _state_the_input(spec: dict[str, Any], operation: dict[str, Any]) -> None:
     schemas = spec.get("components", {}).get("schemas", {})
     for name, keywords in SCHEMA_RULES.items():
         if name in schemas:
-            schemas[name].update(keywords)
+            _merge(schemas[name], keywords)
 
     def resolve(schema: dict[str, Any]) -> dict[str, Any]:
         ref = schema.get("$ref", "")
@@ -246,6 +246,15 @@ def _state_the_input(spec: dict[str, Any], operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "query" and "schema" in parameter:
             no_nul(parameter["schema"])
+
+
+def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``extra`` written into ``target``, objects merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def _security_headers(response):  # noqa: ANN001, ANN202 - Flask after_request hook

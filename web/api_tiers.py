@@ -14,6 +14,7 @@ from marketplace.errors import InputError
 from marketplace.models import Firm, Role
 from marketplace.regions import parse_region
 from marketplace.services.tiers import (
+    MAX_FIGURE,
     assess_firm,
     available_years,
     can_view_figures,
@@ -23,7 +24,7 @@ from marketplace.services.tiers import (
     save_figures,
 )
 from web.api_enterprise_common import auth, fail
-from web.api_fields import Region
+from web.api_fields import SCHEMA_RULES, Region
 from web.db import commit, get_db
 from web.extensions import api_blueprint
 
@@ -41,6 +42,31 @@ class YearQuery(Schema):
 
 class FiguresIn(Schema):
     figures = Dict(required=True, metadata={"description": "figure name -> value (see GET /criteria fields)"})
+
+
+def _figure_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One figure as :func:`marketplace.services.tiers.parse_figures` reads it; null removes it."""
+    about = {"description": f"{spec.get('en') or spec['zh']} ({spec['zh']})", "nullable": True}
+    if spec["type"] == "bool":
+        return {"type": "boolean", **about}
+    if spec["type"] == "choice":
+        return {"type": "string", "enum": list(spec["choices"]), **about}
+    signed = "growth" in key or key == "net_profit_margin"
+    top = 100 if spec.get("unit") == "%" and "growth" not in key else MAX_FIGURE
+    return {"type": "number", "minimum": -MAX_FIGURE if signed else 0, "maximum": top, **about}
+
+
+# the figures of the newest criteria, each by its name (GET /criteria tells their meaning)
+SCHEMA_RULES["FiguresIn"] = {
+    "properties": {
+        "figures": {
+            "type": "object",
+            "properties": {key: _figure_schema(key, spec) for key, spec in load_criteria().fields.items()},
+            "additionalProperties": False,
+            "description": "figure name -> value (see GET /criteria fields); null removes a figure",
+        }
+    }
+}
 
 
 class PipelineQuery(Schema):

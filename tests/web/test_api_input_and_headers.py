@@ -4,6 +4,7 @@ answers out of caches and tell a rate-limited client when to come back."""
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 
 from tests.web.conftest import PASSWORD
@@ -115,3 +116,31 @@ def test_requests_that_conflict_with_what_is_stored_answer_409_naming_the_field(
     assert neither.status_code == 409 and "demand_id" in neither.get_json()["detail"], neither.get_json()
     slot = client.put(f"/api/v1/events/{world.event['id']}/availability", json={"slots": [99]}, headers=sme)
     assert slot.status_code == 409 and "slots" in slot.get_json()["detail"]
+
+
+def test_sending_agendas_before_anything_is_scheduled_is_a_conflict(loaded, world):  # noqa: F811
+    from marketplace.db import session_scope
+    from marketplace.errors import TransitionError
+    from marketplace.models import Event
+    from marketplace.services import events as ev
+    from marketplace.services.events_scheduling import send_agendas
+    from tests.events_helpers import event_data
+
+    with session_scope(loaded) as s:
+        empty = ev.create_event(s, world.organizations["organizer"], event_data(title="空的对接会"))
+        ev.set_event_status(s, empty, ev.EventStatus.OPEN)
+        with pytest.raises(TransitionError, match="nothing is scheduled yet"):
+            send_agendas(s, s.get(Event, empty.id))
+
+
+def test_the_document_states_policy_rules_tier_figures_and_lots(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    rules = schemas["PolicyIn"]["properties"]["rules"]["items"]["oneOf"]
+    rd_share = next(r for r in rules if r["properties"]["field"]["enum"] == ["rd_share"])
+    assert rd_share["additionalProperties"] is False and rd_share["minProperties"] == 2
+    assert schemas["PolicyIn"]["properties"]["source_url"]["pattern"].startswith("^(|https?://")
+    figures = schemas["FiguresIn"]["properties"]["figures"]
+    assert figures["additionalProperties"] is False and figures["properties"]["rd_share"]["maximum"] == 100
+    assert figures["properties"]["ip_class"]["enum"][0] == "none"
+    lot = schemas["LotIn"]
+    assert lot["properties"]["budget"]["exclusiveMinimum"] is True and len(lot["anyOf"]) == 2
