@@ -359,7 +359,7 @@ def test_consortium_api(client, services, people):
     }
     assert client.post("/api/v1/consortia", json=body, headers=h(people, "sme")).status_code == 403
     bad = client.post("/api/v1/consortia", json={**body, "sme_share": 2}, headers=h(people, "large"))
-    assert bad.status_code == 400 and "sme_share" in bad.get_json()["detail"]
+    assert bad.status_code == 422 and "sme_share" in bad.get_json()["detail"]["json"]  # the document's 0..1
     created = client.post("/api/v1/consortia", json=body, headers=h(people, "large"))
     assert created.status_code == 201
     pid = created.get_json()["project_id"]
