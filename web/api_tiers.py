@@ -9,6 +9,7 @@ from typing import Any
 from apiflask import Schema, abort
 from apiflask.fields import Dict, Integer, List, String
 from apiflask.validators import OneOf
+from marshmallow import ValidationError
 
 from marketplace.errors import InputError
 from marketplace.models import Firm, Role
@@ -40,8 +41,29 @@ class YearQuery(Schema):
     )
 
 
+def _typed_figures(figures: dict[str, Any]) -> None:
+    """Each figure as the document types it (null removes it): a number for a number, true or false
+    for a yes/no, one of the choices' names for a choice. The form's text ("1,000", 是/否) is for the
+    page; unknown names and out-of-range numbers are the service's to refuse (400 naming them)."""
+    fields = load_criteria().fields
+    for key, value in figures.items():
+        spec = fields.get(key)
+        if spec is None or value is None:
+            continue
+        kind = spec["type"]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (kind == "bool" and not isinstance(value, bool)) or (kind == "number" and not number):
+            raise ValidationError(f"{key}: give {'true or false' if kind == 'bool' else 'a number'} or null")
+        if kind == "choice" and not isinstance(value, str):
+            raise ValidationError(f"{key}: give one of {', '.join(spec['choices'])} or null")
+
+
 class FiguresIn(Schema):
-    figures = Dict(required=True, metadata={"description": "figure name -> value (see GET /criteria fields)"})
+    figures = Dict(
+        required=True,
+        validate=_typed_figures,
+        metadata={"description": "figure name -> value (see GET /criteria fields)"},
+    )
 
 
 def _figure_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:

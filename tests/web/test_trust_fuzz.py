@@ -60,6 +60,8 @@ UNSTATABLE = {
     ("positive_data_acceptance", "POST", "/api/v1/contracts/{contract_id}/counter"),
     # a deadline not before today, the details the demand's type defines, budget_min <= budget_max
     ("positive_data_acceptance", "POST", "/api/v1/demands"),
+    # a project's deadline not before today
+    ("positive_data_acceptance", "POST", "/api/v1/consortia"),
     # sessions long enough for one slot of slot_minutes, a registration window that closes after it
     # opens, a start date within the planning horizon
     ("positive_data_acceptance", "POST", "/api/v1/events"),
