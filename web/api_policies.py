@@ -64,8 +64,13 @@ def _rule_schemas() -> list[dict[str, Any]]:
     for name, kind in RULES.items():
         if isinstance(kind, KeywordRule):
             out.append(rule(name, ["any"], any=words))
-        elif isinstance(kind, RangeRule):  # at least one bound; min not above max
-            out.append({**rule(name, [], min={"type": "number"}, max={"type": "number"}), "minProperties": 2})
+        elif isinstance(kind, RangeRule):  # at least one bound (null: none); min not above max
+            bound = {"type": "number", "nullable": True}
+            some = [
+                {"required": [key], "properties": {key: {"type": "number", "nullable": False}}}
+                for key in ("min", "max")
+            ]
+            out.append({**rule(name, [], min=bound, max=bound), "anyOf": some})
     return out
 
 
