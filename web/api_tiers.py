@@ -72,7 +72,7 @@ def _figure_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:
     if spec["type"] == "bool":
         return {"type": "boolean", **about}
     if spec["type"] == "choice":
-        return {"type": "string", "enum": list(spec["choices"]), **about}
+        return {"type": "string", "enum": [*spec["choices"], None], **about}  # a nullable enum lists null
     signed = "growth" in key or key == "net_profit_margin"
     top = 100 if spec.get("unit") == "%" and "growth" not in key else MAX_FIGURE
     return {"type": "number", "minimum": -MAX_FIGURE if signed else 0, "maximum": top, **about}
