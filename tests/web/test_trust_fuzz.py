@@ -15,7 +15,7 @@ from schemathesis.transport.wsgi import WSGITransport
 from tests.web.trust_world import World, world  # noqa: F401  (fixture)
 from web import create_app
 
-EXAMPLES = 2
+EXAMPLES = 1
 
 
 @pytest.fixture(autouse=True)
