@@ -108,5 +108,4 @@ def test_schemathesis_with_every_check_finds_nothing(loaded, world, who):  # noq
     found = schemathesis_findings(app, world.tokens[who], real_ids(world))
     unexpected = [f for f in found if f[:3] not in UNSTATABLE]
 
-
     assert not unexpected, "\n".join(" ".join(f) for f in unexpected)
