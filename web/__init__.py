@@ -180,6 +180,13 @@ ERROR_RESPONSES = {
 }
 
 
+RETRY_AFTER_HEADER = {
+    "description": "seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def _document_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
     """Every API operation documents the error answers it can give (same JSON error body)."""
     for path, operations in spec.get("paths", {}).items():
@@ -188,25 +195,101 @@ def _document_error_responses(spec: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            _state_the_input(spec, operation)
             for code, description in ERROR_RESPONSES.items():
                 if method == "get" and code == "409":
-                    continue
-                operation["responses"].setdefault(
-                    code,
-                    {
-                        "description": description,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
-                    },
-                )
+                    continue  # a read conflicts with nothing; the one GET that can say 409 documents it itself
+                answer = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+                }
+                if code == "429":
+                    answer["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+                operation["responses"].setdefault(code, answer)
     return spec
+
+
+# A string with a NUL character is refused (web/request_input.py): said in the document, for the
+# strings an operation reads that have no pattern or format of their own
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _state_the_input(spec: dict[str, Any], operation: dict[str, Any]) -> None:
+    """What every operation refuses of its input, said in its document: a body with required
+    fields is required (sent without one, the answer is a 422 naming them); no text carries a NUL."""
+    from web.api_fields import SCHEMA_RULES
+
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name, keywords in SCHEMA_RULES.items():
+        if name in schemas:
+            _merge(schemas[name], keywords)
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref", "")
+        return schemas.get(ref.rsplit("/", 1)[-1], schema) if ref.startswith("#/components/schemas/") else schema
+
+    seen: set[int] = set()
+
+    def no_nul(schema: dict[str, Any]) -> None:
+        schema = resolve(schema)
+        if id(schema) in seen:
+            return
+        seen.add(id(schema))
+        if schema.get("type") == "string" and not ({"pattern", "format", "enum"} & set(schema)):
+            schema["pattern"] = NO_NUL_PATTERN
+        for child in (schema.get("properties") or {}).values():
+            no_nul(child)
+        if isinstance(schema.get("items"), dict):
+            no_nul(schema["items"])
+
+    body = operation.get("requestBody")
+    if body:
+        for media in body.get("content", {}).values():
+            schema = media.get("schema", {})
+            no_nul(schema)
+            if resolve(schema).get("required"):
+                body["required"] = True
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and "schema" in parameter:
+            no_nul(parameter["schema"])
+
+
+def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``extra`` written into ``target``, objects merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def _security_headers(response):  # noqa: ANN001, ANN202 - Flask after_request hook
     """Every response: no framing (clickjacking), no inline scripts or styles, no MIME sniffing,
-    no full URLs in Referer headers to other sites."""
+    no full URLs in Referer headers to other sites. Nothing personal is kept by a browser or proxy
+    cache (``Cache-Control: no-store``): no answer to a signed-in user (session or API token), no
+    download (PDF, ICS, CSV, XLSX), no page reached by a secret link; public static assets keep
+    their caching."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if _personal(response):
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _personal(response) -> bool:  # noqa: ANN001
+    """Whether the answer may carry personal data, so that no cache may keep it."""
+    from flask import g
+
+    if request.endpoint == "static":
+        return False
+    login = g.get("_login_user")
+    return bool(
+        (login is not None and login.is_authenticated)
+        or "_user_id" in session
+        or request.authorization is not None
+        or (request.view_args or {}).get("token")
+        or response.headers.get("Content-Disposition", "").startswith("attachment")
+    )
 
 
 def label(member: Any) -> str:
@@ -354,6 +437,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # 405 keeps its Allow
+        if exc.code == 429:  # a rate limit: when to try again
+            from web.extensions import retry_after
+
+            headers.setdefault("Retry-After", retry_after())
         if request.path.startswith("/api/"):
             return api_error(exc.code or 500, exc.name, {"error": exc.description}, headers)
         # Pages speak the reader's language: Werkzeug's English name ("Not Found") and its stock

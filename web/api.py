@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import HTTPTokenAuth, Schema, abort
-from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import Date, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import func, select
 
@@ -35,7 +35,7 @@ from marketplace.permissions import (
 )
 from marketplace.regions import parse_region
 from marketplace.services.accounts import user_for_token
-from marketplace.services.demands import create_demand, demand_dict
+from marketplace.services.demands import DemandInput, create_demand, demand_dict
 from marketplace.services.firms import count_firms, firm_detail, firm_summary, search_firms
 from marketplace.services.matching import match_demand
 from marketplace.services.suggestions import (
@@ -45,7 +45,7 @@ from marketplace.services.suggestions import (
     suggestions_for_demand,
 )
 from web import api_error, error_detail, error_status
-from web.api_fields import JsonNumber
+from web.api_fields import SEARCH_LENGTH, JsonBoolean, JsonNumber, Region, Whole, rules_of
 from web.db import commit, get_db
 from web.engine import get_engine, heavy_work
 from web.extensions import api_blueprint, limit
@@ -84,24 +84,24 @@ class DemandQuery(PageQuery):
 
 
 class FirmQuery(PageQuery):
-    q = String(load_default="")
+    q = String(load_default="", validate=SEARCH_LENGTH, metadata={"description": "part of a firm or product name"})
     kind = String(validate=OneOf([k.value for k in FirmKind]))
 
 
 class DemandIn(Schema):
     type = String(required=True, validate=OneOf([t.value for t in DemandType]))
-    title = String(required=True, validate=Length(min=2, max=200))
-    description = String(load_default="", validate=Length(max=5000))
-    wanted_products = List(String(), load_default=list)
-    wanted_industries = List(String(), load_default=list)
-    wanted_technologies = List(String(), load_default=list)
-    region_preference = String(allow_none=True)
-    budget_min = JsonNumber(allow_none=True, validate=Range(min=0))
-    budget_max = JsonNumber(allow_none=True, validate=Range(min=0))
+    title = String(required=True, validate=rules_of(DemandInput, "title"))
+    description = String(load_default="", validate=rules_of(DemandInput, "description"))
+    wanted_products = List(String(), load_default=list, validate=rules_of(DemandInput, "wanted_products"))
+    wanted_industries = List(String(), load_default=list, validate=rules_of(DemandInput, "wanted_industries"))
+    wanted_technologies = List(String(), load_default=list, validate=rules_of(DemandInput, "wanted_technologies"))
+    region_preference = Region(allow_none=True)
+    budget_min = JsonNumber(allow_none=True, validate=rules_of(DemandInput, "budget_min"))
+    budget_max = JsonNumber(allow_none=True, validate=rules_of(DemandInput, "budget_max"))
     deadline = Date(allow_none=True)
     visibility = String(load_default="public", validate=OneOf([v.value for v in Visibility]))
     details = Dict(load_default=dict)
-    publish = Boolean(load_default=False)
+    publish = JsonBoolean(load_default=False)
 
 
 class DemandOut(Schema):
@@ -184,10 +184,10 @@ class RespondIn(Schema):
 class MatchIn(Schema):
     text = String(required=True, validate=Length(min=1, max=20000))
     type = String(required=True, validate=OneOf([t.value for t in DemandType]))
-    top_k = Integer(strict=True, load_default=10, validate=Range(min=1, max=100))
+    top_k = Whole(load_default=10, validate=Range(min=1, max=100))
     kind = String(validate=OneOf([k.value for k in FirmKind]))
     min_tier = String(validate=OneOf([t.value for t in Tier]))
-    region = String()
+    region = Region()
     industry = String()
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from apiflask import Schema, abort
 from apiflask.fields import Boolean, Date, Dict, Float, Integer, List, Nested, String
-from apiflask.validators import Range
+from apiflask.validators import Length, Range
 
 from marketplace.models import ConsortiumMember, ProcurementProject, Role
 from marketplace.services.consortia import (
+    MAX_LOT_BUDGET,
     agreement,
     can_answer,
     can_manage_project,
@@ -28,7 +29,17 @@ from marketplace.services.consortia import (
 )
 from marketplace.services.tiers import report_region
 from web.api_enterprise_common import auth, fail
-from web.api_fields import Id, JsonNumber
+from web.api_fields import (
+    NOT_BLANK,
+    NOT_BLANK_PATTERN,
+    SCHEMA_RULES,
+    Id,
+    JsonBoolean,
+    JsonNumber,
+    Region,
+    Whole,
+    non_blank,
+)
 from web.db import commit, get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
@@ -38,19 +49,39 @@ MAX_LINEUPS = 10
 
 
 class LotIn(Schema):
-    title = String(required=True)
+    title = String(required=True, validate=NOT_BLANK)
     products = List(String(), load_default=list)
     capabilities = String(load_default="")
-    budget = JsonNumber(required=True, metadata={"description": "万元"})
+    budget = JsonNumber(
+        required=True,
+        validate=Range(min=0, max=MAX_LOT_BUDGET, min_inclusive=False),
+        metadata={"description": "万元, above 0", "exclusiveMinimum": True},
+    )
+
+
+# a lot names what it needs: products, or capabilities in words (create_project refuses neither)
+SCHEMA_RULES["LotIn"] = {
+    "anyOf": [
+        {
+            "required": ["products"],
+            "properties": {"products": {"minItems": 1, "items": {"pattern": NOT_BLANK_PATTERN}}},
+        },
+        {"required": ["capabilities"], "properties": {"capabilities": {"pattern": NOT_BLANK_PATTERN}}},
+    ]
+}
 
 
 class ProjectIn(Schema):
-    title = String(required=True)
+    title = String(required=True, validate=non_blank(2))
     description = String(load_default="")
-    region = String(allow_none=True)
-    sme_share = JsonNumber(load_default=0.0, metadata={"description": "reserved for SMEs, 0..1 of the total budget"})
+    region = Region(allow_none=True)
+    sme_share = JsonNumber(
+        load_default=0.0,
+        validate=Range(min=0, max=1),
+        metadata={"description": "reserved for SMEs, 0..1 of the total budget"},
+    )
     deadline = Date(allow_none=True)
-    lots = List(Nested(LotIn), required=True)
+    lots = List(Nested(LotIn), required=True, validate=Length(min=1))
 
 
 class InviteIn(Schema):
@@ -61,13 +92,12 @@ class InviteIn(Schema):
 
 
 class AnswerIn(Schema):
-    accept = Boolean(required=True)
+    accept = JsonBoolean(required=True)
 
 
 class ProposeIn(Schema):
-    lineups = Integer(
+    lineups = Whole(
         load_default=3,
-        strict=True,
         validate=Range(min=1, max=MAX_LINEUPS),
         metadata={"description": f"how many line-ups to propose, 1 to {MAX_LINEUPS}"},
     )

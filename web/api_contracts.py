@@ -11,17 +11,17 @@ from typing import Any
 from apiflask import Schema, abort
 from apiflask.fields import Boolean, Dict, Float, Integer, List, String
 from apiflask.schemas import FileSchema
-from apiflask.validators import Length, OneOf
+from apiflask.validators import Length, OneOf, Regexp
 from flask import Response
 
 from marketplace.contracts.pki import MAX_SIGNING_PASSWORD
 from marketplace.contracts.templates import TEMPLATES
-from marketplace.errors import InputError, NotFoundError, PermissionDeniedError
+from marketplace.errors import InputError, NotFoundError, PermissionDeniedError, TransitionError
 from marketplace.models import User
 from marketplace.services import contracts as svc
 from web import error_detail
 from web.api import auth
-from web.api_fields import Id
+from web.api_fields import Id, JsonBoolean
 from web.contracts import MAX_PDF, request_settings
 from web.db import get_db
 from web.extensions import api_blueprint
@@ -47,7 +47,7 @@ def _run(action) -> Any:  # noqa: ANN001
     except svc.ContractAccessDenied as exc:
         db.rollback()  # a hidden contract answers as a missing one: the same message and detail
         abort(404 if exc.hide else 403, message=str(exc), detail=error_detail(exc) if exc.field else None)
-    except svc.ConflictError as exc:
+    except TransitionError as exc:  # a conflict with the contract's (or suggestion's) current state
         db.rollback()
         abort(409, message=str(exc), detail=error_detail(exc) if exc.field else {"status": str(exc)})
     except NotFoundError as exc:
@@ -110,7 +110,7 @@ class CounterIn(Schema):
 
 
 class ApproveIn(Schema):
-    approved = Boolean(load_default=True)
+    approved = JsonBoolean(load_default=True)
     note = String(load_default="", validate=Length(max=2000))
 
 
@@ -128,8 +128,19 @@ class SignOut(Schema):
     status = String()
 
 
+# base64 of a document that starts with the PDF header "%PDF-" (what the verify page reads)
+PDF_BASE64 = r"^JVBERi0[A-Za-z0-9+/]([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})?$"
+
+
 class VerifyIn(Schema):
-    pdf_base64 = String(required=True)
+    pdf_base64 = String(
+        required=True,
+        validate=[
+            Regexp(PDF_BASE64, error="not a PDF, base64-encoded"),
+            Length(max=(MAX_PDF + 2) // 3 * 4, error="not a PDF of at most 2 MB"),
+        ],
+        metadata={"description": "the contract PDF (at most 2 MB), base64-encoded"},
+    )
 
 
 class VerifyOut(Schema):
@@ -253,6 +264,7 @@ def sign(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
     content_type="application/pdf",
     description="The contract PDF (signed revision when signed)",
 )
+@bp.doc(responses={409: "No PDF yet: it exists once both firms have approved the agreed round"})
 def pdf(contract_id: int):  # noqa: ANN201
     contract = _contract(contract_id, "download")
     data = contract.signed_pdf or contract.unsigned_pdf

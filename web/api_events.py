@@ -17,13 +17,14 @@ from marketplace.errors import InputError
 from marketplace.models import Event, EventFormat, EventRegistration, Meeting, MeetingRequest, Outcome, RequestRule
 from marketplace.models.base import INT_MAX
 from marketplace.services import events as ev
+from marketplace.services.events import EventInput
 from marketplace.services.events_agenda import agenda_rows
 from marketplace.services.events_invitees import invite_from_suggestions, invite_suggestions
 from marketplace.services.events_scheduling import schedule_event, send_agendas
 from marketplace.services.events_stats import event_stats
 from web import error_status
 from web.api import auth
-from web.api_fields import Id, JsonNumber
+from web.api_fields import Id, JsonBoolean, JsonNumber, Whole, rules_of
 from web.db import get_db
 from web.engine import get_engine
 from web.extensions import api_blueprint
@@ -35,33 +36,51 @@ bp = api_blueprint("api_events", __name__, "/api/v1/events", "Events 产业链�
 
 
 class EventIn(Schema):
-    title = String(required=True, validate=Length(min=2, max=200))
-    description = String(allow_none=True, validate=Length(max=5000), metadata={"description": "null clears it"})
+    title = String(required=True, validate=rules_of(EventInput, "title"))
+    description = String(
+        allow_none=True, validate=rules_of(EventInput, "description"), metadata={"description": "null clears it"}
+    )
     format = String(validate=OneOf([f.value for f in EventFormat]))
-    location = String(allow_none=True, validate=Length(max=255), metadata={"description": "null clears it"})
-    focus_products = List(String(), allow_none=True, metadata={"description": "null clears it"})
-    focus_industries = List(String(), allow_none=True, metadata={"description": "null clears it"})
+    location = String(
+        allow_none=True, validate=rules_of(EventInput, "location"), metadata={"description": "null clears it"}
+    )
+    focus_products = List(
+        String(),
+        allow_none=True,
+        validate=rules_of(EventInput, "focus_products"),
+        metadata={"description": "null clears it"},
+    )
+    focus_industries = List(
+        String(),
+        allow_none=True,
+        validate=rules_of(EventInput, "focus_industries"),
+        metadata={"description": "null clears it"},
+    )
     start_date = Date(required=True)
-    days = Integer(strict=True, validate=Range(min=1, max=7))
-    sessions = List(String(), metadata={"description": 'e.g. ["09:00-12:00", "13:30-17:00"]'})
-    slot_minutes = Integer(strict=True, validate=Range(min=5, max=240))
-    gap_minutes = Integer(strict=True, validate=Range(min=0, max=120))
-    tables = Integer(strict=True, validate=Range(min=1, max=5000))
+    days = Whole(validate=rules_of(EventInput, "days"))
+    sessions = List(
+        String(),
+        validate=rules_of(EventInput, "sessions"),
+        metadata={"description": 'e.g. ["09:00-12:00", "13:30-17:00"]'},
+    )
+    slot_minutes = Whole(validate=rules_of(EventInput, "slot_minutes"))
+    gap_minutes = Whole(validate=rules_of(EventInput, "gap_minutes"))
+    tables = Whole(validate=rules_of(EventInput, "tables"))
     registration_opens = DateTime(allow_none=True)
     registration_closes = DateTime(allow_none=True)
-    capacity_large = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    capacity_sme = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    open_registration = Boolean()
+    capacity_large = Whole(validate=rules_of(EventInput, "capacity_large"))
+    capacity_sme = Whole(validate=rules_of(EventInput, "capacity_sme"))
+    open_registration = JsonBoolean()
     request_rule = String(validate=OneOf([r.value for r in RequestRule]))
-    request_expiry_hours = Integer(strict=True, validate=Range(min=1, max=24 * 366))
-    pending_cap = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
-    sme_min_meetings = Integer(strict=True, validate=Range(min=0, max=INT_MAX))
-    large_max_meetings = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
-    max_representatives = Integer(strict=True, validate=Range(min=1, max=INT_MAX))
+    request_expiry_hours = Whole(validate=rules_of(EventInput, "request_expiry_hours"))
+    pending_cap = Whole(validate=rules_of(EventInput, "pending_cap"))
+    sme_min_meetings = Whole(validate=rules_of(EventInput, "sme_min_meetings"))
+    large_max_meetings = Whole(validate=rules_of(EventInput, "large_max_meetings"))
+    max_representatives = Whole(validate=rules_of(EventInput, "max_representatives"))
 
 
 class EventPatch(EventIn):
-    title = String(validate=Length(min=2, max=200))
+    title = String(validate=rules_of(EventInput, "title"))
     start_date = Date()
     status = String(validate=OneOf(["open", "scheduled", "finished"]))
     demand_ids = List(Id(), metadata={"description": "demands to add to the event's board"})
@@ -109,11 +128,11 @@ class InviteIn(Schema):
 
 
 class RegisterIn(Schema):
-    representatives = Integer(strict=True, load_default=1, validate=Range(min=1, max=50))
+    representatives = Whole(load_default=1, validate=Range(min=1, max=50))
 
 
 class AvailabilityIn(Schema):
-    slots = List(Integer(strict=True, validate=Range(min=0, max=INT_MAX)), allow_none=True, required=True)
+    slots = List(Whole(validate=Range(min=0, max=INT_MAX)), allow_none=True, required=True)
 
 
 class RequestIn(Schema):
@@ -123,11 +142,11 @@ class RequestIn(Schema):
 
 
 class AnswerIn(Schema):
-    accept = Boolean(required=True)
+    accept = JsonBoolean(required=True)
 
 
 class MustMeetIn(Schema):
-    must_meet = Boolean(required=True)
+    must_meet = JsonBoolean(required=True)
 
 
 class ProposalsIn(Schema):
@@ -136,7 +155,7 @@ class ProposalsIn(Schema):
 
 class ScheduleIn(Schema):
     time_limit_s = JsonNumber(load_default=2.0, validate=Range(min=0.1, max=60))
-    send = Boolean(load_default=False, metadata={"description": "send the agendas and lock the schedule"})
+    send = JsonBoolean(load_default=False, metadata={"description": "send the agendas and lock the schedule"})
 
 
 class MarkIn(Schema):
@@ -145,16 +164,16 @@ class MarkIn(Schema):
 
 class OutcomeIn(Schema):
     outcome = String(required=True, validate=OneOf([o.value for o in Outcome]))
-    amount = JsonNumber(allow_none=True, validate=Range(min=0))
-    note = String(load_default="", validate=Length(max=2000))
+    amount = JsonNumber(allow_none=True, validate=rules_of(ev.OutcomeInput, "amount"))
+    note = String(load_default="", validate=rules_of(ev.OutcomeInput, "note"))
 
 
 class SurveyIn(Schema):
-    still_in_contact = Boolean(load_default=False)
-    contracts_signed = Integer(strict=True, load_default=0, validate=Range(min=0, max=INT_MAX))
-    contract_amount = JsonNumber(load_default=0, validate=Range(min=0))
-    satisfaction = Integer(strict=True, required=True, validate=Range(min=1, max=5))
-    comment = String(load_default="", validate=Length(max=2000))
+    still_in_contact = JsonBoolean(load_default=False)
+    contracts_signed = Whole(load_default=0, validate=rules_of(ev.SurveyInput, "contracts_signed"))
+    contract_amount = JsonNumber(load_default=0, validate=rules_of(ev.SurveyInput, "contract_amount"))
+    satisfaction = Whole(required=True, validate=rules_of(ev.SurveyInput, "satisfaction"))
+    comment = String(load_default="", validate=rules_of(ev.SurveyInput, "comment"))
 
 
 class Items(Schema):

@@ -7,9 +7,14 @@ from typing import Any
 
 from apiflask import Schema, abort
 from apiflask.fields import Boolean, Dict, Integer, List, Raw, String
+from apiflask.validators import Regexp
 
-from marketplace.models import Firm, Policy, PolicyStatus
+from marketplace.models import Firm, FirmKind, Policy, PolicyStatus, Tier
+from marketplace.regions import PROVINCES
 from marketplace.services.policies import (
+    RULES,
+    KeywordRule,
+    RangeRule,
     can_manage_policy,
     can_view_policy,
     create_policy,
@@ -22,7 +27,7 @@ from marketplace.services.policies import (
 )
 from marketplace.services.tiers import can_view_figures
 from web.api_enterprise_common import auth, fail
-from web.api_fields import ID_RANGE
+from web.api_fields import ID_RANGE, NOT_BLANK, SEARCH_LENGTH, JsonBoolean, Region
 from web.db import commit, get_db
 from web.engine import get_encoder
 from web.extensions import api_blueprint
@@ -30,28 +35,79 @@ from web.extensions import api_blueprint
 bp = api_blueprint("api_policies", __name__, "/api/v1/policies", "Policies 惠企政策")
 
 
+def _rule_schemas() -> list[dict[str, Any]]:
+    """Each rule a policy may hold, as :func:`marketplace.services.policies.validate_rules` reads it."""
+    tiers = [t.value for t in Tier]
+
+    def rule(name: str, required: list[str], **properties: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"field": {"type": "string", "enum": [name]}, **properties},
+            "required": ["field", *required],
+            "additionalProperties": False,
+        }
+
+    def one_of(values: list[str]) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "items": {"type": "string", "enum": values}}
+
+    out = [
+        rule("tier", ["min"], min={"type": "string", "enum": tiers}),
+        rule("tier", ["in"], **{"in": one_of(tiers)}),
+        rule("region", ["in"], **{"in": one_of(list(PROVINCES))}),
+        rule("kind", ["in"], **{"in": one_of([k.value for k in FirmKind])}),
+    ]
+    words = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "pattern": r"^[^\u0000\n]*[^\s\u0000][^\u0000\n]*$"},
+    }
+    for name, kind in RULES.items():
+        if isinstance(kind, KeywordRule):
+            out.append(rule(name, ["any"], any=words))
+        elif isinstance(kind, RangeRule):  # at least one bound (null: none); min not above max
+            bound = {"type": "number", "nullable": True}
+            some = [
+                {"required": [key], "properties": {key: {"type": "number", "nullable": False}}}
+                for key in ("min", "max")
+            ]
+            out.append({**rule(name, [], min=bound, max=bound), "anyOf": some})
+    return out
+
+
+RULES_DESCRIPTION = 'e.g. [{"field": "rd_share", "min": 3}]; one rule per field, a range\'s min not above its max'
+
+
+# a day written YYYY-MM-DD, or empty for none
+DAY = Regexp(r"^(|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$", error="use YYYY-MM-DD")
+
+
 class PolicyIn(Schema):
-    title = String(required=True)
-    issuer = String(required=True)
+    title = String(required=True, validate=NOT_BLANK)
+    issuer = String(required=True, validate=NOT_BLANK)
     document_number = String(allow_none=True)
-    region = String(allow_none=True)
-    valid_from = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
-    valid_to = String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    region = Region(allow_none=True)
+    valid_from = String(allow_none=True, validate=DAY, metadata={"description": "YYYY-MM-DD"})
+    valid_to = String(allow_none=True, validate=DAY, metadata={"description": "YYYY-MM-DD, not before valid_from"})
     benefit = String(load_default="")
     original_text = String(load_default="")
-    source_url = String(allow_none=True)
-    rules = List(Raw(), load_default=list, metadata={"description": 'e.g. [{"field": "rd_share", "min": 3}]'})
-    publish = Boolean(load_default=False)
+    source_url = String(
+        allow_none=True,
+        validate=Regexp(r"^(|https?://[^\u0000]*)$", error="give the http(s) address of the original document"),
+    )
+    rules = List(
+        Raw(metadata={"oneOf": _rule_schemas()}), load_default=list, metadata={"description": RULES_DESCRIPTION}
+    )
+    publish = JsonBoolean(load_default=False)
 
 
 class PolicyPatch(PolicyIn):
-    title = String()
-    issuer = String()
-    rules = List(Raw())
+    title = String(validate=NOT_BLANK)
+    issuer = String(validate=NOT_BLANK)
+    rules = List(Raw(metadata={"oneOf": _rule_schemas()}), metadata={"description": RULES_DESCRIPTION})
 
 
 class SearchQuery(Schema):
-    q = String(load_default="")
+    q = String(load_default="", validate=SEARCH_LENGTH)
 
 
 class MatchQuery(Schema):

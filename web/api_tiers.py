@@ -8,12 +8,16 @@ from typing import Any
 
 from apiflask import Schema, abort
 from apiflask.fields import Dict, Integer, List, String
+from apiflask.validators import OneOf
+from marshmallow import ValidationError
 
 from marketplace.errors import InputError
 from marketplace.models import Firm, Role
 from marketplace.regions import parse_region
 from marketplace.services.tiers import (
+    MAX_FIGURE,
     assess_firm,
+    available_years,
     can_view_figures,
     load_criteria,
     pipeline,
@@ -21,6 +25,7 @@ from marketplace.services.tiers import (
     save_figures,
 )
 from web.api_enterprise_common import auth, fail
+from web.api_fields import SCHEMA_RULES, Region
 from web.db import commit, get_db
 from web.extensions import api_blueprint
 
@@ -28,15 +33,66 @@ bp = api_blueprint("api_tiers", __name__, "/api/v1/tiers", "Tiers 梯度培育")
 
 
 class YearQuery(Schema):
-    year = Integer(load_default=None, allow_none=True)
+    year = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=OneOf(available_years()),
+        metadata={"description": "an edition of the criteria; default: the newest"},
+    )
+
+
+def _typed_figures(figures: dict[str, Any]) -> None:
+    """Each figure as the document types it (null removes it): a number for a number, true or false
+    for a yes/no, one of the choices' names for a choice. The form's text ("1,000", 是/否) is for the
+    page; unknown names and out-of-range numbers are the service's to refuse (400 naming them)."""
+    fields = load_criteria().fields
+    for key, value in figures.items():
+        spec = fields.get(key)
+        if spec is None or value is None:
+            continue
+        kind = spec["type"]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (kind == "bool" and not isinstance(value, bool)) or (kind == "number" and not number):
+            raise ValidationError(f"{key}: give {'true or false' if kind == 'bool' else 'a number'} or null")
+        if kind == "choice" and not isinstance(value, str):
+            raise ValidationError(f"{key}: give one of {', '.join(spec['choices'])} or null")
 
 
 class FiguresIn(Schema):
-    figures = Dict(required=True, metadata={"description": "figure name -> value (see GET /criteria fields)"})
+    figures = Dict(
+        required=True,
+        validate=_typed_figures,
+        metadata={"description": "figure name -> value (see GET /criteria fields)"},
+    )
+
+
+def _figure_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One figure as :func:`marketplace.services.tiers.parse_figures` reads it; null removes it."""
+    about = {"description": f"{spec.get('en') or spec['zh']} ({spec['zh']})", "nullable": True}
+    if spec["type"] == "bool":
+        return {"type": "boolean", **about}
+    if spec["type"] == "choice":
+        return {"type": "string", "enum": [*spec["choices"], None], **about}  # a nullable enum lists null
+    signed = "growth" in key or key == "net_profit_margin"
+    top = 100 if spec.get("unit") == "%" and "growth" not in key else MAX_FIGURE
+    return {"type": "number", "minimum": -MAX_FIGURE if signed else 0, "maximum": top, **about}
+
+
+# the figures of the newest criteria, each by its name (GET /criteria tells their meaning)
+SCHEMA_RULES["FiguresIn"] = {
+    "properties": {
+        "figures": {
+            "type": "object",
+            "properties": {key: _figure_schema(key, spec) for key, spec in load_criteria().fields.items()},
+            "additionalProperties": False,
+            "description": "figure name -> value (see GET /criteria fields); null removes a figure",
+        }
+    }
+}
 
 
 class PipelineQuery(Schema):
-    region = String(load_default=None, allow_none=True)
+    region = Region(load_default=None, allow_none=True)
     chain = String(load_default=None, allow_none=True)
 
 

@@ -19,6 +19,7 @@ from marketplace.services.accounts import (
 )
 from web import error_detail, error_status
 from web.api import auth
+from web.api_fields import Whole
 from web.db import commit, get_db
 from web.extensions import api_blueprint, limit
 
@@ -27,7 +28,7 @@ bp = api_blueprint("api_tokens", __name__, "/api/v1/tokens", "Tokens")
 
 class TokenIn(Schema):
     name = String(required=True, validate=Length(min=1, max=80))
-    expires_in_days = Integer(strict=True, load_default=TOKEN_DAYS, validate=Range(min=1, max=MAX_TOKEN_DAYS))
+    expires_in_days = Whole(load_default=TOKEN_DAYS, validate=Range(min=1, max=MAX_TOKEN_DAYS))
 
 
 class TokenOut(Schema):

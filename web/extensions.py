@@ -41,6 +41,16 @@ def api_blueprint(name: str, import_name: str, url_prefix: str, tag: str) -> API
     return bp
 
 
+def retry_after() -> str:
+    """The ``Retry-After`` of a 429: whole seconds until the breached limit's window resets (at
+    least 1)."""
+    import time
+
+    breached = limiter.current_limit
+    wait = breached.reset_at - time.time() if breached is not None else 1
+    return str(max(1, int(wait)))  # as Flask-Limiter counts it (reset_at is a whole second)
+
+
 class LoginUser:
     """Adapter that gives Flask-Login what it needs without binding the ORM object to a session."""
 

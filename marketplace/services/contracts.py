@@ -49,6 +49,7 @@ from marketplace.errors import (
     Term,
     TransitionError,
     join,
+    message_of,
     msg,
 )
 from marketplace.models import (
@@ -580,7 +581,7 @@ def start_contract(
         if demand is None or not can_view_demand(session, viewer_of(actor), demand):
             raise NotFoundError(msg("demand_id: demand %(id)s does not exist", id=demand_id), field="demand_id")
         if demand.owner_firm_id not in (buyer.id, supplier.id):
-            raise InputError(msg("demand_id: the demand belongs to neither firm"), field="demand_id")
+            raise ConflictError(msg("demand_id: the demand belongs to neither firm"), field="demand_id")
     code = template or (DEMAND_TYPE_TEMPLATE.get(demand.type.value) if demand else None) or "supply_chain"
     tpl = get_template(code)
     values = prefill_fields(tpl, buyer, supplier, demand, prefill)
@@ -913,7 +914,7 @@ def counter(session: Session, actor: User, contract: Contract, fields: dict[str,
                 field=spec.key,
             )
     if values == latest_round(contract).fields:
-        raise InputError(msg("fields: nothing changed; accept the round instead"), field="fields")
+        raise ConflictError(msg("fields: nothing changed; accept the round instead"), field="fields")
     if not may_counter(contract, actor.firm_id):
         _require_other_side(contract, actor, "answer")
     rnd = _add_round(session, contract, actor, values, note)
@@ -963,7 +964,10 @@ def accept_round(session: Session, actor: User, contract: Contract) -> ContractR
     _require_other_side(contract, actor, "accept")
     rnd = latest_round(contract)
     tpl = get_template(contract.template)
-    clean_fields(tpl, rnd.fields)  # every required field must be filled before agreement
+    try:  # every required field must be filled before agreement: the round, not the request, falls short
+        clean_fields(tpl, rnd.fields)
+    except InputError as exc:
+        raise ConflictError(message_of(exc), field=exc.field) from None
     contract.final_round_id = rnd.id
     contract.amount = float(rnd.fields["amount"]) if rnd.fields.get("amount") else None
     contract.transition(ContractStatus.APPROVING)

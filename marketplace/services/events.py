@@ -827,8 +827,8 @@ def set_availability(session: Session, reg: EventRegistration, slots: Iterable[i
     else:
         chosen = sorted(set(int(s) for s in slots))
         bad = [s for s in chosen if not 0 <= s < event.slot_count]
-        if bad:
-            raise InputError(
+        if bad:  # the event's schedule decides which slots exist: a conflict with it (409), not a malformed list
+            raise TransitionError(
                 msg("slots: %(slot)s is not a slot of this event (0–%(last)s)", slot=bad[0], last=event.slot_count - 1),
                 field="slots",
             )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from marketplace.errors import InputError, Message, msg, to_data
+from marketplace.errors import Message, TransitionError, msg, to_data
 from marketplace.models import (
     Event,
     EventStatus,
@@ -354,7 +354,7 @@ def send_agendas(session: Session, event: Event) -> int:
         session.scalars(select(Meeting).where(Meeting.event_id == event.id, Meeting.status == MeetingStatus.SCHEDULED))
     )
     if not meetings:
-        raise InputError(msg("status: nothing is scheduled yet; run the scheduler first"), field="status")
+        raise TransitionError(msg("status: nothing is scheduled yet; run the scheduler first"), field="status")
     now = utcnow()
     firms: set[int] = set()
     for m in meetings:

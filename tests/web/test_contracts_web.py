@@ -507,14 +507,15 @@ def test_signing_key_refuses_long_and_invisible_passwords_with_a_400(client, log
         assert r.status_code == 400 and any(m.startswith("签署密码：") for m in _flashes(r))
 
 
-def test_api_verify_answers_400_for_input_that_is_not_a_pdf(client):
+def test_api_verify_refuses_input_that_is_not_a_pdf_naming_the_field(client):
+    """What the document says the body is (a base64 PDF): anything else is a 422 naming pdf_base64."""
     import base64
 
     from reportlab.pdfgen import canvas
 
     for junk in (b"just text, not a PDF", b"\x00" * 100):
         r = client.post("/api/v1/contracts/verify", json={"pdf_base64": base64.b64encode(junk).decode()})
-        assert r.status_code == 400 and "pdf_base64" in r.json["detail"]
+        assert r.status_code == 422 and r.json["detail"]["json"]["pdf_base64"] == ["not a PDF, base64-encoded"]
     out = io.BytesIO()
     pdf = canvas.Canvas(out)
     pdf.drawString(100, 700, "not a contract")

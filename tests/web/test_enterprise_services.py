@@ -173,7 +173,11 @@ def test_tier_api_assesses_updates_and_denies(client, services, people):
     assert client.get(f"/api/v1/tiers/firms/{fid}").status_code == 401
     bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": {"rd_shar": 3}}, headers=h(people, "sme"))
     assert bad.status_code == 400 and "rd_shar" in bad.get_json()["detail"]
-    for figures, words in [({"ip_class": ["x"]}, "choose one of"), ({"revenue": True}, "must be a number")]:
+    for figures, words in [({"ip_class": ["x"]}, "give one of none"), ({"revenue": True}, "give a number")]:
+        bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": figures}, headers=h(people, "sme"))
+        field = next(iter(figures))  # typed as the document says: a 422 naming the figure
+        assert bad.status_code == 422 and f"{field}: {words}" in bad.get_json()["detail"]["json"]["figures"][0]
+    for figures, words in [({"ip_class": "x"}, "choose one of"), ({"revenue": -5}, "cannot be negative")]:
         bad = client.put(f"/api/v1/tiers/firms/{fid}/figures", json={"figures": figures}, headers=h(people, "sme"))
         field = next(iter(figures))
         assert bad.status_code == 400 and words in bad.get_json()["detail"][field], figures
@@ -393,7 +397,7 @@ def test_consortium_api(client, services, people):
     }
     assert client.post("/api/v1/consortia", json=body, headers=h(people, "sme")).status_code == 403
     bad = client.post("/api/v1/consortia", json={**body, "sme_share": 2}, headers=h(people, "large"))
-    assert bad.status_code == 400 and "sme_share" in bad.get_json()["detail"]
+    assert bad.status_code == 422 and "sme_share" in bad.get_json()["detail"]["json"]  # the document's 0..1
     created = client.post("/api/v1/consortia", json=body, headers=h(people, "large"))
     assert created.status_code == 201
     pid = created.get_json()["project_id"]
