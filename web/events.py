@@ -43,6 +43,7 @@ from marketplace.services.events_stats import (
     report_csv,
     report_xlsx,
 )
+from marketplace.units import wan_number
 from web import error_status
 from web.auth import same_site_referrer
 from web.db import commit, get_db
@@ -70,6 +71,13 @@ REPORT_LABELS = {
     "签约数": _l("签约数"),
     "金额（万元）": _l("金额（万元）"),
 }
+
+
+@bp.app_template_filter("report_figure")
+def report_figure(value: object, key: str) -> object:
+    """A report figure as the statistics page shows it: amounts in 万元 with thousands separators and
+    no trailing ".0" (1,250.5, 120), as budgets are written; counts as they are."""
+    return wan_number(value) if key.endswith("（万元）") and isinstance(value, int | float) else value
 
 
 @bp.context_processor

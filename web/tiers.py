@@ -46,6 +46,18 @@ def unit(value: str | None) -> str:
     return unit_en(value) if page_locale().startswith("en") else (value or "")
 
 
+@bp.app_template_filter("unit_label")
+def unit_label(value: str | None) -> str:
+    """A figure's unit as it follows the figure's label: "（万元）" / " (×10k CNY)"; English units
+    that carry their own brackets ("(rank)") are not bracketed again, and one with no word shows nothing."""
+    text = unit(value)
+    if not text:
+        return ""
+    if page_locale().startswith("en"):
+        return f" {text}" if text.startswith("(") else f" ({text})"
+    return f"（{text}）"
+
+
 @bp.app_template_filter("tier_label")
 def tier_label(value: str | None) -> str:
     """A tier code (little_giant ...) as its label in the page language."""

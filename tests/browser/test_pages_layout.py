@@ -134,3 +134,24 @@ def test_the_dashboard_chart_labels_do_not_overlap(loaded, people, page, live_se
     whole = [name for name in LONG_INDUSTRIES if name.startswith(cut.rstrip("…"))]
     assert whole and whole[0] in tip  # … and shown whole on hover
     shot(page, f"organizer-dashboard-{language}.png")
+
+
+_BROKEN_NAV_ITEMS = """() => [...document.querySelectorAll('#site-nav > a, #site-nav .link, #site-nav .lang')]
+    .filter(el => el.getClientRects().length > 1).map(el => el.textContent.trim())"""
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_menu_item_never_breaks_across_two_lines(page, live_server, sign_in, language):
+    """On a desktop the signed-in menu wraps onto a second line; the break fell inside an item:
+    "中" at the end of one line and "文 | English" on the next, or half of "推荐收件箱". Whatever the
+    width, each item (and the 中文 | English switch) stays whole on one line."""
+    sign_in("large@t.cn")
+    page.goto(f"{live_server}/lang/{language}")
+    page.goto(f"{live_server}/demands/")
+    broken = {}
+    for width in range(770, 1500, 9):
+        page.set_viewport_size({"width": width, "height": 900})
+        items = page.evaluate(_BROKEN_NAV_ITEMS)
+        if items:
+            broken[width] = items
+    assert not broken, broken

@@ -119,6 +119,20 @@ def test_english_page_shows_english_criteria(login, services, people):
     client.get("/lang/zh")
 
 
+def test_a_figure_label_wraps_its_unit_in_one_pair_of_brackets_in_both_languages(login, services):
+    """English units that carry their own brackets ("(rank)", "(level)") were wrapped again:
+    "Digital maturity level ((level))"; a unit with no English word left "()"."""
+    client = login("sme")
+    client.get("/lang/en")
+    english = client.get("/tiers/").get_data(as_text=True)
+    client.get("/lang/zh")
+    chinese = client.get("/tiers/").get_data(as_text=True)
+    labels = re.findall(r"<label for=\"f-[^\"]+\">([^<]*)", english)
+    assert "Digital maturity level (level)" in english and "Global market-share rank of the product (rank)" in english
+    assert labels and not [t for t in labels if "((" in t or "()" in t]
+    assert "（级）" in chinese and "（万元）" in chinese
+
+
 @pytest.mark.parametrize(("who", "status"), [("sme2", 403), ("large", 403), ("organizer", 200), ("admin", 200)])
 def test_a_firms_tier_page_is_for_itself_its_regional_organizer_and_admins(login, services, people, who, status):
     assert login(who).get(f"/tiers/firm/{people['sme_firm']}").status_code == status

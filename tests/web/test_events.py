@@ -362,6 +362,22 @@ def test_held_meeting_outcome_is_recorded_and_agreement_offers_a_contract(login,
     assert client.get(f"/events/{world['event']}/meetings/{meeting_id}/outcome").status_code == 404
 
 
+def test_the_statistics_page_writes_amounts_as_people_write_them(login, world, loaded):
+    """The page showed "意向金额（万元） 1250.5" and "120.0": amounts now read "1,250.5" and "120",
+    as budgets do (the CSV/XLSX exports keep their plain numbers)."""
+    meeting_id = _schedule_by_hand(loaded, world)
+    _event_day(loaded, world)
+    with session_scope(loaded) as s:
+        m = s.get(Meeting, meeting_id)
+        ev.mark_meeting(s, m, held=True)
+        ev.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 1250.5})
+    page = login("organizer").get(f"/events/{world['event']}/stats").get_data(as_text=True)
+    row = re.search(r"意向金额（万元）</th><td>([^<]*)</td>", page)
+    assert row and row.group(1) == "1,250.5", row and row.group(1)
+    signed = re.search(r"<th>金额（万元）</th><td>([^<]*)</td>", page)
+    assert signed and signed.group(1) == "0"
+
+
 def test_report_counts_from_records_and_neutralises_formulas(login, world, loaded):
     meeting_id = _schedule_by_hand(loaded, world)
     _event_day(loaded, world)
