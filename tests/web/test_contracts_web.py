@@ -118,14 +118,16 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people, load
     r = anon.post(
         "/contracts/verify", data={"file": (io.BytesIO(pdf.data), "c.pdf")}, content_type="multipart/form-data"
     )
-    assert r.status_code == 200 and "VALID" in r.get_data(as_text=True) and "INVALID" not in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "✔ 验证通过" in page and "验证未通过" not in page
+    assert "VALID" not in page  # the verdict in the reader's language only, not "验证通过 / VALID"
     assert "北京时间" in r.get_data(as_text=True) and "UTC" not in r.get_data(as_text=True)  # as on the contract
     bad = bytearray(pdf.data)
     bad[3000] ^= 1
     r = anon.post(
         "/contracts/verify", data={"file": (io.BytesIO(bytes(bad)), "c.pdf")}, content_type="multipart/form-data"
     )
-    assert "INVALID" in r.get_data(as_text=True)
+    assert "✘ 验证未通过" in r.get_data(as_text=True) and "INVALID" not in r.get_data(as_text=True)
     # the problems in the reader's language: Chinese by default, English on request
     assert "已签署文件不是平台上定稿冻结的版本" in r.get_data(as_text=True)
     r = anon.post(
@@ -135,6 +137,7 @@ def test_whole_flow_over_http_ends_in_a_verified_pdf(client, login, people, load
         headers={"Accept-Language": "en"},
     )
     assert "the signed document is not the version frozen on the platform" in r.get_data(as_text=True)
+    assert "✘ Invalid" in r.get_data(as_text=True) and "验证未通过" not in r.get_data(as_text=True)
     for junk in (b"just text, not a PDF", b""):  # refused with the page's own message, nothing verified
         r = anon.post(
             "/contracts/verify", data={"file": (io.BytesIO(junk), "c.pdf")}, content_type="multipart/form-data"
