@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.errors import ConflictError, InputError, NotFoundError, TransitionError
+from marketplace.errors import ConflictError, InputError, NotFoundError, TransitionError, message_of
 from marketplace.models import (
     Demand,
     EventRegistration,
@@ -799,7 +799,7 @@ def test_an_event_is_ended_only_from_its_first_day_in_beijing_time(world):
     assert event.status is ev.EventStatus.OPEN
     ev.set_event_status(s, event, ev.EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 16, 30))
     assert event.status is ev.EventStatus.FINISHED
-    assert zh(refusal) == f"start_date: 活动于 {start.isoformat()}（北京时间）开始，当天起才能结束活动"
+    assert zh(message_of(refusal)) == f"start_date: 活动于 {start.isoformat()}（北京时间）开始，当天起才能结束活动"
 
 
 def test_held_and_no_show_are_refused_before_the_meetings_day_and_check_in_before_the_events(world):
@@ -831,7 +831,7 @@ def test_held_and_no_show_are_refused_before_the_meetings_day_and_check_in_befor
     assert ev.can_mark_meeting(s, meeting, now=_utc(start, 16))  # 00:00 in Beijing on the second day
     ev.mark_meeting(s, meeting, held=False, now=_utc(start, 16))
     assert meeting.status is MeetingStatus.NO_SHOW
-    assert zh(refusal) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
+    assert zh(message_of(refusal)) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
 
 
 def test_a_check_in_link_is_the_organizers_to_scan_and_its_own_participants_to_read(world):
