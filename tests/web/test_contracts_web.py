@@ -639,7 +639,7 @@ def test_another_pairs_suggestion_answers_exactly_as_a_missing_one(client, login
 
 def test_a_suggestion_on_a_demand_the_caller_cannot_see_answers_as_a_missing_one(client, login, people, loaded):
     """The suggested firm's own suggestion on a demand it may not see (the owner's draft): a 404 as
-    for a missing suggestion, in the API and on the page, not a 400 "not accepted yet" that would
+    for a missing suggestion, in the API and on the page, not a 409 "not accepted yet" that would
     tell that it exists. The owner, who sees its draft, still hears why it cannot start."""
     from marketplace.models import MatchSuggestion, SuggestionStatus
 
@@ -671,7 +671,7 @@ def test_a_suggestion_on_a_demand_the_caller_cannot_see_answers_as_a_missing_one
         json={"other_firm_id": people["sme_firm"], "suggestion_id": sid},
         headers=_api(people, "large"),
     )
-    assert owner.status_code == 400 and "not accepted yet" in owner.json["message"]
+    assert owner.status_code == 409 and "not accepted yet" in owner.json["message"]
     with session_scope(loaded) as s:
         assert s.scalars(select(Contract)).all() == []
 
