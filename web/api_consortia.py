@@ -55,7 +55,7 @@ class LotIn(Schema):
     budget = JsonNumber(
         required=True,
         validate=Range(min=0, max=MAX_LOT_BUDGET, min_inclusive=False),
-        metadata={"description": "万元, above 0", "exclusiveMinimum": True},
+        metadata={"description": "万元, above 0", "exclusiveMinimum": 0},
     )
 
 
@@ -87,7 +87,11 @@ class ProjectIn(Schema):
 class InviteIn(Schema):
     lot_id = Id(required=True)
     firm_id = Id(required=True)
-    share = JsonNumber(load_default=1.0, metadata={"description": "share of the lot budget, (0, 1]"})
+    share = JsonNumber(
+        load_default=1.0,
+        validate=Range(min=0, max=1, min_inclusive=False),
+        metadata={"description": "share of the lot budget, (0, 1]", "exclusiveMinimum": 0},
+    )
     reasons = List(String(), load_default=list)
 
 

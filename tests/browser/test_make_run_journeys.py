@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from tests.browser.conftest import ARGS, CHROMIUM
 from tests.browser.make_run import MadeInstance, build_and_serve
 from tests.browser.test_flows import shot
 
@@ -64,26 +63,27 @@ def _signing_password(printed: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_users(made, accounts):
-    """One signed-in browser per demo account (each signs in once: sign-in is rate limited)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        pages = {}
-        for who in ("large", "sme", "organizer"):
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
-            page = context.new_page()
-            page.goto(f"{made.url}/auth/login")
-            page.fill("input[name=email]", f"{who}@demo.chainmatch.cn")
-            page.fill("input[name=password]", accounts["login"])
-            page.click("#login-form button[type=submit]")
-            page.wait_for_load_state("networkidle")
-            assert "退出" in page.inner_text("header"), page.inner_text("main")
-            pages[who] = page
-        pages["public"] = browser.new_context(locale="zh-CN").new_page()
-        yield pages
-        browser.close()
+def demo_users(made, accounts, browser):
+    """One signed-in browser context per demo account (each signs in once: sign-in is rate limited),
+    in the session's Chromium."""
+    contexts, pages = [], {}
+    for who in ("large", "sme", "organizer"):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{made.url}/auth/login")
+        page.fill("input[name=email]", f"{who}@demo.chainmatch.cn")
+        page.fill("input[name=password]", accounts["login"])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert "退出" in page.inner_text("header"), page.inner_text("main")
+        pages[who] = page
+    public = browser.new_context(locale="zh-CN")
+    contexts.append(public)
+    pages["public"] = public.new_page()
+    yield pages
+    for context in contexts:
+        context.close()
 
 
 def _submit(page, selector: str) -> None:
