@@ -39,3 +39,12 @@ class Encoder(ABC):
         run in the background (ONNX Runtime) let the caller do other work in between."""
         vector = self.encode([text], is_query=True)[0]
         return lambda: vector
+
+
+def quiet_transformers() -> None:
+    """No progress bars or info lines from transformers while a model loads (called only where a
+    transformer model is loaded, so serving the static model never imports transformers)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()

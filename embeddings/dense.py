@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.base import Encoder
+from embeddings.base import Encoder, quiet_transformers
 from embeddings.static_encoder import ModelDirectoryError, StaticModelEncoder, static_module_dir
 from marketplace.config import REPO_ROOT
 from marketplace.errors import InputError, MarketplaceError, msg
@@ -153,15 +153,6 @@ class SentenceTransformerEncoder(Encoder):
             return super().start_query(text)
         finish = self._onnx.start([self.query_prefix + text if self.query_prefix else text])
         return lambda: finish()[0]
-
-
-def quiet_transformers() -> None:
-    """No progress bars or info lines from transformers while a model loads (called only where a
-    transformer model is loaded, so serving the static model never imports transformers)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 class UniversalSentenceEncoder(Encoder):

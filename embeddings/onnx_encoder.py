@@ -174,7 +174,7 @@ def export(model_dir: Path, path: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from embeddings.dense import quiet_transformers
+    from embeddings.base import quiet_transformers
 
     quiet_transformers()
     model = SentenceTransformer(str(model_dir), device="cpu")
