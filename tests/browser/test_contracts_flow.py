@@ -54,10 +54,11 @@ def _enroll(page, live_server) -> None:
     assert "签署证书已签发" in page.inner_text("main")
 
 
-def _sign(page, live_server, contract_url: str) -> None:
+def sign(page, contract_url: str, password: str = SIGN_PW) -> None:
+    """Open the contract, follow its sign link and sign with ``password``; the page says it worked."""
     page.goto(contract_url)
     page.click("#sign-link")
-    page.fill("#signing_password", SIGN_PW)
+    page.fill("#signing_password", password)
     page.click("#sign-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "签署成功" in page.inner_text("main")
@@ -98,8 +99,8 @@ def test_draft_counter_approve_sign_download_and_verify(as_user, live_server, pa
 
     _enroll(large, live_server)
     _enroll(sme, live_server)
-    _sign(large, live_server, contract_url)
-    _sign(sme, live_server, contract_url)
+    sign(large, contract_url)
+    sign(sme, contract_url)
     assert "已签署" in sme.inner_text("#contract-status")
     shot(sme, "contract-signed.png")
 

@@ -19,6 +19,7 @@ import pytest
 from icalendar import Calendar
 
 from tests.browser.make_run import MadeInstance, build_and_serve
+from tests.browser.test_contracts_flow import sign
 from tests.browser.test_flows import shot
 
 pytestmark = pytest.mark.browser
@@ -150,11 +151,7 @@ def test_2_both_firms_negotiate_approve_sign_and_verify_the_contract(made, demo_
     assert "签署中" in sme.inner_text("#contract-status")
 
     for page in (large, sme):
-        page.goto(contract_url)
-        _click(page.locator("#sign-link"))
-        page.fill("#signing_password", signing_password)
-        _submit(page, "#sign-form button[type=submit]")
-        assert "签署成功" in page.inner_text("main"), page.inner_text("main")
+        sign(page, contract_url, signing_password)
     assert "已签署" in sme.inner_text("#contract-status")
     shot(sme, "make-run-contract-signed.png")
 
