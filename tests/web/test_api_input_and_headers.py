@@ -146,4 +146,4 @@ def test_the_document_states_policy_rules_tier_figures_and_lots(client):
     assert figures["additionalProperties"] is False and figures["properties"]["rd_share"]["maximum"] == 100
     assert figures["properties"]["ip_class"]["enum"][0] == "none"
     lot = schemas["LotIn"]
-    assert lot["properties"]["budget"]["exclusiveMinimum"] is True and len(lot["anyOf"]) == 2
+    assert lot["properties"]["budget"]["exclusiveMinimum"] == 0 and len(lot["anyOf"]) == 2
