@@ -10,6 +10,9 @@ from click.testing import CliRunner
 from marketplace.cli import AppContext, cli
 from tests.conftest import neo4j_required
 
+# one Neo4j server for the whole run: its tests run on one worker, one after another
+pytestmark = pytest.mark.xdist_group("neo4j")
+
 
 def test_status_reports_where_the_server_runs_and_its_node_count(settings):
     import marketplace.commands  # noqa: F401
