@@ -25,8 +25,8 @@ from marketplace.db import session_scope
 def queries_and_texts(settings: Settings, n: int, seed: int) -> tuple[list[str], list[str]]:
     from sqlalchemy import select
 
+    from marketplace.matching.profiles import load_profiles
     from marketplace.models import Patent, Product
-    from marketplace.profiles import load_profiles
 
     with session_scope(settings) as s:
         texts = [p.text() for p in load_profiles(s).values()]

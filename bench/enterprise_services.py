@@ -31,8 +31,11 @@ from sqlalchemy import select  # noqa: E402
 
 from marketplace.config import Settings  # noqa: E402
 from marketplace.db import init_db, session_scope  # noqa: E402
+from marketplace.enterprise import (
+    consortia,
+    policies,  # noqa: E402
+)
 from marketplace.models import Firm, Industry, Policy, PolicyStatus, ProcurementProject, Product, Tier  # noqa: E402
-from marketplace.services import consortia, policies  # noqa: E402
 
 REGIONS = ["上海", "江苏", "浙江", "广东", "北京", "山东", "安徽", "福建"]
 LOT_PRODUCTS = [
@@ -152,7 +155,7 @@ def bench_policies(settings: Settings, n_policies: int, rng: random.Random) -> N
 
 
 def bench_consortium(settings: Settings, lots: int, use_dense: bool, rng: random.Random) -> None:
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     with session_scope(settings) as s:
         t0 = time.perf_counter()

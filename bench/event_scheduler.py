@@ -22,7 +22,7 @@ from typing import Any
 
 from _common import machine, peak_rss_mb
 
-from marketplace.services.event_scheduler import Instance, greedy_schedule, parse_instance, solve
+from marketplace.events.solver import Instance, greedy_schedule, parse_instance, solve
 
 
 def generate(

@@ -29,6 +29,9 @@ from sqlalchemy import select
 
 from marketplace.config import Settings
 from marketplace.db import init_db, session_scope
+from marketplace.events import events as ev
+from marketplace.events.scheduling import build_solver_input, schedule_event
+from marketplace.events.solver import solve_json
 from marketplace.models import (
     EventRegistration,
     Firm,
@@ -43,9 +46,6 @@ from marketplace.models import (
     RequestStatus,
     Side,
 )
-from marketplace.services import events as ev
-from marketplace.services.event_scheduler import solve_json
-from marketplace.services.events_scheduling import build_solver_input, schedule_event
 
 
 def populate(settings: Settings, n_large: int, n_sme: int, n_meetings: int, seed: int) -> int:

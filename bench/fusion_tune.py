@@ -14,7 +14,7 @@ they are scored on:
 The queries are split in two halves (by a seeded shuffle): weights chosen on one half are scored on
 the other, so the "held-out" numbers are not tuned on their own queries; the weights printed at
 the end are chosen on all queries. Re-run it after a model change and copy the rows into
-`CHANNEL_WEIGHTS` (marketplace/matching.py).
+`CHANNEL_WEIGHTS` (marketplace/matching/engine.py).
 
 Usage (after `python -m marketplace evaluate ...` built the evaluation database, or with --build):
   python bench/fusion_tune.py [--limit 1000] [--hidden 500] [--seed 13] [--no-dense] [--build]
@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 from _common import machine
 
-from marketplace import matching
 from marketplace.config import Settings
 from marketplace.db import session_scope
-from marketplace.evaluation import K, Query, build_base, build_tasks, metrics
-from marketplace.matching import CHANNEL_WEIGHTS, CHANNELS, POOL, MatchEngine, Retrieved, fuse
+from marketplace.matching import engine as matching
+from marketplace.matching.engine import CHANNEL_WEIGHTS, CHANNELS, POOL, MatchEngine, Retrieved, fuse
+from marketplace.matching.evaluation import K, Query, build_base, build_tasks, metrics
 
 ROWS = {
     "supply_chain": ("product→producer", "product→producer filtered", "paraphrase"),

@@ -29,8 +29,8 @@ from _common import machine
 
 from embeddings.lexical import LexicalChannel
 from marketplace.config import Settings
-from marketplace.evaluation import K, metrics
-from marketplace.matching import CHANNEL_WEIGHTS, CHANNELS, DENSE_WEIGHTS_BY_MODEL
+from marketplace.matching.engine import CHANNEL_WEIGHTS, CHANNELS, DENSE_WEIGHTS_BY_MODEL
+from marketplace.matching.evaluation import K, metrics
 
 SETTINGS = ({"k": 30, "p": 1.0}, {"k": 30, "p": 0.5}, {"k": 30, "p": 0.0}, {"k": 100, "p": 0.5}, {"k": 10, "p": 0.5})
 WEIGHTS = (0.0, 0.4, 0.8, 1.5)

@@ -31,13 +31,13 @@ from pathlib import Path
 from _common import machine, percentiles
 from sqlalchemy import func, select
 
-from marketplace.commands.web import DEFAULT_THREADS
+from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.config import REPO_ROOT, Settings
 from marketplace.db import init_db, session_scope
+from marketplace.demands.workflow import create_demand
 from marketplace.models import Demand, Firm, FirmKind, FirmProduct, Product, Role, User
 from marketplace.postgres import free_port
-from marketplace.services.accounts import create_user, issue_api_token
-from marketplace.services.demands import create_demand
+from marketplace.serve_cli import DEFAULT_THREADS
 
 PASSWORD = "load-test-password-1"
 TITLE_PREFIX = "[压测] "

@@ -34,7 +34,7 @@ from marketplace.db import session_scope
 def real(args: argparse.Namespace) -> dict:
     from sqlalchemy import select
 
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
     from marketplace.models import Patent, Product
 
     settings = Settings.from_env()
@@ -97,9 +97,9 @@ def synthetic(args: argparse.Namespace) -> dict:
     from graph.policies import policy_for
     from graph.protocol import Edge, Label, Node, Rel
     from graph.sync import iter_edges, iter_nodes
-    from marketplace.matching import EntityLinker, MatchEngine
+    from marketplace.matching.engine import EntityLinker, MatchEngine
+    from marketplace.matching.profiles import Profile
     from marketplace.models import FirmKind, Industry, Patent, Product
-    from marketplace.profiles import Profile
 
     settings = Settings.from_env()
     rng = random.Random(args.seed)
@@ -192,7 +192,7 @@ def throughput(args: argparse.Namespace) -> dict:
     how far a dynamically int8-quantised ONNX model strays from the float vectors (why it is not
     used)."""
     from embeddings.dense import DEFAULT_MODEL, make_encoder
-    from marketplace.profiles import load_profiles
+    from marketplace.matching.profiles import load_profiles
 
     settings = Settings.from_env()
     with session_scope(settings) as s:

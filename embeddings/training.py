@@ -81,7 +81,7 @@ class FirmFacts:
     """What one firm's profile says, as mined for training."""
 
     firm_id: int
-    profile: Any  # marketplace.profiles.Profile
+    profile: Any  # marketplace.matching.profiles.Profile
 
 
 @dataclass
@@ -121,7 +121,7 @@ def _without(profile: Any, drop: Iterable[str] = (), *, name: bool = False) -> A
 
 
 def mine_pairs(profiles: dict[int, Any], relations: list[tuple[str, str]], config: TrainConfig) -> TrainingData:
-    """Training pairs from ``profiles`` (marketplace.profiles.Profile by firm id) and product
+    """Training pairs from ``profiles`` (marketplace.matching.profiles.Profile by firm id) and product
     relations (product, upstream-or-downstream product); see the module docstring."""
     rng = random.Random(config.seed)
     ids = sorted(profiles)

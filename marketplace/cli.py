@@ -57,8 +57,6 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-
-
 class BoundedInt(click.types.IntParamType):
     """A whole number the databases can store (32 bits, as PostgreSQL's INTEGER columns): a larger
     id is a usage error (exit 2) naming the argument, not an overflow from the database driver."""
@@ -214,7 +212,7 @@ def import_ickg_command(app: AppContext, directory: Path, skip_bad: bool, as_jso
 @pass_app
 def stats_command(app: AppContext, as_json: bool) -> None:
     """Counts of firms, products, industries, patents, demands and suggestions."""
-    from marketplace.services.stats import counts
+    from marketplace.stats import counts
 
     with app.session() as session:
         data = counts(session)
@@ -244,7 +242,7 @@ def _print_firms(rows: list[dict[str, Any]]) -> None:
 @pass_app
 def firms_search_command(app: AppContext, text: str, limit: int, kind: str | None, as_json: bool) -> None:
     """Firms whose names or products contain TEXT."""
-    from marketplace.services.firms import firm_summary, search_firms
+    from marketplace.enterprise.firms import firm_summary, search_firms
 
     with app.session() as session:
         rows = [
@@ -259,7 +257,7 @@ def firms_search_command(app: AppContext, text: str, limit: int, kind: str | Non
 @pass_app
 def firms_show_command(app: AppContext, firm_id: int, as_json: bool) -> None:
     """Everything known about firm FIRM_ID, with the source of each fact."""
-    from marketplace.services.firms import firm_detail
+    from marketplace.enterprise.firms import firm_detail
 
     with app.session() as session:
         data = firm_detail(session, firm_id)
@@ -328,7 +326,7 @@ def _print_demand(d: dict[str, Any]) -> None:
 @pass_app
 def demands_create_command(app: AppContext, file: Path | None, as_json: bool, **flags: Any) -> None:
     """Create a demand from flags or from a JSON/YAML file (flags override the file)."""
-    from marketplace.services.demands import create_demand, demand_dict
+    from marketplace.demands.workflow import create_demand, demand_dict
 
     data: dict[str, Any] = _load_file(file) if file else {}
     renames = {
@@ -356,7 +354,7 @@ def demands_list_command(
     app: AppContext, status: str | None, type_: str | None, owner: int | None, limit: int, as_json: bool
 ) -> None:
     """List demands, newest first."""
-    from marketplace.services.demands import demand_dict, list_demands
+    from marketplace.demands.workflow import demand_dict, list_demands
 
     with app.session() as session:
         rows = [
@@ -378,8 +376,8 @@ def demands_list_command(
 @pass_app
 def demands_show_command(app: AppContext, demand_id: int, as_json: bool) -> None:
     """Show one demand with its suggestions."""
-    from marketplace.services.demands import demand_dict, get_demand
-    from marketplace.services.suggestions import suggestion_dict, suggestions_for_demand
+    from marketplace.demands.suggestions import suggestion_dict, suggestions_for_demand
+    from marketplace.demands.workflow import demand_dict, get_demand
 
     with app.session() as session:
         data = demand_dict(get_demand(session, demand_id))
@@ -403,7 +401,7 @@ def _status_command(name: str, status: DemandStatus, help_text: str) -> None:
     @_json_opt
     @pass_app
     def command(app: AppContext, demand_id: int, as_json: bool) -> None:
-        from marketplace.services.demands import demand_dict, get_demand, set_status
+        from marketplace.demands.workflow import demand_dict, get_demand, set_status
 
         with app.session() as session:
             data = demand_dict(set_status(session, get_demand(session, demand_id), status))

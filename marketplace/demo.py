@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.contracts.demo import load_demo_contracts
-from marketplace.enterprise_demo import load_enterprise_demo
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.demo import load_enterprise_demo
+from marketplace.events.invitees import load_demo_event
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
-from marketplace.services.demands import create_demand
-from marketplace.services.events_invitees import load_demo_event
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 SLICE_KEYWORDS = (
@@ -175,9 +175,9 @@ def ensure_demo_accounts(session: Session, password: str) -> list[dict[str, str]
     """Demo users: a large-firm user at the first demo demand's owner, an SME user at a clearly
     fictional demo firm, an organizer (its organization covers 上海) and an admin. Existing accounts
     are left as they are, except that an organizer's organization without a region gets 上海."""
+    from marketplace.accounts.users import create_user
+    from marketplace.enterprise.firms import create_firm, update_profile
     from marketplace.models import FirmKind, OrganizationKind, Role, Tier, User
-    from marketplace.services.accounts import create_user
-    from marketplace.services.firms import create_firm, update_profile
 
     large_firm = session.scalar(select(Demand.owner_firm_id).order_by(Demand.id).limit(1))
     if large_firm is None:

@@ -237,7 +237,7 @@ def encoder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def engine(loaded_session_settings: Settings, encoder):
     """The real engine (real model, real BM25, networkx graph) over the fixture data."""
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     with session_scope(loaded_session_settings) as s:
         return MatchEngine(loaded_session_settings, encoder=encoder).build(s)

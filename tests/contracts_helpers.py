@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.users import create_user
 from marketplace.config import Settings
+from marketplace.contracts import workflow as svc
+from marketplace.enterprise.firms import create_firm
 from marketplace.models import Contract, FirmKind, Role, User
-from marketplace.services import contracts as svc
-from marketplace.services.accounts import create_user
-from marketplace.services.firms import create_firm
 
 SIGNING_PASSWORD = "sign-pass-2026"
 FIELDS = {

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.firms import create_firm, update_profile
+from marketplace.events import events as ev
 from marketplace.models import Firm, FirmKind, Organization, OrganizationKind
-from marketplace.services import events as ev
-from marketplace.services.demands import create_demand
-from marketplace.services.firms import create_firm, update_profile
 
 
 def event_data(**extra: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.units import format_wan, format_wan_range, wan_number
+from marketplace.enterprise.units import format_wan, format_wan_range, wan_number
 
 
 @pytest.mark.parametrize(

@@ -169,10 +169,10 @@ def test_serve_hands_the_app_to_waitress_at_once_with_16_threads_and_freezes_the
 
     import waitress
 
-    import web.engine
+    import web.matching_engine
 
     gate = threading.Event()
-    real_load = web.engine.load_engine_from_database
+    real_load = web.matching_engine.load_engine_from_database
 
     def gated_load(app):  # noqa: ANN001, ANN202 - the real load, once waitress has the app
         assert gate.wait(timeout=60)
@@ -181,9 +181,9 @@ def test_serve_hands_the_app_to_waitress_at_once_with_16_threads_and_freezes_the
     served = {}
 
     def hand_over(app, **options):  # waitress would block here serving; the test stops at the hand-over
-        served.update(options, app=app, state=web.engine.engine_status(app)["engine"])
+        served.update(options, app=app, state=web.matching_engine.engine_status(app)["engine"])
 
-    monkeypatch.setattr(web.engine, "load_engine_from_database", gated_load)
+    monkeypatch.setattr(web.matching_engine, "load_engine_from_database", gated_load)
     monkeypatch.setattr(waitress, "serve", hand_over)
     try:
         result = runner.invoke(["serve", "--port", "5999"])

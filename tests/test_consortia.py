@@ -10,19 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.enterprise_demo import load_enterprise_demo
-from marketplace.errors import InputError, TransitionError
-from marketplace.matching import MatchEngine
-from marketplace.models import (
-    Firm,
-    FirmKind,
-    FirmRelation,
-    FirmRelationKind,
-    MemberStatus,
-    ProcurementProject,
-    Role,
-)
-from marketplace.services.consortia import (
+from marketplace.enterprise.consortia import (
     AGREEMENT_HOOKS,
     Candidate,
     can_answer,
@@ -36,6 +24,18 @@ from marketplace.services.consortia import (
     respond,
     sme_share_report,
     solve_lineups,
+)
+from marketplace.enterprise.demo import load_enterprise_demo
+from marketplace.errors import InputError, TransitionError
+from marketplace.matching.engine import MatchEngine
+from marketplace.models import (
+    Firm,
+    FirmKind,
+    FirmRelation,
+    FirmRelationKind,
+    MemberStatus,
+    ProcurementProject,
+    Role,
 )
 
 LOTS = [
@@ -276,7 +276,7 @@ def test_a_firm_that_declined_or_was_withdrawn_no_longer_sees_the_project(demo):
     """Invited and accepted firms see the project; one that declined, or whose invitation the owner
     withdrew, loses access (as a withdrawn or rejected event registration does), unless another of
     its invitations to the project is still open or accepted."""
-    from marketplace.services.consortia import withdraw
+    from marketplace.enterprise.consortia import withdraw
 
     with session_scope(demo) as s:
         project = s.scalar(select(ProcurementProject))
@@ -335,8 +335,8 @@ def test_cli_create_refuses_bad_files_and_reports(runner, demo, tmp_path):
 
 
 def test_finalizing_a_consortium_starts_one_purchase_contract_per_accepted_member(demo):
+    from marketplace.accounts.users import create_user
     from marketplace.models import Contract
-    from marketplace.services.accounts import create_user
 
     with session_scope(demo) as s:
         project = s.scalar(select(ProcurementProject))

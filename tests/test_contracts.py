@@ -10,9 +10,9 @@ import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from sqlalchemy import func, select
 
+from marketplace.contracts import workflow as svc
 from marketplace.errors import InputError, TransitionError, message_of
 from marketplace.models import ContractAuditEntry, ContractSignature, ContractStatus, SigningCredential
-from marketplace.services import contracts as svc
 from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, pdf_text, to_signed, to_signing
 
 
@@ -401,8 +401,8 @@ def test_contract_from_an_event_meeting_with_a_cooperation_agreement(session, se
 
 
 def test_pending_member_of_a_party_firm_is_denied(session, settings, deal):
+    from marketplace.accounts.users import create_user
     from marketplace.models import Membership, Role
-    from marketplace.services.accounts import create_user
 
     contract = to_signing(session, settings, deal)
     pending = create_user(
@@ -423,8 +423,8 @@ def test_pending_member_of_a_party_firm_is_denied(session, settings, deal):
 def test_a_contract_cannot_be_started_from_a_demand_the_actor_may_not_see(session, settings, deal):
     """Its terms (products, quantity, budget) would be copied into the contract: a demand the actor
     cannot see answers like one that does not exist, whichever firm the actor names."""
+    from marketplace.demands.workflow import create_demand
     from marketplace.errors import NotFoundError
-    from marketplace.services.demands import create_demand
 
     hidden = create_demand(
         session,

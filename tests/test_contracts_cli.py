@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from marketplace.contracts import workflow as svc
 from marketplace.db import session_scope
 from marketplace.models import Contract, ContractAuditEntry, ContractSignature
-from marketplace.services import contracts as svc
 from tests.contracts_helpers import make_deal, to_signed, to_signing
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ import sys
 from marketplace.config import Settings
 from marketplace.db import session_scope
 from marketplace.models import Contract, User
-from marketplace.services import contracts as svc
+from marketplace.contracts import workflow as svc
 settings = Settings(instance_dir=sys.argv[1], database_url=sys.argv[2], secret_key="test-secret")
 with session_scope(settings) as s:
     contract = s.get(Contract, int(sys.argv[3]))

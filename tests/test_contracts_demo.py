@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import func, select
 
+from marketplace.contracts import workflow as svc
 from marketplace.db import session_scope
 from marketplace.models import Contract, ContractStatus
-from marketplace.services import contracts as svc
 
 
 def test_demo_load_creates_a_signed_and_a_negotiating_contract_idempotently(loaded, runner):

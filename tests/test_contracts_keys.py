@@ -64,11 +64,11 @@ def serve(env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch):  # noqa:
     refused to start)."""
     import waitress
 
-    import web.engine
+    import web.matching_engine
 
     served = {}
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.setdefault("app", app))
-    monkeypatch.setattr(web.engine, "start_engine_loading", lambda app, load=None: None)  # no matching here
+    monkeypatch.setattr(web.matching_engine, "start_engine_loading", lambda app, load=None: None)  # no matching here
     result = run(env, "serve", "--port", "5999")
     return result, served.get("app")
 
@@ -223,9 +223,9 @@ def test_demo_accounts_print_the_approvers_signers_and_the_demo_signing_password
 def test_demo_accounts_enrol_the_signers_and_say_when_one_chose_their_own_signing_password(loaded, runner):
     from sqlalchemy import select
 
+    from marketplace.contracts import workflow as svc
     from marketplace.db import session_scope
     from marketplace.models import User
-    from marketplace.services import contracts as svc
 
     first = runner.invoke(["demo", "accounts", "--json"])  # no demo load: the signers get their key here
     assert first.exit_code == 0, first.output

@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select
 
 from marketplace.contracts import pki, render
+from marketplace.contracts import workflow as svc
 from marketplace.contracts.templates import MAX_PLACE, MAX_TITLE, clean_fields, get_template
 from marketplace.errors import InputError, PermissionDeniedError, TransitionError
 from marketplace.models import ContractAuditEntry, ContractStatus, SigningCredential
-from marketplace.services import contracts as svc
 from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, to_signed, to_signing
 
 

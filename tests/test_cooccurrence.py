@@ -6,7 +6,7 @@ import pytest
 
 from embeddings import cooccurrence
 from embeddings.cooccurrence import CooccurrenceChannel, profile_items
-from marketplace.reasons import render
+from marketplace.matching.reasons import render
 
 FIRMS = {
     1: ["磷酸铁锂", "正极材料", "前驱体"],

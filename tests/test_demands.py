@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from marketplace.demands.workflow import parse_demand
 from marketplace.errors import InputError
-from marketplace.services.demands import parse_demand
 
 
 @pytest.mark.parametrize(
@@ -34,10 +34,10 @@ def test_a_region_preference_must_name_a_province_or_city():
 
 def test_every_form_refuses_a_region_that_names_no_province(session):
     """Demands, profiles, consortium projects and policies share one rule (imports keep theirs)."""
-    from marketplace.services.consortia import create_project
-    from marketplace.services.demands import create_demand
-    from marketplace.services.firms import create_firm, update_profile
-    from marketplace.services.policies import create_policy
+    from marketplace.demands.workflow import create_demand
+    from marketplace.enterprise.consortia import create_project
+    from marketplace.enterprise.firms import create_firm, update_profile
+    from marketplace.enterprise.policies import create_policy
 
     firm = create_firm(session, name="地区测试有限公司")
     calls = {
@@ -73,7 +73,7 @@ def test_every_form_refuses_a_region_that_names_no_province(session):
 )
 def test_details_take_only_the_keys_of_the_demand_type(type_, details, key):
     """Any other key would be mistaken for a field of the demand by its edit form (visibility!)."""
-    from marketplace.services.demands import DETAIL_FIELDS
+    from marketplace.demands.workflow import DETAIL_FIELDS
 
     with pytest.raises(InputError) as err:
         parse_demand({"owner_firm_id": 1, "type": type_, "title": "研发需求", "details": details})
@@ -123,7 +123,7 @@ def test_too_short_and_too_long_lists_are_translatable_messages():
     with pydantic's own English, so pages show them in Chinese."""
     from pydantic import BaseModel, Field, ValidationError
 
-    from marketplace.services.demands import validation_message
+    from marketplace.demands.workflow import validation_message
 
     class Sessions(BaseModel):
         sessions: list[str] = Field(min_length=1, max_length=6)
@@ -162,9 +162,9 @@ def test_too_short_and_too_long_lists_are_translatable_messages():
 def test_the_same_demand_again_within_minutes_is_the_first_one_and_later_a_new_one(session):
     from datetime import timedelta
 
+    from marketplace.demands.workflow import create_demand_once
+    from marketplace.enterprise.firms import create_firm
     from marketplace.models import Demand, utcnow
-    from marketplace.services.demands import create_demand_once
-    from marketplace.services.firms import create_firm
 
     firm = create_firm(session, name="重复提交测试企业有限公司")
     post = {"owner_firm_id": firm.id, "type": "rd", "title": "重复提交测试", "publish": True}

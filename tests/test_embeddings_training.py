@@ -20,7 +20,7 @@ from embeddings.training import TrainConfig, mine_pairs, train_model
 from marketplace.config import Settings
 from marketplace.db import session_scope
 from marketplace.errors import InputError
-from marketplace.services.embeddings import load_training_inputs
+from marketplace.matching.training_data import load_training_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = TrainConfig(epochs=3, batch_size=64, dim=32, vocab_size=2000, heldout=30, learning_rate=0.2)
@@ -199,7 +199,7 @@ def test_train_command_writes_a_model_the_engine_serves(loaded: Settings, runner
     assert result.exit_code == 0, result.output
     card = json.loads(result.stdout.strip().splitlines()[-1])
     assert card["out"] == str(out) and card["data"]["source"] == "database"
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     settings = loaded.with_overrides(embedding_model=str(out))
     with session_scope(settings) as s:
@@ -371,7 +371,7 @@ def test_items_removed_and_added_again_do_not_crash_hnswlib(tmp_path):
 def test_engine_in_the_same_instance_dir_rebuilds_the_index_of_another_database(loaded: Settings, tmp_path):
     from marketplace.db import init_db
     from marketplace.importers.chainkg import import_chainkg
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
     from tests.conftest import FIXTURES
 
     first = loaded

@@ -119,7 +119,7 @@ def test_the_compiled_catalogue_matches_its_source():
 
 
 def test_pydantic_messages_are_translated_only_where_their_english_is_unchanged():
-    from marketplace.services.demands import parse_demand
+    from marketplace.demands.workflow import parse_demand
 
     with pytest.raises(InputError) as raised:
         parse_demand({"owner_firm_id": 1, "type": "rd", "title": "x", "budget_min": "abc"})

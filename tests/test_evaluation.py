@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from marketplace.evaluation import CONFIGS, TASKS, evaluate, hide_product_edges, markdown_table, metrics
+from marketplace.matching.evaluation import CONFIGS, TASKS, evaluate, hide_product_edges, markdown_table, metrics
 from tests.conftest import FIXTURES
 
 
@@ -30,7 +30,7 @@ def test_precision_at_10_counts_every_correct_firm_in_the_top_10():
 
 
 def test_precision_bound_is_what_few_correct_firms_allow():
-    from marketplace.evaluation import Query, precision_bound
+    from marketplace.matching.evaluation import Query, precision_bound
 
     queries = [Query("a", "x", "supply_chain", {1, 2}), Query("b", "y", "supply_chain", set(range(20)))]
     assert precision_bound(queries) == pytest.approx((0.2 + 1.0) / 2)
@@ -73,7 +73,7 @@ def test_evaluation_on_the_fixture_data_reports_every_task_and_channel(settings,
 
 
 def test_filtered_product_queries_leave_out_the_visible_makers_but_never_the_answer():
-    from marketplace.evaluation import Query, filtered_product_queries
+    from marketplace.matching.evaluation import Query, filtered_product_queries
 
     queries = [Query("q", "磷酸铁锂", "supply_chain", {3})]
     (filtered,) = filtered_product_queries(queries, {"磷酸铁锂": {1, 2, 3}})
@@ -83,7 +83,7 @@ def test_filtered_product_queries_leave_out_the_visible_makers_but_never_the_ans
 def test_paraphrase_demands_never_name_their_product_and_span_many_chains():
     import yaml
 
-    from marketplace.evaluation import PARAPHRASE_FILE
+    from marketplace.matching.evaluation import PARAPHRASE_FILE
 
     specs = yaml.safe_load(PARAPHRASE_FILE.read_text(encoding="utf-8"))
     assert len(specs) >= 50
@@ -92,7 +92,7 @@ def test_paraphrase_demands_never_name_their_product_and_span_many_chains():
 
 
 def test_a_kind_of_a_product_is_a_name_that_ends_with_it():
-    from marketplace.evaluation import makers_of_kinds
+    from marketplace.matching.evaluation import makers_of_kinds
 
     makers = {"正极材料": {1}, "三元正极材料": {2}, "电解液添加剂": {3}, "锂电池电解液": {4}, "钢": {5}, "不锈钢": {6}}
     assert makers_of_kinds(makers, "正极材料") == {1, 2}
@@ -102,7 +102,7 @@ def test_a_kind_of_a_product_is_a_name_that_ends_with_it():
 
 
 def test_paraphrase_breakdown_counts_makers_of_kinds_without_changing_the_key():
-    from marketplace.evaluation import Query, paraphrase_breakdown
+    from marketplace.matching.evaluation import Query, paraphrase_breakdown
 
     queries = [
         Query("p0", "决定电芯能量密度的正极侧活性粉体", "supply_chain", {1}, product="正极材料"),
@@ -116,7 +116,7 @@ def test_paraphrase_breakdown_counts_makers_of_kinds_without_changing_the_key():
 
 
 def test_product_breakdown_groups_queries_by_how_many_other_firms_list_the_product():
-    from marketplace.evaluation import Query, product_breakdown
+    from marketplace.matching.evaluation import Query, product_breakdown
 
     queries = [
         Query("a", "频谱管理", "supply_chain", {1}, product="频谱管理"),

@@ -1,4 +1,4 @@
-"""The event scheduler (marketplace.services.event_scheduler) and its CLI `events solve`: every
+"""The event scheduler (marketplace.events.solver) and its CLI `events solve`: every
 output is checked by an independent feasibility checker; locked, previous, floors, reasons, bad
 input, and a property test against brute force on small instances."""
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import marketplace.commands  # noqa: F401  (registers the events group)
 from marketplace.cli import cli
 from marketplace.errors import InputError
-from marketplace.services.event_scheduler import (
+from marketplace.events.solver import (
     MAX_WEIGHT,
     REASON_CODES,
     greedy_schedule,
@@ -694,7 +694,7 @@ def generated(n_large: int, n_sme: int, n_meetings: int, slots: int, tables: int
 
 @pytest.mark.parametrize("floor", [0, 1])
 def test_restricted_model_is_feasible_and_no_worse_than_greedy(floor):
-    from marketplace.services.event_scheduler import solve
+    from marketplace.events.solver import solve
 
     data = generated(6, 20, 80, 6, 5, seed=3, floor=floor)
     inst = parse_instance(data)
@@ -708,7 +708,7 @@ def test_restricted_model_is_feasible_and_no_worse_than_greedy(floor):
 
 
 def test_lns_gap_stage_keeps_schedule_feasible_and_previous_in_place(monkeypatch):
-    from marketplace.services import event_scheduler as es
+    from marketplace.events import solver as es
 
     monkeypatch.setattr(es, "EXACT_MAX_VARS", 0)  # force the neighbourhood search
     data = generated(5, 15, 50, 8, 4, seed=5)
@@ -728,7 +728,7 @@ def test_lns_gap_stage_keeps_schedule_feasible_and_previous_in_place(monkeypatch
 def test_lns_never_worsens_idle_slots_of_its_start():
     import time
 
-    from marketplace.services import event_scheduler as es
+    from marketplace.events import solver as es
 
     data = generated(5, 15, 50, 8, 4, seed=7)
     inst = es.parse_instance(data)
@@ -746,7 +746,7 @@ def test_lns_never_worsens_idle_slots_of_its_start():
 
 
 def test_time_too_short_for_the_model_returns_the_greedy_schedule(monkeypatch):
-    from marketplace.services import event_scheduler as es
+    from marketplace.events import solver as es
 
     monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)  # any model "takes" longer than the limit
     data = fair_instance()
@@ -759,7 +759,7 @@ def test_time_too_short_for_the_model_returns_the_greedy_schedule(monkeypatch):
 
 @pytest.mark.parametrize("greedy_only", [False, True])
 def test_heavier_late_request_takes_the_seat_of_the_lightest(monkeypatch, greedy_only):
-    from marketplace.services import event_scheduler as es
+    from marketplace.events import solver as es
 
     if greedy_only:
         monkeypatch.setattr(es, "BUILD_S_PER_VAR", 10.0)

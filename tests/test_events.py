@@ -8,8 +8,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.users import create_user
 from marketplace.db import session_scope
 from marketplace.errors import ConflictError, InputError, NotFoundError, TransitionError, message_of
+from marketplace.events import events as ev
+from marketplace.events.invitees import render_reason
 from marketplace.models import (
     Demand,
     EventRegistration,
@@ -23,9 +26,6 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.models.notifications import Notification
-from marketplace.services import events as ev
-from marketplace.services.accounts import create_user
-from marketplace.services.events_invitees import render_reason
 from tests.events_helpers import event_data, event_day_has_come, setup_event
 from tests.messages_helpers import zh
 
@@ -85,7 +85,7 @@ def test_invitation_notifies_the_firms_users(loaded):
 
 def test_open_registration_waits_for_organizer_approval(world):
     s, w = world
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     newcomer = create_firm(s, name="报名测试企业有限公司", kind=ev.FirmKind.SME)
     reg = ev.register_firm(s, w["event"], newcomer.id)
@@ -181,7 +181,7 @@ def test_auto_accept_event_accepts_requests_at_once(loaded):
 
 
 def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_bulk(world, loaded):
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     s, w = world
     engine = MatchEngine(loaded, use_dense=False).build(s)  # lexical + chain graph over this database
@@ -283,7 +283,7 @@ def test_event_access_by_role(world):
     organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
     stranger_org = _user(s, Role.ORGANIZER, organization_name=w["other_org"].name)
     participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业有限公司", kind=ev.FirmKind.SME).id)
     admin = _user(s, Role.ADMIN)
@@ -304,7 +304,7 @@ def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(
     organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
     stranger_org = _user(s, Role.ORGANIZER, organization_name=w["other_org"].name)
     participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业二有限公司", kind=ev.FirmKind.SME).id)
 
@@ -323,7 +323,7 @@ def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(
 
 
 def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(world):
-    from marketplace.services.events_invitees import chain_segments, invite_suggestions
+    from marketplace.events.invitees import chain_segments, invite_suggestions
 
     s, w = world
     segments = chain_segments(s, w["event"])
@@ -341,7 +341,7 @@ def test_invite_suggestions_rank_both_sides_with_reasons_and_show_chain_gaps(wor
 def test_invite_suggestions_keep_reasons_as_data_and_write_them_in_the_readers_language(loaded):
     """Reasons, segments and statuses: data in the suggestions and on the invitation, text in the
     locale asked for (English or Chinese, never both), names and titles as written."""
-    from marketplace.services.events_invitees import (
+    from marketplace.events.invitees import (
         SEGMENTS,
         invite_from_suggestions,
         invite_suggestions,
@@ -424,7 +424,7 @@ def test_invite_suggestions_keep_reasons_as_data_and_write_them_in_the_readers_l
     ],
 )
 def test_invitee_reasons_render_in_either_language(reason, zh, en):
-    from marketplace.services.events_invitees import render_reason
+    from marketplace.events.invitees import render_reason
 
     assert render_reason(reason, "zh") == zh
     assert render_reason(reason, "en") == en
@@ -474,7 +474,7 @@ def test_registration_cannot_close_after_the_event_starts(world):
 def test_a_line_break_in_a_firm_name_is_escaped_in_the_calendar_name(world):
     from icalendar import Calendar
 
-    from marketplace.services.events_agenda import agenda_ics
+    from marketplace.events.agenda import agenda_ics
 
     s, w = world
     data = agenda_ics(s, w["event"], w["smes"][0].id, "甲公司\r\nX-INJ:1")
@@ -547,7 +547,7 @@ def test_an_event_without_sessions_is_refused_naming_sessions(world):
 
 
 def test_a_finished_event_takes_no_registration_even_from_an_invited_firm(loaded):
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     with session_scope(loaded) as s:
         w = setup_event(s)
@@ -590,7 +590,7 @@ def test_meetings_are_neither_requested_nor_answered_nor_proposed_once_the_event
 
 
 def test_a_rejected_registration_alone_does_not_show_the_event(world):
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     s, w = world
     event = w["event"]
@@ -666,8 +666,8 @@ def test_waiting_or_cancelled_meetings_do_not_block_a_new_date(world):
 
 
 def test_a_finished_event_refuses_invitations_decisions_availability_and_cancellations(loaded):
-    from marketplace.services.events_invitees import invite_from_suggestions
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
+    from marketplace.events.invitees import invite_from_suggestions
 
     with session_scope(loaded) as s:
         w = setup_event(s)
@@ -715,7 +715,7 @@ def test_the_same_event_posted_twice_is_created_once(world):
 
 
 def test_the_survey_invitation_asks_each_participant_once(world):
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     s, w = world
     event = w["event"]
@@ -743,9 +743,9 @@ def test_the_survey_invitation_asks_each_participant_once(world):
 def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_the_event_day(world):
     from datetime import time
 
+    from marketplace.contracts import workflow as contracts
+    from marketplace.events.stats import report_csv, report_numbers
     from marketplace.models import ContractStatus
-    from marketplace.services import contracts
-    from marketplace.services.events_stats import report_csv, report_numbers
 
     s, w = world
     event = w["event"]
@@ -831,7 +831,9 @@ def test_held_and_no_show_are_refused_before_the_meetings_day_and_check_in_befor
     assert ev.can_mark_meeting(s, meeting, now=_utc(start, 16))  # 00:00 in Beijing on the second day
     ev.mark_meeting(s, meeting, held=False, now=_utc(start, 16))
     assert meeting.status is MeetingStatus.NO_SHOW
-    assert zh(message_of(refusal)) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
+    assert (
+        zh(message_of(refusal)) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
+    )
 
 
 def test_a_check_in_link_is_the_organizers_to_scan_and_its_own_participants_to_read(world):
@@ -850,7 +852,7 @@ def test_a_check_in_link_is_the_organizers_to_scan_and_its_own_participants_to_r
 
 
 def test_a_proposal_run_that_makes_nothing_says_why_from_the_events_data(loaded):
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)

@@ -10,9 +10,9 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from marketplace.db import session_scope
+from marketplace.enterprise.firms import create_firm, update_profile
+from marketplace.events import events as ev
 from marketplace.models import Firm
-from marketplace.services import events as ev
-from marketplace.services.firms import create_firm, update_profile
 
 
 def _json(result):
@@ -86,7 +86,7 @@ def test_organizer_workflow_from_the_command_line(runner, loaded, tmp_path):
     assert [e["event_id"] for e in _json(runner.invoke(["events", "list", "--json"]))] == [event["event_id"]]
     with session_scope(loaded) as s:
         large = s.scalar(select(Firm).where(Firm.stock_code == "601865"))
-        from marketplace.services.demands import create_demand
+        from marketplace.demands.workflow import create_demand
 
         demand = create_demand(
             s,

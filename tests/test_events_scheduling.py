@@ -10,8 +10,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.users import create_user
 from marketplace.db import session_scope
 from marketplace.errors import ConflictError
+from marketplace.events import events as ev
+from marketplace.events.invitees import render_reason
+from marketplace.events.scheduling import build_solver_input, schedule_event, send_agendas
+from marketplace.events.stats import event_stats, report_numbers
 from marketplace.models import (
     Meeting,
     MeetingRequest,
@@ -22,11 +27,6 @@ from marketplace.models import (
     Side,
 )
 from marketplace.models.notifications import Notification
-from marketplace.services import events as ev
-from marketplace.services.accounts import create_user
-from marketplace.services.events_invitees import render_reason
-from marketplace.services.events_scheduling import build_solver_input, schedule_event, send_agendas
-from marketplace.services.events_stats import event_stats, report_numbers
 from tests.events_helpers import event_day_has_come, setup_event
 from tests.messages_helpers import zh
 
@@ -145,7 +145,7 @@ def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waitin
 
 
 def _late_sme(s, w, name, available=None):
-    from marketplace.services.firms import create_firm
+    from marketplace.enterprise.firms import create_firm
 
     firm = create_firm(s, name=name, kind=ev.FirmKind.SME)
     ev.invite_firms(s, w["event"], [firm.id])
@@ -289,9 +289,9 @@ def test_statistics_follow_the_records(scheduled):
 
 
 def test_demo_event_is_loaded_once_with_participants_and_a_schedule(loaded):
+    from marketplace.demands.workflow import create_demand
+    from marketplace.events.invitees import DEMO_EVENT_TITLE, load_demo_event
     from marketplace.models import Event, Firm
-    from marketplace.services.demands import create_demand
-    from marketplace.services.events_invitees import DEMO_EVENT_TITLE, load_demo_event
 
     with session_scope(loaded) as s:
         owner = s.scalar(select(Firm).where(Firm.stock_code == "002074"))  # 国轩高科, a battery maker

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
+from marketplace.enterprise.firms import firm_detail, get_firm
 from marketplace.errors import NotFoundError
 from marketplace.models import Firm
-from marketplace.services.firms import firm_detail, get_firm
 
 
 def test_firm_detail_lists_names_products_by_revenue_share_industries_and_patents_as_the_firm_holds_them(loaded):

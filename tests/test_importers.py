@@ -12,7 +12,7 @@ from marketplace.errors import DataFileError
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import Quad, import_ickg, looks_like_company, type_entities
 from marketplace.models import Firm, FirmKind, FirmName, FirmPatent, FirmProduct, Industry, Patent, Product
-from marketplace.services.stats import counts
+from marketplace.stats import counts
 
 
 def _lines(path) -> int:

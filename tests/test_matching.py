@@ -13,13 +13,13 @@ from embeddings.cache import EmbeddingCache
 from embeddings.fusion import combsum
 from embeddings.lexical import LexicalChannel, is_noise, matched_terms, tokenize
 from marketplace.db import session_scope
+from marketplace.demands.workflow import create_demand
 from marketplace.errors import InputError
-from marketplace.matching import Filters, MatchEngine, clean_query
+from marketplace.matching.engine import Filters, MatchEngine, clean_query
+from marketplace.matching.profiles import load_profiles
+from marketplace.matching.reasons import render_all
+from marketplace.matching.refresh import match_demand, suggest_demands
 from marketplace.models import FirmKind, MatchSuggestion, Tier
-from marketplace.profiles import load_profiles
-from marketplace.reasons import render_all
-from marketplace.services.demands import create_demand
-from marketplace.services.matching import match_demand, suggest_demands
 
 
 def firm_id(engine, stock_code: str) -> int:
@@ -325,7 +325,7 @@ def test_engine_without_dense_or_graph_still_matches(loaded_session_settings):
 
 
 def test_owner_products_are_told_apart_from_what_is_needed():
-    from marketplace.matching import split_own_products
+    from marketplace.matching.engine import split_own_products
 
     assert split_own_products("我们生产动力电池，需要采购正极材料") == ("动力电池", "需要采购正极材料")
     assert split_own_products("采购光伏玻璃") == ("", "采购光伏玻璃")
@@ -347,7 +347,7 @@ def test_fuzzy_linking_finds_similar_patent_nodes(engine):
 def test_stopword_product_names_are_not_linked_as_mentions(loaded):
     from sqlalchemy import select
 
-    from marketplace.matching import EntityLinker
+    from marketplace.matching.engine import EntityLinker
     from marketplace.models import Product
 
     with session_scope(loaded) as s:
@@ -382,7 +382,7 @@ def test_saving_an_inbox_suggestion_keeps_the_firms_rank_and_the_others(loaded, 
 
 
 def test_a_model_with_measured_dense_weights_gets_them(loaded_session_settings):
-    from marketplace.matching import CHANNEL_WEIGHTS, DENSE_WEIGHTS_BY_MODEL
+    from marketplace.matching.engine import CHANNEL_WEIGHTS, DENSE_WEIGHTS_BY_MODEL
 
     class Named:
         model_id = "st:/models/chainmatch-zh-static"
@@ -404,7 +404,7 @@ def test_similar_names_must_share_their_head_word_with_the_text(loaded):
     only a modifier with them. Such a product is no seed; such an industry weighs half."""
     from sqlalchemy import select
 
-    from marketplace.matching import FUZZY_WEIGHT, EntityLinker, head_word
+    from marketplace.matching.engine import FUZZY_WEIGHT, EntityLinker, head_word
     from marketplace.models import Industry, Product
 
     assert (head_word("电解质水行业"), head_word("锂电池隔膜"), head_word("汽车制造业")) == ("水", "隔膜", "汽车")

@@ -101,7 +101,7 @@ def test_0014_recomputes_the_name_keys_to_fold_traditional_characters_and_look_a
     from sqlalchemy import text
 
     from marketplace.db import alembic_config
-    from marketplace.services.firms import firms_named
+    from marketplace.enterprise.firms import firms_named
 
     cfg = alembic_config(settings)
     command.downgrade(cfg, "0013")

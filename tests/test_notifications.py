@@ -12,12 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from marketplace.db import session_scope
-from marketplace.errors import InputError
-from marketplace.models import FirmKind, Notification, OutboxEmail, Role
-from marketplace.services.accounts import create_user
-from marketplace.services.firms import create_firm
-from marketplace.services.notifications import (
+from marketplace.accounts.notifications import (
     OutboxSender,
     SmtpSender,
     absolute_link,
@@ -27,6 +22,11 @@ from marketplace.services.notifications import (
     notify,
     unread_count,
 )
+from marketplace.accounts.users import create_user
+from marketplace.db import session_scope
+from marketplace.enterprise.firms import create_firm
+from marketplace.errors import InputError
+from marketplace.models import FirmKind, Notification, OutboxEmail, Role
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from marketplace.enterprise_demo import load_enterprise_demo
-from marketplace.errors import InputError
-from marketplace.models import Firm, FirmKind, Policy, PolicyReach, PolicyStatus, Role, Tier
-from marketplace.services.firms import create_firm, update_profile
-from marketplace.services.policies import (
+from marketplace.enterprise.demo import load_enterprise_demo
+from marketplace.enterprise.firms import create_firm, update_profile
+from marketplace.enterprise.policies import (
     FirmFacts,
     can_manage_policy,
     can_view_policy,
@@ -27,7 +25,9 @@ from marketplace.services.policies import (
     update_policy,
     validate_rules,
 )
-from marketplace.services.tiers import save_figures
+from marketplace.enterprise.tiers import save_figures
+from marketplace.errors import InputError
+from marketplace.models import Firm, FirmKind, Policy, PolicyReach, PolicyStatus, Role, Tier
 
 BASE = {"title": "测试政策", "issuer": "测试局"}
 
@@ -197,8 +197,8 @@ def test_only_its_organizers_and_admins_manage_a_policy_and_drafts_stay_hidden()
 
 
 def test_publishing_notifies_only_firms_it_newly_applies_to(session):
+    from marketplace.accounts.users import create_user
     from marketplace.models import Notification
-    from marketplace.services.accounts import create_user
 
     a = create_firm(session, name="通知甲有限公司", kind=FirmKind.SME, region="上海")
     b = create_firm(session, name="通知乙有限公司", kind=FirmKind.SME, region="上海")

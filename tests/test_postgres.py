@@ -12,12 +12,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from marketplace import postgres
-from marketplace.commands.web import DEFAULT_THREADS
 from marketplace.config import Settings
 from marketplace.db import get_engine, init_db, schema_is_current, session_scope
+from marketplace.enterprise.firms import create_firm, search_firms
 from marketplace.errors import MarketplaceError
 from marketplace.models import Base, Firm, FirmKind
-from marketplace.services.firms import create_firm, search_firms
+from marketplace.serve_cli import DEFAULT_THREADS
 from tests.conftest import PostgresDatabases, make_settings, postgres_required
 
 

@@ -10,9 +10,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from graph.protocol import Label, PathStep
-from marketplace import reasons as why
 from marketplace.config import Settings
 from marketplace.db import alembic_config, get_engine
+from marketplace.matching import reasons as why
 
 PATH = [
     PathStep("product:1", "锂电池", Label.PRODUCT),

@@ -49,7 +49,7 @@ for args in (["init-db"], ["demo", "load"], ["index", "build"], ["demo", "accoun
     out[" ".join(args)] = result.output
 
 from web import create_app
-from web.engine import get_engine
+from web.matching_engine import get_engine
 
 app = create_app(Settings.from_env().with_persisted_secret_key())
 with app.app_context():

@@ -8,10 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from marketplace.errors import InputError
-from marketplace.models import Organization, OrganizationKind, Role
-from marketplace.services.firms import create_firm, update_profile
-from marketplace.services.tiers import (
+from marketplace.enterprise.firms import create_firm, update_profile
+from marketplace.enterprise.tiers import (
     assess,
     assess_firm,
     available_years,
@@ -22,6 +20,8 @@ from marketplace.services.tiers import (
     profile_figures,
     save_figures,
 )
+from marketplace.errors import InputError
+from marketplace.models import Organization, OrganizationKind, Role
 
 SPECIALIZED = {
     "years_in_segment": 6,
@@ -266,9 +266,9 @@ def test_cli_criteria_and_pipeline(runner, settings):
 
 
 def test_only_an_organizer_of_the_region_or_an_admin_recognises_a_claimed_tier(session):
+    from marketplace.enterprise.tiers import claim_tier, decide_tier_claim, pending_tier_claims
     from marketplace.errors import ConflictError, PermissionDeniedError
     from marketplace.models import Tier
-    from marketplace.services.tiers import claim_tier, decide_tier_claim, pending_tier_claims
 
     firm = create_firm(session, name="申报测试有限公司", region="上海")
     sh = Organization(name="上海中小企业服务中心", kind=OrganizationKind.GOVERNMENT, region="上海")
@@ -302,8 +302,8 @@ def test_only_an_organizer_of_the_region_or_an_admin_recognises_a_claimed_tier(s
 
 def test_cli_lists_tier_claims_and_the_operator_recognises_one(runner, settings):
     from marketplace.db import session_scope
+    from marketplace.enterprise.tiers import claim_tier
     from marketplace.models import Tier
-    from marketplace.services.tiers import claim_tier
 
     with session_scope(settings) as s:
         firm = create_firm(s, name="命令行申报企业有限公司", region="上海")

@@ -10,12 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.db import session_scope
-from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
-from marketplace.exports import csv_text, safe_cell
-from marketplace.models import Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
-from marketplace.permissions import ANONYMOUS, Viewer, can_view_demand, firm_viewer, visible_demands_clause
-from marketplace.services.accounts import (
+from marketplace.accounts.permissions import ANONYMOUS, Viewer, can_view_demand, firm_viewer, visible_demands_clause
+from marketplace.accounts.users import (
     can_manage_members,
     create_api_token,
     create_user,
@@ -27,9 +23,13 @@ from marketplace.services.accounts import (
     set_firm_admin,
     user_for_token,
 )
-from marketplace.services.demands import create_demand, set_status
-from marketplace.services.firms import create_firm
-from marketplace.services.suggestions import invite_firm
+from marketplace.db import session_scope
+from marketplace.demands.suggestions import invite_firm
+from marketplace.demands.workflow import create_demand, set_status
+from marketplace.enterprise.firms import create_firm
+from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from marketplace.exports import csv_text, safe_cell
+from marketplace.models import Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_the_look_alike_lookup_uses_the_name_key_indexes(session):
     """Finding a firm by name stays one indexed look-up per table, never a scan of every name."""
     from sqlalchemy import event, text
 
-    from marketplace.services.firms import firms_named
+    from marketplace.enterprise.firms import firms_named
 
     create_firm(session, name="宁德时代新能源科技股份有限公司", short_name="宁德时代")
     statements: list[tuple[str, object]] = []
@@ -336,8 +336,8 @@ def test_cli_creates_organizers_and_invitations_and_decides_memberships(runner, 
 
 
 def test_demo_accounts_work_under_the_role_rules(loaded):
+    from marketplace.accounts.users import authenticate
     from marketplace.demo import ensure_demo_accounts
-    from marketplace.services.accounts import authenticate
 
     with session_scope(loaded) as s:
         rows = ensure_demo_accounts(s, "chainmatch-demo")
@@ -376,7 +376,7 @@ def event_world(loaded):
 
 
 def test_event_board_takes_only_demands_its_organizers_may_see(event_world):
-    from marketplace.services import events as ev
+    from marketplace.events import events as ev
 
     s, w = event_world
     hidden = {
@@ -392,8 +392,8 @@ def test_event_board_takes_only_demands_its_organizers_may_see(event_world):
 
 
 def test_invited_demand_on_an_event_board_is_seen_by_its_organizers_and_participants_only(event_world):
+    from marketplace.events import events as ev
     from marketplace.models import EventDemand
-    from marketplace.services import events as ev
 
     s, w = event_world
     invited = create_demand(
@@ -418,7 +418,7 @@ def test_invited_demand_on_an_event_board_is_seen_by_its_organizers_and_particip
 
 
 def test_invitee_suggestions_never_name_a_hidden_demand(event_world):
-    from marketplace.services.events_invitees import chain_demands, chain_segments
+    from marketplace.events.invitees import chain_demands, chain_segments
 
     s, w = event_world
     secret = create_demand(
@@ -439,7 +439,7 @@ def test_invitee_suggestions_never_name_a_hidden_demand(event_world):
 def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
     """Event, consortium and policy notices go to the accounts that act for the firm: a pending or
     refused request to join, or a disabled account, gets none of them."""
-    from marketplace.permissions import acting_user_ids, acts_for_firms
+    from marketplace.accounts.permissions import acting_user_ids, acts_for_firms
 
     firm = create_firm(session, name="丙公司", kind=FirmKind.SME)
     other = create_firm(session, name="丁公司", kind=FirmKind.SME)
@@ -469,8 +469,8 @@ def test_only_approved_active_members_act_for_a_firm_in_notifications(session):
 def test_a_renamed_firm_and_its_other_names_are_found_by_their_stored_keys(session):
     """The comparison key is stored next to every name and follows renames (importers rename
     firms in place), so the lookup is one indexed query and never a stale one."""
+    from marketplace.enterprise.firms import firms_named
     from marketplace.models import FirmName, NameKind
-    from marketplace.services.firms import firms_named
 
     firm = create_firm(session, name="旧名称科技有限公司")
     firm.name, firm.short_name = "新名称科技（上海）有限公司", "新名称"
@@ -491,7 +491,7 @@ ADMIN = Viewer(user_id=None, role=Role.ADMIN)
 
 
 def _as(user: User) -> Viewer:
-    from marketplace.permissions import viewer_of
+    from marketplace.accounts.permissions import viewer_of
 
     return viewer_of(user)
 
@@ -604,7 +604,7 @@ def test_a_pending_or_former_member_is_not_removed_or_made_admin(session, firm_s
 def test_a_designated_approver_or_signer_of_an_open_contract_is_removed_only_after_a_colleague_is_designated(
     session, settings
 ):
-    from marketplace.services import contracts as svc
+    from marketplace.contracts import workflow as svc
     from tests.contracts_helpers import make_deal
 
     deal = make_deal(session, settings, enroll=False)

@@ -2,7 +2,7 @@
 
 ``create_app()`` reads settings from the environment unless given a :class:`Settings`; nothing
 is global. The matching engine is built once per process: in the background by ``serve``, else on
-first use (``web.engine``).
+first use (``web.matching_engine``).
 Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
 testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     from web import db, extensions
-    from web.auth import same_site_referrer
+    from web.accounts.auth import same_site_referrer
     from web.messages import localized
 
     db.init_app(app)
@@ -114,29 +114,21 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.jinja_env.filters["reasons"] = render_reasons
     app.jinja_env.filters["localized"] = localized  # a service message in the reader's language
 
-    from web import (
-        account,
-        admin,
-        api,
-        api_contracts,
-        api_events,
-        api_tokens,
-        auth,
-        contracts,
-        demands,
-        events,
-        firms,
-        main,
-        notifications,
-        organizer,
-        suggestions,
-    )
+    from web import main
+    from web.accounts import account, admin, api_tokens, auth, notifications
+    from web.contracts import api as api_contracts
+    from web.contracts import pages as contracts
+    from web.demands import api, organizer, suggestions
+    from web.demands import pages as demands
+    from web.enterprise import firms
+    from web.events import api as api_events
+    from web.events import pages as events
 
     blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)
     for module in (*blueprints, contracts, api, api_tokens, api_events, api_contracts):
         app.register_blueprint(module.bp)
     app.register_blueprint(contracts.tsa_bp)
-    from web import api_consortia, api_policies, api_tiers, consortia, policies, tiers
+    from web.enterprise import api_consortia, api_policies, api_tiers, consortia, policies, tiers
 
     for module in (tiers, policies, consortia, api_tiers, api_policies, api_consortia):
         app.register_blueprint(module.bp)
@@ -301,7 +293,7 @@ def label(member: Any) -> str:
 
 def render_reasons(reasons: Any) -> list[str]:
     """A suggestion's stored reasons as sentences in the current language."""
-    from marketplace.reasons import render_all
+    from marketplace.matching.reasons import render_all
     from web.messages import page_locale
 
     return render_all(reasons, page_locale())

@@ -13,7 +13,7 @@ from apiflask.validators import Length, Range, Regexp
 
 from marketplace.models.base import INT_MAX
 
-# the longest search text: what the search pages keep of ``q`` (web/firms.py); a longer one is a
+# the longest search text: what the search pages keep of ``q`` (web/enterprise/firms.py); a longer one is a
 # 422 naming ``q`` and this limit, documented as the parameter's maxLength
 MAX_SEARCH = 200
 SEARCH_LENGTH = Length(max=MAX_SEARCH, error="give at most {max} characters")

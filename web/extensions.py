@@ -13,8 +13,8 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from marketplace.accounts.permissions import Viewer, viewer_of
 from marketplace.models import Membership, Role, User
-from marketplace.permissions import Viewer, viewer_of
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"

@@ -9,8 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, StopValidation
 
+from marketplace.demands.workflow import DETAIL_FIELDS, MAX_BUDGET
 from marketplace.models import DemandType, OrganizationKind, Role, Tier, Visibility
-from marketplace.services.demands import DETAIL_FIELDS, MAX_BUDGET
 from web.messages import FIELD_PART, for_people, localized, page_locale
 
 # each detail field once, with the demand types it belongs to: a field two types share (stage) is one

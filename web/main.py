@@ -7,17 +7,17 @@ from types import SimpleNamespace
 from flask import Blueprint, current_app, jsonify, redirect, render_template, session, url_for
 from sqlalchemy import text
 
+from marketplace.accounts.permissions import ANONYMOUS
+from marketplace.demands.workflow import list_demands
+from marketplace.enterprise.firms import list_firms
 from marketplace.models import DemandStatus, FirmKind
-from marketplace.permissions import ANONYMOUS
-from marketplace.services.demands import list_demands
-from marketplace.services.firms import list_firms
-from marketplace.services.stats import catalogue_counts, counts, visible_counts
+from marketplace.stats import catalogue_counts, counts, visible_counts
 from web import LANGUAGES
-from web.auth import same_site_referrer
+from web.accounts.auth import same_site_referrer
 from web.cache import cached
 from web.db import get_db
-from web.engine import WARMING_UP_RETRY_AFTER, engine_status
 from web.extensions import current_viewer
+from web.matching_engine import WARMING_UP_RETRY_AFTER, engine_status
 
 bp = Blueprint("main", __name__)
 

@@ -1,17 +1,10 @@
-"""CLI commands by area (matching engine, chain graph and Neo4j server, events, ...); importing
-this package registers them on :data:`marketplace.cli.cli`."""
+"""CLI commands by area; importing this package registers them on :data:`marketplace.cli.cli`."""
 
-from marketplace.commands import (
-    consortia,  # noqa: F401
-    contracts,  # noqa: F401
-    embeddings,  # noqa: F401
-    events,  # noqa: F401
-    graph,  # noqa: F401
-    matching,  # noqa: F401
-    notifications,  # noqa: F401
-    policies,  # noqa: F401
-    postgres,  # noqa: F401
-    tiers,  # noqa: F401
-    trust,  # noqa: F401
-    web,  # noqa: F401
-)
+from marketplace import postgres_cli, serve_cli  # noqa: F401
+from marketplace.accounts import cli as accounts_cli  # noqa: F401
+from marketplace.accounts import notifications_cli  # noqa: F401
+from marketplace.contracts import cli as contracts_cli  # noqa: F401
+from marketplace.enterprise import consortia_cli, policies_cli, tiers_cli  # noqa: F401
+from marketplace.events import cli as events_cli  # noqa: F401
+from marketplace.matching import cli as matching_cli  # noqa: F401
+from marketplace.matching import embeddings_cli, graph_cli  # noqa: F401

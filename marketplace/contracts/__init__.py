@@ -2,5 +2,5 @@
 PDF rendering with an embedded CJK font, PAdES signing and offline verification with pyHanko.
 
 The workflow (rounds, approvals, audit chain, permissions) lives in
-:mod:`marketplace.services.contracts`; these modules know nothing of the database.
+:mod:`marketplace.contracts.workflow`; these modules know nothing of the database.
 """

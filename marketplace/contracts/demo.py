@@ -35,7 +35,7 @@ SIGNED_FIELDS = {
 
 
 def _user(session: Session, email: str, name: str, role: Role, firm_id: int, password: str) -> User:
-    from marketplace.services.accounts import create_user
+    from marketplace.accounts.users import create_user
 
     user = session.scalar(select(User).where(User.email == email))
     return user or create_user(session, email=email, password=password, name=name, role=role, firm_id=firm_id)
@@ -56,8 +56,8 @@ def ensure_demo_signers(session: Session, settings: Settings) -> dict[str, bool]
     """Give each demo signer without a signing key one under :data:`DEMO_SIGNING_PASSWORD`; returns,
     per e-mail, whether that password opens the signer's key (False once they chose their own)."""
     from marketplace.contracts import pki
+    from marketplace.contracts import workflow as svc
     from marketplace.errors import InputError
-    from marketplace.services import contracts as svc
 
     opens = {}
     for email in SIGNERS.values():
@@ -109,8 +109,8 @@ def load_demo_contracts(
     session: Session, settings: Settings, login_password: str = "chainmatch-demo"
 ) -> dict[str, Any]:
     """Create the demo contracts if they are not there; returns their ids."""
+    from marketplace.contracts import workflow as svc
     from marketplace.demo import ensure_demo_accounts
-    from marketplace.services import contracts as svc
 
     ensure_demo_accounts(session, login_password)
     large = session.scalar(select(User).where(User.email == SIGNERS["large"]))

@@ -145,7 +145,7 @@ class MatchSuggestion(TimestampMixin, Base):
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"), index=True)
     score: Mapped[float] = mapped_column(Float)
     rank: Mapped[int | None] = mapped_column(Integer)
-    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # marketplace/reasons.py
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # marketplace/matching/reasons.py
     status: Mapped[SuggestionStatus] = mapped_column(
         _enum(SuggestionStatus, "suggestion_status"), default=SuggestionStatus.SUGGESTED
     )

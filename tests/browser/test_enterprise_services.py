@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from marketplace.db import session_scope
-from marketplace.enterprise_demo import load_enterprise_demo
+from marketplace.enterprise.demo import load_enterprise_demo
 from tests.browser.test_flows import shot
 
 pytestmark = pytest.mark.browser

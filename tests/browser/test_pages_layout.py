@@ -97,7 +97,7 @@ def _overlap(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_the_dashboard_chart_labels_do_not_overlap(loaded, people, page, live_server, sign_in, language):
     from marketplace.db import session_scope
-    from marketplace.services.demands import create_demand
+    from marketplace.demands.workflow import create_demand
 
     with session_scope(loaded) as s:  # every demand type, and long industry names without an accepted firm
         for i, (kind, industry) in enumerate(

@@ -38,7 +38,7 @@ def test_web_app_keeps_serving_when_neo4j_is_down(loaded):
     settings = loaded.with_overrides(graph_backend="neo4j", neo4j_uri=CLOSED_PORT)
     app = create_app(settings, {"TESTING": True, "MATCH_USE_DENSE": False})
     with app.app_context():
-        from web.engine import get_engine
+        from web.matching_engine import get_engine
 
         assert get_engine().graph.backend == "networkx"
     health = app.test_client().get("/healthz").get_json()

@@ -8,11 +8,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.db import session_scope
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.firms import create_firm, update_profile
 from marketplace.models import Firm, FirmKind, Role
-from marketplace.services.accounts import create_user, issue_api_token
-from marketplace.services.demands import create_demand
-from marketplace.services.firms import create_firm, update_profile
 from web import create_app
 
 PASSWORD = "correct-horse-1"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.db import session_scope
 from marketplace.models import ApiToken, Membership, Role, User
-from marketplace.services.accounts import create_user, issue_api_token
 from tests.web.conftest import PASSWORD, csrf_token
 from web import create_app
 

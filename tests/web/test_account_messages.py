@@ -3,9 +3,9 @@ English on an English page."""
 
 from __future__ import annotations
 
+from marketplace.accounts.users import register_firm_user
 from marketplace.db import session_scope
 from marketplace.models import Role
-from marketplace.services.accounts import register_firm_user
 from tests.web.conftest import PASSWORD, csrf_token
 
 EN = {"Accept-Language": "en"}

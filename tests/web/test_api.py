@@ -114,7 +114,9 @@ def test_an_unknown_query_parameter_is_refused_naming_it(client, people):
     body = typo.get_json()
     assert typo.status_code == 400 and body["message"].startswith("stauts: unknown query parameter")
     assert (
-        "page" in body["message"] and "type" in body["message"] and body["detail"] == {"query": {"stauts": ["unknown parameter"]}}
+        "page" in body["message"]
+        and "type" in body["message"]
+        and body["detail"] == {"query": {"stauts": ["unknown parameter"]}}
     )
     # an endpoint that takes no query parameters refuses them too; known ones still work
     assert client.get("/api/v1/events?page=2", headers=headers).status_code == 400

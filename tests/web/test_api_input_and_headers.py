@@ -121,9 +121,9 @@ def test_requests_that_conflict_with_what_is_stored_answer_409_naming_the_field(
 def test_sending_agendas_before_anything_is_scheduled_is_a_conflict(loaded, world):  # noqa: F811
     from marketplace.db import session_scope
     from marketplace.errors import TransitionError
+    from marketplace.events import events as ev
+    from marketplace.events.scheduling import send_agendas
     from marketplace.models import Event
-    from marketplace.services import events as ev
-    from marketplace.services.events_scheduling import send_agendas
     from tests.events_helpers import event_data
 
     with session_scope(loaded) as s:

@@ -180,7 +180,7 @@ def test_organizer_and_admin_do_not_see_contracts(client, login, people):
 def test_non_designated_approver_is_forbidden(client, login, people, loaded):
     cid = _start(login, people)
     with session_scope(loaded) as s:
-        from marketplace.services.accounts import create_user
+        from marketplace.accounts.users import create_user
 
         colleague = create_user(
             s,
@@ -371,7 +371,7 @@ def test_designate_refuses_values_that_are_not_ids_and_writes_nothing(client, lo
 
 
 def test_a_member_cannot_make_themselves_approver_over_the_firms_designation(client, login, people, loaded):
-    from marketplace.services.accounts import create_user
+    from marketplace.accounts.users import create_user
 
     cid = _start(login, people)
     with session_scope(loaded) as s:

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.db import session_scope
+from marketplace.demands.suggestions import Candidate, owner_act, save_suggestions
+from marketplace.demands.workflow import set_status
 from marketplace.errors import ConflictError
 from marketplace.models import (
     Demand,
@@ -20,8 +22,6 @@ from marketplace.models import (
     OwnerAction,
     Visibility,
 )
-from marketplace.services.demands import set_status
-from marketplace.services.suggestions import Candidate, owner_act, save_suggestions
 
 
 def _suggest(settings, demand_id: int, firm_ids: list[int]) -> dict[int, int]:  # noqa: ANN001

@@ -1,12 +1,12 @@
 """Several server processes each hold a matching engine; a profile edit served by one reaches the
-engines of the others through the database (web.engine.follow_database)."""
+engines of the others through the database (web.matching_engine.follow_database)."""
 
 from __future__ import annotations
 
 from marketplace.db import session_scope
-from marketplace.services.firms import get_firm, update_profile
+from marketplace.enterprise.firms import get_firm, update_profile
 from web import create_app
-from web.engine import follow_database, get_engine, refresh_queue
+from web.matching_engine import follow_database, get_engine, refresh_queue
 
 CONFIG = {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False, "ENGINE_SYNC_SECONDS": 0}
 NEW_PRODUCT = "钠离子电池硬碳负极材料"

@@ -1,8 +1,8 @@
-"""The server answers while its matching engine loads in the background (web.engine.EngineLoader):
+"""The server answers while its matching engine loads in the background (web.matching_engine.EngineLoader):
 pages that need the engine say it is warming up (503, Retry-After), the others work, /healthz and
 /readyz say where it stands, and a build that fails is reported instead of hanging the server.
 
-The loading state is held open by a gate: the real loader (web.engine.load_engine_from_database)
+The loading state is held open by a gate: the real loader (web.matching_engine.load_engine_from_database)
 runs once the test opens it."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from marketplace.accounts.users import create_user
 from marketplace.db import session_scope
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.firms import create_firm
 from marketplace.models import MatchSuggestion, Role
-from marketplace.services.accounts import create_user
-from marketplace.services.demands import create_demand
-from marketplace.services.firms import create_firm
 from web import create_app
-from web.engine import EngineLoader, get_encoder, load_engine_from_database, start_engine_loading
+from web.matching_engine import EngineLoader, get_encoder, load_engine_from_database, start_engine_loading
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WARMING_UP_EN = "the matching engine is warming up; try again in a minute"

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.db import session_scope
-from marketplace.enterprise_demo import load_enterprise_demo
+from marketplace.enterprise.demo import load_enterprise_demo
+from marketplace.enterprise.tiers import save_figures
 from marketplace.models import Firm, Notification, Organization, Policy, ProcurementProject, User
-from marketplace.services.tiers import save_figures
 from tests.web.conftest import csrf_token
 
 
@@ -522,9 +522,9 @@ def test_a_firm_claims_a_tier_and_an_organizer_of_its_region_recognises_it(login
 
 
 def test_an_organizer_of_another_region_neither_sees_nor_decides_a_firms_tier_claim(login, services, loaded, people):
+    from marketplace.accounts.users import create_user
+    from marketplace.enterprise.tiers import claim_tier
     from marketplace.models import Role, Tier
-    from marketplace.services.accounts import create_user
-    from marketplace.services.tiers import claim_tier
     from tests.web.conftest import PASSWORD
 
     with session_scope(loaded) as s:

@@ -13,12 +13,12 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import delete, select
 
+from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.db import session_scope
+from marketplace.enterprise.firms import create_firm
+from marketplace.events import events as ev
+from marketplace.events.scheduling import schedule_event
 from marketplace.models import Event, EventDemand, EventRegistration, Meeting, MeetingStatus, Organization, Role
-from marketplace.services import events as ev
-from marketplace.services.accounts import create_user, issue_api_token
-from marketplace.services.events_scheduling import schedule_event
-from marketplace.services.firms import create_firm
 from tests.events_helpers import event_day_has_come
 from tests.web.conftest import PASSWORD
 
@@ -228,7 +228,7 @@ def test_invite_page_shows_reasons_segments_and_statuses_in_the_readers_language
 
 
 def test_invitation_reasons_and_segments_on_the_event_page_in_the_readers_language(login, world, loaded):
-    from marketplace.services.events_invitees import stored_segment
+    from marketplace.events.invitees import stored_segment
 
     with session_scope(loaded) as s:
         event = s.get(Event, world["event"])
@@ -974,7 +974,7 @@ def test_a_finished_event_offers_no_cancel_nor_invitation_and_refuses_them_with_
 
 
 def test_editing_the_date_sessions_or_tables_under_sent_agendas_is_refused_with_409(login, world, loaded):
-    from marketplace.services.events_scheduling import send_agendas
+    from marketplace.events.scheduling import send_agendas
 
     meeting_id = _schedule_by_hand(loaded, world, slot=1, table=2)
     with session_scope(loaded) as s:

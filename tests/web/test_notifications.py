@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from marketplace.accounts.notifications import notify
 from marketplace.db import session_scope
 from marketplace.models import User
-from marketplace.services.notifications import notify
 
 
 def _notify(settings, email: str, title: str) -> None:

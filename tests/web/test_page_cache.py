@@ -8,9 +8,9 @@ import re
 from sqlalchemy import select
 
 from marketplace.db import session_scope
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.firms import create_firm
 from marketplace.models import Firm
-from marketplace.services.demands import create_demand
-from marketplace.services.firms import create_firm
 from web import create_app
 
 BASE = {"TESTING": True, "WTF_CSRF_ENABLED": False, "MATCH_USE_DENSE": False}

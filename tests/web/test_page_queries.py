@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import event, select
 
 from marketplace.db import get_engine, session_scope
-from marketplace.services.demands import create_demand
+from marketplace.demands.workflow import create_demand
 
 
 def _queries_for(client, settings, path: str) -> int:  # noqa: ANN001
@@ -37,8 +37,8 @@ def test_demand_list_pages_do_not_query_once_per_owner(client, loaded, people):
 
 
 def test_saving_a_ranking_again_reads_no_firm_per_suggestion(loaded, people):
+    from marketplace.demands.suggestions import Candidate, save_suggestions
     from marketplace.models import Demand, Firm
-    from marketplace.services.suggestions import Candidate, save_suggestions
 
     def firm_reads(n: int) -> int:
         seen: list[str] = []
@@ -65,8 +65,8 @@ def test_saving_a_ranking_again_reads_no_firm_per_suggestion(loaded, people):
 
 
 def test_firm_page_reads_a_firm_in_the_same_number_of_queries_however_many_products_it_lists(client, loaded, people):
+    from marketplace.enterprise.firms import update_profile
     from marketplace.models import Firm
-    from marketplace.services.firms import update_profile
 
     firm_id = people["sme_firm"]
 

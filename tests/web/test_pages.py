@@ -335,13 +335,13 @@ def test_a_new_token_is_shown_once_after_a_redirect_so_a_reload_makes_no_second(
 
 
 def test_profile_edit_reaches_the_matching_engine(app, login, people):
-    from web.engine import get_engine
+    from web.matching_engine import get_engine
 
     client = login("sme")
     with app.app_context():
         get_engine()
     client.post("/profile", data={"products": "锂电池隔膜\n固态电解质膜片", "description": "x"})
-    from web.engine import refresh_queue
+    from web.matching_engine import refresh_queue
 
     assert refresh_queue(app).wait_idle(timeout=60)
     with app.app_context():
@@ -350,12 +350,12 @@ def test_profile_edit_reaches_the_matching_engine(app, login, people):
 
 
 def test_matching_without_data_explains_instead_of_crashing(tmp_path):
+    from marketplace.accounts.users import create_user
     from marketplace.config import Settings
     from marketplace.db import session_scope
+    from marketplace.demands.workflow import create_demand
+    from marketplace.enterprise.firms import create_firm
     from marketplace.models import Role
-    from marketplace.services.accounts import create_user
-    from marketplace.services.demands import create_demand
-    from marketplace.services.firms import create_firm
     from web import create_app
 
     settings = Settings(instance_dir=tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import unescape
 
 from marketplace.db import session_scope
-from marketplace.services.policies import create_policy, withdraw_policy
+from marketplace.enterprise.policies import create_policy, withdraw_policy
 from tests.web.conftest import csrf_token
 
 EN = {"Accept-Language": "en"}

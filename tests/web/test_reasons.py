@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from marketplace import reasons as why
 from marketplace.db import session_scope
+from marketplace.matching import reasons as why
 from marketplace.models import MatchSuggestion
 
 STORED_PATH = [
@@ -74,7 +74,7 @@ def test_chain_graph_reads_the_stored_paths_without_running_the_engine(login, lo
     def no_engine():  # noqa: ANN202
         raise AssertionError("the chain graph view must not run the matching engine")
 
-    monkeypatch.setattr("web.demands.get_engine", no_engine)
+    monkeypatch.setattr("web.demands.pages.get_engine", no_engine)
     graph = login("large").get(f"/demands/{people['demand']}/graph.json").get_json()
     assert [n["id"] for n in graph["nodes"]] == ["demand", "product:990001", "product:990002", "firm:990003"]
     assert [n["category"] for n in graph["nodes"]] == [0, 1, 1, 4]

@@ -100,9 +100,7 @@ def test_a_body_that_is_not_json_is_named_with_its_line_and_column(client, peopl
     body = response.get_json()
     assert response.status_code == 400 and body["message"].startswith("body: not valid JSON")
     assert "line 2, column 11" in body["message"] and "body" in body["detail"]["json"]
-    latin = client.post(
-        "/api/v1/match", data=b'{"text": "\xe9"}', headers=_auth(people, "sme")
-    )
+    latin = client.post("/api/v1/match", data=b'{"text": "\xe9"}', headers=_auth(people, "sme"))
     assert latin.status_code == 400 and "UTF-8" in latin.get_json()["message"]
 
 

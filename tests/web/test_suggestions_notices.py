@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.db import session_scope
+from marketplace.demands.suggestions import Candidate, save_suggestions
 from marketplace.models import Demand, User
 from marketplace.models.notifications import Notification, OutboxEmail
-from marketplace.services.suggestions import Candidate, save_suggestions
 
 
 def _notices(settings, email: str) -> list[Notification]:  # noqa: ANN001

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from marketplace.db import session_scope
+from marketplace.enterprise.firms import create_firm
 from marketplace.models import (
     ApiToken,
     Demand,
@@ -24,7 +25,6 @@ from marketplace.models import (
     User,
     utcnow,
 )
-from marketplace.services.firms import create_firm
 from tests.web.conftest import PASSWORD
 from tests.web.trust_world import world  # noqa: F401  (fixture)
 from web import InsecureConfigError, create_app
@@ -301,7 +301,7 @@ def test_sign_up_answers_the_same_for_a_registered_email(client, people):
 
 
 def test_unknown_email_costs_a_password_hash_like_a_known_one(loaded, people, monkeypatch):
-    import marketplace.services.accounts as accounts
+    import marketplace.accounts.users as accounts
 
     calls = []
     real = accounts.check_password_hash
@@ -470,7 +470,7 @@ def test_second_answer_to_the_same_suggestion_is_a_conflict(client, world):  # n
 
 def test_a_lost_race_on_a_unique_row_answers_409_not_500(client, people, monkeypatch):
     """Two sign-ups with one e-mail at once: the loser's INSERT hits the unique constraint."""
-    import marketplace.services.accounts as accounts
+    import marketplace.accounts.users as accounts
 
     monkeypatch.setattr(accounts, "_email_taken", lambda session, email: False)  # as if checked before the other insert
     response = client.post(
@@ -499,7 +499,7 @@ def test_inbox_refresh_is_debounced_per_firm(app, world):  # noqa: F811
 
 
 def test_profile_saves_queue_one_refresh_for_many_edits(app, people, monkeypatch):
-    from web.engine import refresh_queue
+    from web.matching_engine import refresh_queue
 
     class Recorder:
         def __init__(self) -> None:
@@ -523,7 +523,7 @@ def test_profile_saves_queue_one_refresh_for_many_edits(app, people, monkeypatch
 def test_heavy_work_allows_one_job_per_key_and_bounds_the_rest(app):
     from werkzeug.exceptions import Conflict
 
-    from web.engine import HeavyWork
+    from web.matching_engine import HeavyWork
 
     work = HeavyWork(slots=1)
     with app.test_request_context(), work.slot("inbox-1"), pytest.raises(Conflict), work.slot("inbox-1"):

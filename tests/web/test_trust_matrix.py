@@ -535,7 +535,7 @@ EXPECT: dict[str, Callable[[World], list[Case]]] = {
 def sparse_engine(loaded_session_settings):
     """One BM25 + graph engine (no dense model) shared by the matrix apps."""
     from marketplace.db import session_scope
-    from marketplace.matching import MatchEngine
+    from marketplace.matching.engine import MatchEngine
 
     with session_scope(loaded_session_settings) as s:
         return MatchEngine(loaded_session_settings, use_dense=False).build(s)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.db import session_scope
+from marketplace.enterprise.firms import update_profile
+from marketplace.events.invitees import stored_segment
 from marketplace.models import EventInvitation, Firm, MeetingRequest, Organization, Tier, User
-from marketplace.services.events_invitees import stored_segment
-from marketplace.services.firms import update_profile
 from tests.web.test_contracts_web import _start as start_contract_over_http
 from tests.web.test_events import world  # noqa: F401 - the event fixture
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.db import session_scope
+from marketplace.demands.suggestions import invite_firm
+from marketplace.demands.workflow import create_demand
+from marketplace.enterprise.firms import create_firm
 from marketplace.models import FirmKind, MatchSuggestion, Membership, Role, User
-from marketplace.services.accounts import create_user, issue_api_token
-from marketplace.services.demands import create_demand
-from marketplace.services.firms import create_firm
-from marketplace.services.suggestions import invite_firm
 from tests.web.conftest import PASSWORD
 
 ROLES = ("anonymous", "large", "large_b", "sme", "sme2", "pending", "organizer", "organizer2", "admin")
@@ -61,8 +61,8 @@ class World:
 
 
 def build_world(settings, people) -> World:  # noqa: ANN001
-    from marketplace.permissions import Viewer
-    from marketplace.services.accounts import create_organizer_invitation
+    from marketplace.accounts.permissions import Viewer
+    from marketplace.accounts.users import create_organizer_invitation
 
     w = World()
     with session_scope(settings) as s:
@@ -121,7 +121,7 @@ def build_world(settings, people) -> World:  # noqa: ANN001
                 s.flush()
                 w.suggestions[f"{firm_role}@{key}"] = sug.id
         invite_firm(s, w.demands["A-invited"], w.firms["sme"], w.users["large"])
-        from marketplace.services.contracts import designate, start_contract
+        from marketplace.contracts.workflow import designate, start_contract
 
         contract = start_contract(
             s, s.get(User, w.users["large"]), buyer_firm_id=w.firms["A"], supplier_firm_id=w.firms["sme"]
@@ -148,7 +148,7 @@ def build_world(settings, people) -> World:  # noqa: ANN001
     return w
 
 
-EVENT_ACCESS = {  # what each role may do in the world's event (Access levels of marketplace/services/events.py)
+EVENT_ACCESS = {  # what each role may do in the world's event (Access levels of marketplace/events/events.py)
     "anonymous": 0,
     "pending": 0,
     "organizer2": 0,  # organizer of another organization
@@ -163,8 +163,8 @@ EVENT_FIRMS = {"large", "sme", "sme2"}  # firms with an approved registration
 
 
 def _build_event(s, w: World) -> dict[str, int | str]:  # noqa: ANN001
+    from marketplace.events import events as ev
     from marketplace.models import Meeting
-    from marketplace.services import events as ev
     from tests.events_helpers import event_data
 
     event = ev.create_event(s, w.organizations["organizer"], event_data(title="信任测试对接会"))

@@ -32,12 +32,12 @@ def _rewrite(convert) -> None:  # noqa: ANN001
 
 
 def upgrade() -> None:
-    from marketplace.reasons import parse_legacy
+    from marketplace.matching.reasons import parse_legacy
 
     _rewrite(lambda reasons: [parse_legacy(r) if isinstance(r, str) else r for r in reasons])
 
 
 def downgrade() -> None:
-    from marketplace.reasons import render
+    from marketplace.matching.reasons import render
 
     _rewrite(lambda reasons: [render(r, 'zh') for r in reasons])

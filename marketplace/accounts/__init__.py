@@ -1,0 +1,1 @@
+"""Accounts: sign-up, firm membership, organizers, permissions and notifications."""

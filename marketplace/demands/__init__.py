@@ -1,0 +1,1 @@
+"""Demands: what firms post, their workflow, and the suggestions made for them."""

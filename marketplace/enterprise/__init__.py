@@ -1,0 +1,1 @@
+"""Firms and the enterprise services: profiles, consortia, policies and tier readiness."""

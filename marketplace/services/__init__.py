@@ -1,1 +1,0 @@
-"""Plain functions that own reads and writes of the domain; the CLI and the web views call them."""

@@ -1,0 +1,1 @@
+"""Pages and API of contracts (云签约)."""

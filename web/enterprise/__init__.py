@@ -1,0 +1,1 @@
+"""Pages and API of firms and the enterprise services (consortia, policies, tiers)."""

@@ -1,0 +1,1 @@
+"""Pages, forms and API of chain-matching events."""
