@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -133,3 +135,16 @@ def test_0014_recomputes_the_name_keys_to_fold_traditional_characters_and_look_a
     with engine.connect() as conn:
         keys = conn.execute(text("SELECT name_key, short_name_key FROM firms WHERE id = :f"), {"f": firm_id}).one()
     assert tuple(keys) == ("比亞迪股份有限公司", "тсl")
+
+
+def test_migration_files_are_numbered_in_chain_order(tmp_path):
+    """``NN_REV_name.py``: NN is the file's place in the upgrade chain, REV its revision id."""
+    from alembic.script import ScriptDirectory
+
+    from marketplace.db import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config(Settings(instance_dir=tmp_path)))
+    chain = list(reversed(list(scripts.walk_revisions())))
+    names = [Path(s.path).name for s in chain]
+    assert names == sorted(names)
+    assert [n.split("_")[:2] for n in names] == [[f"{i:02d}", s.revision] for i, s in enumerate(chain, 1)]
