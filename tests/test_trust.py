@@ -547,8 +547,8 @@ def test_a_firm_always_keeps_an_administrator(session, firm_staff):
             set_firm_admin(session, viewer, boss.id, False)
     assert set_firm_admin(session, _as(boss), colleague.id, True).is_firm_admin
     assert not set_firm_admin(session, _as(boss), boss.id, False).is_firm_admin  # steps down
-    assert not can_manage_members(_as(boss), boss.firm_id, session)
-    assert can_manage_members(_as(colleague), boss.firm_id, session)
+    assert not can_manage_members(session, _as(boss), boss.firm_id)
+    assert can_manage_members(session, _as(colleague), boss.firm_id)
     with pytest.raises(ConflictError, match="last administrator"):
         remove_member(session, _as(colleague), colleague.id)
     with pytest.raises(ConflictError, match="is not firm admin"):

@@ -234,7 +234,7 @@ def end_sessions(session: Session, user: User) -> None:
 # --- firm membership -------------------------------------------------------------------------
 
 
-def can_manage_members(viewer: Viewer, firm_id: int, session: Session) -> bool:
+def can_manage_members(session: Session, viewer: Viewer, firm_id: int) -> bool:
     """Platform admin, or an active firm admin of that firm."""
     if viewer.is_admin:
         return True
@@ -248,7 +248,7 @@ def pending_members(session: Session, viewer: Viewer) -> list[User]:
     """Membership requests the viewer may decide: all for the admin, its firm's for a firm admin."""
     query = select(User).where(User.membership == Membership.PENDING).order_by(User.id)
     if not viewer.is_admin:
-        if viewer.firm_id is None or not can_manage_members(viewer, viewer.firm_id, session):
+        if viewer.firm_id is None or not can_manage_members(session, viewer, viewer.firm_id):
             return []
         query = query.where(User.firm_id == viewer.firm_id)
     return list(session.scalars(query))
@@ -258,7 +258,7 @@ def decide_membership(session: Session, viewer: Viewer, user_id: int, approve: b
     """Approve or reject a pending request (conditional update: a second decision gets 409).
     The first approved member of a firm without a firm admin becomes its firm admin."""
     user = session.get(User, user_id)
-    if user is None or user.firm_id is None or not can_manage_members(viewer, user.firm_id, session):
+    if user is None or user.firm_id is None or not can_manage_members(session, viewer, user.firm_id):
         raise NotFoundError(
             msg("user_id: no membership request %(user_id)s for you to decide", user_id=user_id), field="user_id"
         )
@@ -285,7 +285,7 @@ def firm_members(session: Session, viewer: Viewer) -> list[User]:
     its admins first; empty for anyone else."""
     query = select(User).where(User.role.in_([Role.LARGE, Role.SME]), User.membership == Membership.ACTIVE)
     if not viewer.is_admin:
-        if viewer.firm_id is None or not can_manage_members(viewer, viewer.firm_id, session):
+        if viewer.firm_id is None or not can_manage_members(session, viewer, viewer.firm_id):
             return []
         query = query.where(User.firm_id == viewer.firm_id)
     return list(session.scalars(query.order_by(User.firm_id, User.is_firm_admin.desc(), User.name, User.id)))
@@ -301,7 +301,7 @@ def _member_to_manage(session: Session, viewer: Viewer, user_id: int) -> User:
         raise NotFoundError(
             msg("user_id: no member %(user_id)s of a firm you manage", user_id=user_id), field="user_id"
         )
-    if not can_manage_members(viewer, user.firm_id, session):
+    if not can_manage_members(session, viewer, user.firm_id):
         raise PermissionDeniedError(msg("user_id: only your firm's administrators manage its members"), field="user_id")
     return user
 

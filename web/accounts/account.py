@@ -54,7 +54,7 @@ def members():  # noqa: ANN201
     platform admin sees every firm's)."""
     viewer = current_viewer()
     db = get_db()
-    if not (viewer.is_admin or (viewer.firm_id is not None and can_manage_members(viewer, viewer.firm_id, db))):
+    if not (viewer.is_admin or (viewer.firm_id is not None and can_manage_members(db, viewer, viewer.firm_id))):
         abort(403)
     return render_template(
         "account/members.html",
