@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
+from marketplace.cli_common import AppContext, emit, json_option, pass_app
 
 
-@cli.group("postgres")
+@click.group("postgres")
 def postgres_group() -> None:
     """Run a local PostgreSQL server (Debian's binaries) in a temporary directory on a free port."""
 
@@ -22,7 +22,7 @@ def _print_status(s: dict[str, Any]) -> None:
 
 @postgres_group.command("start")
 @click.option("--fast", is_flag=True, help="fsync off: for tests only, data may be lost on a crash.")
-@_json_opt
+@json_option
 @pass_app
 def postgres_start(app: AppContext, fast: bool, as_json: bool) -> None:
     """Initialise a cluster and start it; prints the URL to use as MARKETPLACE_DATABASE_URL."""
@@ -32,7 +32,7 @@ def postgres_start(app: AppContext, fast: bool, as_json: bool) -> None:
 
 
 @postgres_group.command("stop")
-@_json_opt
+@json_option
 @pass_app
 def postgres_stop(app: AppContext, as_json: bool) -> None:
     """Stop the server started by `postgres start` and delete its files."""
@@ -42,7 +42,7 @@ def postgres_stop(app: AppContext, as_json: bool) -> None:
 
 
 @postgres_group.command("status")
-@_json_opt
+@json_option
 @pass_app
 def postgres_status(app: AppContext, as_json: bool) -> None:
     """Whether the server answers, and its URL (exit 1 when it does not answer)."""

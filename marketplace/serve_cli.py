@@ -1,4 +1,4 @@
-"""`serve`, `index build` and `demo accounts` commands."""
+"""`serve` (the web app under waitress) and `index build` (the matching indexes it loads)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from marketplace.cli import AppContext, _json_opt, cli, demo_group, emit, pass_app
+from marketplace.cli_common import AppContext, build_engine, emit, json_option, pass_app
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from marketplace.config import Settings
 
-DEMO_PASSWORD = "chainmatch-demo"
 # Page work is CPU-bound Python (about one core per process); threads beyond one keep that core busy
 # while others wait on the database's round trips. 16 and 8 measured alike within the machine's
 # run-to-run spread on both databases (docs/benchmarks.md, "Load"); the pool covers 16.
@@ -30,7 +29,7 @@ def serving_app(settings: Settings) -> Flask:
     return create_app(settings.with_persisted_secret_key())
 
 
-@cli.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
@@ -63,52 +62,17 @@ def serve_command(app: AppContext, host: str, port: int, threads: int, connectio
     serve(flask_app, host=host, port=port, threads=threads, connection_limit=connection_limit)
 
 
-@cli.group("index")
+@click.group("index")
 def index_group() -> None:
     """The matching indexes (embeddings are cached by content in MARKETPLACE_INSTANCE_DIR/index)."""
 
 
 @index_group.command("build")
-@_json_opt
+@json_option
 @pass_app
 def index_build(app: AppContext, as_json: bool) -> None:
     """Build or update the profile embeddings and vector index (only changed profiles are encoded)."""
-    from marketplace.matching.cli import build_engine
-
     started = time.perf_counter()
     engine = build_engine(app, progress=not as_json, use_graph=False)
     data = {"profiles": len(engine.profiles), **engine.build_info, "seconds": round(time.perf_counter() - started, 1)}
     emit(data, as_json, lambda d: click.echo(f"索引就绪 / index ready: {d}"))
-
-
-@demo_group.command("accounts")
-@_json_opt
-@pass_app
-def demo_accounts(app: AppContext, as_json: bool) -> None:
-    """Create the demo accounts (idempotent) and print how to sign in, who approves and who signs
-    contracts, and the demo signing password (--json: one object per account, with its
-    contract_role and signing_password)."""
-    from marketplace.contracts.demo import contract_roles
-    from marketplace.demo import ensure_demo_accounts
-
-    with app.session() as session:
-        rows = contract_roles(session, app.settings, ensure_demo_accounts(session, DEMO_PASSWORD), DEMO_PASSWORD)
-
-    def human(items: list[dict]) -> None:
-        roles = {"signer": "签署人 / signer", "approver": "审批人 / approver"}
-        click.echo(f"演示账号 / demo accounts (登录密码 / password: {DEMO_PASSWORD})")
-        for r in items:
-            role = roles.get(r["contract_role"], "")
-            click.echo(f"  {r['role']:<10} {r['email']:<32} {r['belongs_to']}  {role}".rstrip())
-        signers = [r for r in items if r["contract_role"] == "signer"]
-        passwords = sorted({r["signing_password"] for r in signers if r["signing_password"]})
-        for password in passwords:
-            who = ", ".join(r["email"] for r in signers if r["signing_password"] == password)
-            click.echo(f"签署密码 / signing password: {password} ({who})")
-        for r in signers:
-            if not r["signing_password"]:
-                click.echo(f"  {r['email']}: 已自行设置签署密码 / chose their own signing password")
-        if signers:
-            click.echo("合同 / contracts: /contracts (审批人审批，签署人签署 / approvers approve, signers sign)")
-
-    emit(rows, as_json, human)

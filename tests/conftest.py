@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.pool import NullPool
 
-from marketplace.cli import AppContext, cli
+from marketplace.cli import cli
+from marketplace.cli_common import AppContext
 from marketplace.config import Settings
 from marketplace.db import init_db, session_scope
 
@@ -189,7 +190,6 @@ def fixture_data(tmp_path: Path) -> Path:
 @pytest.fixture
 def runner(settings: Settings):
     """Invoke the CLI against the test database: runner.invoke(args) -> click Result."""
-    import marketplace.commands  # noqa: F401  (registers all commands)
 
     class Runner:
         def invoke(self, args: list[str], **kw):

@@ -251,7 +251,6 @@ def test_the_largest_id_the_databases_store_is_looked_up_like_any_other(runner):
     ],
 )
 def test_a_bad_environment_value_exits_2_naming_the_variable_and_what_it_accepts(tmp_path, variable, value, accepts):
-    import marketplace.commands  # noqa: F401  (registers all commands)
     from marketplace.cli import cli
 
     env = {"MARKETPLACE_INSTANCE_DIR": str(tmp_path), variable: value}

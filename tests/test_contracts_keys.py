@@ -53,7 +53,6 @@ def instance_env(root: Path, **settings: str) -> dict[str, str | None]:
 
 def run(env: dict[str, str | None], *args: str):  # noqa: ANN201 - click Result
     """``python -m marketplace ARGS`` in a process of its own (nothing loaded before)."""
-    import marketplace.commands  # noqa: F401  (registers every command)
 
     pki._CACHE.clear()
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

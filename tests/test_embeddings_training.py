@@ -247,7 +247,6 @@ def test_a_missing_model_directory_is_refused_naming_it(tmp_path):
 
 
 def test_a_missing_model_stops_index_build_with_exit_code_2(loaded: Settings, tmp_path):
-    import marketplace.commands  # noqa: F401 - registers `index build` (the test passed only after another did)
     from tests.conftest import AppContext, CliRunner, cli
 
     s = loaded.with_overrides(embedding_model=str(tmp_path / "gone"))

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import marketplace.commands  # noqa: F401  (registers the events group)
 from marketplace.cli import cli
 from marketplace.errors import InputError
 from marketplace.events.solver import (

@@ -257,8 +257,8 @@ def test_a_mail_that_went_out_stays_marked_sent_when_the_run_dies_later(settings
 def _invoke_with_smtp(settings, port: int, args: list[str], **overrides):
     from click.testing import CliRunner
 
-    import marketplace.commands  # noqa: F401  (registers all commands)
-    from marketplace.cli import AppContext, cli
+    from marketplace.cli import cli
+    from marketplace.cli_common import AppContext
 
     app = AppContext(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=port, **overrides))
     return CliRunner().invoke(cli, args, obj=app, catch_exceptions=False)

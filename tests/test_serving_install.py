@@ -38,7 +38,6 @@ sys.meta_path.insert(0, RefusePyTorch())
 
 from click.testing import CliRunner
 
-import marketplace.commands  # noqa: F401 - registers the commands, as `python -m marketplace` does
 from marketplace.cli import cli
 from marketplace.config import Settings
 

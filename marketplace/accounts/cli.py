@@ -1,4 +1,5 @@
-"""Accounts the platform admin manages from the server: ``python -m marketplace users ...``.
+"""Accounts the platform admin manages from the server: ``python -m marketplace users ...``, and
+the e-mail outbox: ``notifications deliver``.
 
 Organizer accounts are never self-granted: the admin creates them here (or on /admin/), or an
 organizer of the same organization sends an invitation link. Firm-membership requests are
@@ -12,11 +13,12 @@ import click
 from sqlalchemy import select
 
 from marketplace.accounts.permissions import Viewer
-from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
+from marketplace.cli_common import AppContext, emit, fail, json_option, pass_app
+from marketplace.errors import msg
 from marketplace.models import Organization, OrganizationKind, Role, User
 
 
-@cli.group("users")
+@click.group("users")
 def users_group() -> None:
     """用户与角色 / users and roles: organizers, admins, firm-membership requests."""
 
@@ -35,7 +37,7 @@ ADMIN = Viewer(user_id=None, role=Role.ADMIN)  # the server's operator acts as t
     show_default=True,
 )
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="at least 8 characters")
-@_json_opt
+@json_option
 @pass_app
 def create_organizer(
     app: AppContext, email: str, name: str, organization_name: str, kind: str, password: str, as_json: bool
@@ -61,7 +63,7 @@ def create_organizer(
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="at least 8 characters")
-@_json_opt
+@json_option
 @pass_app
 def create_admin(app: AppContext, email: str, name: str, password: str, as_json: bool) -> None:
     """Create a platform admin account."""
@@ -76,7 +78,7 @@ def create_admin(app: AppContext, email: str, name: str, password: str, as_json:
 @users_group.command("invite-organizer")
 @click.argument("organization")
 @click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
-@_json_opt
+@json_option
 @pass_app
 def invite_organizer(app: AppContext, organization: str, base_url: str, as_json: bool) -> None:
     """Print a single-use invitation link (7 days) to join ORGANIZATION (name or id) as organizer."""
@@ -101,7 +103,7 @@ def invite_organizer(app: AppContext, organization: str, base_url: str, as_json:
 
 
 @users_group.command("pending")
-@_json_opt
+@json_option
 @pass_app
 def pending(app: AppContext, as_json: bool) -> None:
     """List requests to join a firm that wait for approval."""
@@ -125,7 +127,7 @@ def pending(app: AppContext, as_json: bool) -> None:
 @users_group.command("decide")
 @click.argument("user_id", type=int)
 @click.argument("decision", type=click.Choice(["approve", "reject"]))
-@_json_opt
+@json_option
 @pass_app
 def decide(app: AppContext, user_id: int, decision: str, as_json: bool) -> None:
     """Approve or reject USER_ID's request to join its firm."""
@@ -139,7 +141,7 @@ def decide(app: AppContext, user_id: int, decision: str, as_json: bool) -> None:
 
 @users_group.command("remove")
 @click.argument("user_id", type=int)
-@_json_opt
+@json_option
 @pass_app
 def remove(app: AppContext, user_id: int, as_json: bool) -> None:
     """End USER_ID's membership of its firm: the account stays, acts for no firm, and its sessions
@@ -155,7 +157,7 @@ def remove(app: AppContext, user_id: int, as_json: bool) -> None:
 @users_group.command("firm-admin")
 @click.argument("user_id", type=int)
 @click.argument("action", type=click.Choice(["grant", "revoke"]))
-@_json_opt
+@json_option
 @pass_app
 def firm_admin(app: AppContext, user_id: int, action: str, as_json: bool) -> None:
     """Make USER_ID its firm's admin (grant) or end that role (revoke; a firm keeps at least one)."""
@@ -169,7 +171,7 @@ def firm_admin(app: AppContext, user_id: int, action: str, as_json: bool) -> Non
 
 @users_group.command("list")
 @click.option("--role", type=click.Choice([r.value for r in Role]))
-@_json_opt
+@json_option
 @pass_app
 def list_users(app: AppContext, role: str | None, as_json: bool) -> None:
     """Users with their role, firm or organization and membership."""
@@ -195,3 +197,45 @@ def list_users(app: AppContext, role: str | None, as_json: bool) -> None:
             click.echo(f"{r['user_id']:>6} {r['role']:<10} {r['email']:<30} {r['belongs_to'] or '—'}") for r in items
         ],
     )
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+@click.group("notifications")
+def notifications_group() -> None:
+    """通知与邮件 / notifications and the e-mail outbox."""
+
+
+@notifications_group.command("deliver")
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Most mails to send.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def deliver_command(app: AppContext, limit: int, as_json: bool) -> None:
+    """Send queued e-mail (SMTP when MARKETPLACE_SMTP_HOST is set; otherwise it stays in the outbox).
+
+    Each message is sent and recorded on its own: one that fails keeps its error and is tried again on
+    the next run, the others go out. Links in the mail start with MARKETPLACE_PUBLIC_BASE_URL
+    (http://127.0.0.1:5000 when it is unset).
+    Exit code 0 when every message tried went out, 1 when any failed.
+    """
+    from marketplace.accounts.notifications import deliver_outbox, sender_from_settings
+
+    with app.session() as session:
+        result = deliver_outbox(
+            session, sender_from_settings(app.settings), limit=limit, base_url=app.settings.site_url()
+        )
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(f"已发送 / sent {r['sent']}, 失败 / failed {r['failed']}, 待发 / pending {r['pending']}"),
+    )
+    if result["failed"]:
+        fail(
+            msg(
+                "%(failed)s message(s) could not be sent; each keeps its error in the outbox (last_error) "
+                "and is tried again on the next run",
+                failed=result["failed"],
+            ),
+            1,
+        )

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
+from marketplace.cli_common import AppContext, emit, json_option, pass_app
 from marketplace.errors import InputError, NotFoundError, msg
 
 
-@cli.group("contracts")
+@click.group("contracts")
 def contracts_group() -> None:
     """云签约 / contracts: verify signed PDFs, check audit chains, export evidence packages."""
 
@@ -29,7 +29,7 @@ def _contract(session, contract_id: int):  # noqa: ANN001, ANN202
 
 @contracts_group.command("verify")
 @click.argument("file", type=click.Path(path_type=Path))
-@_json_opt
+@json_option
 @pass_app
 def verify_command(app: AppContext, file: Path, as_json: bool) -> None:
     """Verify a signed contract PDF offline: signatures intact, chain to the platform root,
@@ -66,7 +66,7 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.argument("contract_id", metavar="ID", type=int)
-@_json_opt
+@json_option
 @pass_app
 def audit_verify_command(app: AppContext, contract_id: int, as_json: bool) -> None:
     """Recompute the audit chain of contract ID; exit 1 on any change, deletion or reordering."""
@@ -89,7 +89,7 @@ def audit_verify_command(app: AppContext, contract_id: int, as_json: bool) -> No
 @contracts_group.command("export")
 @click.argument("contract_id", metavar="ID", type=int)
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write into.")
-@_json_opt
+@json_option
 @pass_app
 def export_command(app: AppContext, contract_id: int, out_dir: Path, as_json: bool) -> None:
     """Write the signed PDF, completion certificate, audit log (JSON), CA certificates and CRL."""
@@ -104,7 +104,7 @@ def export_command(app: AppContext, contract_id: int, out_dir: Path, as_json: bo
 
 @contracts_group.command("list")
 @click.option("--status", help="negotiating | approving | signing | signed | cancelled")
-@_json_opt
+@json_option
 @pass_app
 def list_command(app: AppContext, status: str | None, as_json: bool) -> None:
     """All contracts (operator view; users see theirs on the web)."""
@@ -136,7 +136,7 @@ def list_command(app: AppContext, status: str | None, as_json: bool) -> None:
 @contracts_group.command("stats")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Signed on or after (YYYY-MM-DD).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Signed before (YYYY-MM-DD).")
-@_json_opt
+@json_option
 @pass_app
 def stats_command(app: AppContext, since, until, as_json: bool) -> None:  # noqa: ANN001
     """Signed contracts and amounts (签约数 / 金额)."""
@@ -150,7 +150,7 @@ def stats_command(app: AppContext, since, until, as_json: bool) -> None:  # noqa
 @contracts_group.command("revoke-key")
 @click.argument("email")
 @click.option("--reason", default="key compromise", show_default=True)
-@_json_opt
+@json_option
 @pass_app
 def revoke_key_command(app: AppContext, email: str, reason: str, as_json: bool) -> None:
     """Revoke a user's signing certificate for cause: its serial goes on the CRL at once."""
@@ -185,7 +185,7 @@ def pki_group() -> None:
     help="A file holding a passphrase the keys may be encrypted under now (e.g. the previous "
     "MARKETPLACE_CONTRACTS_CA_KEY when changing it). Repeatable.",
 )
-@_json_opt
+@json_option
 @pass_app
 def pki_rekey_command(app: AppContext, old_key_files: tuple[Path, ...], as_json: bool) -> None:
     """Encrypt the platform CA and TSA keys under the current protection.

@@ -8,12 +8,12 @@ from typing import IO, Any
 
 import click
 
-from marketplace.cli import AppContext, cli, emit, pass_app
+from marketplace.cli_common import AppContext, build_engine, emit, pass_app
 from marketplace.errors import InputError
 from marketplace.events.solver import solve_json
 
 
-@cli.group("events")
+@click.group("events")
 def events_group() -> None:
     """产业链对接活动 / chain-matching events: create, invite, propose, schedule, agendas."""
 
@@ -174,7 +174,6 @@ def invite_suggest_command(
 ) -> None:
     """Rank firms to invite on both sides from the event's chain, with reasons and chain gaps."""
     from marketplace.events.invitees import invite_from_suggestions, invite_suggestions
-    from marketplace.matching.cli import build_engine
 
     engine = build_engine(app, progress=not as_json, **({"use_dense": False} if no_dense else {}))
     with app.session() as session:
@@ -242,7 +241,6 @@ def register_command(app: AppContext, event_id: int, firm_id: int, representativ
 def propose_command(app: AppContext, event_id: int, per_demand: int, no_dense: bool, as_json: bool) -> None:
     """The engine proposes meetings: for each demand on the board, the best registered SMEs."""
     from marketplace.events.events import propose, request_dict
-    from marketplace.matching.cli import build_engine
 
     engine = build_engine(app, progress=not as_json, **({"use_dense": False} if no_dense else {}))
     with app.session() as session:

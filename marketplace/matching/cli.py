@@ -1,24 +1,22 @@
-"""`match`, `suggest` and `evaluate` commands (the matching engine's CLI contract)."""
+"""Matching from the command line: `match`, `suggest` and `evaluate` (the matching engine's CLI
+contract), `embeddings train` (ChainMatch's own sentence-embedding model), `graph ...` (the
+industry-chain graph) and `neo4j ...` (the bundled Neo4j server)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from marketplace.cli import AppContext, _json_opt, cli, emit, pass_app
+from graph import BACKENDS
+from graph.protocol import Label
+from marketplace.cli_common import AppContext, build_engine, emit, json_option, pass_app
 from marketplace.errors import InputError
 from marketplace.models import DemandType, FirmKind, Tier
-
-
-def build_engine(app: AppContext, *, progress: bool = True, **kw: Any):  # noqa: ANN201
-    from marketplace.matching.engine import MatchEngine
-
-    with app.session() as session:
-        return MatchEngine(app.settings, progress=progress and sys.stderr.isatty(), **kw).build(session)
 
 
 def read_queries(path: Path) -> list[dict[str, Any]]:
@@ -75,7 +73,7 @@ def _print_results(results: list[dict[str, Any]]) -> None:
             click.echo(f"       - {reason}")
 
 
-@cli.command("match")
+@click.command("match")
 @click.option("--text", help="Demand text to match.")
 @click.option("--type", "type_", help="Demand type: " + ", ".join(t.value for t in DemandType))
 @click.option("--queries", type=click.Path(path_type=Path), help="JSONL file: one {id, text, type} a line.")
@@ -89,7 +87,7 @@ def _print_results(results: list[dict[str, Any]]) -> None:
 @click.option(
     "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of the reasons."
 )
-@_json_opt
+@json_option
 @pass_app
 def match_command(
     app: AppContext,
@@ -183,14 +181,14 @@ def _match_demand(
     emit(rows, as_json, _print_results)
 
 
-@cli.command("suggest")
+@click.command("suggest")
 @click.option("--firm", "firm_id", required=True, type=int, help="Firm whose inbox to rank.")
 @click.option("--top", "top_k", default=10, show_default=True, type=click.IntRange(1, 500))
 @click.option("--save", is_flag=True, help="Store the suggestions in the firm's inbox.")
 @click.option(
     "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of the reasons."
 )
-@_json_opt
+@json_option
 @pass_app
 def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, lang: str, as_json: bool) -> None:
     """Rank open demands that firm FIRM could answer."""
@@ -214,7 +212,7 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, lang:
     emit(rows, as_json, human)
 
 
-@cli.command("evaluate")
+@click.command("evaluate")
 @click.option(
     "--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Defaults to ../shared/data."
 )
@@ -242,7 +240,7 @@ def suggest_command(app: AppContext, firm_id: int, top_k: int, save: bool, lang:
     "--reuse", is_flag=True, help="Reuse the evaluation database of an earlier run with the same --hidden/--seed."
 )
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
-@_json_opt
+@json_option
 @pass_app
 def evaluate_command(
     app: AppContext,
@@ -292,3 +290,316 @@ def _pick(raw: str | None, allowed: tuple[str, ...], field: str) -> list[str]:
             f"{field}: unknown {', '.join(unknown) or '(none)'}; use some of {', '.join(allowed)}", field=field
         )
     return chosen
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+
+@click.group("embeddings")
+def embeddings_group() -> None:
+    """ChainMatch's own sentence-embedding model (docs/matching.md)."""
+
+
+def _print_model_card(card: dict) -> None:
+    held = card["heldout_facts"]
+    click.echo(f"模型已保存 / model saved: {card['out']}")
+    kinds = ", ".join(f"{k} {v}" for k, v in card["pairs"].items() if k not in ("total", "sha256"))
+    click.echo(f"  pairs: {card['pairs']['total']} ({kinds})")
+    click.echo(
+        f"  held-out facts R@10: trained {held['trained'].get('R@10')}, untrained {held['untrained'].get('R@10')}, "
+        f"chance {held['chance_R@10']}"
+    )
+    click.echo(f"  {card['seconds']} s; use it: MARKETPLACE_EMBEDDING_MODEL={card['out']}")
+
+
+@embeddings_group.command("train")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model directory to write (default: MARKETPLACE_INSTANCE_DIR/models/chainmatch-zh-static).",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "database", "evaluation-split"]),
+    default="auto",
+    show_default=True,
+    help="evaluation-split: a database built like the evaluation's (its hidden edges and ICKG valid.txt left "
+    "out); database: the instance's own database; auto: evaluation-split when the data directory has the files.",
+)
+@click.option("--seed", default=13, show_default=True, type=int)
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 100))
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(2, 65536))
+@click.option("--lr", "learning_rate", default=0.2, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--dim", default=256, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--vocab-size", default=20000, show_default=True, type=click.IntRange(100, 1_000_000))
+@click.option("--loss", type=click.Choice(["mnrl", "cached-mnrl"]), default="mnrl", show_default=True)
+@click.option("--max-pairs", "max_pairs_per_kind", default=40000, show_default=True, type=click.IntRange(10))
+@click.option(
+    "--heldout", default=500, show_default=True, type=click.IntRange(0), help="Firm facts held out and scored."
+)
+@click.option(
+    "--teacher",
+    type=click.Choice(["none", "use-multilingual-v3"]),
+    default="none",
+    show_default=True,
+    help="Distil the token table from this model's vectors of industry, product and patent names first "
+    "(docs/matching.md); its vectors are cached under the instance directory.",
+)
+@click.option(
+    "--hard-negatives",
+    type=click.Choice(["none", "bm25"]),
+    default="none",
+    show_default=True,
+    help="bm25: each fact pair also gets the profile of another firm that BM25 ranks highest for its anchor.",
+)
+@click.option(
+    "--teacher-texts", default=40000, show_default=True, type=click.IntRange(10), help="Texts the teacher encodes."
+)
+@click.option("--float32", "float32", is_flag=True, help="Store the table as float32 (default float16).")
+@json_option
+@pass_app
+def embeddings_train_command(
+    app: AppContext,
+    out: Path | None,
+    source: str,
+    as_json: bool,
+    float32: bool,
+    **hyper: object,
+) -> None:
+    """Train a StaticEmbedding model on pairs mined from the data (deterministic for a seed)."""
+    from embeddings.training import TrainConfig, file_hashes, train_model
+    from marketplace.matching.training_data import (
+        EVAL_HIDDEN,
+        EVAL_SEED,
+        build_evaluation_split,
+        evaluation_split_files,
+        has_evaluation_data,
+        load_training_inputs,
+    )
+
+    config = TrainConfig(float16=not float32, **hyper)  # type: ignore[arg-type]
+    out = out or Path(app.settings.instance_dir) / "models" / "chainmatch-zh-static"
+    progress = not as_json and sys.stderr.isatty()
+
+    def say(message: str) -> None:
+        if not as_json:
+            click.echo(message, err=True)
+
+    data_dir = Path(app.settings.data_dir)
+    if source == "auto":
+        source = "evaluation-split" if has_evaluation_data(data_dir) else "database"
+    if source == "evaluation-split":
+        if not has_evaluation_data(data_dir):
+            from marketplace.errors import InputError
+
+            raise InputError(
+                f"{data_dir} lacks chainkg/ and ickg25/train.txt; set MARKETPLACE_DATA_DIR or use --source database",
+                field="source",
+            )
+        say(f"building the evaluation split of {data_dir} (hidden edges: {EVAL_HIDDEN}, seed {EVAL_SEED}) ...")
+        hashes = file_hashes(evaluation_split_files(data_dir))
+        split = build_evaluation_split(app.settings, data_dir, progress, hashes)
+        info = {
+            "source": "evaluation-split",
+            "evaluation_hidden_edges": EVAL_HIDDEN,
+            "evaluation_seed": EVAL_SEED,
+            "files_sha256": hashes,
+        }
+        from marketplace.db import session_scope
+
+        with session_scope(split) as session:
+            profiles, relations = load_training_inputs(session)
+    else:
+        info = {"source": "database", "database": app.settings.database_url}
+        with app.session() as session:
+            profiles, relations = load_training_inputs(session)
+    cache = Path(app.settings.instance_dir) / "models" / ".teacher-cache"
+    card = train_model(profiles, relations, out, config, source=info, progress=progress, say=say, teacher_cache=cache)
+    card["out"] = str(out)
+    emit(card, as_json, _print_model_card)
+
+
+# --- graph and neo4j -------------------------------------------------------------------------
+
+_backend_opt = click.option("--backend", type=click.Choice(BACKENDS), help="Defaults to MARKETPLACE_GRAPH_BACKEND.")
+
+
+@click.group("neo4j")
+def neo4j_group() -> None:
+    """Run the bundled Neo4j server (real Neo4j Community, Bolt on MARKETPLACE_NEO4J_URI)."""
+
+
+def _print_status(s: dict[str, Any]) -> None:
+    state = "运行中 / running" if s["running"] else "未运行 / not running"
+    nodes = f", {s['nodes']} nodes" if s["nodes"] is not None else ""
+    click.echo(f"Neo4j {state} at {s['uri']} (pid {s['pid']}, data {s['data_dir']}{nodes}) {s['message']}")
+
+
+@neo4j_group.command("start")
+@json_option
+@pass_app
+def neo4j_start(app: AppContext, as_json: bool) -> None:
+    """Start the server and wait until Bolt answers."""
+    from graph import server
+
+    emit(server.start(app.settings).as_dict(), as_json, _print_status)
+
+
+@neo4j_group.command("stop")
+@json_option
+@pass_app
+def neo4j_stop(app: AppContext, as_json: bool) -> None:
+    """Stop the server started by `neo4j start`."""
+    from graph import server
+
+    emit(server.stop(app.settings).as_dict(), as_json, _print_status)
+
+
+@neo4j_group.command("status")
+@json_option
+@pass_app
+def neo4j_status(app: AppContext, as_json: bool) -> None:
+    """Where the server runs and how many nodes it holds (exit 1 when it does not answer)."""
+    from graph import server
+
+    st = server.status(app.settings)
+    emit(st.as_dict(), as_json, _print_status)
+    if not st.running:
+        raise SystemExit(1)
+
+
+@click.group("graph")
+def graph_group() -> None:
+    """The industry-chain graph: sync, expand, path, stats."""
+
+
+@graph_group.command("sync")
+@_backend_opt
+@json_option
+@pass_app
+def graph_sync(app: AppContext, backend: str | None, as_json: bool) -> None:
+    """Load everything in the database into the graph backend (idempotent)."""
+    from graph import make_graph
+    from graph.sync import sync_all
+
+    start = time.perf_counter()
+    graph = make_graph(app.settings, backend)
+    try:
+        with app.session() as session:
+            written = sync_all(session, graph, progress=not as_json)
+        result = {
+            "backend": graph.backend,
+            **written,
+            "seconds": round(time.perf_counter() - start, 2),
+            "counts": graph.counts(),
+        }
+    finally:
+        graph.close()
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"同步完成 / synced {r['nodes']} nodes, {r['edges']} edges to {r['backend']} in {r['seconds']} s"
+        ),
+    )
+
+
+def _open(app: AppContext, backend: str | None):  # noqa: ANN202
+    from graph import load_graph
+
+    with app.session() as session:
+        return load_graph(app.settings, session, backend)
+
+
+@graph_group.command("stats")
+@_backend_opt
+@json_option
+@pass_app
+def graph_stats(app: AppContext, backend: str | None, as_json: bool) -> None:
+    """Node and edge counts by label and type."""
+    graph = _open(app, backend)
+    try:
+        data = {"backend": graph.backend, **graph.counts()}
+    finally:
+        graph.close()
+    emit(data, as_json, lambda d: [click.echo(f"{k:>22}: {v}") for k, v in d.items()])
+
+
+@graph_group.command("expand")
+@click.option("--product", required=True, help="Product name to start from.")
+@click.option("--hops", default=2, show_default=True, type=click.IntRange(0, 3))
+@click.option(
+    "--direction", type=click.Choice(["upstream", "downstream", "both"]), default="upstream", show_default=True
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@_backend_opt
+@json_option
+@pass_app
+def graph_expand(
+    app: AppContext, product: str, hops: int, direction: str, limit: int, backend: str | None, as_json: bool
+) -> None:
+    """Firms reached from a product along the chain, with score and path."""
+    from graph.policies import chain_policy
+    from marketplace.matching.reasons import describe_path
+
+    graph = _open(app, backend)
+    try:
+        seeds = graph.find_nodes(Label.PRODUCT, product.strip())
+        if not seeds:
+            raise InputError(f"no product named {product!r}; find names with `firms search`", field="product")
+        reached = graph.expand({n.key: 1.0 for n in seeds}, chain_policy(direction, hops), limit=limit)
+    finally:
+        graph.close()
+    rows = [
+        {
+            "firm_key": r.firm_key,
+            "name": r.name,
+            "score": round(r.score, 6),
+            "path": [p.name for p in r.path],
+            "reason": describe_path(r.path),
+        }
+        for r in reached
+    ]
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            [click.echo(f"{r['score']:.4f}  {r['name']}  — {r['reason']}") for r in rs]
+            or click.echo("没有结果 / nothing reached")
+        ),
+    )
+
+
+@graph_group.command("path")
+@click.option("--from", "src", required=True, help="Firm id or name.")
+@click.option("--to", "dst", required=True, help="Firm id or name.")
+@click.option("--max-hops", default=6, show_default=True, type=click.IntRange(1, 10))
+@_backend_opt
+@json_option
+@pass_app
+def graph_path(app: AppContext, src: str, dst: str, max_hops: int, backend: str | None, as_json: bool) -> None:
+    """Shortest chain path between two firms."""
+    from graph.sync import firm_key
+    from marketplace.enterprise.firms import resolve_firm
+
+    with app.session() as session:
+        a, b = resolve_firm(session, src, "from"), resolve_firm(session, dst, "to")
+    graph = _open(app, backend)
+    try:
+        nodes = graph.shortest_path(firm_key(a.id), firm_key(b.id), max_hops)
+    finally:
+        graph.close()
+    data = {
+        "from": a.name,
+        "to": b.name,
+        "path": [{"key": n.key, "label": n.label.value, "name": n.name} for n in nodes or []],
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: click.echo(
+            " → ".join(f"{p['name']}({p['label']})" for p in d["path"]) or f"没有路径 / no path within {max_hops} hops"
+        ),
+    )
+    if not nodes:
+        raise SystemExit(1)

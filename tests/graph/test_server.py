@@ -7,7 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from marketplace.cli import AppContext, cli
+from marketplace.cli import cli
+from marketplace.cli_common import AppContext
 from tests.conftest import neo4j_required
 
 # one Neo4j server for the whole run: its tests run on one worker, one after another
@@ -15,7 +16,6 @@ pytestmark = pytest.mark.xdist_group("neo4j")
 
 
 def test_status_reports_where_the_server_runs_and_its_node_count(settings):
-    import marketplace.commands  # noqa: F401
 
     result = CliRunner().invoke(cli, ["neo4j", "status", "--json"], obj=AppContext(settings))
     if result.exit_code != 0 and not neo4j_required():

@@ -21,8 +21,8 @@ def test_load_graph_falls_back_to_networkx_with_a_warning(loaded, caplog):
 def test_graph_command_says_neo4j_is_down_and_exits_1(settings):
     from click.testing import CliRunner
 
-    import marketplace.commands  # noqa: F401
-    from marketplace.cli import AppContext, cli
+    from marketplace.cli import cli
+    from marketplace.cli_common import AppContext
 
     ctx = AppContext(settings.with_overrides(neo4j_uri=CLOSED_PORT))
     result = CliRunner().invoke(cli, ["graph", "sync", "--backend", "neo4j"], obj=ctx)
