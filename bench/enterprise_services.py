@@ -31,9 +31,10 @@ from sqlalchemy import select  # noqa: E402
 
 from marketplace.config import Settings  # noqa: E402
 from marketplace.db import init_db, session_scope  # noqa: E402
-from marketplace.enterprise import (
+from marketplace.enterprise import (  # noqa: E402
     consortia,
-    policies,  # noqa: E402
+    policies,
+    policy_rules,
 )
 from marketplace.models import Firm, Industry, Policy, PolicyStatus, ProcurementProject, Product, Tier  # noqa: E402
 
@@ -89,14 +90,14 @@ def random_policies(rng: random.Random, n: int, industries: list[str], products:
                 title=f"bench policy {i}",
                 issuer="bench",
                 region=region,
-                rules=policies.validate_rules(rules),
+                rules=policy_rules.validate_rules(rules),
                 status=PolicyStatus.PUBLISHED,
             )
         )
     return out
 
 
-def add_random_figures(rng: random.Random, facts: list[policies.FirmFacts]) -> None:
+def add_random_figures(rng: random.Random, facts: list[policy_rules.FirmFacts]) -> None:
     for f in facts:
         if rng.random() < 0.7:
             f.figures = {
@@ -111,7 +112,7 @@ def add_random_figures(rng: random.Random, facts: list[policies.FirmFacts]) -> N
 def bench_policies(settings: Settings, n_policies: int, rng: random.Random) -> None:
     with session_scope(settings) as s:
         t0 = time.perf_counter()
-        facts = policies.load_facts(s)
+        facts = policy_rules.load_facts(s)
         load_s = time.perf_counter() - t0
         industries = list(s.scalars(select(Industry.name).where(Industry.code.is_not(None)).limit(400)))
         products = list(s.scalars(select(Product.name).limit(3000)))

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from marketplace.errors import MarketplaceError, Message, msg
+from marketplace.errors import Message, SettingsError, msg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
@@ -31,11 +31,9 @@ DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 CONTRACTS_CA_KEY_FILE = "contracts_ca_key"  # the CA keys' passphrase when MARKETPLACE_CONTRACTS_CA_KEY is not set
 
 
-class ConfigError(MarketplaceError):
+class ConfigError(SettingsError):
     """A ``MARKETPLACE_*`` environment variable holds a value the platform cannot use; the message
     names the variable and what it accepts (the CLI exits 2, the web app refuses to start)."""
-
-    exit_code = 2
 
     def __init__(self, variable: str, value: str, accepts: Message) -> None:
         super().__init__(

@@ -1,5 +1,33 @@
-"""Errors the marketplace raises on purpose, and their messages. The CLI maps them to exit codes,
-the web app to 4xx.
+"""Errors the marketplace raises on purpose, and their messages. One hierarchy for every area:
+services raise these, the CLI turns them into an exit code (``exit_code``, stated once per class)
+and the web app and API into an HTTP status.
+
+=============================  ====  ======  ================================================
+class                          exit  HTTP    meaning
+=============================  ====  ======  ================================================
+MarketplaceError               1     5xx     a failure with a message fit for a user, none of
+                                             the kinds below (a server-side failure)
+├─ InputError(message, field)  2     400     invalid input; ``field`` names the field, option
+│  │                                         or argument to fix (None when no single one)
+│  ├─ NotFoundError            2     404     a referenced record does not exist, or the user
+│  │                                         may not see that it exists (the very same answer)
+│  ├─ PermissionDeniedError    2     403     the user may see the record but not do this
+│  ├─ TransitionError          2     409     the record's current state does not allow this
+│  │  └─ ConflictError         2     409     already done, raced with another request, or
+│  │                                         already exists
+│  └─ DataFileError            2     400     a malformed data file or row (names file, line)
+├─ ServiceUnavailableError     1     503     a dependency is down or failed (Neo4j,
+│  │                                         PostgreSQL tools, the time-stamp authority)
+│  └─ contracts.pades.SigningFailed          signing could not complete; nothing was stored
+├─ SettingsError               2     —       a setting the platform cannot use; the web app
+│  │                                         refuses to start
+│  ├─ config.ConfigError                     a ``MARKETPLACE_*`` variable's value
+│  └─ contracts.keys.CAKeyError              the contract CA keys do not open
+└─ contracts.keys.RekeyError   1     5xx     a CA key none of the known passphrases opens
+=============================  ====  ======  ================================================
+
+Catch the most specific class that means what you handle; test ``isinstance(exc, InputError)``
+for "the request was at fault" (the web pages flash those and show the form again).
 
 A message a user can see is written with :func:`msg`: English text in the code (what the CLI, the
 API and the logs print), a gettext template that ``pybabel`` extracts (keyword ``msg``) into the
@@ -132,13 +160,14 @@ def _is_labelled(value: Any) -> bool:
 
 
 class MarketplaceError(Exception):
-    """A failure with a message fit for a user (exit code 1)."""
+    """A failure with a message fit for a user (exit code 1). The root of every error below."""
 
     exit_code = 1
 
 
 class InputError(MarketplaceError):
-    """Bad input from the user: the message says what is wrong and how to fix it (exit code 2)."""
+    """Bad input from the user: the message says what is wrong and how to fix it, ``field`` names
+    the field, option or argument at fault (exit code 2; web and API answer 400)."""
 
     exit_code = 2
 
@@ -148,19 +177,21 @@ class InputError(MarketplaceError):
 
 
 class NotFoundError(InputError):
-    """A referenced record does not exist."""
+    """A referenced record does not exist (web and API answer 404). A record the user may not see
+    answers with this very error, message and field, so nobody can tell it from a missing one."""
 
 
 class TransitionError(InputError):
-    """A status change that the workflow does not allow."""
+    """A status change that the workflow does not allow in the record's current state (web and
+    API answer 409)."""
 
 
 class PermissionDeniedError(InputError):
-    """The user may not do or see this (web and API answer 403)."""
+    """The user may see the record but may not do this (web and API answer 403)."""
 
 
 class ConflictError(TransitionError):
-    """Someone else changed the record first, or it already exists (web and API answer 409)."""
+    """Already done, raced with another request, or already exists (web and API answer 409)."""
 
 
 class DataFileError(InputError):
@@ -174,4 +205,12 @@ class DataFileError(InputError):
 
 
 class ServiceUnavailableError(MarketplaceError):
-    """An external service (Neo4j) cannot be reached."""
+    """A service the platform depends on (Neo4j, PostgreSQL's tools, the time-stamp authority)
+    cannot be reached or failed (exit code 1; web and API answer 503)."""
+
+
+class SettingsError(MarketplaceError):
+    """A setting the platform cannot use (a ``MARKETPLACE_*`` variable, or a key or file it
+    names): the message names it and what to do (exit code 2; the web app refuses to start)."""
+
+    exit_code = 2

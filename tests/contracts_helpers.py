@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.users import create_user
 from marketplace.config import Settings
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import signing, starting, workflow
 from marketplace.enterprise.firms import create_firm
 from marketplace.models import Contract, FirmKind, Role, User
 
@@ -61,7 +61,7 @@ def make_deal(session: Session, settings: Settings, *, enroll: bool = True) -> D
     deal = Deal(buyer.id, supplier.id, third.id, users)
     if enroll:
         for who in ("buyer", "supplier"):
-            svc.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
+            signing.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
     session.flush()
     return deal
 
@@ -69,7 +69,7 @@ def make_deal(session: Session, settings: Settings, *, enroll: bool = True) -> D
 def to_signing(session: Session, settings: Settings, deal: Deal) -> Contract:
     """Draft by the buyer, a counter by the supplier, accepted by the buyer, both approvals."""
     buyer, supplier = deal.user(session, "buyer"), deal.user(session, "supplier")
-    contract = svc.start_contract(
+    contract = starting.start_contract(
         session,
         buyer,
         buyer_firm_id=deal.buyer_firm,
@@ -77,19 +77,19 @@ def to_signing(session: Session, settings: Settings, deal: Deal) -> Contract:
         template="supply_chain",
         fields={**FIELDS, "unit_price": "0.55"},
     )
-    svc.designate(session, buyer, contract, approver_id=deal.users["buyer_legal"])
-    svc.designate(session, supplier, contract, approver_id=deal.users["supplier_legal"])
-    svc.counter(session, supplier, contract, {"unit_price": "0.60"}, note="原材料涨价")
-    svc.accept_round(session, buyer, contract)
-    svc.approve(session, settings, deal.user(session, "buyer_legal"), contract)
-    svc.approve(session, settings, deal.user(session, "supplier_legal"), contract)
+    workflow.designate(session, buyer, contract, approver_id=deal.users["buyer_legal"])
+    workflow.designate(session, supplier, contract, approver_id=deal.users["supplier_legal"])
+    workflow.counter(session, supplier, contract, {"unit_price": "0.60"}, note="原材料涨价")
+    workflow.accept_round(session, buyer, contract)
+    workflow.approve(session, settings, deal.user(session, "buyer_legal"), contract)
+    workflow.approve(session, settings, deal.user(session, "supplier_legal"), contract)
     return contract
 
 
 def to_signed(session: Session, settings: Settings, deal: Deal) -> Contract:
     contract = to_signing(session, settings, deal)
-    svc.sign(session, settings, deal.user(session, "buyer"), contract, signing_password=SIGNING_PASSWORD)
-    svc.sign(session, settings, deal.user(session, "supplier"), contract, signing_password=SIGNING_PASSWORD)
+    signing.sign(session, settings, deal.user(session, "buyer"), contract, signing_password=SIGNING_PASSWORD)
+    signing.sign(session, settings, deal.user(session, "supplier"), contract, signing_password=SIGNING_PASSWORD)
     return contract
 
 

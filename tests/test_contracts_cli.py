@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import audit, pki, signing
 from marketplace.db import session_scope
 from marketplace.models import Contract, ContractAuditEntry, ContractSignature
 from tests.contracts_helpers import make_deal, to_signed, to_signing
@@ -92,7 +92,7 @@ def test_pyhanko_cli_validates_an_exported_contract_offline_with_only_the_root(s
     other = runner.invoke(["contracts", "export", str(contract_id), "--out", str(tmp_path / "x"), "--json"])
     assert other.exit_code == 0
     foreign = tmp_path / "foreign.pem"
-    foreign.write_bytes(svc.pki.pem(svc.pki.create_ca("http://x/crl").root.cert))
+    foreign.write_bytes(pki.pem(pki.create_ca("http://x/crl").root.cert))
     cmd[cmd.index(files["root"])] = str(foreign)
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=180).returncode != 0
 
@@ -102,13 +102,13 @@ import sys
 from marketplace.config import Settings
 from marketplace.db import session_scope
 from marketplace.models import Contract, User
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import audit, pki, signing
 settings = Settings(instance_dir=sys.argv[1], database_url=sys.argv[2], secret_key="test-secret")
 with session_scope(settings) as s:
     contract = s.get(Contract, int(sys.argv[3]))
     user = s.get(User, int(sys.argv[4]))
     print("signing", flush=True)
-    svc.sign(s, settings, user, contract, signing_password=sys.argv[5])
+    signing.sign(s, settings, user, contract, signing_password=sys.argv[5])
 print("committed", flush=True)
 """
 
@@ -146,13 +146,13 @@ def test_kill_9_during_signing_leaves_unsigned_or_signed_never_half(settings):
         with session_scope(settings) as s:
             contract = s.get(Contract, contract_id)
             n = s.scalar(select(func.count()).select_from(ContractSignature))
-            assert svc.verify_audit(s, contract_id).ok
+            assert audit.verify_audit(s, contract_id).ok
             if n == 0:
                 assert contract.signed_pdf is None
                 outcomes.append("unsigned")
             else:
                 assert n == 1 and contract.signed_pdf is not None
-                assert svc.verify_document(s, settings, contract.signed_pdf).ok
+                assert signing.verify_document(s, settings, contract.signed_pdf).ok
                 outcomes.append("signed")
                 break
     assert outcomes[0] == "unsigned"  # killed 50 ms into signing: nothing stored
@@ -164,6 +164,6 @@ def test_revoke_key_command_puts_the_certificate_on_the_crl(settings, runner):
     assert result.exit_code == 0, result.output
     serial = json.loads(result.output)["serial"]
     with session_scope(settings) as s:
-        assert int(serial, 16) in {r.serial_number for r in svc.current_crl(s, settings)}
-        assert not svc.verify_document(s, settings, s.get(Contract, contract_id).signed_pdf).ok
+        assert int(serial, 16) in {r.serial_number for r in signing.current_crl(s, settings)}
+        assert not signing.verify_document(s, settings, s.get(Contract, contract_id).signed_pdf).ok
     assert runner.invoke(["contracts", "revoke-key", "nobody@t.cn"]).exit_code == 2

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import func, select
 
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import audit, signing
 from marketplace.db import session_scope
 from marketplace.models import Contract, ContractStatus
 
@@ -21,7 +21,7 @@ def test_demo_load_creates_a_signed_and_a_negotiating_contract_idempotently(load
         assert s.scalar(select(func.count()).select_from(Contract)) == 2
         signed = s.get(Contract, ids["signed"])
         assert signed.status is ContractStatus.SIGNED and signed.template == "supply_chain"
-        assert svc.verify_document(s, loaded, signed.signed_pdf).ok
-        assert svc.verify_audit(s, signed.id).ok
+        assert signing.verify_document(s, loaded, signed.signed_pdf).ok
+        assert audit.verify_audit(s, signed.id).ok
         negotiating = s.get(Contract, ids["negotiating"])
         assert negotiating.status is ContractStatus.NEGOTIATING and len(negotiating.rounds) == 2

@@ -222,7 +222,7 @@ def test_demo_accounts_print_the_approvers_signers_and_the_demo_signing_password
 def test_demo_accounts_enrol_the_signers_and_say_when_one_chose_their_own_signing_password(loaded, runner):
     from sqlalchemy import select
 
-    from marketplace.contracts import workflow as svc
+    from marketplace.contracts import signing
     from marketplace.db import session_scope
     from marketplace.models import User
 
@@ -232,7 +232,7 @@ def test_demo_accounts_enrol_the_signers_and_say_when_one_chose_their_own_signin
     assert rows["sme@demo.chainmatch.cn"]["signing_password"] == DEMO_SIGNING_PASSWORD
     with session_scope(loaded) as s:
         sme = s.scalar(select(User).where(User.email == "sme@demo.chainmatch.cn"))
-        svc.enroll(s, loaded, sme, "my-own-sign-pw")
+        signing.enroll(s, loaded, sme, "my-own-sign-pw")
     again = runner.invoke(["demo", "accounts"])
     assert "sme@demo.chainmatch.cn: 已自行设置签署密码 / chose their own signing password" in again.output
     assert f"签署密码 / signing password: {DEMO_SIGNING_PASSWORD} (large@demo.chainmatch.cn)" in again.output

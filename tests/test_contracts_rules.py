@@ -9,10 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import func, select
 
-from marketplace.contracts import pki, render
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import pki, render, signing, starting, workflow
 from marketplace.contracts.templates import MAX_PLACE, MAX_TITLE, clean_fields, get_template
-from marketplace.errors import InputError, PermissionDeniedError, TransitionError
+from marketplace.errors import ConflictError, InputError, PermissionDeniedError, TransitionError
 from marketplace.models import ContractAuditEntry, ContractStatus, SigningCredential
 from tests.contracts_helpers import FIELDS, SIGNING_PASSWORD, make_deal, to_signed, to_signing
 
@@ -23,7 +22,7 @@ def deal(session, settings):
 
 
 def _draft(session, deal):
-    return svc.start_contract(
+    return starting.start_contract(
         session,
         deal.user(session, "buyer"),
         buyer_firm_id=deal.buyer_firm,
@@ -48,7 +47,7 @@ def test_a_member_cannot_designate_themselves_approver_or_signer(session, deal):
     before = (contract.buyer_approver_id, contract.buyer_signer_id, _entries(session, contract))
     for role in ("approver_id", "signer_id"):
         with pytest.raises(PermissionDeniedError):
-            svc.designate(session, legal, contract, **{role: legal.id})
+            workflow.designate(session, legal, contract, **{role: legal.id})
     assert (contract.buyer_approver_id, contract.buyer_signer_id, _entries(session, contract)) == before
 
 
@@ -56,18 +55,20 @@ def test_a_member_who_is_not_the_firm_administrator_cannot_designate_anyone(sess
     contract = _draft(session, deal)
     legal = deal.user(session, "buyer_legal")
     with pytest.raises(PermissionDeniedError, match="administrator"):
-        svc.designate(session, legal, contract, approver_id=deal.users["buyer"])
-    assert not svc.may_designate(session, legal, contract)
-    assert svc.may_designate(session, deal.user(session, "buyer"), contract)
+        workflow.designate(session, legal, contract, approver_id=deal.users["buyer"])
+    assert not workflow.may_designate(session, legal, contract)
+    assert workflow.may_designate(session, deal.user(session, "buyer"), contract)
 
 
 def test_the_firm_administrator_cannot_take_a_role_held_by_a_colleague(session, deal):
     contract = _draft(session, deal)
     admin = deal.user(session, "buyer")
-    svc.designate(session, admin, contract, approver_id=deal.users["buyer_legal"], signer_id=deal.users["buyer_legal"])
+    workflow.designate(
+        session, admin, contract, approver_id=deal.users["buyer_legal"], signer_id=deal.users["buyer_legal"]
+    )
     for role in ("approver_id", "signer_id"):
         with pytest.raises(PermissionDeniedError, match="yourself") as err:
-            svc.designate(session, admin, contract, **{role: admin.id})
+            workflow.designate(session, admin, contract, **{role: admin.id})
         assert err.value.field == role
     assert contract.buyer_approver_id == contract.buyer_signer_id == deal.users["buyer_legal"]
 
@@ -75,7 +76,7 @@ def test_the_firm_administrator_cannot_take_a_role_held_by_a_colleague(session, 
 def test_the_firm_administrator_designates_and_may_keep_a_role_they_hold(session, deal):
     contract = _draft(session, deal)
     admin = deal.user(session, "buyer")  # started the contract: approver and signer until they designate
-    svc.designate(session, admin, contract, approver_id=deal.users["buyer_legal"], signer_id=admin.id)
+    workflow.designate(session, admin, contract, approver_id=deal.users["buyer_legal"], signer_id=admin.id)
     assert contract.buyer_approver_id == deal.users["buyer_legal"] and contract.buyer_signer_id == admin.id
 
 
@@ -86,18 +87,18 @@ def test_without_a_firm_administrator_the_user_who_started_the_contract_designat
     contract = _draft(session, deal)
     buyer, legal = deal.user(session, "buyer"), deal.user(session, "buyer_legal")
     supplier, supplier_legal = deal.user(session, "supplier"), deal.user(session, "supplier_legal")
-    svc.designate(session, buyer, contract, approver_id=legal.id)
+    workflow.designate(session, buyer, contract, approver_id=legal.id)
     assert contract.buyer_approver_id == legal.id
     with pytest.raises(PermissionDeniedError):
-        svc.designate(session, legal, contract, signer_id=legal.id)
+        workflow.designate(session, legal, contract, signer_id=legal.id)
     # the supplier side: nobody has acted for it yet, so nobody designates for it
     with pytest.raises(PermissionDeniedError):
-        svc.designate(session, supplier, contract, approver_id=supplier_legal.id)
-    svc.counter(session, supplier, contract, {"unit_price": "0.58"})  # the supplier side starts here
-    svc.designate(session, supplier, contract, approver_id=supplier_legal.id)
+        workflow.designate(session, supplier, contract, approver_id=supplier_legal.id)
+    workflow.counter(session, supplier, contract, {"unit_price": "0.58"})  # the supplier side starts here
+    workflow.designate(session, supplier, contract, approver_id=supplier_legal.id)
     assert contract.supplier_approver_id == supplier_legal.id
     with pytest.raises(PermissionDeniedError):
-        svc.designate(session, supplier_legal, contract, signer_id=supplier_legal.id)
+        workflow.designate(session, supplier_legal, contract, signer_id=supplier_legal.id)
 
 
 # --- amounts, lengths, notes, comments ----------------------------------------------------------
@@ -139,7 +140,7 @@ def test_short_single_line_fields_have_a_maximum_length(key, limit):
 def test_a_long_demand_title_is_cut_to_the_title_length_when_prefilled(session, deal):
     tpl = get_template("supply_chain")
     buyer, supplier = deal.user(session, "buyer").firm, deal.user(session, "supplier").firm
-    values = svc.prefill_fields(tpl, buyer, supplier, None, {"title": "长" * 500, "sign_place": "地" * 500})
+    values = starting.prefill_fields(tpl, buyer, supplier, None, {"title": "长" * 500, "sign_place": "地" * 500})
     assert len(values["title"]) == MAX_TITLE and len(values["sign_place"]) == MAX_PLACE
 
 
@@ -147,26 +148,26 @@ def test_a_note_over_2000_characters_is_refused_not_cut(session, settings, deal)
     contract = _draft(session, deal)
     supplier = deal.user(session, "supplier")
     with pytest.raises(InputError, match="note: at most 2,000 characters") as err:
-        svc.counter(session, supplier, contract, {"unit_price": "0.58"}, note="备" * 2001)
+        workflow.counter(session, supplier, contract, {"unit_price": "0.58"}, note="备" * 2001)
     assert err.value.field == "note" and len(contract.rounds) == 1
-    svc.counter(session, supplier, contract, {"unit_price": "0.58"}, note="备" * 2000)
+    workflow.counter(session, supplier, contract, {"unit_price": "0.58"}, note="备" * 2000)
     assert len(contract.rounds[-1].note) == 2000
-    svc.accept_round(session, deal.user(session, "buyer"), contract)
+    workflow.accept_round(session, deal.user(session, "buyer"), contract)
     with pytest.raises(InputError, match="note: at most 2,000 characters") as err:
-        svc.approve(session, settings, deal.user(session, "buyer"), contract, note="审" * 2001)
+        workflow.approve(session, settings, deal.user(session, "buyer"), contract, note="审" * 2001)
     assert err.value.field == "note"
 
 
 def test_comments_are_refused_once_negotiation_is_over(session, settings, deal):
     for who in ("buyer", "supplier"):
-        svc.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
+        signing.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
     contract = to_signed(session, settings, deal)
     assert contract.status is ContractStatus.SIGNED
-    with pytest.raises(svc.ConflictError) as err:
-        svc.comment(session, deal.user(session, "buyer"), contract, "general", "签完还能评论吗")
+    with pytest.raises(ConflictError) as err:
+        workflow.comment(session, deal.user(session, "buyer"), contract, "general", "签完还能评论吗")
     assert err.value.field == "status"
     with pytest.raises(TransitionError):
-        svc.require_negotiating(contract)
+        workflow.require_negotiating(contract)
 
 
 # --- certificates and signing passwords ---------------------------------------------------------
@@ -194,25 +195,25 @@ def test_a_user_and_firm_with_emoji_in_their_names_can_sign(session, settings, d
     buyer.firm.name = "测试😀采购集团"
     session.flush()
     for who in ("buyer", "supplier"):
-        svc.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
-    cert = x509.load_pem_x509_certificate(svc.active_credential(session, buyer.id).cert_pem.encode())
+        signing.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
+    cert = x509.load_pem_x509_certificate(signing.active_credential(session, buyer.id).cert_pem.encode())
     cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     org = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
     assert (cn, org) == ("王", "测试采购集团")
     contract = to_signing(session, settings, deal)
-    row = svc.sign(session, settings, buyer, contract, signing_password=SIGNING_PASSWORD)
+    row = signing.sign(session, settings, buyer, contract, signing_password=SIGNING_PASSWORD)
     assert row.party.value == "buyer"
-    assert svc.verify_document(session, settings, contract.signed_pdf).ok
+    assert signing.verify_document(session, settings, contract.signed_pdf).ok
 
 
 def test_a_certificate_issued_with_an_unusable_name_asks_to_enroll_again(session, settings, deal):
     for who in ("buyer", "supplier"):
-        svc.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
+        signing.enroll(session, settings, deal.user(session, who), SIGNING_PASSWORD)
     contract = to_signing(session, settings, deal)
     buyer = deal.user(session, "buyer")
-    cred = svc.active_credential(session, buyer.id)
+    cred = signing.active_credential(session, buyer.id)
     old = x509.load_pem_x509_certificate(cred.cert_pem.encode())
-    ca = svc.platform_ca(settings)
+    ca = signing.platform_ca(settings)
     bad = (  # what enrolment issued before subjects were made safe
         x509.CertificateBuilder()
         .subject_name(pki._name("王😀", org="测试", unit="ChainMatch signer"))
@@ -225,7 +226,7 @@ def test_a_certificate_issued_with_an_unusable_name_asks_to_enroll_again(session
     )
     cred.cert_pem = pki.pem(bad).decode()
     with pytest.raises(InputError, match="set your signing password again") as err:
-        svc.sign(session, settings, buyer, contract, signing_password=SIGNING_PASSWORD)
+        signing.sign(session, settings, buyer, contract, signing_password=SIGNING_PASSWORD)
     assert err.value.field == "signing_password" and contract.signatures == []
 
 
@@ -243,7 +244,7 @@ def test_a_signing_password_too_long_or_without_visible_characters_is_refused(
     session, settings, deal, password, problem
 ):
     with pytest.raises(InputError, match=problem) as err:
-        svc.enroll(session, settings, deal.user(session, "buyer"), password)
+        signing.enroll(session, settings, deal.user(session, "buyer"), password)
     assert err.value.field == "signing_password"
     assert session.scalar(select(func.count()).select_from(SigningCredential)) == 0
 
@@ -251,12 +252,12 @@ def test_a_signing_password_too_long_or_without_visible_characters_is_refused(
 def test_the_longest_signing_password_enrolls_and_a_longer_one_cannot_sign(session, settings, deal):
     longest = "密" * 128  # 384 bytes in UTF-8
     for who in ("buyer", "supplier"):
-        svc.enroll(session, settings, deal.user(session, who), longest)
+        signing.enroll(session, settings, deal.user(session, who), longest)
     contract = to_signing(session, settings, deal)
     with pytest.raises(InputError, match="at most 128 characters") as err:
-        svc.sign(session, settings, deal.user(session, "buyer"), contract, signing_password="x" * 2000)
+        signing.sign(session, settings, deal.user(session, "buyer"), contract, signing_password="x" * 2000)
     assert err.value.field == "signing_password"
-    svc.sign(session, settings, deal.user(session, "buyer"), contract, signing_password=longest)
+    signing.sign(session, settings, deal.user(session, "buyer"), contract, signing_password=longest)
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -743,7 +743,7 @@ def test_the_survey_invitation_asks_each_participant_once(world):
 def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_the_event_day(world):
     from datetime import time
 
-    from marketplace.contracts import workflow as contracts
+    from marketplace.contracts import starting
     from marketplace.events.stats import report_csv, report_numbers
     from marketplace.models import ContractStatus
 
@@ -762,9 +762,9 @@ def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_th
         s.flush()
 
     # started from the meeting: counts whenever it was signed (here the evening before, UTC)
-    signed(contracts.start_from_meeting(s, buyer, meeting.id), datetime.combine(eve, time(10)), 500_000)
+    signed(starting.start_from_meeting(s, buyer, meeting.id), datetime.combine(eve, time(10)), 500_000)
     scratch = [
-        contracts.start_contract(s, buyer, buyer_firm_id=w["large"].id, supplier_firm_id=sme.id) for _ in range(2)
+        starting.start_contract(s, buyer, buyer_firm_id=w["large"].id, supplier_firm_id=sme.id) for _ in range(2)
     ]
     signed(scratch[0], datetime.combine(eve, time(23)), 200_000)  # 07:00 北京时间 on the event day: counts
     signed(scratch[1], datetime.combine(eve, time(15)), 900_000)  # 23:00 北京时间 the day before: not

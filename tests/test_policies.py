@@ -13,7 +13,6 @@ from sqlalchemy import select
 from marketplace.enterprise.demo import load_enterprise_demo
 from marketplace.enterprise.firms import create_firm, update_profile
 from marketplace.enterprise.policies import (
-    FirmFacts,
     can_manage_policy,
     can_view_policy,
     create_policy,
@@ -23,8 +22,8 @@ from marketplace.enterprise.policies import (
     publish_policy,
     search_policies,
     update_policy,
-    validate_rules,
 )
+from marketplace.enterprise.policy_rules import FirmFacts, validate_rules
 from marketplace.enterprise.tiers import save_figures
 from marketplace.errors import InputError
 from marketplace.models import Firm, FirmKind, Policy, PolicyReach, PolicyStatus, Role, Tier

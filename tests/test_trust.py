@@ -29,7 +29,7 @@ from marketplace.demands.workflow import create_demand, set_status
 from marketplace.enterprise.firms import create_firm
 from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from marketplace.exports import csv_text, safe_cell
-from marketplace.models import Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
+from marketplace.models import ContractStatus, Demand, DemandStatus, Firm, FirmKind, Membership, Role, User, utcnow
 
 
 @pytest.fixture
@@ -604,7 +604,7 @@ def test_a_pending_or_former_member_is_not_removed_or_made_admin(session, firm_s
 def test_a_designated_approver_or_signer_of_an_open_contract_is_removed_only_after_a_colleague_is_designated(
     session, settings
 ):
-    from marketplace.contracts import workflow as svc
+    from marketplace.contracts import starting, workflow
     from tests.contracts_helpers import make_deal
 
     deal = make_deal(session, settings, enroll=False)
@@ -617,15 +617,17 @@ def test_a_designated_approver_or_signer_of_an_open_contract_is_removed_only_aft
         role=Role.LARGE,
         firm_id=deal.buyer_firm,
     )
-    contract = svc.start_contract(session, buyer, buyer_firm_id=deal.buyer_firm, supplier_firm_id=deal.supplier_firm)
-    svc.designate(session, buyer, contract, approver_id=legal.id, signer_id=legal.id)
+    contract = starting.start_contract(
+        session, buyer, buyer_firm_id=deal.buyer_firm, supplier_firm_id=deal.supplier_firm
+    )
+    workflow.designate(session, buyer, contract, approver_id=legal.id, signer_id=legal.id)
     with pytest.raises(ConflictError, match=f"open contracts {contract.number}"):
         remove_member(session, _as(buyer), legal.id)
-    svc.designate(session, buyer, contract, approver_id=third.id, signer_id=third.id)
+    workflow.designate(session, buyer, contract, approver_id=third.id, signer_id=third.id)
     assert remove_member(session, _as(buyer), legal.id).membership is Membership.REJECTED
     # a cancelled contract needs nobody
-    svc.designate(session, buyer, contract, approver_id=third.id)
-    contract.status = svc.ContractStatus.CANCELLED
+    workflow.designate(session, buyer, contract, approver_id=third.id)
+    contract.status = ContractStatus.CANCELLED
     assert remove_member(session, _as(buyer), third.id).membership is Membership.REJECTED
 
 

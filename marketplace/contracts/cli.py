@@ -35,7 +35,7 @@ def verify_command(app: AppContext, file: Path, as_json: bool) -> None:
     """Verify a signed contract PDF offline: signatures intact, chain to the platform root,
     revocation, timestamps, no change after the last signature, content hash vs. the record.
     Exit code 0 when everything holds, 1 when anything fails."""
-    from marketplace.contracts.workflow import verify_document
+    from marketplace.contracts.signing import verify_document
 
     if not file.is_file():
         raise InputError(f"FILE: {file} is not a file", field="FILE")
@@ -70,7 +70,7 @@ def audit_group() -> None:
 @pass_app
 def audit_verify_command(app: AppContext, contract_id: int, as_json: bool) -> None:
     """Recompute the audit chain of contract ID; exit 1 on any change, deletion or reordering."""
-    from marketplace.contracts.workflow import verify_audit
+    from marketplace.contracts.audit import verify_audit
 
     with app.session() as session:
         _contract(session, contract_id)
@@ -93,7 +93,8 @@ def audit_verify_command(app: AppContext, contract_id: int, as_json: bool) -> No
 @pass_app
 def export_command(app: AppContext, contract_id: int, out_dir: Path, as_json: bool) -> None:
     """Write the signed PDF, completion certificate, audit log (JSON), CA certificates and CRL."""
-    from marketplace.contracts.workflow import audit, export_contract
+    from marketplace.contracts.audit import audit
+    from marketplace.contracts.signing import export_contract
 
     with app.session() as session:
         contract = _contract(session, contract_id)
@@ -156,7 +157,7 @@ def revoke_key_command(app: AppContext, email: str, reason: str, as_json: bool) 
     """Revoke a user's signing certificate for cause: its serial goes on the CRL at once."""
     from sqlalchemy import select
 
-    from marketplace.contracts.workflow import active_credential, revoke
+    from marketplace.contracts.signing import active_credential, revoke
     from marketplace.models import User
 
     with app.session() as session:

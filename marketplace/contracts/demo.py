@@ -55,18 +55,17 @@ def ensure_demo_approvers(session: Session, login_password: str) -> dict[str, Us
 def ensure_demo_signers(session: Session, settings: Settings) -> dict[str, bool]:
     """Give each demo signer without a signing key one under :data:`DEMO_SIGNING_PASSWORD`; returns,
     per e-mail, whether that password opens the signer's key (False once they chose their own)."""
-    from marketplace.contracts import pki
-    from marketplace.contracts import workflow as svc
+    from marketplace.contracts import access, pki, signing
     from marketplace.errors import InputError
 
     opens = {}
     for email in SIGNERS.values():
         user = session.scalar(select(User).where(User.email == email))
-        if user is None or svc.acting_firm(user) is None:
+        if user is None or access.acting_firm(user) is None:
             continue
-        credential = svc.active_credential(session, user.id)
+        credential = signing.active_credential(session, user.id)
         if credential is None:
-            credential, _uri = svc.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)
+            credential, _uri = signing.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)
         try:
             pki.decrypt_user_key(credential.encrypted_key, DEMO_SIGNING_PASSWORD)
         except InputError:
@@ -109,7 +108,7 @@ def load_demo_contracts(
     session: Session, settings: Settings, login_password: str = "chainmatch-demo"
 ) -> dict[str, Any]:
     """Create the demo contracts if they are not there; returns their ids."""
-    from marketplace.contracts import workflow as svc
+    from marketplace.contracts import signing, starting, workflow
     from marketplace.demo import ensure_demo_accounts
 
     ensure_demo_accounts(session, login_password)
@@ -119,14 +118,14 @@ def load_demo_contracts(
         return {"signed": None, "negotiating": None}
     approvers = ensure_demo_approvers(session, login_password)
     for user in (large, sme):
-        if svc.active_credential(session, user.id) is None:
-            svc.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)
+        if signing.active_credential(session, user.id) is None:
+            signing.enroll(session, settings, user, DEMO_SIGNING_PASSWORD)
     found = {
         ref: session.scalar(select(Contract.id).where(Contract.source_ref == f"demo:{ref}"))
         for ref in ("signed", "negotiating")
     }
     if found["signed"] is None:
-        c = svc.start_contract(
+        c = starting.start_contract(
             session,
             large,
             buyer_firm_id=large.firm_id,
@@ -136,18 +135,18 @@ def load_demo_contracts(
             source_ref="demo:signed",
             fields={**SIGNED_FIELDS, "unit_price": "0.58"},
         )
-        svc.designate(session, large, c, approver_id=approvers["large"].id)
-        svc.designate(session, sme, c, approver_id=approvers["sme"].id)
-        svc.comment(session, sme, c, "subject", "基膜原材料价格上涨，单价需调整为 0.60 元。")
-        svc.counter(session, sme, c, {"unit_price": "0.60"}, note="单价按原材料行情调整")
-        svc.accept_round(session, large, c)
-        svc.approve(session, settings, approvers["large"], c, note="法务审核通过")
-        svc.approve(session, settings, approvers["sme"], c, note="财务审核通过")
-        svc.sign(session, settings, large, c, signing_password=DEMO_SIGNING_PASSWORD)
-        svc.sign(session, settings, sme, c, signing_password=DEMO_SIGNING_PASSWORD)
+        workflow.designate(session, large, c, approver_id=approvers["large"].id)
+        workflow.designate(session, sme, c, approver_id=approvers["sme"].id)
+        workflow.comment(session, sme, c, "subject", "基膜原材料价格上涨，单价需调整为 0.60 元。")
+        workflow.counter(session, sme, c, {"unit_price": "0.60"}, note="单价按原材料行情调整")
+        workflow.accept_round(session, large, c)
+        workflow.approve(session, settings, approvers["large"], c, note="法务审核通过")
+        workflow.approve(session, settings, approvers["sme"], c, note="财务审核通过")
+        signing.sign(session, settings, large, c, signing_password=DEMO_SIGNING_PASSWORD)
+        signing.sign(session, settings, sme, c, signing_password=DEMO_SIGNING_PASSWORD)
         found["signed"] = c.id
     if found["negotiating"] is None:
-        c = svc.start_contract(
+        c = starting.start_contract(
             session,
             sme,
             buyer_firm_id=large.firm_id,
@@ -167,7 +166,7 @@ def load_demo_contracts(
                 "payment_milestones": "预付 20%，样机交付付 50%，验收合格付 30%",
             },
         )
-        svc.counter(
+        workflow.counter(
             session,
             large,
             c,

@@ -20,18 +20,16 @@ from pathlib import Path
 
 from marketplace.config import DEV_SECRET_KEY, SECRET_KEY_FILE, Settings, persisted_secret
 from marketplace.contracts import pki
-from marketplace.errors import MarketplaceError, msg
+from marketplace.errors import MarketplaceError, SettingsError, msg
 
 SETTING = "MARKETPLACE_CONTRACTS_CA_KEY"
 REKEY_COMMAND = "python -m marketplace contracts pki rekey"
 
 
-class CAKeyError(MarketplaceError):
+class CAKeyError(SettingsError):
     """The platform CA keys cannot be opened with the configured protection: the message names
     ``MARKETPLACE_CONTRACTS_CA_KEY`` or the passphrase file and what to do (CLI exit code 2, the
     server does not start)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -169,7 +167,8 @@ def load_or_create(settings: Settings, crl_url: str) -> pki.PlatformCA:
 
 
 class RekeyError(MarketplaceError):
-    """A CA key that none of the known passphrases opens (exit code 1)."""
+    """A CA key that none of the known passphrases opens (exit code 1): neither bad input nor a
+    setting to fix, but keys that need the operator's old passphrase."""
 
 
 @dataclass(frozen=True)

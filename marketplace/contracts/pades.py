@@ -45,7 +45,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from marketplace.contracts.pki import PrivateKey
 from marketplace.contracts.render import SIGNATURE_BOXES, stamp_font
 from marketplace.contracts.tsa import to_asn1_cert, to_asn1_key
-from marketplace.errors import MarketplaceError, Term, msg
+from marketplace.errors import ServiceUnavailableError, Term, msg
 
 # Expected and harmless here: revocation data is supplied, never fetched; bitmap tables are dropped.
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
@@ -67,8 +67,9 @@ MODIFICATION_TERMS = {
 log = logging.getLogger(__name__)
 
 
-class SigningFailed(MarketplaceError):
-    """Signing could not complete (TSA unreachable, certificate not valid, ...): nothing was stored.
+class SigningFailed(ServiceUnavailableError):
+    """Signing could not complete (TSA unreachable, certificate not valid, ...): nothing was stored
+    (exit code 1; web and API answer 503).
     The message is for the signer; ``detail`` keeps the technical reason (also logged)."""
 
     def __init__(self, message: str, detail: str = "") -> None:

@@ -268,7 +268,8 @@ def _print_matches(rows: list[dict[str, Any]]) -> None:
 @pass_app
 def policies_match_command(app: AppContext, firm_id: int | None, all_firms: bool, as_json: bool) -> None:
     """Policies firm FIRM qualifies for (and nearly qualifies for), each rule explained."""
-    from marketplace.enterprise.policies import in_force, list_policies, load_facts, match_batch, match_firm
+    from marketplace.enterprise.policies import in_force, list_policies, match_batch, match_firm
+    from marketplace.enterprise.policy_rules import load_facts
 
     if (firm_id is None) == (not all_firms):
         raise InputError("give --firm ID or --all-firms", field="firm")

@@ -144,7 +144,7 @@ def counts_as_sme(session: Session, firm: Firm) -> bool:
 # owner's User who confirmed it, None from scripts); contract signing appends its function here to
 # start the signing of the consortium agreement (e.g. one contract per accepted member).
 def _start_contracts(session: Session, project: ProcurementProject, terms: dict[str, Any], actor: User | None) -> None:
-    from marketplace.contracts.workflow import start_from_consortium
+    from marketplace.contracts.starting import start_from_consortium
 
     start_from_consortium(session, project, terms, actor)
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.enterprise.consortia import create_project
 from marketplace.enterprise.firms import create_firm, update_profile
-from marketplace.enterprise.policies import create_policy, load_facts, refresh_reach
+from marketplace.enterprise.policies import create_policy, refresh_reach
+from marketplace.enterprise.policy_rules import load_facts
 from marketplace.enterprise.tiers import save_figures
 from marketplace.models import Firm, FirmKind, Policy, PolicyStatus, ProcurementProject, Tier
 

@@ -21,7 +21,7 @@ class PolicyStatus(LabelledEnum):
 
 class Policy(TimestampMixin, Base):
     """One support policy: who issued it, where and when it applies, what it gives, and the
-    eligibility rules (validated by ``marketplace.enterprise.policies.validate_rules``)."""
+    eligibility rules (validated by ``marketplace.enterprise.policy_rules.validate_rules``)."""
 
     __tablename__ = "policies"
 

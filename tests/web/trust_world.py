@@ -121,7 +121,8 @@ def build_world(settings, people) -> World:  # noqa: ANN001
                 s.flush()
                 w.suggestions[f"{firm_role}@{key}"] = sug.id
         invite_firm(s, w.demands["A-invited"], w.firms["sme"], w.users["large"])
-        from marketplace.contracts.workflow import designate, start_contract
+        from marketplace.contracts.starting import start_contract
+        from marketplace.contracts.workflow import designate
 
         contract = start_contract(
             s, s.get(User, w.users["large"]), buyer_firm_id=w.firms["A"], supplier_firm_id=w.firms["sme"]

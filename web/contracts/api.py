@@ -1,6 +1,6 @@
 """JSON API of contracts under /api/v1/contracts (APIFlask, Bearer tokens like web/demands/api.py):
 list, read, start, counter, accept, approve, sign, download and verify. Permission comes from
-:func:`marketplace.contracts.workflow.authorize`: whoever may not see a contract gets 404 (as on
+:func:`marketplace.contracts.access.authorize`: whoever may not see a contract gets 404 (as on
 the pages), a party's user who may not do the action 403; conflicts are 409."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from apiflask.schemas import FileSchema
 from apiflask.validators import Length, OneOf, Regexp
 from flask import Response
 
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import access, audit, pades, signing, starting, workflow
 from marketplace.contracts.pki import MAX_SIGNING_PASSWORD
 from marketplace.contracts.templates import TEMPLATES
 from marketplace.errors import InputError, NotFoundError, PermissionDeniedError, TransitionError
@@ -44,13 +44,10 @@ def _run(action) -> Any:  # noqa: ANN001
         result = action()
         db.commit()
         return result
-    except svc.ContractAccessDenied as exc:
-        db.rollback()  # a hidden contract answers as a missing one: the same message and detail
-        abort(404 if exc.hide else 403, message=str(exc), detail=error_detail(exc) if exc.field else None)
     except TransitionError as exc:  # a conflict with the contract's (or suggestion's) current state
         db.rollback()
         abort(409, message=str(exc), detail=error_detail(exc) if exc.field else {"status": str(exc)})
-    except NotFoundError as exc:
+    except NotFoundError as exc:  # also a contract the user may not see: the very same answer
         db.rollback()
         abort(404, message=str(exc), detail=error_detail(exc))
     except PermissionDeniedError as exc:
@@ -59,13 +56,13 @@ def _run(action) -> Any:  # noqa: ANN001
     except InputError as exc:
         db.rollback()
         abort(400, message=str(exc), detail=error_detail(exc))
-    except svc.pades.SigningFailed as exc:
+    except pades.SigningFailed as exc:
         db.rollback()
         abort(503, message=str(exc))
 
 
 def _contract(contract_id: int, action: str = "view"):  # noqa: ANN202
-    return _run(lambda: svc.get_contract(get_db(), contract_id, _me(), action))
+    return _run(lambda: access.get_contract(get_db(), contract_id, _me(), action))
 
 
 class ContractOut(Schema):
@@ -163,8 +160,8 @@ class StatsOut(Schema):
 @bp.auth_required(auth)
 @bp.output(ContractList)
 def list_contracts():  # noqa: ANN201
-    rows = svc.visible_contracts(get_db(), _me())
-    return {"items": [{k: v for k, v in svc.contract_dict(c).items() if k != "rounds"} for c in rows]}
+    rows = access.visible_contracts(get_db(), _me())
+    return {"items": [{k: v for k, v in workflow.contract_dict(c).items() if k != "rounds"} for c in rows]}
 
 
 @bp.post("")
@@ -175,10 +172,10 @@ def start(data: dict[str, Any]):  # noqa: ANN201
     me = _me()
     db = get_db()
     if data.get("suggestion_id"):
-        contract = _run(lambda: svc.start_from_suggestion(db, me, data["suggestion_id"], fields=data["fields"]))
+        contract = _run(lambda: starting.start_from_suggestion(db, me, data["suggestion_id"], fields=data["fields"]))
     else:
         contract = _run(
-            lambda: svc.start_with_firm(
+            lambda: starting.start_with_firm(
                 db,
                 me,
                 other_firm_id=data["other_firm_id"],
@@ -188,7 +185,7 @@ def start(data: dict[str, Any]):  # noqa: ANN201
                 fields=data["fields"],
             )
         )
-    return svc.contract_dict(contract)
+    return workflow.contract_dict(contract)
 
 
 @bp.get("/<int:contract_id>")
@@ -196,8 +193,8 @@ def start(data: dict[str, Any]):  # noqa: ANN201
 @bp.output(ContractOut)
 def get_one(contract_id: int):  # noqa: ANN201
     contract = _contract(contract_id)
-    _run(lambda: svc.record_access(get_db(), _me(), contract, "view", via="api"))
-    return svc.contract_dict(contract)
+    _run(lambda: audit.record_access(get_db(), _me(), contract, "view", via="api"))
+    return workflow.contract_dict(contract)
 
 
 @bp.post("/<int:contract_id>/counter")
@@ -206,8 +203,8 @@ def get_one(contract_id: int):  # noqa: ANN201
 @bp.output(ContractOut, status_code=201)
 def counter(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
     contract = _contract(contract_id)
-    _run(lambda: svc.counter(get_db(), _me(), contract, data["fields"], data["note"]))
-    return svc.contract_dict(contract)
+    _run(lambda: workflow.counter(get_db(), _me(), contract, data["fields"], data["note"]))
+    return workflow.contract_dict(contract)
 
 
 @bp.post("/<int:contract_id>/accept")
@@ -215,8 +212,8 @@ def counter(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.output(ContractOut)
 def accept(contract_id: int):  # noqa: ANN201
     contract = _contract(contract_id)
-    _run(lambda: svc.accept_round(get_db(), _me(), contract))
-    return svc.contract_dict(contract)
+    _run(lambda: workflow.accept_round(get_db(), _me(), contract))
+    return workflow.contract_dict(contract)
 
 
 @bp.post("/<int:contract_id>/approve")
@@ -225,8 +222,8 @@ def accept(contract_id: int):  # noqa: ANN201
 @bp.output(ContractOut)
 def approve(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
     contract = _contract(contract_id)
-    _run(lambda: svc.approve(get_db(), _settings(), _me(), contract, approved=data["approved"], note=data["note"]))
-    return svc.contract_dict(contract)
+    _run(lambda: workflow.approve(get_db(), _settings(), _me(), contract, approved=data["approved"], note=data["note"]))
+    return workflow.contract_dict(contract)
 
 
 @bp.post("/<int:contract_id>/sign")
@@ -238,7 +235,7 @@ def sign(contract_id: int, data: dict[str, Any]):  # noqa: ANN201
     is the fresh proof of intent. Send a ``request_key`` to make retries safe."""
     contract = _contract(contract_id)
     row = _run(
-        lambda: svc.sign(
+        lambda: signing.sign(
             get_db(),
             _settings(),
             _me(),
@@ -270,7 +267,7 @@ def pdf(contract_id: int):  # noqa: ANN201
     data = contract.signed_pdf or contract.unsigned_pdf
     if data is None:
         abort(409, message="the PDF exists once both firms have approved the agreed round")
-    _run(lambda: svc.record_access(get_db(), _me(), contract, "download", via="api"))
+    _run(lambda: audit.record_access(get_db(), _me(), contract, "download", via="api"))
     return Response(data, mimetype="application/pdf")
 
 
@@ -288,7 +285,7 @@ def verify(data: dict[str, Any]):  # noqa: ANN201
     if not raw or len(raw) > MAX_PDF or b"%PDF-" not in raw[:1024]:  # the header PDF readers look for
         problem = "not a PDF of at most 2 MB; send the contract PDF, base64-encoded"
         abort(400, message=f"pdf_base64: {problem}", detail={"pdf_base64": problem})
-    return _run(lambda: svc.verify_document(get_db(), _settings(), raw)).as_dict()
+    return _run(lambda: signing.verify_document(get_db(), _settings(), raw)).as_dict()
 
 
 @bp.get("/stats")
@@ -296,6 +293,6 @@ def verify(data: dict[str, Any]):  # noqa: ANN201
 @bp.output(StatsOut)
 def stats():  # noqa: ANN201
     """Organizers and admins: signed contracts and amounts (签约数 / 金额)."""
-    if not svc.is_staff(_me()):
+    if not access.is_staff(_me()):
         abort(403, message="organizers and admins only")
-    return svc.signed_stats(get_db())
+    return workflow.signed_stats(get_db())

@@ -2,7 +2,7 @@
 negotiation view with round diff and clause comments, approval, signing, downloads, the signing
 key page, the public verification page, the CA/CRL downloads and the RFC 3161 TSA endpoint.
 
-Every view reads contracts through :func:`marketplace.contracts.workflow.get_contract`, which
+Every view reads contracts through :func:`marketplace.contracts.access.get_contract`, which
 applies the one permission rule: whoever may not see a contract (another firm, organizers, admins)
 gets 404, as if it did not exist; a party's user who may not do an action gets 403. A refused action
 answers its status (400, 403, 404, 409) with the message in the reader's language.
@@ -10,6 +10,7 @@ answers its status (400, 403, 404, 409) with the message in the reader's languag
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -32,9 +33,10 @@ from sqlalchemy import select
 
 from marketplace.accounts.permissions import acts_for_firms, viewer_of, visible_demands_clause
 from marketplace.config import Settings
-from marketplace.contracts import workflow as svc
+from marketplace.contracts import access, audit, pades, pki, signing, starting, workflow
 from marketplace.contracts.templates import TEMPLATES, get_template
-from marketplace.errors import InputError, NotFoundError
+from marketplace.contracts.tsa import answer_query
+from marketplace.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from marketplace.models import Contract, ContractStatus, Firm, Party, Role, SuggestionStatus, User
 from web.db import commit, get_db
 from web.extensions import csrf, require_role
@@ -48,14 +50,13 @@ csrf.exempt(tsa_bp)  # machine-to-machine RFC 3161 endpoint, no session
 MAX_PDF = 2 * 1024 * 1024
 
 
-@bp.errorhandler(svc.ContractAccessDenied)
-def denied(exc: svc.ContractAccessDenied):  # noqa: ANN201
-    code = 404 if exc.hide else 403
-    return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
+@bp.errorhandler(PermissionDeniedError)
+def denied(exc: PermissionDeniedError):  # noqa: ANN201
+    return render_template("errors/error.html", code=403, name=localized(exc), description=""), 403
 
 
-@bp.errorhandler(svc.ConflictError)
-def conflict(exc: svc.ConflictError):  # noqa: ANN201
+@bp.errorhandler(ConflictError)
+def conflict(exc: ConflictError):  # noqa: ANN201
     return render_template("errors/error.html", code=409, name=localized(exc), description=""), 409
 
 
@@ -78,7 +79,7 @@ def intent_label(intent: str) -> str:
 def contract_context() -> dict[str, Any]:
     """Contract pages show times in Beijing time, as the event pages do (one zone everywhere), and
     the intent check of each signature in the reader's language."""
-    return {"local_time": svc.local_time, "intent_label": intent_label}
+    return {"local_time": workflow.local_time, "intent_label": intent_label}
 
 
 def request_settings() -> Settings:
@@ -97,7 +98,7 @@ _settings = request_settings  # the views' name for it
 
 def _me() -> User:
     user = get_db().get(User, current_user.id)
-    if user is None or svc.acting_firm(user) is None:
+    if user is None or access.acting_firm(user) is None:
         abort(403)  # contracts are for active members of a firm
     return user
 
@@ -113,7 +114,7 @@ def _load(contract_id: int, action: str = "view") -> tuple[Contract, User]:
     user = get_db().get(User, current_user.id)
     if user is None:
         abort(404)
-    return svc.get_contract(get_db(), contract_id, user, action), user
+    return access.get_contract(get_db(), contract_id, user, action), user
 
 
 def _done(error: InputError | None, ok: str, contract_id: int) -> Any:
@@ -154,9 +155,9 @@ def index():  # noqa: ANN201
     db = get_db()
     return render_template(
         "contracts/list.html",
-        contracts=svc.visible_contracts(db, user),
-        queue=svc.approval_queue(db, user),
-        credential=svc.active_credential(db, user.id),
+        contracts=access.visible_contracts(db, user),
+        queue=workflow.approval_queue(db, user),
+        credential=signing.active_credential(db, user.id),
     )
 
 
@@ -174,7 +175,7 @@ def new():  # noqa: ANN201
             return render_template("contracts/new.html", templates=TEMPLATES.values(), firms=_firms(db, user)), 400
         mine_is_buyer = form_choice("my_party", "buyer", ("buyer", "supplier")) == "buyer"
         contract, error = commit(
-            lambda: svc.start_with_firm(
+            lambda: starting.start_with_firm(
                 db,
                 user,
                 other_firm_id=other,
@@ -204,7 +205,7 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
     _csrf()
     user = _me()
     db = get_db()
-    contract, error = commit(lambda: svc.start_from_suggestion(db, user, suggestion_id))
+    contract, error = commit(lambda: starting.start_from_suggestion(db, user, suggestion_id))
     if isinstance(error, NotFoundError):
         raise error  # 404, for a missing suggestion and another pair's alike
     if error:
@@ -218,7 +219,7 @@ def from_suggestion(suggestion_id: int):  # noqa: ANN201
 @login_required
 def suggestions():  # noqa: ANN201
     """Accepted matches of the user's firm that can become contracts: on demands the user may
-    see, as :func:`marketplace.contracts.workflow.start_from_suggestion` requires."""
+    see, as :func:`marketplace.contracts.starting.start_from_suggestion` requires."""
     from marketplace.models import Demand, MatchSuggestion
 
     user = _me()
@@ -242,8 +243,8 @@ def suggestions():  # noqa: ANN201
 def detail(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id)
     db = get_db()
-    party = svc.authorize(user, contract, "view")
-    svc.record_access(db, user, contract, "view")
+    party = access.authorize(user, contract, "view")
+    audit.record_access(db, user, contract, "view")
     db.commit()
     number = int_arg("round", len(contract.rounds), high=len(contract.rounds))
     colleagues = list(db.scalars(select(User).where(acts_for_firms([user.firm_id])))) if user.firm_id else []
@@ -253,22 +254,22 @@ def detail(contract_id: int):  # noqa: ANN201
         party=party,
         template=get_template(contract.template),
         round=contract.rounds[number - 1],
-        diff=svc.round_diff(contract, number),
-        clauses=svc.clauses(contract, number, page_locale()),
-        comments=svc.comments(db, contract),
-        latest=svc.latest_round(contract),
-        missing=svc.missing_terms(contract),
-        can_counter=svc.may_counter(contract, user.firm_id),
-        can_designate=svc.may_designate(db, user, contract),
+        diff=workflow.round_diff(contract, number),
+        clauses=workflow.clauses(contract, number, page_locale()),
+        comments=workflow.comments(db, contract),
+        latest=workflow.latest_round(contract),
+        missing=workflow.missing_terms(contract),
+        can_counter=workflow.may_counter(contract, user.firm_id),
+        can_designate=workflow.may_designate(db, user, contract),
         can_approve=contract.status is ContractStatus.APPROVING
-        and svc.can(user, contract, "approve")
-        and svc._approval(db, contract, party) is None,
+        and access.can(user, contract, "approve")
+        and workflow.approval_of(db, contract, party) is None,
         can_sign=contract.status is ContractStatus.SIGNING
-        and svc.can(user, contract, "sign")
+        and access.can(user, contract, "sign")
         and not any(s.party is party for s in contract.signatures)
-        and (party is Party.BUYER or svc.buyer_has_signed(contract)),
+        and (party is Party.BUYER or workflow.buyer_has_signed(contract)),
         colleagues=colleagues,
-        audit=svc.audit_log(db, user, contract),
+        audit=audit.audit_log(db, user, contract),
         audit_label=audit_label,
         Party=Party,
         form=ActionForm(),
@@ -281,20 +282,20 @@ def counter(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "negotiate")
     if request.method == "GET":
         try:  # no edit form for terms that can no longer change (approving, signing, signed)
-            svc.require_negotiating(contract)
-        except svc.ConflictError as exc:
+            workflow.require_negotiating(contract)
+        except ConflictError as exc:
             flash(localized(exc), "error")
             return redirect(url_for("contracts.detail", contract_id=contract.id))
     template = get_template(contract.template)
-    values = dict(svc.latest_round(contract).fields)
+    values = dict(workflow.latest_round(contract).fields)
     if request.method == "POST":
         _csrf()
         fields = {f.key: request.form.get(f.key, "") for f in template.fields}
-        _rnd, error = commit(lambda: svc.counter(get_db(), user, contract, fields, request.form.get("note", "")))
+        _rnd, error = commit(lambda: workflow.counter(get_db(), user, contract, fields, request.form.get("note", "")))
         if not error:
             flash(_("已提交新一轮条款"), "success")
             return redirect(url_for("contracts.detail", contract_id=contract.id))
-        if isinstance(error, svc.ConflictError):
+        if isinstance(error, ConflictError):
             raise error
         flash(localized(error), "error")
         values.update(fields)
@@ -307,7 +308,7 @@ def counter(contract_id: int):  # noqa: ANN201
 def accept(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "negotiate")
-    _r, error = commit(lambda: svc.accept_round(get_db(), user, contract))
+    _r, error = commit(lambda: workflow.accept_round(get_db(), user, contract))
     return _done(error, _("已接受本轮条款，进入双方内部审批"), contract.id)
 
 
@@ -317,7 +318,7 @@ def add_comment(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "negotiate")
     _r, error = commit(
-        lambda: svc.comment(
+        lambda: workflow.comment(
             get_db(), user, contract, request.form.get("clause", "general"), request.form.get("text", "")
         )
     )
@@ -330,7 +331,9 @@ def designate(contract_id: int):  # noqa: ANN201
     _csrf()
     contract, user = _load(contract_id, "designate")
     approver_id, signer_id = form_id("approver_id"), form_id("signer_id")  # 400 naming the field
-    _r, error = commit(lambda: svc.designate(get_db(), user, contract, approver_id=approver_id, signer_id=signer_id))
+    _r, error = commit(
+        lambda: workflow.designate(get_db(), user, contract, approver_id=approver_id, signer_id=signer_id)
+    )
     return _done(error, _("已指定审批人和签署人"), contract.id)
 
 
@@ -341,7 +344,9 @@ def approve(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "approve")
     approved = form_choice("decision", "approve", ("approve", "reject")) == "approve"
     _r, error = commit(
-        lambda: svc.approve(get_db(), _settings(), user, contract, approved=approved, note=request.form.get("note", ""))
+        lambda: workflow.approve(
+            get_db(), _settings(), user, contract, approved=approved, note=request.form.get("note", "")
+        )
     )
     return _done(error, _("审批已通过") if approved else _("已退回协商"), contract.id)
 
@@ -352,7 +357,7 @@ def supplement(contract_id: int):  # noqa: ANN201
     """A 补充协议 to a signed contract: a new contract with its own rounds and signatures."""
     _csrf()
     contract, user = _load(contract_id, "negotiate")
-    new, error = commit(lambda: svc.start_supplement(get_db(), user, contract))
+    new, error = commit(lambda: starting.start_supplement(get_db(), user, contract))
     if error:
         return _done(error, "", contract.id)
     flash(_("补充协议草稿已创建"), "success")
@@ -364,13 +369,13 @@ def supplement(contract_id: int):  # noqa: ANN201
 def sign(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "sign")
     db = get_db()
-    credential = svc.active_credential(db, user.id)
+    credential = signing.active_credential(db, user.id)
     status = 200
     if request.method == "POST":
         _csrf()
         try:
             _row, error = commit(
-                lambda: svc.sign(
+                lambda: signing.sign(
                     db,
                     _settings(),
                     user,
@@ -380,7 +385,7 @@ def sign(contract_id: int):  # noqa: ANN201
                     request_key=request.form.get("request_key") or None,
                 )
             )
-        except svc.pades.SigningFailed as exc:
+        except pades.SigningFailed as exc:
             db.rollback()
             flash(localized(exc), "error")  # that nothing was stored; the technical reason is in the log
             status = 503
@@ -388,12 +393,12 @@ def sign(contract_id: int):  # noqa: ANN201
             if error is None:
                 flash(_("签署成功"), "success")
                 return redirect(url_for("contracts.detail", contract_id=contract.id))
-            if isinstance(error, svc.ConflictError):
+            if isinstance(error, ConflictError):
                 raise error
             flash(localized(error), "error")
             status = 400
     # the buyer signs first: the supplier's page says so instead of offering a form the service refuses
-    waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not svc.buyer_has_signed(contract)
+    waits_for_buyer = contract.party_of_firm(user.firm_id) is Party.SUPPLIER and not workflow.buyer_has_signed(contract)
     return render_template(
         "contracts/sign.html",
         contract=contract,
@@ -413,9 +418,9 @@ def download(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "download")
     data = contract.signed_pdf or contract.unsigned_pdf
     if data is None:
-        raise svc.ConflictError("status: the PDF exists once both firms have approved the agreed round")
+        raise ConflictError("status: the PDF exists once both firms have approved the agreed round")
     db = get_db()
-    svc.record_access(db, user, contract, "download", what="contract", sha256=svc.hashlib.sha256(data).hexdigest())
+    audit.record_access(db, user, contract, "download", what="contract", sha256=hashlib.sha256(data).hexdigest())
     db.commit()
     return _pdf(data, f"{contract.number}.pdf")
 
@@ -425,8 +430,8 @@ def download(contract_id: int):  # noqa: ANN201
 def certificate(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "download")
     db = get_db()
-    data = svc.completion_certificate(db, _settings(), contract)
-    svc.record_access(db, user, contract, "download", what="certificate")
+    data = signing.completion_certificate(db, _settings(), contract)
+    audit.record_access(db, user, contract, "download", what="certificate")
     db.commit()
     return _pdf(data, f"{contract.number}-completion.pdf")
 
@@ -436,14 +441,14 @@ def certificate(contract_id: int):  # noqa: ANN201
 def audit_json(contract_id: int):  # noqa: ANN201
     contract, user = _load(contract_id, "download")
     db = get_db()
-    svc.record_access(db, user, contract, "download", what="audit")
+    audit.record_access(db, user, contract, "download", what="audit")
     db.commit()
-    entries = svc.audit_log(db, user, contract)
+    entries = audit.audit_log(db, user, contract)
     for e in entries:  # the other firm's staff by firm and role, in the reader's language
         e["actor"] = e["actor"].label(page_locale())
     return {
         "contract": contract.number,
-        "check": svc.verify_audit(db, contract.id).as_dict(),  # over the entries as recorded
+        "check": audit.verify_audit(db, contract.id).as_dict(),  # over the entries as recorded
         "entries": entries,
     }
 
@@ -466,7 +471,7 @@ def signing_key():  # noqa: ANN201
             status = 400
         else:
             result, error = commit(
-                lambda: svc.enroll(db, _settings(), user, password, totp=bool(request.form.get("totp")))
+                lambda: signing.enroll(db, _settings(), user, password, totp=bool(request.form.get("totp")))
             )
             if error:
                 flash(localized(error), "error")
@@ -475,7 +480,7 @@ def signing_key():  # noqa: ANN201
                 totp_uri = result[1]
                 flash(_("签署证书已签发"), "success")
     return render_template(
-        "contracts/signing_key.html", credential=svc.active_credential(db, user.id), totp_uri=totp_uri
+        "contracts/signing_key.html", credential=signing.active_credential(db, user.id), totp_uri=totp_uri
     ), status
 
 
@@ -500,33 +505,33 @@ def verify(token: str | None = None):  # noqa: ANN201
             flash(_("请上传不超过 2 MB 的 PDF 文件"), "error")
             status = 400
         else:
-            report = svc.verify_document(db, _settings(), data)
+            report = signing.verify_document(db, _settings(), data)
             db.commit()
     elif contract is not None and contract.signed_pdf:
-        report = svc.verify_document(db, _settings(), contract.signed_pdf)
+        report = signing.verify_document(db, _settings(), contract.signed_pdf)
         db.commit()
     return render_template("contracts/verify.html", report=report, contract=contract, token=token), status
 
 
 @bp.get("/pki/root.pem")
 def root_pem():  # noqa: ANN201
-    return Response(svc.pki.pem(svc.platform_ca(_settings()).root.cert), mimetype="application/x-pem-file")
+    return Response(pki.pem(signing.platform_ca(_settings()).root.cert), mimetype="application/x-pem-file")
 
 
 @bp.get("/pki/issuing.pem")
 def issuing_pem():  # noqa: ANN201
-    return Response(svc.pki.pem(svc.platform_ca(_settings()).issuing.cert), mimetype="application/x-pem-file")
+    return Response(pki.pem(signing.platform_ca(_settings()).issuing.cert), mimetype="application/x-pem-file")
 
 
 @bp.get("/pki/crl")
 def crl():  # noqa: ANN201
-    data = svc.current_crl(get_db(), _settings()).public_bytes(serialization.Encoding.DER)
+    data = signing.current_crl(get_db(), _settings()).public_bytes(serialization.Encoding.DER)
     return Response(data, mimetype="application/pkix-crl")
 
 
 @bp.get("/pki/crl/root")
 def root_crl():  # noqa: ANN201
-    data = svc.current_crls(get_db(), _settings())[1].public_bytes(serialization.Encoding.DER)
+    data = signing.current_crls(get_db(), _settings())[1].public_bytes(serialization.Encoding.DER)
     return Response(data, mimetype="application/pkix-crl")
 
 
@@ -538,7 +543,7 @@ def tsa():  # noqa: ANN201
     body = request.get_data(cache=False)
     if len(body) > 64 * 1024:
         abort(413)
-    answer = svc.tsa.answer_query(svc.platform_ca(_settings()), body)
+    answer = answer_query(signing.platform_ca(_settings()), body)
     return Response(answer, mimetype="application/timestamp-reply")
 
 
@@ -549,4 +554,4 @@ def tsa():  # noqa: ANN201
 @login_required
 def stats():  # noqa: ANN201
     require_role(Role.ORGANIZER)
-    return render_template("contracts/stats.html", stats=svc.signed_stats(get_db()), templates=TEMPLATES)
+    return render_template("contracts/stats.html", stats=workflow.signed_stats(get_db()), templates=TEMPLATES)

@@ -10,9 +10,6 @@ from apiflask.fields import Boolean, Dict, Integer, List, Raw, String
 from apiflask.validators import Regexp
 
 from marketplace.enterprise.policies import (
-    RULES,
-    KeywordRule,
-    RangeRule,
     can_manage_policy,
     can_view_policy,
     create_policy,
@@ -23,6 +20,7 @@ from marketplace.enterprise.policies import (
     search_policies,
     update_policy,
 )
+from marketplace.enterprise.policy_rules import RULES, KeywordRule, RangeRule
 from marketplace.enterprise.tiers import can_view_figures
 from marketplace.models import Firm, FirmKind, Policy, PolicyStatus, Tier
 from marketplace.regions import PROVINCES
@@ -36,7 +34,7 @@ bp = api_blueprint("api_policies", __name__, "/api/v1/policies", "Policies æƒ ä¼
 
 
 def _rule_schemas() -> list[dict[str, Any]]:
-    """Each rule a policy may hold, as :func:`marketplace.enterprise.policies.validate_rules` reads it."""
+    """Each rule a policy may hold, as :func:`marketplace.enterprise.policy_rules.validate_rules` reads it."""
     tiers = [t.value for t in Tier]
 
     def rule(name: str, required: list[str], **properties: Any) -> dict[str, Any]:

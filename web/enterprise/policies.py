@@ -11,14 +11,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from marketplace.enterprise.policies import (
-    RULES,
     can_manage_policy,
     can_view_policy,
     create_policy,
     evaluate,
     in_force,
     list_policies,
-    load_facts,
     match_firm,
     policy_dict,
     publish_policy,
@@ -26,6 +24,7 @@ from marketplace.enterprise.policies import (
     update_policy,
     withdraw_policy,
 )
+from marketplace.enterprise.policy_rules import RULES, load_facts
 from marketplace.errors import InputError, msg
 from marketplace.models import Policy, PolicyStatus
 from web.db import commit, get_db

@@ -724,7 +724,8 @@ def contract_draft_url(meeting: Meeting) -> str:
 def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
     """Open the contract draft of a meeting with a reported cooperation agreement (the contracts
     area pre-fills buyer, supplier, demand, place and amount; one contract per meeting)."""
-    from marketplace.contracts import workflow as contracts
+    from marketplace.contracts import starting
+    from marketplace.errors import PermissionDeniedError
     from marketplace.models import User
 
     event, _a = _event(event_id, ev.Access.PARTICIPANT)
@@ -733,10 +734,8 @@ def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
         abort(403)
     _post_ok()
     db = get_db()
-    try:
-        contract, error = commit(lambda: contracts.start_from_meeting(db, db.get(User, current_user.id), meeting.id))
-    except contracts.ContractAccessDenied:
-        db.rollback()
+    contract, error = commit(lambda: starting.start_from_meeting(db, db.get(User, current_user.id), meeting.id))
+    if isinstance(error, PermissionDeniedError):  # commit() has rolled back
         abort(403)
     if error:
         flash(localized(error), "error")
