@@ -22,7 +22,9 @@ from typing import Any
 
 from _common import machine, peak_rss_mb
 
-from marketplace.events.solver import Instance, greedy_schedule, parse_instance, solve
+from marketplace.events.solver import solve
+from marketplace.events.solver_greedy import greedy_schedule
+from marketplace.events.solver_instance import Instance, parse_instance
 
 
 def generate(

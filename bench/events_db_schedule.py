@@ -30,10 +30,13 @@ from sqlalchemy import select
 from marketplace.config import Settings
 from marketplace.db import init_db, session_scope
 from marketplace.events import events as ev
+from marketplace.events import meeting_requests as evreq
+from marketplace.events import meetings as evmeet
 from marketplace.events.scheduling import build_solver_input, schedule_event
 from marketplace.events.solver import solve_json
 from marketplace.models import (
     EventRegistration,
+    EventStatus,
     Firm,
     FirmKind,
     Meeting,
@@ -67,7 +70,7 @@ def populate(settings: Settings, n_large: int, n_sme: int, n_meetings: int, seed
                 "large_max_meetings": 1000,
             },
         )
-        ev.set_event_status(s, event, ev.EventStatus.OPEN)
+        ev.set_event_status(s, event, EventStatus.OPEN)
         firms = [Firm(name=f"基准大企业{i}", kind=FirmKind.LARGE, source="bench") for i in range(n_large)]
         firms += [Firm(name=f"基准中小企业{i}", kind=FirmKind.SME, source="bench") for i in range(n_sme)]
         s.add_all(firms)
@@ -112,7 +115,7 @@ def populate(settings: Settings, n_large: int, n_sme: int, n_meetings: int, seed
                     request_id=req.id,
                     large_firm_id=large_id,
                     sme_firm_id=sme_id,
-                    weight=ev.meeting_weight(req),
+                    weight=evreq.meeting_weight(req),
                     status=MeetingStatus.WAITING,
                 )
             )
@@ -147,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ).most_common(1)[0][0]
             cancelled = 0
             for m in s.scalars(select(Meeting).where(Meeting.large_firm_id == busiest, Meeting.slot.is_not(None))):
-                ev.cancel_meeting(s, m)
+                evmeet.cancel_meeting(s, m)
                 cancelled += 1
         with session_scope(settings) as s:
             event = ev.get_event(s, event_id)

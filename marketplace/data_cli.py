@@ -131,8 +131,8 @@ def demo_accounts(app: AppContext, as_json: bool) -> None:
     """Create the demo accounts (idempotent) and print how to sign in, who approves and who signs
     contracts, and the demo signing password (--json: one object per account, with its
     contract_role and signing_password)."""
+    from marketplace.accounts.demo import ensure_demo_accounts
     from marketplace.contracts.demo import contract_roles
-    from marketplace.demo import ensure_demo_accounts
 
     with app.session() as session:
         rows = contract_roles(session, app.settings, ensure_demo_accounts(session, DEMO_PASSWORD), DEMO_PASSWORD)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from marketplace.contracts.demo import load_demo_contracts
 from marketplace.demands.workflow import create_demand
 from marketplace.enterprise.demo import load_enterprise_demo
-from marketplace.events.invitees import load_demo_event
+from marketplace.events.demo import load_demo_event
 from marketplace.importers.chainkg import import_chainkg
 from marketplace.importers.ickg import import_ickg
 from marketplace.models import Demand, Firm
@@ -159,69 +159,3 @@ def _slice_ickg(src: Path, dst: Path, hit) -> dict[str, int]:  # noqa: ANN001
     for name in ("relation2id.txt", "time2id.txt"):
         shutil.copyfile(src / name, dst / name)
     return {"ickg_entities": len(used), "ickg_quads": sum(len(v) for v in kept_lines.values())}
-
-
-DEMO_ORGANIZER_REGION = "上海"  # the demo data is centred on Shanghai
-DEMO_SME = {
-    "name": "示例新材料科技（上海）有限公司",
-    "description": "演示用虚构企业：专注锂电池湿法隔膜与陶瓷涂覆隔膜，具备涂覆浆料配方与在线检测能力。",
-    "products": ["锂电池隔膜", "涂覆隔膜", "湿法隔膜"],
-    "industries": ["电池化学品"],
-    "patents": ["一种锂电池陶瓷涂覆隔膜及其制备方法", "一种隔膜在线缺陷检测装置"],
-}
-
-
-def ensure_demo_accounts(session: Session, password: str) -> list[dict[str, str]]:
-    """Demo users: a large-firm user at the first demo demand's owner, an SME user at a clearly
-    fictional demo firm, an organizer (its organization covers 上海) and an admin. Existing accounts
-    are left as they are, except that an organizer's organization without a region gets 上海."""
-    from marketplace.accounts.users import create_user
-    from marketplace.enterprise.firms import create_firm, update_profile
-    from marketplace.models import FirmKind, OrganizationKind, Role, Tier, User
-
-    large_firm = session.scalar(select(Demand.owner_firm_id).order_by(Demand.id).limit(1))
-    if large_firm is None:
-        large_firm = session.scalar(select(Firm.id).where(Firm.kind == FirmKind.LARGE).order_by(Firm.id).limit(1))
-    sme = session.scalar(select(Firm).where(Firm.name == DEMO_SME["name"]))
-    if sme is None:
-        sme = create_firm(
-            session,
-            name=DEMO_SME["name"],
-            kind=FirmKind.SME,
-            short_name="示例新材料",
-            region="上海",
-            tier=Tier.SPECIALIZED,
-            description=DEMO_SME["description"],
-            source="demo",
-        )
-        update_profile(
-            session,
-            sme,
-            products=DEMO_SME["products"],
-            industries=DEMO_SME["industries"],
-            patents=DEMO_SME["patents"],
-            source="demo",
-        )
-    specs = [
-        ("large@demo.chainmatch.cn", "大企业采购经理", Role.LARGE, {"firm_id": large_firm}),
-        ("sme@demo.chainmatch.cn", "中小企业负责人", Role.SME, {"firm_id": sme.id}),
-        (
-            "organizer@demo.chainmatch.cn",
-            "产业链对接专员",
-            Role.ORGANIZER,
-            {"organization_name": "示例市中小企业服务中心（演示）", "organization_kind": OrganizationKind.GOVERNMENT},
-        ),
-        ("admin@demo.chainmatch.cn", "平台管理员", Role.ADMIN, {}),
-    ]
-    rows = []
-    for email, name, role, extra in specs:
-        user = session.scalar(select(User).where(User.email == email))
-        if user is None:
-            user = create_user(session, email=email, password=password, name=name, role=role, **extra)
-        if role is Role.ORGANIZER and user.organization is not None and user.organization.region is None:
-            # the region reports (tier pipeline, SME share) refuse an organization without a region;
-            # the demo data is centred on Shanghai (also set on installs made before the region existed)
-            user.organization.region = DEMO_ORGANIZER_REGION
-        belongs = user.firm.name if user.firm else (user.organization.name if user.organization else "—")
-        rows.append({"email": email, "role": role.value, "belongs_to": belongs})
-    return rows

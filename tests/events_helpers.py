@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from marketplace.demands.workflow import create_demand
 from marketplace.enterprise.firms import create_firm, update_profile
 from marketplace.events import events as ev
-from marketplace.models import Firm, FirmKind, Organization, OrganizationKind
+from marketplace.events import registrations as evreg
+from marketplace.models import EventStatus, Firm, FirmKind, Organization, OrganizationKind
 
 
 def event_data(**extra: Any) -> dict[str, Any]:
@@ -59,15 +60,15 @@ def setup_event(session: Session, *, register: bool = True, **extra: Any) -> dic
         update_profile(session, firm, products=products)
         smes.append(firm)
     event = ev.create_event(session, org.id, event_data(**extra))
-    ev.set_event_status(session, event, ev.EventStatus.OPEN)
+    ev.set_event_status(session, event, EventStatus.OPEN)
     ev.add_event_demands(session, event, [demand.id])
     regs = {}
     if register:
-        ev.invite_firms(session, event, [large.id, large2.id] + [f.id for f in smes])
-        regs[large.id] = ev.register_firm(session, event, large.id, representatives=1)
-        regs[large2.id] = ev.register_firm(session, event, large2.id, representatives=2)
+        evreg.invite_firms(session, event, [large.id, large2.id] + [f.id for f in smes])
+        regs[large.id] = evreg.register_firm(session, event, large.id, representatives=1)
+        regs[large2.id] = evreg.register_firm(session, event, large2.id, representatives=2)
         for f in smes:
-            regs[f.id] = ev.register_firm(session, event, f.id)
+            regs[f.id] = evreg.register_firm(session, event, f.id)
     return {
         "org": org,
         "other_org": other_org,

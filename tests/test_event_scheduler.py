@@ -19,13 +19,9 @@ from hypothesis import strategies as st
 
 from marketplace.cli import cli
 from marketplace.errors import InputError
-from marketplace.events.solver import (
-    MAX_WEIGHT,
-    REASON_CODES,
-    greedy_schedule,
-    parse_instance,
-    solve_json,
-)
+from marketplace.events.solver import solve_json
+from marketplace.events.solver_greedy import greedy_schedule
+from marketplace.events.solver_instance import MAX_WEIGHT, REASON_CODES, parse_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -712,12 +708,12 @@ def test_lns_gap_stage_keeps_schedule_feasible_and_previous_in_place(monkeypatch
     monkeypatch.setattr(es, "EXACT_MAX_VARS", 0)  # force the neighbourhood search
     data = generated(5, 15, 50, 8, 4, seed=5)
     data["time_limit_s"] = 2
-    first = es.solve(es.parse_instance(data), max_vars=80)
+    first = es.solve(parse_instance(data), max_vars=80)
     check_schedule(data, first.as_dict())
     assert any(s["stage"].endswith("(LNS)") for s in first.stats.stages)
     data["previous"] = first.as_dict()["scheduled"]
     data["meetings"].append(meet("late", "L0", "S0", 0.01))
-    second = es.solve(es.parse_instance(data), max_vars=80)
+    second = es.solve(parse_instance(data), max_vars=80)
     check_schedule(data, second.as_dict())
     # the hint keeps every previous meeting and the search never adds a move; only a heavier
     # schedule found by the weight stage (ranked before stability) may move some
@@ -728,12 +724,14 @@ def test_lns_never_worsens_idle_slots_of_its_start():
     import time
 
     from marketplace.events import solver as es
+    from marketplace.events.solver_greedy import Prep, greedy_fill
+    from marketplace.events.solver_instance import Stats
 
     data = generated(5, 15, 50, 8, 4, seed=7)
-    inst = es.parse_instance(data)
-    prep = es._Prep(inst)
-    start = es._greedy(prep, sorted(range(len(prep.a)), key=lambda k: -prep.w[k]))
-    stats = es.Stats()
+    inst = parse_instance(data)
+    prep = Prep(inst)
+    start = greedy_fill(prep, sorted(range(len(prep.a)), key=lambda k: -prep.w[k]))
+    stats = Stats()
     after, improved = es._lns(prep, start, time.perf_counter() + 1.5, 1, stats)
     ids = [m["id"] for m in data["meetings"]]
     before_slots = {ids[k]: s for k, s in start.items()}

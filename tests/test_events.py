@@ -8,20 +8,36 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.permissions import demand_ids_visible_via_events, firm_viewer
 from marketplace.accounts.users import create_user
 from marketplace.db import session_scope
-from marketplace.errors import ConflictError, InputError, NotFoundError, TransitionError, message_of
+from marketplace.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransitionError,
+    message_of,
+)
+from marketplace.events import access as evacl
 from marketplace.events import events as ev
+from marketplace.events import meeting_requests as evreq
+from marketplace.events import meetings as evmeet
+from marketplace.events import registrations as evreg
 from marketplace.events.invitees import render_reason
 from marketplace.models import (
     Demand,
+    EventInvitation,
     EventRegistration,
+    EventStatus,
+    FirmKind,
     InvitationStatus,
     Meeting,
     MeetingStatus,
     RegistrationStatus,
     RequestStatus,
     Role,
+    Side,
     User,
     utcnow,
 )
@@ -69,7 +85,7 @@ def test_event_with_a_malformed_session_is_rejected_naming_the_field(session):
 
 def test_invited_firm_registers_approved_and_invitation_is_marked(world):
     s, w = world
-    inv_status = s.scalar(select(ev.EventInvitation.status).where(ev.EventInvitation.firm_id == w["smes"][0].id))
+    inv_status = s.scalar(select(EventInvitation.status).where(EventInvitation.firm_id == w["smes"][0].id))
     assert inv_status is InvitationStatus.REGISTERED
     assert w["regs"][w["smes"][0].id].status is RegistrationStatus.APPROVED
 
@@ -78,7 +94,7 @@ def test_invitation_notifies_the_firms_users(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)
         user = _user(s, Role.SME, firm_id=w["smes"][0].id)
-        ev.invite_firms(s, w["event"], [w["smes"][0].id])
+        evreg.invite_firms(s, w["event"], [w["smes"][0].id])
         titles = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
         assert any("诚邀" in t for t in titles)
 
@@ -87,21 +103,21 @@ def test_open_registration_waits_for_organizer_approval(world):
     s, w = world
     from marketplace.enterprise.firms import create_firm
 
-    newcomer = create_firm(s, name="报名测试企业有限公司", kind=ev.FirmKind.SME)
-    reg = ev.register_firm(s, w["event"], newcomer.id)
+    newcomer = create_firm(s, name="报名测试企业有限公司", kind=FirmKind.SME)
+    reg = evreg.register_firm(s, w["event"], newcomer.id)
     assert reg.status is RegistrationStatus.PENDING
-    ev.decide_registration(s, reg, approve=True)
+    evreg.decide_registration(s, reg, approve=True)
     assert reg.status is RegistrationStatus.APPROVED
     with pytest.raises(TransitionError):
-        ev.decide_registration(s, reg, approve=False)
+        evreg.decide_registration(s, reg, approve=False)
 
 
 def test_registration_is_refused_when_the_side_is_full(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, register=False, capacity_sme=1)
-        ev.register_firm(s, w["event"], w["smes"][0].id)
+        evreg.register_firm(s, w["event"], w["smes"][0].id)
         with pytest.raises(TransitionError) as err:
-            ev.register_firm(s, w["event"], w["smes"][1].id)
+            evreg.register_firm(s, w["event"], w["smes"][1].id)
         assert err.value.field == "side"
 
 
@@ -111,71 +127,92 @@ def test_sme_cannot_bring_several_representatives(world):
     s.delete(reg)
     s.flush()
     with pytest.raises(InputError) as err:
-        ev.register_firm(s, w["event"], w["smes"][0].id, representatives=2)
+        evreg.register_firm(s, w["event"], w["smes"][0].id, representatives=2)
     assert err.value.field == "representatives"
 
 
 def test_availability_outside_the_grid_is_rejected(world):
     s, w = world
     reg = w["regs"][w["smes"][0].id]
-    ev.set_availability(s, reg, [0, 2])
+    evreg.set_availability(s, reg, [0, 2])
     assert reg.available(3) == [0, 2]
     with pytest.raises(InputError) as err:
-        ev.set_availability(s, reg, [7])
+        evreg.set_availability(s, reg, [7])
     assert err.value.field == "slots"
 
 
 def test_request_accepted_becomes_a_waiting_meeting(world):
     s, w = world
     sme, large = w["smes"][0], w["large"]
-    req = ev.request_meeting(s, w["event"], sme.id, large.id, message="想介绍我们的涂覆隔膜", demand_id=w["demand"].id)
+    req = evreq.request_meeting(
+        s, w["event"], sme.id, large.id, message="想介绍我们的涂覆隔膜", demand_id=w["demand"].id
+    )
     assert req.status is RequestStatus.PENDING and req.expires_at > utcnow()
-    ev.answer_request(s, req, accept=True)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     assert meeting.status is MeetingStatus.WAITING
     assert (meeting.large_firm_id, meeting.sme_firm_id) == (large.id, sme.id)
-    assert meeting.weight == ev.meeting_weight(req) == 30
+    assert meeting.weight == evreq.meeting_weight(req) == 30
+
+
+def test_only_the_asked_firm_answers_a_meeting_request_whoever_calls_the_service(world):
+    s, w = world
+    sme, large = w["smes"][0], w["large"]
+    req = evreq.request_meeting(s, w["event"], sme.id, large.id)
+    asker = _user(s, Role.SME, firm_id=sme.id)
+    organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
+    admin = _user(s, Role.ADMIN)
+    other_participant = _user(s, Role.LARGE, firm_id=w["large2"].id)
+    for user in (asker, organizer, admin, other_participant, None):
+        with pytest.raises(PermissionDeniedError) as err:
+            evreq.answer_request(s, req, user=user, accept=True)
+        assert err.value.exit_code == 2  # one error type: the CLI's exit code of a refusal
+    assert req.status is RequestStatus.PENDING
+    assert s.scalar(select(Meeting).where(Meeting.request_id == req.id)) is None
+    asked = _user(s, Role.LARGE, firm_id=large.id)
+    evreq.answer_request(s, req, user=asked, accept=False)
+    assert req.status is RequestStatus.DECLINED
 
 
 def test_request_between_same_side_or_self_or_twice_is_refused(world):
     s, w = world
     a, b = w["smes"][0], w["smes"][1]
     with pytest.raises(InputError):
-        ev.request_meeting(s, w["event"], a.id, b.id)
+        evreq.request_meeting(s, w["event"], a.id, b.id)
     with pytest.raises(InputError):
-        ev.request_meeting(s, w["event"], a.id, a.id)
-    ev.request_meeting(s, w["event"], a.id, w["large"].id)
+        evreq.request_meeting(s, w["event"], a.id, a.id)
+    evreq.request_meeting(s, w["event"], a.id, w["large"].id)
     with pytest.raises(TransitionError):
-        ev.request_meeting(s, w["event"], w["large"].id, a.id)
+        evreq.request_meeting(s, w["event"], w["large"].id, a.id)
 
 
 def test_pending_cap_blocks_more_requests_until_one_expires(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, pending_cap=1)
         sme = w["smes"][0]
-        first = ev.request_meeting(s, w["event"], sme.id, w["large"].id)
+        first = evreq.request_meeting(s, w["event"], sme.id, w["large"].id)
         with pytest.raises(TransitionError) as err:
-            ev.request_meeting(s, w["event"], sme.id, w["large2"].id)
+            evreq.request_meeting(s, w["event"], sme.id, w["large2"].id)
         assert "unanswered" in str(err.value)
         first.expires_at = utcnow() - timedelta(minutes=1)
-        assert ev.expire_requests(s, w["event"]) == 1
+        assert evreq.expire_requests(s, w["event"]) == 1
         assert first.status is RequestStatus.EXPIRED
-        ev.request_meeting(s, w["event"], sme.id, w["large2"].id)
+        evreq.request_meeting(s, w["event"], sme.id, w["large2"].id)
 
 
 def test_expired_request_cannot_be_accepted(world):
     s, w = world
-    req = ev.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
+    req = evreq.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
     req.expires_at = utcnow() - timedelta(hours=1)
     with pytest.raises(TransitionError):
-        ev.answer_request(s, req, accept=True)
+        evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     assert req.status is RequestStatus.EXPIRED
 
 
 def test_auto_accept_event_accepts_requests_at_once(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, request_rule="auto_accept")
-        req = ev.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
+        req = evreq.request_meeting(s, w["event"], w["smes"][0].id, w["large"].id)
         assert req.status is RequestStatus.ACCEPTED
         assert s.scalar(select(Meeting.id).where(Meeting.request_id == req.id)) is not None
 
@@ -185,21 +222,21 @@ def test_engine_proposes_registered_smes_for_board_demands_and_owner_accepts_in_
 
     s, w = world
     engine = MatchEngine(loaded, use_dense=False).build(s)  # lexical + chain graph over this database
-    proposals = ev.propose_meetings(s, engine, w["event"], per_demand=3)
+    proposals = evreq.propose_meetings(s, engine, w["event"], per_demand=3)
     assert proposals, "the separator SME should be proposed for the separator demand"
-    registered = {r.firm_id for r in ev.approved_registrations(s, w["event"], ev.Side.SME)}
+    registered = {r.firm_id for r in evreg.approved_registrations(s, w["event"], Side.SME)}
     assert all(p.from_firm_id in registered and p.to_firm_id == w["large"].id for p in proposals)
     assert all(p.demand_id == w["demand"].id and p.reasons[0]["kind"] == "can_meet_demand" for p in proposals)
     first = proposals[0].reasons[0]
     assert render_reason(first, "zh") == f"可满足需求《{first['title']}》（{first['owner']}）"
     assert render_reason(first, "en") == f"Can meet demand “{first['title']}” ({first['owner']})"
     assert proposals[0].from_firm_id == w["smes"][0].id  # the separator maker ranks first
-    again = ev.propose_meetings(s, engine, w["event"], per_demand=3)
+    again = evreq.propose_meetings(s, engine, w["event"], per_demand=3)
     assert again == []
-    done = ev.accept_proposals(s, w["event"], w["large"].id, [p.id for p in proposals])
+    done = evreq.accept_proposals(s, w["event"], w["large"].id, [p.id for p in proposals])
     assert {r.status for r in done} == {RequestStatus.ACCEPTED}
-    with pytest.raises(ev.PermissionDeniedError):
-        ev.accept_proposals(s, w["event"], w["large2"].id, [proposals[0].id])
+    with pytest.raises(PermissionDeniedError):
+        evreq.accept_proposals(s, w["event"], w["large2"].id, [proposals[0].id])
 
 
 def test_pair_that_met_at_an_earlier_event_is_marked(world):
@@ -207,16 +244,16 @@ def test_pair_that_met_at_an_earlier_event_is_marked(world):
     sme, large = w["smes"][0], w["large"]
     earlier = ev.create_event(s, w["org"].id, event_data(title="上一届对接会"))
     earlier.start_date = w["event"].start_date - timedelta(days=90)  # it has taken place since
-    ev.set_event_status(s, earlier, ev.EventStatus.OPEN)
-    ev.invite_firms(s, earlier, [sme.id, large.id])
-    ev.register_firm(s, earlier, sme.id)
-    ev.register_firm(s, earlier, large.id)
-    req = ev.request_meeting(s, earlier, sme.id, large.id)
-    ev.answer_request(s, req, accept=True)
+    ev.set_event_status(s, earlier, EventStatus.OPEN)
+    evreg.invite_firms(s, earlier, [sme.id, large.id])
+    evreg.register_firm(s, earlier, sme.id)
+    evreg.register_firm(s, earlier, large.id)
+    req = evreq.request_meeting(s, earlier, sme.id, large.id)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
-    ev.mark_meeting(s, meeting, held=True)
-    rows = ev.browse_participants(s, w["event"], sme.id)
+    evmeet.mark_meeting(s, meeting, held=True)
+    rows = evreq.browse_participants(s, w["event"], sme.id)
     marked = {r["firm_id"]: r["met_before"] for r in rows}
     assert marked[large.id] is True and marked[w["large2"].id] is False
 
@@ -224,37 +261,37 @@ def test_pair_that_met_at_an_earlier_event_is_marked(world):
 def test_check_in_locks_the_firms_scheduled_meetings(world):
     s, w = world
     sme = w["smes"][0]
-    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id)
-    ev.answer_request(s, req, accept=True)
+    req = evreq.request_meeting(s, w["event"], sme.id, w["large"].id)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     meeting.slot, meeting.table_no, meeting.status = 1, 0, MeetingStatus.SCHEDULED
     event_day_has_come(s, w["event"])
-    reg = ev.check_in(s, w["event"], w["regs"][sme.id].checkin_token)
+    reg = evmeet.check_in(s, w["event"], w["regs"][sme.id].checkin_token)
     assert reg.checked_in_at is not None and meeting.locked
     with pytest.raises(NotFoundError):
-        ev.check_in(s, w["event"], "not-a-token")
+        evmeet.check_in(s, w["event"], "not-a-token")
 
 
 def test_outcome_needs_a_held_meeting_and_agreement_leads_to_the_contract_hook(world):
     s, w = world
     sme = w["smes"][0]
-    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
-    ev.answer_request(s, req, accept=True)
+    req = evreq.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     with pytest.raises(TransitionError):
-        ev.record_outcome(s, meeting, sme.id, {"outcome": "follow_up"})
+        evmeet.record_outcome(s, meeting, sme.id, {"outcome": "follow_up"})
     meeting.slot, meeting.table_no, meeting.status = 0, 0, MeetingStatus.SCHEDULED
     event_day_has_come(s, w["event"])
-    ev.mark_meeting(s, meeting, held=True)
+    evmeet.mark_meeting(s, meeting, held=True)
     with pytest.raises(InputError) as err:
-        ev.record_outcome(s, meeting, sme.id, {"outcome": "maybe"})
+        evmeet.record_outcome(s, meeting, sme.id, {"outcome": "maybe"})
     assert err.value.field == "outcome"
     with pytest.raises(InputError) as err:
-        ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": -5})
+        evmeet.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": -5})
     assert err.value.field == "amount"
-    ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 120})
-    ev.record_outcome(s, meeting, w["large"].id, {"outcome": "达成合作意向/协议", "amount": 100})
-    source = ev.meeting_contract_source(meeting)
+    evmeet.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 120})
+    evmeet.record_outcome(s, meeting, w["large"].id, {"outcome": "达成合作意向/协议", "amount": 100})
+    source = evmeet.meeting_contract_source(meeting)
     assert source == {
         "meeting_id": meeting.id,
         "event_id": w["event"].id,
@@ -263,17 +300,19 @@ def test_outcome_needs_a_held_meeting_and_agreement_leads_to_the_contract_hook(w
         "demand_id": w["demand"].id,
         "amount": 120,
     }
-    with pytest.raises(ev.PermissionDeniedError):
-        ev.record_outcome(s, meeting, w["smes"][1].id, {"outcome": "none"})
+    with pytest.raises(PermissionDeniedError):
+        evmeet.record_outcome(s, meeting, w["smes"][1].id, {"outcome": "none"})
 
 
 def test_survey_answers_are_kept_and_validated(world):
     s, w = world
     sme = w["smes"][0]
-    row = ev.submit_survey(s, w["event"], sme.id, {"still_in_contact": True, "contracts_signed": 1, "satisfaction": 4})
+    row = evmeet.submit_survey(
+        s, w["event"], sme.id, {"still_in_contact": True, "contracts_signed": 1, "satisfaction": 4}
+    )
     assert row.answers["contracts_signed"] == 1
     with pytest.raises(InputError) as err:
-        ev.submit_survey(s, w["event"], sme.id, {"satisfaction": 9})
+        evmeet.submit_survey(s, w["event"], sme.id, {"satisfaction": 9})
     assert err.value.field == "satisfaction"
 
 
@@ -285,18 +324,18 @@ def test_event_access_by_role(world):
     participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
     from marketplace.enterprise.firms import create_firm
 
-    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业有限公司", kind=ev.FirmKind.SME).id)
+    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业有限公司", kind=FirmKind.SME).id)
     admin = _user(s, Role.ADMIN)
-    assert ev.event_access(s, organizer, event) is ev.Access.ORGANIZER
-    assert ev.event_access(s, admin, event) is ev.Access.ORGANIZER
-    assert ev.event_access(s, participant, event) is ev.Access.PARTICIPANT
-    assert ev.event_access(s, stranger_org, event) is ev.Access.NONE
-    assert ev.event_access(s, outsider, event) is ev.Access.PUBLIC  # may register, sees nothing inside
-    assert ev.event_access(s, None, event) is ev.Access.NONE
+    assert evacl.event_access(s, organizer, event) is evacl.Access.ORGANIZER
+    assert evacl.event_access(s, admin, event) is evacl.Access.ORGANIZER
+    assert evacl.event_access(s, participant, event) is evacl.Access.PARTICIPANT
+    assert evacl.event_access(s, stranger_org, event) is evacl.Access.NONE
+    assert evacl.event_access(s, outsider, event) is evacl.Access.PUBLIC  # may register, sees nothing inside
+    assert evacl.event_access(s, None, event) is evacl.Access.NONE
     event.open_registration = False
-    assert ev.event_access(s, outsider, event) is ev.Access.NONE
-    with pytest.raises(ev.PermissionDeniedError):
-        ev.require_event(s, stranger_org, event, ev.Access.ORGANIZER)
+    assert evacl.event_access(s, outsider, event) is evacl.Access.NONE
+    with pytest.raises(PermissionDeniedError):
+        evacl.require_event(s, stranger_org, event, evacl.Access.ORGANIZER)
 
 
 def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(world):
@@ -306,10 +345,10 @@ def test_demands_of_an_event_are_visible_to_its_organizer_and_participants_only(
     participant = _user(s, Role.SME, firm_id=w["smes"][0].id)
     from marketplace.enterprise.firms import create_firm
 
-    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业二有限公司", kind=ev.FirmKind.SME).id)
+    outsider = _user(s, Role.SME, firm_id=create_firm(s, name="局外企业二有限公司", kind=FirmKind.SME).id)
 
     def visible(viewer):
-        return set(s.scalars(select(Demand.id).where(Demand.id.in_(ev.demand_ids_visible_via_events(viewer)))))
+        return set(s.scalars(select(Demand.id).where(Demand.id.in_(demand_ids_visible_via_events(viewer)))))
 
     assert visible(organizer) == {w["demand"].id}
     assert visible(participant) == {w["demand"].id}
@@ -351,8 +390,8 @@ def test_invite_suggestions_keep_reasons_as_data_and_write_them_in_the_readers_l
 
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)
-        ev.invite_firms(s, w["event"], [w["large"].id])
-        ev.register_firm(s, w["event"], w["large"].id)
+        evreg.invite_firms(s, w["event"], [w["large"].id])
+        evreg.register_firm(s, w["event"], w["large"].id)
         zh = invite_suggestions(s, None, w["event"])
         en = invite_suggestions(s, None, w["event"], locale="en")
         buyer_zh = next(r for r in zh["large"] if r["firm_id"] == w["large"].id)
@@ -433,8 +472,8 @@ def test_invitee_reasons_render_in_either_language(reason, zh, en):
 def test_browse_gives_the_request_status_as_a_labelled_enum(world):
     s, w = world
     sme = w["smes"][0]
-    ev.request_meeting(s, w["event"], sme.id, w["large"].id)
-    row = next(r for r in ev.browse_participants(s, w["event"], sme.id) if r["firm_id"] == w["large"].id)
+    evreq.request_meeting(s, w["event"], sme.id, w["large"].id)
+    row = next(r for r in evreq.browse_participants(s, w["event"], sme.id) if r["firm_id"] == w["large"].id)
     assert row["request_status"] is RequestStatus.PENDING and row["request_status"] == "pending"
     assert row["request_status"].label("en") == "Awaiting answer"
 
@@ -442,7 +481,7 @@ def test_browse_gives_the_request_status_as_a_labelled_enum(world):
 def test_survey_invitation_notifies_every_participants_users(world):
     s, w = world
     user = _user(s, Role.SME, firm_id=w["smes"][1].id)
-    assert ev.invite_to_survey(s, w["event"]) >= 1
+    assert evmeet.invite_to_survey(s, w["event"]) >= 1
     links = list(s.scalars(select(Notification.link).where(Notification.user_id == user.id)))
     assert f"/events/{w['event'].id}/survey" in links
 
@@ -551,42 +590,42 @@ def test_a_finished_event_takes_no_registration_even_from_an_invited_firm(loaded
 
     with session_scope(loaded) as s:
         w = setup_event(s)
-        late = create_firm(s, name="迟到测试企业有限公司", kind=ev.FirmKind.SME)
-        ev.invite_firms(s, w["event"], [late.id])
-        ev.decline_invitation(s, w["event"], late.id)
+        late = create_firm(s, name="迟到测试企业有限公司", kind=FirmKind.SME)
+        evreg.invite_firms(s, w["event"], [late.id])
+        evreg.decline_invitation(s, w["event"], late.id)
         event_day_has_come(s, w["event"])
-        ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
+        ev.set_event_status(s, w["event"], EventStatus.FINISHED)
         with pytest.raises(ConflictError, match="the event is finished; firms register only") as err:
-            ev.register_firm(s, w["event"], late.id)
+            evreg.register_firm(s, w["event"], late.id)
         assert err.value.field == "status"
-        assert ev.registration_for(s, w["event"], late.id) is None
+        assert evacl.registration_for(s, w["event"], late.id) is None
 
 
 def test_a_draft_event_takes_no_registration_even_from_an_invited_firm(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)
-        w["event"].status = ev.EventStatus.DRAFT
-        ev.invite_firms(s, w["event"], [w["smes"][0].id])
+        w["event"].status = EventStatus.DRAFT
+        evreg.invite_firms(s, w["event"], [w["smes"][0].id])
         with pytest.raises(ConflictError, match="the event is draft"):
-            ev.register_firm(s, w["event"], w["smes"][0].id)
+            evreg.register_firm(s, w["event"], w["smes"][0].id)
 
 
 def test_meetings_are_neither_requested_nor_answered_nor_proposed_once_the_event_is_finished(world):
     s, w = world
     event = w["event"]
-    pending = ev.request_meeting(s, event, w["smes"][0].id, w["large"].id)
+    pending = evreq.request_meeting(s, event, w["smes"][0].id, w["large"].id)
     event_day_has_come(s, event)
-    ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+    ev.set_event_status(s, event, EventStatus.FINISHED)
     with pytest.raises(ConflictError, match="the event is finished; meetings are requested and answered"):
-        ev.request_meeting(s, event, w["smes"][1].id, w["large"].id)
+        evreq.request_meeting(s, event, w["smes"][1].id, w["large"].id)
     for accept in (True, False):
         with pytest.raises(ConflictError) as err:
-            ev.answer_request(s, pending, accept=accept)
+            evreq.answer_request(s, pending, user=firm_viewer(pending.to_firm_id), accept=accept)
         assert err.value.field == "status"
     assert pending.status is RequestStatus.PENDING
     assert s.scalar(select(Meeting.id).where(Meeting.event_id == event.id)) is None
     with pytest.raises(ConflictError):
-        ev.propose_meetings(s, None, event)
+        evreq.propose_meetings(s, None, event)
 
 
 def test_a_rejected_registration_alone_does_not_show_the_event(world):
@@ -594,24 +633,24 @@ def test_a_rejected_registration_alone_does_not_show_the_event(world):
 
     s, w = world
     event = w["event"]
-    firm = create_firm(s, name="被拒测试企业有限公司", kind=ev.FirmKind.SME)
+    firm = create_firm(s, name="被拒测试企业有限公司", kind=FirmKind.SME)
     user = _user(s, Role.SME, firm_id=firm.id)
-    reg = ev.register_firm(s, event, firm.id)
-    assert ev.event_access(s, user, event) is ev.Access.INVITED  # pending: sees the event page
-    ev.decide_registration(s, reg, approve=False)
-    assert ev.event_access(s, user, event) is ev.Access.PUBLIC  # open registration: like anyone
+    reg = evreg.register_firm(s, event, firm.id)
+    assert evacl.event_access(s, user, event) is evacl.Access.INVITED  # pending: sees the event page
+    evreg.decide_registration(s, reg, approve=False)
+    assert evacl.event_access(s, user, event) is evacl.Access.PUBLIC  # open registration: like anyone
     event.open_registration = False
-    assert ev.event_access(s, user, event) is ev.Access.NONE
-    ev.invite_firms(s, event, [firm.id])
-    assert ev.event_access(s, user, event) is ev.Access.INVITED  # an invitation still shows it
+    assert evacl.event_access(s, user, event) is evacl.Access.NONE
+    evreg.invite_firms(s, event, [firm.id])
+    assert evacl.event_access(s, user, event) is evacl.Access.INVITED  # an invitation still shows it
 
 
 # --- editing a scheduled event, a finished event, double submits, the report's contracts ------------
 
 
 def _placed(s, w, sme, slot=1, table=1, status=MeetingStatus.SCHEDULED):
-    req = ev.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
-    ev.answer_request(s, req, accept=True)
+    req = evreq.request_meeting(s, w["event"], sme.id, w["large"].id, demand_id=w["demand"].id)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
     meeting.slot, meeting.table_no, meeting.status, meeting.locked = slot, table, status, True
     s.flush()
@@ -672,30 +711,30 @@ def test_a_finished_event_refuses_invitations_decisions_availability_and_cancell
     with session_scope(loaded) as s:
         w = setup_event(s)
         event = w["event"]
-        late = create_firm(s, name="迟到测试企业有限公司", kind=ev.FirmKind.SME)
-        pending = ev.register_firm(s, event, late.id)  # open registration: waits for the organizer
+        late = create_firm(s, name="迟到测试企业有限公司", kind=FirmKind.SME)
+        pending = evreg.register_firm(s, event, late.id)  # open registration: waits for the organizer
         meeting = _placed(s, w, w["smes"][0], slot=0, table=0)
         meeting.locked = False
         reg = w["regs"][w["smes"][1].id]
         event_day_has_come(s, event)
-        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
-        newcomer = create_firm(s, name="新邀请测试企业有限公司", kind=ev.FirmKind.SME)
+        ev.set_event_status(s, event, EventStatus.FINISHED)
+        newcomer = create_firm(s, name="新邀请测试企业有限公司", kind=FirmKind.SME)
         refusals = [
-            (lambda: ev.invite_firms(s, event, [newcomer.id]), "firms are invited only until"),
+            (lambda: evreg.invite_firms(s, event, [newcomer.id]), "firms are invited only until"),
             (lambda: invite_from_suggestions(s, None, event, [newcomer.id]), "firms are invited only until"),
-            (lambda: ev.decide_registration(s, pending, approve=True), "registrations are approved or rejected"),
-            (lambda: ev.set_availability(s, reg, [0]), "availability changes only until"),
-            (lambda: ev.cancel_meeting(s, meeting), "meetings are cancelled only until"),
+            (lambda: evreg.decide_registration(s, pending, approve=True), "registrations are approved or rejected"),
+            (lambda: evreg.set_availability(s, reg, [0]), "availability changes only until"),
+            (lambda: evmeet.cancel_meeting(s, meeting), "meetings are cancelled only until"),
         ]
         for action, words in refusals:
             with pytest.raises(ConflictError, match=f"the event is finished; {words}") as err:
                 action()
             assert err.value.field == "status"
-        assert ev.registration_for(s, event, newcomer.id) is None
+        assert evacl.registration_for(s, event, newcomer.id) is None
         assert pending.status is RegistrationStatus.PENDING and reg.available_slots is None
         assert meeting.status is MeetingStatus.SCHEDULED and meeting.slot == 0
-        assert not ev.can_cancel_meeting(s, None, meeting)
-        ev.mark_meeting(s, meeting, held=True)  # what happened on the day is still recorded
+        assert not evmeet.can_cancel_meeting(s, None, meeting)
+        evmeet.mark_meeting(s, meeting, held=True)  # what happened on the day is still recorded
 
 
 def test_the_same_event_posted_twice_is_created_once(world):
@@ -720,7 +759,7 @@ def test_the_survey_invitation_asks_each_participant_once(world):
     s, w = world
     event = w["event"]
     users = [_user(s, Role.SME, firm_id=f.id) for f in w["smes"][:2]]
-    first = ev.survey_invitations(s, event)
+    first = evmeet.survey_invitations(s, event)
     assert first["invited"] == 2 and first["already"] == 0
 
     def notices() -> int:
@@ -728,12 +767,12 @@ def test_the_survey_invitation_asks_each_participant_once(world):
 
     sent = notices()
     assert sent == first["notified"] == 2
-    assert ev.invite_to_survey(s, event) == 0  # posted twice: nobody is notified again
+    assert evmeet.invite_to_survey(s, event) == 0  # posted twice: nobody is notified again
     assert notices() == sent
-    late = create_firm(s, name="后批准测试企业有限公司", kind=ev.FirmKind.SME)
-    ev.decide_registration(s, ev.register_firm(s, event, late.id), approve=True)
+    late = create_firm(s, name="后批准测试企业有限公司", kind=FirmKind.SME)
+    evreg.decide_registration(s, evreg.register_firm(s, event, late.id), approve=True)
     _user(s, Role.SME, firm_id=late.id)
-    again = ev.survey_invitations(s, event)
+    again = evmeet.survey_invitations(s, event)
     assert again == {"invited": 1, "already": 2, "notified": 1}
     assert {n for n in s.scalars(select(Notification.user_id).where(Notification.kind == "event_survey"))} >= {
         u.id for u in users
@@ -752,8 +791,8 @@ def test_the_report_counts_contracts_of_the_events_meetings_and_signatures_on_th
     sme = w["smes"][0]
     meeting = _placed(s, w, sme, slot=0, table=0)
     event_day_has_come(s, event)
-    ev.mark_meeting(s, meeting, held=True)
-    ev.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 50})
+    evmeet.mark_meeting(s, meeting, held=True)
+    evmeet.record_outcome(s, meeting, sme.id, {"outcome": "agreement", "amount": 50})
     buyer = _user(s, Role.LARGE, firm_id=w["large"].id)
     eve = event.start_date - timedelta(days=1)
 
@@ -787,7 +826,7 @@ def test_an_event_is_ended_only_from_its_first_day_in_beijing_time(world):
     event = w["event"]  # 30 days ahead
     start = event.start_date
     with pytest.raises(ConflictError) as err:
-        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+        ev.set_event_status(s, event, EventStatus.FINISHED)
     assert err.value.field == "start_date"
     assert str(err.value) == (
         f"start_date: the event starts on {start.isoformat()} (Beijing time); it can be ended only from that day on"
@@ -795,10 +834,10 @@ def test_an_event_is_ended_only_from_its_first_day_in_beijing_time(world):
     refusal = err.value
     # 23:59 in Beijing on the eve is 15:59 UTC; 00:30 on the day is 16:30 UTC of the eve
     with pytest.raises(ConflictError):
-        ev.set_event_status(s, event, ev.EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 15, 59))
-    assert event.status is ev.EventStatus.OPEN
-    ev.set_event_status(s, event, ev.EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 16, 30))
-    assert event.status is ev.EventStatus.FINISHED
+        ev.set_event_status(s, event, EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 15, 59))
+    assert event.status is EventStatus.OPEN
+    ev.set_event_status(s, event, EventStatus.FINISHED, now=_utc(start - timedelta(days=1), 16, 30))
+    assert event.status is EventStatus.FINISHED
     assert zh(message_of(refusal)) == f"start_date: 活动于 {start.isoformat()}（北京时间）开始，当天起才能结束活动"
 
 
@@ -813,23 +852,23 @@ def test_held_and_no_show_are_refused_before_the_meetings_day_and_check_in_befor
     day2 = start + timedelta(days=1)
     for held in (True, False):
         with pytest.raises(ConflictError) as err:
-            ev.mark_meeting(s, meeting, held=held, now=_utc(start, 4))  # 12:00 in Beijing on the first day
+            evmeet.mark_meeting(s, meeting, held=held, now=_utc(start, 4))  # 12:00 in Beijing on the first day
         assert err.value.field == "start_date" and f"the meeting is on {day2.isoformat()} (Beijing time)" in str(
             err.value
         )
     refusal = err.value
     assert meeting.status is MeetingStatus.SCHEDULED
-    assert not ev.can_mark_meeting(s, meeting, now=_utc(start, 4))
+    assert not evmeet.can_mark_meeting(s, meeting, now=_utc(start, 4))
     token = w["regs"][sme.id].checkin_token
     with pytest.raises(ConflictError) as err:
-        ev.check_in(s, event, token, now=_utc(start - timedelta(days=1), 15, 59))
+        evmeet.check_in(s, event, token, now=_utc(start - timedelta(days=1), 15, 59))
     assert str(err.value) == (
         f"start_date: the event starts on {start.isoformat()} (Beijing time); participants check in only from that day on"
     )
     assert w["regs"][sme.id].checked_in_at is None and meeting.checked_in_at is None
-    assert ev.check_in(s, event, token, now=_utc(start - timedelta(days=1), 16, 0)).checked_in_at is not None
-    assert ev.can_mark_meeting(s, meeting, now=_utc(start, 16))  # 00:00 in Beijing on the second day
-    ev.mark_meeting(s, meeting, held=False, now=_utc(start, 16))
+    assert evmeet.check_in(s, event, token, now=_utc(start - timedelta(days=1), 16, 0)).checked_in_at is not None
+    assert evmeet.can_mark_meeting(s, meeting, now=_utc(start, 16))  # 00:00 in Beijing on the second day
+    evmeet.mark_meeting(s, meeting, held=False, now=_utc(start, 16))
     assert meeting.status is MeetingStatus.NO_SHOW
     assert (
         zh(message_of(refusal)) == f"start_date: 洽谈在 {day2.isoformat()}（北京时间）举行，当天起才能标记已洽谈或缺席"
@@ -844,11 +883,11 @@ def test_a_check_in_link_is_the_organizers_to_scan_and_its_own_participants_to_r
     organizer = _user(s, Role.ORGANIZER, organization_name=w["org"].name)
     owner = _user(s, Role.SME, firm_id=sme.id)
     participant = _user(s, Role.SME, firm_id=other.id)
-    assert ev.checkin_access(s, organizer, event, token) == (ev.Access.ORGANIZER, w["regs"][sme.id])
-    assert ev.checkin_access(s, owner, event, token) == (ev.Access.PARTICIPANT, w["regs"][sme.id])
-    assert ev.checkin_access(s, participant, event, token)[0] is ev.Access.INVITED  # another firm's link
-    assert ev.checkin_access(s, owner, event, "not-a-token") == (ev.Access.INVITED, None)
-    assert ev.checkin_access(s, None, event, token)[0] is ev.Access.NONE
+    assert evmeet.checkin_access(s, organizer, event, token) == (evacl.Access.ORGANIZER, w["regs"][sme.id])
+    assert evmeet.checkin_access(s, owner, event, token) == (evacl.Access.PARTICIPANT, w["regs"][sme.id])
+    assert evmeet.checkin_access(s, participant, event, token)[0] is evacl.Access.INVITED  # another firm's link
+    assert evmeet.checkin_access(s, owner, event, "not-a-token") == (evacl.Access.INVITED, None)
+    assert evmeet.checkin_access(s, None, event, token)[0] is evacl.Access.NONE
 
 
 def test_a_proposal_run_that_makes_nothing_says_why_from_the_events_data(loaded):
@@ -859,26 +898,26 @@ def test_a_proposal_run_that_makes_nothing_says_why_from_the_events_data(loaded)
         event = w["event"]
         engine = MatchEngine(loaded, use_dense=False).build(s)
         owner = w["large"].display_name
-        run = ev.propose(s, engine, event)
+        run = evreq.propose(s, engine, event)
         assert run.made == [] and run.why_none == (
             f"no demand on the board belongs to an approved participant: its owners ({owner}) "
             "have not registered or are not approved yet"
         )
         unregistered = run.why_none
-        ev.invite_firms(s, event, [w["large"].id])
-        large = ev.register_firm(s, event, w["large"].id)
-        assert ev.propose(s, engine, event).why_none.startswith("no SME is registered and approved")
+        evreg.invite_firms(s, event, [w["large"].id])
+        large = evreg.register_firm(s, event, w["large"].id)
+        assert evreq.propose(s, engine, event).why_none.startswith("no SME is registered and approved")
         sme = w["smes"][0]  # the separator maker fits the separator demand
-        ev.invite_firms(s, event, [sme.id])
-        ev.set_availability(s, ev.register_firm(s, event, sme.id), [2])
-        ev.set_availability(s, large, [0, 1])
-        run = ev.propose(s, engine, event, per_demand=1)
+        evreg.invite_firms(s, event, [sme.id])
+        evreg.set_availability(s, evreg.register_firm(s, event, sme.id), [2])
+        evreg.set_availability(s, large, [0, 1])
+        run = evreq.propose(s, engine, event, per_demand=1)
         assert run.made == [] and run.why_none == (
             "1 matching pairs share no slot both firms can attend; ask them to widen their availability"
         )
-        ev.set_availability(s, large, [0, 1, 2])
-        assert [r.from_firm_id for r in ev.propose(s, engine, event, per_demand=1).made] == [sme.id]
-        run = ev.propose(s, engine, event, per_demand=1)
+        evreg.set_availability(s, large, [0, 1, 2])
+        assert [r.from_firm_id for r in evreq.propose(s, engine, event, per_demand=1).made] == [sme.id]
+        run = evreq.propose(s, engine, event, per_demand=1)
         assert run.made == [] and run.why_none.startswith("1 best-matching pairs already have a meeting request")
         assert zh(unregistered) == f"发榜需求的发布企业（{owner}）尚未报名或尚未获批参会"
         assert zh(run.why_none) == "1 对最匹配的企业已有洽谈申请（此前的推荐或企业自己的申请）"
@@ -889,7 +928,7 @@ def test_a_proposal_run_on_an_empty_board_says_so(loaded):
         w = setup_event(s)
         w["event"].demands.clear()
         s.flush()
-        run = ev.propose(s, None, w["event"])  # no demand: the engine is not asked
+        run = evreq.propose(s, None, w["event"])  # no demand: the engine is not asked
         assert run.made == [] and run.why_none == (
             "no demand is on the event's board; add the participating large firms' demands to it first"
         )

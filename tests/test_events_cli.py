@@ -12,7 +12,8 @@ from sqlalchemy import select
 from marketplace.db import session_scope
 from marketplace.enterprise.firms import create_firm, update_profile
 from marketplace.events import events as ev
-from marketplace.models import Firm
+from marketplace.events import meeting_requests as evreq
+from marketplace.models import Firm, FirmKind
 
 
 def _json(result):
@@ -99,7 +100,7 @@ def test_organizer_workflow_from_the_command_line(runner, loaded, tmp_path):
             },
         )
         ev.add_event_demands(s, ev.get_event(s, event["event_id"]), [demand.id])
-        sme = create_firm(s, name="命令行隔膜科技有限公司", kind=ev.FirmKind.SME)
+        sme = create_firm(s, name="命令行隔膜科技有限公司", kind=FirmKind.SME)
         update_profile(s, sme, products=["锂电池隔膜", "涂覆隔膜"])
         large_id, sme_id = large.id, sme.id
     suggested = _json(runner.invoke(["events", "invite-suggest", str(event["event_id"]), "--no-dense", "--json"]))
@@ -114,7 +115,7 @@ def test_organizer_workflow_from_the_command_line(runner, loaded, tmp_path):
     proposed = _json(runner.invoke(["events", "propose", str(event["event_id"]), "--no-dense", "--json"]))
     assert [(p["from_firm_id"], p["to_firm_id"]) for p in proposed] == [(sme_id, large_id)]
     with session_scope(loaded) as s:
-        ev.accept_proposals(s, ev.get_event(s, event["event_id"]), large_id, [proposed[0]["request_id"]])
+        evreq.accept_proposals(s, ev.get_event(s, event["event_id"]), large_id, [proposed[0]["request_id"]])
     summary = _json(runner.invoke(["events", "schedule", str(event["event_id"]), "--send", "--json"]))
     assert summary["scheduled"] == 1 and summary["sent_to_firms"] == 2
     ics = tmp_path / "agenda.ics"

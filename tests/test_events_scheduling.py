@@ -10,14 +10,20 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from marketplace.accounts.permissions import firm_viewer
 from marketplace.accounts.users import create_user
 from marketplace.db import session_scope
 from marketplace.errors import ConflictError
 from marketplace.events import events as ev
+from marketplace.events import meeting_requests as evreq
+from marketplace.events import meetings as evmeet
+from marketplace.events import registrations as evreg
 from marketplace.events.invitees import render_reason
 from marketplace.events.scheduling import build_solver_input, schedule_event, send_agendas
 from marketplace.events.stats import event_stats, report_numbers
 from marketplace.models import (
+    EventStatus,
+    FirmKind,
     Meeting,
     MeetingRequest,
     MeetingStatus,
@@ -32,8 +38,8 @@ from tests.messages_helpers import zh
 
 
 def _accept(s, event, sme_id, large_id, demand_id=None) -> Meeting:
-    req = ev.request_meeting(s, event, sme_id, large_id, demand_id=demand_id)
-    ev.answer_request(s, req, accept=True)
+    req = evreq.request_meeting(s, event, sme_id, large_id, demand_id=demand_id)
+    evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
     return s.scalar(select(Meeting).where(Meeting.request_id == req.id))
 
 
@@ -57,7 +63,7 @@ def _check_feasible(s, w) -> None:
     assert len({(m.slot, m.table_no) for m in placed}) == len(placed), "one meeting per table and slot"
     assert all(0 <= m.table_no < event.tables and 0 <= m.slot < event.slot_count for m in placed)
     load = Counter((f, m.slot) for m in placed for f in (m.large_firm_id, m.sme_firm_id))
-    for reg in ev.approved_registrations(s, event):
+    for reg in evreg.approved_registrations(s, event):
         cap = reg.representatives if reg.side is Side.LARGE else 1
         avail = set(reg.available(event.slot_count))
         for (firm, slot), n in load.items():
@@ -72,13 +78,13 @@ def test_schedule_writes_a_feasible_schedule_and_meets_every_smes_floor(schedule
     assert summary["scheduled"] == 6 and summary["unscheduled"] == []
     per_sme = Counter(m.sme_firm_id for m in meetings if m.status is MeetingStatus.SCHEDULED)
     assert all(per_sme[sme.id] >= 1 for sme in w["smes"])
-    assert w["event"].status is ev.EventStatus.SCHEDULED
+    assert w["event"].status is EventStatus.SCHEDULED
 
 
 def test_meeting_without_a_common_slot_is_explained_with_the_firm_name(scheduled):
     s, w, meetings = scheduled
     sme = w["smes"][2]
-    ev.set_availability(s, w["regs"][sme.id], [])
+    evreg.set_availability(s, w["regs"][sme.id], [])
     summary = schedule_event(s, w["event"], time_limit_s=5)
     _check_feasible(s, w)
     reasons = [u["reason"] for u in summary["unscheduled"]]
@@ -102,7 +108,7 @@ def test_reasons_name_slots_by_their_start_time_not_the_solvers_slot_number(load
         event = w["event"]
         for sme in w["smes"]:
             _accept(s, event, sme.id, w["large"].id)
-        ev.set_availability(s, w["regs"][w["large"].id], [0])  # three meetings for one table in one slot
+        evreg.set_availability(s, w["regs"][w["large"].id], [0])  # three meetings for one table in one slot
         summary = schedule_event(s, event, time_limit_s=5)
         start = event.slot_times()[0][0].strftime("%m-%d %H:%M")
         reasons = [u["reason"] for u in summary["unscheduled"]]
@@ -136,7 +142,7 @@ def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waitin
     assert late.status is MeetingStatus.WAITING and summary["unscheduled"]  # all 6 places are taken
     cancelled = meetings[0]
     freed = (cancelled.slot, cancelled.table_no)
-    ev.cancel_meeting(s, cancelled)
+    evmeet.cancel_meeting(s, cancelled)
     summary = schedule_event(s, w["event"], time_limit_s=5)
     _check_feasible(s, w)
     assert late.status is MeetingStatus.SCHEDULED and (late.slot, late.table_no) == freed
@@ -147,11 +153,11 @@ def test_sent_meetings_never_move_and_a_cancellation_is_refilled_from_the_waitin
 def _late_sme(s, w, name, available=None):
     from marketplace.enterprise.firms import create_firm
 
-    firm = create_firm(s, name=name, kind=ev.FirmKind.SME)
-    ev.invite_firms(s, w["event"], [firm.id])
-    reg = ev.register_firm(s, w["event"], firm.id)
+    firm = create_firm(s, name=name, kind=FirmKind.SME)
+    evreg.invite_firms(s, w["event"], [firm.id])
+    reg = evreg.register_firm(s, w["event"], firm.id)
     if available is not None:
-        ev.set_availability(s, reg, available)
+        evreg.set_availability(s, reg, available)
     return firm
 
 
@@ -188,7 +194,7 @@ def test_a_freed_place_goes_to_an_accepted_waiting_meeting_before_a_proposal(sch
     assert summary["from_proposals"] == []
     cancelled = meetings[0]
     freed = (cancelled.slot, cancelled.table_no)
-    ev.cancel_meeting(s, cancelled)
+    evmeet.cancel_meeting(s, cancelled)
     summary = schedule_event(s, w["event"], time_limit_s=5)
     _check_feasible(s, w)
     assert late.status is MeetingStatus.SCHEDULED and (late.slot, late.table_no) == freed
@@ -209,7 +215,7 @@ def test_without_an_accepted_waiting_meeting_the_best_available_proposal_gets_th
     user = create_user(
         s, email="proposal-sme@t.cn", password="password-123", name="测试", role=Role.SME, firm_id=best.from_firm_id
     )
-    ev.cancel_meeting(s, cancelled)
+    evmeet.cancel_meeting(s, cancelled)
     # the first scheduling of an event does not place proposals unless asked; rescheduling does
     summary = schedule_event(s, w["event"], time_limit_s=5, proposals=False)
     assert summary["from_proposals"] == [] and best.status is RequestStatus.PROPOSED
@@ -224,13 +230,15 @@ def test_without_an_accepted_waiting_meeting_the_best_available_proposal_gets_th
     meeting = s.scalar(select(Meeting).where(Meeting.request_id == best.id))
     assert meeting.status is MeetingStatus.SCHEDULED and (meeting.slot, meeting.table_no) == freed
     assert (meeting.large_firm_id, meeting.sme_firm_id) == (w["large"].id, best.from_firm_id)
-    assert meeting.demand_id == w["demand"].id and meeting.sequence == 1 and meeting.weight == ev.meeting_weight(best)
+    assert (
+        meeting.demand_id == w["demand"].id and meeting.sequence == 1 and meeting.weight == evreq.meeting_weight(best)
+    )
     assert all((m.slot, m.table_no) == before[m.id] for m in meetings[1:])
     notes = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
     assert any("日程" in t for t in notes)
     # the SME's requests list shows it accepted, and a later bulk accept does not duplicate it
-    assert best in ev.requests_for_firm(s, w["event"], best.from_firm_id)["proposed_to_me"]
-    assert ev.accept_proposals(s, w["event"], w["large"].id, [best.id]) == []
+    assert best in evreq.requests_for_firm(s, w["event"], best.from_firm_id)["proposed_to_me"]
+    assert evreq.accept_proposals(s, w["event"], w["large"].id, [best.id]) == []
 
 
 def test_moving_a_meeting_bumps_its_calendar_sequence_and_notifies_both_firms(scheduled):
@@ -242,7 +250,7 @@ def test_moving_a_meeting_bumps_its_calendar_sequence_and_notifies_both_firms(sc
     assert all(m.sequence == 1 for m in meetings)
     notes = list(s.scalars(select(Notification.title_zh).where(Notification.user_id == user.id)))
     assert any("日程" in t for t in notes)
-    ev.set_availability(s, w["regs"][w["smes"][0].id], [2])
+    evreg.set_availability(s, w["regs"][w["smes"][0].id], [2])
     target = [m for m in meetings if m.sme_firm_id == w["smes"][0].id]
     schedule_event(s, w["event"], time_limit_s=5)
     _check_feasible(s, w)
@@ -253,7 +261,7 @@ def test_moving_a_meeting_bumps_its_calendar_sequence_and_notifies_both_firms(sc
 def test_scheduling_a_draft_event_is_refused(loaded):
     with session_scope(loaded) as s:
         w = setup_event(s, register=False)
-        w["event"].status = ev.EventStatus.DRAFT
+        w["event"].status = EventStatus.DRAFT
         with pytest.raises(ConflictError, match="open registration before scheduling") as err:
             schedule_event(s, w["event"])
         assert err.value.field == "status"
@@ -263,7 +271,7 @@ def test_a_finished_event_is_neither_scheduled_nor_its_agendas_sent_as_a_conflic
     s, w, meetings = scheduled
     schedule_event(s, w["event"], time_limit_s=5)
     event_day_has_come(s, w["event"])
-    ev.set_event_status(s, w["event"], ev.EventStatus.FINISHED)
+    ev.set_event_status(s, w["event"], EventStatus.FINISHED)
     for action in (lambda: schedule_event(s, w["event"]), lambda: send_agendas(s, w["event"])):
         with pytest.raises(ConflictError, match="the event is finished; it can no longer be scheduled") as err:
             action()
@@ -276,9 +284,9 @@ def test_statistics_follow_the_records(scheduled):
     schedule_event(s, w["event"], time_limit_s=5)
     held, no_show = meetings[0], meetings[1]
     event_day_has_come(s, w["event"])
-    ev.mark_meeting(s, held, held=True)
-    ev.mark_meeting(s, no_show, held=False)
-    ev.record_outcome(s, held, held.sme_firm_id, {"outcome": "quotation"})
+    evmeet.mark_meeting(s, held, held=True)
+    evmeet.mark_meeting(s, no_show, held=False)
+    evmeet.record_outcome(s, held, held.sme_firm_id, {"outcome": "quotation"})
     stats = event_stats(s, w["event"])
     assert stats["funnel"]["invited"] == 5 and stats["funnel"]["registered"] == 5
     assert stats["funnel"]["scheduled"] == 5 and stats["funnel"]["held"] == 2 and stats["funnel"]["outcome"] == 1
@@ -290,7 +298,7 @@ def test_statistics_follow_the_records(scheduled):
 
 def test_demo_event_is_loaded_once_with_participants_and_a_schedule(loaded):
     from marketplace.demands.workflow import create_demand
-    from marketplace.events.invitees import DEMO_EVENT_TITLE, load_demo_event
+    from marketplace.events.demo import DEMO_EVENT_TITLE, load_demo_event
     from marketplace.models import Event, Firm
 
     with session_scope(loaded) as s:
@@ -309,9 +317,9 @@ def test_demo_event_is_loaded_once_with_participants_and_a_schedule(loaded):
         assert event_id and load_demo_event(s) == 0
         event = s.get(Event, event_id)
         assert event.title == DEMO_EVENT_TITLE
-        regs = ev.approved_registrations(s, event)
+        regs = evreg.approved_registrations(s, event)
         assert {r.side for r in regs} == {Side.LARGE, Side.SME} and len(regs) >= 3
         placed = list(
             s.scalars(select(Meeting).where(Meeting.event_id == event_id, Meeting.status == MeetingStatus.SCHEDULED))
         )
-        assert placed and event.status is ev.EventStatus.SCHEDULED
+        assert placed and event.status is EventStatus.SCHEDULED

@@ -336,8 +336,8 @@ def test_cli_creates_organizers_and_invitations_and_decides_memberships(runner, 
 
 
 def test_demo_accounts_work_under_the_role_rules(loaded):
+    from marketplace.accounts.demo import ensure_demo_accounts
     from marketplace.accounts.users import authenticate
-    from marketplace.demo import ensure_demo_accounts
 
     with session_scope(loaded) as s:
         rows = ensure_demo_accounts(s, "chainmatch-demo")
@@ -392,7 +392,7 @@ def test_event_board_takes_only_demands_its_organizers_may_see(event_world):
 
 
 def test_invited_demand_on_an_event_board_is_seen_by_its_organizers_and_participants_only(event_world):
-    from marketplace.events import events as ev
+    from marketplace.events import access as evacl
     from marketplace.models import EventDemand
 
     s, w = event_world
@@ -411,7 +411,7 @@ def test_invited_demand_on_an_event_board_is_seen_by_its_organizers_and_particip
     other_org = Viewer(user_id=2, role=Role.ORGANIZER, organization_id=w["other_org"].id)
     participant = firm_viewer(w["smes"][0].id)
     outsider = firm_viewer(create_firm(s, name="局外企业三有限公司", kind=FirmKind.SME).id)
-    assert ev.registration_for(s, w["event"], w["smes"][0].id).status.value == "approved"
+    assert evacl.registration_for(s, w["event"], w["smes"][0].id).status.value == "approved"
     for viewer, sees in ((organizer, True), (participant, True), (other_org, False), (outsider, False)):
         assert can_view_demand(s, viewer, invited) is sees
         assert not can_view_demand(s, viewer, private)  # private stays with its owner, event or not

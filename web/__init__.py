@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     from web.demands import pages as demands
     from web.enterprise import firms
     from web.events import api as api_events
+    from web.events import meeting_pages  # noqa: F401  (its views join the events blueprint before it is registered)
     from web.events import pages as events
 
     blueprints = (main, auth, account, admin, demands, firms, suggestions, organizer, notifications, events)

@@ -15,8 +15,7 @@ Rules (docs/security.md explains them):
 * the platform admin sees everything.
 
 * the organizing organization and the approved participants of an event see the public and
-  invited demands on the event's board (``demand_ids_visible_via_events`` in
-  marketplace/events/events.py).
+  invited demands on the event's board (:func:`demand_ids_visible_via_events`).
 
 New grants go in :func:`_grants`, one OR-clause each.
 """
@@ -27,15 +26,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from marketplace.models import (
     Demand,
     DemandInvitation,
     DemandStatus,
+    Event,
+    EventDemand,
+    EventRegistration,
     MatchSuggestion,
     Membership,
+    RegistrationStatus,
     Role,
     User,
     Visibility,
@@ -108,6 +111,27 @@ def _invited(firm_id: int) -> ColumnElement[bool]:
     return exists().where(DemandInvitation.demand_id == Demand.id, DemandInvitation.firm_id == firm_id)
 
 
+def demand_ids_visible_via_events(viewer: Any) -> Select:
+    """Ids of demands the viewer may see because they are part of an event: the event's organizer
+    and its approved participants see every demand on that event's board (a grant of the demand
+    visibility policy, :func:`_grants`)."""
+    viewer = viewer if isinstance(viewer, Viewer) else viewer_of(viewer)
+    linked = select(EventDemand.demand_id).join(Event, Event.id == EventDemand.event_id)
+    if viewer.is_anonymous:
+        return linked.where(false())
+    if viewer.is_admin:
+        return linked
+    clauses = []
+    if viewer.is_organizer:
+        clauses.append(Event.organization_id == viewer.organization_id)
+    if viewer.firm_id is not None:
+        registered = select(EventRegistration.event_id).where(
+            EventRegistration.firm_id == viewer.firm_id, EventRegistration.status == RegistrationStatus.APPROVED
+        )
+        clauses.append(Event.id.in_(registered))
+    return linked.where(or_(*clauses)) if clauses else linked.where(false())
+
+
 def _grants(viewer: Viewer) -> list[ColumnElement[bool]]:
     """Every way a viewer may see a demand, OR-ed together. Add new grants here (events)."""
     published = Demand.status != DemandStatus.DRAFT
@@ -117,8 +141,6 @@ def _grants(viewer: Viewer) -> list[ColumnElement[bool]]:
         grants.append(and_(published, Demand.visibility == Visibility.INVITED, _invited(viewer.firm_id)))
     # Events: the organizing organization and the event's approved participants see the public and
     # invited demands on the event's board ("invited by an event"); never drafts or private ones.
-    from marketplace.events.events import demand_ids_visible_via_events
-
     grants.append(
         and_(
             published,

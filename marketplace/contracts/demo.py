@@ -108,8 +108,8 @@ def load_demo_contracts(
     session: Session, settings: Settings, login_password: str = "chainmatch-demo"
 ) -> dict[str, Any]:
     """Create the demo contracts if they are not there; returns their ids."""
+    from marketplace.accounts.demo import ensure_demo_accounts
     from marketplace.contracts import signing, starting, workflow
-    from marketplace.demo import ensure_demo_accounts
 
     ensure_demo_accounts(session, login_password)
     large = session.scalar(select(User).where(User.email == SIGNERS["large"]))

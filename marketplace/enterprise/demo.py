@@ -1,6 +1,7 @@
 """Demo data of the enterprise services: policies with their sources, fictional demo SMEs with
 tier figures at different tiers, and one procurement project with several lots
-(``demo_data/enterprise_services.yaml``). Idempotent: ``demo load`` runs on every ``make run``."""
+(``demo_data/enterprise_services.yaml``), and the one demo SME the demo accounts and the demo event
+share (:func:`ensure_demo_sme`). Idempotent: ``demo load`` runs on every ``make run``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,38 @@ from marketplace.enterprise.tiers import save_figures
 from marketplace.models import Firm, FirmKind, Policy, PolicyStatus, ProcurementProject, Tier
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "demo_data" / "enterprise_services.yaml"
+DEMO_SME = {
+    "name": "示例新材料科技（上海）有限公司",
+    "description": "演示用虚构企业：专注锂电池湿法隔膜与陶瓷涂覆隔膜，具备涂覆浆料配方与在线检测能力。",
+    "products": ["锂电池隔膜", "涂覆隔膜", "湿法隔膜"],
+    "industries": ["电池化学品"],
+    "patents": ["一种锂电池陶瓷涂覆隔膜及其制备方法", "一种隔膜在线缺陷检测装置"],
+}
+
+
+def ensure_demo_sme(session: Session) -> Firm:
+    """The clearly fictional demo SME (a specialized SME in 上海), created when missing."""
+    sme = session.scalar(select(Firm).where(Firm.name == DEMO_SME["name"]))
+    if sme is None:
+        sme = create_firm(
+            session,
+            name=DEMO_SME["name"],
+            kind=FirmKind.SME,
+            short_name="示例新材料",
+            region="上海",
+            tier=Tier.SPECIALIZED,
+            description=DEMO_SME["description"],
+            source="demo",
+        )
+        update_profile(
+            session,
+            sme,
+            products=DEMO_SME["products"],
+            industries=DEMO_SME["industries"],
+            patents=DEMO_SME["patents"],
+            source="demo",
+        )
+    return sme
 
 
 def load_enterprise_demo(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:

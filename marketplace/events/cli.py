@@ -140,7 +140,8 @@ def list_command(app: AppContext, as_json: bool) -> None:
 @pass_app
 def show_command(app: AppContext, event_id: int, as_json: bool) -> None:
     """An event with its registrations and statistics."""
-    from marketplace.events.events import approved_registrations, event_dict, registration_dict
+    from marketplace.events.events import event_dict
+    from marketplace.events.registrations import approved_registrations, registration_dict
     from marketplace.events.stats import event_stats
 
     with app.session() as session:
@@ -209,7 +210,7 @@ def invite_suggest_command(
 @pass_app
 def invite_command(app: AppContext, event_id: int, firm_ids: tuple[int, ...], as_json: bool) -> None:
     """Invite firms by id (already invited ones are skipped)."""
-    from marketplace.events.events import invite_firms
+    from marketplace.events.registrations import invite_firms
 
     with app.session() as session:
         sent = [i.firm_id for i in invite_firms(session, _get_event(session, event_id), list(firm_ids))]
@@ -224,7 +225,7 @@ def invite_command(app: AppContext, event_id: int, firm_ids: tuple[int, ...], as
 @pass_app
 def register_command(app: AppContext, event_id: int, firm_id: int, representatives: int, as_json: bool) -> None:
     """Register a firm (approved when invited, else pending the organizer's approval)."""
-    from marketplace.events.events import register_firm, registration_dict
+    from marketplace.events.registrations import register_firm, registration_dict
 
     with app.session() as session:
         reg = register_firm(session, _get_event(session, event_id), firm_id, representatives=representatives)
@@ -240,7 +241,7 @@ def register_command(app: AppContext, event_id: int, firm_id: int, representativ
 @pass_app
 def propose_command(app: AppContext, event_id: int, per_demand: int, no_dense: bool, as_json: bool) -> None:
     """The engine proposes meetings: for each demand on the board, the best registered SMEs."""
-    from marketplace.events.events import propose, request_dict
+    from marketplace.events.meeting_requests import propose, request_dict
 
     engine = build_engine(app, progress=not as_json, **({"use_dense": False} if no_dense else {}))
     with app.session() as session:
@@ -290,8 +291,8 @@ def schedule_command(app: AppContext, event_id: int, time_limit: float, send: bo
 def agenda_command(app: AppContext, event_id: int, firm_id: int, ics_path: Path | None, as_json: bool) -> None:
     """A participant's agenda (times, table numbers, demands); optionally as an ICS file."""
     from marketplace.errors import NotFoundError
+    from marketplace.events.access import registration_for
     from marketplace.events.agenda import agenda_ics, agenda_rows
-    from marketplace.events.events import registration_for
 
     with app.session() as session:
         event = _get_event(session, event_id)
@@ -317,7 +318,7 @@ def agenda_command(app: AppContext, event_id: int, firm_id: int, ics_path: Path 
 @pass_app
 def expire_command(app: AppContext, as_json: bool) -> None:
     """Expire unanswered meeting requests past their deadline (frees the askers' pending quota)."""
-    from marketplace.events.events import expire_requests
+    from marketplace.events.meeting_requests import expire_requests
 
     with app.session() as session:
         n = expire_requests(session)
@@ -345,7 +346,7 @@ def report_command(app: AppContext, event_id: int, fmt: str, output: Path) -> No
 @pass_app
 def survey_invite_command(app: AppContext, event_id: int, as_json: bool) -> None:
     """Ask the participants for the follow-up survey (some months after the event)."""
-    from marketplace.events.events import invite_to_survey
+    from marketplace.events.meetings import invite_to_survey
 
     with app.session() as session:
         n = invite_to_survey(session, _get_event(session, event_id))

@@ -17,14 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marketplace.errors import Message, TransitionError, msg, to_data
-from marketplace.events.events import (
-    SCHEDULING,
-    _meeting_for,
-    approved_registrations,
-    meeting_weight,
-    notify_firms,
-    require_status,
-)
+from marketplace.events.events import SCHEDULING, require_status
+from marketplace.events.meeting_requests import _meeting_for, meeting_weight
+from marketplace.events.registrations import approved_registrations, notify_firms
 from marketplace.models import (
     Event,
     EventStatus,

@@ -22,6 +22,10 @@ fallback when the time limit leaves CP-SAT without one). Tables are numbered aft
 chosen, keeping locked and previous tables. Every unscheduled meeting gets a reason naming the
 availability or limit that kept it out. The formulation is written out in docs/event-scheduler.md.
 
+This module holds the CP-SAT model and its stages; the instance, its parsing and the result are
+in :mod:`marketplace.events.solver_instance`, the greedy, the tables and the reasons in
+:mod:`marketplace.events.solver_greedy`.
+
 The JSON contract (``solve_json``, and ``python -m marketplace events solve``) is the issue's::
 
     {"slots": 16, "tables": 100,
@@ -35,22 +39,27 @@ The JSON contract (``solve_json``, and ``python -m marketplace events solve``) i
 
 from __future__ import annotations
 
-import heapq
-import math
 import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from marketplace.errors import InputError, join, msg
+from marketplace.events.solver_greedy import (
+    Prep,
+    assign_tables,
+    candidates,
+    greedy_fill,
+    idle_slots,
+    moves_and_idle,
+    shortfall,
+    unscheduled_reasons,
+)
+from marketplace.events.solver_instance import Instance, Result, Scheduled, Stats, Unscheduled, parse_instance
 
-SIDES = ("large", "sme")
-DEFAULT_TIME_LIMIT_S = 10.0
 #: above this many (meeting, slot) variables the CP-SAT model is restricted to the most promising
-#: meetings (see :func:`_candidates`); the rest can still be placed by the greedy refill.
+#: meetings (see :func:`candidates`); the rest can still be placed by the greedy refill.
 MAX_MODEL_VARS = 12_000
 #: above this many variables CP-SAT skips its presolve and starts its search from the hint at once
 PRESOLVE_MAX_VARS = 20_000
@@ -66,586 +75,6 @@ MIN_STAGE_S = 0.1
 #: print CP-SAT's search log (debugging)
 LOG_SEARCH = False
 _WEIGHT_SCALE = 1_000_000  # the largest weight becomes this integer in the CP-SAT objective
-#: the largest weight a meeting may have: sums of weights (the objective) stay finite and exact
-#: enough, whatever the number of meetings (the event service's weights stay below 1,200)
-MAX_WEIGHT = 1_000_000_000
-
-Id = Hashable
-
-
-# --- input ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A meeting's slot and table (both from 0)."""
-
-    slot: int
-    table: int
-
-
-@dataclass(frozen=True)
-class Participant:
-    """One side of meetings: a large firm (``capacity`` = its representatives) or an SME."""
-
-    id: Id
-    side: str
-    capacity: int
-    available: frozenset[int]
-    min_meetings: int = 0
-    max_meetings: int | None = None  # a quota over the whole event (e.g. per large firm); None: no cap
-
-
-@dataclass(frozen=True)
-class Meeting:
-    """An accepted 1:1 meeting request between participants ``a`` and ``b``."""
-
-    id: Id
-    a: Id
-    b: Id
-    weight: float
-    locked: Placement | None = None
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A validated scheduling problem (build it with :func:`parse_instance`)."""
-
-    slots: int
-    tables: int
-    participants: tuple[Participant, ...]
-    meetings: tuple[Meeting, ...]
-    previous: dict[Id, Placement] = field(default_factory=dict)
-    time_limit_s: float = DEFAULT_TIME_LIMIT_S
-
-
-# --- output -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scheduled:
-    id: Id
-    slot: int
-    table: int
-
-
-@dataclass(frozen=True)
-class Unscheduled:
-    """A meeting left out; ``code`` is one of REASON_CODES, ``reason`` says whose limit, in English."""
-
-    id: Id
-    code: str
-    reason: str
-
-
-REASON_CODES = {
-    "no_capacity": "a participant has no representative (capacity 0) or the event has no tables",
-    "no_common_slot": "the two participants share no available slot",
-    "participant_full": "in every common slot one of the two is already at its capacity",
-    "participant_max": "one of the two already has its max_meetings for the event",
-    "tables_full": "in every common slot all tables are taken",
-    "limits": "in every common slot a capacity or the tables are used up (a mix of both)",
-    "time_limit": "a free place existed, but the time limit ended the search before it was used",
-    "zero_weight": "a free place existed, but the meeting has weight 0",
-}
-
-
-@dataclass
-class Stats:
-    """What the solver achieved, by objective, and how."""
-
-    status: str = "optimal"  # optimal | feasible | greedy
-    weight: float = 0.0
-    floor_shortfall: int = 0
-    idle_slots: int = 0
-    moved: int = 0
-    kept: int = 0
-    table_changes: int = 0
-    model_meetings: int = 0
-    model_vars: int = 0
-    stages: list[dict[str, Any]] = field(default_factory=list)
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: prep_greedy, cp_sat, tables_reasons
-
-
-@dataclass
-class Result:
-    scheduled: list[Scheduled]
-    unscheduled: list[Unscheduled]
-    objective: float
-    seconds: float
-    stats: Stats
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scheduled": [{"id": s.id, "slot": s.slot, "table": s.table} for s in self.scheduled],
-            "unscheduled": [{"id": u.id, "reason": u.reason, "code": u.code} for u in self.unscheduled],
-            "objective": self.objective,
-            "seconds": self.seconds,
-            "stats": {
-                "status": self.stats.status,
-                "weight": self.stats.weight,
-                "floor_shortfall": self.stats.floor_shortfall,
-                "idle_slots": self.stats.idle_slots,
-                "moved": self.stats.moved,
-                "kept": self.stats.kept,
-                "table_changes": self.stats.table_changes,
-                "model_meetings": self.stats.model_meetings,
-                "model_vars": self.stats.model_vars,
-                "stages": self.stats.stages,
-                "phases": self.stats.phases,
-            },
-        }
-
-
-# --- parsing ----------------------------------------------------------------------------------
-
-
-def _int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(msg("%(name)s: expected a whole number, got %(value)r", name=name, value=value), field=name)
-    if low is not None and value < low:
-        raise InputError(
-            msg("%(name)s: must be at least %(low)s, got %(value)s", name=name, low=low, value=value), field=name
-        )
-    if high is not None and value > high:
-        raise InputError(
-            msg("%(name)s: must be at most %(high)s, got %(value)s", name=name, high=high, value=value), field=name
-        )
-    return value
-
-
-def _number(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputError(msg("%(name)s: expected a finite number, got %(value)r", name=name, value=value), field=name)
-    if low is not None and value < low:
-        raise InputError(
-            msg("%(name)s: must be at least %(low)s, got %(value)s", name=name, low=low, value=value), field=name
-        )
-    if high is not None and value > high:
-        raise InputError(
-            msg("%(name)s: must be at most %(high)s, got %(value)s", name=name, high=high, value=value), field=name
-        )
-    return float(value)
-
-
-def _ident(value: Any, name: str) -> Id:
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise InputError(
-            msg("%(name)s: expected a non-empty string or integer id, got %(value)r", name=name, value=value),
-            field=name,
-        )
-    return value
-
-
-def _obj(value: Any, name: str, required: Sequence[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InputError(
-            msg("%(name)s: expected an object, got %(type)s", name=name, type=type(value).__name__), field=name
-        )
-    for key in required:
-        if key not in value:
-            raise InputError(msg("%(name)s.%(key)s: missing", name=name, key=key), field=f"{name}.{key}")
-    return value
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise InputError(
-            msg("%(name)s: expected a list, got %(type)s", name=name, type=type(value).__name__), field=name
-        )
-    return value
-
-
-def _placement(value: Any, name: str, slots: int, tables: int) -> Placement:
-    obj = _obj(value, name, ("slot", "table"))
-    slot = _int(obj["slot"], f"{name}.slot", 0, slots - 1)
-    if tables == 0:
-        raise InputError(msg("%(name)s.table: the event has no tables", name=name), field=f"{name}.table")
-    table = _int(obj["table"], f"{name}.table", 0, tables - 1)
-    return Placement(slot, table)
-
-
-def _parse_participant(raw: Any, name: str, slots: int) -> Participant:
-    obj = _obj(raw, name, ("id", "side"))
-    pid = _ident(obj["id"], f"{name}.id")
-    side = obj["side"]
-    if side not in SIDES:
-        raise InputError(
-            msg("%(name)s.side: must be 'large' or 'sme', got %(side)r", name=name, side=side), field=f"{name}.side"
-        )
-    capacity = _int(obj.get("capacity", 1), f"{name}.capacity", 0)
-    if "available" in obj:
-        raw_slots = _list(obj["available"], f"{name}.available")
-        available = frozenset(_int(s, f"{name}.available[{k}]", 0, slots - 1) for k, s in enumerate(raw_slots))
-    else:
-        available = frozenset(range(slots))
-    floor = _int(obj.get("min_meetings", 0), f"{name}.min_meetings", 0)
-    cap_total = obj.get("max_meetings")
-    if cap_total is not None:
-        cap_total = _int(cap_total, f"{name}.max_meetings", 0)
-    return Participant(pid, side, capacity, available, floor, cap_total)
-
-
-def parse_instance(data: Any) -> Instance:
-    """Validate a solver input dict (the JSON contract) into an :class:`Instance`.
-
-    Raises :class:`InputError` whose ``field`` (and message) names the offending path, e.g.
-    ``meetings[3].b`` for an unknown participant. Optional fields: ``capacity`` (default 1),
-    ``available`` (default every slot), ``min_meetings`` (0), ``max_meetings`` (none), ``weight`` (1), ``locked``,
-    ``previous`` (empty), ``time_limit_s`` (10).
-    """
-    top = _obj(data, "input", ("slots", "tables", "participants", "meetings"))
-    slots = _int(top["slots"], "slots", 1, 10_000)
-    tables = _int(top["tables"], "tables", 0)
-    time_limit = _number(top.get("time_limit_s", DEFAULT_TIME_LIMIT_S), "time_limit_s", 0.0)
-    if time_limit <= 0:
-        raise InputError(msg("time_limit_s: must be positive"), field="time_limit_s")
-
-    participants: list[Participant] = []
-    by_id: dict[Id, Participant] = {}
-    for i, raw in enumerate(_list(top["participants"], "participants")):
-        p = _parse_participant(raw, f"participants[{i}]", slots)
-        if p.id in by_id:
-            raise InputError(
-                msg("participants[%(i)s].id: duplicate id %(id)r", i=i, id=p.id), field=f"participants[{i}].id"
-            )
-        by_id[p.id] = p
-        participants.append(p)
-
-    meetings: list[Meeting] = []
-    seen: set[Id] = set()
-    locked_at: dict[tuple[int, int], str] = {}
-    locked_load: dict[tuple[Id, int], int] = defaultdict(int)
-    locked_total: dict[Id, int] = defaultdict(int)
-    for i, raw in enumerate(_list(top["meetings"], "meetings")):
-        name = f"meetings[{i}]"
-        obj = _obj(raw, name, ("id", "a", "b"))
-        mid = _ident(obj["id"], f"{name}.id")
-        if mid in seen:
-            raise InputError(msg("%(name)s.id: duplicate meeting id %(id)r", name=name, id=mid), field=f"{name}.id")
-        seen.add(mid)
-        ends = []
-        for end in ("a", "b"):
-            pid = _ident(obj[end], f"{name}.{end}")
-            if pid not in by_id:
-                raise InputError(
-                    msg("%(name)s.%(end)s: unknown participant %(pid)r", name=name, end=end, pid=pid),
-                    field=f"{name}.{end}",
-                )
-            ends.append(pid)
-        if ends[0] == ends[1]:
-            raise InputError(
-                msg("%(name)s.b: a meeting of %(pid)r with itself", name=name, pid=ends[0]), field=f"{name}.b"
-            )
-        weight = _number(obj.get("weight", 1), f"{name}.weight", 0.0, MAX_WEIGHT)
-        locked = None
-        if obj.get("locked") is not None:
-            locked = _placement(obj["locked"], f"{name}.locked", slots, tables)
-            where = (locked.slot, locked.table)
-            if where in locked_at:
-                raise InputError(
-                    msg(
-                        "%(name)s.locked.table: table %(table)s in slot %(slot)s is already locked for %(other)s",
-                        name=name,
-                        table=locked.table,
-                        slot=locked.slot,
-                        other=locked_at[where],
-                    ),
-                    field=f"{name}.locked.table",
-                )
-            locked_at[where] = name
-            for pid in ends:
-                locked_total[pid] += 1
-                quota = by_id[pid].max_meetings
-                if quota is not None and locked_total[pid] > quota:
-                    raise InputError(
-                        msg(
-                            "%(name)s.locked: participant %(pid)r has more locked meetings than its max_meetings "
-                            "%(quota)s",
-                            name=name,
-                            pid=pid,
-                            quota=quota,
-                        ),
-                        field=f"{name}.locked",
-                    )
-                locked_load[pid, locked.slot] += 1
-                if locked_load[pid, locked.slot] > by_id[pid].capacity:
-                    raise InputError(
-                        msg(
-                            "%(name)s.locked.slot: participant %(pid)r has more locked meetings in slot %(slot)s "
-                            "than its capacity %(capacity)s",
-                            name=name,
-                            pid=pid,
-                            slot=locked.slot,
-                            capacity=by_id[pid].capacity,
-                        ),
-                        field=f"{name}.locked.slot",
-                    )
-        meetings.append(Meeting(mid, ends[0], ends[1], weight, locked))
-
-    previous: dict[Id, Placement] = {}
-    for i, raw in enumerate(_list(top.get("previous") or [], "previous")):
-        name = f"previous[{i}]"
-        obj = _obj(raw, name, ("id", "slot", "table"))
-        mid = _ident(obj["id"], f"{name}.id")
-        # numbers that the event no longer has (fewer slots or tables since) are not errors: the
-        # slot then gives no preference, the table is numbered afresh
-        slot = _int(obj["slot"], f"{name}.slot", 0)
-        table = _int(obj["table"], f"{name}.table", 0)
-        if mid in previous:
-            raise InputError(msg("%(name)s.id: meeting %(id)r appears twice", name=name, id=mid), field=f"{name}.id")
-        previous[mid] = Placement(slot, table if table < tables else -1)
-    # the issue: entries of meetings no longer in the input are ignored; so are slots out of range
-    previous = {mid: p for mid, p in previous.items() if mid in seen and p.slot < slots}
-    return Instance(slots, tables, tuple(participants), tuple(meetings), previous, time_limit)
-
-
-# --- the solver -------------------------------------------------------------------------------
-
-
-class _Prep:
-    """Index arrays of an instance: participants and meetings by position, feasible slots, loads."""
-
-    def __init__(self, inst: Instance) -> None:
-        self.inst = inst
-        self.S = inst.slots
-        self.T = inst.tables
-        self.pidx = {p.id: k for k, p in enumerate(inst.participants)}
-        self.cap = [p.capacity for p in inst.participants]
-        self.avail = [p.available for p in inst.participants]
-        self.floor = [p.min_meetings for p in inst.participants]
-        self.most = [p.max_meetings for p in inst.participants]
-        self.a = [self.pidx[m.a] for m in inst.meetings]
-        self.b = [self.pidx[m.b] for m in inst.meetings]
-        self.w = [m.weight for m in inst.meetings]
-        self.locked = [m.locked for m in inst.meetings]
-        # residual capacities once locked meetings are placed
-        self.table_left = [self.T] * self.S
-        self.left: list[dict[int, int]] = [{s: self.cap[p] for s in self.avail[p]} for p in range(len(self.cap))]
-        self.locked_count = [0] * len(self.cap)
-        for k, lk in enumerate(self.locked):
-            if lk is None:
-                continue
-            self.table_left[lk.slot] -= 1
-            for p in (self.a[k], self.b[k]):
-                self.locked_count[p] += 1
-                if lk.slot in self.left[p]:
-                    self.left[p][lk.slot] -= 1
-        # the slots an unlocked meeting could ever take
-        self.slots: list[list[int]] = []
-        for k in range(len(self.a)):
-            if self.locked[k] is not None or self.T == 0:
-                self.slots.append([])
-                continue
-            pa, pb = self.a[k], self.b[k]
-            if self.cap[pa] == 0 or self.cap[pb] == 0:
-                self.slots.append([])
-                continue
-            self.slots.append(sorted(self.avail[pa] & self.avail[pb]))
-        self.prev_slot: dict[int, int] = {}
-        index = {m.id: k for k, m in enumerate(inst.meetings)}
-        for mid, place in inst.previous.items():
-            k = index[mid]
-            if self.locked[k] is None:
-                self.prev_slot[k] = place.slot
-
-
-def _greedy(
-    prep: _Prep, order: Iterable[int], start: dict[int, int] | None = None, swap: bool = True
-) -> dict[int, int]:
-    """Place meetings in ``order``, each in its first slot (after ``start``'s) with room for it.
-
-    Serves participants below their floor first: a first pass schedules, for each participant short
-    of its floor, its best meetings; a second pass goes through ``order`` (usually weight descending).
-    Returns {meeting index: slot} for the unlocked meetings placed, including ``start``.
-    """
-    left = [dict(d) for d in prep.left]
-    tables = list(prep.table_left)
-    count = list(prep.locked_count)
-    busy: list[set[int]] = [set() for _ in prep.cap]
-    for k, lk in enumerate(prep.locked):
-        if lk is not None:
-            busy[prep.a[k]].add(lk.slot)
-            busy[prep.b[k]].add(lk.slot)
-    placed: dict[int, int] = {}
-    order = list(order)
-
-    most = prep.most
-
-    def fits(k: int, s: int) -> bool:
-        pa, pb = prep.a[k], prep.b[k]
-        if (most[pa] is not None and count[pa] >= most[pa]) or (most[pb] is not None and count[pb] >= most[pb]):
-            return False
-        return tables[s] > 0 and left[pa].get(s, 0) > 0 and left[pb].get(s, 0) > 0
-
-    def put(k: int, s: int) -> None:
-        placed[k] = s
-        tables[s] -= 1
-        for p in (prep.a[k], prep.b[k]):
-            left[p][s] -= 1
-            count[p] += 1
-            busy[p].add(s)
-
-    def more_idle(p: int, s: int) -> int:
-        """How many idle slots p's day gains (or loses, < 0) with a meeting in slot s."""
-        b = busy[p]
-        if not b or s in b:
-            return 0
-        lo, hi = min(b), max(b)
-        return (max(hi, s) - min(lo, s) + 1 - len(b) - 1) - (hi - lo + 1 - len(b))
-
-    def best_slot(k: int) -> int | None:
-        """A free slot for meeting k that adds the fewest idle slots to the two participants' days."""
-        options = [s for s in prep.slots[k] if fits(k, s)]
-        if not options:
-            return None
-        pa, pb = prep.a[k], prep.b[k]
-        return min(options, key=lambda s: (more_idle(pa, s) + more_idle(pb, s), -tables[s], s))
-
-    for k, s in (start or {}).items():
-        if fits(k, s):
-            put(k, s)
-    if any(prep.floor):
-        by_p: dict[int, list[int]] = defaultdict(list)
-        for k in order:
-            for p in (prep.a[k], prep.b[k]):
-                if prep.floor[p]:
-                    by_p[p].append(k)
-        # the participants with the fewest options first
-        for p in sorted(by_p, key=lambda p: len(by_p[p])):
-            for k in by_p[p]:
-                if count[p] >= prep.floor[p]:
-                    break
-                if k in placed:
-                    continue
-                s = best_slot(k)
-                if s is not None:
-                    put(k, s)
-    for k in order:
-        if k not in placed:
-            s = best_slot(k)
-            if s is not None:
-                put(k, s)
-    if start and swap:
-        _swap_in(prep, placed, order, left, tables, count, busy, put, best_slot)
-    return placed
-
-
-def _swap_in(
-    prep: _Prep,
-    placed: dict[int, int],
-    order: list[int],
-    left: list[dict[int, int]],
-    tables: list[int],
-    count: list[int],
-    busy: list[set[int]],
-    put: Callable[[int, int], None],
-    best_slot: Callable[[int], int | None],
-) -> None:
-    """After a greedy that kept a previous schedule first: let a heavier waiting meeting take the
-    table of the lightest meeting in a slot where both its participants are free (that one is then
-    placed elsewhere if it fits, else it waits). Never below a floor; locked meetings are not in
-    ``placed`` and never move."""
-    heaps: list[list[tuple[float, int]]] = [[] for _ in range(prep.S)]
-    for j, s in placed.items():
-        heapq.heappush(heaps[s], (prep.w[j], j))
-
-    def lightest(s: int) -> tuple[float, int] | None:
-        h = heaps[s]
-        while h and placed.get(h[0][1]) != s:
-            heapq.heappop(h)
-        return h[0] if h else None
-
-    def remove(j: int) -> None:
-        s = placed.pop(j)
-        tables[s] += 1
-        for p in (prep.a[j], prep.b[j]):
-            left[p][s] += 1
-            count[p] -= 1
-            if left[p][s] == prep.cap[p]:  # no other meeting of p in s (locked ones lower the cap)
-                busy[p].discard(s)
-
-    floor_of = prep.floor
-    for k in order:
-        if k in placed:
-            continue
-        pa, pb = prep.a[k], prep.b[k]
-        if any(prep.most[p] is not None and count[p] >= prep.most[p] for p in (pa, pb)):
-            continue
-        for s in prep.slots[k]:
-            if left[pa].get(s, 0) <= 0 or left[pb].get(s, 0) <= 0:
-                continue
-            top = lightest(s) if tables[s] <= 0 else None
-            if tables[s] <= 0:
-                if top is None or top[0] >= prep.w[k]:
-                    continue
-                j = top[1]
-                if count[prep.a[j]] <= floor_of[prep.a[j]] or count[prep.b[j]] <= floor_of[prep.b[j]]:
-                    continue
-                remove(j)
-                put(k, s)
-                heapq.heappush(heaps[s], (prep.w[k], k))
-                again = best_slot(j)
-                if again is not None:
-                    put(j, again)
-                    heapq.heappush(heaps[again], (prep.w[j], j))
-            else:
-                put(k, s)
-                heapq.heappush(heaps[s], (prep.w[k], k))
-            break
-
-
-def greedy_schedule(inst: Instance, floors: bool = False) -> dict[Id, int]:
-    """The weight-ordered greedy baseline: {meeting id: slot} (locked meetings included).
-
-    With ``floors`` it first gives each participant below its ``min_meetings`` its best meetings.
-    """
-    prep = _Prep(inst)
-    if not floors:
-        prep.floor = [0] * len(prep.floor)
-    order = sorted(range(len(prep.a)), key=lambda k: -prep.w[k])
-    placed = _greedy(prep, order)
-    out = {inst.meetings[k].id: s for k, s in placed.items()}
-    for m in inst.meetings:
-        if m.locked is not None:
-            out[m.id] = m.locked.slot
-    return out
-
-
-def _candidates(prep: _Prep, hint: dict[int, int], budget: int) -> list[int]:
-    """The meetings given CP-SAT variables: all of them when they fit in ``budget`` variables.
-
-    Otherwise the frontier where the hint can improve: previous meetings the hint dropped, the
-    meetings of participants the hint leaves below their floor, then, alternately, the heaviest
-    meetings left out and the lightest meetings taken, until the budget is spent. The hint's
-    other meetings stay fixed in their slots (see :func:`solve`).
-    """
-    movable = [k for k in range(len(prep.a)) if prep.slots[k]]
-    if sum(len(prep.slots[k]) for k in movable) <= budget:
-        return movable
-    count = list(prep.locked_count)
-    for k in hint:
-        count[prep.a[k]] += 1
-        count[prep.b[k]] += 1
-    short = {p for p in range(len(count)) if count[p] < prep.floor[p]}
-    dropped = [k for k in prep.prev_slot if k not in hint and prep.slots[k]]
-    floor_ks = [k for k in movable if k not in hint and (prep.a[k] in short or prep.b[k] in short)]
-    out_heavy = sorted((k for k in movable if k not in hint), key=lambda k: -prep.w[k])
-    in_light = sorted(hint, key=lambda k: prep.w[k])
-    frontier = [k for pair in zip(out_heavy, in_light, strict=False) for k in pair]
-    frontier += out_heavy[len(in_light) :] + in_light[len(out_heavy) :]
-    chosen: list[int] = []
-    seen: set[int] = set()
-    used = 0
-    for k in dropped + floor_ks + frontier:
-        if k in seen:
-            continue
-        if used + len(prep.slots[k]) > budget:
-            break
-        seen.add(k)
-        chosen.append(k)
-        used += len(prep.slots[k])
-    return chosen
 
 
 class _Model:
@@ -657,7 +86,7 @@ class _Model:
     """
 
     def __init__(
-        self, prep: _Prep, ks: list[int], gaps: bool, exact: bool = False, fixed: dict[int, int] | None = None
+        self, prep: Prep, ks: list[int], gaps: bool, exact: bool = False, fixed: dict[int, int] | None = None
     ) -> None:
         """x[k, s] for every meeting k of ``ks`` and slot s it could take; at most one slot each
         (exactly one with ``exact``: the selection is fixed, only the slots are chosen). ``fixed``
@@ -845,170 +274,6 @@ class _Model:
         return name, None, 0.0, 0.0
 
 
-def _idle_slots(busy_by_p: dict[int, set[int]]) -> int:
-    return sum(max(b) - min(b) + 1 - len(b) for b in busy_by_p.values() if b)
-
-
-def _assign_tables(prep: _Prep, placed: dict[int, int]) -> tuple[dict[int, int], int]:
-    """Number the tables of each slot: locked keep theirs, previous keep theirs where free, the rest
-    prefer the table their large-side participant already sits at. Returns (tables, table changes)."""
-    inst = prep.inst
-    taken: list[set[int]] = [set() for _ in range(prep.S)]
-    table: dict[int, int] = {}
-    for k, lk in enumerate(prep.locked):
-        if lk is not None:
-            table[k] = lk.table
-            taken[lk.slot].add(lk.table)
-    changes = 0
-    rest = []
-    for k, s in sorted(placed.items(), key=lambda ks: (ks[1], ks[0])):
-        prev = inst.previous.get(inst.meetings[k].id)
-        if prev is not None and prev.slot == s and prev.table >= 0 and prev.table not in taken[s]:
-            table[k] = prev.table
-            taken[s].add(prev.table)
-        else:
-            changes += prev is not None and prev.slot == s
-            rest.append(k)
-    home: dict[int, int] = {}
-    sides = [p.side for p in inst.participants]
-    for k in rest:
-        s = placed[k]
-        pa, pb = prep.a[k], prep.b[k]
-        anchor = pa if sides[pa] == "large" or sides[pb] != "large" else pb
-        want = home.get(anchor)
-        if want is None or want in taken[s]:
-            want = next(t for t in range(prep.T) if t not in taken[s])
-        table[k] = want
-        taken[s].add(want)
-        home.setdefault(anchor, want)
-    return table, changes
-
-
-def _reasons(prep: _Prep, placed: dict[int, int], timed_out: bool) -> dict[int, tuple[str, str]]:
-    """Why each unscheduled meeting is out: whose availability or which limit, per common slot."""
-    inst = prep.inst
-    pid = [p.id for p in inst.participants]
-    S = prep.S
-    load = [[0] * S for _ in prep.cap]
-    low_p = [[math.inf] * S for _ in prep.cap]  # lightest meeting holding participant p in slot s
-    per_slot = [0] * S
-    low_s = [math.inf] * S
-    every = dict(placed)
-    for k, lk in enumerate(prep.locked):
-        if lk is not None:
-            every[k] = lk.slot
-    total = [0] * len(prep.cap)
-    for k, s in every.items():
-        w = prep.w[k]
-        for p in (prep.a[k], prep.b[k]):
-            total[p] += 1
-            load[p][s] += 1
-            if w < low_p[p][s]:
-                low_p[p][s] = w
-        per_slot[s] += 1
-        if w < low_s[s]:
-            low_s[s] = w
-    out: dict[int, tuple[str, str]] = {}
-    for k in range(len(prep.a)):
-        if k in every:
-            continue
-        pa, pb = prep.a[k], prep.b[k]
-        if prep.T == 0:
-            out[k] = ("no_capacity", msg("the event has no tables"))
-            continue
-        zero = [pid[p] for p in (pa, pb) if prep.cap[p] == 0]
-        if zero:
-            out[k] = ("no_capacity", msg("participant %(pid)r has capacity 0 (no representative)", pid=zero[0]))
-            continue
-        if not prep.slots[k]:
-            if not prep.avail[pa] or not prep.avail[pb]:
-                who = pid[pa] if not prep.avail[pa] else pid[pb]
-                out[k] = ("no_common_slot", msg("participant %(pid)r is available in no slot", pid=who))
-            else:
-                out[k] = (
-                    "no_common_slot",
-                    msg(
-                        "no common available slot: %(a)r is available in %(slots_a)s, %(b)r in %(slots_b)s",
-                        a=pid[pa],
-                        slots_a=sorted(prep.avail[pa]),
-                        b=pid[pb],
-                        slots_b=sorted(prep.avail[pb]),
-                    ),
-                )
-            continue
-        at_most = [p for p in (pa, pb) if prep.most[p] is not None and total[p] >= prep.most[p]]
-        if at_most:
-            p = at_most[0]
-            out[k] = (
-                "participant_max",
-                msg("%(pid)r already has its maximum of %(most)s meetings", pid=pid[p], most=prep.most[p]),
-            )
-            continue
-        full_p: dict[int, list[int]] = defaultdict(list)
-        full_t: list[int] = []
-        low = math.inf
-        free = []
-        load_a, load_b, cap_a, cap_b = load[pa], load[pb], prep.cap[pa], prep.cap[pb]
-        for s in prep.slots[k]:
-            blocked = False
-            if load_a[s] >= cap_a:
-                full_p[pa].append(s)
-                low = min(low, low_p[pa][s])
-                blocked = True
-            if load_b[s] >= cap_b:
-                full_p[pb].append(s)
-                low = min(low, low_p[pb][s])
-                blocked = True
-            if per_slot[s] >= prep.T:
-                full_t.append(s)
-                low = min(low, low_s[s])
-                blocked = True
-            if not blocked:
-                free.append(s)
-        if free:
-            if prep.w[k] == 0:
-                out[k] = ("zero_weight", msg("slot %(slot)s was free but the meeting has weight 0", slot=free[0]))
-            else:
-                if timed_out:
-                    out[k] = (
-                        "time_limit",
-                        msg("slot %(slot)s was free but the time limit ended the search", slot=free[0]),
-                    )
-                else:
-                    out[k] = (
-                        "limits",
-                        msg("slot %(slot)s was free but it was left for the model's other goals", slot=free[0]),
-                    )
-            continue
-        parts = [
-            msg("%(pid)r is at its capacity %(cap)s in slot(s) %(slots)s", pid=pid[p], cap=prep.cap[p], slots=ss)
-            for p, ss in full_p.items()
-        ]
-        if full_t:
-            parts.append(msg("all %(tables)s tables are taken in slot(s) %(slots)s", tables=prep.T, slots=full_t))
-        code = "limits" if full_p and full_t else ("participant_full" if full_p else "tables_full")
-        if low < math.inf:
-            if low >= prep.w[k]:
-                parts.append(
-                    msg(
-                        "the meetings holding those places weigh %(low)g or more (this one %(weight)g)",
-                        low=low,
-                        weight=prep.w[k],
-                    )
-                )
-            else:
-                parts.append(
-                    msg(
-                        "a meeting holding one of those places weighs less (%(low)g, this one %(weight)g) but "
-                        "moving it would cost more (fairness floors, locked meetings or the other limits)",
-                        low=low,
-                        weight=prep.w[k],
-                    )
-                )
-        out[k] = (code, join(parts))
-    return out
-
-
 def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -1023,20 +288,20 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
 
     start = time.perf_counter()
     workers = workers or _workers()
-    prep = _Prep(inst)
+    prep = Prep(inst)
     # leave time for the table numbering and the reasons after the last stage
     reserve = min(0.3 * inst.time_limit_s, 1e-5 * sum(len(s) for s in prep.slots))
     deadline = start + inst.time_limit_s - reserve
     n = len(prep.a)
     stats = Stats()
     order = sorted(range(n), key=lambda k: -prep.w[k])
-    greedy = _greedy(prep, order, start={k: s for k, s in prep.prev_slot.items() if s in prep.slots[k]})
+    greedy = greedy_fill(prep, order, start={k: s for k, s in prep.prev_slot.items() if s in prep.slots[k]})
     placed = dict(greedy)
     stats.phases["prep_greedy"] = round(time.perf_counter() - start, 3)
     status = "greedy"
     timed_out = False
 
-    ks = _candidates(prep, greedy, max_vars)
+    ks = candidates(prep, greedy, max_vars)
     stats.model_meetings = len(ks)
     movable = sum(1 for k in range(n) if prep.slots[k])
     if not movable:
@@ -1052,13 +317,13 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
         placed, all_optimal = _staged(prep, ks, fixed, greedy, deadline, workers, stats)
         timed_out = not all_optimal
         if len(ks) < movable and time.perf_counter() < deadline:
-            placed = _greedy(prep, order, start=placed, swap=False)  # refill seats the model freed
+            placed = greedy_fill(prep, order, start=placed, swap=False)  # refill seats the model freed
         status = "optimal" if all_optimal and len(ks) == movable else "feasible"
 
     stats.phases["cp_sat"] = round(time.perf_counter() - start - stats.phases["prep_greedy"], 3)
     post = time.perf_counter()
-    tables, changes = _assign_tables(prep, placed)
-    reasons = _reasons(prep, placed, timed_out)
+    tables, changes = assign_tables(prep, placed)
+    reasons = unscheduled_reasons(prep, placed, timed_out)
     scheduled = []
     busy: dict[int, set[int]] = defaultdict(set)
     for k, m in enumerate(inst.meetings):
@@ -1072,8 +337,8 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
     weight = sum(prep.w[k] for k in range(n) if k in placed or prep.locked[k] is not None)
     stats.status = status
     stats.weight = round(weight, 6)
-    stats.floor_shortfall = _shortfall(prep, placed)
-    stats.idle_slots = _idle_slots(busy)
+    stats.floor_shortfall = shortfall(prep, placed)
+    stats.idle_slots = idle_slots(busy)
     stats.kept = sum(1 for k, s in prep.prev_slot.items() if placed.get(k) == s)
     stats.moved = len(prep.prev_slot) - stats.kept
     stats.table_changes = changes
@@ -1083,7 +348,7 @@ def solve(inst: Instance, workers: int | None = None, max_vars: int = MAX_MODEL_
 
 
 def _staged(
-    prep: _Prep,
+    prep: Prep,
     ks: list[int],
     fixed: dict[int, int],
     placed: dict[int, int],
@@ -1208,22 +473,8 @@ def _staged(
     return result, all_optimal and not fixed
 
 
-def _moves_and_idle(prep: _Prep, placement: dict[int, int]) -> tuple[int, int]:
-    """(previous meetings not in their previous slot, idle slots of every participant)."""
-    moves = sum(1 for k, s in prep.prev_slot.items() if placement.get(k) != s)
-    busy: dict[int, set[int]] = defaultdict(set)
-    for k, s in placement.items():
-        busy[prep.a[k]].add(s)
-        busy[prep.b[k]].add(s)
-    for k, lk in enumerate(prep.locked):
-        if lk is not None:
-            busy[prep.a[k]].add(lk.slot)
-            busy[prep.b[k]].add(lk.slot)
-    return moves, _idle_slots(busy)
-
-
 def _tidier(
-    chosen: dict[int, int], prep: _Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
+    chosen: dict[int, int], prep: Prep, fixed: dict[int, int], hint: dict[int, int], stats: Stats
 ) -> dict[int, int]:
     """The same meetings re-placed by the gap-aware greedy around the ``fixed`` ones, starting from
     their previous slots and then their slots in the ``hint`` (or from previous slots only): the
@@ -1231,12 +482,12 @@ def _tidier(
     a cheap, better start for the last stage than a weight-stage solution whose slots are arbitrary."""
     free = sorted((k for k in chosen if k not in fixed), key=lambda k: -prep.w[k])
     prev = {k: prep.prev_slot[k] for k in free if k in prep.prev_slot}
-    best, best_key = chosen, _moves_and_idle(prep, chosen)
+    best, best_key = chosen, moves_and_idle(prep, chosen)
     for start in ({**fixed, **{k: hint[k] for k in free if k in hint}, **prev}, {**fixed, **prev}):
-        again = _greedy(prep, free, start=start, swap=False)
+        again = greedy_fill(prep, free, start=start, swap=False)
         if any(k not in again for k in chosen):
             continue
-        key = _moves_and_idle(prep, again)
+        key = moves_and_idle(prep, again)
         if key < best_key:
             best, best_key = again, key
     if best is not chosen:
@@ -1244,9 +495,7 @@ def _tidier(
     return best
 
 
-def _lns(
-    prep: _Prep, chosen: dict[int, int], deadline: float, workers: int, stats: Stats
-) -> tuple[dict[int, int], int]:
+def _lns(prep: Prep, chosen: dict[int, int], deadline: float, workers: int, stats: Stats) -> tuple[dict[int, int], int]:
     """Large-neighbourhood search for the stability/gap stage of a large instance.
 
     Each round frees the chosen meetings among a small group of participants (one with idle slots,
@@ -1322,14 +571,6 @@ def _lns(
         }
     )
     return current, improved
-
-
-def _shortfall(prep: _Prep, placed: dict[int, int]) -> int:
-    count = list(prep.locked_count)
-    for k in placed:
-        count[prep.a[k]] += 1
-        count[prep.b[k]] += 1
-    return sum(max(0, f - c) for f, c in zip(prep.floor, count, strict=True))
 
 
 def solve_json(data: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.events.agenda import EVENT_TZ, table_label
-from marketplace.events.events import approved_registrations
 from marketplace.events.invitees import segment_name
+from marketplace.events.registrations import approved_registrations
 from marketplace.models import (
     Event,
     EventInvitation,

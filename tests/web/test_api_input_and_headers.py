@@ -123,12 +123,12 @@ def test_sending_agendas_before_anything_is_scheduled_is_a_conflict(loaded, worl
     from marketplace.errors import TransitionError
     from marketplace.events import events as ev
     from marketplace.events.scheduling import send_agendas
-    from marketplace.models import Event
+    from marketplace.models import Event, EventStatus
     from tests.events_helpers import event_data
 
     with session_scope(loaded) as s:
         empty = ev.create_event(s, world.organizations["organizer"], event_data(title="空的对接会"))
-        ev.set_event_status(s, empty, ev.EventStatus.OPEN)
+        ev.set_event_status(s, empty, EventStatus.OPEN)
         with pytest.raises(TransitionError, match="nothing is scheduled yet"):
             send_agendas(s, s.get(Event, empty.id))
 

@@ -13,12 +13,29 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import delete, select
 
+from marketplace.accounts.permissions import firm_viewer
 from marketplace.accounts.users import create_user, issue_api_token
 from marketplace.db import session_scope
 from marketplace.enterprise.firms import create_firm
+from marketplace.events import access as evacl
 from marketplace.events import events as ev
+from marketplace.events import meeting_requests as evreq
+from marketplace.events import meetings as evmeet
+from marketplace.events import registrations as evreg
 from marketplace.events.scheduling import schedule_event
-from marketplace.models import Event, EventDemand, EventRegistration, Meeting, MeetingStatus, Organization, Role
+from marketplace.models import (
+    Event,
+    EventDemand,
+    EventRegistration,
+    EventStatus,
+    FirmKind,
+    Meeting,
+    MeetingRequest,
+    MeetingStatus,
+    Organization,
+    RequestStatus,
+    Role,
+)
 from tests.events_helpers import event_day_has_come
 from tests.web.conftest import PASSWORD
 
@@ -41,11 +58,11 @@ def world(loaded, people):
                 "tables": 3,
             },
         )
-        ev.set_event_status(s, event, ev.EventStatus.OPEN)
+        ev.set_event_status(s, event, EventStatus.OPEN)
         ev.add_event_demands(s, event, [people["demand"]])
-        ev.invite_firms(s, event, [people["large_firm"], people["sme_firm"], people["other_sme"]])
+        evreg.invite_firms(s, event, [people["large_firm"], people["sme_firm"], people["other_sme"]])
         regs = {
-            f: ev.register_firm(s, event, f) for f in (people["large_firm"], people["sme_firm"], people["other_sme"])
+            f: evreg.register_firm(s, event, f) for f in (people["large_firm"], people["sme_firm"], people["other_sme"])
         }
         stranger = create_user(
             s,
@@ -55,7 +72,7 @@ def world(loaded, people):
             role=Role.ORGANIZER,
             organization_name="别家协会",
         )
-        outsider_firm = create_firm(s, name="局外测试企业有限公司", kind=ev.FirmKind.SME)
+        outsider_firm = create_firm(s, name="局外测试企业有限公司", kind=FirmKind.SME)
         outsider = create_user(
             s, email="out@t.cn", password=PASSWORD, name="局外", role=Role.SME, firm_id=outsider_firm.id
         )
@@ -74,8 +91,8 @@ def _schedule_by_hand(loaded, world, slot: int = 0, table: int = 0) -> int:
     """An accepted request placed in a slot directly (the scheduler's own tests live elsewhere)."""
     with session_scope(loaded) as s:
         event = s.get(Event, world["event"])
-        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
-        ev.answer_request(s, req, accept=True)
+        req = evreq.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
         meeting = s.scalar(select(Meeting).where(Meeting.request_id == req.id))
         meeting.slot, meeting.table_no, meeting.status = slot, table, MeetingStatus.SCHEDULED
         s.flush()
@@ -233,7 +250,7 @@ def test_invitation_reasons_and_segments_on_the_event_page_in_the_readers_langua
     with session_scope(loaded) as s:
         event = s.get(Event, world["event"])
         reasons = {world["outsider_firm"]: [{"kind": "name_in_chain", "term": "隔膜"}, {"kind": "lexical"}]}
-        ev.invite_firms(s, event, [world["outsider_firm"]], reasons)
+        evreg.invite_firms(s, event, [world["outsider_firm"]], reasons)
         reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
         reg.segment = stored_segment("upstream")
     url = f"/events/{world['event']}"
@@ -262,7 +279,7 @@ def test_invitation_reasons_and_segments_on_the_event_page_in_the_readers_langua
 def test_request_status_and_reasons_are_labelled_in_the_readers_language(login, world, loaded):
     with session_scope(loaded) as s:
         event = s.get(Event, world["event"])
-        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        req = evreq.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
         req.reasons = [{"kind": "products", "terms": ["锂电池隔膜"]}, "旧版理由"]
     browse, requests = f"/events/{world['event']}/browse", f"/events/{world['event']}/requests"
     status = re.compile(r'<div class="tag muted">([^<]*)</div>')
@@ -301,7 +318,7 @@ def test_sme_requests_a_meeting_and_the_large_firm_accepts(login, world, loaded)
     page = client.get(f"/events/{world['event']}/requests").get_data(as_text=True)
     assert "我们生产涂覆隔膜" in page
     with session_scope(loaded) as s:
-        req_id = s.scalar(select(ev.MeetingRequest.id))
+        req_id = s.scalar(select(MeetingRequest.id))
     client.post(f"/events/{world['event']}/requests/{req_id}/answer/accept")
     with session_scope(loaded) as s:
         meeting = s.scalar(select(Meeting))
@@ -369,8 +386,8 @@ def test_the_statistics_page_writes_amounts_as_people_write_them(login, world, l
     _event_day(loaded, world)
     with session_scope(loaded) as s:
         m = s.get(Meeting, meeting_id)
-        ev.mark_meeting(s, m, held=True)
-        ev.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 1250.5})
+        evmeet.mark_meeting(s, m, held=True)
+        evmeet.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 1250.5})
     page = login("organizer").get(f"/events/{world['event']}/stats").get_data(as_text=True)
     row = re.search(r"意向金额（万元）</th><td>([^<]*)</td>", page)
     assert row and row.group(1) == "1,250.5", row and row.group(1)
@@ -384,8 +401,8 @@ def test_report_counts_from_records_and_neutralises_formulas(login, world, loade
     with session_scope(loaded) as s:
         m = s.get(Meeting, meeting_id)
         m.sme_firm.name = '=HYPERLINK("http://evil")'
-        ev.mark_meeting(s, m, held=True)
-        ev.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 50})
+        evmeet.mark_meeting(s, m, held=True)
+        evmeet.record_outcome(s, m, m.sme_firm_id, {"outcome": "agreement", "amount": 50})
     client = login("organizer")
     stats = client.get(f"/events/{world['event']}/stats").get_data(as_text=True)
     assert "参会企业数" in stats and "签约数" in stats
@@ -409,10 +426,10 @@ def test_waiting_list_reason_reads_in_the_readers_language_on_pages_and_in_engli
 ):
     with session_scope(loaded) as s:
         event = s.get(Event, world["event"])
-        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
-        ev.answer_request(s, req, accept=True)
+        req = evreq.request_meeting(s, event, world["sme_firm"], world["large_firm"], demand_id=world["demand"])
+        evreq.answer_request(s, req, user=firm_viewer(req.to_firm_id), accept=True)
         reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
-        ev.set_availability(s, reg, [])  # the SME can attend no slot: the meeting waits
+        evreg.set_availability(s, reg, [])  # the SME can attend no slot: the meeting waits
         schedule_event(s, event, time_limit_s=5)
         name = reg.firm.display_name
     english = f"the two firms share no slot they can attend: participant '{name}' is available in no slot"
@@ -693,7 +710,7 @@ def test_a_posted_id_that_is_not_ascii_digits_answers_400_naming_the_field(login
     assert response.status_code == 400
     assert "不是有效的编号，请从列表中选择" in response.get_data(as_text=True)
     with session_scope(loaded) as s:  # nothing was done with the other values
-        assert s.scalar(select(ev.MeetingRequest.id)) is None
+        assert s.scalar(select(MeetingRequest.id)) is None
         reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
         assert reg.available_slots is None
 
@@ -822,11 +839,11 @@ def test_another_pairs_meeting_or_request_answers_404_like_a_missing_one(client,
     e = world["event"]
     meeting_id = _schedule_by_hand(loaded, world)
     with session_scope(loaded) as s:  # a pending request of the SME to the large firm
-        large2 = create_firm(s, name="测试第二大企业有限公司", kind=ev.FirmKind.LARGE)
+        large2 = create_firm(s, name="测试第二大企业有限公司", kind=FirmKind.LARGE)
         event = s.get(Event, e)
-        ev.invite_firms(s, event, [large2.id])
-        ev.register_firm(s, event, large2.id)
-        req_id = ev.request_meeting(s, event, world["sme_firm"], large2.id).id
+        evreg.invite_firms(s, event, [large2.id])
+        evreg.register_firm(s, event, large2.id)
+        req_id = evreq.request_meeting(s, event, world["sme_firm"], large2.id).id
     pages = login("sme2")  # a participant, but not one of the pair
     for url in (f"/events/{e}/meetings/{meeting_id}/held", f"/events/{e}/requests/{req_id}/answer/accept"):
         assert pages.post(url).status_code == 404, url
@@ -845,18 +862,36 @@ def test_another_pairs_meeting_or_request_answers_404_like_a_missing_one(client,
     asker = login("sme")  # sees its own request but does not answer it
     assert asker.post(f"/events/{e}/requests/{req_id}/answer/accept").status_code == 403
     with session_scope(loaded) as s:
-        assert s.get(ev.MeetingRequest, req_id).status is ev.RequestStatus.PENDING
+        assert s.get(MeetingRequest, req_id).status is RequestStatus.PENDING
         assert s.get(Meeting, meeting_id).status is MeetingStatus.SCHEDULED
+
+
+def test_only_the_asked_firm_answers_a_meeting_request_on_pages_and_api(client, login, world, loaded):
+    e = world["event"]
+    with session_scope(loaded) as s:
+        req_id = evreq.request_meeting(s, s.get(Event, e), world["sme_firm"], world["large_firm"]).id
+    for who in ("organizer", "sme"):  # the organizer and the asking firm see the request, do not answer it
+        assert login(who).post(f"/events/{e}/requests/{req_id}/answer/accept").status_code == 403, who
+        refused = _api(
+            client, world["tokens"][who], "post", f"/api/v1/events/{e}/requests/{req_id}/answer", json={"accept": True}
+        )
+        assert refused.status_code == 403, who
+    with session_scope(loaded) as s:
+        assert s.get(MeetingRequest, req_id).status is RequestStatus.PENDING
+    answered = login("large").post(f"/events/{e}/requests/{req_id}/answer/decline")
+    assert answered.status_code == 302
+    with session_scope(loaded) as s:
+        assert s.get(MeetingRequest, req_id).status is RequestStatus.DECLINED
 
 
 def test_a_rejected_firm_no_longer_sees_the_event_once_registration_is_closed(client, login, world, loaded):
     e = world["event"]
     with session_scope(loaded) as s:
-        firm = create_firm(s, name="被拒测试企业有限公司", kind=ev.FirmKind.SME)
+        firm = create_firm(s, name="被拒测试企业有限公司", kind=FirmKind.SME)
         user = create_user(s, email="rej@t.cn", password=PASSWORD, name="被拒", role=Role.SME, firm_id=firm.id)
         token = issue_api_token(s, user)
         event = s.get(Event, e)
-        ev.decide_registration(s, ev.register_firm(s, event, firm.id), approve=False)
+        evreg.decide_registration(s, evreg.register_firm(s, event, firm.id), approve=False)
         event.open_registration = False
     world["emails"]["rejected"] = "rej@t.cn"
     assert login("rejected").get(f"/events/{e}").status_code == 404
@@ -871,10 +906,10 @@ def test_a_finished_event_refuses_registrations_meetings_and_scheduling_with_409
     req_id = made.get_json()["items"][0]["request_id"]
     with session_scope(loaded) as s:
         event = s.get(Event, e)
-        ev.invite_firms(s, event, [world["outsider_firm"]])
-        ev.decline_invitation(s, event, world["outsider_firm"])
+        evreg.invite_firms(s, event, [world["outsider_firm"]])
+        evreg.decline_invitation(s, event, world["outsider_firm"])
         event_day_has_come(s, event)
-        ev.set_event_status(s, event, ev.EventStatus.FINISHED)
+        ev.set_event_status(s, event, EventStatus.FINISHED)
     refusals = [
         ("outsider", f"/api/v1/events/{e}/registrations", {}, "firms register only while"),
         ("sme2", f"/api/v1/events/{e}/requests", {"to_firm_id": world["large_firm"]}, "meetings are requested"),
@@ -891,7 +926,7 @@ def test_a_finished_event_refuses_registrations_meetings_and_scheduling_with_409
     page = login("outsider").post(f"/events/{e}/register", data={"representatives": "1"}, follow_redirects=True)
     assert "活动当前为“已结束”" in page.get_data(as_text=True)  # flashed
     with session_scope(loaded) as s:
-        assert ev.registration_for(s, s.get(Event, e), world["outsider_firm"]) is None
+        assert evacl.registration_for(s, s.get(Event, e), world["outsider_firm"]) is None
         assert s.scalar(select(Meeting.id)) is None
 
 
@@ -948,7 +983,7 @@ def test_a_finished_event_offers_no_cancel_nor_invitation_and_refuses_them_with_
     e = world["event"]
     _event_day(loaded, world)
     with session_scope(loaded) as s:
-        ev.set_event_status(s, s.get(Event, e), ev.EventStatus.FINISHED)
+        ev.set_event_status(s, s.get(Event, e), EventStatus.FINISHED)
     organizer = login("organizer")
     assert _cancel_form(organizer.get(f"/events/{e}/schedule").get_data(as_text=True), meeting_id) == ""
     show = organizer.get(f"/events/{e}").get_data(as_text=True)
@@ -970,7 +1005,7 @@ def test_a_finished_event_offers_no_cancel_nor_invitation_and_refuses_them_with_
         assert s.get(Meeting, meeting_id).status is MeetingStatus.SCHEDULED
         reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
         assert reg.available_slots is None
-        assert ev.registration_for(s, s.get(Event, e), world["outsider_firm"]) is None
+        assert evacl.registration_for(s, s.get(Event, e), world["outsider_firm"]) is None
 
 
 def test_editing_the_date_sessions_or_tables_under_sent_agendas_is_refused_with_409(login, world, loaded):
@@ -1030,7 +1065,7 @@ def test_request_expiry_and_check_in_times_are_shown_in_beijing_time(login, worl
     e = world["event"]
     with session_scope(loaded) as s:
         event = s.get(Event, e)
-        req = ev.request_meeting(s, event, world["sme_firm"], world["large_firm"])
+        req = evreq.request_meeting(s, event, world["sme_firm"], world["large_firm"])
         req.expires_at = datetime(2030, 1, 9, 23, 30)  # UTC: 07:30 北京时间 on the 10th
         reg = s.scalar(select(EventRegistration).where(EventRegistration.firm_id == world["sme_firm"]))
         reg.checked_in_at = datetime(2030, 1, 10, 1, 5)  # UTC: 09:05 北京时间
@@ -1075,7 +1110,7 @@ def test_ending_an_event_asks_first_and_is_refused_before_its_first_day_on_the_p
         "start_date": f"the event starts on {start} (Beijing time); it can be ended only from that day on"
     }
     with session_scope(loaded) as s:
-        assert s.get(Event, e).status is ev.EventStatus.OPEN
+        assert s.get(Event, e).status is EventStatus.OPEN
     _event_day(loaded, world)
     show = organizer.get(f"/events/{e}").get_data(as_text=True)
     confirm = re.search(r'<details class="end-event inline" id="end-event">(.*?)</details>', show, re.S)

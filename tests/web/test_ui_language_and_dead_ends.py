@@ -186,7 +186,7 @@ def test_csv_exports_send_one_charset(login, world):  # noqa: F811
 
 
 def test_demo_organizer_opens_the_region_reports_its_nav_links_to(client, loaded, people):
-    from marketplace.demo import ensure_demo_accounts
+    from marketplace.accounts.demo import ensure_demo_accounts
 
     with session_scope(loaded) as s:
         ensure_demo_accounts(s, "chainmatch-demo")
@@ -200,7 +200,7 @@ def test_demo_organizer_opens_the_region_reports_its_nav_links_to(client, loaded
 
 
 def test_demo_accounts_rerun_keeps_an_organizers_region_and_fills_a_missing_one(loaded, people):
-    from marketplace.demo import ensure_demo_accounts
+    from marketplace.accounts.demo import ensure_demo_accounts
 
     with session_scope(loaded) as s:
         first = ensure_demo_accounts(s, "chainmatch-demo")

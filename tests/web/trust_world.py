@@ -164,19 +164,22 @@ EVENT_FIRMS = {"large", "sme", "sme2"}  # firms with an approved registration
 
 
 def _build_event(s, w: World) -> dict[str, int | str]:  # noqa: ANN001
+    from marketplace.accounts.permissions import firm_viewer
     from marketplace.events import events as ev
-    from marketplace.models import Meeting
+    from marketplace.events import meeting_requests as evreq
+    from marketplace.events import registrations as evreg
+    from marketplace.models import EventStatus, Meeting
     from tests.events_helpers import event_data
 
     event = ev.create_event(s, w.organizations["organizer"], event_data(title="信任测试对接会"))
-    ev.set_event_status(s, event, ev.EventStatus.OPEN)
+    ev.set_event_status(s, event, EventStatus.OPEN)
     ev.add_event_demands(s, event, [w.demands["A-public"]])
-    ev.invite_firms(s, event, [w.firms["A"], w.firms["sme"], w.firms["sme2"]])
-    regs = {role: ev.register_firm(s, event, w.firms[role]) for role in ("A", "sme", "sme2")}
-    pending = ev.register_firm(s, event, w.firms["B"])  # not invited: waits for the organizer
-    accepted = ev.request_meeting(s, event, w.firms["sme"], w.firms["A"])
-    ev.answer_request(s, accepted, accept=True, notify=False)
-    waiting = ev.request_meeting(s, event, w.firms["sme2"], w.firms["A"])
+    evreg.invite_firms(s, event, [w.firms["A"], w.firms["sme"], w.firms["sme2"]])
+    regs = {role: evreg.register_firm(s, event, w.firms[role]) for role in ("A", "sme", "sme2")}
+    pending = evreg.register_firm(s, event, w.firms["B"])  # not invited: waits for the organizer
+    accepted = evreq.request_meeting(s, event, w.firms["sme"], w.firms["A"])
+    evreq.answer_request(s, accepted, user=firm_viewer(accepted.to_firm_id), accept=True, notify=False)
+    waiting = evreq.request_meeting(s, event, w.firms["sme2"], w.firms["A"])
     meeting = s.scalar(select(Meeting.id).where(Meeting.event_id == event.id))
     return {
         "id": event.id,

@@ -13,14 +13,27 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, List, Nested
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
 
-from marketplace.errors import InputError
+from marketplace.errors import InputError, PermissionDeniedError
+from marketplace.events import access as evacl
 from marketplace.events import events as ev
+from marketplace.events import meeting_requests as evreq
+from marketplace.events import meetings as evmeet
+from marketplace.events import registrations as evreg
 from marketplace.events.agenda import agenda_rows
 from marketplace.events.events import EventInput
 from marketplace.events.invitees import invite_from_suggestions, invite_suggestions
 from marketplace.events.scheduling import schedule_event, send_agendas
 from marketplace.events.stats import event_stats
-from marketplace.models import Event, EventFormat, EventRegistration, Meeting, MeetingRequest, Outcome, RequestRule
+from marketplace.models import (
+    Event,
+    EventFormat,
+    EventRegistration,
+    EventStatus,
+    Meeting,
+    MeetingRequest,
+    Outcome,
+    RequestRule,
+)
 from marketplace.models.base import INT_MAX
 from web import error_status
 from web.api_fields import Id, JsonBoolean, JsonNumber, Whole, rules_of
@@ -164,16 +177,16 @@ class MarkIn(Schema):
 
 class OutcomeIn(Schema):
     outcome = String(required=True, validate=OneOf([o.value for o in Outcome]))
-    amount = JsonNumber(allow_none=True, validate=rules_of(ev.OutcomeInput, "amount"))
-    note = String(load_default="", validate=rules_of(ev.OutcomeInput, "note"))
+    amount = JsonNumber(allow_none=True, validate=rules_of(evmeet.OutcomeInput, "amount"))
+    note = String(load_default="", validate=rules_of(evmeet.OutcomeInput, "note"))
 
 
 class SurveyIn(Schema):
     still_in_contact = JsonBoolean(load_default=False)
-    contracts_signed = Whole(load_default=0, validate=rules_of(ev.SurveyInput, "contracts_signed"))
-    contract_amount = JsonNumber(load_default=0, validate=rules_of(ev.SurveyInput, "contract_amount"))
-    satisfaction = Whole(required=True, validate=rules_of(ev.SurveyInput, "satisfaction"))
-    comment = String(load_default="", validate=rules_of(ev.SurveyInput, "comment"))
+    contracts_signed = Whole(load_default=0, validate=rules_of(evmeet.SurveyInput, "contracts_signed"))
+    contract_amount = JsonNumber(load_default=0, validate=rules_of(evmeet.SurveyInput, "contract_amount"))
+    satisfaction = Whole(required=True, validate=rules_of(evmeet.SurveyInput, "satisfaction"))
+    comment = String(load_default="", validate=rules_of(evmeet.SurveyInput, "comment"))
 
 
 class Items(Schema):
@@ -208,7 +221,7 @@ def _run(action):  # noqa: ANN001, ANN202
     try:
         result = action()
         db.commit()
-    except ev.PermissionDeniedError as exc:
+    except PermissionDeniedError as exc:
         db.rollback()
         abort(403, message=str(exc))
     except InputError as exc:
@@ -217,11 +230,11 @@ def _run(action):  # noqa: ANN001, ANN202
     return result
 
 
-def _event(event_id: int, need: ev.Access) -> tuple[Event, ev.Access]:
+def _event(event_id: int, need: evacl.Access) -> tuple[Event, evacl.Access]:
     db = get_db()
     event = db.get(Event, event_id)
-    access = ev.event_access(db, auth.current_user, event) if event is not None else ev.Access.NONE
-    if access is ev.Access.NONE:  # as the pages do: an event one may not see is not shown to exist
+    access = evacl.event_access(db, auth.current_user, event) if event is not None else evacl.Access.NONE
+    if access is evacl.Access.NONE:  # as the pages do: an event one may not see is not shown to exist
         abort(404, message=f"event {event_id} does not exist")
     if access < need:
         abort(403, message=f"event {event_id}: not allowed for this account")
@@ -230,17 +243,17 @@ def _event(event_id: int, need: ev.Access) -> tuple[Event, ev.Access]:
 
 def _firm_id() -> int | None:
     """The caller's firm, only when it is an active (approved) member of it."""
-    return ev.as_viewer(auth.current_user).firm_id
+    return evacl.as_viewer(auth.current_user).firm_id
 
 
 def _own_firm(event: Event) -> int:
-    reg = ev.registration_for(get_db(), event, _firm_id()) if _firm_id() else None
+    reg = evacl.registration_for(get_db(), event, _firm_id()) if _firm_id() else None
     if reg is None or reg.status.value != "approved":
         abort(403, message="only approved participants of this event")
     return reg.firm_id
 
 
-def _out(event: Event, access: ev.Access) -> dict[str, Any]:
+def _out(event: Event, access: evacl.Access) -> dict[str, Any]:
     return {**ev.event_dict(event), "access": access.name.lower()}
 
 
@@ -255,7 +268,7 @@ def list_events():  # noqa: ANN201
     and those open for registration."""
     db = get_db()
     user = auth.current_user
-    return {"items": [_out(e, ev.event_access(db, user, e)) for e in ev.visible_events(db, user)]}
+    return {"items": [_out(e, evacl.event_access(db, user, e)) for e in evacl.visible_events(db, user)]}
 
 
 @bp.post("")
@@ -265,17 +278,17 @@ def list_events():  # noqa: ANN201
 def create_event(data: dict[str, Any]):  # noqa: ANN201
     """Create an event for the caller's organization (organizers)."""
     user = auth.current_user
-    if not ev.as_viewer(user).is_organizer:
+    if not evacl.as_viewer(user).is_organizer:
         abort(403, message="only organizers create events")
     event = _run(lambda: ev.create_event(get_db(), user.organization_id, data))
-    return _out(event, ev.Access.ORGANIZER)
+    return _out(event, evacl.Access.ORGANIZER)
 
 
 @bp.get("/<int:event_id>")
 @bp.auth_required(auth)
 @bp.output(EventOut)
 def get_event(event_id: int):  # noqa: ANN201
-    event, access = _event(event_id, ev.Access.PUBLIC)
+    event, access = _event(event_id, evacl.Access.PUBLIC)
     return _out(event, access)
 
 
@@ -285,7 +298,7 @@ def get_event(event_id: int):  # noqa: ANN201
 @bp.output(EventOut)
 def update_event(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Edit the event, change its status, add demands to its board (organizer)."""
-    event, access = _event(event_id, ev.Access.ORGANIZER)
+    event, access = _event(event_id, evacl.Access.ORGANIZER)
     db = get_db()
     status = data.pop("status", None)
     demand_ids = data.pop("demand_ids", None)
@@ -296,7 +309,7 @@ def update_event(event_id: int, data: dict[str, Any]):  # noqa: ANN201
         if demand_ids:
             ev.add_event_demands(db, event, demand_ids)
         if status:
-            ev.set_event_status(db, event, ev.EventStatus(status))
+            ev.set_event_status(db, event, EventStatus(status))
         return event
 
     return _out(_run(work), access)
@@ -306,7 +319,7 @@ def update_event(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.auth_required(auth)
 def get_invite_suggestions(event_id: int):  # noqa: ANN201
     """Ranked invitees on both sides with reasons, and the chain segments with their gaps."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     return invite_suggestions(get_db(), get_engine(), event)
 
 
@@ -316,7 +329,7 @@ def get_invite_suggestions(event_id: int):  # noqa: ANN201
 @bp.output(Items, status_code=201)
 def post_invitations(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Bulk invitations (firms already invited are skipped)."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     sent = _run(lambda: invite_from_suggestions(get_db(), get_engine(), event, data["firm_ids"]))
     return {"items": [{"firm_id": i.firm_id, "side": i.side.value, "status": i.status.value} for i in sent]}
 
@@ -325,9 +338,9 @@ def post_invitations(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.auth_required(auth)
 @bp.output(Items)
 def get_registrations(event_id: int):  # noqa: ANN201
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     rows = get_db().scalars(select(EventRegistration).where(EventRegistration.event_id == event.id))
-    return {"items": [ev.registration_dict(r) for r in rows]}
+    return {"items": [evreg.registration_dict(r) for r in rows]}
 
 
 @bp.post("/<int:event_id>/registrations")
@@ -336,12 +349,12 @@ def get_registrations(event_id: int):  # noqa: ANN201
 @bp.output(Items, status_code=201)
 def post_registration(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The caller's firm registers (approved at once when invited)."""
-    event, _a = _event(event_id, ev.Access.PUBLIC)
+    event, _a = _event(event_id, evacl.Access.PUBLIC)
     firm_id = _firm_id()
     if firm_id is None:
         abort(403, message="only firm users register")
-    reg = _run(lambda: ev.register_firm(get_db(), event, firm_id, representatives=data["representatives"]))
-    return {"items": [ev.registration_dict(reg)]}
+    reg = _run(lambda: evreg.register_firm(get_db(), event, firm_id, representatives=data["representatives"]))
+    return {"items": [evreg.registration_dict(reg)]}
 
 
 @bp.post("/<int:event_id>/registrations/<int:registration_id>/decision")
@@ -350,13 +363,13 @@ def post_registration(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.output(Items)
 def decide_registration(event_id: int, registration_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The organizer approves (accept: true) or rejects an open registration (409 once decided)."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     db = get_db()
     reg = db.get(EventRegistration, registration_id)
     if reg is None or reg.event_id != event.id:
         abort(404, message=f"registration {registration_id} does not exist in this event")
-    _run(lambda: ev.decide_registration(db, reg, data["accept"]))
-    return {"items": [ev.registration_dict(reg)]}
+    _run(lambda: evreg.decide_registration(db, reg, data["accept"]))
+    return {"items": [evreg.registration_dict(reg)]}
 
 
 @bp.put("/<int:event_id>/availability")
@@ -365,10 +378,10 @@ def decide_registration(event_id: int, registration_id: int, data: dict[str, Any
 @bp.output(Items)
 def put_availability(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The slots the caller's firm can attend (null: all)."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
-    reg = ev.registration_for(get_db(), event, _own_firm(event))
-    _run(lambda: ev.set_availability(get_db(), reg, data["slots"]))
-    return {"items": [ev.registration_dict(reg)]}
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
+    reg = evacl.registration_for(get_db(), event, _own_firm(event))
+    _run(lambda: evreg.set_availability(get_db(), reg, data["slots"]))
+    return {"items": [evreg.registration_dict(reg)]}
 
 
 @bp.get("/<int:event_id>/participants")
@@ -376,8 +389,8 @@ def put_availability(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.output(Items)
 def get_participants(event_id: int):  # noqa: ANN201
     """The other side for the caller's firm, with demands, products, tier and met-before marks."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
-    return {"items": ev.browse_participants(get_db(), event, _own_firm(event))}
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
+    return {"items": evreq.browse_participants(get_db(), event, _own_firm(event))}
 
 
 # --- requests and proposals -------------------------------------------------------------------
@@ -388,17 +401,17 @@ def get_participants(event_id: int):  # noqa: ANN201
 @bp.output(Items)
 def get_requests(event_id: int):  # noqa: ANN201
     """The organizer sees every request and proposal; a participant its own."""
-    event, access = _event(event_id, ev.Access.PARTICIPANT)
+    event, access = _event(event_id, evacl.Access.PARTICIPANT)
     db = get_db()
-    ev.expire_requests(db, event)
+    evreq.expire_requests(db, event)
     db.commit()
     query = select(MeetingRequest).where(MeetingRequest.event_id == event.id).order_by(MeetingRequest.id)
-    if access is not ev.Access.ORGANIZER:
+    if access is not evacl.Access.ORGANIZER:
         firm = _own_firm(event)
         query = query.where((MeetingRequest.from_firm_id == firm) | (MeetingRequest.to_firm_id == firm))
     rows = list(db.scalars(query))
-    met = ev.met_before(db, event, [(r.from_firm_id, r.to_firm_id) for r in rows])
-    return {"items": [ev.request_dict(r, met) for r in rows]}
+    met = evreq.met_before(db, event, [(r.from_firm_id, r.to_firm_id) for r in rows])
+    return {"items": [evreq.request_dict(r, met) for r in rows]}
 
 
 @bp.post("/<int:event_id>/requests")
@@ -406,14 +419,14 @@ def get_requests(event_id: int):  # noqa: ANN201
 @bp.input(RequestIn, arg_name="data")
 @bp.output(Items, status_code=201)
 def post_request(event_id: int, data: dict[str, Any]):  # noqa: ANN201
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     firm = _own_firm(event)
     req = _run(
-        lambda: ev.request_meeting(
+        lambda: evreq.request_meeting(
             get_db(), event, firm, data["to_firm_id"], message=data["message"], demand_id=data.get("demand_id")
         )
     )
-    return {"items": [ev.request_dict(req)]}
+    return {"items": [evreq.request_dict(req)]}
 
 
 def _request(event: Event, request_id: int) -> MeetingRequest:
@@ -430,15 +443,13 @@ def _request(event: Event, request_id: int) -> MeetingRequest:
 @bp.output(Items)
 def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The asked firm accepts or declines (409 once expired or answered)."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     db = get_db()
     req = _request(event, request_id)
-    if ev.request_access(db, auth.current_user, req) is ev.Access.NONE:  # another pair's: not shown to exist
+    if evacl.request_access(db, auth.current_user, req) is evacl.Access.NONE:  # another pair's: not shown to exist
         abort(404, message=f"request {request_id} does not exist in this event")
-    if req.to_firm_id != _firm_id():
-        abort(403, message="only the asked firm answers")
-    _run(lambda: ev.answer_request(db, req, accept=data["accept"]))
-    return {"items": [ev.request_dict(req)]}
+    _run(lambda: evreq.answer_request(db, req, user=auth.current_user, accept=data["accept"]))  # 403 unless asked
+    return {"items": [evreq.request_dict(req)]}
 
 
 @bp.post("/<int:event_id>/requests/<int:request_id>/must-meet")
@@ -447,11 +458,11 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
 @bp.output(Items)
 def must_meet(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The organizer marks a pair must-meet: its weight makes the scheduler place it first."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     db = get_db()
     req = _request(event, request_id)
-    _run(lambda: ev.set_must_meet(db, req, data["must_meet"]))
-    return {"items": [ev.request_dict(req)]}
+    _run(lambda: evreq.set_must_meet(db, req, data["must_meet"]))
+    return {"items": [evreq.request_dict(req)]}
 
 
 @bp.post("/<int:event_id>/proposals")
@@ -460,9 +471,9 @@ def must_meet(event_id: int, request_id: int, data: dict[str, Any]):  # noqa: AN
 def post_proposals(event_id: int):  # noqa: ANN201
     """The engine proposes meetings for the demands on the board (organizer); when it proposes
     none, ``why_none`` says why."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
-    run = _run(lambda: ev.propose(get_db(), get_engine(), event))
-    return {"items": [ev.request_dict(r) for r in run.made], "why_none": run.why_none}
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
+    run = _run(lambda: evreq.propose(get_db(), get_engine(), event))
+    return {"items": [evreq.request_dict(r) for r in run.made], "why_none": run.why_none}
 
 
 @bp.post("/<int:event_id>/proposals/accept")
@@ -471,10 +482,10 @@ def post_proposals(event_id: int):  # noqa: ANN201
 @bp.output(Items)
 def accept_proposals(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The demand owner accepts proposals in bulk."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     firm = _own_firm(event)
-    done = _run(lambda: ev.accept_proposals(get_db(), event, firm, data["request_ids"]))
-    return {"items": [ev.request_dict(r) for r in done]}
+    done = _run(lambda: evreq.accept_proposals(get_db(), event, firm, data["request_ids"]))
+    return {"items": [evreq.request_dict(r) for r in done]}
 
 
 # --- schedule, agenda, the day ------------------------------------------------------------------
@@ -485,7 +496,7 @@ def accept_proposals(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.input(ScheduleIn, arg_name="data")
 def post_schedule(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Run the scheduler (CP-SAT) and write slots and tables; optionally send the agendas."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     db = get_db()
 
     def work() -> dict[str, Any]:
@@ -502,7 +513,7 @@ def post_schedule(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.output(Items)
 def get_meetings(event_id: int):  # noqa: ANN201
     """Every meeting of the event with slot and table (organizer)."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     rows = get_db().scalars(select(Meeting).where(Meeting.event_id == event.id).order_by(Meeting.id))
     return {
         "items": [
@@ -528,7 +539,7 @@ def get_meetings(event_id: int):  # noqa: ANN201
 @bp.output(Items)
 def get_agenda(event_id: int):  # noqa: ANN201
     """The caller's firm's agenda (tables numbered from 1 here, as printed)."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     return {"items": agenda_rows(get_db(), event, _own_firm(event))}
 
 
@@ -540,7 +551,7 @@ def _meeting(event: Event, meeting_id: int) -> Meeting:
     if (
         meeting is None
         or meeting.event_id != event.id
-        or ev.meeting_access(db, auth.current_user, meeting) is ev.Access.NONE
+        or evacl.meeting_access(db, auth.current_user, meeting) is evacl.Access.NONE
     ):
         abort(404, message=f"meeting {meeting_id} does not exist in this event")
     return meeting
@@ -552,13 +563,13 @@ def _meeting(event: Event, meeting_id: int) -> Meeting:
 @bp.output(Items)
 def mark_meeting(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa: ANN201
     """Held, no-show or cancelled (the organizer or one of the two firms)."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     db = get_db()
     meeting = _meeting(event, meeting_id)
     if data["status"] == "cancelled":
-        _run(lambda: ev.cancel_meeting(db, meeting))
+        _run(lambda: evmeet.cancel_meeting(db, meeting))
     else:
-        _run(lambda: ev.mark_meeting(db, meeting, held=data["status"] == "held"))
+        _run(lambda: evmeet.mark_meeting(db, meeting, held=data["status"] == "held"))
     return {"items": [{"meeting_id": meeting.id, "status": meeting.status.value}]}
 
 
@@ -568,13 +579,13 @@ def mark_meeting(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa:
 @bp.output(Items)
 def put_outcome(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa: ANN201
     """The caller's firm's outcome of a held meeting; "agreement" carries the contract source."""
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     db = get_db()
     meeting = _meeting(event, meeting_id)
-    row = _run(lambda: ev.record_outcome(db, meeting, _firm_id() or 0, data))
+    row = _run(lambda: evmeet.record_outcome(db, meeting, _firm_id() or 0, data))
     item = {"meeting_id": meeting.id, "outcome": row.outcome.value, "amount": row.amount}
     if row.outcome is Outcome.AGREEMENT:
-        item["contract_source"] = ev.meeting_contract_source(meeting)
+        item["contract_source"] = evmeet.meeting_contract_source(meeting)
     return {"items": [item]}
 
 
@@ -583,9 +594,9 @@ def put_outcome(event_id: int, meeting_id: int, data: dict[str, Any]):  # noqa: 
 @bp.input(SurveyIn, arg_name="data")
 @bp.output(Items)
 def put_survey(event_id: int, data: dict[str, Any]):  # noqa: ANN201
-    event, _a = _event(event_id, ev.Access.PARTICIPANT)
+    event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     firm = _own_firm(event)
-    row = _run(lambda: ev.submit_survey(get_db(), event, firm, data))
+    row = _run(lambda: evmeet.submit_survey(get_db(), event, firm, data))
     return {"items": [row.answers]}
 
 
@@ -593,5 +604,5 @@ def put_survey(event_id: int, data: dict[str, Any]):  # noqa: ANN201
 @bp.auth_required(auth)
 def get_stats(event_id: int):  # noqa: ANN201
     """Funnel by chain segment, meetings per SME, no-show rate and the report numbers (organizer)."""
-    event, _a = _event(event_id, ev.Access.ORGANIZER)
+    event, _a = _event(event_id, evacl.Access.ORGANIZER)
     return event_stats(get_db(), event)

@@ -19,7 +19,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from marketplace.events.events import EVENT_TZ, as_event_time
+from marketplace.events.agenda import EVENT_TZ
+from marketplace.events.events import as_event_time
 from marketplace.models import Event, EventFormat, Outcome, RequestRule
 from web.forms import LocalizedChoices
 
