@@ -44,7 +44,7 @@ from marketplace.models import (
     Role,
     Tier,
 )
-from web import error_status
+from web.errors import error_status
 from web.accounts.auth import same_site_referrer
 from web.db import commit, get_db
 from web.events.forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
