@@ -6,7 +6,8 @@ first use (``web.matching_engine``).
 Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
 testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
-:func:`_security_headers`.
+:func:`_security_headers`; which HTTP status a service error answers, in one place too
+(``web.errors``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.permissions import firm_viewer
 from marketplace.demands.suggestions import Candidate, save_suggestions, upsert_suggestion
-from marketplace.demands.workflow import list_demands
+from marketplace.demands.workflow import MATCHABLE, list_demands
 from marketplace.errors import ConflictError, msg
 from marketplace.matching import reasons as why
 from marketplace.matching.engine import Filters, MatchEngine, MatchResult
@@ -17,7 +17,6 @@ from marketplace.models import Demand, DemandStatus
 
 INBOX_POOL = 300
 INBOX_MAX_DEMANDS = 500  # one refresh matches at most this many (the newest visible open) demands
-MATCHABLE = (DemandStatus.OPEN, DemandStatus.MATCHED)  # the statuses of a demand that is matched
 
 
 def require_matchable(demand: Demand) -> None:

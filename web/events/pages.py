@@ -44,9 +44,9 @@ from marketplace.models import (
     Role,
     Tier,
 )
-from web.errors import error_status
 from web.accounts.auth import same_site_referrer
 from web.db import commit, get_db
+from web.errors import error_status
 from web.events.forms import EventForm, OutcomeForm, RegisterForm, RequestForm, SurveyForm
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
