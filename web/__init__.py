@@ -6,7 +6,8 @@ first use (``web.matching_engine``).
 Outside debug and testing it refuses to start with the development or a short SECRET_KEY; outside
 testing, with platform CA keys that the configured protection does not open.
 Security headers (CSP, frame-ancestors, nosniff, Referrer-Policy) are set in one place,
-:func:`_security_headers`.
+:func:`_security_headers`; which HTTP status a service error answers, in one place too
+(``web.errors``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class InsecureConfigError(RuntimeError):
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    from web.errors import API_ERROR_SCHEMA
+
     settings = settings or Settings.from_env()
     app = APIFlask(
         __name__,
@@ -307,88 +310,14 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "zh" if request else "zh"
 
 
-def error_status(exc: Exception) -> int:
-    """HTTP status for a service error: 404 missing, 403 denied, 409 conflicts and refused transitions, else 400."""
-    from marketplace.errors import NotFoundError, PermissionDeniedError, TransitionError
-
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, PermissionDeniedError):
-        return 403
-    if isinstance(exc, TransitionError):
-        return 409
-    return 400
-
-
-# The API's error body, one shape for every error (documented as the OpenAPI ``HTTPError``).
-API_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "status": {"type": "integer", "description": "the HTTP status code"},
-        "message": {"type": "string", "description": "what went wrong, in English"},
-        "detail": {
-            "type": "object",
-            "description": "the fields at fault: {field: reason}; errors in the request's form are nested by "
-            "where the field was, {json|query: {field: [reasons]}}",
-        },
-    },
-    "required": ["status", "message", "detail"],
-}
-
-
-def api_error(code: int, message: str, detail: dict[str, Any] | None = None, headers: Any = None):  # noqa: ANN201
-    """A JSON error answer of the API in its one shape: ``{"status", "message", "detail"}``."""
-    from flask import jsonify
-
-    return jsonify({"status": code, "message": str(message), "detail": detail or {}}), code, dict(headers or {})
-
-
-def error_detail(exc: Exception) -> dict[str, str]:
-    """The ``detail`` of an error answer: {field: reason}, the reason being the message without its
-    "field: " prefix when it starts with the field the error names, else the whole message (a
-    message such as "suggestion … cannot go from accepted to declined; allowed next: contacted" has
-    no field prefix to split off)."""
-    text = str(exc)
-    field = getattr(exc, "field", None)
-    if field and text.startswith(f"{field}: "):
-        return {field: text[len(field) + 2 :]}
-    return {field or "input": text}
-
-
-def http_error_name(code: int) -> str:
-    """The standard English name of an HTTP status ("Conflict"), as the API answers it."""
-    from werkzeug.http import HTTP_STATUS_CODES
-
-    return HTTP_STATUS_CODES.get(code, "Error")
-
-
-def http_error_title(code: int | None, fallback: str) -> str:
-    """The short title of an HTTP error status in the current language (``fallback`` for others)."""
-    from flask_babel import gettext as _
-
-    titles = {
-        400: _("请求有误"),
-        401: _("请先登录"),
-        403: _("无权访问"),
-        404: _("未找到"),
-        405: _("不支持的请求方式"),
-        409: _("操作冲突"),
-        413: _("提交的内容过大"),
-        415: _("不支持的内容类型"),
-        429: _("请求过于频繁"),
-        500: _("服务器出错"),
-        503: _("服务繁忙"),
-    }
-    return titles.get(code, fallback)
-
-
 def _register_errors(app: Flask) -> None:
     from flask import render_template
     from flask_wtf.csrf import CSRFError
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-    from marketplace.errors import InputError, MarketplaceError, msg
+    from marketplace.errors import MarketplaceError, msg
     from web.db import get_db
+    from web.errors import api_error, error_detail, error_status, http_error_name, http_error_title
     from web.messages import localized
 
     def answer(code: int, reason: str, headers: dict[str, str] | None = None):  # noqa: ANN202
@@ -455,9 +384,10 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(MarketplaceError)
     def marketplace_error(exc: MarketplaceError):  # noqa: ANN202
-        code = error_status(exc) if isinstance(exc, InputError) else 503
+        """A service error no view caught: the status web.errors maps it to, on pages and the API."""
+        code = error_status(exc)
         if request.path.startswith("/api/"):
-            return api_error(code, str(exc), error_detail(exc) if getattr(exc, "field", None) else {})
+            return api_error(code, str(exc), error_detail(exc))
         return render_template("errors/error.html", code=code, name=localized(exc), description=""), code
 
     @app.errorhandler(Exception)

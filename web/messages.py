@@ -20,6 +20,7 @@ from flask import abort, flash, request
 from flask_babel import Domain, get_locale
 
 from marketplace.errors import Term, message_of, render
+from web.errors import error_status
 
 ERRORS_DIR = Path(__file__).parent / "translations_errors"
 errors_domain = Domain(translation_directories=[str(ERRORS_DIR)], domain="errors")
@@ -124,10 +125,8 @@ def for_reader(message: str) -> str:
 
 
 def refuse(error: BaseException) -> NoReturn:
-    """A refused action: the HTTP status the service error means (``web.error_status``: 404, 403,
-    409 or 400) with its message in the reader's language."""
-    from web import error_status
-
+    """A refused action: the HTTP status the service error means (:func:`web.errors.error_status`)
+    with its message in the reader's language."""
     abort(error_status(error), description=localized(error))
 
 

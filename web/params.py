@@ -11,7 +11,7 @@ from flask import abort, current_app, request
 
 from marketplace.errors import msg
 from marketplace.models.base import INT_MAX
-from web import api_error
+from web.errors import api_error
 from web.messages import localized
 
 MAX_PAGE = 10_000

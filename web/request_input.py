@@ -20,7 +20,7 @@ from typing import Any
 from flask import abort, request
 
 from marketplace.errors import Message, msg
-from web import api_error
+from web.errors import api_error
 from web.messages import localized
 
 _MAX_DEPTH = 32

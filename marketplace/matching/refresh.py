@@ -1,4 +1,5 @@
-"""Matching stored demands and firms: runs the engine and keeps MatchSuggestions up to date."""
+"""Matching stored demands and firms: runs the engine and keeps MatchSuggestions up to date.
+Only an open or matched demand is matched (:func:`require_matchable`), whoever asks: web, API or CLI."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.permissions import firm_viewer
 from marketplace.demands.suggestions import Candidate, save_suggestions, upsert_suggestion
-from marketplace.demands.workflow import list_demands
+from marketplace.demands.workflow import MATCHABLE, list_demands
+from marketplace.errors import ConflictError, msg
 from marketplace.matching import reasons as why
 from marketplace.matching.engine import Filters, MatchEngine, MatchResult
 from marketplace.models import Demand, DemandStatus
 
 INBOX_POOL = 300
 INBOX_MAX_DEMANDS = 500  # one refresh matches at most this many (the newest visible open) demands
+
+
+def require_matchable(demand: Demand) -> None:
+    """Refuse to match a demand that is not open or matched (a draft, a closed or a withdrawn one):
+    a ConflictError naming its status (409 on the web, exit code 2 on the CLI)."""
+    if demand.status not in MATCHABLE:
+        raise ConflictError(
+            msg("a %(status)s demand is not matched; publish it first", status=demand.status), field="status"
+        )
 
 
 def match_demand(
@@ -27,7 +38,9 @@ def match_demand(
     channels: list[str] | None = None,
     save: bool = True,
 ) -> list[MatchResult]:
-    """Rank firms for a stored demand (never its owner) and upsert them as suggestions."""
+    """Rank firms for a stored demand (never its owner) and upsert them as suggestions; a demand
+    that is not open or matched is refused (:func:`require_matchable`)."""
+    require_matchable(demand)
     results = engine.match(
         demand.match_text(),
         demand.type,

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from marketplace.accounts.users import create_organizer_invitation, create_user, pending_members
 from marketplace.models import Organization, OrganizationKind, Role
-from web import error_status
 from web.db import commit, get_db
+from web.errors import error_status
 from web.extensions import current_viewer, require_role
 from web.forms import ActionForm, OrganizerForm, apply_error
 from web.messages import refuse

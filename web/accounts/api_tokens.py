@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import Schema, abort
+from apiflask import Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 
@@ -17,10 +17,10 @@ from marketplace.accounts.users import (
     revoke_api_token,
     token_dict,
 )
-from web import error_detail, error_status
 from web.api_fields import Whole
 from web.db import commit, get_db
 from web.demands.api import auth
+from web.errors import api_fail
 from web.extensions import api_blueprint, limit
 
 bp = api_blueprint("api_tokens", __name__, "/api/v1/tokens", "Tokens")
@@ -56,10 +56,6 @@ class TokenList(Schema):
     items = List(Nested(TokenOut))
 
 
-def _fail(exc: Exception) -> None:
-    abort(error_status(exc), message=str(exc), detail=error_detail(exc))
-
-
 @bp.get("")
 @bp.auth_required(auth)
 @bp.output(TokenList)
@@ -78,7 +74,7 @@ def create_token(data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     result, error = commit(lambda: create_api_token(db, auth.current_user, data["name"], data["expires_in_days"]))
     if error:
-        _fail(error)
+        api_fail(error)
     secret, row = result
     return {**token_dict(row), "token": secret}
 
@@ -90,5 +86,5 @@ def revoke_token(token_id: int):  # noqa: ANN201
     """Revoke one of the caller's tokens (it stops working at once)."""
     row, error = commit(lambda: revoke_api_token(get_db(), auth.current_user.id, token_id))
     if error:
-        _fail(error)
+        api_fail(error)
     return token_dict(row)

@@ -24,9 +24,9 @@ from marketplace.accounts.users import (
     revoke_api_token,
 )
 from marketplace.models import Role, User, utcnow
-from web import error_status
 from web.accounts import reveals
 from web.db import commit, get_db
+from web.errors import error_status
 from web.extensions import LoginUser, limit
 from web.forms import ActionForm, InvitationAcceptForm, LoginForm, RegisterForm, TokenForm, apply_error
 from web.messages import localized, refuse

@@ -14,16 +14,16 @@ from apiflask.schemas import FileSchema
 from apiflask.validators import Length, OneOf, Regexp
 from flask import Response
 
-from marketplace.contracts import access, audit, pades, signing, starting, workflow
+from marketplace.contracts import access, audit, signing, starting, workflow
 from marketplace.contracts.pki import MAX_SIGNING_PASSWORD
 from marketplace.contracts.templates import TEMPLATES
-from marketplace.errors import InputError, NotFoundError, PermissionDeniedError, TransitionError
+from marketplace.errors import MarketplaceError
 from marketplace.models import User
-from web import error_detail
 from web.api_fields import Id, JsonBoolean
 from web.contracts.pages import MAX_PDF, request_settings
 from web.db import get_db
 from web.demands.api import auth
+from web.errors import api_fail, contract_detail
 from web.extensions import api_blueprint
 
 bp = api_blueprint("api_contracts", __name__, "/api/v1/contracts", "Contracts")
@@ -38,27 +38,16 @@ def _settings():  # noqa: ANN202
 
 
 def _run(action) -> Any:  # noqa: ANN001
-    """Run a service call, commit, and map errors: 400 bad input, 403/404 denied, 409 conflict."""
+    """Run a service call and commit; a service error rolls back and answers as web.errors maps it
+    (a hidden contract as a missing one: the same message and detail)."""
     db = get_db()
     try:
         result = action()
         db.commit()
         return result
-    except TransitionError as exc:  # a conflict with the contract's (or suggestion's) current state
+    except MarketplaceError as exc:
         db.rollback()
-        abort(409, message=str(exc), detail=error_detail(exc) if exc.field else {"status": str(exc)})
-    except NotFoundError as exc:  # also a contract the user may not see: the very same answer
-        db.rollback()
-        abort(404, message=str(exc), detail=error_detail(exc))
-    except PermissionDeniedError as exc:
-        db.rollback()
-        abort(403, message=str(exc))
-    except InputError as exc:
-        db.rollback()
-        abort(400, message=str(exc), detail=error_detail(exc))
-    except pades.SigningFailed as exc:
-        db.rollback()
-        abort(503, message=str(exc))
+        api_fail(exc, contract_detail(exc))
 
 
 def _contract(contract_id: int, action: str = "view"):  # noqa: ANN202

@@ -27,9 +27,9 @@ from marketplace.demands.suggestions import (
 )
 from marketplace.demands.workflow import DemandInput, create_demand, demand_dict
 from marketplace.enterprise.firms import count_firms, firm_detail, firm_summary, search_firms
-from marketplace.errors import InputError
+from marketplace.errors import ConflictError, InputError
 from marketplace.matching.engine import Filters
-from marketplace.matching.refresh import match_demand
+from marketplace.matching.refresh import match_demand, require_matchable
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -44,9 +44,9 @@ from marketplace.models import (
     Visibility,
 )
 from marketplace.regions import parse_region
-from web import api_error, error_detail, error_status
 from web.api_fields import SEARCH_LENGTH, JsonBoolean, JsonNumber, Region, Whole, rules_of
 from web.db import commit, get_db
+from web.errors import api_error, api_fail
 from web.extensions import api_blueprint, limit
 from web.matching_engine import get_engine, heavy_work
 from web.messages import page_locale
@@ -65,10 +65,6 @@ def verify_token(token: str):  # noqa: ANN201
 @auth.error_processor
 def auth_error(error):  # noqa: ANN001, ANN201
     return api_error(error.status_code, error.message, {"auth": "send Authorization: Bearer <token>"}, error.headers)
-
-
-def _fail(exc: InputError) -> None:
-    abort(error_status(exc), message=str(exc), detail=error_detail(exc))
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -263,7 +259,7 @@ def post_demand(data: dict[str, Any]):  # noqa: ANN201
         abort(403, message="only large-firm users can post demands")
     demand, error = commit(lambda: create_demand(get_db(), {**data, "owner_firm_id": viewer.firm_id}))
     if error:
-        _fail(error)
+        api_fail(error)
     return demand_dict(demand)
 
 
@@ -289,8 +285,10 @@ def demand_suggestions(demand_id: int):  # noqa: ANN201
 def match_stored_demand(demand_id: int):  # noqa: ANN201
     """Rank firms for the demand and store them as suggestions."""
     demand = _owned(demand_id)
-    if demand.status not in (DemandStatus.OPEN, DemandStatus.MATCHED):
-        abort(409, message=f"a {demand.status.value} demand is not matched; publish it first")
+    try:  # refused before the engine is asked for: no slot, no engine load for a demand not matched
+        require_matchable(demand)
+    except ConflictError as exc:
+        api_fail(exc, detail={})  # this refusal has always answered without a detail
     db = get_db()
     with heavy_work(f"demand-{demand.id}"):
         match_demand(db, get_engine(), demand, top_k=20)
@@ -323,7 +321,7 @@ def get_firm_detail(firm_id: int):  # noqa: ANN201
     try:
         return firm_detail(get_db(), firm_id)
     except InputError as exc:
-        _fail(exc)
+        api_fail(exc)
 
 
 @bp.get("/suggestions")
@@ -354,7 +352,7 @@ def respond(suggestion_id: int, data: dict[str, Any]):  # noqa: ANN201
         abort(404, message=f"suggestion {suggestion_id} does not exist")
     _result, error = commit(lambda: respond_and_follow_up(db, suggestion, SuggestionStatus(data["status"])))
     if error:
-        _fail(error)
+        api_fail(error)
     return suggestion_dict(suggestion, page_locale())
 
 
@@ -390,7 +388,7 @@ def match_text(data: dict[str, Any]):  # noqa: ANN201
     try:  # a region that names no province is refused, as on demands, not matched to nothing
         region = parse_region(data.get("region"), "region")
     except InputError as exc:
-        _fail(exc)
+        api_fail(exc)
     filters = Filters(
         kind=FirmKind(data["kind"]) if data.get("kind") else None,
         min_tier=Tier(data["min_tier"]) if data.get("min_tier") else None,

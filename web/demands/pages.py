@@ -16,7 +16,7 @@ from marketplace.demands.workflow import EDITABLE, MATCHABLE, create_demand_once
 from marketplace.enterprise.units import format_wan_range
 from marketplace.errors import ConflictError, InputError, msg
 from marketplace.matching.reasons import chain_path
-from marketplace.matching.refresh import match_demand
+from marketplace.matching.refresh import match_demand, require_matchable
 from marketplace.models import (
     Demand,
     DemandStatus,
@@ -29,8 +29,9 @@ from marketplace.models import (
     Visibility,
 )
 from marketplace.regions import parse_region
-from web import error_status, label
+from web import label
 from web.db import commit, get_db
+from web.errors import error_status
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
 from web.matching_engine import get_engine, heavy_work
@@ -248,18 +249,25 @@ def run_match(demand_id: int):  # noqa: ANN201
     demand = owned_demand(demand_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    if demand.status is DemandStatus.DRAFT:
-        abort(409, description=_("请先发布需求，再匹配候选企业"))
-    if demand.status is DemandStatus.CLOSED:
-        abort(409, description=_("已关闭的需求不再匹配候选企业"))
-    if demand.status is DemandStatus.WITHDRAWN:
-        abort(409, description=_("已撤回的需求不再匹配候选企业"))
+    try:  # refused before the engine is asked for: no slot, no engine load for a demand not matched
+        require_matchable(demand)
+    except ConflictError as exc:
+        abort(error_status(exc), description=_not_matched(demand.status))
     db = get_db()
     with heavy_work(f"demand-{demand.id}"):
         results = match_demand(db, get_engine(), demand, top_k=MATCH_TOP_K)
         db.commit()
     flash(_("已生成 %(n)d 家候选企业", n=len(results)), "success")
     return redirect(url_for("demands.detail", demand_id=demand_id))
+
+
+def _not_matched(status: DemandStatus) -> str:
+    """What the page says when the service refuses to match a demand in ``status``."""
+    if status is DemandStatus.DRAFT:
+        return _("请先发布需求，再匹配候选企业")
+    if status is DemandStatus.CLOSED:
+        return _("已关闭的需求不再匹配候选企业")
+    return _("已撤回的需求不再匹配候选企业")
 
 
 @bp.post("/<int:demand_id>/suggestions/<int:suggestion_id>/<action>")

@@ -40,7 +40,8 @@ from web.api_fields import (
     non_blank,
 )
 from web.db import commit, get_db
-from web.enterprise.api_common import auth, fail
+from web.demands.api import auth
+from web.errors import api_fail
 from web.extensions import api_blueprint
 from web.matching_engine import get_engine
 
@@ -189,7 +190,7 @@ def post_project(data: dict[str, Any]):  # noqa: ANN201
         abort(403, message="only large-firm users post procurement projects")
     project, error = commit(lambda: create_project(get_db(), user.firm_id, data))
     if error:
-        fail(error)
+        api_fail(error)
     return project_dict(project)
 
 
@@ -220,7 +221,7 @@ def post_invitation(project_id: int, data: dict[str, Any]):  # noqa: ANN201
         lambda: invite(get_db(), project, data["lot_id"], data["firm_id"], share=data["share"], reasons=data["reasons"])
     )
     if error:
-        fail(error)
+        api_fail(error)
     return member_dict(member)
 
 
@@ -238,7 +239,7 @@ def answer(member_id: int, data: dict[str, Any]):  # noqa: ANN201
         abort(403, message="only the invited firm answers")
     _m, error = commit(lambda: respond(db, member, data["accept"]))
     if error:
-        fail(error)
+        api_fail(error)
     return member_dict(member)
 
 
@@ -254,7 +255,7 @@ def withdraw_invitation(member_id: int):  # noqa: ANN201
     _managed(member.project_id)
     _m, error = commit(lambda: withdraw(db, member))
     if error:
-        fail(error)
+        api_fail(error)
     return member_dict(member)
 
 

@@ -26,7 +26,8 @@ from marketplace.models import Firm, FirmKind, Policy, PolicyStatus, Tier
 from marketplace.regions import PROVINCES
 from web.api_fields import ID_RANGE, NOT_BLANK, SEARCH_LENGTH, JsonBoolean, Region
 from web.db import commit, get_db
-from web.enterprise.api_common import auth, fail
+from web.demands.api import auth
+from web.errors import api_fail
 from web.extensions import api_blueprint
 from web.matching_engine import get_encoder
 
@@ -174,7 +175,7 @@ def post_policy(data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     policy, error = commit(lambda: create_policy(db, data, organization_id=user.organization_id, publish=publish))
     if error:
-        fail(error)
+        api_fail(error)
     return policy_dict(policy)
 
 
@@ -195,7 +196,7 @@ def patch_policy(policy_id: int, data: dict[str, Any]):  # noqa: ANN201
     data.pop("publish", None)
     result, error = commit(lambda: update_policy(get_db(), policy, data))
     if error:
-        fail(error)
+        api_fail(error)
     return {**policy_dict(policy), "reach": result}
 
 

@@ -26,7 +26,8 @@ from marketplace.models import Firm, Role
 from marketplace.regions import parse_region
 from web.api_fields import SCHEMA_RULES, Region
 from web.db import commit, get_db
-from web.enterprise.api_common import auth, fail
+from web.demands.api import auth
+from web.errors import api_fail
 from web.extensions import api_blueprint
 
 bp = api_blueprint("api_tiers", __name__, "/api/v1/tiers", "Tiers 梯度培育")
@@ -130,7 +131,7 @@ def criteria(q: dict[str, Any]):  # noqa: ANN201
     try:
         return asdict(load_criteria(q.get("year")))
     except InputError as exc:
-        fail(exc)
+        api_fail(exc)
 
 
 @bp.get("/firms/<int:firm_id>")
@@ -151,7 +152,7 @@ def put_figures(firm_id: int, data: dict[str, Any]):  # noqa: ANN201
     db = get_db()
     _row, error = commit(lambda: save_figures(db, firm, data["figures"], by=auth.current_user.email))
     if error:
-        fail(error)
+        api_fail(error)
     return assess_firm(db, firm)
 
 
@@ -168,4 +169,4 @@ def get_pipeline(q: dict[str, Any]):  # noqa: ANN201
         requested = parse_region(q.get("region"), "region")
         return pipeline(db, region=report_region(db, user, requested), chain=q.get("chain"))
     except InputError as exc:
-        fail(exc)
+        api_fail(exc)

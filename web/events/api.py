@@ -13,7 +13,7 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, List, Nested
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
 
-from marketplace.errors import InputError, PermissionDeniedError
+from marketplace.errors import MarketplaceError
 from marketplace.events import access as evacl
 from marketplace.events import events as ev
 from marketplace.events import meeting_requests as evreq
@@ -35,10 +35,10 @@ from marketplace.models import (
     RequestRule,
 )
 from marketplace.models.base import INT_MAX
-from web import error_status
 from web.api_fields import Id, JsonBoolean, JsonNumber, Whole, rules_of
 from web.db import get_db
 from web.demands.api import auth
+from web.errors import api_fail
 from web.extensions import api_blueprint
 from web.matching_engine import get_engine
 
@@ -206,27 +206,15 @@ class ProposalsOut(Items):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _fail(exc: InputError) -> None:
-    """The service error as 404 / 403 / 409 / 400; ``detail`` maps its field to what is wrong (the
-    message without its ``field: `` prefix when it has one, else the whole message)."""
-    text = str(exc)
-    field = exc.field
-    reason = text.removeprefix(f"{field}: ") if field else text
-    abort(error_status(exc), message=text, detail={field or "input": reason})
-
-
 def _run(action):  # noqa: ANN001, ANN202
-    """Run a service call and commit; bad input rolls back and answers 400/404/409, a denial 403."""
+    """Run a service call and commit; a service error rolls back and answers as web.errors maps it."""
     db = get_db()
     try:
         result = action()
         db.commit()
-    except PermissionDeniedError as exc:
+    except MarketplaceError as exc:
         db.rollback()
-        abort(403, message=str(exc))
-    except InputError as exc:
-        db.rollback()
-        _fail(exc)
+        api_fail(exc)
     return result
 
 

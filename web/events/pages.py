@@ -35,8 +35,8 @@ from marketplace.models import (
     RequestStatus,
     Role,
 )
-from web import error_status
 from web.db import commit, get_db
+from web.errors import error_status
 from web.events.forms import EventForm, RegisterForm
 from web.extensions import require_role
 from web.forms import ActionForm, apply_error
