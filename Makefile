@@ -11,7 +11,7 @@ TEST_INSTANCE := $(CURDIR)/instance/test
 # the test server gets its own port, so tests never touch a development Neo4j on 7687
 # database-facing tests also run on PostgreSQL: `marketplace postgres start` runs one on a free port
 # pytest-xdist workers (one per logical CPU; `make test TEST_WORKERS=0` runs in one process); tests that share
-# the one Neo4j server run on one worker (xdist_group "neo4j")
+# the one Neo4j server (tests/graph/test_contract.py) run on one worker: --dist loadfile keeps a file on one
 TEST_WORKERS ?= logical
 TEST_ENV := MARKETPLACE_INSTANCE_DIR=$(TEST_INSTANCE) MARKETPLACE_NEO4J_URI=bolt://127.0.0.1:7688 MARKETPLACE_REQUIRE_NEO4J=1 MARKETPLACE_REQUIRE_POSTGRES=1
 export HF_HUB_OFFLINE := 1
@@ -76,7 +76,7 @@ run: setup-serve serve-deps
 test: setup system-deps neo4j-build
 	$(TEST_ENV) $(PY) -m marketplace neo4j start
 	$(TEST_ENV) $(PY) -m marketplace postgres start --fast || { $(TEST_ENV) $(PY) -m marketplace neo4j stop; exit 1; }
-	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup; rc=$$?; \
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	$(TEST_ENV) $(PY) -m marketplace postgres stop; \
 	$(TEST_ENV) $(PY) -m marketplace neo4j stop; exit $$rc
 

@@ -23,7 +23,6 @@ from werkzeug.routing import IntegerConverter
 
 from marketplace.config import DEV_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings
 
-LANGUAGES = ("zh", "en")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -105,6 +104,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     from web import db, extensions
     from web.accounts.auth import same_site_referrer
+    from web.i18n import label, render_reasons, select_locale
     from web.messages import localized
 
     db.init_app(app)
@@ -286,28 +286,6 @@ def _personal(response) -> bool:  # noqa: ANN001
         or (request.view_args or {}).get("token")
         or response.headers.get("Content-Disposition", "").startswith("attachment")
     )
-
-
-def label(member: Any) -> str:
-    """A domain enum's label in the current language (Chinese unless English was chosen)."""
-    from web.messages import page_locale
-
-    return member.label(page_locale())
-
-
-def render_reasons(reasons: Any) -> list[str]:
-    """A suggestion's stored reasons as sentences in the current language."""
-    from marketplace.matching.reasons import render_all
-    from web.messages import page_locale
-
-    return render_all(reasons, page_locale())
-
-
-def select_locale() -> str:
-    lang = session.get("lang")
-    if lang in LANGUAGES:
-        return lang
-    return request.accept_languages.best_match(LANGUAGES) or "zh" if request else "zh"
 
 
 def _register_errors(app: Flask) -> None:

@@ -28,7 +28,7 @@ class LocalizedChoices:
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
-        from web import label
+        from web.i18n import label
 
         for name, enum_cls in self.enum_fields.items():
             field = getattr(self, name)

@@ -12,11 +12,11 @@ from marketplace.demands.workflow import list_demands
 from marketplace.enterprise.firms import list_firms
 from marketplace.models import DemandStatus, FirmKind
 from marketplace.stats import catalogue_counts, counts, visible_counts
-from web import LANGUAGES
 from web.accounts.auth import same_site_referrer
 from web.cache import cached
 from web.db import get_db
 from web.extensions import current_viewer
+from web.i18n import LANGUAGES
 from web.matching_engine import WARMING_UP_RETRY_AFTER, engine_status
 
 bp = Blueprint("main", __name__)

@@ -16,9 +16,6 @@ from marketplace.db import session_scope
 from marketplace.errors import ServiceUnavailableError
 from tests.conftest import neo4j_required
 
-# one Neo4j server for the whole run: its tests run on one worker, one after another
-pytestmark = pytest.mark.xdist_group("neo4j")
-
 HOSTILE = ['O\'Brien "quoted"', "{braces}", "`backticks`", "'}) DETACH DELETE n //", "$param \\ 反斜杠"]
 
 

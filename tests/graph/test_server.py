@@ -11,9 +11,6 @@ from marketplace.cli import cli
 from marketplace.cli_common import AppContext
 from tests.conftest import neo4j_required
 
-# one Neo4j server for the whole run: its tests run on one worker, one after another
-pytestmark = pytest.mark.xdist_group("neo4j")
-
 
 def test_status_reports_where_the_server_runs_and_its_node_count(settings):
 

@@ -14,10 +14,10 @@ from marketplace.accounts.users import create_organizer_invitation
 from marketplace.exports import csv_text
 from marketplace.models import Demand, DemandStatus, DemandType, MatchSuggestion, Role, SuggestionStatus
 from marketplace.stats import counts, demand_breakdown, suggestion_funnel, unmet_industries
-from web import label
 from web.db import commit, get_db
 from web.extensions import current_viewer, require_role
 from web.forms import ActionForm
+from web.i18n import label
 from web.messages import refuse
 
 bp = Blueprint("organizer", __name__, url_prefix="/organizer")

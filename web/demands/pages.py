@@ -29,11 +29,11 @@ from marketplace.models import (
     Visibility,
 )
 from marketplace.regions import parse_region
-from web import label
 from web.db import commit, get_db
 from web.errors import error_status
 from web.extensions import current_viewer, limit, require_role
 from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm, apply_error
+from web.i18n import label
 from web.matching_engine import get_engine, heavy_work
 from web.messages import localized, page_locale, refuse
 from web.params import choice_arg, int_arg

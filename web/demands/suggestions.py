@@ -18,10 +18,10 @@ from marketplace.accounts.permissions import can_answer_suggestion, can_edit_dem
 from marketplace.demands.suggestions import inbox, respond_and_follow_up
 from marketplace.matching.refresh import suggest_demands
 from marketplace.models import MatchSuggestion, SuggestionStatus
-from web import label
 from web.db import commit, get_db
 from web.extensions import current_viewer, limit
 from web.forms import ActionForm
+from web.i18n import label
 from web.matching_engine import get_engine, heavy_work
 from web.messages import refuse
 

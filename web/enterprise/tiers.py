@@ -61,7 +61,7 @@ def unit_label(value: str | None) -> str:
 @bp.app_template_filter("tier_label")
 def tier_label(value: str | None) -> str:
     """A tier code (little_giant ...) as its label in the page language."""
-    from web import label
+    from web.i18n import label
 
     return label(Tier(value)) if value in {t.value for t in Tier} else ""
 
