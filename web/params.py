@@ -5,7 +5,9 @@ parameter the endpoint does not take answers 400 naming it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import abort, current_app, request
 
@@ -15,6 +17,35 @@ from web.errors import api_error
 from web.messages import localized
 
 MAX_PAGE = 10_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: ``?page=N`` (1 by default; a bad value answers 400) of ``size`` rows.
+    A query reads :attr:`fetch` rows from :attr:`offset` (one more than shown tells whether a next
+    page exists); :meth:`window` cuts what it read, or a whole list kept in memory."""
+
+    number: int
+    size: int
+
+    @classmethod
+    def from_request(cls, size: int) -> Page:
+        return cls(int_arg("page", 1), size)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def fetch(self) -> int:
+        return self.size + 1
+
+    def window(self, rows: Sequence[T], *, from_start: bool = False) -> tuple[list[T], bool]:
+        """The rows shown and whether a next page exists; ``from_start``: ``rows`` is the whole list
+        (not what was read from :attr:`offset`)."""
+        start = self.offset if from_start else 0
+        return list(rows[start : start + self.size]), len(rows) > start + self.size
 
 
 def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_PAGE) -> int:

@@ -36,7 +36,7 @@ from web.forms import DETAIL_FIELD_TYPES, DETAIL_FIELDS, ActionForm, DemandForm,
 from web.i18n import label
 from web.matching_engine import get_engine, heavy_work
 from web.messages import localized, page_locale, refuse
-from web.params import choice_arg, int_arg
+from web.params import Page, choice_arg
 
 bp = Blueprint("demands", __name__, url_prefix="/demands")
 PER_PAGE = 20
@@ -86,7 +86,7 @@ def browse():  # noqa: ANN201
     db = get_db()
     q = (request.args.get("q") or "").strip()[:200]
     dtype = choice_arg("type", [t.value for t in DemandType])
-    page = int_arg("page", 1)
+    page = Page.from_request(PER_PAGE)
     query = (
         select(Demand)
         .options(joinedload(Demand.owner))  # each row shows its owner: one query, not one per row
@@ -98,12 +98,14 @@ def browse():  # noqa: ANN201
         # % and _ are what the user typed, not wildcards
         literal = {"autoescape": True}
         query = query.where(or_(Demand.title.contains(q, **literal), Demand.description.contains(q, **literal)))
-    rows = list(db.scalars(query.order_by(Demand.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
+    rows, has_next = page.window(
+        list(db.scalars(query.order_by(Demand.id.desc()).offset(page.offset).limit(page.fetch)))
+    )
     return render_template(
         "demands/browse.html",
-        demands=rows[:PER_PAGE],
-        has_next=len(rows) > PER_PAGE,
-        page=page,
+        demands=rows,
+        has_next=has_next,
+        page=page.number,
         q=q,
         dtype=dtype,
         types=list(DemandType),
@@ -193,10 +195,10 @@ def detail(demand_id: int):  # noqa: ANN201
         "region": region,
         "industry": (request.args.get("industry") or "").strip()[:100],
     }
-    page = int_arg("page", 1)
+    page = Page.from_request(PER_PAGE)
     suggestions = suggestions_for_demand(db, demand.id, industry=filters["industry"] or None) if owner else []
     suggestions = [s for s in suggestions if _passes(s.firm, filters)]
-    shown = suggestions[(page - 1) * PER_PAGE : page * PER_PAGE]
+    shown, has_next = page.window(suggestions, from_start=True)
     filtered = bool(region_error or any(filters.values()))
     return render_template(
         "demands/detail.html",
@@ -206,8 +208,8 @@ def detail(demand_id: int):  # noqa: ANN201
         can_act=demand.status in MATCHABLE,
         can_invite=demand.visibility is not Visibility.PRIVATE,
         suggestions=shown,
-        page=page,
-        has_next=len(suggestions) > page * PER_PAGE,
+        page=page.number,
+        has_next=has_next,
         filters=filters,
         filtered=filtered,
         page_args={k: v for k, v in filters.items() if v},

@@ -16,7 +16,7 @@ from web.db import commit, get_db
 from web.extensions import require_role
 from web.forms import ProfileForm, apply_error
 from web.matching_engine import refresh_firm
-from web.params import choice_arg, int_arg
+from web.params import Page, choice_arg
 
 bp = Blueprint("firms", __name__)
 PER_PAGE = 30
@@ -31,24 +31,24 @@ def directory():  # noqa: ANN201
     db = get_db()
     q = (request.args.get("q") or "").strip()[:200]
     kind = choice_arg("kind", [k.value for k in FirmKind])
-    page = int_arg("page", 1)
+    page = Page.from_request(PER_PAGE)
     kind_filter = FirmKind(kind) if kind else None
-    offset = (page - 1) * PER_PAGE
     if q:
         # the matching ids are cached (a substring scan of ~100,000 product names); the firms are read live
         ids = cached(
-            ("firms:search", q, kind_filter, offset),
-            lambda: [f.id for f in search_firms(db, q, limit=PER_PAGE + 1, offset=offset, kind=kind_filter)],
+            ("firms:search", q, kind_filter, page.offset),
+            lambda: [f.id for f in search_firms(db, q, limit=page.fetch, offset=page.offset, kind=kind_filter)],
         )
         found = {f.id: f for f in db.scalars(select(Firm).where(Firm.id.in_(ids)))}
         rows = [found[i] for i in ids if i in found]
     else:
-        rows = list_firms(db, limit=PER_PAGE + 1, offset=offset, kind=kind_filter)
+        rows = list_firms(db, limit=page.fetch, offset=page.offset, kind=kind_filter)
+    rows, has_next = page.window(rows)
     return render_template(
         "firms/directory.html",
-        firms=rows[:PER_PAGE],
-        has_next=len(rows) > PER_PAGE,
-        page=page,
+        firms=rows,
+        has_next=has_next,
+        page=page.number,
         q=q,
         kind=kind,
         kinds=list(FirmKind),
