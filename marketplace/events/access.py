@@ -78,24 +78,21 @@ def require_event(session: Session, viewer: Any, event: Event, need: Access) -> 
 
 def meeting_access(session: Session, viewer: Any, meeting: Meeting) -> Access:
     """The one rule for meetings: the organizer, or a user of one of the two firms."""
-    viewer = as_viewer(viewer)
-    event = session.get(Event, meeting.event_id)
-    access = event_access(session, viewer, event)
-    if access is Access.ORGANIZER:
-        return access
-    if viewer.firm_id is not None and viewer.firm_id in (meeting.large_firm_id, meeting.sme_firm_id):
-        return Access.PARTICIPANT
-    return Access.NONE
+    return _pair_access(session, viewer, meeting.event_id, (meeting.large_firm_id, meeting.sme_firm_id))
 
 
 def request_access(session: Session, viewer: Any, req: MeetingRequest) -> Access:
     """The one rule for meeting requests: the organizer, the asking firm or the answering firm."""
+    return _pair_access(session, viewer, req.event_id, (req.from_firm_id, req.to_firm_id))
+
+
+def _pair_access(session: Session, viewer: Any, event_id: int, firm_ids: tuple[int, int]) -> Access:
+    """What concerns two firms of an event: its organizer manages it, the two firms take part."""
     viewer = as_viewer(viewer)
-    event = session.get(Event, req.event_id)
-    access = event_access(session, viewer, event)
+    access = event_access(session, viewer, session.get(Event, event_id))
     if access is Access.ORGANIZER:
         return access
-    if viewer.firm_id is not None and viewer.firm_id in (req.from_firm_id, req.to_firm_id):
+    if viewer.firm_id is not None and viewer.firm_id in firm_ids:
         return Access.PARTICIPANT
     return Access.NONE
 

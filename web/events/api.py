@@ -6,7 +6,8 @@ not exist or that the caller may not see at all). Integers are strict (1.5 or "3
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from apiflask import Schema, abort
 from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, List, Nested, String
@@ -417,12 +418,21 @@ def post_request(event_id: int, data: dict[str, Any]):  # noqa: ANN201
     return {"items": [evreq.request_dict(req)]}
 
 
+T = TypeVar("T", MeetingRequest, Meeting)
+
+
+def _of_event(event: Event, model: type[T], record_id: int, access: Callable[..., evacl.Access], what: str) -> T:
+    """A request or meeting of ``event`` the caller may see (``access`` is its rule in
+    marketplace.events.access), or 404: another pair's is not shown to exist."""
+    db = get_db()
+    record = db.get(model, record_id)
+    if record is None or record.event_id != event.id or access(db, auth.current_user, record) is evacl.Access.NONE:
+        abort(404, message=f"{what} {record_id} does not exist in this event")
+    return record
+
+
 def _request(event: Event, request_id: int) -> MeetingRequest:
-    """A meeting request of ``event``, or 404."""
-    req = get_db().get(MeetingRequest, request_id)
-    if req is None or req.event_id != event.id:
-        abort(404, message=f"request {request_id} does not exist in this event")
-    return req
+    return _of_event(event, MeetingRequest, request_id, evacl.request_access, "request")
 
 
 @bp.post("/<int:event_id>/requests/<int:request_id>/answer")
@@ -434,8 +444,6 @@ def answer_request(event_id: int, request_id: int, data: dict[str, Any]):  # noq
     event, _a = _event(event_id, evacl.Access.PARTICIPANT)
     db = get_db()
     req = _request(event, request_id)
-    if evacl.request_access(db, auth.current_user, req) is evacl.Access.NONE:  # another pair's: not shown to exist
-        abort(404, message=f"request {request_id} does not exist in this event")
     _run(lambda: evreq.answer_request(db, req, user=auth.current_user, accept=data["accept"]))  # 403 unless asked
     return {"items": [evreq.request_dict(req)]}
 
@@ -532,17 +540,7 @@ def get_agenda(event_id: int):  # noqa: ANN201
 
 
 def _meeting(event: Event, meeting_id: int) -> Meeting:
-    """A meeting of ``event`` the caller may see (the organizer or one of the two firms), or 404:
-    another pair's meeting is not shown to exist."""
-    db = get_db()
-    meeting = db.get(Meeting, meeting_id)
-    if (
-        meeting is None
-        or meeting.event_id != event.id
-        or evacl.meeting_access(db, auth.current_user, meeting) is evacl.Access.NONE
-    ):
-        abort(404, message=f"meeting {meeting_id} does not exist in this event")
-    return meeting
+    return _of_event(event, Meeting, meeting_id, evacl.meeting_access, "meeting")
 
 
 @bp.post("/<int:event_id>/meetings/<int:meeting_id>/status")
