@@ -261,3 +261,24 @@ def engine(loaded_session_settings: Settings, encoder):
 
 def neo4j_required() -> bool:
     return os.environ.get("CI") == "true" or os.environ.get("MARKETPLACE_REQUIRE_NEO4J") == "1"
+
+
+# Files that take minutes run first, so that under `make test`'s xdist workers (--dist loadfile: a
+# file stays on one worker) no long file starts last while the other workers sit idle.
+LONG_FILES = (
+    "tests/web/test_trust_fuzz.py",
+    "tests/browser/test_make_run_journeys.py",
+    "tests/test_crash_safety.py",
+    "tests/test_contracts_cli.py",
+    "tests/test_contracts_keys.py",
+    "tests/test_serving_install.py",
+    "tests/browser/test_contracts_flow.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: the order inside a file and among the other files stays
