@@ -320,7 +320,6 @@ def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
     """Open the contract draft of a meeting with a reported cooperation agreement (the contracts
     area pre-fills buyer, supplier, demand, place and amount; one contract per meeting)."""
     from marketplace.contracts import starting
-    from marketplace.errors import PermissionDeniedError
     from marketplace.models import User
 
     event, _a = event_or_abort(event_id, evacl.Access.PARTICIPANT)
@@ -329,9 +328,7 @@ def start_contract(event_id: int, meeting_id: int):  # noqa: ANN201
         abort(403)
     post_ok()
     db = get_db()
-    contract, error = commit(lambda: starting.start_from_meeting(db, db.get(User, current_user.id), meeting.id))
-    if isinstance(error, PermissionDeniedError):  # commit() has rolled back
-        abort(403)
+    contract, error = commit_or_deny(lambda: starting.start_from_meeting(db, db.get(User, current_user.id), meeting.id))
     if error:
         flash(localized(error), "error")
         return redirect(url_for("events.outcome", event_id=event.id, meeting_id=meeting.id))
